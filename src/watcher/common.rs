@@ -1,0 +1,214 @@
+//! The calls every watcher kind shares: start, stop, remove, priority,
+//! pending state, feeding events, keepalive.
+
+use crate::handle::{WatcherId, WatcherKey};
+use crate::watcher::Kind;
+use crate::{Ctx, Error, Events, Priority};
+
+impl<T> Ctx<T> {
+    /// Starts a watcher (libev's `ev_TYPE_start`). Starting an active
+    /// watcher does nothing. What "start" means is per kind: an io watcher
+    /// begins to watch its fd, a timer counts `after` from [`now`](Self::now),
+    /// a periodic computes its next wall-clock time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed; for a periodic
+    /// whose schedule yields no time, [`Error::InvalidArgument`].
+    pub fn start<W: WatcherId>(&mut self, id: W) -> Result<(), Error> {
+        let key = id.key();
+        let slot = self.slots.get(key).ok_or(Error::StaleHandle)?;
+        if slot.active {
+            return Ok(());
+        }
+        match slot.kind {
+            Kind::Io(_) => self.io_start(key),
+            Kind::Timer(_) => self.timer_start(key),
+            Kind::Periodic(_) => self.periodic_start(key)?,
+            Kind::Idle(_) | Kind::Prepare(_) | Kind::Check(_) => self.list_start(key),
+        }
+        self.mark_active(key);
+        Ok(())
+    }
+
+    /// Stops a watcher (libev's `ev_TYPE_stop`): it is no longer active, and
+    /// an event it had pending is dropped, so its callback will not run for
+    /// anything that happened before the stop. Stopping a stopped watcher
+    /// does nothing. Allowed from any callback, the watcher's own included.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed.
+    pub fn stop<W: WatcherId>(&mut self, id: W) -> Result<(), Error> {
+        let key = id.key();
+        if !self.slots.contains_key(key) {
+            return Err(Error::StaleHandle);
+        }
+        self.stop_key(key);
+        Ok(())
+    }
+
+    /// Stops and forgets a watcher. Its closure (and, for an io watcher, the
+    /// source it owns) is dropped; if the watcher is running its own
+    /// callback, the closure is dropped when that returns. The handle, and
+    /// any copy of it, is stale from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed already.
+    pub fn remove<W: WatcherId>(&mut self, id: W) -> Result<(), Error> {
+        let key = id.key();
+        if !self.slots.contains_key(key) {
+            return Err(Error::StaleHandle);
+        }
+        self.stop_key(key);
+        self.forget_kind(key);
+        self.slots.remove(key);
+        Ok(())
+    }
+
+    /// Whether the watcher is active (started and not stopped since; a
+    /// one-shot timer stops itself when it fires). `false` for a stale handle.
+    pub fn is_active<W: WatcherId>(&self, id: W) -> bool {
+        self.slots.get(id.key()).is_some_and(|s| s.active)
+    }
+
+    /// Whether the watcher has an event waiting for its callback.
+    /// `false` for a stale handle.
+    pub fn is_pending<W: WatcherId>(&self, id: W) -> bool {
+        self.slots.get(id.key()).is_some_and(|s| s.pending != 0)
+    }
+
+    /// Whether the handle still refers to a watcher.
+    pub fn contains<W: WatcherId>(&self, id: W) -> bool {
+        self.slots.contains_key(id.key())
+    }
+
+    /// Drops the watcher's pending event, if any, and returns its bits
+    /// (libev's `ev_clear_pending`; empty if it was not pending).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed.
+    pub fn clear_pending<W: WatcherId>(&mut self, id: W) -> Result<Events, Error> {
+        let slot = self.slots.get_mut(id.key()).ok_or(Error::StaleHandle)?;
+        Ok(self.pending.clear(&mut slot.pending, slot.priority))
+    }
+
+    /// Makes the watcher pending with `events`, as if they had happened
+    /// (libev's `ev_feed_event`). Works on stopped watchers too. Feeding a
+    /// watcher that is pending already ORs the bits into its event, so its
+    /// callback still runs once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed.
+    pub fn feed_event<W: WatcherId>(&mut self, id: W, events: Events) -> Result<(), Error> {
+        let key = id.key();
+        if !self.slots.contains_key(key) {
+            return Err(Error::StaleHandle);
+        }
+        self.queue_key(key, events);
+        Ok(())
+    }
+
+    /// The watcher's priority.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed.
+    pub fn priority<W: WatcherId>(&self, id: W) -> Result<Priority, Error> {
+        Ok(self.slots.get(id.key()).ok_or(Error::StaleHandle)?.priority)
+    }
+
+    /// Sets the watcher's priority. Unlike libev, this is allowed at any
+    /// time: a pending event moves to the new priority's queue, and an
+    /// active idle watcher to the new priority's idle list.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed.
+    pub fn set_priority<W: WatcherId>(&mut self, id: W, priority: Priority) -> Result<(), Error> {
+        let key = id.key();
+        let slot = self.slots.get_mut(key).ok_or(Error::StaleHandle)?;
+        if slot.priority == priority {
+            return Ok(());
+        }
+        let events = self.pending.clear(&mut slot.pending, slot.priority);
+        let idle_active = slot.active && matches!(slot.kind, Kind::Idle(_));
+        if idle_active {
+            self.list_stop(key);
+        }
+        let slot = &mut self.slots[key];
+        slot.priority = priority;
+        if idle_active {
+            self.list_start(key);
+        }
+        if !events.is_empty() {
+            self.queue_key(key, events);
+        }
+        Ok(())
+    }
+
+    /// Whether being active keeps [`run`](Self::run) going (the default), or
+    /// not: a watcher with keepalive off is still served while `run` runs,
+    /// but `run` in [`RunMode::Default`](crate::RunMode::Default) returns
+    /// once only such watchers are left. This is libev's "start, then
+    /// `ev_unref`" idiom, kept in step with start and stop automatically.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the watcher was removed.
+    pub fn set_keepalive<W: WatcherId>(&mut self, id: W, keepalive: bool) -> Result<(), Error> {
+        let slot = self.slots.get_mut(id.key()).ok_or(Error::StaleHandle)?;
+        if slot.keepalive != keepalive {
+            slot.keepalive = keepalive;
+            if slot.active {
+                self.refs += if keepalive { 1 } else { -1 };
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a watcher active and takes its reference.
+    pub(crate) fn mark_active(&mut self, key: WatcherKey) {
+        let slot = &mut self.slots[key];
+        slot.active = true;
+        if slot.keepalive {
+            self.refs += 1;
+        }
+    }
+
+    /// Stops the watcher behind a valid key and clears its pending event.
+    pub(crate) fn stop_key(&mut self, key: WatcherKey) {
+        let slot = &mut self.slots[key];
+        self.pending.clear(&mut slot.pending, slot.priority);
+        if !slot.active {
+            return;
+        }
+        slot.active = false;
+        if slot.keepalive {
+            self.refs -= 1;
+        }
+        match slot.kind {
+            Kind::Io(_) => self.io_stop(key),
+            Kind::Timer(_) => self.timer_stop(key),
+            Kind::Periodic(_) => self.periodic_stop(key),
+            Kind::Idle(_) | Kind::Prepare(_) | Kind::Check(_) => self.list_stop(key),
+        }
+    }
+
+    /// Releases what a stopped watcher still holds before its slot goes.
+    fn forget_kind(&mut self, key: WatcherKey) {
+        match self.slots[key].kind {
+            Kind::Io(_) => self.io_forget(key),
+            Kind::Timer(_) => self.timer_forget(key),
+            _ => {}
+        }
+    }
+
+    /// Stores a typed callback as the loop's uniform callback.
+    pub(crate) fn insert(&mut self, kind: Kind, cb: super::Callback<T>) -> WatcherKey {
+        self.slots.insert(super::Slot::new(kind, cb))
+    }
+}

@@ -1,0 +1,101 @@
+//! Watcher storage: one slot per watcher, whatever its kind, and one file per
+//! kind with that kind's calls on [`Ctx`](crate::Ctx).
+
+use std::time::SystemTime;
+
+use crate::handle::WatcherKey;
+use crate::{Ctx, Events, Priority};
+
+pub(crate) mod common;
+pub(crate) mod idle;
+pub(crate) mod io;
+pub(crate) mod once;
+pub(crate) mod periodic;
+pub(crate) mod timer;
+
+/// The boxed callback as the loop stores it: every kind's closure is wrapped
+/// into this one shape, with the typed handle rebuilt from the key.
+pub(crate) type Callback<T> = Box<dyn FnMut(&mut Ctx<T>, &mut T, WatcherKey, Events)>;
+
+/// Marks "not in the heap" / "not in a list".
+pub(crate) const NO_INDEX: u32 = u32::MAX;
+
+/// One watcher. Its state lives here for its whole life; only the closure
+/// is taken out while it runs.
+pub(crate) struct Slot<T> {
+    /// `None` while the callback runs (it is on the stack of the dispatcher).
+    pub cb: Option<Callback<T>>,
+    pub active: bool,
+    /// Whether being active keeps `run` going (see `Ctx::set_keepalive`).
+    pub keepalive: bool,
+    pub priority: Priority,
+    /// 1 + index in the pending queue of `priority`, or 0 if not pending.
+    pub pending: u32,
+    /// Events that arrived while the callback was running further up the
+    /// stack (a nested `run`); fed again when it returns.
+    pub missed: Events,
+    pub kind: Kind,
+}
+
+/// The per-kind part of a slot.
+pub(crate) enum Kind {
+    Io(io::IoData),
+    Timer(timer::TimerData),
+    Periodic(periodic::PeriodicData),
+    /// Idle, prepare and check watchers only need their index in their list.
+    Idle(u32),
+    Prepare(u32),
+    Check(u32),
+}
+
+impl<T> Slot<T> {
+    pub(crate) fn new(kind: Kind, cb: Callback<T>) -> Self {
+        Slot {
+            cb: Some(cb),
+            active: false,
+            keepalive: true,
+            priority: Priority::DEFAULT,
+            pending: 0,
+            missed: Events::empty(),
+            kind,
+        }
+    }
+}
+
+/// The wall-clock schedule of a periodic watcher.
+pub enum Schedule {
+    /// Fire once, when the wall clock reaches this time (libev: interval 0).
+    /// If the clock is set back before it fires, it waits for the new
+    /// distance; if set forward past it, it fires at once.
+    At(SystemTime),
+    /// Fire at every wall-clock time `t` with `(t - UNIX_EPOCH - offset)` a
+    /// multiple of `interval`, e.g. `interval` one hour and `offset` zero fires
+    /// on every full hour, whatever the clock does between (libev's
+    /// `offset + N * interval`). `offset` is taken modulo `interval`.
+    Every {
+        /// The period; must not be zero.
+        interval: std::time::Duration,
+        /// Where in the period to fire, from the Unix epoch.
+        offset: std::time::Duration,
+    },
+    /// Ask the closure for the next time each time the periodic is started,
+    /// fires, or the wall clock jumps (libev's `reschedule_cb`). It gets the
+    /// loop's wall-clock time and returns the next time to fire, later than
+    /// that; `None` stops the periodic. A time not later than now makes it
+    /// fire in the next iteration.
+    Custom(Box<dyn FnMut(SystemTime) -> Option<SystemTime>>),
+}
+
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::At(t) => f.debug_tuple("At").field(t).finish(),
+            Schedule::Every { interval, offset } => f
+                .debug_struct("Every")
+                .field("interval", interval)
+                .field("offset", offset)
+                .finish(),
+            Schedule::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}

@@ -36,8 +36,16 @@ impl std::fmt::Debug for LoopBuilder {
     }
 }
 
+impl Default for LoopBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LoopBuilder {
-    pub(crate) fn new() -> Self {
+    /// Defaults: the best recommended backend, `EVLOOP_BACKEND` honoured,
+    /// the system clock.
+    pub fn new() -> Self {
         LoopBuilder {
             backends: None,
             ignore_env: false,

@@ -624,15 +624,19 @@ impl<T> Loop<T> {
         LoopBuilder::new().build()
     }
 
-    /// Options for a new loop.
-    pub fn builder() -> LoopBuilder {
-        LoopBuilder::new()
-    }
-
     pub(crate) fn from_parts(poller: Box<dyn Poller>, clock: Box<dyn Clock>) -> Self {
         Loop {
             ctx: Ctx::new(poller, clock),
         }
+    }
+}
+
+impl Loop<()> {
+    /// Options for a new loop; [`LoopBuilder::build`] picks the loop's `T`.
+    /// (Defined on `Loop<()>` only so that `Loop::builder()` needs no type
+    /// annotation.)
+    pub fn builder() -> LoopBuilder {
+        LoopBuilder::new()
     }
 }
 

@@ -479,7 +479,9 @@ impl<T> Ctx<T> {
         }
         let reset = std::mem::take(&mut e.reset);
         let old = e.registered;
-        if wanted == old && !(reset && !wanted.is_empty()) {
+        // A reset matters only if something is to be registered afresh.
+        let fresh = reset && !wanted.is_empty();
+        if wanted == old && !fresh {
             return Ok(());
         }
         match self.poller.modify(fd, old, wanted, reset) {

@@ -56,6 +56,10 @@ pub(crate) struct TimerData {
     /// Index of its heap entry, or `NO_INDEX`. The entry's `at` is never
     /// later than `deadline` while the timer is active.
     pub heap: u32,
+    /// A copy of the heap entry's `at`, so that re-arming can tell whether
+    /// the entry must move without touching the heap (a cache miss in big
+    /// heaps).
+    pub entry_at: i64,
 }
 
 pub(crate) fn to_ns(d: Duration, what: &'static str) -> Result<i64, Error> {
@@ -102,6 +106,7 @@ impl<T> Ctx<T> {
             repeat: to_ns(repeat, "timer repeat too large")?,
             deadline: 0,
             heap: NO_INDEX,
+            entry_at: 0,
         });
         Ok(TimerId(self.insert(
             kind,
@@ -243,13 +248,18 @@ impl<T> Ctx<T> {
         t.deadline = deadline;
         let heap = t.heap;
         if heap == NO_INDEX {
+            t.entry_at = deadline;
             self.timers
                 .push(deadline, key, &mut |k, i| set_heap(slots, k, i));
-        } else if deadline < self.timers.get(heap).at {
-            self.timers
-                .set_at(heap, deadline, &mut |k, i| set_heap(slots, k, i));
+        } else {
+            debug_assert_eq!(self.timers.get(heap).at, t.entry_at);
+            if deadline < t.entry_at {
+                t.entry_at = deadline;
+                self.timers
+                    .set_at(heap, deadline, &mut |k, i| set_heap(slots, k, i));
+            }
+            // Later than the entry: leave it early; see the module docs.
         }
-        // Later than the entry: leave it early; see the module docs.
     }
 
     /// Leaves the heap entry behind as a dead one; see the module docs.
@@ -284,6 +294,7 @@ impl<T> Ctx<T> {
                 self.timers.remove(0, &mut |k, i| set_heap(slots, k, i));
             } else if t.deadline > at {
                 let deadline = t.deadline;
+                t.entry_at = deadline;
                 self.timers
                     .set_at(0, deadline, &mut |k, i| set_heap(slots, k, i));
             } else {
@@ -319,6 +330,7 @@ impl<T> Ctx<T> {
                     next = now.saturating_add(t.repeat);
                 }
                 t.deadline = next;
+                t.entry_at = next;
                 self.timers
                     .set_at(0, next, &mut |k, i| set_heap(slots, k, i));
             } else {
@@ -354,6 +366,7 @@ impl<T> Ctx<T> {
             }) = self.slots.get_mut(e.key)
             {
                 t.deadline = t.deadline.saturating_add(delta);
+                t.entry_at = t.entry_at.saturating_add(delta);
             }
         }
     }

@@ -10,37 +10,37 @@
 //! * **Check** (`ev_check`): runs just after the poll, before every other
 //!   callback of the same or lower priority in that iteration; the place
 //!   to hand events over to another library.
-//!
-//! ```
-//! use evloop::{Loop, RunMode};
-//!
-//! #[derive(Default)]
-//! struct Trace(Vec<&'static str>);
-//! let mut lp: Loop<Trace> = Loop::new()?;
-//! let p = lp.prepare(|_c, t, _id, _ev| t.0.push("prepare"))?;
-//! let c = lp.check(|_c, t, _id, _ev| t.0.push("check"))?;
-//! let i = lp.idle(|c, t, id, _ev| {
-//!     t.0.push("idle");
-//!     c.stop(id).unwrap();
-//! })?;
-//! for w in [lp.start(p), lp.start(c), lp.start(i)] {
-//!     w?;
-//! }
-//! lp.set_keepalive(p, false)?;
-//! lp.set_keepalive(c, false)?;
-//! let mut t = Trace::default();
-//! lp.run(&mut t, RunMode::Default)?;
-//! assert_eq!(t.0, ["prepare", "check", "idle"]);
-//! # Ok::<(), evloop::Error>(())
-//! ```
 
 use crate::handle::{CheckId, IdleId, PrepareId, WatcherKey};
 use crate::watcher::{Kind, NO_INDEX};
 use crate::{Ctx, Error, Events};
 
 impl<T> Ctx<T> {
-    /// Creates a stopped idle watcher; see the module docs. The callback
-    /// gets [`Events::IDLE`].
+    /// Creates a stopped idle watcher (libev's `ev_idle`). While active, it
+    /// runs once per iteration in which nothing of its priority or higher is
+    /// pending, and the loop does not block; use it for background work in
+    /// small slices. The callback gets [`Events::IDLE`].
+    ///
+    /// ```
+    /// use evloop::{Loop, RunMode};
+    ///
+    /// // Sum 1..=1000 in slices of 100, between other events.
+    /// let mut lp: Loop<(u64, u64)> = Loop::new()?;
+    /// let id = lp.idle(|ctx, (next, sum), id, _ev| {
+    ///     for _ in 0..100 {
+    ///         *next += 1;
+    ///         *sum += *next;
+    ///     }
+    ///     if *next == 1000 {
+    ///         ctx.stop(id).unwrap();
+    ///     }
+    /// })?;
+    /// lp.start(id)?;
+    /// let mut state = (0, 0);
+    /// lp.run(&mut state, RunMode::Default)?;
+    /// assert_eq!(state.1, 500_500);
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -55,8 +55,23 @@ impl<T> Ctx<T> {
         )))
     }
 
-    /// Creates a stopped prepare watcher; see the module docs. The callback
-    /// gets [`Events::PREPARE`].
+    /// Creates a stopped prepare watcher (libev's `ev_prepare`): it runs in
+    /// every iteration just before the loop polls, the place to flush output
+    /// or to hand another library's interests to the loop. The callback gets
+    /// [`Events::PREPARE`].
+    ///
+    /// ```
+    /// use evloop::{Loop, RunMode};
+    ///
+    /// let mut lp: Loop<Vec<u64>> = Loop::new()?;
+    /// let p = lp.prepare(|ctx, seen, _id, _ev| seen.push(ctx.iteration()))?;
+    /// lp.start(p)?;
+    /// let mut seen = Vec::new();
+    /// lp.run(&mut seen, RunMode::NoWait)?;
+    /// lp.run(&mut seen, RunMode::NoWait)?;
+    /// assert_eq!(seen, [0, 1]); // before the first and the second poll
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -71,8 +86,28 @@ impl<T> Ctx<T> {
         )))
     }
 
-    /// Creates a stopped check watcher; see the module docs. The callback
-    /// gets [`Events::CHECK`].
+    /// Creates a stopped check watcher (libev's `ev_check`): it runs in every
+    /// iteration just after the poll, before the other callbacks of its
+    /// priority or lower, the place to hand events over to another library.
+    /// The callback gets [`Events::CHECK`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::{Loop, RunMode};
+    ///
+    /// let mut lp: Loop<Vec<&'static str>> = Loop::new()?;
+    /// let t = lp.timer(Duration::ZERO, Duration::ZERO, |_c, log, _id, _ev| log.push("timer"))?;
+    /// let c = lp.check(|ctx, log, id, _ev| {
+    ///     log.push("check");
+    ///     ctx.stop(id).unwrap();
+    /// })?;
+    /// lp.start(t)?;
+    /// lp.start(c)?;
+    /// let mut log = Vec::new();
+    /// lp.run(&mut log, RunMode::Default)?;
+    /// assert_eq!(log, ["check", "timer"]);
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -1,26 +1,5 @@
 //! Io watchers (libev's `ev_io`): readiness of a file descriptor,
 //! level-triggered.
-//!
-//! ```
-//! use std::io::{Read, Write};
-//! use std::os::unix::net::UnixStream;
-//! use evloop::{Events, Loop, RunMode};
-//!
-//! let (a, mut b) = UnixStream::pair()?;
-//! let mut lp: Loop<Vec<u8>> = Loop::new()?;
-//! let id = lp.io(a, Events::READ, |ctx, got, id, _ev| {
-//!     let mut buf = [0u8; 16];
-//!     let n = ctx.io_source_mut::<UnixStream>(id).unwrap().read(&mut buf).unwrap();
-//!     got.extend_from_slice(&buf[..n]);
-//!     ctx.remove(id).unwrap(); // drops and closes the stream
-//! })?;
-//! lp.start(id)?;
-//! b.write_all(b"hi")?;
-//! let mut got = Vec::new();
-//! lp.run(&mut got, RunMode::Default)?;
-//! assert_eq!(got, b"hi");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use std::any::Any;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -84,6 +63,27 @@ impl<T> Ctx<T> {
     /// The callback gets the readiness (READ/WRITE), or ERROR together with
     /// its interest if the fd turned out to be invalid, in which case the
     /// watcher has been stopped.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use evloop::{Events, Loop, RunMode};
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let mut lp: Loop<Vec<u8>> = Loop::new()?;
+    /// let id = lp.io(a, Events::READ, |ctx, got, id, _ev| {
+    ///     let mut buf = [0u8; 16];
+    ///     let n = ctx.io_source_mut::<UnixStream>(id).unwrap().read(&mut buf).unwrap();
+    ///     got.extend_from_slice(&buf[..n]);
+    ///     ctx.remove(id).unwrap(); // drops and closes the stream
+    /// })?;
+    /// lp.start(id)?;
+    /// b.write_all(b"hi")?;
+    /// let mut got = Vec::new();
+    /// lp.run(&mut got, RunMode::Default)?;
+    /// assert_eq!(got, b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

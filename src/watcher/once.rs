@@ -18,6 +18,21 @@ impl<T: 'static> Ctx<T> {
     /// Returns a [`Once`] that [`cancel_once`](Self::cancel_once) takes to
     /// give up waiting without calling `cb`.
     ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use evloop::{Events, Loop, RunMode};
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let mut lp: Loop<Events> = Loop::new()?;
+    /// // Nobody writes to `_b`: the 5 ms timeout wins.
+    /// lp.once_io(a, Events::READ, Some(Duration::from_millis(5)), |_ctx, got, ev| *got = ev)?;
+    /// let mut got = Events::empty();
+    /// lp.run(&mut got, RunMode::Default)?;
+    /// assert_eq!(got, Events::TIMER);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for bad interest bits or a timeout beyond
@@ -68,6 +83,18 @@ impl<T: 'static> Ctx<T> {
     }
 
     /// Calls `cb` once after `timeout`; the timer removes itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::{Loop, RunMode};
+    ///
+    /// let mut lp: Loop<bool> = Loop::new()?;
+    /// lp.once_timer(Duration::from_millis(1), |_ctx, done, _ev| *done = true)?;
+    /// let mut done = false;
+    /// lp.run(&mut done, RunMode::Default)?;
+    /// assert!(done);
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -1,31 +1,4 @@
 //! Periodic watchers (libev's `ev_periodic`): wall-clock times.
-//!
-//! A timer says "in ten minutes" and keeps counting monotonic time whatever
-//! happens to the wall clock. A periodic says "at 12:00" or "on every full
-//! hour" and follows the wall clock: when the clock is set forward or back,
-//! it fires at the wall-clock time it was given, not after the duration
-//! that was left. The loop notices a jump of the wall clock against the
-//! monotonic clock by one second or more (checked at every iteration, and
-//! it wakes at least once a minute while periodics exist) and then
-//! reschedules every periodic: [`Schedule::Every`](crate::Schedule::Every) to
-//! its next aligned time after the new now (missed times are not fired),
-//! [`Schedule::Custom`](crate::Schedule::Custom) by asking its closure again,
-//! while [`Schedule::At`](crate::Schedule::At) keeps its time and simply
-//! fires if that has now passed.
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use evloop::{Loop, RunMode, Schedule};
-//!
-//! let mut lp: Loop<bool> = Loop::new()?;
-//! let at = SystemTime::now() + Duration::from_millis(2);
-//! let p = lp.periodic(Schedule::At(at), |_ctx, fired, _id, _ev| *fired = true)?;
-//! lp.start(p)?;
-//! let mut fired = false;
-//! lp.run(&mut fired, RunMode::Default)?;
-//! assert!(fired && SystemTime::now() >= at);
-//! # Ok::<(), evloop::Error>(())
-//! ```
 
 use std::time::SystemTime;
 
@@ -90,6 +63,33 @@ fn check_schedule(s: &Schedule) -> Result<(), Error> {
 impl<T> Ctx<T> {
     /// Creates a stopped periodic watcher with the given wall-clock schedule.
     /// The callback gets [`Events::PERIODIC`].
+    ///
+    /// A timer says "in ten minutes" and keeps counting monotonic time whatever
+    /// happens to the wall clock. A periodic says "at 12:00" or "on every full
+    /// hour" and follows the wall clock: when the clock is set forward or back,
+    /// it fires at the wall-clock time it was given, not after the duration
+    /// that was left. The loop notices a jump of the wall clock against the
+    /// monotonic clock by one second or more (checked at every iteration, and
+    /// it wakes at least once a minute while periodics exist) and then
+    /// reschedules every periodic: [`Schedule::Every`](crate::Schedule::Every) to
+    /// its next aligned time after the new now (missed times are not fired),
+    /// [`Schedule::Custom`](crate::Schedule::Custom) by asking its closure again,
+    /// while [`Schedule::At`](crate::Schedule::At) keeps its time and simply
+    /// fires if that has now passed.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use evloop::{Loop, RunMode, Schedule};
+    ///
+    /// let mut lp: Loop<bool> = Loop::new()?;
+    /// let at = SystemTime::now() + Duration::from_millis(2);
+    /// let p = lp.periodic(Schedule::At(at), |_ctx, fired, _id, _ev| *fired = true)?;
+    /// lp.start(p)?;
+    /// let mut fired = false;
+    /// lp.run(&mut fired, RunMode::Default)?;
+    /// assert!(fired && SystemTime::now() >= at);
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -1,44 +1,5 @@
 //! Timer watchers (libev's `ev_timer`): relative timeouts on the monotonic
 //! clock, optionally repeating.
-//!
-//! ```
-//! use std::time::Duration;
-//! use evloop::{Loop, RunMode};
-//!
-//! let mut lp: Loop<u32> = Loop::new()?;
-//! // After 1 ms, then every 1 ms; stops itself on the third run.
-//! let t = lp.timer(Duration::from_millis(1), Duration::from_millis(1), |ctx, n, id, _ev| {
-//!     *n += 1;
-//!     if *n == 3 {
-//!         ctx.stop(id).unwrap();
-//!     }
-//! })?;
-//! lp.start(t)?;
-//! let mut n = 0;
-//! lp.run(&mut n, RunMode::Default)?;
-//! assert_eq!(n, 3);
-//! # Ok::<(), evloop::Error>(())
-//! ```
-//!
-//! # How timers are kept
-//!
-//! Active timers sit in a 4-ary heap ordered by deadline, and each timer
-//! knows its heap index. Two cases are made cheap on purpose, because they
-//! are what per-connection idle timeouts do all day:
-//!
-//! * [`timer_again`](crate::Ctx::timer_again) (or a stop and start) that
-//!   moves a deadline *later* only records the new deadline. The heap entry
-//!   stays where it is, early; when it reaches the top, the loop sees the
-//!   real deadline and sinks it (libev's manual suggests this trick to its
-//!   users; here the loop does it for them).
-//! * [`stop`](crate::Ctx::stop) leaves the heap entry in place, marked
-//!   dead; a later start reuses it, and an entry still dead when it reaches
-//!   the top is dropped there. [`remove`](crate::Ctx::remove) deletes it
-//!   at once.
-//!
-//! Moving a deadline earlier sifts the entry up at once, so the heap's top
-//! is never later than the earliest real deadline: the loop may wake up
-//! early (and go back to sleep), never late.
 
 use std::time::Duration;
 
@@ -88,6 +49,45 @@ impl<T> Ctx<T> {
     /// one period (a long callback, a stopped process), the timer fires once
     /// and continues one period after the current time: missed periods are
     /// not caught up in a burst, and it fires at most once per iteration.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::{Loop, RunMode};
+    ///
+    /// let mut lp: Loop<u32> = Loop::new()?;
+    /// // After 1 ms, then every 1 ms; stops itself on the third run.
+    /// let t = lp.timer(Duration::from_millis(1), Duration::from_millis(1), |ctx, n, id, _ev| {
+    ///     *n += 1;
+    ///     if *n == 3 {
+    ///         ctx.stop(id).unwrap();
+    ///     }
+    /// })?;
+    /// lp.start(t)?;
+    /// let mut n = 0;
+    /// lp.run(&mut n, RunMode::Default)?;
+    /// assert_eq!(n, 3);
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
+    ///
+    /// # How timers are kept
+    ///
+    /// Active timers sit in a 4-ary heap ordered by deadline, and each timer
+    /// knows its heap index. Two cases are made cheap on purpose, because they
+    /// are what per-connection idle timeouts do all day:
+    ///
+    /// * [`timer_again`](crate::Ctx::timer_again) (or a stop and start) that
+    ///   moves a deadline *later* only records the new deadline. The heap entry
+    ///   stays where it is, early; when it reaches the top, the loop sees the
+    ///   real deadline and sinks it (libev's manual suggests this trick to its
+    ///   users; here the loop does it for them).
+    /// * [`stop`](crate::Ctx::stop) leaves the heap entry in place, marked
+    ///   dead; a later start reuses it, and an entry still dead when it reaches
+    ///   the top is dropped there. [`remove`](crate::Ctx::remove) deletes it
+    ///   at once.
+    ///
+    /// Moving a deadline earlier sifts the entry up at once, so the heap's top
+    /// is never later than the earliest real deadline: the loop may wake up
+    /// early (and go back to sleep), never late.
     ///
     /// # Errors
     ///

@@ -36,6 +36,13 @@ impl std::fmt::Debug for LoopBuilder {
     }
 }
 
+/// A set-user-ID or set-group-ID program does not let whoever starts it
+/// choose its backend through the environment (libev does the same).
+fn privileged() -> bool {
+    // SAFETY: these four calls take no arguments and cannot fail.
+    unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
+}
+
 impl Default for LoopBuilder {
     fn default() -> Self {
         Self::new()
@@ -71,7 +78,8 @@ impl LoopBuilder {
 
     /// Ignore `EVLOOP_BACKEND` (libev's `EVFLAG_NOENV`). Without this, the
     /// variable overrides the backend chosen here, so that a user can force a
-    /// backend on any program without rebuilding it.
+    /// backend on any program without rebuilding it. Set-user-ID and
+    /// set-group-ID programs always ignore it.
     pub fn ignore_env(mut self, ignore: bool) -> Self {
         self.ignore_env = ignore;
         self
@@ -92,7 +100,7 @@ impl LoopBuilder {
     /// variable or by [`backend`](Self::backend)) is not supported here or
     /// could not be created; there is no silent fallback in either case.
     pub fn build<T>(self) -> Result<Loop<T>, Error> {
-        let from_env = if self.ignore_env {
+        let from_env = if self.ignore_env || privileged() {
             None
         } else {
             match env::var(BACKEND_ENV) {

@@ -183,6 +183,9 @@ impl<T> Ctx<T> {
     pub(crate) fn stop_key(&mut self, key: WatcherKey) {
         let slot = &mut self.slots[key];
         self.pending.clear(&mut slot.pending, slot.priority);
+        // An event deferred while its callback runs (nested run) is pending
+        // too: a stop drops it.
+        slot.missed = Events::empty();
         if !slot.active {
             return;
         }

@@ -211,6 +211,57 @@ impl<T> Ctx<T> {
             .ok_or(Error::WrongSourceType)
     }
 
+    /// Removes the watcher and hands back the source it owned, deregistered
+    /// from the kernel and still open: for passing a connection on to other
+    /// code, or to another watcher. The counterpart of [`io`](Self::io) that
+        /// loses nothing the caller handed over.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::net::TcpStream;
+    /// use std::os::unix::net::UnixStream;
+    /// use evloop::{Error, Events, Loop};
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let mut lp: Loop<()> = Loop::new()?;
+    /// let id = lp.io(a, Events::READ, |_, _, _, _| {})?;
+    /// lp.start(id)?;
+    /// // The wrong type is refused and the watcher stays.
+    /// assert!(matches!(lp.remove_io::<TcpStream>(id), Err(Error::WrongSourceType)));
+    /// assert!(lp.is_active(id));
+    /// let mut a: UnixStream = lp.remove_io(id)?;
+    /// assert!(!lp.contains(id));
+    /// b.write_all(b"x")?;
+    /// let mut buf = [0u8; 1];
+    /// a.read_exact(&mut buf)?; // still open, still ours
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`], or [`Error::WrongSourceType`] if the source
+    /// is not an `S` (the watcher is then left as it was).
+    pub fn remove_io<S: 'static>(&mut self, id: IoId) -> Result<S, Error> {
+        self.io_source::<S>(id)?;
+        self.stop_key(id.0);
+        self.io_forget(id.0);
+        let Some(Slot {
+            kind:
+                Kind::Io(IoData {
+                    source: Some(source),
+                    ..
+                }),
+            ..
+        }) = self.slots.remove(id.0)
+        else {
+            unreachable!("checked above that the watcher owns an S")
+        };
+        match source.into_any().downcast::<S>() {
+            Ok(s) => Ok(*s),
+            Err(_) => unreachable!("checked above that the source is an S"),
+        }
+    }
+
     /// Changes what the watcher waits for (libev's `ev_io_modify`, but also
     /// allowed while active: the change reaches the kernel before the next
     /// poll).

@@ -8,12 +8,13 @@ use std::time::Duration;
 use crate::handle::{IoId, TimerId};
 use crate::{Ctx, Error, Events};
 
-impl<T: 'static> Ctx<T> {
+impl<T> Ctx<T> {
     /// Calls `cb` once when `source` is ready for `interest`, or when
     /// `timeout` has passed (if given), whichever is first, with the bits
     /// that happened (READ/WRITE, or TIMER, or ERROR for a bad fd). Both
-    /// internal watchers, and `source`, are dropped after the call. Nothing
-    /// needs to be started or removed by the caller.
+    /// internal watchers are removed, and `source` is dropped (closed), just
+    /// before `cb` is called. Nothing needs to be started or removed by the
+    /// caller.
     ///
     /// Returns a [`Once`] that [`cancel_once`](Self::cancel_once) takes to
     /// give up waiting without calling `cb`.

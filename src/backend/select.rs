@@ -128,15 +128,14 @@ impl Poller for Select {
         Backend::Select
     }
 
-    // `old` is not needed: setting or clearing a bit is idempotent, and the
-    // bitmaps are the only truth select sees. `reset` does not matter
-    // either: select looks fds up afresh on every call.
+    // Setting or clearing a bit is idempotent, and the bitmaps are the only
+    // truth select sees; `old` and `reset` only say when an fd is new here.
     fn modify(
         &mut self,
         fd: RawFd,
-        _old: Events,
+        old: Events,
         new: Events,
-        _reset: bool,
+        reset: bool,
     ) -> Result<(), ModifyError> {
         let Ok(slot) = usize::try_from(fd) else {
             return Err(ModifyError::BadFd(io::Error::from_raw_os_error(
@@ -146,6 +145,16 @@ impl Poller for Select {
         let word = slot / WORD_BITS;
         let bit: Word = 1 << (slot % WORD_BITS);
         let wanted = !(new & Events::IO).is_empty();
+        // Linux clamps `nfds` to the size of the fd table, so select never
+        // sees (nor fails with EBADF on) a closed fd above it: check a new
+        // fd here, or the loop would wait on it for ever.
+        if wanted && (old.is_empty() || reset) {
+            // SAFETY: F_GETFD takes no third argument and only reads the
+            // descriptor table; an fd that is not open just fails with EBADF.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+                return Err(ModifyError::BadFd(io::Error::last_os_error()));
+            }
+        }
         if word >= self.read.len() {
             if !wanted {
                 // Never registered: nothing to clear.

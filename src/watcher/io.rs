@@ -214,7 +214,7 @@ impl<T> Ctx<T> {
     /// Removes the watcher and hands back the source it owned, deregistered
     /// from the kernel and still open: for passing a connection on to other
     /// code, or to another watcher. The counterpart of [`io`](Self::io) that
-        /// loses nothing the caller handed over.
+    /// loses nothing the caller handed over.
     ///
     /// ```
     /// use std::io::{Read, Write};

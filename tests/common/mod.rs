@@ -1,0 +1,96 @@
+//! Shared helpers for the integration tests: run a test body once per
+//! backend this machine supports (epoll, poll, select on Linux).
+//!
+//! Usage, in a test file:
+//!
+//! ```ignore
+//! mod common;
+//! use common::{for_each_backend, new_loop};
+//!
+//! #[test]
+//! fn something() {
+//!     for_each_backend(|b| {
+//!         let mut lp: evloop::Loop<u32> = new_loop(b);
+//!         // ... assertions; a failure is labelled with the backend name.
+//!     });
+//! }
+//! ```
+//!
+//! Every test binary compiles this module separately and uses only part of
+//! it, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+use evloop::{Backend, Break, Loop};
+
+/// The backends this machine supports, best first.
+pub fn backends() -> Vec<Backend> {
+    evloop::supported_backends().iter_best_first().collect()
+}
+
+/// A new loop on exactly backend `b`, ignoring `EVLOOP_BACKEND`.
+///
+/// Panics if the backend cannot be created.
+pub fn new_loop<T>(b: Backend) -> Loop<T> {
+    Loop::builder()
+        .backend(b)
+        .ignore_env(true)
+        .build()
+        .unwrap_or_else(|e| panic!("[backend {b}] cannot create loop: {e:?}"))
+}
+
+/// Runs `body` once for every supported backend. If it panics for a backend,
+/// the panic is re-raised with a message naming that backend (the original
+/// message is printed by the panic hook first, and repeated in the new one).
+pub fn for_each_backend(mut body: impl FnMut(Backend)) {
+    let all = backends();
+    assert!(!all.is_empty(), "no supported backend");
+    for b in all {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body(b))) {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "<non-string panic>".to_string());
+            panic!("[backend {b}] {msg}");
+        }
+    }
+}
+
+/// Arms a watchdog on `lp`: a timer that, `after` the next `run` starts
+/// polling, breaks every `run` and sets the returned flag. It does not keep
+/// the loop alive (keepalive off), so a `RunMode::Default` run that should
+/// end by itself still does; one that would hang ends instead, and the test
+/// asserts `!flag.get()` to fail with a message rather than hang.
+/// Remove it with the returned id if a test counts watchers or timers.
+pub fn watchdog<T>(lp: &mut Loop<T>, after: Duration) -> (Rc<Cell<bool>>, evloop::TimerId) {
+    let fired = Rc::new(Cell::new(false));
+    let f = fired.clone();
+    let t = lp
+        .timer(after, Duration::ZERO, move |ctx, _, _, _| {
+            f.set(true);
+            ctx.break_loop(Break::All);
+        })
+        .expect("watchdog timer");
+    lp.set_keepalive(t, false).expect("watchdog keepalive");
+    lp.start(t).expect("watchdog start");
+    (fired, t)
+}
+
+/// `lp.run(data, RunMode::Default)` under a 10 s [`watchdog`]: panics with a
+/// clear message instead of hanging if the run does not end by itself.
+pub fn run_default<T>(lp: &mut Loop<T>, data: &mut T) -> evloop::Result<bool> {
+    let (fired, t) = watchdog(lp, Duration::from_secs(10));
+    let r = lp.run(data, evloop::RunMode::Default);
+    assert!(
+        !fired.get(),
+        "run(RunMode::Default) did not return within 10 s (watchdog)"
+    );
+    let _ = lp.remove(t);
+    r
+}

@@ -185,8 +185,9 @@ impl<T> Ctx<T> {
     }
 
     /// How many times the loop has polled (libev's `ev_iteration`). It is
-    /// incremented just before each poll, so prepare watchers see the count
-    /// of the iteration about to poll, check watchers the same value.
+    /// incremented just before each poll, between the prepare and the check
+    /// phase (as in libev): prepare watchers see the number of polls so far,
+    /// check watchers of the same iteration that number plus one.
     pub fn iteration(&self) -> u64 {
         self.iteration
     }

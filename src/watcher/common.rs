@@ -76,7 +76,9 @@ impl<T> Ctx<T> {
     /// Whether the watcher has an event waiting for its callback.
     /// `false` for a stale handle.
     pub fn is_pending<W: WatcherId>(&self, id: W) -> bool {
-        self.slots.get(id.key()).is_some_and(|s| s.pending != 0)
+        self.slots
+            .get(id.key())
+            .is_some_and(|s| s.pending != 0 || !s.missed.is_empty())
     }
 
     /// Whether the handle still refers to a watcher.
@@ -92,7 +94,10 @@ impl<T> Ctx<T> {
     /// [`Error::StaleHandle`] if the watcher was removed.
     pub fn clear_pending<W: WatcherId>(&mut self, id: W) -> Result<Events, Error> {
         let slot = self.slots.get_mut(id.key()).ok_or(Error::StaleHandle)?;
-        Ok(self.pending.clear(&mut slot.pending, slot.priority))
+        // An event held back for a callback that is running further up the
+        // stack (a nested run) is pending too.
+        let held = std::mem::take(&mut slot.missed);
+        Ok(self.pending.clear(&mut slot.pending, slot.priority) | held)
     }
 
     /// Makes the watcher pending with `events`, as if they had happened

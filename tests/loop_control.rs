@@ -372,6 +372,33 @@ fn deferred_event_of_running_watcher_is_dropped_when_it_stops_itself() {
     });
 }
 
+#[test]
+fn held_back_event_is_pending_and_can_be_cleared() {
+    for_each_backend(|b| {
+        let (mut lp, clock) = manual_loop::<Log>(b);
+        let clk = clock.clone();
+        let t = lp
+            .timer(ms(10), ms(10), move |ctx, log: &mut Log, id, _ev| {
+                log.push(format!("timer @{}", ctx.depth()));
+                if log.len() == 1 {
+                    clk.advance(ms(10));
+                    ctx.run(log, RunMode::NoWait).unwrap();
+                    // The nested run collected an expiry it could not
+                    // deliver: it is pending, and clearing it drops it.
+                    assert!(ctx.is_pending(id));
+                    assert_eq!(ctx.clear_pending(id).unwrap(), Events::TIMER);
+                    assert!(!ctx.is_pending(id));
+                }
+            })
+            .unwrap();
+        lp.start(t).unwrap();
+        let mut log = Log::new();
+        clock.advance(ms(10));
+        lp.run(&mut log, RunMode::NoWait).unwrap();
+        assert_eq!(log, ["timer @1"], "a cleared held-back event was delivered");
+    });
+}
+
 // ------------------------------------------------------------ references
 
 #[test]

@@ -5,7 +5,7 @@ use std::os::fd::BorrowedFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant, SystemTime};
 
-use slotmap::SlotMap;
+use slotmap::{SecondaryMap, SlotMap};
 
 use crate::backend::{Backend, FdEvent, Poller};
 use crate::clock::{ns_to_wall, wall_to_ns, Clock};
@@ -65,6 +65,8 @@ pub struct Ctx<T> {
     /// Readiness reported by the last poll; kept for its capacity.
     fd_events: Vec<FdEvent>,
     pub(crate) timers: TimerHeap<WatcherKey>,
+    /// Heap index of every timer watcher (`NO_INDEX` when it has no entry).
+    pub(crate) timer_pos: SecondaryMap<WatcherKey, u32>,
     pub(crate) periodics: TimerHeap<WatcherKey>,
     /// Active idle watchers per priority.
     pub(crate) idles: [Vec<WatcherKey>; Priority::LEVELS],
@@ -106,6 +108,7 @@ impl<T> Ctx<T> {
             poller,
             fd_events: Vec::new(),
             timers: TimerHeap::default(),
+            timer_pos: SecondaryMap::new(),
             periodics: TimerHeap::default(),
             idles: Default::default(),
             idle_count: 0,

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use slotmap::SecondaryMap;
+
 use crate::handle::{TimerId, WatcherKey};
 use crate::watcher::{Kind, Slot, NO_INDEX};
 use crate::{Ctx, Error, Events};
@@ -14,10 +16,9 @@ pub(crate) struct TimerData {
     pub repeat: i64,
     /// When it fires, while active.
     pub deadline: i64,
-    /// Index of its heap entry, or `NO_INDEX`. The entry's `at` is never
-    /// later than `deadline` while the timer is active.
-    pub heap: u32,
-    /// A copy of the heap entry's `at`, so that re-arming can tell whether
+    /// A copy of its heap entry's `at` (the entry's index is in
+    /// `Ctx::timer_pos`). Never later than `deadline` while the timer is
+    /// active. Kept here so that re-arming can tell whether
     /// the entry must move without touching the heap (a cache miss in big
     /// heaps).
     pub entry_at: i64,
@@ -27,15 +28,14 @@ pub(crate) fn to_ns(d: Duration, what: &'static str) -> Result<i64, Error> {
     i64::try_from(d.as_nanos()).map_err(|_| Error::InvalidArgument(what))
 }
 
-/// Writes a moved heap entry's new index into its timer.
+/// Records a moved heap entry's new index. The positions live in a dense
+/// side table, not in the (much larger) watcher slots, because every sift
+/// step writes one: in a heap of a million timers that is the difference
+/// between touching 8 bytes and a whole slot per step.
 #[inline]
-fn set_heap<T>(slots: &mut slotmap::SlotMap<WatcherKey, Slot<T>>, key: WatcherKey, idx: u32) {
-    if let Some(Slot {
-        kind: Kind::Timer(t),
-        ..
-    }) = slots.get_mut(key)
-    {
-        t.heap = idx;
+fn set_pos(pos: &mut SecondaryMap<WatcherKey, u32>, key: WatcherKey, idx: u32) {
+    if let Some(p) = pos.get_mut(key) {
+        *p = idx;
     }
 }
 
@@ -105,13 +105,11 @@ impl<T> Ctx<T> {
             after: to_ns(after, "timer delay too large")?,
             repeat: to_ns(repeat, "timer repeat too large")?,
             deadline: 0,
-            heap: NO_INDEX,
             entry_at: 0,
         });
-        Ok(TimerId(self.insert(
-            kind,
-            Box::new(move |c, d, k, e| cb(c, d, TimerId(k), e)),
-        )))
+        let key = self.insert(kind, Box::new(move |c, d, k, e| cb(c, d, TimerId(k), e)));
+        self.timer_pos.insert(key, NO_INDEX);
+        Ok(TimerId(key))
     }
 
     fn timer_data(&self, id: TimerId) -> Result<(&TimerData, bool), Error> {
@@ -241,89 +239,95 @@ impl<T> Ctx<T> {
     /// Gives the timer a new deadline, reusing its heap entry if it has one.
     #[inline]
     fn timer_arm(&mut self, key: WatcherKey, deadline: i64) {
-        let slots = &mut self.slots;
-        let Kind::Timer(t) = &mut slots[key].kind else {
+        let Kind::Timer(t) = &mut self.slots[key].kind else {
             return;
         };
         t.deadline = deadline;
-        let heap = t.heap;
+        let pos = &mut self.timer_pos;
+        let heap = pos.get(key).copied().unwrap_or(NO_INDEX);
         if heap == NO_INDEX {
             t.entry_at = deadline;
             self.timers
-                .push(deadline, key, &mut |k, i| set_heap(slots, k, i));
+                .push(deadline, key, &mut |k, i| set_pos(pos, k, i));
         } else {
             debug_assert_eq!(self.timers.get(heap).at, t.entry_at);
             if deadline < t.entry_at {
                 t.entry_at = deadline;
                 self.timers
-                    .set_at(heap, deadline, &mut |k, i| set_heap(slots, k, i));
+                    .set_at(heap, deadline, &mut |k, i| set_pos(pos, k, i));
             }
-            // Later than the entry: leave it early; see the module docs.
+            // Later than the entry: leave it early; see `timer`'s docs.
         }
     }
 
-    /// Leaves the heap entry behind as a dead one; see the module docs.
+    /// Leaves the heap entry behind as a dead one; see `timer`'s docs.
     pub(crate) fn timer_stop(&mut self, _key: WatcherKey) {}
 
     /// Deletes the heap entry of a timer that is going away.
     pub(crate) fn timer_forget(&mut self, key: WatcherKey) {
-        let slots = &mut self.slots;
-        let Kind::Timer(t) = &mut slots[key].kind else {
-            return;
-        };
-        let heap = std::mem::replace(&mut t.heap, NO_INDEX);
+        let pos = &mut self.timer_pos;
+        let heap = pos.remove(key).unwrap_or(NO_INDEX);
         if heap != NO_INDEX {
-            self.timers.remove(heap, &mut |k, i| set_heap(slots, k, i));
+            self.timers.remove(heap, &mut |k, i| set_pos(pos, k, i));
         }
     }
 
-    /// Brings the heap's top up to date: drops dead entries and sinks early
-    /// ones, until the top is a live timer at its real deadline.
+    /// Fixes the entry on top of the heap if it is dead (drops it) or early
+    /// (sinks it to the real deadline). Returns false when the top is a live
+    /// timer at its real deadline, or the heap is empty.
     #[inline]
-    fn timers_settle_top(&mut self) {
-        let slots = &mut self.slots;
-        while let Some(top) = self.timers.peek() {
-            let key = top.key;
-            let at = top.at;
-            let slot = &mut slots[key];
-            let Kind::Timer(t) = &mut slot.kind else {
-                unreachable!("only timers in the timer heap")
-            };
-            if !slot.active {
-                t.heap = NO_INDEX;
-                self.timers.remove(0, &mut |k, i| set_heap(slots, k, i));
-            } else if t.deadline > at {
-                let deadline = t.deadline;
-                t.entry_at = deadline;
-                self.timers
-                    .set_at(0, deadline, &mut |k, i| set_heap(slots, k, i));
-            } else {
-                break;
-            }
+    fn timers_fix_top(&mut self) -> bool {
+        let Some(top) = self.timers.peek() else {
+            return false;
+        };
+        let (key, at) = (top.key, top.at);
+        let slot = &mut self.slots[key];
+        let Kind::Timer(t) = &mut slot.kind else {
+            unreachable!("only timers in the timer heap")
+        };
+        let pos = &mut self.timer_pos;
+        if !slot.active {
+            pos[key] = NO_INDEX;
+            self.timers.remove(0, &mut |k, i| set_pos(pos, k, i));
+            true
+        } else if t.deadline > at {
+            t.entry_at = t.deadline;
+            let deadline = t.deadline;
+            self.timers
+                .set_at(0, deadline, &mut |k, i| set_pos(pos, k, i));
+            true
+        } else {
+            false
         }
     }
 
-    /// The earliest real timer deadline.
+    /// The earliest real timer deadline. Settles every dead or early entry
+    /// on the way, so the loop never blocks on a deadline that is not real:
+    /// called only before a blocking poll.
     pub(crate) fn next_timer_at(&mut self) -> Option<i64> {
-        self.timers_settle_top();
+        while self.timers_fix_top() {}
         self.timers.peek().map(|e| e.at)
     }
 
-    /// Queues every expired timer, earliest deadline first.
+    /// Queues every expired timer, earliest deadline first. Only entries
+    /// that are due are looked at: dead or early entries further down wait
+    /// until they reach the top *and* are due, so re-arming many timers costs
+    /// nothing here until their old deadlines come.
     pub(crate) fn timers_reify(&mut self) {
         let now = self.now_ns;
-        loop {
-            self.timers_settle_top();
-            let Some(top) = self.timers.peek() else { break };
+        while let Some(&top) = self.timers.peek() {
             if top.at > now {
                 break;
             }
+            if self.timers_fix_top() {
+                continue;
+            }
             let key = top.key;
-            let slots = &mut self.slots;
-            let slot = &mut slots[key];
+            let slot = &mut self.slots[key];
             let Kind::Timer(t) = &mut slot.kind else {
                 unreachable!("only timers in the timer heap")
             };
+            let pos = &mut self.timer_pos;
             if t.repeat > 0 {
                 let mut next = t.deadline.saturating_add(t.repeat);
                 if next <= now {
@@ -331,15 +335,14 @@ impl<T> Ctx<T> {
                 }
                 t.deadline = next;
                 t.entry_at = next;
-                self.timers
-                    .set_at(0, next, &mut |k, i| set_heap(slots, k, i));
+                self.timers.set_at(0, next, &mut |k, i| set_pos(pos, k, i));
             } else {
-                t.heap = NO_INDEX;
                 slot.active = false;
                 if slot.keepalive {
                     self.refs -= 1;
                 }
-                self.timers.remove(0, &mut |k, i| set_heap(slots, k, i));
+                pos[key] = NO_INDEX;
+                self.timers.remove(0, &mut |k, i| set_pos(pos, k, i));
             }
             self.expired.push(key);
         }

@@ -39,6 +39,8 @@ pub(crate) struct Epoll {
     always_ready: Vec<RawFd>,
     /// A ghost was seen: rebuild the set before the next wait.
     rebuild: bool,
+    /// `epoll_pwait2` (nanosecond timeouts) may be tried.
+    pwait2: bool,
 }
 
 fn epoll_create() -> io::Result<OwnedFd> {
@@ -71,6 +73,7 @@ impl Epoll {
             events: Vec::with_capacity(MIN_EVENTS),
             always_ready: Vec::new(),
             rebuild: false,
+            pwait2: true,
         })
     }
 
@@ -115,6 +118,44 @@ impl Epoll {
     fn drop_always_ready(&mut self, fd: RawFd) {
         if std::mem::take(&mut self.slots[fd as usize].always_ready) {
             self.always_ready.retain(|&f| f != fd);
+        }
+    }
+
+    /// One `epoll_wait`, or `epoll_pwait2` when the timeout has a part below
+    /// a millisecond: epoll_wait would round a timer due in 300 µs up to
+    /// 1 ms and fire it late. Kernels before 5.11 lack epoll_pwait2
+    /// (ENOSYS; seccomp filters may say EPERM): then it is not tried again.
+    fn wait(&mut self, timeout: Option<Duration>) -> libc::c_int {
+        let cap = self.events.capacity() as libc::c_int;
+        if let Some(d) = timeout.filter(|d| self.pwait2 && d.subsec_nanos() % 1_000_000 != 0) {
+            let ts = super::to_timespec(d);
+            // SAFETY: the kernel writes at most `cap` events into the vector's
+            // spare capacity, which is allocated and properly aligned; `ts`
+            // lives across the call; a null signal mask leaves it alone.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    self.epfd.as_raw_fd(),
+                    self.events.as_mut_ptr(),
+                    cap,
+                    &ts as *const libc::timespec,
+                    std::ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            } as libc::c_int;
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::ENOSYS) | Some(libc::EPERM) if n < 0 => self.pwait2 = false,
+                _ => return n,
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                cap,
+                timeout_ms_ceil(timeout),
+            )
         }
     }
 
@@ -206,21 +247,11 @@ impl Poller for Epoll {
             self.rebuild_set()?;
         }
         let timeout = if self.always_ready.is_empty() {
-            timeout_ms_ceil(timeout)
+            timeout
         } else {
-            0
+            Some(Duration::ZERO)
         };
-        let cap = self.events.capacity();
-        // SAFETY: the kernel writes at most `cap` events into the vector's
-        // spare capacity, which is allocated and properly aligned.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epfd.as_raw_fd(),
-                self.events.as_mut_ptr(),
-                cap as libc::c_int,
-                timeout,
-            )
-        };
+        let n = self.wait(timeout);
         if n < 0 {
             let e = io::Error::last_os_error();
             return if e.raw_os_error() == Some(libc::EINTR) {
@@ -230,6 +261,7 @@ impl Poller for Epoll {
             };
         }
         let n = n as usize;
+        let cap = self.events.capacity();
         // SAFETY: epoll_wait initialised the first n entries.
         unsafe { self.events.set_len(n) };
         for ev in &self.events {

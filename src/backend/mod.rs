@@ -179,6 +179,18 @@ pub(crate) fn create(backend: Backend) -> Result<Box<dyn Poller>, Error> {
     }
 }
 
+/// A timeout as a `timespec` for the nanosecond-resolution calls
+/// (`epoll_pwait2`, `ppoll`), capped far beyond any real wait so that the
+/// seconds always fit.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn to_timespec(d: Duration) -> libc::timespec {
+    const MAX_SECS: u64 = 100_000_000;
+    libc::timespec {
+        tv_sec: d.as_secs().min(MAX_SECS) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
 /// Rounds a timeout up to whole milliseconds for the ms-resolution system
 /// calls, so that the loop never wakes before a timer is due (waking early
 /// would only make it poll again). `None` becomes -1 (forever).

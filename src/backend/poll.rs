@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
-use super::{timeout_ms_ceil, Backend, FdEvent, ModifyError, Poller};
+use super::{Backend, FdEvent, ModifyError, Poller};
 use crate::Events;
 
 /// `index` entry of an fd that has no `pollfd`.
@@ -133,14 +133,27 @@ impl Poller for PollBackend {
     }
 
     fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<FdEvent>) -> io::Result<()> {
-        let timeout = timeout_ms_ceil(timeout);
         // The entry count is bounded by the number of distinct fds, so it fits.
         let nfds = self.fds.len() as libc::nfds_t;
-        // SAFETY: the pointer and count describe exactly the initialised,
-        // exclusively borrowed `self.fds`, which outlives the call; the kernel
-        // only writes the `revents` fields of those entries (and reads none
-        // when the vector is empty and its pointer dangling).
-        let n = unsafe { libc::poll(self.fds.as_mut_ptr(), nfds, timeout) };
+        // ppoll takes nanoseconds: a timer due in 300 µs is waited for 300 µs,
+        // not rounded up to a whole millisecond as poll would need.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let n = {
+            let ts = timeout.map(super::to_timespec);
+            let ts_ptr = ts
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: the pointer and count describe exactly the initialised,
+            // exclusively borrowed `self.fds`, which outlives the call; the
+            // kernel only writes the `revents` fields of those entries (and
+            // reads none when the vector is empty and its pointer dangling).
+            // `ts_ptr` is null or points to `ts`, alive across the call; a null
+            // signal mask leaves the mask alone.
+            unsafe { libc::ppoll(self.fds.as_mut_ptr(), nfds, ts_ptr, std::ptr::null()) }
+        };
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        // SAFETY: as for ppoll above.
+        let n = unsafe { libc::poll(self.fds.as_mut_ptr(), nfds, super::timeout_ms_ceil(timeout)) };
         if n < 0 {
             let err = io::Error::last_os_error();
             return match err.raw_os_error() {

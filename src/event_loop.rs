@@ -13,7 +13,7 @@ use crate::fd_table::FdTable;
 use crate::handle::WatcherKey;
 use crate::pending::PendingQueues;
 use crate::timer_heap::TimerHeap;
-use crate::watcher::{Kind, Slot};
+use crate::watcher::Slot;
 use crate::{Error, Events, LoopBuilder, Priority};
 
 /// How long `run` does.
@@ -469,18 +469,9 @@ impl<T> Ctx<T> {
 
     /// Applies the change of one fd at once.
     pub(crate) fn reify_one(&mut self, fd: std::os::fd::RawFd) -> Result<(), Error> {
-        let slots = &self.slots;
         let e = self.fds.entry(fd);
         e.changed = false;
-        let mut wanted = Events::empty();
-        for &k in &e.watchers {
-            if let Some(Slot {
-                kind: Kind::Io(io), ..
-            }) = slots.get(k)
-            {
-                wanted |= io.interest;
-            }
-        }
+        let wanted = e.wanted();
         let reset = std::mem::take(&mut e.reset);
         let old = e.registered;
         // A reset matters only if something is to be registered afresh.
@@ -511,14 +502,12 @@ impl<T> Ctx<T> {
         let Some(entry) = self.fds.get(fd) else {
             return;
         };
-        for &key in &entry.watchers {
-            if let Some(slot) = self.slots.get_mut(key) {
-                if let Kind::Io(io) = &slot.kind {
-                    let ev = io.interest & events;
-                    if !ev.is_empty() {
-                        self.pending
-                            .queue(&mut slot.pending, slot.priority, key, ev);
-                    }
+        for (key, interest) in entry.watchers() {
+            let ev = interest & events;
+            if !ev.is_empty() {
+                if let Some(slot) = self.slots.get_mut(key) {
+                    self.pending
+                        .queue(&mut slot.pending, slot.priority, key, ev);
                 }
             }
         }
@@ -537,14 +526,9 @@ impl<T> Ctx<T> {
         let Some(entry) = self.fds.get(fd) else {
             return;
         };
-        let keys: Vec<WatcherKey> = entry.watchers.clone();
-        for key in keys {
-            let interest = match self.slots.get(key) {
-                Some(Slot {
-                    kind: Kind::Io(io), ..
-                }) => io.interest,
-                _ => continue,
-            };
+        // Rare (an fd went bad): a short-lived copy of the list is fine.
+        let watches: Vec<_> = entry.watchers().collect();
+        for (key, interest) in watches {
             self.stop_key(key);
             self.queue_key(key, Events::ERROR | interest);
         }

@@ -5,17 +5,27 @@
 //! changed; the loop applies all changes once, just before it polls (libev's
 //! `fd_change`/`fd_reify`). A watcher stopped and started again within one
 //! iteration therefore costs no system call.
+//!
+//! Each entry keeps its watchers' interests next to their keys, so the
+//! union the backend needs is computed without visiting the watcher slots,
+//! and the first watcher of an fd (nearly always the only one) lives inline
+//! in the entry rather than behind a separate allocation.
 
 use std::os::fd::RawFd;
 
 use crate::handle::WatcherKey;
 use crate::Events;
 
+/// One active io watcher on an fd.
+pub(crate) type Watch = (WatcherKey, Events);
+
 /// What the table knows about one fd number.
 #[derive(Debug, Default)]
 pub(crate) struct FdEntry {
-    /// The active io watchers on this fd.
-    pub watchers: Vec<WatcherKey>,
+    /// The first active io watcher on this fd.
+    first: Option<Watch>,
+    /// Any further ones.
+    rest: Vec<Watch>,
     /// The interest the backend has for this fd.
     pub registered: Events,
     /// Queued in `changes`.
@@ -23,6 +33,28 @@ pub(crate) struct FdEntry {
     /// The fd may now be another file description than the one registered:
     /// the backend must register it afresh.
     pub reset: bool,
+}
+
+impl FdEntry {
+    /// The active watchers on this fd with their interests.
+    #[inline]
+    pub fn watchers(&self) -> impl Iterator<Item = Watch> + '_ {
+        self.first.into_iter().chain(self.rest.iter().copied())
+    }
+
+    /// The union of the active watchers' interests.
+    #[inline]
+    pub fn wanted(&self) -> Events {
+        self.watchers()
+            .fold(Events::empty(), |acc, (_, ev)| acc | ev)
+    }
+
+    fn find(&mut self, key: WatcherKey) -> Option<&mut Watch> {
+        match &mut self.first {
+            Some(w) if w.0 == key => Some(w),
+            _ => self.rest.iter_mut().find(|w| w.0 == key),
+        }
+    }
 }
 
 /// See the module docs.
@@ -63,18 +95,40 @@ impl FdTable {
     }
 
     /// Adds an active watcher on `fd`; `reset` if its fd was set anew.
-    pub fn attach(&mut self, fd: RawFd, key: WatcherKey, reset: bool) {
+    #[inline]
+    pub fn attach(&mut self, fd: RawFd, key: WatcherKey, interest: Events, reset: bool) {
         let e = self.entry(fd);
-        e.watchers.push(key);
+        if e.first.is_none() {
+            e.first = Some((key, interest));
+        } else {
+            e.rest.push((key, interest));
+        }
         e.reset |= reset;
-        self.mark_changed(fd);
+        if !e.changed {
+            e.changed = true;
+            self.changes.push(fd);
+        }
     }
 
     /// Removes an active watcher from `fd`.
+    #[inline]
     pub fn detach(&mut self, fd: RawFd, key: WatcherKey) {
         let e = self.entry(fd);
-        if let Some(pos) = e.watchers.iter().position(|&k| k == key) {
-            e.watchers.swap_remove(pos);
+        if e.first.is_some_and(|w| w.0 == key) {
+            e.first = e.rest.pop();
+        } else if let Some(pos) = e.rest.iter().position(|w| w.0 == key) {
+            e.rest.swap_remove(pos);
+        }
+        if !e.changed {
+            e.changed = true;
+            self.changes.push(fd);
+        }
+    }
+
+    /// Records a new interest for an active watcher on `fd`.
+    pub fn set_interest(&mut self, fd: RawFd, key: WatcherKey, interest: Events) {
+        if let Some(w) = self.entry(fd).find(key) {
+            w.1 = interest;
         }
         self.mark_changed(fd);
     }

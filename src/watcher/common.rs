@@ -17,12 +17,20 @@ impl<T> Ctx<T> {
     /// whose schedule yields no time, [`Error::InvalidArgument`].
     pub fn start<W: WatcherId>(&mut self, id: W) -> Result<(), Error> {
         let key = id.key();
-        let slot = self.slots.get(key).ok_or(Error::StaleHandle)?;
+        let slot = self.slots.get_mut(key).ok_or(Error::StaleHandle)?;
         if slot.active {
             return Ok(());
         }
-        match slot.kind {
-            Kind::Io(_) => self.io_start(key),
+        match &mut slot.kind {
+            // Io inline: stop+start of every watcher is what a server does
+            // when it re-arms, and one slot lookup is all it needs.
+            Kind::Io(io) => {
+                let reset = std::mem::take(&mut io.fd_reset);
+                self.fds.attach(io.fd, key, io.interest, reset);
+                slot.active = true;
+                self.refs += slot.keepalive as isize;
+                return Ok(());
+            }
             Kind::Timer(_) => self.timer_start(key),
             Kind::Periodic(_) => self.periodic_start(key)?,
             Kind::Idle(_) | Kind::Prepare(_) | Kind::Check(_) => self.list_start(key),
@@ -40,12 +48,11 @@ impl<T> Ctx<T> {
     ///
     /// [`Error::StaleHandle`] if the watcher was removed.
     pub fn stop<W: WatcherId>(&mut self, id: W) -> Result<(), Error> {
-        let key = id.key();
-        if !self.slots.contains_key(key) {
-            return Err(Error::StaleHandle);
+        if self.stop_key(id.key()) {
+            Ok(())
+        } else {
+            Err(Error::StaleHandle)
         }
-        self.stop_key(key);
-        Ok(())
     }
 
     /// Stops and forgets a watcher. Its closure (and, for an io watcher, the
@@ -185,25 +192,29 @@ impl<T> Ctx<T> {
     }
 
     /// Stops the watcher behind a valid key and clears its pending event.
-    pub(crate) fn stop_key(&mut self, key: WatcherKey) {
-        let slot = &mut self.slots[key];
+    /// Returns false if the key is stale.
+    #[inline]
+    pub(crate) fn stop_key(&mut self, key: WatcherKey) -> bool {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return false;
+        };
         self.pending.clear(&mut slot.pending, slot.priority);
         // An event deferred while its callback runs (nested run) is pending
         // too: a stop drops it.
         slot.missed = Events::empty();
         if !slot.active {
-            return;
+            return true;
         }
         slot.active = false;
-        if slot.keepalive {
-            self.refs -= 1;
-        }
-        match slot.kind {
-            Kind::Io(_) => self.io_stop(key),
-            Kind::Timer(_) => self.timer_stop(key),
+        self.refs -= slot.keepalive as isize;
+        match &slot.kind {
+            Kind::Io(io) => self.fds.detach(io.fd, key),
+            // The heap entry stays behind, dead; see `Ctx::timer`.
+            Kind::Timer(_) => {}
             Kind::Periodic(_) => self.periodic_stop(key),
             Kind::Idle(_) | Kind::Prepare(_) | Kind::Check(_) => self.list_stop(key),
         }
+        true
     }
 
     /// Releases what a stopped watcher still holds before its slot goes.

@@ -279,7 +279,7 @@ impl<T> Ctx<T> {
         io.interest = interest;
         let fd = io.fd;
         if active {
-            self.fds.mark_changed(fd);
+            self.fds.set_interest(fd, id.0, interest);
         }
         Ok(())
     }
@@ -350,23 +350,6 @@ impl<T> Ctx<T> {
             // resurface at the next poll.
             let _ = self.reify_one(fd);
         }
-    }
-
-    pub(crate) fn io_start(&mut self, key: WatcherKey) {
-        let Kind::Io(io) = &mut self.slots[key].kind else {
-            return;
-        };
-        let reset = std::mem::take(&mut io.fd_reset);
-        let fd = io.fd;
-        self.fds.attach(fd, key, reset);
-    }
-
-    pub(crate) fn io_stop(&mut self, key: WatcherKey) {
-        let Kind::Io(io) = &self.slots[key].kind else {
-            return;
-        };
-        let fd = io.fd;
-        self.fds.detach(fd, key);
     }
 
     /// Before the slot (and the source it owns) is dropped.

@@ -260,9 +260,6 @@ impl<T> Ctx<T> {
         }
     }
 
-    /// Leaves the heap entry behind as a dead one; see `timer`'s docs.
-    pub(crate) fn timer_stop(&mut self, _key: WatcherKey) {}
-
     /// Deletes the heap entry of a timer that is going away.
     pub(crate) fn timer_forget(&mut self, key: WatcherKey) {
         let pos = &mut self.timer_pos;

@@ -10,7 +10,9 @@ use crate::{Ctx, Error, Events};
 
 /// The periodic part of a watcher slot.
 pub(crate) struct PeriodicData {
-    pub schedule: Schedule,
+    /// Boxed: periodics are rare, and every watcher slot is as large as the
+    /// largest kind.
+    pub schedule: Box<Schedule>,
     /// The next time to fire, ns since the Unix epoch (while active).
     pub at: i64,
     pub heap: u32,
@@ -100,7 +102,7 @@ impl<T> Ctx<T> {
     {
         check_schedule(&schedule)?;
         let kind = Kind::Periodic(PeriodicData {
-            schedule,
+            schedule: Box::new(schedule),
             at: 0,
             heap: NO_INDEX,
         });
@@ -127,7 +129,7 @@ impl<T> Ctx<T> {
                 kind: Kind::Periodic(p),
                 ..
             }) => {
-                p.schedule = schedule;
+                *p.schedule = schedule;
                 Ok(())
             }
             _ => Err(Error::StaleHandle),
@@ -242,7 +244,7 @@ impl<T> Ctx<T> {
                 ..
             }) = self.slots.get_mut(e.key)
             {
-                if !matches!(p.schedule, Schedule::At(_)) {
+                if !matches!(*p.schedule, Schedule::At(_)) {
                     match next_time(&mut p.schedule, now, false) {
                         Some(at) => p.at = at,
                         None => stopped.push(e.key),

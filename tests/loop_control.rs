@@ -10,10 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use common::{for_each_backend, new_loop};
-use evloop::{
-    Backend, Break, Ctx, Error, Events, IdleId, Loop, ManualClock, Priority, RunMode, TimerId,
-};
+use common::{for_each_backend, manual_loop, new_loop, watchdog};
+use evloop::{Break, Ctx, Error, Events, IdleId, Loop, Priority, RunMode, TimerId};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -22,35 +20,6 @@ fn ms(n: u64) -> Duration {
 fn prio(p: i8) -> Priority {
     Priority::new(p).unwrap()
 }
-
-fn manual_loop<T>(b: Backend) -> (Loop<T>, ManualClock) {
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    let lp = Loop::builder()
-        .backend(b)
-        .ignore_env(true)
-        .clock(clock.clone())
-        .build()
-        .unwrap_or_else(|e| panic!("cannot create loop on {b}: {e:?}"));
-    (lp, clock)
-}
-
-/// A timer that ends a real-clock `run` that went on far too long, so that a
-/// broken loop fails the test instead of hanging it. It does not keep the
-/// loop alive. Returns a flag that is set if it fired.
-fn watchdog<T: 'static>(lp: &mut Loop<T>, after: Duration) -> Rc<Cell<bool>> {
-    let fired = Rc::new(Cell::new(false));
-    let f = fired.clone();
-    let t = lp
-        .timer(after, Duration::ZERO, move |ctx, _d, _id, _ev| {
-            f.set(true);
-            ctx.break_loop(Break::All);
-        })
-        .unwrap();
-    lp.start(t).unwrap();
-    lp.set_keepalive(t, false).unwrap();
-    fired
-}
-
 /// The callback log most tests use: names in call order.
 type Log = Vec<String>;
 
@@ -71,7 +40,7 @@ fn sink(lp: &mut Loop<Log>, name: &'static str) -> TimerId {
 fn default_run_returns_when_no_active_watchers() {
     for_each_backend(|b| {
         let mut lp: Loop<u32> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let start = Instant::now();
         assert!(!lp.run(&mut 0, RunMode::Default).unwrap());
         assert!(!dog.get());
@@ -173,7 +142,7 @@ where
 fn break_one_from_a_callback_ends_run() {
     for_each_backend(|b| {
         let mut lp: Loop<u32> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let i = counting_idle(&mut lp, |ctx, n, _id| {
             if n == 3 {
                 ctx.break_loop(Break::One);
@@ -195,7 +164,7 @@ fn break_one_from_a_callback_ends_run() {
 fn break_cancel_withdraws_a_break() {
     for_each_backend(|b| {
         let mut lp: Loop<u32> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         counting_idle(&mut lp, |ctx, n, id| {
             if n == 1 {
                 ctx.break_loop(Break::One);
@@ -216,7 +185,7 @@ fn break_cancel_withdraws_a_break() {
 fn nested_run_break_one_ends_only_the_inner_run() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let count = Rc::new(Cell::new(0));
         let c = count.clone();
         let idle = lp
@@ -269,7 +238,7 @@ fn nested_run_break_one_ends_only_the_inner_run() {
 fn nested_run_break_all_ends_both_runs() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let idle = lp
             .idle(move |ctx, log: &mut Log, _id, _ev| {
                 log.push(format!("idle@{}", ctx.depth()));
@@ -463,7 +432,7 @@ fn unref_lets_run_return_while_watcher_stays_active() {
 fn ref_loop_keeps_run_going_without_referenced_watchers() {
     for_each_backend(|b| {
         let mut lp: Loop<u32> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         // A repeating timer that does not keep the loop alive; only the
         // extra reference does, until the timer drops it.
         let t = lp
@@ -911,7 +880,7 @@ fn only_the_highest_priority_idle_level_runs() {
 fn active_idle_keeps_the_loop_from_blocking() {
     for_each_backend(|b| {
         let mut lp: Loop<u32> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let t = lp
             .timer(
                 Duration::from_secs(10),
@@ -948,7 +917,7 @@ fn active_idle_keeps_the_loop_from_blocking() {
 fn callback_creates_and_starts_new_watchers() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let spawner = lp
             .timer(ms(1), Duration::ZERO, |ctx, log: &mut Log, _id, _ev| {
                 log.push("spawner".into());

@@ -8,8 +8,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::for_each_backend;
+use common::{for_each_backend, manual_loop_at};
 use evloop::{Backend, Error, Events, Loop, ManualClock, RunMode, Schedule};
+
+/// A manual-clock loop with its wall clock at [`w0`].
+fn manual_loop<T>(b: Backend) -> (Loop<T>, ManualClock) {
+    manual_loop_at(b, w0())
+}
 
 const HOUR: Duration = Duration::from_secs(3600);
 const NS: Duration = Duration::from_nanos(1);
@@ -23,18 +28,6 @@ fn w0() -> SystemTime {
 fn epoch_secs(s: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(s)
 }
-
-fn manual_loop<T>(b: Backend) -> (Loop<T>, ManualClock) {
-    let clock = ManualClock::new(w0());
-    let lp = Loop::builder()
-        .backend(b)
-        .ignore_env(true)
-        .clock(clock.clone())
-        .build()
-        .unwrap_or_else(|e| panic!("cannot create loop on {b}: {e:?}"));
-    (lp, clock)
-}
-
 fn nowait<T>(lp: &mut Loop<T>, data: &mut T) {
     lp.run(data, RunMode::NoWait).unwrap();
 }

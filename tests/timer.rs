@@ -7,46 +7,15 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::rc::Rc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use common::{for_each_backend, new_loop};
-use evloop::{Backend, Error, Events, Loop, ManualClock, RunMode, TimerId};
+use common::{for_each_backend, manual_loop, new_loop, watchdog};
+use evloop::{Error, Events, Loop, RunMode, TimerId};
 
 const MS: Duration = Duration::from_millis(1);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// A loop on backend `b` whose time only moves when the test says so.
-fn manual_loop<T>(b: Backend) -> (Loop<T>, ManualClock) {
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    let lp = Loop::builder()
-        .backend(b)
-        .ignore_env(true)
-        .clock(clock.clone())
-        .build()
-        .unwrap_or_else(|e| panic!("cannot create loop on {b}: {e:?}"));
-    (lp, clock)
-}
-
-/// A timer that ends a real-clock `run` that went on far too long, so that a
-/// broken loop fails the test instead of hanging it. It does not keep the
-/// loop alive. Returns a flag that is set if it fired.
-fn watchdog<T: 'static>(lp: &mut Loop<T>, after: Duration) -> Rc<Cell<bool>> {
-    let fired = Rc::new(Cell::new(false));
-    let f = fired.clone();
-    let t = lp
-        .timer(after, Duration::ZERO, move |ctx, _d, _id, _ev| {
-            f.set(true);
-            ctx.break_loop(evloop::Break::All);
-        })
-        .unwrap();
-    lp.start(t).unwrap();
-    lp.set_keepalive(t, false).unwrap();
-    fired
 }
 
 /// Runs one non-blocking iteration.
@@ -62,7 +31,7 @@ fn never_fires_early_real_clock() {
         // (after, Instant::now() in the callback, ctx.now() in the callback)
         type Log = Vec<(Duration, Instant, Instant)>;
         let mut lp: Loop<Log> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let start = lp.now();
         for after in [ms(1), ms(3), ms(7), ms(15), ms(30)] {
             let t = lp
@@ -103,7 +72,7 @@ fn never_fires_early_real_clock() {
 fn repeat_fires_every_period_and_never_early() {
     for_each_backend(|b| {
         let mut lp: Loop<Vec<Instant>> = new_loop(b);
-        let dog = watchdog(&mut lp, Duration::from_secs(5));
+        let (dog, _) = watchdog(&mut lp, Duration::from_secs(5));
         let start = lp.now();
         let t = lp
             .timer(ms(5), ms(10), |ctx, fires: &mut Vec<Instant>, id, _ev| {

@@ -94,3 +94,27 @@ pub fn run_default<T>(lp: &mut Loop<T>, data: &mut T) -> evloop::Result<bool> {
     let _ = lp.remove(t);
     r
 }
+
+/// A loop on backend `b` whose time moves only when the test says so
+/// (`ManualClock::advance`, `set_wall`), its wall clock starting at `wall`.
+pub fn manual_loop_at<T>(
+    b: Backend,
+    wall: std::time::SystemTime,
+) -> (Loop<T>, evloop::ManualClock) {
+    let clock = evloop::ManualClock::new(wall);
+    let lp = Loop::builder()
+        .backend(b)
+        .ignore_env(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap_or_else(|e| panic!("cannot create loop on {b}: {e:?}"));
+    (lp, clock)
+}
+
+/// [`manual_loop_at`] with the wall clock at 2023-11-14 22:13:20 UTC.
+pub fn manual_loop<T>(b: Backend) -> (Loop<T>, evloop::ManualClock) {
+    manual_loop_at(
+        b,
+        std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    )
+}

@@ -93,7 +93,7 @@ pub struct Ctx<T> {
     suspended_at: Option<i64>,
     io_collect: Duration,
     timeout_collect: Duration,
-    /// Monotonic time of the previous poll, for the io collect interval.
+    /// Monotonic time the previous poll returned, for the io collect interval.
     last_poll_ns: i64,
 }
 
@@ -338,8 +338,8 @@ impl<T> Ctx<T> {
             self.iteration += 1;
             let mut events = std::mem::take(&mut self.fd_events);
             let polled = self.poller.poll(timeout, &mut events);
-            self.last_poll_ns = self.now_ns;
             self.time_update();
+            self.last_poll_ns = self.now_ns;
             if let Err(e) = polled {
                 self.fd_events = events;
                 return Err(Error::Io(e));

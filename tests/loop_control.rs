@@ -944,3 +944,81 @@ fn callback_creates_and_starts_new_watchers() {
         assert_eq!(log, ["spawner", "child idle", "child timer"]);
     });
 }
+
+// ------------------------------------------------------------ collect intervals
+
+#[test]
+fn timeout_collect_interval_delays_a_timer_wakeup_to_the_interval() {
+    for_each_backend(|b| {
+        let mut lp: Loop<u32> = new_loop(b);
+        lp.set_timeout_collect_interval(Duration::from_millis(40));
+        let t = lp
+            .timer(
+                Duration::from_millis(1),
+                Duration::ZERO,
+                |_c, n: &mut u32, _id, _ev| *n += 1,
+            )
+            .unwrap();
+        lp.start(t).unwrap();
+        let start = Instant::now();
+        let mut n = 0;
+        while n == 0 {
+            lp.run(&mut n, RunMode::Once).unwrap();
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(40),
+            "woke after {took:?}, before the collect interval"
+        );
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    });
+}
+
+#[test]
+fn io_collect_interval_sleeps_before_polling_but_not_past_a_timer() {
+    for_each_backend(|b| {
+        let (rx, mut tx) = UnixStream::pair().unwrap();
+        let mut lp: Loop<u32> = new_loop(b);
+        lp.set_io_collect_interval(Duration::from_millis(40));
+        let io = lp
+            .io(rx, Events::READ, |ctx, n: &mut u32, id, _ev| {
+                *n += 1;
+                ctx.stop(id).unwrap();
+            })
+            .unwrap();
+        lp.start(io).unwrap();
+        // Data is ready at once, yet the next poll comes only an interval
+        // after the previous one.
+        let start = Instant::now();
+        let mut n = 0;
+        lp.run(&mut n, RunMode::NoWait).unwrap();
+        tx.write_all(b"x").unwrap();
+        lp.run(&mut n, RunMode::Once).unwrap();
+        let took = start.elapsed();
+        assert_eq!(n, 1);
+        assert!(
+            took >= Duration::from_millis(40),
+            "polled after {took:?}, within the collect interval"
+        );
+
+        // A timer due sooner than the interval is not delayed by it.
+        lp.set_io_collect_interval(Duration::from_secs(3));
+        let t = lp
+            .timer(
+                Duration::from_millis(5),
+                Duration::ZERO,
+                |_c, n: &mut u32, _id, _ev| *n += 10,
+            )
+            .unwrap();
+        lp.start(t).unwrap();
+        let start = Instant::now();
+        while n < 11 {
+            lp.run(&mut n, RunMode::Once).unwrap();
+        }
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "the timer waited for the io collect interval: {took:?}"
+        );
+    });
+}

@@ -133,3 +133,36 @@ impl FdTable {
         self.mark_changed(fd);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slotmap::SlotMap;
+
+    #[test]
+    fn watchers_and_union_follow_attach_and_detach() {
+        let mut keys: SlotMap<WatcherKey, ()> = SlotMap::with_key();
+        let (a, b, c) = (keys.insert(()), keys.insert(()), keys.insert(()));
+        let mut t = FdTable::default();
+        t.attach(5, a, Events::READ, true);
+        t.attach(5, b, Events::WRITE, false);
+        t.attach(5, c, Events::READ, false);
+        assert_eq!(t.changes, [5]);
+        let e = t.get(5).unwrap();
+        assert_eq!(e.wanted(), Events::READ | Events::WRITE);
+        assert!(e.reset);
+        t.detach(5, a);
+        let mut keys_left: Vec<_> = t.get(5).unwrap().watchers().map(|w| w.0).collect();
+        keys_left.sort();
+        let mut want = vec![b, c];
+        want.sort();
+        assert_eq!(keys_left, want);
+        t.detach(5, b);
+        assert_eq!(t.get(5).unwrap().wanted(), Events::READ);
+        t.set_interest(5, c, Events::WRITE);
+        assert_eq!(t.get(5).unwrap().wanted(), Events::WRITE);
+        t.detach(5, c);
+        assert_eq!(t.get(5).unwrap().wanted(), Events::empty());
+        assert_eq!(t.changes, [5], "an fd is queued once until applied");
+    }
+}

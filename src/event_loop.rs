@@ -490,7 +490,13 @@ impl<T> Ctx<T> {
                 Ok(())
             }
             Err(crate::backend::ModifyError::Other(e)) => {
-                self.fds.entry(fd).registered = Events::empty();
+                // Out of memory or a kernel limit: the error goes to the
+                // caller of `run`, and the change is tried again next time,
+                // registering afresh since the kernel state is unknown.
+                let entry = self.fds.entry(fd);
+                entry.registered = Events::empty();
+                entry.reset = true;
+                self.fds.mark_changed(fd);
                 Err(Error::Io(e))
             }
         }

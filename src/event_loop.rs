@@ -76,6 +76,8 @@ pub struct Ctx<T> {
     /// Expired timers and periodics, collected earliest first and queued in
     /// reverse, so that the LIFO pending stacks run them earliest first.
     pub(crate) expired: Vec<WatcherKey>,
+    /// Scratch space for walking the timer heap.
+    pub(crate) scratch: Vec<u32>,
     clock: Box<dyn Clock>,
     /// The instant monotonic time zero stands for.
     origin: Instant,
@@ -115,6 +117,7 @@ impl<T> Ctx<T> {
             prepares: Vec::new(),
             checks: Vec::new(),
             expired: Vec::new(),
+            scratch: Vec::new(),
             clock,
             origin,
             now_ns: 0,

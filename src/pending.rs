@@ -78,6 +78,45 @@ impl PendingQueues {
         events
     }
 
+    /// Appends `n` blank entries to `priority`'s stack and returns the index
+    /// of the first, for [`place`](Self::place) to fill in any order. Blank
+    /// entries that stay blank are skipped like cleared ones.
+    pub fn reserve(&mut self, priority: Priority, n: usize) -> usize {
+        let q = &mut self.queues[priority.index()];
+        let base = q.len();
+        q.resize(
+            base + n,
+            PendingEntry {
+                key: None,
+                events: Events::empty(),
+            },
+        );
+        base
+    }
+
+    /// Queues a watcher that is not pending into the reserved blank entry
+    /// `at` of `priority`'s stack.
+    #[inline]
+    pub fn place(
+        &mut self,
+        pending: &mut u32,
+        priority: Priority,
+        at: usize,
+        key: WatcherKey,
+        events: Events,
+    ) {
+        debug_assert_eq!(*pending, 0);
+        let e = &mut self.queues[priority.index()][at];
+        debug_assert!(e.key.is_none());
+        *e = PendingEntry {
+            key: Some(key),
+            events,
+        };
+        *pending = at as u32 + 1;
+        self.count += 1;
+        self.level_counts[priority.index()] += 1;
+    }
+
     /// Takes the next entry to run: the most recently queued one of the
     /// highest priority that has any. The caller resets the watcher's
     /// `pending` field.

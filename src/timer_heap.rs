@@ -125,6 +125,29 @@ impl<K: Copy> TimerHeap<K> {
         }
     }
 
+    /// How many entries have `at <= now`. Only those entries and their
+    /// children are read (a due entry's ancestors are all due), so this costs
+    /// O(answer), nothing when the top is not due. `stack` is scratch space.
+    pub fn count_due(&self, now: i64, stack: &mut Vec<u32>) -> usize {
+        let h = self.entries();
+        if h.first().is_none_or(|e| e.at > now) {
+            return 0;
+        }
+        stack.clear();
+        stack.push(0);
+        let mut n = 0;
+        while let Some(i) = stack.pop() {
+            n += 1;
+            let first = D * i as usize + 1;
+            for (c, e) in h.iter().enumerate().skip(first).take(D) {
+                if e.at <= now {
+                    stack.push(c as u32);
+                }
+            }
+        }
+        n
+    }
+
     /// Adds `delta` to every deadline (order is unchanged).
     pub fn shift_all(&mut self, delta: i64) {
         for e in &mut self.v[self.pad..] {
@@ -280,8 +303,12 @@ mod tests {
                     }
                     _ => {}
                 }
-                check(&h, &idx);
+                                check(&h, &idx);
                 prop_assert_eq!(h.peek().map(|e| e.at), model.iter().next().map(|m| m.0));
+                for now in [-1000i64, -10, 0, 10, 500, 1000] {
+                    let want = model.iter().filter(|m| m.0 <= now).count();
+                    prop_assert_eq!(h.count_due(now, &mut Vec::new()), want, "due at {}", now);
+                }
             }
         }
     }

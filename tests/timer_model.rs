@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use evloop::{Backend, Loop, ManualClock, RunMode, TimerId};
+use evloop::{Backend, Loop, ManualClock, Priority, RunMode, TimerId};
 use proptest::prelude::*;
 
 const TIMERS: usize = 6;
@@ -40,13 +40,23 @@ struct Model {
 
 type Fired = Vec<usize>;
 
+/// Timer `i` has priority `prio(i)`: -1, 0 or 1, so that the default
+/// priority and the others (queued by different paths) are both covered.
+fn prio(i: usize) -> i8 {
+    (i % 3) as i8 - 1
+}
+
 fn make_timer(lp: &mut Loop<Fired>, i: usize) -> TimerId {
-    lp.timer(
-        Duration::ZERO,
-        Duration::ZERO,
-        move |_c, fired: &mut Fired, _id, _ev| fired.push(i),
-    )
-    .unwrap()
+    let id = lp
+        .timer(
+            Duration::ZERO,
+            Duration::ZERO,
+            move |_c, fired: &mut Fired, _id, _ev| fired.push(i),
+        )
+        .unwrap();
+    lp.set_priority(id, Priority::new(prio(i)).unwrap())
+        .unwrap();
+    id
 }
 
 fn check(backend: Backend, ops: &[Op]) -> Result<(), TestCaseError> {
@@ -116,12 +126,12 @@ fn check(backend: Backend, ops: &[Op]) -> Result<(), TestCaseError> {
                 let mut want_ids: Vec<usize> = expect.iter().map(|e| e.1).collect();
                 want_ids.sort();
                 prop_assert_eq!(&got_sorted, &want_ids, "fired set at now={}", now);
-                let deadlines: Vec<u64> = fired.iter().map(|&i| model[i].deadline).collect();
-                prop_assert!(
-                    deadlines.windows(2).all(|w| w[0] <= w[1]),
-                    "order {:?}",
-                    deadlines
-                );
+                // Highest priority first; within one, earliest deadline first.
+                let order: Vec<(i8, u64)> = fired
+                    .iter()
+                    .map(|&i| (-prio(i), model[i].deadline))
+                    .collect();
+                prop_assert!(order.windows(2).all(|w| w[0] <= w[1]), "order {:?}", order);
                 for &(_, i) in &expect {
                     let m = &mut model[i];
                     if m.repeat > 0 {

@@ -7,7 +7,7 @@ use slotmap::SecondaryMap;
 
 use crate::handle::{TimerId, WatcherKey};
 use crate::watcher::{Kind, Slot, NO_INDEX};
-use crate::{Ctx, Error, Events};
+use crate::{Ctx, Error, Events, Priority};
 
 /// The timer part of a watcher slot. Times are ns on the loop's monotonic
 /// time line.
@@ -310,8 +310,24 @@ impl<T> Ctx<T> {
     /// that are due are looked at: dead or early entries further down wait
     /// until they reach the top *and* are due, so re-arming many timers costs
     /// nothing here until their old deadlines come.
+    ///
+    /// The pending stacks run the most recently queued entry first, so the
+    /// earliest timer must be queued last. Timers of the default priority
+    /// (nearly all) are written straight into a block reserved on their
+    /// stack, filled from the top down, while the timer's slot is at hand;
+    /// the block's size is the number of due heap entries, counted on the
+    /// heap alone, and what dead or early entries leave unused stays blank
+    /// (skipped when popped). Timers of other priorities, and timers that
+    /// are pending already, go through `expired` and are queued in reverse
+    /// afterwards, which touches their slots a second time.
     pub(crate) fn timers_reify(&mut self) {
         let now = self.now_ns;
+        let due = self.timers.count_due(now, &mut self.scratch);
+        if due == 0 {
+            return;
+        }
+        let base = self.pending.reserve(Priority::DEFAULT, due);
+        let mut next_free = base + due;
         while let Some(&top) = self.timers.peek() {
             if top.at > now {
                 break;
@@ -341,7 +357,18 @@ impl<T> Ctx<T> {
                 pos[key] = NO_INDEX;
                 self.timers.remove(0, &mut |k, i| set_pos(pos, k, i));
             }
-            self.expired.push(key);
+            if slot.pending == 0 && slot.priority == Priority::DEFAULT && next_free > base {
+                next_free -= 1;
+                self.pending.place(
+                    &mut slot.pending,
+                    Priority::DEFAULT,
+                    next_free,
+                    key,
+                    Events::TIMER,
+                );
+            } else {
+                self.expired.push(key);
+            }
         }
         self.queue_expired(Events::TIMER);
     }

@@ -13,7 +13,7 @@ use crate::fd_table::FdTable;
 use crate::handle::WatcherKey;
 use crate::pending::PendingQueues;
 use crate::timer_heap::TimerHeap;
-use crate::watcher::Slot;
+use crate::watcher::{Callback, Slot};
 use crate::{Error, Events, LoopBuilder, Priority};
 
 /// How long `run` does.
@@ -58,7 +58,9 @@ const MIN_TIMEJUMP_NS: i64 = 1_000_000_000;
 /// Outside callbacks, [`Loop`] dereferences to the same `Ctx`, so there is
 /// one API everywhere.
 pub struct Ctx<T> {
-    pub(crate) slots: SlotMap<WatcherKey, Slot<T>>,
+    pub(crate) slots: SlotMap<WatcherKey, Slot>,
+    /// Each watcher's closure; `None` while it runs (the dispatcher holds it).
+    pub(crate) callbacks: SecondaryMap<WatcherKey, Option<Callback<T>>>,
     pub(crate) pending: PendingQueues,
     pub(crate) fds: FdTable,
     pub(crate) poller: Box<dyn Poller>,
@@ -105,6 +107,7 @@ impl<T> Ctx<T> {
         let wall_ns = wall_to_ns(clock.wall());
         Ctx {
             slots: SlotMap::with_key(),
+            callbacks: SecondaryMap::new(),
             pending: PendingQueues::default(),
             fds: FdTable::default(),
             poller,
@@ -420,15 +423,17 @@ impl<T> Ctx<T> {
                 continue;
             };
             slot.pending = 0;
-            let Some(mut cb) = slot.cb.take() else {
+            let Some(mut cb) = self.callbacks.get_mut(key).and_then(Option::take) else {
                 // Its callback is running further up the stack.
                 slot.missed |= events;
                 continue;
             };
             let r = panic::catch_unwind(AssertUnwindSafe(|| cb(self, data, key, events)));
-            if let Some(slot) = self.slots.get_mut(key) {
-                if slot.cb.is_none() {
-                    slot.cb = Some(cb);
+            if let (Some(slot), Some(place)) =
+                (self.slots.get_mut(key), self.callbacks.get_mut(key))
+            {
+                if place.is_none() {
+                    *place = Some(cb);
                     let missed = std::mem::take(&mut slot.missed);
                     if !missed.is_empty() {
                         self.queue_key(key, missed);

@@ -71,6 +71,9 @@ impl<T> Ctx<T> {
         self.stop_key(key);
         self.forget_kind(key);
         self.slots.remove(key);
+        // A closure that is running is not in the map; the dispatcher drops
+        // it when it returns and finds no place for it.
+        self.callbacks.remove(key);
         Ok(())
     }
 
@@ -228,6 +231,8 @@ impl<T> Ctx<T> {
 
     /// Stores a typed callback as the loop's uniform callback.
     pub(crate) fn insert(&mut self, kind: Kind, cb: super::Callback<T>) -> WatcherKey {
-        self.slots.insert(super::Slot::new(kind, cb))
+        let key = self.slots.insert(super::Slot::new(kind));
+        self.callbacks.insert(key, Some(cb));
+        key
     }
 }

@@ -245,6 +245,7 @@ impl<T> Ctx<T> {
         self.io_source::<S>(id)?;
         self.stop_key(id.0);
         self.io_forget(id.0);
+        self.callbacks.remove(id.0);
         let Some(Slot {
             kind:
                 Kind::Io(IoData {

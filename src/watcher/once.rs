@@ -128,8 +128,8 @@ impl<T> Ctx<T> {
     where
         F: FnMut(&mut Ctx<T>, &mut T, TimerId, Events) + 'static,
     {
-        if let Some(slot) = self.slots.get_mut(id.0) {
-            slot.cb = Some(Box::new(move |c, d, k, e| cb(c, d, TimerId(k), e)));
+        if let Some(place) = self.callbacks.get_mut(id.0) {
+            *place = Some(Box::new(move |c, d, k, e| cb(c, d, TimerId(k), e)));
         }
     }
 }

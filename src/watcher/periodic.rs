@@ -19,7 +19,7 @@ pub(crate) struct PeriodicData {
 }
 
 #[inline]
-fn set_heap<T>(slots: &mut slotmap::SlotMap<WatcherKey, Slot<T>>, key: WatcherKey, idx: u32) {
+fn set_heap(slots: &mut slotmap::SlotMap<WatcherKey, Slot>, key: WatcherKey, idx: u32) {
     if let Some(Slot {
         kind: Kind::Periodic(p),
         ..

@@ -462,8 +462,10 @@ impl<T> Ctx<T> {
         if self.fds.changes.is_empty() {
             return Ok(());
         }
-        let spare = std::mem::take(&mut self.fds.spare);
-        let mut changes = std::mem::replace(&mut self.fds.changes, spare);
+        // The list is taken out while it is applied, and put back with its
+        // capacity: swapping two lists instead would leave one of them
+        // empty, and the next burst of changes would regrow it.
+        let mut changes = std::mem::take(&mut self.fds.changes);
         let mut result = Ok(());
         for &fd in &changes {
             if let Err(e) = self.reify_one(fd) {
@@ -471,7 +473,10 @@ impl<T> Ctx<T> {
             }
         }
         changes.clear();
-        self.fds.spare = changes;
+        // fds marked while applying (a bad fd's watchers were stopped), for
+        // the next iteration; nearly always none, and then no allocation.
+        let marked = std::mem::replace(&mut self.fds.changes, changes);
+        self.fds.changes.extend_from_slice(&marked);
         result
     }
 

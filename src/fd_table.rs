@@ -63,8 +63,6 @@ pub(crate) struct FdTable {
     entries: Vec<FdEntry>,
     /// fds whose interest may differ from `registered`.
     pub changes: Vec<RawFd>,
-    /// A spare vector swapped with `changes` while they are applied.
-    pub spare: Vec<RawFd>,
 }
 
 impl FdTable {

@@ -4,6 +4,7 @@ use std::env;
 
 use crate::backend::{self, recommended_backends, supported_backends, Backend, Backends};
 use crate::clock::{Clock, SystemClock};
+use crate::event_loop::Options;
 use crate::{Error, Loop};
 
 /// The environment variable that names the backend, as `LIBEV_FLAGS` does
@@ -25,6 +26,7 @@ pub struct LoopBuilder {
     backends: Option<Backends>,
     ignore_env: bool,
     clock: Option<Box<dyn Clock>>,
+    opts: Options,
 }
 
 impl std::fmt::Debug for LoopBuilder {
@@ -32,6 +34,9 @@ impl std::fmt::Debug for LoopBuilder {
         f.debug_struct("LoopBuilder")
             .field("backends", &self.backends)
             .field("ignore_env", &self.ignore_env)
+            .field("fork_check", &self.opts.fork_check)
+            .field("inotify", &self.opts.inotify)
+            .field("pidfd", &self.opts.pidfd)
             .finish_non_exhaustive()
     }
 }
@@ -57,7 +62,32 @@ impl LoopBuilder {
             backends: None,
             ignore_env: false,
             clock: None,
+            opts: Options::default(),
         }
+    }
+
+    /// Check the process id at the start of every iteration and do
+    /// [`loop_fork`](crate::Ctx::loop_fork) by itself when it changed
+    /// (libev's `EVFLAG_FORKCHECK`). Costs one `getpid` per iteration; off
+    /// by default.
+    pub fn fork_check(mut self, on: bool) -> Self {
+        self.opts.fork_check = on;
+        self
+    }
+
+    /// Whether stat watchers may use inotify (default: yes; libev's
+    /// `EVFLAG_NOINOTIFY` turns it off). Without it they poll only.
+    pub fn inotify(mut self, on: bool) -> Self {
+        self.opts.inotify = on;
+        self
+    }
+
+    /// Whether child watchers may use pidfds (default: yes, where the
+    /// kernel has them). Without, they rely on SIGCHLD and `waitpid`; see
+    /// [`Ctx::child`](crate::Ctx::child).
+    pub fn pidfd(mut self, on: bool) -> Self {
+        self.opts.pidfd = on;
+        self
     }
 
     /// Use exactly this backend; building fails if it cannot be created.
@@ -138,6 +168,6 @@ impl LoopBuilder {
             }
         };
         let clock = self.clock.unwrap_or_else(|| Box::new(SystemClock));
-        Ok(Loop::from_parts(poller, clock))
+        Ok(Loop::from_parts(poller, clock, self.opts))
     }
 }

@@ -3,6 +3,7 @@
 use std::ops::{Deref, DerefMut};
 use std::os::fd::BorrowedFd;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use slotmap::{SecondaryMap, SlotMap};
@@ -12,7 +13,11 @@ use crate::clock::{ns_to_wall, wall_to_ns, Clock};
 use crate::fd_table::FdTable;
 use crate::handle::WatcherKey;
 use crate::pending::PendingQueues;
+use crate::signals::SignalEntry;
 use crate::timer_heap::TimerHeap;
+use crate::wake::Waker;
+use crate::watcher::cleanup::CleanupCallback;
+use crate::watcher::stat::Inotify;
 use crate::watcher::{Callback, Slot};
 use crate::{Error, Events, LoopBuilder, Priority};
 
@@ -99,10 +104,52 @@ pub struct Ctx<T> {
     timeout_collect: Duration,
     /// Monotonic time the previous poll returned, for the io collect interval.
     last_poll_ns: i64,
+    pub(crate) opts: Options,
+    /// Active async watchers, and the wake-up fd with its internal watcher.
+    pub(crate) asyncs: Vec<WatcherKey>,
+    pub(crate) waker: Option<(Arc<Waker>, WatcherKey)>,
+    /// This loop's entry in the process's signal table, with the internal
+    /// watcher on its eventfd; and the active watchers of each signal.
+    pub(crate) sig: Option<(SignalEntry, WatcherKey)>,
+    pub(crate) sig_watchers: Vec<Vec<WatcherKey>>,
+    /// Active child watchers; the internal SIGCHLD watcher and how many of
+    /// them need it.
+    pub(crate) children: Vec<WatcherKey>,
+    pub(crate) sigchld: Option<WatcherKey>,
+    pub(crate) sigchld_users: usize,
+    pub(crate) forks: Vec<WatcherKey>,
+    /// The pid the loop's kernel state belongs to, and whether fork
+    /// watchers are due.
+    pub(crate) pid: i32,
+    pub(crate) postfork: bool,
+    pub(crate) cleanups: Vec<WatcherKey>,
+    pub(crate) cleanup_cbs: SecondaryMap<WatcherKey, Option<CleanupCallback<T>>>,
+    pub(crate) inotify: Option<Inotify>,
+}
+
+/// Loop-wide choices made by the builder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    /// Compare the pid each iteration (libev's `EVFLAG_FORKCHECK`).
+    pub fork_check: bool,
+    /// Use inotify for stat watchers.
+    pub inotify: bool,
+    /// Use pidfds for child watchers.
+    pub pidfd: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            fork_check: false,
+            inotify: true,
+            pidfd: true,
+        }
+    }
 }
 
 impl<T> Ctx<T> {
-    fn new(poller: Box<dyn Poller>, clock: Box<dyn Clock>) -> Self {
+    fn new(poller: Box<dyn Poller>, clock: Box<dyn Clock>, opts: Options) -> Self {
         let origin = clock.monotonic();
         let wall_ns = wall_to_ns(clock.wall());
         Ctx {
@@ -134,6 +181,21 @@ impl<T> Ctx<T> {
             io_collect: Duration::ZERO,
             timeout_collect: Duration::ZERO,
             last_poll_ns: 0,
+            opts,
+            asyncs: Vec::new(),
+            waker: None,
+            sig: None,
+            sig_watchers: Vec::new(),
+            children: Vec::new(),
+            sigchld: None,
+            sigchld_users: 0,
+            forks: Vec::new(),
+            // SAFETY: getpid cannot fail.
+            pid: unsafe { libc::getpid() },
+            postfork: false,
+            cleanups: Vec::new(),
+            cleanup_cbs: SecondaryMap::new(),
+            inotify: None,
         }
     }
 
@@ -322,6 +384,9 @@ impl<T> Ctx<T> {
             if self.breaking.is_some() {
                 break;
             }
+            if (self.opts.fork_check || self.postfork) && self.fork_reify()? {
+                self.invoke_pending(data);
+            }
             if !self.prepares.is_empty() {
                 self.queue_list(ListKind::Prepare, Events::PREPARE);
                 self.invoke_pending(data);
@@ -376,9 +441,77 @@ impl<T> Ctx<T> {
         Ok(())
     }
 
+    /// How long a foreign loop that drives this one may block before it
+    /// must call [`run`](Self::run) with [`RunMode::NoWait`] again: zero if
+    /// events are pending or an idle watcher is active, the time to the next
+    /// timer or periodic, or `None` if only fds can wake the loop. Together with
+    /// [`backend_fd`](Self::backend_fd) and
+    /// [`flush_fd_changes`](Self::flush_fd_changes), this is what embedding
+    /// evloop in another loop takes:
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::time::Duration;
+    /// use evloop::{Backend, Loop, RunMode};
+    ///
+    /// let mut lp: Loop<u32> = Loop::builder().backend(Backend::Epoll).build()?;
+    /// let t = lp.timer(Duration::from_millis(2), Duration::ZERO, |_, n, _, _| *n += 1)?;
+    /// lp.start(t)?;
+    /// let mut n = 0;
+    /// while lp.refs() > 0 {
+    ///     lp.flush_fd_changes()?; // the backend fd must reflect every watcher
+    ///     let timeout = lp.next_timeout().map_or(-1, |d| d.as_millis().min(60_000) as i32 + 1);
+    ///     let mut pfd = libc::pollfd { fd: lp.backend_fd().unwrap().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    ///     // The foreign loop's poll (here plain poll(2)) waits for the backend fd.
+    ///     // SAFETY: one valid pollfd.
+    ///     unsafe { libc::poll(&mut pfd, 1, timeout) };
+    ///     lp.run(&mut n, RunMode::NoWait)?;
+    /// }
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
+    pub fn next_timeout(&mut self) -> Option<Duration> {
+        if self.idle_count > 0 || self.pending.count() > 0 || self.postfork {
+            return Some(Duration::ZERO);
+        }
+        self.time_update();
+        self.block_time_nosleep()
+    }
+
+    /// Applies the queued fd interest changes to the backend now (`run`
+    /// does this before each poll). A foreign loop that polls
+    /// [`backend_fd`](Self::backend_fd) must call it before it blocks, so
+    /// that watchers started since the last `run` are in the kernel's set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the backend fails; fds that turned out to be bad are
+    /// not errors (their watchers get [`Events::ERROR`]).
+    pub fn flush_fd_changes(&mut self) -> Result<(), Error> {
+        self.fd_reify()
+    }
+
     /// How long the next poll may wait: until the next timer or periodic,
     /// `None` for forever.
     fn block_time(&mut self) -> Option<Duration> {
+        let mut wait = self.block_time_nosleep();
+        if !self.io_collect.is_zero() {
+            let since = Duration::from_nanos((self.now_ns - self.last_poll_ns).max(0) as u64);
+            let mut sleep = self.io_collect.saturating_sub(since);
+            if let Some(w) = wait {
+                sleep = sleep.min(w);
+            }
+            if !sleep.is_zero() {
+                std::thread::sleep(sleep);
+                self.time_update();
+                wait = wait.map(|w| w.saturating_sub(sleep));
+            }
+        }
+        wait
+    }
+
+    /// [`block_time`](Self::block_time) without the io collect sleep.
+    fn block_time_nosleep(&mut self) -> Option<Duration> {
         let mut wait: Option<i64> = None;
         if self.suspended_at.is_none() {
             if let Some(at) = self.next_timer_at() {
@@ -397,18 +530,6 @@ impl<T> Ctx<T> {
         if let Some(w) = wait.as_mut() {
             if *w < self.timeout_collect {
                 *w = self.timeout_collect;
-            }
-        }
-        if !self.io_collect.is_zero() {
-            let since = Duration::from_nanos((self.now_ns - self.last_poll_ns).max(0) as u64);
-            let mut sleep = self.io_collect.saturating_sub(since);
-            if let Some(w) = wait {
-                sleep = sleep.min(w);
-            }
-            if !sleep.is_zero() {
-                std::thread::sleep(sleep);
-                self.time_update();
-                wait = wait.map(|w| w.saturating_sub(sleep));
             }
         }
         wait
@@ -633,10 +754,22 @@ impl<T> Loop<T> {
         LoopBuilder::new().build()
     }
 
-    pub(crate) fn from_parts(poller: Box<dyn Poller>, clock: Box<dyn Clock>) -> Self {
+    pub(crate) fn from_parts(
+        poller: Box<dyn Poller>,
+        clock: Box<dyn Clock>,
+        opts: Options,
+    ) -> Self {
         Loop {
-            ctx: Ctx::new(poller, clock),
+            ctx: Ctx::new(poller, clock, opts),
         }
+    }
+}
+
+impl<T> Drop for Loop<T> {
+    /// Runs the active cleanup watchers, then drops every watcher (closing
+    /// the fds they own) and the backend.
+    fn drop(&mut self) {
+        self.ctx.run_cleanups();
     }
 }
 

@@ -22,12 +22,27 @@ bitflags! {
         const TIMER = 0x100;
         /// A periodic reached its wall-clock time.
         const PERIODIC = 0x200;
+        /// A signal watcher's signal arrived (once or more) since it last ran.
+        const SIGNAL = 0x400;
+        /// A child watcher's child changed state (exited, was killed, stopped
+        /// or continued); [`Ctx::child_status`](crate::Ctx::child_status) says how.
+        const CHILD = 0x800;
+        /// A stat watcher's path changed its attributes;
+        /// [`Ctx::stat_attrs`](crate::Ctx::stat_attrs) has the old and new ones.
+        const STAT = 0x1000;
         /// An idle watcher ran because nothing else was pending.
         const IDLE = 0x2000;
         /// A prepare watcher ran just before the loop polled.
         const PREPARE = 0x4000;
         /// A check watcher ran just after the loop polled.
         const CHECK = 0x8000;
+        /// An embedded loop was swept (its ready callbacks ran).
+        const EMBED = 0x10000;
+        /// The process forked and this is the child's loop, after
+        /// [`Ctx::loop_fork`](crate::Ctx::loop_fork).
+        const FORK = 0x20000;
+        /// An async watcher was sent to (once or more) since it last ran.
+        const ASYNC = 0x80000;
         /// Free for the application: never sent by the loop.
         const CUSTOM = 0x0100_0000;
         /// The watcher was stopped because of an error, usually an fd that is

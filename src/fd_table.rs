@@ -123,6 +123,19 @@ impl FdTable {
         }
     }
 
+    /// Forgets what any backend registered: after `fork` the loop has a new
+    /// backend, which must be told about every fd that has watchers.
+    pub fn reset_all(&mut self) {
+        for (fd, e) in self.entries.iter_mut().enumerate() {
+            e.registered = Events::empty();
+            e.reset = true;
+            if e.first.is_some() && !e.changed {
+                e.changed = true;
+                self.changes.push(fd as RawFd);
+            }
+        }
+    }
+
     /// Records a new interest for an active watcher on `fd`.
     pub fn set_interest(&mut self, fd: RawFd, key: WatcherKey, interest: Events) {
         if let Some(w) = self.entry(fd).find(key) {

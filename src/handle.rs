@@ -54,6 +54,20 @@ handles! {
     PrepareId;
     /// Handle of a check watcher (libev's `ev_check`).
     CheckId;
+    /// Handle of a signal watcher (libev's `ev_signal`).
+    SignalId;
+    /// Handle of a child watcher (libev's `ev_child`).
+    ChildId;
+    /// Handle of an async watcher (libev's `ev_async`).
+    AsyncId;
+    /// Handle of a fork watcher (libev's `ev_fork`).
+    ForkId;
+    /// Handle of a cleanup watcher (libev's `ev_cleanup`).
+    CleanupId;
+    /// Handle of a stat watcher (libev's `ev_stat`).
+    StatId;
+    /// Handle of an embed watcher (libev's `ev_embed`).
+    EmbedId;
 }
 
 /// A watcher priority, libev's `EV_MINPRI..=EV_MAXPRI`: -2 (lowest) to 2

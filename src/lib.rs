@@ -115,7 +115,9 @@ mod events;
 mod fd_table;
 mod handle;
 mod pending;
+mod signals;
 mod timer_heap;
+mod wake;
 mod watcher;
 
 pub use backend::{recommended_backends, supported_backends, Backend, Backends};
@@ -124,6 +126,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use event_loop::{Break, Ctx, Loop, RunMode};
 pub use events::Events;
-pub use handle::{CheckId, IdleId, IoId, PeriodicId, PrepareId, Priority, TimerId, WatcherId};
+pub use handle::{
+    AsyncId, CheckId, ChildId, CleanupId, EmbedId, ForkId, IdleId, IoId, PeriodicId, PrepareId,
+    Priority, SignalId, StatId, TimerId, WatcherId,
+};
+pub use signals::feed_signal;
+pub use watcher::asyncw::AsyncSender;
+pub use watcher::child::ChildStatus;
 pub use watcher::once::Once;
+pub use watcher::stat::{StatAttrs, DEFAULT_STAT_INTERVAL, MIN_STAT_INTERVAL};
 pub use watcher::Schedule;

@@ -33,7 +33,25 @@ impl<T> Ctx<T> {
             }
             Kind::Timer(_) => self.timer_start(key),
             Kind::Periodic(_) => self.periodic_start(key)?,
-            Kind::Idle(_) | Kind::Prepare(_) | Kind::Check(_) => self.list_start(key),
+            Kind::Idle(_)
+            | Kind::Prepare(_)
+            | Kind::Check(_)
+            | Kind::Fork(_)
+            | Kind::Cleanup(_) => self.list_start(key),
+            Kind::Signal(_) => self.signal_start(key)?,
+            Kind::Child(_) => {
+                // Mark first: the start may report a child that already
+                // exited, which stops the watcher again.
+                self.mark_active(key);
+                if let Err(e) = self.child_start(key) {
+                    self.stop_key(key);
+                    return Err(e);
+                }
+                return Ok(());
+            }
+            Kind::Async(_) => self.async_start(key),
+            Kind::Stat(_) => self.stat_start(key)?,
+            Kind::Embed(_) => self.embed_start(key)?,
         }
         self.mark_active(key);
         Ok(())
@@ -215,7 +233,16 @@ impl<T> Ctx<T> {
             // The heap entry stays behind, dead; see `Ctx::timer`.
             Kind::Timer(_) => {}
             Kind::Periodic(_) => self.periodic_stop(key),
-            Kind::Idle(_) | Kind::Prepare(_) | Kind::Check(_) => self.list_stop(key),
+            Kind::Idle(_)
+            | Kind::Prepare(_)
+            | Kind::Check(_)
+            | Kind::Fork(_)
+            | Kind::Cleanup(_) => self.list_stop(key),
+            Kind::Signal(_) => self.signal_stop(key),
+            Kind::Child(_) => self.child_stop(key),
+            Kind::Async(_) => self.async_stop(key),
+            Kind::Stat(_) => self.stat_stop(key),
+            Kind::Embed(_) => self.embed_stop(key),
         }
         true
     }
@@ -225,6 +252,10 @@ impl<T> Ctx<T> {
         match self.slots[key].kind {
             Kind::Io(_) => self.io_forget(key),
             Kind::Timer(_) => self.timer_forget(key),
+            Kind::Child(_) => self.child_forget(key),
+            Kind::Stat(_) => self.stat_forget(key),
+            Kind::Embed(_) => self.embed_forget(key),
+            Kind::Cleanup(_) => self.cleanup_forget(key),
             _ => {}
         }
     }

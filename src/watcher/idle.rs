@@ -128,6 +128,8 @@ impl<T> Ctx<T> {
         match slot.kind {
             Kind::Idle(_) => (&mut self.idles[slot.priority.index()], true),
             Kind::Prepare(_) => (&mut self.prepares, false),
+            Kind::Fork(_) => (&mut self.forks, false),
+            Kind::Cleanup(_) => (&mut self.cleanups, false),
             _ => (&mut self.checks, false),
         }
     }
@@ -144,7 +146,11 @@ impl<T> Ctx<T> {
 
     pub(crate) fn list_stop(&mut self, key: WatcherKey) {
         let idx = match self.slots[key].kind {
-            Kind::Idle(i) | Kind::Prepare(i) | Kind::Check(i) => i,
+            Kind::Idle(i)
+            | Kind::Prepare(i)
+            | Kind::Check(i)
+            | Kind::Fork(i)
+            | Kind::Cleanup(i) => i,
             _ => return,
         };
         if idx == NO_INDEX {
@@ -164,7 +170,9 @@ impl<T> Ctx<T> {
 }
 
 fn set_index(kind: &mut Kind, idx: u32) {
-    if let Kind::Idle(i) | Kind::Prepare(i) | Kind::Check(i) = kind {
+    if let Kind::Idle(i) | Kind::Prepare(i) | Kind::Check(i) | Kind::Fork(i) | Kind::Cleanup(i) =
+        kind
+    {
         *i = idx;
     }
 }

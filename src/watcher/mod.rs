@@ -6,11 +6,19 @@ use std::time::SystemTime;
 use crate::handle::WatcherKey;
 use crate::{Ctx, Events, Priority};
 
+pub(crate) mod asyncw;
+pub(crate) mod child;
+pub(crate) mod cleanup;
 pub(crate) mod common;
+pub(crate) mod embed;
+pub(crate) mod fork;
 pub(crate) mod idle;
+pub(crate) mod internal;
 pub(crate) mod io;
 pub(crate) mod once;
 pub(crate) mod periodic;
+pub(crate) mod signal;
+pub(crate) mod stat;
 pub(crate) mod timer;
 
 /// The boxed callback as the loop stores it: every kind's closure is wrapped
@@ -46,6 +54,14 @@ pub(crate) enum Kind {
     Idle(u32),
     Prepare(u32),
     Check(u32),
+    Signal(signal::SignalData),
+    Child(Box<child::ChildData>),
+    Async(asyncw::AsyncData),
+    /// Fork and cleanup watchers: their index in their list.
+    Fork(u32),
+    Cleanup(u32),
+    Stat(Box<stat::StatData>),
+    Embed(Box<embed::EmbedData>),
 }
 
 impl Slot {

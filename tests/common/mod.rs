@@ -118,3 +118,31 @@ pub fn manual_loop<T>(b: Backend) -> (Loop<T>, evloop::ManualClock) {
         std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     )
 }
+
+/// `main` of a `harness = false` test binary: runs each case in turn,
+/// prints `test NAME ... ok|FAILED` and `N passed, M failed`, and exits
+/// non-zero if any failed. A filter argument (as `cargo test -- NAME`
+/// passes) runs only the cases whose name contains it.
+pub fn harness_main(cases: &[(&str, fn())]) {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        match panic::catch_unwind(AssertUnwindSafe(case)) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

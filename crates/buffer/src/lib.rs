@@ -4,4 +4,4 @@
 
 mod buffer;
 
-pub use buffer::Buffer;
+pub use buffer::{Buffer, Eol};

@@ -125,6 +125,9 @@ pub struct Ctx<T> {
     pub(crate) cleanups: Vec<WatcherKey>,
     pub(crate) cleanup_cbs: SecondaryMap<WatcherKey, Option<CleanupCallback<T>>>,
     pub(crate) inotify: Option<Inotify>,
+    /// Some child's state change waits for its watcher's callback to see
+    /// the previous one; look again at the start of the next iteration.
+    pub(crate) child_rescan: bool,
 }
 
 /// Loop-wide choices made by the builder.
@@ -196,6 +199,7 @@ impl<T> Ctx<T> {
             cleanups: Vec::new(),
             cleanup_cbs: SecondaryMap::new(),
             inotify: None,
+            child_rescan: false,
         }
     }
 
@@ -387,6 +391,9 @@ impl<T> Ctx<T> {
             if (self.opts.fork_check || self.postfork) && self.fork_reify()? {
                 self.invoke_pending(data);
             }
+            if std::mem::take(&mut self.child_rescan) {
+                self.children_poll();
+            }
             if !self.prepares.is_empty() {
                 self.queue_list(ListKind::Prepare, Events::PREPARE);
                 self.invoke_pending(data);
@@ -471,7 +478,7 @@ impl<T> Ctx<T> {
     /// # Ok::<(), evloop::Error>(())
     /// ```
     pub fn next_timeout(&mut self) -> Option<Duration> {
-        if self.idle_count > 0 || self.pending.count() > 0 || self.postfork {
+        if self.idle_count > 0 || self.pending.count() > 0 || self.postfork || self.child_rescan {
             return Some(Duration::ZERO);
         }
         self.time_update();

@@ -2,6 +2,9 @@
 //! backend. SIGCHLD's disposition is process-wide and pid-0 watchers reap
 //! any child, so this binary has no test harness (`harness = false`).
 
+// The children are reaped by the loop under test, not through `Child`.
+#![allow(clippy::zombie_processes)]
+
 mod common;
 
 use std::process::{Child, Command, Stdio};

@@ -334,9 +334,17 @@ impl<T> Ctx<T> {
         self.queue_key(key, Events::CHILD);
     }
 
-    /// A pidfd became readable: its child changed state.
+    /// A pidfd became readable: its child changed state. If the watcher's
+    /// last report is still pending, the pidfd stays readable and the next
+    /// poll brings us back.
     fn child_poll(&mut self, key: WatcherKey) {
-        let Some(Kind::Child(c)) = self.slots.get(key).map(|s| &s.kind) else {
+        let Some(slot) = self.slots.get(key) else {
+            return;
+        };
+        if slot.pending != 0 {
+            return;
+        }
+        let Kind::Child(c) = &slot.kind else {
             return;
         };
         let (Some(io), trace) = (c.pidfd_io, c.trace) else {
@@ -358,7 +366,11 @@ impl<T> Ctx<T> {
 
     /// SIGCHLD arrived (or a watcher started): poll every watched child
     /// that relies on it, then, if a pid-0 watcher is active, reap any.
-    fn children_poll(&mut self) {
+    ///
+    /// A watcher whose last report its callback has not seen yet gets no
+    /// new one now (it would overwrite the first): its child is left for
+    /// a rescan at the start of the next iteration, after the callback ran.
+    pub(crate) fn children_poll(&mut self) {
         let mut any_child = false;
         let mut any_trace = false;
         let mut i = 0;
@@ -371,6 +383,10 @@ impl<T> Ctx<T> {
             if c.pid == 0 {
                 any_child = true;
                 any_trace |= c.trace;
+                continue;
+            }
+            if self.slots[key].pending != 0 {
+                self.child_rescan = true;
                 continue;
             }
             let (idtype, id) = match c.pidfd_io.and_then(|io| self.io_fd(IoId(io)).ok()) {
@@ -389,7 +405,18 @@ impl<T> Ctx<T> {
         if !any_child {
             return;
         }
-        while let Ok(Some((pid, status))) = wait_one(libc::P_ALL, 0, wait_flags(any_trace)) {
+        loop {
+            let busy = self.children.iter().any(|&k| {
+                matches!(&self.slots[k].kind, Kind::Child(c) if c.pid == 0)
+                    && self.slots[k].pending != 0
+            });
+            if busy {
+                self.child_rescan = true;
+                return;
+            }
+            let Ok(Some((pid, status))) = wait_one(libc::P_ALL, 0, wait_flags(any_trace)) else {
+                return;
+            };
             let mut i = 0;
             while i < self.children.len() {
                 let key = self.children[i];

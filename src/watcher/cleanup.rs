@@ -10,9 +10,9 @@ pub(crate) type CleanupCallback<T> = Box<dyn FnMut(&mut Ctx<T>, CleanupId)>;
 
 impl<T> Ctx<T> {
     /// Creates a stopped cleanup watcher (libev's `ev_cleanup`). When the
-    /// loop is dropped, every active cleanup watcher's callback runs, most
-    /// recently started first, while all watchers and their fds still
-    /// exist: the place to take sources back with
+    /// loop is dropped, every active cleanup watcher's callback runs, one
+    /// after another (in no promised order), while all watchers and their
+    /// fds still exist: the place to take sources back with
     /// [`remove_io`](Self::remove_io), flush them, or say goodbye to peers.
     /// Unlike other watchers, an active cleanup watcher does not keep `run`
     /// going (libev: it holds no loop reference).

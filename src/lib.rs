@@ -37,6 +37,13 @@
 //! | prepare | [`Ctx::prepare`] | `ev_prepare` | before each poll |
 //! | check | [`Ctx::check`] | `ev_check` | after each poll |
 //! | once | [`Ctx::once_io`], [`Ctx::once_timer`] | `ev_once` | one io event or timeout |
+//! | signal | [`Ctx::signal`] | `ev_signal` | a POSIX signal arrived (delivered inside `run`) |
+//! | child | [`Ctx::child`] | `ev_child` | a child process exited, was killed, stopped or continued |
+//! | async | [`Ctx::async_watcher`] | `ev_async` | another thread (or a signal handler) sent a wake-up |
+//! | stat | [`Ctx::stat`] | `ev_stat` | a path's attributes changed |
+//! | fork | [`Ctx::fork`] | `ev_fork` | in a forked child, after [`Ctx::loop_fork`] |
+//! | cleanup | [`Ctx::cleanup`] | `ev_cleanup` | when the loop is dropped |
+//! | embed | [`Ctx::embed`] | `ev_embed` | another loop, driven by this one, had events |
 //!
 //! A watcher exists independently of being active, as in libev: create it
 //! (stopped), [`start`](Ctx::start) it, [`stop`](Ctx::stop) it, change its
@@ -97,6 +104,67 @@
 //! works, or the one `EVLOOP_BACKEND` names (unless the builder says
 //! [`ignore_env`](LoopBuilder::ignore_env)), or the one the builder names.
 //! See [`Backend`], [`supported_backends`] and [`recommended_backends`].
+//!
+//! # Signals: who owns them
+//!
+//! A signal's disposition belongs to the process, not to a loop. evloop
+//! installs one handler for every signal that some loop watches; the
+//! handler only records the signal and writes an eventfd of each loop that
+//! watches it, and the loop runs the watchers inside [`Ctx::run`]. So:
+//!
+//! * **every loop that watches a signal gets it** (libev lets one loop own
+//!   a signal); any number of watchers per loop;
+//! * when the last watcher of a signal in the process stops, or its loop is
+//!   dropped, the disposition from before the first one started comes back;
+//!   while any is active, a handler installed by other code for that signal
+//!   is replaced (forward to evloop from your own handler with
+//!   [`feed_signal`] if you must keep yours);
+//! * evloop does not touch the signal mask: block a signal in the threads
+//!   that should not take it, or leave it unblocked everywhere;
+//! * a burst of one signal before the loop looks is one callback; a signal
+//!   is never lost entirely while a watcher of it is active.
+//!
+//! # Children: who reaps them
+//!
+//! Child watchers work on any loop. With pidfds (Linux 5.3 and later, the
+//! default) each watcher of one pid waits for that pid only, through its
+//! pidfd, so children the application waits for itself (say with
+//! [`std::process::Child::wait`]) are never reaped behind its back, and no
+//! SIGCHLD handler is needed unless a watcher asks for stops and continues.
+//! Without pidfds ([`LoopBuilder::pidfd`]`(false)`, or an older kernel)
+//! the loop catches SIGCHLD (see above: the disposition is evloop's while a
+//! child watcher is active) and calls `waitpid` for each watched pid; still
+//! only watched pids are reaped. A watcher of pid 0 (any child) reaps every
+//! child that exits while it is active, as libev does; do not combine it
+//! with `Child::wait` elsewhere.
+//!
+//! # After fork
+//!
+//! A forked child shares its parent's epoll set, eventfds and inotify
+//! instance; used by both, they would mix up each other's events. In the
+//! child, before using a loop:
+//!
+//! 1. call [`Ctx::loop_fork`] (or build the loop with
+//!    [`LoopBuilder::fork_check`]`(true)` to have it noticed by itself at the
+//!    next iteration). It creates a new backend and registers every active fd
+//!    in it, puts fresh eventfds at the numbers async senders and the signal
+//!    handler use, and renews inotify with the same watches;
+//! 2. the loop's fork watchers run in its next iteration, before it polls;
+//! 3. the parent's loop needs nothing and is not disturbed by the child.
+//!
+//! Only the forking thread exists in the child: a loop that belonged to
+//! another thread cannot be used there (drop it or leave it alone). Pidfds
+//! of the parent's children stay open in the child but are not its
+//! children: their watchers see nothing.
+//!
+//! # Inside other loops
+//!
+//! [`Ctx::embed`] lets one evloop loop drive another (the inner one must use
+//! epoll). Any other event loop can drive an evloop loop too: poll
+//! [`Ctx::backend_fd`] for readability together with your own fds, with
+//! the timeout [`Ctx::next_timeout`] gives, after
+//! [`Ctx::flush_fd_changes`]; then call `run(..., RunMode::NoWait)`.
+//! `examples/foreign_loop.rs` shows it.
 //!
 //! # Time
 //!

@@ -4,4 +4,16 @@
 
 mod buffer;
 
-pub use buffer::Buffer;
+pub use buffer::{Buffer, Eol};
+
+mod listener;
+pub mod stream;
+
+pub use listener::{
+    Accepted, ListenAddr, ListenSocket, Listener, ListenerEvent, ListenerExt, ListenerId,
+    ListenerOptions,
+};
+pub use stream::{
+    BufferedStream, Direction, StreamEvent, StreamExt, StreamId, Watermarks, DEFAULT_READ_SIZE,
+    DEFAULT_WRITE_SIZE,
+};

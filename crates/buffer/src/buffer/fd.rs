@@ -1,0 +1,291 @@
+//! Moving bytes between a buffer and file descriptors: `readv`, `writev`,
+//! `sendfile` and file segments.
+
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use super::chunk::{Chunk, FileChunk};
+use super::Buffer;
+
+/// Most iovecs one `writev` accepts on Linux (`UIO_MAXIOV`).
+const IOV_MAX: usize = libc::UIO_MAXIOV as usize;
+
+/// Bytes moved per call when a file segment goes through `pread` + `write`
+/// because `sendfile` is not allowed.
+const FALLBACK_CHUNK: usize = 64 * 1024;
+
+/// Linux transfers at most this much in one `sendfile` (and read/write).
+const SENDFILE_MAX: usize = 0x7fff_f000;
+
+impl Buffer {
+    /// What [`read_from`](Buffer::read_from) takes in one call unless
+    /// [`set_max_read`](Buffer::set_max_read) says otherwise: 128 KiB.
+    ///
+    /// libevent's 4 KiB default costs one system call per 4 KiB on a busy
+    /// connection; 128 KiB empties a typical socket receive queue in one
+    /// call while keeping the memory a short read leaves unused in bounds.
+    pub const DEFAULT_MAX_READ: usize = 128 * 1024;
+
+    /// The per-call cap of [`read_from`](Buffer::read_from).
+    pub fn max_read(&self) -> usize {
+        self.max_read
+    }
+
+    /// Largest value [`set_max_read`](Buffer::set_max_read) accepts: 16 MiB.
+    /// The space for a read is allocated before the read, so the cap bounds
+    /// an allocation, not only a transfer.
+    pub const MAX_READ_LIMIT: usize = 16 * 1024 * 1024;
+
+    /// Sets the per-call cap of [`read_from`](Buffer::read_from)
+    /// (`evbuffer_set_max_read`), clamped to
+    /// `1..=`[`MAX_READ_LIMIT`](Buffer::MAX_READ_LIMIT).
+    pub fn set_max_read(&mut self, n: usize) {
+        self.max_read = n.clamp(1, Buffer::MAX_READ_LIMIT);
+    }
+
+    /// Reads up to `min(max, max_read())` bytes from `fd` with one `readv`
+    /// and appends them (`evbuffer_read`).
+    ///
+    /// The data goes into the tail's spare capacity and, when that is
+    /// smaller than the amount asked for, into a second, fresh block in the
+    /// same call, so nothing already buffered is copied to make room.
+    ///
+    /// Returns the number of bytes read; `Ok(0)` means end of file, or
+    /// `max == 0` (no system call is made then, as with `Read::read` on an
+    /// empty slice). `EINTR` is retried; other errors, `WouldBlock`
+    /// included, are returned unchanged with the buffer untouched.
+    pub fn read_from(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
+        let want = max.min(self.max_read);
+        if want == 0 {
+            return Ok(0);
+        }
+        if self.tail.is_empty() {
+            // Nothing to keep in place, so one block can take the whole read.
+            self.grow_tail(want);
+        }
+        let spare = (self.tail.capacity() - self.tail.len()).min(want);
+        let mut extra = if spare < want {
+            BytesMut::with_capacity(want - spare)
+        } else {
+            BytesMut::new()
+        };
+        let n = readv(
+            fd,
+            &mut self.tail.spare_capacity_mut()[..spare],
+            &mut extra.spare_capacity_mut()[..want - spare],
+        )?;
+        let in_tail = n.min(spare);
+        // SAFETY: readv initialized the first n bytes of the two regions,
+        // in_tail of them in the tail's spare capacity.
+        unsafe { self.tail.set_len(self.tail.len() + in_tail) };
+        if n > in_tail {
+            // SAFETY: the rest of the n bytes went to the start of `extra`'s
+            // spare capacity, which is at least want - spare >= n - in_tail.
+            unsafe { extra.set_len(n - in_tail) };
+            self.seal_tail();
+            self.tail = extra;
+        }
+        self.len += n;
+        Ok(n)
+    }
+
+    /// Writes up to `max` bytes from the front to `fd` with one system call
+    /// and drains what was written (`evbuffer_write_atmost`).
+    ///
+    /// Memory chunks go out together with `writev` (up to `IOV_MAX` of
+    /// them). A file segment at the front goes out alone with `sendfile`;
+    /// where the kernel refuses that (`EINVAL`, e.g. an `O_APPEND` file, or
+    /// `ENOSYS`) it is sent with `pread` + `write` of at most 64 KiB.
+    /// Call again while bytes remain: a partial write leaves the rest queued.
+    ///
+    /// Returns the number of bytes written; `Ok(0)` without a system call
+    /// when the buffer is empty or `max == 0`. `EINTR` is retried; other
+    /// errors (`WouldBlock`, `EPIPE`, ...) are returned with nothing
+    /// drained. A file that shrank below a queued segment gives
+    /// `UnexpectedEof`. Writing to a socket whose peer has gone raises
+    /// `SIGPIPE`, which Rust programs ignore by default.
+    pub fn write_to(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
+        if max == 0 || self.len == 0 {
+            return Ok(0);
+        }
+        let n = match self.chunks.front() {
+            Some(Chunk::File(f)) if f.loaded().is_none() => write_file(fd, f, max)?,
+            _ => {
+                let mut iov = Vec::with_capacity((self.chunks.len() + 1).min(IOV_MAX));
+                let mut total = 0;
+                for c in &self.chunks {
+                    if c.is_unread_file() || total == max || iov.len() == IOV_MAX {
+                        break;
+                    }
+                    let b = c.bytes();
+                    let take = b.len().min(max - total);
+                    iov.push(IoSlice::new(&b[..take]));
+                    total += take;
+                }
+                let all_chunks = iov.len() == self.chunks.len();
+                if all_chunks && total < max && iov.len() < IOV_MAX && !self.tail.is_empty() {
+                    let take = self.tail.len().min(max - total);
+                    iov.push(IoSlice::new(&self.tail[..take]));
+                }
+                writev(fd, &iov)?
+            }
+        };
+        self.drain(n);
+        Ok(n)
+    }
+
+    /// Reads every file segment into memory now, so that later byte
+    /// accesses cannot fail (see [File segments](Buffer#file-segments)).
+    ///
+    /// # Errors
+    ///
+    /// The first read that fails; segments before it stay loaded and the
+    /// buffer keeps all its bytes either way.
+    pub fn load_files(&mut self) -> std::io::Result<()> {
+        for c in &mut self.chunks {
+            if let Chunk::File(f) = c {
+                let data = match f.loaded() {
+                    Some(b) => b.clone(),
+                    None => f.read()?,
+                };
+                *c = Chunk::Mem(data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues `len` bytes of `file` starting at `offset` without reading
+    /// them (`evbuffer_add_file_segment`); see
+    /// [File segments](Buffer#file-segments).
+    ///
+    /// The same `Arc<File>` may back any number of segments and buffers; it
+    /// is closed when the last one is gone. `len == 0` adds nothing.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `file` is not a regular file or the range does not
+    /// lie inside it; the error of `fstat`.
+    pub fn add_file(&mut self, file: Arc<File>, offset: u64, len: u64) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(invalid("add_file: not a regular file"));
+        }
+        // The end must also fit off_t, which sendfile's offset is.
+        let fits = offset
+            .checked_add(len)
+            .is_some_and(|end| end <= meta.len() && i64::try_from(end).is_ok());
+        if !fits {
+            return Err(invalid("add_file: range past the end of the file"));
+        }
+        let len = usize::try_from(len).map_err(|_| invalid("add_file: segment too large"))?;
+        self.seal_tail();
+        self.len += len;
+        self.chunks
+            .push_back(Chunk::File(FileChunk::new(file, offset, len)));
+        Ok(())
+    }
+}
+
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Retries `f` while it fails with `EINTR`, turning `-1` into the error.
+fn retry(mut f: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        match usize::try_from(f()) {
+            Ok(n) => return Ok(n),
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// One `readv` into `a` then `b` (either may be empty).
+fn readv(
+    fd: BorrowedFd<'_>,
+    a: &mut [MaybeUninit<u8>],
+    b: &mut [MaybeUninit<u8>],
+) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: a.as_mut_ptr().cast(),
+            iov_len: a.len(),
+        },
+        libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        },
+    ];
+    let iov: &[libc::iovec] = if b.is_empty() { &iov[..1] } else { &iov };
+    retry(|| {
+        // SAFETY: each iovec describes one of the two slices, which are
+        // exclusively borrowed for this call and valid for writes of their
+        // whole length; the kernel writes at most iov_len bytes to each and
+        // MaybeUninit<u8> accepts any bytes. iov.len() <= 2 fits c_int.
+        unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int) }
+    })
+}
+
+/// One `writev` of `bufs` (at most `IOV_MAX` of them).
+fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    debug_assert!(bufs.len() <= IOV_MAX);
+    retry(|| {
+        // SAFETY: IoSlice is guaranteed ABI-compatible with struct iovec on
+        // Unix, and the slices are borrowed, hence readable, for the call;
+        // writev only reads them. bufs.len() <= IOV_MAX fits c_int.
+        unsafe {
+            libc::writev(
+                fd.as_raw_fd(),
+                bufs.as_ptr().cast::<libc::iovec>(),
+                bufs.len() as libc::c_int,
+            )
+        }
+    })
+}
+
+/// Sends up to `max` bytes of the front of segment `f` to `out`.
+fn write_file(out: BorrowedFd<'_>, f: &FileChunk, max: usize) -> io::Result<usize> {
+    let count = f.len.min(max).min(SENDFILE_MAX);
+    // add_file checked that offset + len fits off_t.
+    let mut off = f.offset as libc::off_t;
+    let sent = retry(|| {
+        // SAFETY: both descriptors are open for the duration of the call
+        // (`out` is borrowed, `f.file` is kept alive by the chunk) and `off`
+        // is a live local the kernel updates; no user memory is passed.
+        unsafe { libc::sendfile(out.as_raw_fd(), f.file.as_raw_fd(), &mut off, count) }
+    });
+    let n = match sent {
+        Ok(n) => n,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+            let mut data = vec![0; count.min(FALLBACK_CHUNK)];
+            let got = f.file.read_at(&mut data, f.offset)?;
+            if got == 0 {
+                0
+            } else {
+                writev(out, &[IoSlice::new(&data[..got])])?
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file segment extends past the end of its file (was the file truncated?)",
+        ));
+    }
+    Ok(n)
+}

@@ -1,0 +1,693 @@
+//! Accepting connections: [`Listener`] (libevent's evconnlistener), made
+//! with [`ListenerExt::listen`].
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use evloop::{Ctx, Events, IoId, TimerId};
+
+use crate::stream::callback::{self, CallbackSlot};
+use crate::stream::sys;
+
+/// Names a listener; a small `Copy` handle like evloop's watcher handles.
+/// It goes stale (every call fails with [`evloop::Error::StaleHandle`])
+/// once the listener is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(IoId);
+
+impl ListenerId {
+    /// The io watcher behind the listener, for the loop's generic calls
+    /// (`set_priority`, `set_keepalive`, ...). Do not start, stop or remove
+    /// it directly: use [`Listener`]'s methods.
+    pub fn io(self) -> IoId {
+        self.0
+    }
+}
+
+/// Where to listen: a TCP address or a Unix-domain socket path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP address; port 0 picks a free port.
+    Tcp(SocketAddr),
+    /// A Unix-domain socket path; it must not exist yet (a stale socket
+    /// file from an earlier run must be removed first).
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => a.fmt(f),
+            ListenAddr::Unix(p) => p.display().fmt(f),
+        }
+    }
+}
+
+impl From<SocketAddr> for ListenAddr {
+    fn from(addr: SocketAddr) -> Self {
+        ListenAddr::Tcp(addr)
+    }
+}
+
+impl From<PathBuf> for ListenAddr {
+    fn from(path: PathBuf) -> Self {
+        ListenAddr::Unix(path)
+    }
+}
+
+/// How to bind and how to accept. Built with chained setters:
+/// `ListenerOptions::new().backlog(128).reuse_port(true)`.
+#[derive(Debug, Clone)]
+pub struct ListenerOptions {
+    backlog: i32,
+    reuse_addr: bool,
+    reuse_port: bool,
+    accepts_per_wakeup: usize,
+    retry_min: Duration,
+    retry_max: Duration,
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        ListenerOptions {
+            backlog: 1024,
+            reuse_addr: true,
+            reuse_port: false,
+            accepts_per_wakeup: 64,
+            retry_min: Duration::from_millis(10),
+            retry_max: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ListenerOptions {
+    /// The defaults: backlog 1024, `SO_REUSEADDR` on, `SO_REUSEPORT` off,
+    /// 64 accepts per wake-up, retries after 10 ms doubling up to 1 s.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The length of the kernel's queue of connections not yet accepted
+    /// (the kernel caps it at `net.core.somaxconn`).
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// `SO_REUSEADDR` (TCP only): rebinding a port with connections in
+    /// `TIME_WAIT` works. On by default, as servers want.
+    pub fn reuse_addr(mut self, on: bool) -> Self {
+        self.reuse_addr = on;
+        self
+    }
+
+    /// `SO_REUSEPORT` (TCP only): several sockets, typically one per thread
+    /// or process, listen on one port and the kernel spreads connections.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// At most this many accepts per readiness report (at least 1), so
+    /// that a flood of connections cannot hold up the rest of the loop;
+    /// the rest are taken in the next iteration.
+    pub fn accepts_per_wakeup(mut self, n: usize) -> Self {
+        self.accepts_per_wakeup = n.max(1);
+        self
+    }
+
+    /// The first and the longest delay between retries while accepting
+    /// fails (out of fds); each failed retry doubles the delay.
+    pub fn retry_delays(mut self, min: Duration, max: Duration) -> Self {
+        self.retry_min = min;
+        self.retry_max = max.max(min);
+        self
+    }
+}
+
+/// A bound, listening socket, before it is handed to the loop.
+#[derive(Debug)]
+pub enum ListenSocket {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A Unix-domain listener.
+    Unix(UnixListener),
+}
+
+impl From<TcpListener> for ListenSocket {
+    fn from(l: TcpListener) -> Self {
+        ListenSocket::Tcp(l)
+    }
+}
+
+impl From<UnixListener> for ListenSocket {
+    fn from(l: UnixListener) -> Self {
+        ListenSocket::Unix(l)
+    }
+}
+
+impl AsFd for ListenSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            ListenSocket::Tcp(l) => l.as_fd(),
+            ListenSocket::Unix(l) => l.as_fd(),
+        }
+    }
+}
+
+impl ListenSocket {
+    /// Creates a non-blocking socket, applies the options, binds and
+    /// listens.
+    ///
+    /// # Errors
+    ///
+    /// What `socket`, `setsockopt`, `bind` or `listen` returned
+    /// (`AddrInUse` for a taken port or an existing socket path).
+    pub fn bind(addr: &ListenAddr, opts: &ListenerOptions) -> io::Result<ListenSocket> {
+        match addr {
+            ListenAddr::Tcp(addr) => {
+                let fd = sys::tcp_socket(addr)?;
+                if opts.reuse_addr {
+                    sys::set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+                }
+                if opts.reuse_port {
+                    sys::set_int_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+                }
+                sys::bind(fd.as_fd(), addr)?;
+                sys::listen(fd.as_fd(), opts.backlog)?;
+                Ok(ListenSocket::Tcp(TcpListener::from(fd)))
+            }
+            ListenAddr::Unix(path) => {
+                let l = UnixListener::bind(path)?;
+                sys::listen(l.as_fd(), opts.backlog)?;
+                l.set_nonblocking(true)?;
+                Ok(ListenSocket::Unix(l))
+            }
+        }
+    }
+
+    /// The address it listens on (the real port after binding port 0).
+    ///
+    /// # Errors
+    ///
+    /// What `getsockname` returned; `InvalidInput` for an unnamed Unix
+    /// socket.
+    pub fn local_addr(&self) -> io::Result<ListenAddr> {
+        match self {
+            ListenSocket::Tcp(l) => Ok(ListenAddr::Tcp(l.local_addr()?)),
+            ListenSocket::Unix(l) => match l.local_addr()?.as_pathname() {
+                Some(p) => Ok(ListenAddr::Unix(p.to_path_buf())),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the Unix listener has no path",
+                )),
+            },
+        }
+    }
+
+    fn accept(&self) -> io::Result<Accepted> {
+        let (fd, peer) = sys::accept(self.as_fd())?;
+        match self {
+            ListenSocket::Tcp(_) => {
+                let stream = TcpStream::from(fd);
+                let peer = match peer {
+                    Some(p) => p,
+                    None => stream.peer_addr()?,
+                };
+                Ok(Accepted::Tcp { stream, peer })
+            }
+            ListenSocket::Unix(_) => {
+                let stream = UnixStream::from(fd);
+                // Peers are usually unnamed; std builds the address from
+                // getpeername without any unsafe here.
+                let peer = stream.peer_addr()?;
+                Ok(Accepted::Unix { stream, peer })
+            }
+        }
+    }
+}
+
+/// An accepted connection: non-blocking and close-on-exec already. Pass it
+/// to [`StreamExt::open_stream`](crate::StreamExt::open_stream) (it
+/// converts into an `OwnedFd`) or use the std stream directly.
+#[derive(Debug)]
+pub enum Accepted {
+    /// From a TCP listener.
+    Tcp {
+        /// The connection.
+        stream: TcpStream,
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// From a Unix-domain listener.
+    Unix {
+        /// The connection.
+        stream: UnixStream,
+        /// The client's address (usually unnamed).
+        peer: UnixSocketAddr,
+    },
+}
+
+impl From<Accepted> for OwnedFd {
+    fn from(a: Accepted) -> OwnedFd {
+        match a {
+            Accepted::Tcp { stream, .. } => stream.into(),
+            Accepted::Unix { stream, .. } => stream.into(),
+        }
+    }
+}
+
+impl AsFd for Accepted {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Accepted::Tcp { stream, .. } => stream.as_fd(),
+            Accepted::Unix { stream, .. } => stream.as_fd(),
+        }
+    }
+}
+
+/// What a listener reports besides connections.
+#[derive(Debug)]
+pub enum ListenerEvent {
+    /// Accepting failed (typically `EMFILE`/`ENFILE`: out of fds); the
+    /// listener stopped watching its socket and retries in `retry_in`,
+    /// with a growing delay. Reported once per outage, not per retry.
+    Paused {
+        /// Why `accept` failed.
+        error: io::Error,
+        /// When the first retry happens.
+        retry_in: Duration,
+    },
+    /// Accepting works again after [`Paused`](Self::Paused).
+    Resumed {
+        /// How many retries failed before this one.
+        failed_retries: u32,
+    },
+}
+
+type AcceptCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted);
+type EventCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, ListenerId, ListenerEvent);
+
+/// The listener's state, owned by its io watcher as the watcher's source.
+struct State<T: 'static> {
+    sock: ListenSocket,
+    opts: ListenerOptions,
+    /// The one-shot retry timer while paused (it removes itself when it
+    /// fires).
+    retry: Option<TimerId>,
+    on_accept: CallbackSlot<AcceptCb<T>>,
+    on_event: CallbackSlot<EventCb<T>>,
+    /// Wanted by the user ([`Listener::enable`]/[`Listener::disable`]).
+    enabled: bool,
+    /// Accepting failed; the retry timer runs instead of the io watcher.
+    paused: bool,
+    failed_retries: u32,
+    next_delay: Duration,
+}
+
+impl<T> AsFd for State<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+fn state<T>(ctx: &mut Ctx<T>, id: ListenerId) -> Option<&mut State<T>> {
+    ctx.io_source_mut::<State<T>>(id.0).ok()
+}
+
+/// Listener calls on evloop's [`Ctx`] (and so on `Loop`, which derefs to it).
+pub trait ListenerExt<T: 'static> {
+    /// Binds `addr` (see [`ListenSocket::bind`]) and starts accepting:
+    /// `on_accept` gets every new connection. Shorthand for `bind` and
+    /// [`listen_on`](Self::listen_on).
+    ///
+    /// # Errors
+    ///
+    /// As [`ListenSocket::bind`].
+    fn listen<F>(
+        &mut self,
+        addr: impl Into<ListenAddr>,
+        opts: &ListenerOptions,
+        on_accept: F,
+    ) -> io::Result<ListenerId>
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static;
+
+    /// Starts accepting on a socket that listens already (it is made
+    /// non-blocking). Only the accept-side options apply.
+    ///
+    /// # Errors
+    ///
+    /// If the socket cannot be made non-blocking, or the loop refuses the
+    /// watcher.
+    fn listen_on<F>(
+        &mut self,
+        sock: impl Into<ListenSocket>,
+        opts: &ListenerOptions,
+        on_accept: F,
+    ) -> io::Result<ListenerId>
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static;
+
+    /// The listener `id`, to configure or close it.
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::StaleHandle`] once it was closed.
+    fn listener(&mut self, id: ListenerId) -> Result<Listener<'_, T>, evloop::Error>;
+}
+
+impl<T: 'static> ListenerExt<T> for Ctx<T> {
+    fn listen<F>(
+        &mut self,
+        addr: impl Into<ListenAddr>,
+        opts: &ListenerOptions,
+        on_accept: F,
+    ) -> io::Result<ListenerId>
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static,
+    {
+        let sock = ListenSocket::bind(&addr.into(), opts)?;
+        self.listen_on(sock, opts, on_accept)
+    }
+
+    fn listen_on<F>(
+        &mut self,
+        sock: impl Into<ListenSocket>,
+        opts: &ListenerOptions,
+        on_accept: F,
+    ) -> io::Result<ListenerId>
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static,
+    {
+        let sock = sock.into();
+        match &sock {
+            ListenSocket::Tcp(l) => l.set_nonblocking(true)?,
+            ListenSocket::Unix(l) => l.set_nonblocking(true)?,
+        }
+        let mut on_accept_slot = CallbackSlot::empty();
+        on_accept_slot.set(Box::new(on_accept) as Box<AcceptCb<T>>);
+        let st = State {
+            sock,
+            opts: opts.clone(),
+            retry: None,
+            on_accept: on_accept_slot,
+            on_event: CallbackSlot::empty(),
+            enabled: true,
+            paused: false,
+            failed_retries: 0,
+            next_delay: opts.retry_min,
+        };
+        let io = self.io(st, Events::READ, |ctx, data, io, _ev| {
+            accept_batch(ctx, data, ListenerId(io));
+        })?;
+        self.start(io)?;
+        Ok(ListenerId(io))
+    }
+
+    fn listener(&mut self, id: ListenerId) -> Result<Listener<'_, T>, evloop::Error> {
+        self.io_source::<State<T>>(id.0)?;
+        Ok(Listener { ctx: self, id })
+    }
+}
+
+/// Accepts up to the per-wake-up budget, handing each connection to the
+/// accept callback; pauses on an error that is not about one connection.
+/// Returns whether anything was accepted or nothing was waiting (that is,
+/// accepting works).
+fn accept_batch<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId) -> bool {
+    let Some(st) = state(ctx, id) else {
+        return false;
+    };
+    let budget = st.opts.accepts_per_wakeup;
+    for _ in 0..budget {
+        let Some(st) = state(ctx, id) else {
+            return true;
+        };
+        if !st.enabled {
+            return true;
+        }
+        match st.sock.accept() {
+            Ok(conn) => {
+                if st.paused {
+                    resume(ctx, data, id);
+                }
+                deliver(ctx, data, id, conn);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if is_per_connection(&e) => {}
+            Err(e) => {
+                pause(ctx, data, id, e);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Errors that concern the one connection being accepted (it was reset
+/// before we took it, a firewall refused it, ...) or nothing at all.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EINTR
+                | libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
+}
+
+fn deliver<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, conn: Accepted) {
+    let Some(mut taken) = state(ctx, id).and_then(|st| st.on_accept.take()) else {
+        return; // no callback: the connection is closed by dropping it
+    };
+    let outcome = callback::catch(|| (taken.cb)(ctx, data, id, conn));
+    if let Some(st) = state(ctx, id) {
+        st.on_accept.restore(taken);
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn report<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, ev: ListenerEvent) {
+    let Some(mut taken) = state(ctx, id).and_then(|st| st.on_event.take()) else {
+        return;
+    };
+    let outcome = callback::catch(|| (taken.cb)(ctx, data, id, ev));
+    if let Some(st) = state(ctx, id) {
+        st.on_event.restore(taken);
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn pause<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, error: io::Error) {
+    let Some(st) = state(ctx, id) else { return };
+    let first = !st.paused;
+    let delay = st.next_delay;
+    st.next_delay = (delay * 2).min(st.opts.retry_max);
+    if !first {
+        st.failed_retries += 1;
+    }
+    st.paused = true;
+    let old = st.retry.take();
+    cancel(ctx, old);
+    let _ = ctx.stop(id.0);
+    let timer = ctx.once_timer(delay, move |ctx, data, _ev| retry(ctx, data, id));
+    if let (Some(st), Ok(t)) = (state(ctx, id), timer) {
+        st.retry = Some(t);
+    }
+    if first {
+        report(
+            ctx,
+            data,
+            id,
+            ListenerEvent::Paused {
+                error,
+                retry_in: delay,
+            },
+        );
+    }
+}
+
+fn resume<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId) {
+    let Some(st) = state(ctx, id) else { return };
+    let failed_retries = st.failed_retries;
+    st.paused = false;
+    st.failed_retries = 0;
+    st.next_delay = st.opts.retry_min;
+    let (old, enabled) = (st.retry.take(), st.enabled);
+    cancel(ctx, old);
+    if enabled {
+        let _ = ctx.start(id.0);
+    }
+    report(ctx, data, id, ListenerEvent::Resumed { failed_retries });
+}
+
+/// The retry timer fired: try accepting without waiting for readiness.
+fn retry<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId) {
+    let Some(st) = state(ctx, id) else { return };
+    st.retry = None; // it removed itself
+    let paused = st.paused && st.enabled;
+    // A batch that accepted something has resumed already; one that found
+    // nothing waiting resumes here (fds may still be short, but nothing is
+    // lost: the next failure pauses again).
+    if paused && accept_batch(ctx, data, id) && state(ctx, id).is_some_and(|st| st.paused) {
+        resume(ctx, data, id);
+    }
+}
+
+fn cancel<T>(ctx: &mut Ctx<T>, timer: Option<TimerId>) {
+    if let Some(t) = timer {
+        let _ = ctx.remove(t);
+    }
+}
+
+/// Access to one listener, borrowed from the loop by
+/// [`ctx.listener(id)`](ListenerExt::listener): configure it, close it.
+///
+/// A listener accepts up to
+/// [`accepts_per_wakeup`](ListenerOptions::accepts_per_wakeup) connections
+/// each time its socket is readable, with `accept4(SOCK_NONBLOCK |
+/// SOCK_CLOEXEC)`, and hands each one to its accept callback, which may
+/// close the listener or replace itself.
+///
+/// ```
+/// use std::net::{SocketAddr, TcpStream};
+/// use evloop::{Loop, RunMode};
+/// use evloop_buffer::{ListenAddr, ListenerExt, ListenerOptions};
+///
+/// let mut lp: Loop<Vec<SocketAddr>> = Loop::new()?;
+/// let any: SocketAddr = "127.0.0.1:0".parse()?;
+/// let id = lp.listen(any, &ListenerOptions::new(), |ctx, peers, id, conn| {
+///     if let evloop_buffer::Accepted::Tcp { peer, .. } = conn {
+///         peers.push(peer);
+///     }
+///     ctx.listener(id).unwrap().close(); // one is enough: run returns
+/// })?;
+/// let ListenAddr::Tcp(addr) = lp.listener(id)?.local_addr()? else { unreachable!() };
+/// let client = TcpStream::connect(addr)?;
+/// let mut peers = Vec::new();
+/// lp.run(&mut peers, RunMode::Default)?;
+/// assert_eq!(peers, [client.local_addr()?]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Out of file descriptors
+///
+/// When `accept` fails with `EMFILE` or `ENFILE` (or `ENOBUFS`, `ENOMEM`,
+/// or any error that is not about one connection), the connection stays in
+/// the kernel's queue and the listening socket stays readable. A
+/// level-triggered loop would report it again at once, forever: 100% CPU.
+/// So the listener stops its io watcher, tells the event callback
+/// ([`ListenerEvent::Paused`]) and retries from a timer, with a delay that
+/// doubles from [`ListenerOptions::retry_delays`]' minimum to its maximum.
+/// The first retry that accepts a connection, or finds none waiting,
+/// resumes watching and reports [`ListenerEvent::Resumed`]. Pending
+/// clients wait in the backlog meanwhile; none is refused. (libev's
+/// alternative, a reserve fd closed to accept-and-drop the client, refuses
+/// them instead; it could be added as an option.)
+pub struct Listener<'a, T: 'static> {
+    ctx: &'a mut Ctx<T>,
+    id: ListenerId,
+}
+
+impl<T: 'static> std::fmt::Debug for Listener<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("id", &self.id).finish()
+    }
+}
+
+impl<T: 'static> Listener<'_, T> {
+    fn st(&mut self) -> &mut State<T> {
+        match state(self.ctx, self.id) {
+            Some(st) => st,
+            None => unreachable!("checked when the Listener was made, and it borrows the loop"),
+        }
+    }
+
+    /// Its handle.
+    pub fn id(&self) -> ListenerId {
+        self.id
+    }
+
+    /// The address it listens on.
+    ///
+    /// # Errors
+    ///
+    /// As [`ListenSocket::local_addr`].
+    pub fn local_addr(&mut self) -> io::Result<ListenAddr> {
+        self.st().sock.local_addr()
+    }
+
+    /// Replaces the accept callback (also from inside it).
+    pub fn on_accept<F>(&mut self, cb: F)
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static,
+    {
+        self.st().on_accept.set(Box::new(cb));
+    }
+
+    /// Sets the callback for [`ListenerEvent`]s (pauses and recoveries).
+    pub fn on_event<F>(&mut self, cb: F)
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, ListenerEvent) + 'static,
+    {
+        self.st().on_event.set(Box::new(cb));
+    }
+
+    /// Whether accepting is paused after a failure (see [Out of file descriptors](Listener#out-of-file-descriptors)).
+    pub fn is_paused(&mut self) -> bool {
+        self.st().paused
+    }
+
+    /// Whether it accepts (was not [`disable`](Self::disable)d).
+    pub fn is_enabled(&mut self) -> bool {
+        self.st().enabled
+    }
+
+    /// Starts accepting again after [`disable`](Self::disable); also ends
+    /// a pause at once (a still-failing accept pauses again).
+    pub fn enable(&mut self) {
+        let st = self.st();
+        st.enabled = true;
+        st.paused = false;
+        st.failed_retries = 0;
+        st.next_delay = st.opts.retry_min;
+        let old = st.retry.take();
+        cancel(self.ctx, old);
+        let _ = self.ctx.start(self.id.0);
+    }
+
+    /// Stops accepting; new clients wait in the backlog.
+    pub fn disable(&mut self) {
+        let st = self.st();
+        st.enabled = false;
+        let old = st.retry.take();
+        cancel(self.ctx, old);
+        let _ = self.ctx.stop(self.id.0);
+    }
+
+    /// Closes the listening socket (a Unix socket's file stays; remove it
+    /// if the path is to be reused).
+    pub fn close(mut self) {
+        let old = self.st().retry.take();
+        cancel(self.ctx, old);
+        let _ = self.ctx.remove(self.id.0);
+    }
+}

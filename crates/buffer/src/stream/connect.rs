@@ -1,0 +1,23 @@
+//! Non-blocking TCP connect.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+
+use evloop::Ctx;
+
+use super::{driver, settle, sys, Direction, StreamId};
+
+/// Creates the socket, starts connecting, and puts it under the loop in
+/// the connecting phase. A connect that fails at once (refused by a local
+/// peer, unreachable network) is reported through the event callback, like
+/// one that fails later, so callers handle both in one place.
+pub(super) fn connect<T: 'static>(ctx: &mut Ctx<T>, addr: SocketAddr) -> io::Result<StreamId> {
+    let fd = sys::tcp_socket(&addr)?;
+    let started = sys::connect(fd.as_fd(), &addr);
+    let id = driver::open(ctx, fd, true)?;
+    if let Err(e) = started {
+        settle::defer_error(ctx, id, e, Direction::Write);
+    }
+    Ok(id)
+}

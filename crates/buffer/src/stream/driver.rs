@@ -1,0 +1,229 @@
+//! What the loop runs for a stream: its io watcher's callback (connect,
+//! write, read) and its timers' callback.
+
+use std::io::{self, ErrorKind, IoSlice};
+use std::os::fd::{AsFd, OwnedFd};
+
+use evloop::{Ctx, Events, IoId};
+
+use super::notify::{call_data, emit};
+use super::settle::settle;
+use super::state::State;
+use super::{sys, Direction, StreamEvent, StreamId};
+
+/// How many buffer pieces one `sendmsg` takes.
+const SEND_SLICES: usize = 64;
+
+pub(super) fn state<T>(ctx: &mut Ctx<T>, id: StreamId) -> Option<&mut State<T>> {
+    ctx.io_source_mut::<State<T>>(id.0).ok()
+}
+
+/// Puts a non-blocking socket under the loop.
+pub(super) fn open<T: 'static>(
+    ctx: &mut Ctx<T>,
+    fd: OwnedFd,
+    connecting: bool,
+) -> io::Result<StreamId> {
+    let st = State::<T>::new(fd, connecting, !sys::sigpipe_ignored());
+    let io = ctx.io(st, Events::empty(), on_io::<T>)?;
+    let id = StreamId(io);
+    settle(ctx, id);
+    Ok(id)
+}
+
+/// The io watcher's callback.
+fn on_io<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, io: IoId, ev: Events) {
+    let id = StreamId(io);
+    let Some(st) = state(ctx, id) else { return };
+    if let Some((error, direction)) = st.deferred_error.take() {
+        fail(ctx, data, id, error, direction);
+        return;
+    }
+    if ev.contains(Events::ERROR) {
+        // The loop found the fd invalid and stopped the watcher.
+        let e = io::Error::from_raw_os_error(libc::EBADF);
+        fail(ctx, data, id, e, Direction::Read);
+        return;
+    }
+    if st.failed {
+        settle(ctx, id);
+        return;
+    }
+    if st.connecting {
+        if ev.intersects(Events::READ | Events::WRITE) {
+            finish_connect(ctx, data, id);
+        }
+        settle(ctx, id);
+        return;
+    }
+    if ev.contains(Events::WRITE) {
+        st.write_blocked = false;
+        if st.wants_write() && !write(ctx, data, id) {
+            return;
+        }
+    }
+    if ev.contains(Events::READ) {
+        read(ctx, data, id);
+        // What the read callback queued usually fits into the socket right
+        // away: send it now rather than after another poll.
+        if state(ctx, id).is_some_and(|st| !st.write_blocked && st.wants_write()) {
+            write(ctx, data, id);
+        }
+    }
+    settle(ctx, id);
+}
+
+fn finish_connect<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) {
+    let Some(st) = state(ctx, id) else { return };
+    match sys::take_error(st.fd.as_fd()) {
+        Ok(None) => {
+            st.connecting = false;
+            settle(ctx, id);
+            emit(ctx, data, id, StreamEvent::Connected);
+        }
+        Ok(Some(e)) | Err(e) => fail(ctx, data, id, e, Direction::Write),
+    }
+}
+
+/// One read of up to the read size (and the room below the high
+/// watermark; `Buffer::read_from` applies its own per-call cap too), then
+/// the read callback if input reached the low watermark. One call per
+/// event keeps connections fair: the watcher is level-triggered, so what
+/// is left is read in the next iteration.
+fn read<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) {
+    let Some(st) = state(ctx, id) else { return };
+    if !st.wants_read() {
+        return;
+    }
+    let max = st.read_size.min(st.read_room());
+    match st.input.read_from(st.fd.as_fd(), max) {
+        Ok(0) => {
+            st.read_eof = true;
+            settle(ctx, id);
+            emit(ctx, data, id, StreamEvent::Eof);
+        }
+        Ok(_) => {
+            let timer = st.read_timer;
+            // A low mark above the high one could never be reached (reading
+            // stops at the high one): the high one counts then.
+            let low = st
+                .watermarks
+                .high()
+                .map_or(st.watermarks.read_low, |h| st.watermarks.read_low.min(h));
+            let enough = st.input.len() >= low;
+            restart(ctx, timer);
+            if enough {
+                call_data(ctx, data, id, Direction::Read);
+            }
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+        Err(e) => fail(ctx, data, id, e, Direction::Read),
+    }
+}
+
+/// Sends output until it is empty, the socket is full, or the write size
+/// is reached; then the write callback if output fell to the low
+/// watermark. Returns whether the stream is still there and working.
+fn write<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) -> bool {
+    let Some(st) = state(ctx, id) else {
+        return false;
+    };
+    let mut sent = 0;
+    let error = loop {
+        if st.output.is_empty() || sent >= st.write_size {
+            break None;
+        }
+        let budget = st.write_size - sent;
+        match send(st, budget) {
+            Ok((n, tried)) => {
+                sent += n;
+                if n < tried {
+                    // The socket is full; it says when it has room again.
+                    st.write_blocked = true;
+                    break None;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                st.write_blocked = true;
+                break None;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Some(e),
+        }
+    };
+    if let Some(e) = error {
+        fail(ctx, data, id, e, Direction::Write);
+        return false;
+    }
+    if sent > 0 {
+        let timer = st.write_timer;
+        let low = st.output.len() <= st.watermarks.write_low;
+        restart(ctx, timer);
+        if low {
+            call_data(ctx, data, id, Direction::Write);
+        }
+    }
+    state(ctx, id).is_some_and(|st| !st.failed)
+}
+
+/// One send of at most `max` bytes (the `sendmsg` path sends what one
+/// `peek` gives, capped by the kernel anyway). Returns what was sent and
+/// what was offered.
+fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
+    if st.nosignal {
+        let mut slices = [IoSlice::new(&[]); SEND_SLICES];
+        let n = st.output.peek(&mut slices);
+        let offered: usize = slices[..n].iter().map(|s| s.len()).sum();
+        match sys::send_vectored(st.fd.as_fd(), &slices[..n]) {
+            Ok(sent) => {
+                st.output.drain(sent);
+                return Ok((sent, offered));
+            }
+            // Not a socket (a pipe): sendmsg cannot be used.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => st.nosignal = false,
+            Err(e) => return Err(e),
+        }
+    }
+    let offered = st.output.len().min(max);
+    let sent = st.output.write_to(st.fd.as_fd(), max)?;
+    Ok((sent, offered))
+}
+
+/// Restarts a running timeout after progress.
+fn restart<T>(ctx: &mut Ctx<T>, timer: Option<evloop::TimerId>) {
+    if let Some(t) = timer {
+        if ctx.is_active(t) {
+            let _ = ctx.timer_again(t);
+        }
+    }
+}
+
+pub(super) fn on_timeout<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId, dir: Direction) {
+    let Some(st) = state(ctx, id) else { return };
+    match dir {
+        Direction::Read => st.read_enabled = false,
+        Direction::Write => st.write_enabled = false,
+    }
+    settle(ctx, id);
+    emit(ctx, data, id, StreamEvent::Timeout(dir));
+}
+
+/// Stops both directions and reports the error with the unsent count.
+fn fail<T: 'static>(
+    ctx: &mut Ctx<T>,
+    data: &mut T,
+    id: StreamId,
+    error: io::Error,
+    direction: Direction,
+) {
+    let Some(st) = state(ctx, id) else { return };
+    st.failed = true;
+    let unsent = st.output.len();
+    settle(ctx, id);
+    let ev = StreamEvent::Error {
+        error,
+        direction,
+        unsent,
+    };
+    emit(ctx, data, id, ev);
+}

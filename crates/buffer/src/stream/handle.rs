@@ -1,0 +1,297 @@
+//! [`BufferedStream`]: a stream borrowed from the loop.
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use bytes::Bytes;
+use evloop::Ctx;
+
+use super::driver::state;
+use super::settle;
+use super::state::{Closing, State};
+use super::{Direction, StreamEvent, StreamId, Watermarks};
+use crate::Buffer;
+
+/// One buffered stream, borrowed from the loop by
+/// [`ctx.stream(id)`](super::StreamExt::stream): its buffers, settings and
+/// callbacks. Dropping it (usually at the end of the statement) applies
+/// what changed: queued output gets sent, drained input resumes reading.
+///
+/// Because it acts when dropped, the view holds the loop until the end of
+/// its scope: use it within one statement (`ctx.stream(id)?.write(..)`),
+/// or `drop` it before calling the loop or borrowing another stream. For
+/// the same reason, loop over lines with `loop { let Some(line) = ... else
+/// { break }; ... }` rather than `while let`, whose scrutinee lives through
+/// the body.
+///
+/// ```
+/// use evloop::{Loop, RunMode};
+/// use evloop_buffer::{Eol, StreamExt};
+///
+/// let mut lp: Loop<Vec<String>> = Loop::new()?;
+/// let (a, b) = lp.stream_pair()?;
+/// lp.stream(b)?.on_read(|ctx, lines, id| {
+///     let mut s = ctx.stream(id).unwrap();
+///     while let Some(line) = s.input().read_line(Eol::Lf) {
+///         lines.push(String::from_utf8_lossy(&line).into_owned());
+///     }
+///     if lines.len() == 2 {
+///         s.close(); // and `a`, when its output is flushed:
+///     }
+/// });
+/// let mut s = lp.stream(a)?;
+/// s.write(b"hello\nworld\n");
+/// s.close_when_flushed();
+/// let mut lines = Vec::new();
+/// lp.run(&mut lines, RunMode::Default)?; // returns once both are closed
+/// assert_eq!(lines, ["hello", "world"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BufferedStream<'a, T: 'static> {
+    ctx: &'a mut Ctx<T>,
+    id: StreamId,
+}
+
+impl<T: 'static> fmt::Debug for BufferedStream<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.st_ref();
+        f.debug_struct("BufferedStream")
+            .field("id", &self.id)
+            .field("input", &st.input.len())
+            .field("output", &st.output.len())
+            .field("read_enabled", &st.read_enabled)
+            .field("write_enabled", &st.write_enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: 'static> Drop for BufferedStream<'_, T> {
+    fn drop(&mut self) {
+        settle::settle(self.ctx, self.id);
+    }
+}
+
+impl<'a, T: 'static> BufferedStream<'a, T> {
+    pub(super) fn new(ctx: &'a mut Ctx<T>, id: StreamId) -> Result<Self, evloop::Error> {
+        ctx.io_source::<State<T>>(id.0)?;
+        Ok(BufferedStream { ctx, id })
+    }
+
+    // The view borrows the loop exclusively and only `close` (which
+    // consumes it) removes the stream, so the state is always there.
+    fn st(&mut self) -> &mut State<T> {
+        match state(self.ctx, self.id) {
+            Some(st) => st,
+            None => unreachable!("a BufferedStream's stream exists while it is borrowed"),
+        }
+    }
+
+    fn st_ref(&self) -> &State<T> {
+        match self.ctx.io_source::<State<T>>(self.id.0) {
+            Ok(st) => st,
+            Err(_) => unreachable!("a BufferedStream's stream exists while it is borrowed"),
+        }
+    }
+
+    /// Its handle.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// The bytes read and not consumed yet. Consume them with the
+    /// [`Buffer`] methods (`read_line`, `split_to`, `drain`, ...).
+    pub fn input(&mut self) -> &mut Buffer {
+        &mut self.st().input
+    }
+
+    /// The bytes queued for sending. Anything added here is sent (once this
+    /// view is dropped); [`write`](Self::write) is the short form.
+    pub fn output(&mut self) -> &mut Buffer {
+        &mut self.st().output
+    }
+
+    /// Queues a copy of `data` for sending.
+    pub fn write(&mut self, data: &[u8]) {
+        self.st().output.add(data);
+    }
+
+    /// Queues `data` for sending without copying it.
+    pub fn write_bytes(&mut self, data: Bytes) {
+        self.st().output.add_bytes(data);
+    }
+
+    /// Moves all of `buf` into the output, without copying (libevent's
+    /// `bufferevent_write_buffer`).
+    pub fn write_buffer(&mut self, buf: &mut Buffer) {
+        self.st().output.append_buffer(buf);
+    }
+
+    /// Sets the read callback: it runs after a read when input holds at
+    /// least the read low watermark. Replaces the previous one (a callback
+    /// may replace itself).
+    pub fn on_read<F>(&mut self, cb: F)
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, StreamId) + 'static,
+    {
+        self.st().on_read.set(Box::new(cb));
+    }
+
+    /// Sets the write callback: it runs after a write that left output at
+    /// or below the write low watermark (by default: empty).
+    pub fn on_write<F>(&mut self, cb: F)
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, StreamId) + 'static,
+    {
+        self.st().on_write.set(Box::new(cb));
+    }
+
+    /// Sets the event callback (see [`StreamEvent`]). Without one, every
+    /// event but `Connected` closes the stream.
+    pub fn on_event<F>(&mut self, cb: F)
+    where
+        F: FnMut(&mut Ctx<T>, &mut T, StreamId, StreamEvent) + 'static,
+    {
+        self.st().on_event.set(Box::new(cb));
+    }
+
+    /// Removes the read and write callbacks (the event callback stays).
+    pub fn clear_data_callbacks(&mut self) {
+        let st = self.st();
+        st.on_read.clear();
+        st.on_write.clear();
+    }
+
+    /// Turns a direction on: reading resumes (unless at EOF), queued
+    /// output is sent. Also how a direction that timed out is restarted.
+    /// Both are on when a stream is made.
+    pub fn enable(&mut self, dir: Direction) {
+        let st = self.st();
+        match dir {
+            Direction::Read => st.read_enabled = true,
+            Direction::Write => st.write_enabled = true,
+        }
+    }
+
+    /// Turns a direction off: no reads (the peer's data waits in the
+    /// kernel), or no writes (output stays queued). Its timeout stops.
+    pub fn disable(&mut self, dir: Direction) {
+        let st = self.st();
+        match dir {
+            Direction::Read => st.read_enabled = false,
+            Direction::Write => st.write_enabled = false,
+        }
+    }
+
+    /// Whether the direction is enabled.
+    pub fn is_enabled(&self, dir: Direction) -> bool {
+        let st = self.st_ref();
+        match dir {
+            Direction::Read => st.read_enabled,
+            Direction::Write => st.write_enabled,
+        }
+    }
+
+    /// The watermarks.
+    pub fn watermarks(&self) -> Watermarks {
+        self.st_ref().watermarks
+    }
+
+    /// Sets the watermarks (see the [module docs](crate::stream)).
+    pub fn set_watermarks(&mut self, wm: Watermarks) {
+        self.st().watermarks = wm;
+    }
+
+    /// The read and write timeouts.
+    pub fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        let st = self.st_ref();
+        (st.read_timeout, st.write_timeout)
+    }
+
+    /// Sets the read and write timeouts; `None` (or zero) means none. See
+    /// the [module docs](crate::stream#timeouts) for when they run.
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::InvalidArgument`] for durations beyond 292 years.
+    pub fn set_timeouts(
+        &mut self,
+        read: Option<Duration>,
+        write: Option<Duration>,
+    ) -> Result<(), evloop::Error> {
+        settle::set_timeout(self.ctx, self.id, Direction::Read, read)?;
+        settle::set_timeout(self.ctx, self.id, Direction::Write, write)
+    }
+
+    /// How many bytes one read asks for at most (at least 1; default
+    /// [`DEFAULT_READ_SIZE`](super::DEFAULT_READ_SIZE)).
+    pub fn set_read_size(&mut self, n: usize) {
+        self.st().read_size = n.max(1);
+    }
+
+    /// How many bytes one writable event sends at most (at least 1;
+    /// default [`DEFAULT_WRITE_SIZE`](super::DEFAULT_WRITE_SIZE)).
+    pub fn set_write_size(&mut self, n: usize) {
+        self.st().write_size = n.max(1);
+    }
+
+    /// The read size.
+    pub fn read_size(&self) -> usize {
+        self.st_ref().read_size
+    }
+
+    /// The write size.
+    pub fn write_size(&self) -> usize {
+        self.st_ref().write_size
+    }
+
+    /// A connect is still in progress.
+    pub fn is_connecting(&self) -> bool {
+        self.st_ref().connecting
+    }
+
+    /// The peer sent EOF.
+    pub fn is_eof(&self) -> bool {
+        self.st_ref().read_eof
+    }
+
+    /// An error was reported; the stream moves no more bytes.
+    pub fn has_failed(&self) -> bool {
+        self.st_ref().failed
+    }
+
+    /// The socket, for socket options (`TCP_NODELAY`, ...) and addresses.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.st_ref().fd.as_fd()
+    }
+
+    /// Closes the stream now: the socket is closed and both buffers are
+    /// dropped. Returns how many queued output bytes were thereby dropped
+    /// unsent (0 if everything went out), so that nothing is lost
+    /// silently; [`close_when_flushed`](Self::close_when_flushed) waits
+    /// for them instead.
+    pub fn close(self) -> usize {
+        settle::close(self.ctx, self.id)
+    }
+
+    /// Stops reading and closes the stream once its output has been sent
+    /// (at once if it is empty). If sending fails, the event callback gets
+    /// the error with the unsent count first (and without one, the stream
+    /// is closed). The read and write callbacks are not called any more.
+    pub fn close_when_flushed(mut self) {
+        let st = self.st();
+        st.closing = Some(Closing::Close);
+        st.write_enabled = true;
+        st.on_read.clear();
+        st.on_write.clear();
+    }
+
+    /// Half-close: once the output has been sent, shuts down the write side
+    /// (the peer reads EOF) and goes on reading. Data queued after that is
+    /// reported as an error, not dropped silently.
+    pub fn shutdown_when_flushed(&mut self) {
+        let st = self.st();
+        st.closing = Some(Closing::Shutdown);
+        st.write_enabled = true;
+    }
+}

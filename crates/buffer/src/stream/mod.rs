@@ -1,0 +1,207 @@
+//! Buffered streams (libevent's bufferevent): a non-blocking socket with an
+//! input and an output [`Buffer`], moved by the loop.
+//!
+//! # Model
+//!
+//! * A stream lives **inside the loop**: its state (socket, both buffers,
+//!   settings, callbacks) is the source of one io watcher. A [`StreamId`]
+//!   (a `Copy` handle) names it; once the stream is closed the handle is
+//!   stale and [`StreamExt::stream`] returns [`evloop::Error::StaleHandle`].
+//! * [`ctx.stream(id)`](StreamExt::stream) lends a [`BufferedStream`], a
+//!   short-lived view that borrows the loop: read `input()`, queue data
+//!   with `write()`, change settings, close. When the view is dropped the
+//!   stream re-computes what it waits for (READ while it may read, WRITE
+//!   while output is queued) and its timers. So a callback can reach any
+//!   stream, its own or others, one after the other, with nothing but the
+//!   `&mut Ctx<T>` it got: no `Rc<RefCell<_>>`.
+//! * Callbacks are `FnMut(&mut Ctx<T>, &mut T, StreamId)` (read, write) and
+//!   `FnMut(&mut Ctx<T>, &mut T, StreamId, StreamEvent)` (events). They are
+//!   stored in the stream and **taken out while they run**, then put back
+//!   unless the callback installed a replacement or the stream was closed.
+//!   So a callback may close its own stream, replace itself, or write to
+//!   every other stream. A callback that panics is put back too, and the
+//!   panic propagates out of `run`, as with evloop's own watchers.
+//! * Callbacks run only from the loop (from the stream's io watcher, its
+//!   timers, or a fed event), never from inside a [`BufferedStream`]
+//!   method: queueing data or closing never re-enters user code.
+//! * Writes are sent when the socket is writable; right after the stream's
+//!   own read callback queued data, the stream tries to send it at once
+//!   (usually saving a round through the poll).
+//!
+//! # Events
+//!
+//! [`StreamEvent::Connected`] ends a [`connect`](StreamExt::connect_stream).
+//! [`Eof`](StreamEvent::Eof) means the peer will send nothing more; reading
+//! stops, writing goes on (half-close). [`Timeout`](StreamEvent::Timeout)
+//! disables the direction that timed out. [`Error`](StreamEvent::Error)
+//! stops both directions and says how many queued bytes were not sent
+//! (they stay in `output()`); the stream is not closed by it, so the
+//! callback decides. A stream **without an event callback** is closed by
+//! any event but `Connected` (after flushing its output, for `Eof`):
+//! otherwise nothing would ever free it.
+//!
+//! # Watermarks (libevent's semantics)
+//!
+//! * read low: the read callback runs only when input holds at least this
+//!   much (default 0: on every read).
+//! * read high: reading stops while input holds this much or more, and
+//!   resumes once the application drains it below (back-pressure: the
+//!   peer's further data waits in the kernel, then in the peer). Each read
+//!   asks for at most the room left below the mark, so input never exceeds
+//!   it. Default: none.
+//! * write low: after a write, the write callback runs if output holds
+//!   this much or less (default 0: when output has emptied).
+//!
+//! # Timeouts
+//!
+//! A read timeout runs only while the stream wants to read (reading
+//! enabled, no EOF, not held back by the read high watermark); a write
+//! timeout only while it wants to write (output queued, or a connect in
+//! progress). Each read, or each write that makes progress, starts its
+//! timeout afresh. On expiry that direction is disabled and the event
+//! callback gets `Timeout(direction)`; `enable` restarts it.
+//!
+//! # SIGPIPE
+//!
+//! Writing to a socket whose peer is gone fails with `EPIPE`, reported as
+//! an [`Error`](StreamEvent::Error) event, and must not kill the process.
+//! Rust binaries ignore `SIGPIPE` (std sets that before `main`); if a
+//! stream is created in a process that does not (a C host, or after
+//! `signal(SIGPIPE, SIG_DFL)`), it sends with `sendmsg(MSG_NOSIGNAL)`
+//! instead of `Buffer::write_to`, at the cost of reading file segments
+//! into memory rather than using `sendfile`. Restoring `SIGPIPE`'s default
+//! *after* creating a stream is not covered.
+//!
+//! [`Buffer`]: crate::Buffer
+
+pub(crate) mod callback;
+mod connect;
+mod driver;
+mod handle;
+mod notify;
+mod options;
+mod pair;
+mod settle;
+mod state;
+pub(crate) mod sys;
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+
+use evloop::{Ctx, IoId};
+
+pub use handle::BufferedStream;
+pub use options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
+
+/// Names a buffered stream: a small `Copy` handle. It goes stale (every
+/// call fails with [`evloop::Error::StaleHandle`]) once the stream is
+/// closed, even if a new stream reuses its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub(crate) IoId);
+
+impl StreamId {
+    /// The io watcher behind the stream, for the loop's generic calls
+    /// (`set_priority`, `set_keepalive`, `is_active`). Do not start, stop,
+    /// remove or re-target it directly.
+    pub fn io(self) -> IoId {
+        self.0
+    }
+}
+
+/// A direction of a stream: reading (input) or writing (output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Reading from the socket into input.
+    Read,
+    /// Writing output to the socket.
+    Write,
+}
+
+/// What the event callback is told.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// A [`connect_stream`](StreamExt::connect_stream) succeeded.
+    Connected,
+    /// The peer will send nothing more (it closed or shut down its write
+    /// side). Reading has stopped; writing still works.
+    Eof,
+    /// Nothing could be read, or nothing written, for the direction's
+    /// timeout. That direction has been disabled.
+    Timeout(Direction),
+    /// A socket call failed (a connect that was refused, `ECONNRESET`,
+    /// `EPIPE`, ...). Both directions have stopped; the stream stays open
+    /// until closed.
+    Error {
+        /// What the system call returned.
+        error: io::Error,
+        /// Whether it happened while reading or while writing (a failed
+        /// connect counts as writing).
+        direction: Direction,
+        /// Bytes queued for sending that did not go out; they are still in
+        /// `output()`.
+        unsent: usize,
+    },
+}
+
+/// Stream calls on evloop's [`Ctx`] (and so on `Loop`, which derefs to
+/// it). `T` is the loop's application state.
+pub trait StreamExt<T: 'static> {
+    /// Makes a buffered stream of a connected socket (a `TcpStream`,
+    /// `UnixStream`, an [`Accepted`](crate::Accepted) connection, any
+    /// stream socket as `OwnedFd`). It is made non-blocking and starts
+    /// reading at once; set the callbacks before the loop runs again.
+    ///
+    /// # Errors
+    ///
+    /// If the socket cannot be made non-blocking or the loop refuses the
+    /// watcher.
+    fn open_stream(&mut self, socket: impl Into<OwnedFd>) -> io::Result<StreamId>;
+
+    /// Starts a non-blocking TCP connect to `addr`. The event callback gets
+    /// [`StreamEvent::Connected`], or [`StreamEvent::Error`] (direction
+    /// `Write`) if it failed, refused ones included; the write timeout, if
+    /// set, bounds the wait. Data written meanwhile is sent once connected.
+    ///
+    /// # Errors
+    ///
+    /// Only if no socket could be created (out of fds, ...); a failing
+    /// connect is reported as an event.
+    fn connect_stream(&mut self, addr: SocketAddr) -> io::Result<StreamId>;
+
+    /// Two streams connected to each other through a Unix socketpair
+    /// (libevent's `bufferevent_pair_new`): for tests, and for handing
+    /// bytes between parts of one program.
+    ///
+    /// # Errors
+    ///
+    /// If `socketpair` fails.
+    fn stream_pair(&mut self) -> io::Result<(StreamId, StreamId)>;
+
+    /// Borrows the stream `id` (see the [module docs](crate::stream)).
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::StaleHandle`] if it was closed.
+    fn stream(&mut self, id: StreamId) -> Result<BufferedStream<'_, T>, evloop::Error>;
+}
+
+impl<T: 'static> StreamExt<T> for Ctx<T> {
+    fn open_stream(&mut self, socket: impl Into<OwnedFd>) -> io::Result<StreamId> {
+        let fd = socket.into();
+        sys::set_nonblocking(fd.as_fd())?;
+        driver::open(self, fd, false)
+    }
+
+    fn connect_stream(&mut self, addr: SocketAddr) -> io::Result<StreamId> {
+        connect::connect(self, addr)
+    }
+
+    fn stream_pair(&mut self) -> io::Result<(StreamId, StreamId)> {
+        pair::pair(self)
+    }
+
+    fn stream(&mut self, id: StreamId) -> Result<BufferedStream<'_, T>, evloop::Error> {
+        BufferedStream::new(self, id)
+    }
+}

@@ -1,0 +1,138 @@
+//! The state of one stream, owned by its io watcher as the watcher's
+//! source, and what it wants from the loop.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use evloop::{Ctx, Events, TimerId};
+
+use super::callback::CallbackSlot;
+use super::options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
+use super::{Direction, StreamEvent, StreamId};
+use crate::Buffer;
+
+pub(crate) type DataCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, StreamId);
+pub(crate) type EventCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, StreamId, StreamEvent);
+
+/// What to do once output has been flushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closing {
+    /// Close the stream.
+    Close,
+    /// Send FIN (`shutdown(SHUT_WR)`) and keep reading.
+    Shutdown,
+}
+
+pub(crate) struct State<T: 'static> {
+    pub fd: OwnedFd,
+    pub input: Buffer,
+    pub output: Buffer,
+    pub read_enabled: bool,
+    pub write_enabled: bool,
+    /// A connect is in progress: the socket's first writability tells its
+    /// outcome.
+    pub connecting: bool,
+    /// The peer sent EOF: nothing more to read.
+    pub read_eof: bool,
+    /// An error was reported: neither direction runs any more.
+    pub failed: bool,
+    /// Our write side was shut down: nothing more can be sent.
+    pub write_shut: bool,
+    pub closing: Option<Closing>,
+    /// An error found outside the loop's callbacks (a connect refused at
+    /// once, data queued after shutdown), delivered from the io watcher.
+    pub deferred_error: Option<(io::Error, Direction)>,
+    /// The last write stopped short: wait for writability before the next.
+    pub write_blocked: bool,
+    /// Send with `sendmsg(MSG_NOSIGNAL)`, because SIGPIPE is not ignored.
+    pub nosignal: bool,
+    pub watermarks: Watermarks,
+    pub read_size: usize,
+    pub write_size: usize,
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    pub read_timer: Option<TimerId>,
+    pub write_timer: Option<TimerId>,
+    pub on_read: CallbackSlot<DataCb<T>>,
+    pub on_write: CallbackSlot<DataCb<T>>,
+    pub on_event: CallbackSlot<EventCb<T>>,
+}
+
+impl<T> AsFd for State<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl<T> State<T> {
+    pub fn new(fd: OwnedFd, connecting: bool, nosignal: bool) -> Self {
+        State {
+            fd,
+            input: Buffer::new(),
+            output: Buffer::new(),
+            read_enabled: true,
+            write_enabled: true,
+            connecting,
+            read_eof: false,
+            failed: false,
+            write_shut: false,
+            closing: None,
+            deferred_error: None,
+            write_blocked: false,
+            nosignal,
+            watermarks: Watermarks::default(),
+            read_size: DEFAULT_READ_SIZE,
+            write_size: DEFAULT_WRITE_SIZE,
+            read_timeout: None,
+            write_timeout: None,
+            read_timer: None,
+            write_timer: None,
+            on_read: CallbackSlot::empty(),
+            on_write: CallbackSlot::empty(),
+            on_event: CallbackSlot::empty(),
+        }
+    }
+
+    /// Room left below the read high watermark (unbounded without one).
+    pub fn read_room(&self) -> usize {
+        match self.watermarks.high() {
+            Some(h) => h.saturating_sub(self.input.len()),
+            None => usize::MAX,
+        }
+    }
+
+    pub fn wants_read(&self) -> bool {
+        self.read_enabled
+            && !self.read_eof
+            && !self.failed
+            && !self.connecting
+            && self.closing != Some(Closing::Close)
+            && self.read_room() > 0
+    }
+
+    pub fn wants_write(&self) -> bool {
+        // A connect in progress waits for writability too, so disabling
+        // writing also holds back its outcome.
+        !self.failed
+            && !self.write_shut
+            && self.write_enabled
+            && (self.connecting || !self.output.is_empty())
+    }
+
+    /// The io interest that serves what the stream wants now.
+    pub fn interest(&self) -> Events {
+        if self.deferred_error.is_some() {
+            // Any readiness will do to deliver it (it is fed, too).
+            return Events::READ | Events::WRITE;
+        }
+        let mut ev = Events::empty();
+        if self.wants_read() {
+            ev |= Events::READ;
+        }
+        if self.wants_write() {
+            ev |= Events::WRITE;
+        }
+        ev
+    }
+}

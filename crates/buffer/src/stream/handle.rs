@@ -223,10 +223,14 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
         settle::set_timeout(self.ctx, self.id, Direction::Write, write)
     }
 
-    /// How many bytes one read asks for at most (at least 1; default
+    /// How many bytes one read asks for at most (clamped to 1 up to
+    /// [`Buffer::MAX_READ_LIMIT`]; default
     /// [`DEFAULT_READ_SIZE`](super::DEFAULT_READ_SIZE)).
     pub fn set_read_size(&mut self, n: usize) {
-        self.st().read_size = n.max(1);
+        let st = self.st();
+        st.read_size = n.clamp(1, Buffer::MAX_READ_LIMIT);
+        // The input buffer caps each read too; it must not undercut this.
+        st.input.set_max_read(st.read_size);
     }
 
     /// How many bytes one writable event sends at most (at least 1;

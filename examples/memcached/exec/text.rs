@@ -1,0 +1,253 @@
+//! The classic text commands: their effect on the store and their replies.
+
+use crate::item::Item;
+use crate::protocol::{base64, Command, Mode};
+use crate::reply::{Line, ReplySink};
+use crate::stats::{self, Stats, VERSION};
+use crate::store::{Delta, Store, StoreOutcome, Write};
+
+/// Reply to a write refused as larger than `-I`.
+pub const TOO_LARGE: &[u8] = b"SERVER_ERROR object too large for cache\r\n";
+/// Reply to a write larger than the whole memory limit.
+pub const NO_MEMORY: &[u8] = b"SERVER_ERROR out of memory storing object\r\n";
+/// Reply to incr/decr of a value that is not a number.
+pub const NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+
+/// Runs a non-meta, non-quit command.
+pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl ReplySink) {
+    match *cmd {
+        Command::Get { keys, cas, touch } => get(keys, cas, touch, store, stats, out),
+        Command::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            cas,
+            data,
+            noreply,
+        } => {
+            stats.cmd_set += 1;
+            let w = Write {
+                mode,
+                key,
+                flags,
+                exptime: store.clock().expiry(exptime),
+                value: data,
+                cas,
+                stale_ok: false,
+                key_binary: false,
+            };
+            let result = store.store(&w);
+            if mode == Mode::Cas {
+                match result {
+                    StoreOutcome::Stored(_) => stats.cas_hits += 1,
+                    StoreOutcome::Exists => stats.cas_badval += 1,
+                    StoreOutcome::NotFound => stats.cas_misses += 1,
+                    _ => {}
+                }
+            }
+            let reply: &[u8] = match result {
+                StoreOutcome::Stored(_) => b"STORED\r\n",
+                StoreOutcome::NotStored => b"NOT_STORED\r\n",
+                StoreOutcome::Exists => b"EXISTS\r\n",
+                StoreOutcome::NotFound => b"NOT_FOUND\r\n",
+                StoreOutcome::TooLarge => {
+                    stats.store_too_large += 1;
+                    TOO_LARGE
+                }
+                StoreOutcome::NoMemory => {
+                    stats.store_no_memory += 1;
+                    NO_MEMORY
+                }
+            };
+            say(out, noreply, reply);
+        }
+        Command::TooLarge {
+            key,
+            binary,
+            unlink,
+            noreply,
+        } => {
+            stats.store_too_large += 1;
+            if unlink {
+                let mut buf = [0u8; 256];
+                let key = if binary {
+                    base64::decode(key, &mut buf)
+                        .map(|n| &buf[..n])
+                        .unwrap_or(key)
+                } else {
+                    key
+                };
+                store.remove_key(key);
+            }
+            say(out, noreply, TOO_LARGE);
+        }
+        Command::Delete { key, noreply } => {
+            let reply: &[u8] = match store.find(key) {
+                Some(id) => {
+                    store.remove(id);
+                    stats.delete_hits += 1;
+                    b"DELETED\r\n"
+                }
+                None => {
+                    stats.delete_misses += 1;
+                    b"NOT_FOUND\r\n"
+                }
+            };
+            say(out, noreply, reply);
+        }
+        Command::Delta {
+            key,
+            incr,
+            delta,
+            noreply,
+        } => match store.delta(key, incr, delta, 0) {
+            Delta::Done(n, _) => {
+                if incr {
+                    stats.incr_hits += 1;
+                } else {
+                    stats.decr_hits += 1;
+                }
+                if !noreply {
+                    let mut l = Line::new();
+                    l.num(out, n);
+                    l.push(out, b"\r\n");
+                    l.flush(out);
+                }
+            }
+            Delta::NotFound => {
+                if incr {
+                    stats.incr_misses += 1;
+                } else {
+                    stats.decr_misses += 1;
+                }
+                say(out, noreply, b"NOT_FOUND\r\n");
+            }
+            Delta::NonNumeric | Delta::CasMismatch => say(out, noreply, NON_NUMERIC),
+        },
+        Command::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
+            stats.cmd_touch += 1;
+            let exptime = store.clock().expiry(exptime);
+            let reply: &[u8] = match store.find(key) {
+                Some(id) => {
+                    store.set_exptime(id, exptime);
+                    store.bump(id);
+                    stats.touch_hits += 1;
+                    b"TOUCHED\r\n"
+                }
+                None => {
+                    stats.touch_misses += 1;
+                    b"NOT_FOUND\r\n"
+                }
+            };
+            say(out, noreply, reply);
+        }
+        Command::FlushAll { delay, noreply } => {
+            stats.cmd_flush += 1;
+            store.flush_all(delay);
+            say(out, noreply, b"OK\r\n");
+        }
+        Command::Version => {
+            out.put(b"VERSION ");
+            out.put(VERSION.as_bytes());
+            out.put(b"\r\n");
+        }
+        Command::Verbosity { noreply } => say(out, noreply, b"OK\r\n"),
+        Command::Stats { sub } => match sub {
+            None => stats::write_general(store, stats, out),
+            Some(b"reset") => {
+                stats.reset();
+                store.reset_counters();
+                out.put(b"RESET\r\n");
+            }
+            Some(b"settings") => stats::write_settings(store, stats, out),
+            Some(b"items") => stats::write_items(store, out),
+            Some(b"slabs") => stats::write_slabs(store, out),
+            Some(b"conns") | Some(b"sizes") => out.put(b"END\r\n"),
+            Some(b"detail") => out.put(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+            Some(_) => out.put(b"ERROR\r\n"),
+        },
+        Command::MemLimit { mb, noreply } => {
+            let reply: &[u8] = if mb < 8 {
+                b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
+            } else if mb > 1_000_000_000 {
+                b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
+            } else {
+                store.set_limit(mb as usize * 1024 * 1024);
+                b"OK\r\n"
+            };
+            say(out, noreply, reply);
+        }
+        Command::Quit | Command::Meta(_) => {}
+    }
+}
+
+/// Sends `reply` unless the request said `noreply`.
+fn say(out: &mut impl ReplySink, noreply: bool, reply: &[u8]) {
+    if !noreply {
+        out.put(reply);
+    }
+}
+
+/// get/gets/gat/gats: a `VALUE` line and the value for each key found,
+/// then `END`.
+fn get(
+    keys: &[u8],
+    cas: bool,
+    touch: Option<i64>,
+    store: &mut Store,
+    stats: &mut Stats,
+    out: &mut impl ReplySink,
+) {
+    let exptime = touch.map(|t| store.clock().expiry(t));
+    for key in keys.split(|&b| b == b' ').filter(|k| !k.is_empty()) {
+        let found = store.find(key);
+        match exptime {
+            Some(_) => {
+                stats.cmd_touch += 1;
+                if found.is_some() {
+                    stats.touch_hits += 1;
+                } else {
+                    stats.touch_misses += 1;
+                }
+            }
+            None => {
+                stats.cmd_get += 1;
+                if found.is_some() {
+                    stats.get_hits += 1;
+                } else {
+                    stats.get_misses += 1;
+                }
+            }
+        }
+        let Some(id) = found else { continue };
+        if let Some(t) = exptime {
+            store.set_exptime(id, t);
+        }
+        store.bump(id);
+        value(store.item(id), cas, out);
+    }
+    out.put(b"END\r\n");
+}
+
+/// `VALUE <key> <flags> <bytes> [<cas>]\r\n<data>\r\n` for one item.
+pub fn value(it: &Item, cas: bool, out: &mut impl ReplySink) {
+    let mut l = Line::new();
+    l.push(out, b"VALUE ");
+    l.push(out, it.key());
+    l.push(out, b" ");
+    l.num(out, it.flags() as u64);
+    l.push(out, b" ");
+    l.num(out, it.value_len() as u64);
+    if cas {
+        l.push(out, b" ");
+        l.num(out, it.cas());
+    }
+    l.push(out, b"\r\n");
+    l.flush(out);
+    out.put_bytes(it.value_crlf());
+}

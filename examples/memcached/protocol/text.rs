@@ -1,0 +1,240 @@
+//! Command lines of the classic text protocol, checked in memcached's order
+//! so that each malformed line gets memcached's reply.
+//!
+//! One deliberate difference: when a storage command line is refused but
+//! its byte count is readable, the data block that follows is swallowed,
+//! where memcached would read it as a command (and answer `ERROR`, or worse,
+//! run it).
+
+use super::num::{parse_i32, parse_i64, parse_u32, parse_u64};
+use super::{meta, next_token, Command, DataCmd, Line, Mode, Tokens};
+use crate::item::{item_total, key_ok};
+
+/// `ERROR`: unknown command or wrong number of tokens.
+pub const ERROR: &str = "ERROR\r\n";
+/// Malformed arguments.
+pub const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format\r\n";
+/// Unparsable exptime in touch/gat/flush_all.
+const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument\r\n";
+/// Unparsable incr/decr amount.
+const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument\r\n";
+/// Extra arguments to delete.
+const BAD_DELETE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
+
+/// Parses one request line (without `\r\n`).
+pub(crate) fn parse_line(line: &[u8], item_max: usize) -> Line<'_> {
+    let Some((name, rest)) = next_token(line) else {
+        return Line::Error(Some(ERROR), 0);
+    };
+    if name.len() < 2 {
+        return Line::Error(Some(ERROR), 0);
+    }
+    if name[0] == b'm' && name.len() == 2 {
+        return meta::parse(name[1], line, item_max);
+    }
+    match name {
+        b"get" => get(rest, false, false),
+        b"gets" => get(rest, true, false),
+        b"gat" => get(rest, false, true),
+        b"gats" => get(rest, true, true),
+        b"set" => storage(line, Mode::Set, item_max),
+        b"add" => storage(line, Mode::Add, item_max),
+        b"replace" => storage(line, Mode::Replace, item_max),
+        b"append" => storage(line, Mode::Append, item_max),
+        b"prepend" => storage(line, Mode::Prepend, item_max),
+        b"cas" => storage(line, Mode::Cas, item_max),
+        _ => other(name, line),
+    }
+}
+
+/// get/gets/gat/gats: every key is checked before any is looked up, as a
+/// bad key makes memcached answer only the error.
+fn get(rest: &[u8], cas: bool, touch: bool) -> Line<'_> {
+    let Some((first, after_first)) = next_token(rest) else {
+        return Line::Error(Some(ERROR), 0);
+    };
+    let (touch, keys) = if touch {
+        match parse_i64(first) {
+            Some(t) => (Some(t), after_first),
+            None => return Line::Error(Some(BAD_EXPTIME), 0),
+        }
+    } else {
+        (None, rest)
+    };
+    if !keys
+        .split(|&b| b == b' ')
+        .filter(|k| !k.is_empty())
+        .all(key_ok)
+    {
+        return Line::Error(Some(BAD_FORMAT), 0);
+    }
+    Line::Done(Command::Get { keys, cas, touch })
+}
+
+/// Bytes to swallow after a refused storage line: the data block, if its
+/// length token is readable.
+fn swallow_len(tok: &[u8]) -> usize {
+    match parse_i32(tok) {
+        Some(n) if n >= 0 => n as usize + 2,
+        _ => 0,
+    }
+}
+
+/// set/add/replace/append/prepend/cas.
+fn storage(line: &[u8], mode: Mode, item_max: usize) -> Line<'_> {
+    let t = Tokens::split(line);
+    let want = if mode == Mode::Cas { 6 } else { 5 };
+    let swallow = swallow_len(t.get(4));
+    if t.len() != want && t.len() != want + 1 {
+        return Line::Error(Some(ERROR), swallow);
+    }
+    let noreply = t.noreply();
+    let fail = |reply| Line::Error((!noreply).then_some(reply), swallow);
+    let key = t.get(1);
+    if !key_ok(key) {
+        return fail(BAD_FORMAT);
+    }
+    let (Some(flags), Some(exptime), Some(len)) = (
+        parse_u32(t.get(2)),
+        parse_i64(t.get(3)),
+        parse_i32(t.get(4)),
+    ) else {
+        return fail(BAD_FORMAT);
+    };
+    let cas = if mode == Mode::Cas {
+        match parse_u64(t.get(5)) {
+            Some(c) => c,
+            None => return fail(BAD_FORMAT),
+        }
+    } else {
+        0
+    };
+    if !(0..=i32::MAX - 2).contains(&len) {
+        return fail(BAD_FORMAT);
+    }
+    let len = len as usize;
+    if item_total(key.len(), len, flags) > item_max {
+        let cmd = Command::TooLarge {
+            key,
+            binary: false,
+            unlink: mode == Mode::Set,
+            noreply,
+        };
+        return Line::Refused(cmd, len + 2);
+    }
+    Line::Data(DataCmd {
+        len,
+        quiet_errors: noreply,
+        cmd: Command::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            cas,
+            data: &[],
+            noreply,
+        },
+    })
+}
+
+/// The commands without a key list or data block.
+fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
+    let t = Tokens::split(line);
+    let n = t.len();
+    let noreply = t.noreply();
+    let fail = |reply| Line::Error((!noreply).then_some(reply), 0);
+    let done = Line::Done;
+    match name {
+        b"delete" => {
+            if !(2..=4).contains(&n) {
+                return Line::Error(Some(ERROR), 0);
+            }
+            if n > 2 {
+                let hold_zero = t.get(2) == b"0";
+                let valid = (n == 3 && (hold_zero || noreply)) || (n == 4 && hold_zero && noreply);
+                if !valid {
+                    return fail(BAD_DELETE);
+                }
+            }
+            let key = t.get(1);
+            if !key_ok(key) {
+                return fail(BAD_FORMAT);
+            }
+            done(Command::Delete { key, noreply })
+        }
+        b"incr" | b"decr" => {
+            if n != 3 && n != 4 {
+                return Line::Error(Some(ERROR), 0);
+            }
+            let key = t.get(1);
+            if !key_ok(key) {
+                return fail(BAD_FORMAT);
+            }
+            let Some(delta) = parse_u64(t.get(2)) else {
+                return fail(BAD_DELTA);
+            };
+            done(Command::Delta {
+                key,
+                incr: name == b"incr",
+                delta,
+                noreply,
+            })
+        }
+        b"touch" => {
+            if n != 3 && n != 4 {
+                return Line::Error(Some(ERROR), 0);
+            }
+            let key = t.get(1);
+            if !key_ok(key) {
+                return fail(BAD_FORMAT);
+            }
+            let Some(exptime) = parse_i64(t.get(2)) else {
+                return fail(BAD_EXPTIME);
+            };
+            done(Command::Touch {
+                key,
+                exptime,
+                noreply,
+            })
+        }
+        b"flush_all" => {
+            if !(1..=3).contains(&n) {
+                return Line::Error(Some(ERROR), 0);
+            }
+            let delay = if n != if noreply { 2 } else { 1 } {
+                match parse_i64(t.get(1)) {
+                    Some(d) => d,
+                    None => return fail(BAD_EXPTIME),
+                }
+            } else {
+                0
+            };
+            done(Command::FlushAll { delay, noreply })
+        }
+        b"version" => done(Command::Version),
+        b"quit" => done(Command::Quit),
+        b"verbosity" => {
+            if n != 2 && n != 3 {
+                return Line::Error(Some(ERROR), 0);
+            }
+            if parse_u32(t.get(1)).is_none() {
+                return fail(BAD_FORMAT);
+            }
+            done(Command::Verbosity { noreply })
+        }
+        b"stats" => done(Command::Stats {
+            sub: (n > 1).then(|| t.get(1)),
+        }),
+        b"cache_memlimit" => {
+            if n != 2 && n != 3 {
+                return Line::Error(Some(ERROR), 0);
+            }
+            match parse_u32(t.get(1)) {
+                Some(mb) => done(Command::MemLimit { mb, noreply }),
+                None => fail(ERROR),
+            }
+        }
+        b"shutdown" => Line::Error(Some("ERROR: shutdown not enabled\r\n"), 0),
+        _ => Line::Error(Some(ERROR), 0),
+    }
+}

@@ -1,0 +1,214 @@
+//! Server-wide counters and the `stats` replies built from them and the
+//! store's.
+
+use crate::reply::{Line, ReplySink};
+use crate::store::Store;
+
+/// Version string of `version` and `stats`: the memcached release whose
+/// protocol this server follows, tagged with what it is.
+pub const VERSION: &str = "1.6.18-evloop";
+
+/// Counters for `stats`. The executor counts commands; the server counts
+/// connections and bytes.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// `-c`.
+    pub max_connections: u64,
+    /// Open connections.
+    pub curr_connections: u64,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+    /// Connections refused at `-c`.
+    pub rejected_connections: u64,
+    /// Bytes read from clients.
+    pub bytes_read: u64,
+    /// Bytes written to clients.
+    pub bytes_written: u64,
+    /// Retrieval requests (per key).
+    pub cmd_get: u64,
+    /// Storage requests.
+    pub cmd_set: u64,
+    /// flush_all requests.
+    pub cmd_flush: u64,
+    /// Touch requests (touch, gat per key, mg with T).
+    pub cmd_touch: u64,
+    /// Meta commands.
+    pub cmd_meta: u64,
+    /// Keys found.
+    pub get_hits: u64,
+    /// Keys not found.
+    pub get_misses: u64,
+    /// Deletes of absent keys.
+    pub delete_misses: u64,
+    /// Deletes that removed an item.
+    pub delete_hits: u64,
+    /// incr of absent keys.
+    pub incr_misses: u64,
+    /// Successful incr.
+    pub incr_hits: u64,
+    /// decr of absent keys.
+    pub decr_misses: u64,
+    /// Successful decr.
+    pub decr_hits: u64,
+    /// cas on absent keys.
+    pub cas_misses: u64,
+    /// Successful cas.
+    pub cas_hits: u64,
+    /// cas with a stale unique.
+    pub cas_badval: u64,
+    /// Touches that found the key.
+    pub touch_hits: u64,
+    /// Touches that did not.
+    pub touch_misses: u64,
+    /// Writes refused as larger than `-I`.
+    pub store_too_large: u64,
+    /// Writes refused as larger than `-m`.
+    pub store_no_memory: u64,
+}
+
+impl Stats {
+    /// Counters for a server allowing `max_connections` connections.
+    pub fn new(max_connections: usize) -> Self {
+        Stats {
+            max_connections: max_connections as u64,
+            ..Stats::default()
+        }
+    }
+
+    /// `stats reset`: zeroes the command and byte counters (not the gauges).
+    pub fn reset(&mut self) {
+        *self = Stats {
+            max_connections: self.max_connections,
+            curr_connections: self.curr_connections,
+            ..Stats::default()
+        };
+    }
+}
+
+/// Writes one `STAT name value` line.
+fn stat(out: &mut impl ReplySink, name: &str, value: impl StatValue) {
+    let mut l = Line::new();
+    l.push(out, b"STAT ");
+    l.push(out, name.as_bytes());
+    l.push(out, b" ");
+    value.write(&mut l, out);
+    l.push(out, b"\r\n");
+    l.flush(out);
+}
+
+/// A value a `STAT` line can show.
+trait StatValue {
+    /// Appends the value's text.
+    fn write(&self, l: &mut Line, out: &mut impl ReplySink);
+}
+
+impl StatValue for u64 {
+    fn write(&self, l: &mut Line, out: &mut impl ReplySink) {
+        l.num(out, *self);
+    }
+}
+
+impl StatValue for &str {
+    fn write(&self, l: &mut Line, out: &mut impl ReplySink) {
+        l.push(out, self.as_bytes());
+    }
+}
+
+/// CPU time used by the process, `(user, system)`, as memcached's
+/// `seconds.microseconds` strings.
+fn rusage() -> (String, String) {
+    use nix::sys::resource::{getrusage, UsageWho};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let f = |t: nix::sys::time::TimeVal| format!("{}.{:06}", t.tv_sec(), t.tv_usec());
+            (f(u.user_time()), f(u.system_time()))
+        }
+        Err(_) => ("0.000000".into(), "0.000000".into()),
+    }
+}
+
+/// The general `stats` reply.
+pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
+    let clock = store.clock();
+    let c = store.counters();
+    let (user, system) = rusage();
+    stat(out, "pid", std::process::id() as u64);
+    stat(out, "uptime", clock.uptime() as u64);
+    stat(out, "time", clock.unix_now() as u64);
+    stat(out, "version", VERSION);
+    stat(out, "pointer_size", usize::BITS as u64);
+    stat(out, "rusage_user", user.as_str());
+    stat(out, "rusage_system", system.as_str());
+    stat(out, "max_connections", s.max_connections);
+    stat(out, "curr_connections", s.curr_connections);
+    stat(out, "total_connections", s.total_connections);
+    stat(out, "rejected_connections", s.rejected_connections);
+    stat(out, "connection_structures", s.curr_connections);
+    stat(out, "cmd_get", s.cmd_get);
+    stat(out, "cmd_set", s.cmd_set);
+    stat(out, "cmd_flush", s.cmd_flush);
+    stat(out, "cmd_touch", s.cmd_touch);
+    stat(out, "cmd_meta", s.cmd_meta);
+    stat(out, "get_hits", s.get_hits);
+    stat(out, "get_misses", s.get_misses);
+    stat(out, "get_expired", c.get_expired);
+    stat(out, "get_flushed", c.get_flushed);
+    stat(out, "delete_misses", s.delete_misses);
+    stat(out, "delete_hits", s.delete_hits);
+    stat(out, "incr_misses", s.incr_misses);
+    stat(out, "incr_hits", s.incr_hits);
+    stat(out, "decr_misses", s.decr_misses);
+    stat(out, "decr_hits", s.decr_hits);
+    stat(out, "cas_misses", s.cas_misses);
+    stat(out, "cas_hits", s.cas_hits);
+    stat(out, "cas_badval", s.cas_badval);
+    stat(out, "touch_hits", s.touch_hits);
+    stat(out, "touch_misses", s.touch_misses);
+    stat(out, "store_too_large", s.store_too_large);
+    stat(out, "store_no_memory", s.store_no_memory);
+    stat(out, "auth_cmds", 0);
+    stat(out, "auth_errors", 0);
+    stat(out, "bytes_read", s.bytes_read);
+    stat(out, "bytes_written", s.bytes_written);
+    stat(out, "limit_maxbytes", store.limit() as u64);
+    stat(out, "accepting_conns", 1);
+    stat(out, "threads", 1);
+    stat(out, "bytes", store.bytes() as u64);
+    stat(out, "curr_items", store.len() as u64);
+    stat(out, "total_items", c.total_items);
+    stat(out, "expired_unfetched", c.expired_unfetched);
+    stat(out, "evicted_unfetched", c.evicted_unfetched);
+    stat(out, "evictions", c.evictions);
+    stat(out, "reclaimed", c.reclaimed);
+    out.put(b"END\r\n");
+}
+
+/// `stats settings`: the limits in force.
+pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
+    stat(out, "maxbytes", store.limit() as u64);
+    stat(out, "maxconns", s.max_connections);
+    stat(out, "evictions", "on");
+    stat(out, "cas_enabled", "yes");
+    stat(out, "num_threads", 1);
+    stat(out, "item_size_max", store.item_max() as u64);
+    stat(out, "flush_enabled", "yes");
+    out.put(b"END\r\n");
+}
+
+/// `stats items`: everything is in one class.
+pub fn write_items(store: &Store, out: &mut impl ReplySink) {
+    if store.len() > 0 {
+        let c = store.counters();
+        stat(out, "items:1:number", store.len() as u64);
+        stat(out, "items:1:evicted", c.evictions);
+        stat(out, "items:1:reclaimed", c.reclaimed);
+    }
+    out.put(b"END\r\n");
+}
+
+/// `stats slabs`: one class, no slab pages to report.
+pub fn write_slabs(store: &Store, out: &mut impl ReplySink) {
+    stat(out, "active_slabs", u64::from(store.len() > 0));
+    stat(out, "total_malloced", store.bytes() as u64);
+    out.put(b"END\r\n");
+}

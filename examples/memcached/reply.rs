@@ -13,6 +13,14 @@ pub trait ReplySink {
     /// Appends `bytes` without copying them, if the sink can keep a
     /// reference (item values: `value ++ "\r\n"`).
     fn put_bytes(&mut self, bytes: Bytes);
+    /// Whether the sink holds as much as should wait for the client:
+    /// [`Session::process`](crate::exec::Session::process) stops between
+    /// requests then, so that a client pipelining requests without reading
+    /// the replies cannot make the server buffer without bound. Never, by
+    /// default.
+    fn is_full(&self) -> bool {
+        false
+    }
 }
 
 impl ReplySink for Vec<u8> {

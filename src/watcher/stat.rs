@@ -242,6 +242,14 @@ impl<T> Ctx<T> {
         Ok(s.attr)
     }
 
+    /// Whether this loop's stat watchers get inotify's help: `false` if the
+    /// builder turned it off or inotify could not be set up (then they poll
+    /// only). Before the first stat watcher starts, this is what the loop
+    /// will try.
+    pub fn stat_uses_inotify(&self) -> bool {
+        self.opts.inotify
+    }
+
     /// A stat watcher's polling interval (after defaulting and raising).
     ///
     /// # Errors

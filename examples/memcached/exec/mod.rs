@@ -60,7 +60,9 @@ impl Session {
     /// Runs every complete request at the start of `input` (the
     /// connection's unconsumed bytes), appending all their replies to
     /// `out`, so a pipelined batch is answered in one write. Stops early at
-    /// `quit` or a fatal protocol error (`close`).
+    /// `quit` or a fatal protocol error (`close`), and between requests
+    /// once `out` [is full](ReplySink::is_full) (call again when it has
+    /// drained).
     pub fn process(
         &mut self,
         input: &[u8],
@@ -69,7 +71,7 @@ impl Session {
         out: &mut impl ReplySink,
     ) -> Progress {
         let mut pos = 0;
-        loop {
+        while !out.is_full() {
             match self.parser.parse(&input[pos..]) {
                 Parsed::NeedMore => break,
                 Parsed::Skipped(n) => pos += n,

@@ -11,15 +11,20 @@
 //! The protocol core does not touch the network: [`protocol`] frames
 //! requests incrementally, [`exec`] runs them against the [`store`] and
 //! appends replies to a [`reply::ReplySink`], so a server answers a batch of
-//! pipelined requests with one write.
+//! pipelined requests with one write. The network side is [`server`] (the
+//! loop, listener, clock and signals) and [`conn`] (one connection:
+//! batching and back-pressure) on evloop-buffer's streams.
 
 mod clock;
 mod config;
+mod conn;
 mod exec;
 mod item;
 mod lru;
+mod output;
 mod protocol;
 mod reply;
+mod server;
 mod stats;
 mod store;
 
@@ -31,8 +36,8 @@ use exec::Session;
 use stats::Stats;
 use store::Store;
 
-/// Parses the command line, then serves stdio (the TCP server is not wired
-/// yet).
+/// Parses the command line, then serves TCP (or stdio) until SIGTERM or
+/// SIGINT, which end it with status 0.
 fn main() -> ExitCode {
     let cfg = match config::parse_args(std::env::args().skip(1)) {
         Ok(Args::Run(cfg)) => cfg,
@@ -45,24 +50,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if cfg.stdio {
-        return match serve_stdio(&cfg) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("memcached: {e}");
-                ExitCode::FAILURE
-            }
-        };
+    let served = if cfg.stdio {
+        serve_stdio(&cfg).map_err(Into::into)
+    } else {
+        server::run(&cfg)
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("memcached: {e}");
+            ExitCode::FAILURE
+        }
     }
-    eprintln!(
-        "memcached: configuration ok (listen {}, -m {} MiB, -c {}, -I {}), but the TCP server \
-         is not wired yet; use --stdio",
-        cfg.listen,
-        cfg.memory_limit >> 20,
-        cfg.max_connections,
-        cfg.item_size_max
-    );
-    ExitCode::FAILURE
 }
 
 /// Serves one client on stdin/stdout: reads in chunks, answers every

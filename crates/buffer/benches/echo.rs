@@ -46,7 +46,7 @@ fn spawn_server(serve: fn(mpsc::Sender<SocketAddr>)) -> SocketAddr {
     rx.recv().expect("the server thread reports its address")
 }
 
-/// The echo server of `crates/buffer/examples/echo.rs`, without timeouts.
+/// The echo server of `crates/buffer/examples/stream_echo.rs`, without timeouts.
 fn stream_server(tx: mpsc::Sender<SocketAddr>) {
     let mut lp: Loop<()> = Loop::new().unwrap();
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();

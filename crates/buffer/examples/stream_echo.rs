@@ -1,7 +1,7 @@
 //! An echo server on `Listener` + `BufferedStream`.
 //!
 //! ```text
-//! cargo run --release -p evloop-buffer --example echo -- [--listen ADDR:PORT] [--idle-timeout SECS] [--quiet]
+//! cargo run --release -p evloop-buffer --example stream_echo -- [--listen ADDR:PORT] [--idle-timeout SECS] [--quiet]
 //! nc 127.0.0.1 7001
 //! ```
 //!

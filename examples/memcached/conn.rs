@@ -1,0 +1,191 @@
+//! One client connection: accepting it (or refusing it at `-c`), running
+//! its requests in batches, holding it back while it does not read its
+//! replies, and closing it.
+//!
+//! * **Batching.** Each read event runs every complete request in the input
+//!   buffer and appends all the replies to the output buffer; the stream
+//!   then sends them with one `writev` right after the read callback. So a
+//!   pipelined batch costs one read and one write.
+//! * **Back-pressure.** Once [`OUTPUT_HIGH`] bytes of replies wait for the
+//!   client, the session stops between requests and reading stops (the
+//!   client's further requests wait in the kernel, then in the client).
+//!   The write callback runs when the output has drained to
+//!   [`OUTPUT_LOW`]; it runs the requests left over and resumes reading.
+//!   Memory per connection stays bounded by the output limit, one read and
+//!   the largest request.
+
+use std::mem;
+use std::net::SocketAddr;
+
+use evloop::Ctx;
+use evloop_buffer::{Accepted, Direction, ListenerId, StreamEvent, StreamExt, StreamId, Watermarks};
+
+use crate::exec::Session;
+use crate::output::{Replies, OUTPUT_HIGH, OUTPUT_LOW};
+use crate::server::{tick_clock, App};
+
+/// What a connection refused at `-c` is told (memcached's words).
+const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
+
+/// The server's state for one open connection (the stream keeps its
+/// buffers).
+pub struct Conn {
+    /// Protocol state.
+    session: Session,
+    /// Input bytes already counted in `bytes_read`: what was left
+    /// unconsumed after the last batch.
+    counted: usize,
+    /// Reading is stopped until the client takes its replies.
+    paused: bool,
+    /// The client sent EOF: close once everything is answered.
+    eof: bool,
+    /// The client's address, for the log.
+    peer: Option<SocketAddr>,
+}
+
+/// The listener's callback: opens a stream for the connection, or tells
+/// the client there are too many and closes it, as memcached does.
+pub fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepted) {
+    let peer = match &conn {
+        Accepted::Tcp { stream, peer } => {
+            // Replies are small writes that should leave at once.
+            let _ = stream.set_nodelay(true);
+            Some(*peer)
+        }
+        Accepted::Unix { .. } => None,
+    };
+    let refuse = app.stats.curr_connections >= app.stats.max_connections;
+    let id = match ctx.open_stream(conn) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("memcached: cannot serve {}: {e}", show(peer));
+            return;
+        }
+    };
+    let Ok(mut s) = ctx.stream(id) else { return };
+    if refuse {
+        app.stats.rejected_connections += 1;
+        // Without an event callback any error closes it; nothing is read.
+        s.write(TOO_MANY);
+        s.close_when_flushed();
+        return;
+    }
+    s.set_watermarks(Watermarks {
+        write_low: OUTPUT_LOW,
+        ..Watermarks::default()
+    });
+    s.on_read(drive);
+    s.on_write(on_write);
+    s.on_event(on_event);
+    app.conns.insert(
+        id,
+        Conn {
+            session: Session::new(app.item_max),
+            counted: 0,
+            paused: false,
+            eof: false,
+            peer,
+        },
+    );
+    app.stats.curr_connections += 1;
+    app.stats.total_connections += 1;
+}
+
+/// Runs every complete request in the input (up to the output limit),
+/// then pauses or resumes reading, or closes after `quit`, a fatal
+/// protocol error or the client's EOF. The read callback.
+fn drive(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
+    tick_clock(ctx, app);
+    let Some(conn) = app.conns.get_mut(&id) else {
+        return;
+    };
+    let Ok(mut s) = ctx.stream(id) else { return };
+    // Taken out for the batch, so that the session can read the input
+    // while it appends to the output; put back below.
+    let mut input = mem::take(s.input());
+    app.stats.bytes_read += (input.len() - conn.counted) as u64;
+    let out = s.output();
+    let queued = out.len();
+    let mut close = false;
+    if input.len() >= conn.session.wanted() && out.len() < OUTPUT_HIGH {
+        // Usually free: a batch arrives in one read, hence one piece.
+        let data = input.pullup(usize::MAX);
+        let p = conn
+            .session
+            .process(data, &mut app.store, &mut app.stats, &mut Replies(out));
+        input.drain(p.consumed);
+        close = p.close;
+    }
+    app.stats.bytes_written += (s.output().len() - queued) as u64;
+    conn.counted = input.len();
+    *s.input() = input;
+    let full = s.output().len() >= OUTPUT_HIGH;
+    if close || (conn.eof && !full) {
+        // Everything answered that will be: send it, then close.
+        s.close_when_flushed();
+        forget(app, id);
+        return;
+    }
+    if full != conn.paused {
+        conn.paused = full;
+        if full {
+            s.disable(Direction::Read);
+        } else {
+            s.enable(Direction::Read);
+        }
+    }
+}
+
+/// The write callback: output has drained to [`OUTPUT_LOW`]. A paused
+/// connection goes on with its requests.
+fn on_write(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
+    if app.conns.get(&id).is_some_and(|c| c.paused) {
+        drive(ctx, app, id);
+    }
+}
+
+/// EOF: answer what is left, then close. An error: log it, close.
+fn on_event(ctx: &mut Ctx<App>, app: &mut App, id: StreamId, ev: StreamEvent) {
+    match ev {
+        StreamEvent::Eof => {
+            if let Some(conn) = app.conns.get_mut(&id) {
+                conn.eof = true;
+                drive(ctx, app, id);
+            } else if let Ok(s) = ctx.stream(id) {
+                s.close();
+            }
+        }
+        StreamEvent::Error {
+            error,
+            direction,
+            unsent,
+        } => {
+            let peer = app.conns.get(&id).and_then(|c| c.peer);
+            let dir = match direction {
+                Direction::Read => "reading",
+                Direction::Write => "writing",
+            };
+            eprintln!(
+                "memcached: connection {}: {error} while {dir} ({unsent} bytes unsent); closed",
+                show(peer)
+            );
+            if let Ok(s) = ctx.stream(id) {
+                s.close();
+            }
+            forget(app, id);
+        }
+        StreamEvent::Timeout(_) | StreamEvent::Connected => {}
+    }
+}
+
+/// Drops a closed (or closing) connection's state.
+fn forget(app: &mut App, id: StreamId) {
+    if app.conns.remove(&id).is_some() {
+        app.stats.curr_connections -= 1;
+    }
+}
+
+/// A peer address for the log.
+fn show(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "(unix)".to_string(), |p| p.to_string())
+}

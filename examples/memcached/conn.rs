@@ -14,11 +14,14 @@
 //!   Memory per connection stays bounded by the output limit, one read and
 //!   the largest request.
 
+use std::io::ErrorKind;
 use std::mem;
 use std::net::SocketAddr;
 
 use evloop::Ctx;
-use evloop_buffer::{Accepted, Direction, ListenerId, StreamEvent, StreamExt, StreamId, Watermarks};
+use evloop_buffer::{
+    Accepted, Direction, ListenerId, StreamEvent, StreamExt, StreamId, Watermarks,
+};
 
 use crate::exec::Session;
 use crate::output::{Replies, OUTPUT_HIGH, OUTPUT_LOW};
@@ -144,7 +147,8 @@ fn on_write(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
     }
 }
 
-/// EOF: answer what is left, then close. An error: log it, close.
+/// EOF: answer what is left, then close. An error: log it (one line,
+/// unless the client merely hung up), close.
 fn on_event(ctx: &mut Ctx<App>, app: &mut App, id: StreamId, ev: StreamEvent) {
     match ev {
         StreamEvent::Eof => {
@@ -160,15 +164,24 @@ fn on_event(ctx: &mut Ctx<App>, app: &mut App, id: StreamId, ev: StreamEvent) {
             direction,
             unsent,
         } => {
-            let peer = app.conns.get(&id).and_then(|c| c.peer);
-            let dir = match direction {
-                Direction::Read => "reading",
-                Direction::Write => "writing",
-            };
-            eprintln!(
-                "memcached: connection {}: {error} while {dir} ({unsent} bytes unsent); closed",
-                show(peer)
+            // A reset or a broken pipe is how many clients hang up (with
+            // replies unread, or mid-request): not worth a line each.
+            let hangup = matches!(
+                error.kind(),
+                ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
             );
+            if !hangup {
+                let peer = app.conns.get(&id).and_then(|c| c.peer);
+                let dir = match direction {
+                    Direction::Read => "reading",
+                    Direction::Write => "writing",
+                };
+                eprintln!(
+                    "memcached: connection {}: {error} while {dir} ({unsent} bytes unsent); \
+                     closed",
+                    show(peer)
+                );
+            }
             if let Ok(s) = ctx.stream(id) {
                 s.close();
             }

@@ -79,6 +79,13 @@ impl Item {
         self.data.slice(self.key_len as usize..)
     }
 
+    /// The same bytes, borrowed: for a reply that copies them (small
+    /// values), which so costs no reference count traffic, and leaves the
+    /// item's buffer unshared (a first share allocates).
+    pub fn value_crlf_ref(&self) -> &[u8] {
+        &self.data[self.key_len as usize..]
+    }
+
     /// Length of the value.
     pub fn value_len(&self) -> usize {
         self.data.len() - 2 - self.key_len as usize
@@ -168,6 +175,7 @@ mod tests {
         assert_eq!(it.key(), b"key");
         assert_eq!(it.value(), b"value");
         assert_eq!(&it.value_crlf()[..], b"value\r\n");
+        assert_eq!(it.value_crlf_ref(), b"value\r\n");
         assert_eq!(it.value_len(), 5);
     }
 }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use evloop_buffer::Buffer;
 
+use crate::item::Item;
 use crate::reply::ReplySink;
 
 /// Replies waiting for a client beyond which the server stops executing
@@ -37,6 +38,15 @@ impl ReplySink for Replies<'_> {
         }
     }
 
+    fn put_value(&mut self, item: &Item) {
+        let value = item.value_crlf_ref();
+        if value.len() <= COPY_MAX {
+            self.0.add(value);
+        } else {
+            self.0.add_bytes(item.value_crlf());
+        }
+    }
+
     fn is_full(&self) -> bool {
         self.0.len() >= OUTPUT_HIGH
     }
@@ -45,24 +55,35 @@ impl ReplySink for Replies<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
+    use crate::store::{Store, Write};
 
     #[test]
     fn small_values_are_copied_large_ones_referenced() {
+        let mut store = Store::new(64 << 20, 1 << 20, Clock::starting_at(1_700_000_000));
+        let big = vec![b'x'; COPY_MAX];
+        store.store(&Write::set(b"small", b"abc"));
+        store.store(&Write::set(b"big", &big));
         let mut buf = Buffer::new();
         let mut out = Replies(&mut buf);
-        out.put(b"VALUE k 0 3\r\n");
-        out.put_bytes(Bytes::from_static(b"abc\r\n"));
+        out.put(b"VALUE small 0 3\r\n");
+        let small = store.find(b"small").unwrap();
+        out.put_value(store.item(small));
         out.put(b"END\r\n");
         assert!(!out.is_full());
         // One piece: the small value went in with the lines around it.
         assert_eq!(buf.chunk_count(), 1);
-        let big = Bytes::from(vec![b'x'; COPY_MAX + 1]);
-        let mut out = Replies(&mut buf);
-        out.put_bytes(big.clone());
+        assert_eq!(buf.len(), 17 + 5 + 5);
+        // COPY_MAX value bytes and "\r\n" are past the limit: shared.
+        let big = store.find(b"big").unwrap();
+        Replies(&mut buf).put_value(store.item(big));
         assert_eq!(buf.chunk_count(), 2);
         let mut out = Replies(&mut buf);
+        out.put_bytes(Bytes::from(vec![b'y'; COPY_MAX + 1]));
+        assert_eq!(buf.chunk_count(), 3);
+        let mut out = Replies(&mut buf);
         while !out.is_full() {
-            out.put_bytes(big.clone());
+            out.put_value(store.item(big));
         }
         assert!(buf.len() >= OUTPUT_HIGH);
     }

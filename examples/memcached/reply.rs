@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::item::Item;
 use crate::store::itoa;
 
 /// An output buffer for replies.
@@ -13,6 +14,11 @@ pub trait ReplySink {
     /// Appends `bytes` without copying them, if the sink can keep a
     /// reference (item values: `value ++ "\r\n"`).
     fn put_bytes(&mut self, bytes: Bytes);
+    /// Appends an item's value and its `\r\n`: by reference by default; a
+    /// sink may copy small ones instead.
+    fn put_value(&mut self, item: &Item) {
+        self.put_bytes(item.value_crlf());
+    }
     /// Whether the sink holds as much as should wait for the client:
     /// [`Session::process`](crate::exec::Session::process) stops between
     /// requests then, so that a client pipelining requests without reading

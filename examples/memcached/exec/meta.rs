@@ -182,7 +182,7 @@ fn get(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &mut
     l.push(out, b"\r\n");
     l.flush(out);
     if o.value {
-        out.put_bytes(store.item(id).value_crlf());
+        out.put_value(store.item(id));
     }
     if !o.no_bump {
         store.bump(id);

@@ -494,6 +494,47 @@ fn values_are_sent_without_copying() {
     }
 }
 
+/// A sink that counts as full past a few bytes, as the server's output
+/// does past its limit.
+struct Small(Vec<u8>);
+
+impl ReplySink for Small {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn put_bytes(&mut self, bytes: Bytes) {
+        self.0.extend_from_slice(&bytes);
+    }
+
+    fn is_full(&self) -> bool {
+        self.0.len() >= 30
+    }
+}
+
+#[test]
+fn a_full_sink_stops_the_batch_between_requests() {
+    let mut s = Server::new();
+    s.send(b"set k 0 0 2\r\nhi\r\n");
+    let input = b"get k\r\nget k\r\nget k\r\n";
+    let mut sink = Small(Vec::new());
+    let p = s
+        .session
+        .process(input, &mut s.store, &mut s.stats, &mut sink);
+    // The first reply (22 bytes) leaves room, the second fills the sink.
+    assert_eq!(p.consumed, 14);
+    assert!(!p.close);
+    assert_eq!(sink.0, b"VALUE k 0 2\r\nhi\r\nEND\r\n".repeat(2));
+    assert_eq!(s.stats.cmd_get, 2);
+    // Once drained, the rest goes on from where it stopped.
+    let mut sink = Small(Vec::new());
+    let p = s
+        .session
+        .process(&input[14..], &mut s.store, &mut s.stats, &mut sink);
+    assert_eq!(p.consumed, 7);
+    assert_eq!(sink.0, b"VALUE k 0 2\r\nhi\r\nEND\r\n");
+}
+
 #[test]
 fn never_panics_on_junk() {
     // a deterministic stream of hostile fragments, cut at odd places

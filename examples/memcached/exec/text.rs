@@ -249,5 +249,5 @@ pub fn value(it: &Item, cas: bool, out: &mut impl ReplySink) {
     }
     l.push(out, b"\r\n");
     l.flush(out);
-    out.put_bytes(it.value_crlf());
+    out.put_value(it);
 }

@@ -1,0 +1,905 @@
+//! End-to-end tests of the memcached example (`examples/memcached/`): each
+//! test builds the example (once per test binary), runs it as a child
+//! process on a free port and talks the text protocol to it over raw TCP.
+//!
+//! Timing: expiry is checked with 1–2 s lifetimes. memcached's clock counts
+//! whole seconds, so an item given `exptime N` lives more than `N - 1` and
+//! at most `N` seconds (plus the time a request takes); lower bounds are
+//! asserted exactly, upper bounds with a generous margin for a loaded
+//! machine.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Builds the example once per test binary and returns its path (see
+/// `tests/echo_example.rs`: `cargo test --test memcached` alone does not
+/// build examples, and a binary from an earlier build may be stale).
+fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/memcached-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in target/<profile>/deps");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "evloop", "--example", "memcached"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("cannot run cargo");
+        assert!(
+            out.status.success(),
+            "cargo build --example memcached failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = profile_dir
+            .join("examples")
+            .join(format!("memcached{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// A running server; killed when dropped, also when a test fails.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts the server with `args` on a free port and waits until it
+    /// accepts connections. The port is found by binding port 0 and
+    /// releasing it, so another process may take it first; the server then
+    /// exits at once, and another port is tried.
+    fn start(args: &[&str]) -> Server {
+        for _ in 0..5 {
+            let addr = free_addr();
+            let mut child = Command::new(bin())
+                .arg("--listen")
+                .arg(addr.to_string())
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("cannot start the memcached example");
+            // Generous: a debug build on a loaded machine starts slowly.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if child.try_wait().expect("try_wait").is_some() {
+                    break; // could not listen: try another port
+                }
+                // This probe counts as a connection: total_connections
+                // starts at 1 in every test.
+                if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+                    return Server { child, addr };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("the server did not accept connections on {addr} within 30 s");
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        panic!("the server could not start on any of 5 free ports");
+    }
+
+    fn connect(&self) -> Client {
+        Client::new(TcpStream::connect(self.addr).expect("connect to the server"))
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// A `kB` field of `/proc/<pid>/status` (VmRSS, VmHWM), in bytes.
+    fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
+    }
+
+    /// Sends `sig` and waits (at most `limit`) for the server to exit.
+    fn signal_and_wait(&mut self, sig: i32, limit: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        // SAFETY: kill only sends a signal, to our own child process, which
+        // has not been waited for (so its pid cannot have been reused).
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill failed");
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the server did not exit within {limit:?} of signal {sig}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local_addr")
+}
+
+/// One client connection, with a buffered reader on its receiving side.
+struct Client {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Client {
+    fn new(s: TcpStream) -> Client {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Client {
+            r: BufReader::with_capacity(256 << 10, s.try_clone().unwrap()),
+            w: s,
+        }
+    }
+
+    fn send(&mut self, req: &[u8]) {
+        self.w.write_all(req).expect("send a request");
+    }
+
+    /// Reads exactly `want.len()` bytes and checks them.
+    fn expect(&mut self, want: &[u8]) {
+        let mut got = vec![0; want.len()];
+        if let Err(e) = self.r.read_exact(&mut got) {
+            panic!("reading {:?}: {e}", show(want));
+        }
+        assert!(got == want, "got {:?}, want {:?}", show(&got), show(want));
+    }
+
+    /// Sends `req` and checks that the reply is `reply`.
+    fn call(&mut self, req: &[u8], reply: &[u8]) {
+        self.send(req);
+        self.expect(reply);
+    }
+
+    /// One reply line, without its `\r\n`.
+    fn line(&mut self) -> String {
+        let mut l = Vec::new();
+        self.r.read_until(b'\n', &mut l).expect("read a line");
+        assert!(l.ends_with(b"\r\n"), "not a full line: {:?}", show(&l));
+        l.truncate(l.len() - 2);
+        String::from_utf8(l).expect("a text line")
+    }
+
+    /// `get key`: the value, or `None` for a miss.
+    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.send(format!("get {key}\r\n").as_bytes());
+        let first = self.line();
+        if first == "END" {
+            return None;
+        }
+        let len: usize = first
+            .strip_prefix(&format!("VALUE {key} "))
+            .and_then(|rest| rest.split(' ').nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("bad VALUE line {first:?}"));
+        let mut v = vec![0; len + 2];
+        self.r.read_exact(&mut v).expect("read a value");
+        assert!(v.ends_with(b"\r\n"));
+        v.truncate(len);
+        self.expect(b"END\r\n");
+        Some(v)
+    }
+
+    /// `gets key`: the CAS unique.
+    fn cas_unique(&mut self, key: &str) -> u64 {
+        self.send(format!("gets {key}\r\n").as_bytes());
+        let l = self.line();
+        let unique = l
+            .rsplit(' ')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("bad gets line {l:?}"));
+        let _ = self.line();
+        self.expect(b"END\r\n");
+        unique
+    }
+
+    fn set(&mut self, key: &str, exptime: i64, value: &[u8]) {
+        let mut req = format!("set {key} 0 {exptime} {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(value);
+        req.extend_from_slice(b"\r\n");
+        self.call(&req, b"STORED\r\n");
+    }
+
+    /// The general `stats`, by name.
+    fn stats(&mut self) -> HashMap<String, u64> {
+        self.send(b"stats\r\n");
+        let mut stats = HashMap::new();
+        loop {
+            let l = self.line();
+            if l == "END" {
+                return stats;
+            }
+            let mut parts = l.splitn(3, ' ');
+            assert_eq!(parts.next(), Some("STAT"), "{l:?}");
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                panic!("bad stats line {l:?}");
+            };
+            if let Ok(v) = value.parse() {
+                stats.insert(name.to_string(), v);
+            }
+        }
+    }
+
+    /// Polls `stats` until `name` is `want` (a connection's close is seen
+    /// by the server a moment after the client's).
+    fn wait_stat(&mut self, name: &str, want: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.stats()[name];
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stat {name} stays {got}, want {want}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Whether the server closed the connection: EOF (or a reset) after
+    /// any bytes in `rest`.
+    fn closed_after(&mut self, rest: &[u8]) -> bool {
+        self.expect(rest);
+        let mut buf = [0; 64];
+        match self.r.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => true,
+            Ok(n) => panic!("unexpected bytes before EOF: {:?}", show(&buf[..n])),
+            Err(e) => panic!("the connection stays open: {e}"),
+        }
+    }
+}
+
+/// Bytes for assertion messages, shortened.
+fn show(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned();
+    if b.len() > 200 {
+        format!("{s}... ({} bytes)", b.len())
+    } else {
+        s
+    }
+}
+
+/// Bytes that differ from their neighbours, so a lost or reordered piece
+/// shows.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i >> 12) as u8 ^ seed)
+        .collect()
+}
+
+#[test]
+fn storage_commands() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.call(b"set a 1 0 3\r\nabc\r\n", b"STORED\r\n");
+    c.call(b"add a 0 0 1\r\nx\r\n", b"NOT_STORED\r\n");
+    c.call(b"add b 2 0 2\r\nbb\r\n", b"STORED\r\n");
+    c.call(b"replace c 0 0 1\r\nx\r\n", b"NOT_STORED\r\n");
+    c.call(b"replace a 3 0 3\r\nABC\r\n", b"STORED\r\n");
+    c.call(b"append a 0 0 2\r\nde\r\n", b"STORED\r\n");
+    c.call(b"prepend a 0 0 2\r\n<<\r\n", b"STORED\r\n");
+    c.call(b"append nope 0 0 1\r\nx\r\n", b"NOT_STORED\r\n");
+    c.call(b"prepend nope 0 0 1\r\nx\r\n", b"NOT_STORED\r\n");
+    // append/prepend keep the item's flags; a multi-get answers in key
+    // order and skips misses.
+    c.call(
+        b"get a nope b\r\n",
+        b"VALUE a 3 7\r\n<<ABCde\r\nVALUE b 2 2\r\nbb\r\nEND\r\n",
+    );
+    // 32-bit flags and binary data round-trip.
+    c.call(b"set bin 4294967295 0 4\r\n\0\r\n\xff\r\n", b"STORED\r\n");
+    c.call(
+        b"get bin\r\n",
+        b"VALUE bin 4294967295 4\r\n\0\r\n\xff\r\nEND\r\n",
+    );
+    c.call(b"delete a\r\n", b"DELETED\r\n");
+    c.call(b"delete a\r\n", b"NOT_FOUND\r\n");
+    c.call(b"get a\r\n", b"END\r\n");
+    c.call(b"touch b 100\r\n", b"TOUCHED\r\n");
+    c.call(b"touch a 100\r\n", b"NOT_FOUND\r\n");
+    c.call(b"verbosity 1\r\n", b"OK\r\n");
+    c.send(b"version\r\n");
+    let v = c.line();
+    assert!(v.starts_with("VERSION 1.6"), "{v:?}");
+}
+
+#[test]
+fn gets_cas_and_conflicts() {
+    let server = Server::start(&[]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    a.set("k", 0, b"one");
+    a.set("j", 0, b"x");
+    let ka = a.cas_unique("k");
+    let kj = a.cas_unique("j");
+    assert_ne!(ka, kj);
+    // gets with several keys gives each its unique.
+    a.call(
+        b"gets k j\r\n",
+        format!("VALUE k 0 3 {ka}\r\none\r\nVALUE j 0 1 {kj}\r\nx\r\nEND\r\n").as_bytes(),
+    );
+    // Both clients read the same unique; the first cas wins, the second
+    // finds the item changed.
+    assert_eq!(b.cas_unique("k"), ka);
+    a.call(
+        format!("cas k 0 0 3 {ka}\r\ntwo\r\n").as_bytes(),
+        b"STORED\r\n",
+    );
+    b.call(
+        format!("cas k 0 0 5 {ka}\r\nthree\r\n").as_bytes(),
+        b"EXISTS\r\n",
+    );
+    assert_eq!(b.get("k").as_deref(), Some(&b"two"[..]));
+    let fresh = b.cas_unique("k");
+    assert_ne!(fresh, ka, "a cas must renew the unique");
+    b.call(
+        format!("cas k 0 0 5 {fresh}\r\nthree\r\n").as_bytes(),
+        b"STORED\r\n",
+    );
+    a.call(b"cas nope 0 0 1 1\r\nx\r\n", b"NOT_FOUND\r\n");
+    // A set renews the unique too.
+    let before = a.cas_unique("j");
+    a.set("j", 0, b"y");
+    a.call(
+        format!("cas j 0 0 1 {before}\r\nz\r\n").as_bytes(),
+        b"EXISTS\r\n",
+    );
+    let stats = a.stats();
+    assert_eq!(stats["cas_hits"], 2);
+    assert_eq!(stats["cas_badval"], 2);
+    assert_eq!(stats["cas_misses"], 1);
+}
+
+#[test]
+fn incr_decr() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.set("n", 0, b"10");
+    c.call(b"incr n 5\r\n", b"15\r\n");
+    c.call(b"decr n 3\r\n", b"12\r\n");
+    c.call(b"decr n 100\r\n", b"0\r\n");
+    c.call(
+        b"incr n 18446744073709551615\r\n",
+        b"18446744073709551615\r\n",
+    );
+    c.call(b"incr n 1\r\n", b"0\r\n");
+    c.call(b"incr nope 1\r\n", b"NOT_FOUND\r\n");
+    c.call(b"decr nope 1\r\n", b"NOT_FOUND\r\n");
+    c.set("s", 0, b"abc");
+    c.call(
+        b"incr s 1\r\n",
+        b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+    );
+    c.call(
+        b"incr n x\r\n",
+        b"CLIENT_ERROR invalid numeric delta argument\r\n",
+    );
+    let stats = c.stats();
+    assert_eq!(stats["incr_hits"], 3);
+    assert_eq!(stats["decr_hits"], 2);
+    assert_eq!(stats["incr_misses"], 1);
+    assert_eq!(stats["decr_misses"], 1);
+}
+
+#[test]
+fn noreply_is_silent_but_executed() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(
+        b"set a 0 0 1 noreply\r\nx\r\n\
+          add a 0 0 1 noreply\r\ny\r\n\
+          append a 0 0 1 noreply\r\nz\r\n\
+          prepend a 0 0 1 noreply\r\nw\r\n\
+          replace nope 0 0 1 noreply\r\nq\r\n\
+          cas a 0 0 1 999999 noreply\r\nq\r\n\
+          set n 0 0 1 noreply\r\n5\r\n\
+          incr n 3 noreply\r\n\
+          decr n 1 noreply\r\n\
+          set d 0 0 1 noreply\r\nd\r\n\
+          delete d noreply\r\n\
+          delete nope noreply\r\n\
+          touch a 1000 noreply\r\n\
+          verbosity 1 noreply\r\n\
+          get a n d\r\n",
+    );
+    c.expect(b"VALUE a 0 3\r\nwxz\r\nVALUE n 0 1\r\n7\r\nEND\r\n");
+    c.call(b"flush_all noreply\r\nget a\r\n", b"END\r\n");
+}
+
+#[test]
+fn expiry_touch_and_gat() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let start = Instant::now();
+    c.set("e", 0, b"expires"); // replaced at once, with exptime 2:
+    c.set("e", 2, b"expires");
+    c.set("t", 0, b"touched");
+    c.call(b"touch t 2\r\n", b"TOUCHED\r\n");
+    c.set("g", 0, b"gat");
+    c.call(b"gat 2 g nope\r\n", b"VALUE g 0 3\r\ngat\r\nEND\r\n");
+    c.set("s", 0, b"gats");
+    let unique = c.cas_unique("s");
+    c.call(
+        b"gats 2 s\r\n",
+        format!("VALUE s 0 4 {unique}\r\ngats\r\nEND\r\n").as_bytes(),
+    );
+    c.set("forever", 0, b"stays");
+    c.set("past", -1, b"gone");
+    assert_eq!(c.get("past"), None, "a negative exptime expires at once");
+
+    // Poll until all four have expired; each must last more than 1 s (the
+    // whole-second clock) and be gone within 2 s plus a margin.
+    let mut alive = vec!["e", "t", "g", "s"];
+    while !alive.is_empty() {
+        thread::sleep(Duration::from_millis(50));
+        let mut still = Vec::new();
+        for key in alive {
+            let t = Instant::now();
+            match c.get(key) {
+                Some(_) => still.push(key),
+                None => {
+                    let at = t.duration_since(start);
+                    assert!(at > Duration::from_secs(1), "{key} expired after {at:?}");
+                    assert!(at < Duration::from_secs(5), "{key} lived {at:?}");
+                }
+            }
+        }
+        alive = still;
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "{alive:?} never expire"
+        );
+    }
+    assert_eq!(c.get("forever").as_deref(), Some(&b"stays"[..]));
+    // A touch of an expired item does not bring it back.
+    c.call(b"touch e 100\r\n", b"NOT_FOUND\r\n");
+    let stats = c.stats();
+    assert_eq!(stats["touch_hits"], 1 + 1 + 1, "touch, gat and gats hits");
+    assert!(stats["cmd_touch"] >= 4);
+}
+
+#[test]
+fn flush_all_now_and_delayed() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.set("a", 0, b"1");
+    c.call(b"flush_all\r\n", b"OK\r\n");
+    assert_eq!(c.get("a"), None);
+    c.set("b", 0, b"2");
+    let start = Instant::now();
+    c.call(b"flush_all 2\r\n", b"OK\r\n");
+    assert_eq!(c.get("b").as_deref(), Some(&b"2"[..]), "flushed early");
+    loop {
+        let t = Instant::now();
+        if c.get("b").is_none() {
+            let at = t.duration_since(start);
+            assert!(at > Duration::from_secs(1), "flushed after {at:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "never flushed");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Items stored after the flush took effect stay.
+    c.set("c", 0, b"3");
+    assert_eq!(c.get("c").as_deref(), Some(&b"3"[..]));
+    assert_eq!(c.stats()["cmd_flush"], 2);
+}
+
+#[test]
+fn stats_counters_and_connections() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    // The start-up probe has gone; this is the only connection.
+    c.wait_stat("curr_connections", 1);
+    let s = c.stats();
+    assert_eq!(s["total_connections"], 2, "the probe and this one");
+    assert_eq!(s["max_connections"], 1024);
+    let mut d = server.connect();
+    d.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    let s = c.stats();
+    assert_eq!(s["curr_connections"], 2);
+    assert_eq!(s["total_connections"], 3);
+    for name in [
+        "cmd_get",
+        "get_hits",
+        "get_misses",
+        "curr_items",
+        "evictions",
+    ] {
+        assert_eq!(s[name], 0, "{name}");
+    }
+    c.set("a", 0, b"x");
+    c.set("b", 0, b"y");
+    c.call(
+        b"get a b c\r\n",
+        b"VALUE a 0 1\r\nx\r\nVALUE b 0 1\r\ny\r\nEND\r\n",
+    );
+    c.call(b"get c\r\n", b"END\r\n");
+    c.call(b"delete b\r\n", b"DELETED\r\n");
+    let s = c.stats();
+    assert_eq!(s["cmd_get"], 4);
+    assert_eq!(s["get_hits"], 2);
+    assert_eq!(s["get_misses"], 2);
+    assert_eq!(s["cmd_set"], 2);
+    assert_eq!(s["curr_items"], 1);
+    assert_eq!(s["total_items"], 2);
+    assert_eq!(s["delete_hits"], 1);
+    assert_eq!(s["evictions"], 0);
+    assert!(s["bytes_read"] > 0 && s["bytes_written"] > 0);
+    drop(d);
+    c.wait_stat("curr_connections", 1);
+    c.call(b"stats reset\r\n", b"RESET\r\n");
+    let s = c.stats();
+    assert_eq!(s["cmd_get"], 0);
+    assert_eq!(s["curr_items"], 1, "reset keeps the items");
+}
+
+#[test]
+fn quit_closes_after_earlier_replies() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(b"version\r\nquit\r\nversion\r\n");
+    assert!(c.closed_after(b"VERSION 1.6.18-evloop\r\n"));
+    // Half-closing the sending side still gets every reply, then EOF.
+    let mut c = server.connect();
+    c.send(b"set k 0 0 1\r\nv\r\nget k\r\n");
+    c.w.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(c.closed_after(b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n"));
+}
+
+#[test]
+fn eviction_under_a_small_memory_limit() {
+    let server = Server::start(&["-m", "1", "-I", "512k"]);
+    let mut c = server.connect();
+    let value = vec![b'v'; 20_000];
+    for i in 0..200 {
+        c.set(&format!("key{i}"), 0, &value);
+    }
+    let s = c.stats();
+    assert_eq!(s["limit_maxbytes"], 1 << 20);
+    assert!(s["bytes"] <= 1 << 20, "{} bytes held", s["bytes"]);
+    assert!(s["evictions"] > 0, "nothing evicted");
+    assert_eq!(s["curr_items"] + s["evictions"], 200);
+    assert!(s["curr_items"] >= 40, "only {} items kept", s["curr_items"]);
+    // The least recently used went first.
+    assert_eq!(c.get("key0"), None);
+    assert_eq!(c.get("key199").as_deref(), Some(&value[..]));
+    // An item above -I is refused, and the connection goes on.
+    let mut req = b"set big 0 0 600000\r\n".to_vec();
+    req.extend(std::iter::repeat_n(b'b', 600_000));
+    req.extend_from_slice(b"\r\nversion\r\n");
+    c.send(&req);
+    c.expect(b"SERVER_ERROR object too large for cache\r\nVERSION 1.6.18-evloop\r\n");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let mut req = Vec::new();
+    let mut want = Vec::new();
+    req.extend_from_slice(b"set counter 0 0 1\r\n0\r\n");
+    want.extend_from_slice(b"STORED\r\n");
+    for i in 0..300 {
+        let v = format!("value-{i}");
+        req.extend_from_slice(format!("set p{i} {i} 0 {}\r\n{v}\r\n", v.len()).as_bytes());
+        want.extend_from_slice(b"STORED\r\n");
+        req.extend_from_slice(format!("get p{i} p{}\r\n", i + 1).as_bytes());
+        want.extend_from_slice(format!("VALUE p{i} {i} {}\r\n{v}\r\nEND\r\n", v.len()).as_bytes());
+        req.extend_from_slice(b"incr counter 1\r\n");
+        want.extend_from_slice(format!("{}\r\n", i + 1).as_bytes());
+        if i % 3 == 0 {
+            req.extend_from_slice(format!("delete p{i}\r\n").as_bytes());
+            want.extend_from_slice(b"DELETED\r\n");
+        }
+    }
+    // All of it in one write.
+    c.send(&req);
+    c.expect(&want);
+    assert_eq!(c.stats()["cmd_get"], 600);
+}
+
+#[test]
+fn a_1mib_value_in_small_pieces() {
+    let server = Server::start(&["-I", "2m"]);
+    let mut c = server.connect();
+    let value = pattern(1 << 20, 7);
+    c.send(format!("set big 5 0 {}\r\n", value.len()).as_bytes());
+    for (i, piece) in value.chunks(1000).enumerate() {
+        c.send(piece);
+        if i % 64 == 63 {
+            // Let the server see this much on its own.
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    c.call(b"\r\n", b"STORED\r\n");
+    assert!(
+        c.get("big") == Some(value.clone()),
+        "the 1 MiB value differs"
+    );
+    // And as one piece, pipelined with a get.
+    let mut req = format!("set big2 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\nget nope\r\n");
+    c.send(&req);
+    c.expect(b"STORED\r\nEND\r\n");
+    assert!(
+        c.get("big2") == Some(value),
+        "the second 1 MiB value differs"
+    );
+}
+
+#[test]
+fn bad_input() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.call(b"bogus\r\n", b"ERROR\r\n");
+    c.call(b"\r\n", b"ERROR\r\n");
+    // A malformed storage command: its data block is not run as a command
+    // (it would delete d).
+    c.set("d", 0, b"kept");
+    c.call(
+        b"set k abc 0 8\r\ndelete d\r\nget d k\r\n",
+        b"CLIENT_ERROR bad command line format\r\nVALUE d 0 4\r\nkept\r\nEND\r\n",
+    );
+    // A data block longer than announced: bad data chunk, nothing stored;
+    // the rest of the line is read as the next request.
+    c.call(
+        b"set k 0 0 3\r\nabcde\r\nget k\r\n",
+        b"CLIENT_ERROR bad data chunk\r\nERROR\r\nEND\r\n",
+    );
+    let long_key = "k".repeat(251);
+    c.send(format!("get {long_key}\r\n").as_bytes());
+    let l = c.line();
+    assert!(l.starts_with("CLIENT_ERROR"), "{l:?}");
+    c.call(b"incr\r\n", b"ERROR\r\n");
+    // Garbage, with and without line ends, does not hurt the server.
+    let garbage: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut g = server.connect();
+    g.send(&garbage);
+    drop(g);
+    // A line over 2048 bytes without a newline: an error, then the close.
+    let mut l = server.connect();
+    l.send(&[b'x'; 3000]);
+    assert!(l.closed_after(b"CLIENT_ERROR line too long\r\n"));
+    // The first connection and the server are fine.
+    c.call(b"get d\r\n", b"VALUE d 0 4\r\nkept\r\nEND\r\n");
+    let mut fresh = server.connect();
+    fresh.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+}
+
+/// A client that sends 50,000 gets of a 10 KB value without reading the
+/// replies must not make the server buffer 500 MB: once its replies back
+/// up, the server stops executing and reading its requests.
+#[test]
+fn unread_replies_hold_the_client_back() {
+    const GETS: usize = 50_000;
+    const KEYS: usize = 10;
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let values: Vec<Vec<u8>> = (0..KEYS).map(|k| pattern(10_000, k as u8)).collect();
+    for (k, v) in values.iter().enumerate() {
+        c.set(&format!("key{k}"), 0, v);
+    }
+    let mut watcher = server.connect();
+    let base_rss = server.status_kb("VmRSS");
+
+    let mut req = Vec::new();
+    for i in 0..GETS {
+        req.extend_from_slice(format!("get key{}\r\n", i % KEYS).as_bytes());
+    }
+    let mut w = c.w.try_clone().unwrap();
+    let writer = thread::spawn(move || w.write_all(&req));
+
+    // Wait until the server stops making progress: the socket buffers and
+    // its output limit are full.
+    let mut last = u64::MAX;
+    let mut steady = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while steady < 5 {
+        thread::sleep(Duration::from_millis(40));
+        let now = watcher.stats()["cmd_get"];
+        steady = if now == last { steady + 1 } else { 0 };
+        last = now;
+        assert!(Instant::now() < deadline, "cmd_get keeps moving: {now}");
+    }
+    let rss = server.status_kb("VmRSS");
+    assert!(
+        last < GETS as u64 / 2,
+        "the server ran {last} of {GETS} gets for a client that reads nothing"
+    );
+    assert!(
+        rss < base_rss + (64 << 20),
+        "RSS grew from {base_rss} to {rss} bytes"
+    );
+
+    // Now read everything: every reply, in order.
+    for i in 0..GETS {
+        let k = i % KEYS;
+        c.expect(format!("VALUE key{k} 0 10000\r\n").as_bytes());
+        c.expect(&values[k]);
+        c.expect(b"\r\nEND\r\n");
+    }
+    writer.join().unwrap().expect("send the gets");
+    let hwm = server.status_kb("VmHWM");
+    assert!(
+        hwm < base_rss + (64 << 20),
+        "peak RSS {hwm} bytes, from {base_rss}"
+    );
+    let s = watcher.stats();
+    assert_eq!(s["cmd_get"], GETS as u64);
+    assert_eq!(s["get_hits"], GETS as u64);
+    c.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+}
+
+/// A client that sends 64 MiB of requests without reading: once its
+/// replies back up, the server stops reading from it too, so the requests
+/// wait in the kernel's buffers (which hold well under 64 MiB: at most
+/// `tcp_rmem` + `tcp_wmem`, 36 MiB here) and then block the client, instead
+/// of piling up in the server.
+#[test]
+fn a_client_that_does_not_read_is_not_read_from() {
+    const BLOCKS: usize = 64;
+    const PER_BLOCK: usize = 4096;
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    // Long keys make requests large and cheap: 256 bytes per get.
+    let key = "k".repeat(250);
+    c.set(&key, 0, b"v");
+    let mut watcher = server.connect();
+    let base_rss = server.status_kb("VmRSS");
+    let block = format!("get {key}\r\n").repeat(PER_BLOCK);
+    assert_eq!(block.len() * BLOCKS, 64 << 20);
+    let mut w = c.w.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        for _ in 0..BLOCKS {
+            w.write_all(block.as_bytes())?;
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let mut last = u64::MAX;
+    let mut steady = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while steady < 5 {
+        thread::sleep(Duration::from_millis(40));
+        let now = watcher.stats()["cmd_get"];
+        steady = if now == last { steady + 1 } else { 0 };
+        last = now;
+        assert!(Instant::now() < deadline, "cmd_get keeps moving: {now}");
+    }
+    assert!(
+        !writer.is_finished(),
+        "all 64 MiB of requests were taken from a client that reads nothing"
+    );
+    let rss = server.status_kb("VmRSS");
+    assert!(
+        rss < base_rss + (32 << 20),
+        "RSS grew from {base_rss} to {rss} bytes"
+    );
+    let reply = format!("VALUE {key} 0 1\r\nv\r\nEND\r\n").repeat(PER_BLOCK);
+    for _ in 0..BLOCKS {
+        c.expect(reply.as_bytes());
+    }
+    writer.join().unwrap().expect("send the gets");
+    assert_eq!(watcher.stats()["cmd_get"], (BLOCKS * PER_BLOCK) as u64);
+}
+
+#[test]
+fn connection_limit() {
+    let server = Server::start(&["-c", "3"]);
+    let mut a = server.connect();
+    a.wait_stat("curr_connections", 1); // the probe has gone
+    let mut b = server.connect();
+    b.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    let mut c = server.connect();
+    c.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    // The fourth is told, as memcached does, and closed.
+    let mut d = server.connect();
+    assert!(d.closed_after(b"ERROR Too many open connections\r\n"));
+    let s = a.stats();
+    assert_eq!(s["curr_connections"], 3);
+    assert_eq!(s["rejected_connections"], 1);
+    // A slot frees up when a client leaves.
+    drop(b);
+    a.wait_stat("curr_connections", 2);
+    let mut e = server.connect();
+    e.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    c.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+}
+
+#[test]
+fn sigterm_and_sigint_exit_cleanly() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut server = Server::start(&[]);
+        // An open, idle connection and one mid-request do not hold it up.
+        let _idle = server.connect();
+        let mut busy = server.connect();
+        busy.send(b"set k 0 0 10\r\nabc");
+        let (status, took) = server.signal_and_wait(sig, Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0), "signal {sig}: {status:?}");
+        assert!(
+            took < Duration::from_secs(2),
+            "signal {sig}: exit took {took:?}"
+        );
+    }
+}
+
+#[test]
+fn command_line_and_stdio() {
+    let out = Command::new(bin()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for opt in ["--listen", "-m", "-c", "-I", "--stdio", "--help"] {
+        assert!(help.contains(opt), "--help does not mention {opt}: {help}");
+    }
+    for bad in [
+        &["--bogus"][..],
+        &["-m", "0"],
+        &["-c", "x"],
+        &["-I", "10"],
+        &["--listen", "nowhere"],
+    ] {
+        let out = Command::new(bin()).args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?}: no message");
+    }
+    // An address in use: a message and a failure status.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(bin())
+        .args(["--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+
+    let mut child = Command::new(bin())
+        .arg("--stdio")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"set k 0 0 2\r\nhi\r\nget k\r\nquit\r\n")
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n");
+}

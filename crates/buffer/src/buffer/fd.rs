@@ -13,6 +13,9 @@ use bytes::BytesMut;
 use super::chunk::{Chunk, FileChunk};
 use super::Buffer;
 
+/// Chains shorter than this are gathered for `writev` on the stack.
+const STACK_IOV: usize = 16;
+
 /// Most iovecs one `writev` accepts on Linux (`UIO_MAXIOV`).
 const IOV_MAX: usize = libc::UIO_MAXIOV as usize;
 
@@ -116,28 +119,46 @@ impl Buffer {
         }
         let n = match self.chunks.front() {
             Some(Chunk::File(f)) if f.loaded().is_none() => write_file(fd, f, max)?,
+            // The usual write has a handful of chunks: gather them on the
+            // stack, and only a long chain pays for a heap vector.
+            _ if self.chunks.len() < STACK_IOV => {
+                let mut iov = [IoSlice::new(&[]); STACK_IOV];
+                let n = self.gather_iov(max, &mut iov);
+                writev(fd, &iov[..n])?
+            }
             _ => {
-                let mut iov = Vec::with_capacity((self.chunks.len() + 1).min(IOV_MAX));
-                let mut total = 0;
-                for c in &self.chunks {
-                    if c.is_unread_file() || total == max || iov.len() == IOV_MAX {
-                        break;
-                    }
-                    let b = c.bytes();
-                    let take = b.len().min(max - total);
-                    iov.push(IoSlice::new(&b[..take]));
-                    total += take;
-                }
-                let all_chunks = iov.len() == self.chunks.len();
-                if all_chunks && total < max && iov.len() < IOV_MAX && !self.tail.is_empty() {
-                    let take = self.tail.len().min(max - total);
-                    iov.push(IoSlice::new(&self.tail[..take]));
-                }
-                writev(fd, &iov)?
+                let mut iov = vec![IoSlice::new(&[]); (self.chunks.len() + 1).min(IOV_MAX)];
+                let n = self.gather_iov(max, &mut iov);
+                writev(fd, &iov[..n])?
             }
         };
         self.drain(n);
         Ok(n)
+    }
+
+    /// Fills `iov` with up to `max` bytes from the front: memory chunks up
+    /// to the first unread file segment, then the tail if every chunk fit.
+    /// Returns how many entries it used.
+    fn gather_iov<'a>(&'a self, max: usize, iov: &mut [IoSlice<'a>]) -> usize {
+        let mut used = 0;
+        let mut total = 0;
+        for c in &self.chunks {
+            if c.is_unread_file() || total == max || used == iov.len() {
+                break;
+            }
+            let b = c.bytes();
+            let take = b.len().min(max - total);
+            iov[used] = IoSlice::new(&b[..take]);
+            used += 1;
+            total += take;
+        }
+        let all_chunks = used == self.chunks.len();
+        if all_chunks && total < max && used < iov.len() && !self.tail.is_empty() {
+            let take = self.tail.len().min(max - total);
+            iov[used] = IoSlice::new(&self.tail[..take]);
+            used += 1;
+        }
+        used
     }
 
     /// Reads every file segment into memory now, so that later byte

@@ -269,6 +269,8 @@ fn eviction_under_a_small_limit_is_lru() {
     };
     s.store(&short);
     assert!(s.find(b"k\x02").is_none(), "k2 was the tail");
+    // k0 was bumped just now: bumps within the interval do not move it.
+    s.advance(BUMP_INTERVAL);
     for i in 3..10u8 {
         let id = s.find(&[b'k', i]).unwrap();
         s.bump(id);
@@ -400,4 +402,26 @@ fn many_keys_survive_table_growth() {
         assert_eq!(get(&mut s, k.as_bytes()).is_some(), i % 2 == 1, "{k}");
     }
     assert_eq!(s.len(), 2500);
+}
+
+#[test]
+fn a_recent_fetch_is_not_moved_again_within_the_bump_interval() {
+    let v = vec![b'v'; 100];
+    let mut s = Store::new(1 << 20, 1 << 20, Clock::starting_at(T0));
+    s.store(&Write::set(b"a", &v));
+    s.store(&Write::set(b"b", &v));
+    // First fetch of a: moved to the head, b is now the tail.
+    let a = s.find(b"a").unwrap();
+    s.bump(a);
+    let b = s.find(b"b").unwrap();
+    s.bump(b);
+    assert_eq!(s.lru.tail(), Some(a), "b's first fetch moved it ahead of a");
+    // a again, within the interval: stays at the tail.
+    s.advance(BUMP_INTERVAL - 1);
+    s.bump(a);
+    assert_eq!(s.lru.tail(), Some(a));
+    // After the interval it moves.
+    s.advance(1);
+    s.bump(a);
+    assert_eq!(s.lru.tail(), Some(b));
 }

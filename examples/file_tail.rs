@@ -24,9 +24,10 @@
 //! * Signal watchers ending the loop with [`Ctx::break_loop`], so that the
 //!   program returns from `run` and exits normally instead of being killed.
 //!
-//! Like libev, stat watchers `lstat` the path: a symbolic link is watched as
-//! the link, whose attributes do not change when its target grows. So a
-//! symlink is refused here; give the target's path.
+//! Like libev, stat watchers `lstat` the path by default: a symbolic link
+//! would be watched as the link, whose attributes do not change when its
+//! target grows. This example turns on [`Ctx::set_stat_follow`], so a
+//! `current.log` symlink is followed to whatever file it points at.
 //!
 //! [`LoopBuilder::inotify`]: evloop::LoopBuilder::inotify
 
@@ -145,14 +146,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
 }
 
 fn follow(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
-    let is_link = std::fs::symlink_metadata(&opts.path).is_ok_and(|m| m.is_symlink());
-    if is_link {
-        return Err(format!(
-            "{} is a symbolic link; give its target",
-            opts.path.display()
-        )
-        .into());
-    }
     let mut lp: Loop<Tail> = Loop::builder().inotify(opts.inotify).build()?;
     let mut tail = Tail {
         path: opts.path.clone(),
@@ -175,6 +168,7 @@ fn follow(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let watcher = lp.stat(&opts.path, opts.interval, on_change)?;
+    lp.set_stat_follow(watcher, true)?;
     lp.start(watcher)?;
     for signum in [libc::SIGINT, libc::SIGTERM] {
         let id = lp.signal(signum, |ctx, _tail, _id, _ev| ctx.break_loop(Break::All))?;

@@ -449,6 +449,31 @@ fn file_tail_polling_only() {
 }
 
 #[test]
+fn file_tail_follows_a_symlink_to_its_target() {
+    let dir = temp_dir("tail-link");
+    let target = dir.join("app.log.1");
+    let link = dir.join("current.log");
+    fs::write(&target, "old\n").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let expected = "via the link\n";
+    let bytes = expected.len().to_string();
+    let link_arg = link.to_str().expect("a UTF-8 temp path");
+    let mut tail = Proc::spawn(
+        "file_tail",
+        &["--interval", "20", "--exit-after-bytes", &bytes, link_arg],
+    );
+    let mut out = tail.stdout_lines();
+    let mut err = tail.stderr_lines();
+    err.expect("following");
+    // Appending to the target (not through the link) is what a logger does.
+    append(&target, expected);
+    assert_eq!(out.next().as_deref(), Some("via the link"));
+    let status = tail.wait(STEP);
+    assert!(status.success(), "file_tail: {status:?}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn file_tail_ends_on_sigint() {
     let dir = temp_dir("tail-sigint");
     let path = dir.join("not-yet");

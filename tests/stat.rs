@@ -217,3 +217,38 @@ fn symlinks_are_watched_as_links() {
     let (_, now) = lp.stat_attrs(id).unwrap();
     assert_eq!(now.mode & libc::S_IFMT, libc::S_IFLNK, "lstat, not stat");
 }
+
+#[test]
+fn following_a_symlink_reports_its_target() {
+    each_mode(|b, inotify| {
+        let dir = TempDir::new("follow");
+        let target = dir.0.join("target");
+        let link = dir.0.join("link");
+        std::fs::write(&target, b"t").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let mut lp = stat_loop(b, inotify);
+        let id = lp
+            .stat(&link, Duration::from_millis(50), |ctx, seen, id, _| {
+                seen.push(ctx.stat_attrs(id).unwrap());
+                ctx.break_loop(evloop::Break::One);
+            })
+            .unwrap();
+        lp.set_stat_follow(id, true).unwrap();
+        lp.start(id).unwrap();
+        assert!(matches!(
+            lp.set_stat_follow(id, false),
+            Err(evloop::Error::Active)
+        ));
+        let (_, now) = lp.stat_attrs(id).unwrap();
+        assert_eq!(
+            now.mode & libc::S_IFMT,
+            libc::S_IFREG,
+            "stat follows the link"
+        );
+        // Writing the target through another name changes what the link
+        // shows.
+        std::fs::write(&target, b"longer").unwrap();
+        let ((prev, now), _) = next_change(&mut lp);
+        assert_eq!((prev.size, now.size), (1, 6), "[{b}, inotify {inotify}]");
+    });
+}

@@ -2,7 +2,8 @@
 //!
 //! The attributes come from `lstat` (as libev's code does, whatever its
 //! documentation says): a symlink is watched as the link itself, not its
-//! target. Changes are noticed two ways:
+//! target, unless [`Ctx::set_stat_follow`] asks for `stat`. Changes are
+//! noticed two ways:
 //!
 //! * **inotify** (unless [`LoopBuilder::inotify`](crate::LoopBuilder::inotify)`(false)`):
 //!   the loop watches the path's directory (creation, deletion, renames,
@@ -91,7 +92,17 @@ fn time(secs: i64, nsec: i64) -> SystemTime {
 impl StatAttrs {
     /// `lstat`s `path` now.
     pub fn of(path: &Path) -> StatAttrs {
-        match std::fs::symlink_metadata(path) {
+        Self::read(path, false)
+    }
+
+    /// `lstat`s `path` now, or `stat`s it (following symlinks) if `follow`.
+    pub fn read(path: &Path, follow: bool) -> StatAttrs {
+        let m = if follow {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        };
+        match m {
             Ok(m) => StatAttrs {
                 exists: true,
                 dev: m.dev(),
@@ -120,6 +131,8 @@ pub(crate) struct StatData {
     /// inotify watch descriptors: the path's directory and the path itself.
     pub wd_dir: Option<i32>,
     pub wd_self: Option<i32>,
+    /// `stat` instead of `lstat`: watch what a symlink points to.
+    pub follow: bool,
 }
 
 /// The loop's inotify instance.
@@ -130,6 +143,8 @@ pub(crate) struct Inotify {
     pub wds: HashMap<i32, Vec<WatcherKey>>,
 }
 
+/// What the path's directory and the path itself are watched for. The
+/// path is watched without following a symlink unless the watcher follows.
 const WATCH_MASK: u32 = libc::IN_ATTRIB
     | libc::IN_CREATE
     | libc::IN_DELETE
@@ -138,13 +153,17 @@ const WATCH_MASK: u32 = libc::IN_ATTRIB
     | libc::IN_MOVED_FROM
     | libc::IN_MOVED_TO
     | libc::IN_DELETE_SELF
-    | libc::IN_MOVE_SELF
-    | libc::IN_DONT_FOLLOW;
+    | libc::IN_MOVE_SELF;
 
-fn add_watch(fd: i32, path: &Path) -> Option<i32> {
+fn add_watch(fd: i32, path: &Path, follow: bool) -> Option<i32> {
     let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mask = if follow {
+        WATCH_MASK
+    } else {
+        WATCH_MASK | libc::IN_DONT_FOLLOW
+    };
     // SAFETY: `c` is a NUL-terminated path that lives across the call.
-    let wd = unsafe { libc::inotify_add_watch(fd, c.as_ptr(), WATCH_MASK) };
+    let wd = unsafe { libc::inotify_add_watch(fd, c.as_ptr(), mask) };
     (wd >= 0).then_some(wd)
 }
 
@@ -208,6 +227,7 @@ impl<T> Ctx<T> {
                 timer: WatcherKey::default(),
                 wd_dir: None,
                 wd_self: None,
+                follow: false,
             })),
             Box::new(move |c, d, k, e| cb(c, d, StatId(k), e)),
         );
@@ -238,7 +258,7 @@ impl<T> Ctx<T> {
     /// [`Error::StaleHandle`] if the watcher was removed.
     pub fn stat_now(&mut self, id: StatId) -> Result<StatAttrs, Error> {
         let s = self.stat_data_mut(id.0)?;
-        s.attr = StatAttrs::of(&s.path);
+        s.attr = StatAttrs::read(&s.path, s.follow);
         Ok(s.attr)
     }
 
@@ -257,6 +277,26 @@ impl<T> Ctx<T> {
     /// [`Error::StaleHandle`] if the watcher was removed.
     pub fn stat_interval(&self, id: StatId) -> Result<Duration, Error> {
         Ok(self.stat_data(id.0)?.interval)
+    }
+
+    /// Makes a stat watcher follow symlinks (`stat` instead of `lstat`):
+    /// it then reports changes of the file a symlink points to, such as a
+    /// log file behind a `current.log` link, and a change of the link's
+    /// target shows as a new inode. Off by default, as in libev. Changes
+    /// in the target's directory (a new file renamed over the target) may
+    /// be seen by polling only: inotify watches the link's directory and
+    /// the target file itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`], or [`Error::Active`] while the watcher is
+    /// active (stop it first, as for the other settings).
+    pub fn set_stat_follow(&mut self, id: StatId, follow: bool) -> Result<(), Error> {
+        if self.slots.get(id.0).ok_or(Error::StaleHandle)?.active {
+            return Err(Error::Active);
+        }
+        self.stat_data_mut(id.0)?.follow = follow;
+        Ok(())
     }
 
     /// The path a stat watcher watches.
@@ -284,7 +324,7 @@ impl<T> Ctx<T> {
 
     pub(crate) fn stat_start(&mut self, key: WatcherKey) -> Result<(), Error> {
         let s = self.stat_data_mut(key)?;
-        s.attr = StatAttrs::of(&s.path);
+        s.attr = StatAttrs::read(&s.path, s.follow);
         let timer = TimerId(s.timer);
         self.start(timer)?;
         if self.opts.inotify {
@@ -352,11 +392,11 @@ impl<T> Ctx<T> {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             };
-            s.wd_dir = add_watch(fd, &dir);
+            s.wd_dir = add_watch(fd, &dir, true);
             added.extend(s.wd_dir);
         }
         if s.wd_self.is_none() && s.attr.exists {
-            s.wd_self = add_watch(fd, &s.path);
+            s.wd_self = add_watch(fd, &s.path, s.follow);
             added.extend(s.wd_self);
         }
         if let Some(n) = &mut self.inotify {
@@ -461,7 +501,7 @@ impl<T> Ctx<T> {
         let Kind::Stat(s) = &mut slot.kind else {
             return;
         };
-        let now = StatAttrs::of(&s.path);
+        let now = StatAttrs::read(&s.path, s.follow);
         if now == s.attr {
             return;
         }

@@ -6,12 +6,13 @@
 //! build` for all four examples (a no-op when they are fresh), since
 //! `cargo test --test process_examples` alone does not build examples.
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,37 +21,9 @@ const EXAMPLES: [&str; 4] = ["supervisor", "worker_pool", "file_tail", "foreign_
 /// How long any one step may take before the test gives up.
 const STEP: Duration = Duration::from_secs(5);
 
-/// Builds the examples once per test binary; returns the path of `name`.
+/// The built example `name` (see `common::example_bin`).
 fn example(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/process_examples-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary lives in target/<profile>/deps");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "evloop"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        for ex in EXAMPLES {
-            cmd.args(["--example", ex]);
-        }
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("cannot run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build of the examples failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("examples")
-    });
-    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} was not built", bin.display());
-    bin
+    common::example_bin(&EXAMPLES, name)
 }
 
 /// Runs an example to completion (killing it after `STEP`).

@@ -23,7 +23,10 @@
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::rc::Rc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use evloop::{Backend, Break, Loop};
@@ -145,4 +148,44 @@ pub fn harness_main(cases: &[(&str, fn())]) {
     if failed > 0 {
         std::process::exit(1);
     }
+}
+
+/// The path of example `name` of the root package, built first.
+///
+/// `cargo test --test X` alone does not build examples, and a binary left
+/// from an earlier build may be stale, so the first call in a test binary
+/// runs `cargo build` for all of `examples` (a no-op when they are fresh),
+/// with the test binary's own profile. Every call of a test binary must
+/// pass the same list; `name` must be in it.
+pub fn example_bin(examples: &[&str], name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    assert!(examples.contains(&name), "{name} is not among {examples:?}");
+    let dir = DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/<test>-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in target/<profile>/deps");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "evloop"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        for ex in examples {
+            cmd.args(["--example", ex]);
+        }
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("cannot run cargo");
+        assert!(
+            out.status.success(),
+            "cargo build of {examples:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile_dir.join("examples")
+    });
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} was not built", bin.display());
+    bin
 }

@@ -194,8 +194,7 @@ impl<T> Ctx<T> {
                     let io = self.io(fd, Events::READ, move |ctx, _, _, _| {
                         ctx.child_poll(key);
                     })?;
-                    self.slots[io.0].keepalive = false;
-                    self.slots[io.0].priority = crate::Priority::MAX;
+                    self.make_internal(io.0);
                     if let Kind::Child(c) = &mut self.slots[key].kind {
                         c.pidfd_io = Some(io.0);
                     }
@@ -295,8 +294,7 @@ impl<T> Ctx<T> {
             Some(k) => k,
             None => {
                 let id = self.signal(libc::SIGCHLD, |ctx, _, _, _| ctx.children_poll())?;
-                self.slots[id.0].keepalive = false;
-                self.slots[id.0].priority = crate::Priority::MAX;
+                self.make_internal(id.0);
                 self.sigchld = Some(id.0);
                 id.0
             }

@@ -17,10 +17,16 @@ impl<T> Ctx<T> {
         F: FnMut(&mut Ctx<T>, &mut T, IoId, Events) + 'static,
     {
         let id = self.io(source, Events::READ, cb)?;
-        let slot = &mut self.slots[id.0];
-        slot.keepalive = false;
-        slot.priority = Priority::MAX;
+        self.make_internal(id.0);
         self.start(id)?;
         Ok(id.0)
+    }
+
+    /// Gives a (still stopped) watcher the settings of an internal one:
+    /// highest priority, keepalive off.
+    pub(crate) fn make_internal(&mut self, key: WatcherKey) {
+        let slot = &mut self.slots[key];
+        slot.keepalive = false;
+        slot.priority = Priority::MAX;
     }
 }

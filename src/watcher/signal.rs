@@ -95,9 +95,7 @@ impl<T> Ctx<T> {
             // so it stays valid for as long as this watcher exists.
             let key =
                 unsafe { self.io_raw(fd, Events::READ, |ctx, _, _, _| ctx.signals_arrived())? };
-            let slot = &mut self.slots[key.0];
-            slot.keepalive = false;
-            slot.priority = crate::Priority::MAX;
+            self.make_internal(key.0);
             self.start(key)?;
             self.sig = Some((entry, key.0));
         }

@@ -17,7 +17,7 @@ use crate::signals::SignalEntry;
 use crate::timer_heap::TimerHeap;
 use crate::wake::Waker;
 use crate::watcher::cleanup::CleanupCallback;
-use crate::watcher::stat::Inotify;
+use crate::watcher::inotify::Inotify;
 use crate::watcher::{Callback, Slot};
 use crate::{Error, Events, LoopBuilder, Priority};
 

@@ -13,6 +13,7 @@ pub(crate) mod common;
 pub(crate) mod embed;
 pub(crate) mod fork;
 pub(crate) mod idle;
+pub(crate) mod inotify;
 pub(crate) mod internal;
 pub(crate) mod io;
 pub(crate) mod once;

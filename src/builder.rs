@@ -4,7 +4,8 @@ use std::env;
 
 use crate::backend::{self, recommended_backends, supported_backends, Backend, Backends};
 use crate::clock::{Clock, SystemClock};
-use crate::event_loop::Options;
+use crate::inner::Options;
+use crate::sys::process;
 use crate::{Error, Loop};
 
 /// The environment variable that names the backend, as `LIBEV_FLAGS` does
@@ -15,11 +16,11 @@ pub const BACKEND_ENV: &str = "EVLOOP_BACKEND";
 ///
 /// ```
 /// use evloop::{Backend, Loop};
-/// let lp: Loop<()> = Loop::builder()
+/// let mut lp: Loop<()> = Loop::builder()
 ///     .backend(Backend::Poll)
 ///     .ignore_env(true)
 ///     .build()?;
-/// assert_eq!(lp.backend(), Backend::Poll);
+/// assert_eq!(lp.ctx().backend(), Backend::Poll);
 /// # Ok::<(), evloop::Error>(())
 /// ```
 pub struct LoopBuilder {
@@ -44,8 +45,7 @@ impl std::fmt::Debug for LoopBuilder {
 /// A set-user-ID or set-group-ID program does not let whoever starts it
 /// choose its backend through the environment (libev does the same).
 fn privileged() -> bool {
-    // SAFETY: these four calls take no arguments and cannot fail.
-    unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
+    process::privileged()
 }
 
 impl Default for LoopBuilder {

@@ -10,15 +10,15 @@ use std::io;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The handle refers to a watcher that was removed (or never belonged to
-    /// this loop).
+    /// The handle refers to a watcher that was removed.
     StaleHandle,
+    /// The handle was made by another loop; it never reaches a watcher of
+    /// this one.
+    ForeignHandle,
     /// The operation needs a stopped watcher, and this one is active.
     Active,
     /// An argument is out of range; the text says which and why.
     InvalidArgument(&'static str),
-    /// The io watcher's source is not of the requested type.
-    WrongSourceType,
     /// The name given in `EVLOOP_BACKEND` or to the builder is not a backend.
     UnknownBackend(String),
     /// The backend exists but cannot be used here (not compiled for this OS,
@@ -36,7 +36,7 @@ impl fmt::Display for Error {
             }
             Error::Active => f.write_str("the watcher is active; stop it first"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
-            Error::WrongSourceType => f.write_str("the io watcher's source is of another type"),
+            Error::ForeignHandle => f.write_str("the watcher handle belongs to another loop"),
             Error::UnknownBackend(name) => write!(
                 f,
                 "unknown backend {name:?} (expected one of: epoll, poll, select)"
@@ -63,12 +63,6 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
-    }
-}
-
-impl From<nix::Error> for Error {
-    fn from(e: nix::Error) -> Self {
-        Error::Io(io::Error::from(e))
     }
 }
 

@@ -8,7 +8,7 @@ bitflags! {
     /// An io watcher's *interest* is a subset of [`READ`](Events::READ) |
     /// [`WRITE`](Events::WRITE). Every callback receives the bits that made
     /// its watcher pending: the readiness of an io watcher, [`TIMER`](Events::TIMER)
-    /// for a timer, and so on. Events fed with [`Ctx::feed_event`](crate::Ctx::feed_event)
+    /// for a timer, and so on. Events fed with [`Watcher::feed`](crate::Watcher::feed)
     /// arrive with whatever bits were fed, OR-ed together when a watcher is fed
     /// more than once before it runs. [`CUSTOM`](Events::CUSTOM) is never sent
     /// by the loop itself.
@@ -25,10 +25,10 @@ bitflags! {
         /// A signal watcher's signal arrived (once or more) since it last ran.
         const SIGNAL = 0x400;
         /// A child watcher's child changed state (exited, was killed, stopped
-        /// or continued); [`Ctx::child_status`](crate::Ctx::child_status) says how.
+        /// or continued); the callback's [`ChildEvent`](crate::ChildEvent) says how.
         const CHILD = 0x800;
         /// A stat watcher's path changed its attributes;
-        /// [`Ctx::stat_attrs`](crate::Ctx::stat_attrs) has the old and new ones.
+        /// the watcher's [`attrs`](crate::Watcher::attrs) has the old and new ones.
         const STAT = 0x1000;
         /// An idle watcher ran because nothing else was pending.
         const IDLE = 0x2000;
@@ -43,6 +43,9 @@ bitflags! {
         const FORK = 0x20000;
         /// An async watcher was sent to (once or more) since it last ran.
         const ASYNC = 0x80000;
+        /// Every [`AsyncSender`](crate::AsyncSender) of an async watcher has
+        /// been dropped: no other thread can wake it any more.
+        const CLOSED = 0x0010_0000;
         /// Free for the application: never sent by the loop.
         const CUSTOM = 0x0100_0000;
         /// The watcher was stopped because of an error, usually an fd that is

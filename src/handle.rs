@@ -1,5 +1,19 @@
-//! Typed watcher handles and priorities.
+//! Watcher handles, the loop identity they carry, and priorities.
+//!
+//! A handle is a slotmap key (slot index and version) plus the [`LoopId`]
+//! of the loop that made it; its Rust type says its kind. The loop checks
+//! all three before it touches a slot, so a handle reaches exactly the
+//! watcher it was made for, or yields an error value: never a watcher of
+//! another loop (slotmap keys are deterministic: the first watcher of every
+//! loop has the same key), never one of another kind, never one the loop
+//! keeps for itself.
 
+use std::fmt;
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::watcher::KindTag;
 use crate::Error;
 
 slotmap::new_key_type! {
@@ -8,67 +22,154 @@ slotmap::new_key_type! {
     pub struct WatcherKey;
 }
 
-mod sealed {
+/// The identity of one loop, unique in the process for its whole life.
+/// Libraries whose own handles name things kept in a loop (evloop-buffer's
+/// streams, say) store it in them, to refuse a handle of another loop as
+/// the core does ([`Ctx::loop_id`](crate::Ctx::loop_id)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoopId(NonZeroU32);
+
+impl LoopId {
+    /// A new identity; panics after 4 billion loops, long before which the
+    /// process has run out of fds.
+    pub(crate) fn fresh() -> LoopId {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        LoopId(NonZeroU32::new(n).expect("more than 2^32 - 1 loops were created"))
+    }
+}
+
+impl fmt::Display for LoopId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loop {}", self.0)
+    }
+}
+
+/// What every handle holds: the slot's key and the loop's identity.
+/// (Public only so the sealed [`WatcherId`] can name it; not exported.)
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RawId {
+    pub(crate) key: WatcherKey,
+    pub(crate) lp: LoopId,
+}
+
+impl fmt::Debug for RawId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = slotmap::Key::data(&self.key).as_ffi();
+        write!(f, "{}v{}@{}", k as u32, k >> 32, self.lp.0)
+    }
+}
+
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
-/// Implemented by every typed watcher handle, so that the generic calls
-/// ([`Ctx::start`](crate::Ctx::start), [`stop`](crate::Ctx::stop),
-/// [`remove`](crate::Ctx::remove), ...) take any of them.
+/// Implemented by every typed watcher handle, so that the calls every kind
+/// shares ([`Ctx::start`](crate::Ctx::start), [`Ctx::watcher`](crate::Ctx::watcher),
+/// ...) take any of them.
 ///
-/// Handles are small `Copy` values. A handle outlives its watcher harmlessly:
-/// once the watcher is removed every call with it returns
-/// [`Error::StaleHandle`], even if a new watcher took the same slot.
-pub trait WatcherId: sealed::Sealed + Copy + std::fmt::Debug {
+/// Handles are small `Copy` values. A handle outlives its watcher
+/// harmlessly: once the watcher is removed every call with it returns
+/// [`Error::StaleHandle`], even if a new watcher took the same slot, and a
+/// handle used with another loop than its own returns
+/// [`Error::ForeignHandle`].
+pub trait WatcherId: sealed::Sealed + Copy + Eq + Hash + fmt::Debug + 'static {
     #[doc(hidden)]
-    fn key(self) -> WatcherKey;
+    const KIND: KindTag;
+    #[doc(hidden)]
+    fn raw(self) -> RawId;
+    #[doc(hidden)]
+    fn from_raw(raw: RawId) -> Self;
 }
 
-macro_rules! handles {
-    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+/// Defines a handle type of one kind.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $tag:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub(crate) WatcherKey);
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub(crate) $crate::handle::RawId);
 
-        impl sealed::Sealed for $name {}
-
-        impl WatcherId for $name {
-            #[inline]
-            fn key(self) -> WatcherKey {
-                self.0
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({:?})"), self.0)
             }
         }
-    )*};
-}
 
-handles! {
-    /// Handle of an io watcher (libev's `ev_io`).
-    IoId;
-    /// Handle of a timer watcher (libev's `ev_timer`).
-    TimerId;
-    /// Handle of a periodic watcher (libev's `ev_periodic`).
-    PeriodicId;
-    /// Handle of an idle watcher (libev's `ev_idle`).
-    IdleId;
-    /// Handle of a prepare watcher (libev's `ev_prepare`).
-    PrepareId;
-    /// Handle of a check watcher (libev's `ev_check`).
-    CheckId;
-    /// Handle of a signal watcher (libev's `ev_signal`).
-    SignalId;
-    /// Handle of a child watcher (libev's `ev_child`).
-    ChildId;
-    /// Handle of an async watcher (libev's `ev_async`).
-    AsyncId;
-    /// Handle of a fork watcher (libev's `ev_fork`).
-    ForkId;
-    /// Handle of a cleanup watcher (libev's `ev_cleanup`).
-    CleanupId;
-    /// Handle of a stat watcher (libev's `ev_stat`).
-    StatId;
-    /// Handle of an embed watcher (libev's `ev_embed`).
-    EmbedId;
+        impl $crate::handle::sealed::Sealed for $name {}
+
+        impl $crate::handle::WatcherId for $name {
+            const KIND: $crate::watcher::KindTag = $crate::watcher::KindTag::$tag;
+            #[inline]
+            fn raw(self) -> $crate::handle::RawId {
+                self.0
+            }
+            #[inline]
+            fn from_raw(raw: $crate::handle::RawId) -> Self {
+                $name(raw)
+            }
+        }
+    };
 }
+pub(crate) use handle;
+
+/// Defines a handle type of one kind that is generic over what the watcher
+/// holds (an io watcher's source, an embedded loop's state), so that access
+/// to it needs no downcast that could fail.
+macro_rules! typed_handle {
+    ($(#[$doc:meta])* $name:ident<$p:ident $(= $default:ty)?>, $tag:ident) => {
+        $(#[$doc])*
+        pub struct $name<$p $(= $default)?>(
+            pub(crate) $crate::handle::RawId,
+            ::std::marker::PhantomData<fn() -> $p>,
+        );
+
+        impl<$p> Clone for $name<$p> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<$p> Copy for $name<$p> {}
+        impl<$p> PartialEq for $name<$p> {
+            fn eq(&self, other: &Self) -> bool {
+                self.0 == other.0
+            }
+        }
+        impl<$p> Eq for $name<$p> {}
+        impl<$p> ::std::hash::Hash for $name<$p> {
+            fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+                self.0.hash(state)
+            }
+        }
+        impl<$p> PartialOrd for $name<$p> {
+            fn partial_cmp(&self, other: &Self) -> Option<::std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl<$p> Ord for $name<$p> {
+            fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+                self.0.cmp(&other.0)
+            }
+        }
+        impl<$p> ::std::fmt::Debug for $name<$p> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({:?})"), self.0)
+            }
+        }
+        impl<$p> $crate::handle::sealed::Sealed for $name<$p> {}
+        impl<$p: 'static> $crate::handle::WatcherId for $name<$p> {
+            const KIND: $crate::watcher::KindTag = $crate::watcher::KindTag::$tag;
+            #[inline]
+            fn raw(self) -> $crate::handle::RawId {
+                self.0
+            }
+            #[inline]
+            fn from_raw(raw: $crate::handle::RawId) -> Self {
+                $name(raw, ::std::marker::PhantomData)
+            }
+        }
+    };
+}
+pub(crate) use typed_handle;
 
 /// A watcher priority, libev's `EV_MINPRI..=EV_MAXPRI`: -2 (lowest) to 2
 /// (highest), 0 by default. Pending watchers of a higher priority run before

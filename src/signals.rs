@@ -16,7 +16,7 @@ use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::wake::{eventfd, eventfd_drain, eventfd_renew, eventfd_signal};
+use crate::sys::{eventfd, signal as sys_signal};
 use crate::Error;
 
 /// How many loops can watch signals at the same time.
@@ -49,11 +49,8 @@ static ENTRIES: [Entry; MAX_SIGNAL_LOOPS] = [FREE; MAX_SIGNAL_LOOPS];
 /// when the last stops.
 struct Disposition {
     loops: usize,
-    previous: libc::sigaction,
+    previous: sys_signal::Disposition,
 }
-
-// SAFETY: `sigaction` is plain data (a handler address, a mask and flags).
-unsafe impl Send for Disposition {}
 
 static DISPOSITIONS: Mutex<Vec<Option<Disposition>>> = Mutex::new(Vec::new());
 
@@ -74,7 +71,7 @@ pub(crate) fn check_signum(signum: i32) -> Result<(), Error> {
         libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE => Err(Error::InvalidArgument(
             "synchronous fault signals cannot be delivered through a loop",
         )),
-        _ if (32..libc::SIGRTMIN()).contains(&signum) => Err(Error::InvalidArgument(
+        _ if (32..sys_signal::sigrtmin()).contains(&signum) => Err(Error::InvalidArgument(
             "signals 32 up to SIGRTMIN are reserved by the C library",
         )),
         _ => Ok(()),
@@ -96,7 +93,7 @@ fn mark_arrived(signum: i32) {
             e.arrived.fetch_or(b, Ordering::AcqRel);
             let fd = e.fd.load(Ordering::Acquire);
             if fd >= 0 {
-                eventfd_signal(fd);
+                eventfd::signal(fd);
             }
         }
     }
@@ -125,7 +122,7 @@ impl SignalEntry {
                 .is_ok()
             {
                 if e.fd.load(Ordering::Acquire) < 0 {
-                    match eventfd() {
+                    match eventfd::eventfd() {
                         // Never closed: see the module docs.
                         Ok(fd) => e.fd.store(fd.into_raw_fd(), Ordering::Release),
                         Err(err) => {
@@ -135,7 +132,7 @@ impl SignalEntry {
                     }
                 }
                 e.arrived.store(0, Ordering::SeqCst);
-                eventfd_drain(e.fd.load(Ordering::Acquire));
+                eventfd::drain(e.fd.load(Ordering::Acquire));
                 return Ok(SignalEntry(i));
             }
         }
@@ -167,7 +164,7 @@ impl SignalEntry {
             .fetch_or(bit(signum), Ordering::AcqRel);
         match &mut table[signum as usize] {
             Some(d) => d.loops += 1,
-            slot @ None => match install(signum) {
+            slot @ None => match sys_signal::install(signum, on_signal) {
                 Ok(previous) => *slot = Some(Disposition { loops: 1, previous }),
                 Err(e) => {
                     self.entry()
@@ -195,7 +192,7 @@ impl SignalEntry {
             if let Some(d) = slot {
                 d.loops -= 1;
                 if d.loops == 0 {
-                    restore(signum, &d.previous);
+                    sys_signal::restore(signum, &d.previous);
                     *slot = None;
                 }
             }
@@ -205,13 +202,13 @@ impl SignalEntry {
     /// Empties the eventfd and returns the signals that arrived since the
     /// last call. Draining first means a signal after it writes again.
     pub(crate) fn take_arrived(&self) -> u64 {
-        eventfd_drain(self.fd());
+        eventfd::drain(self.fd());
         self.entry().arrived.swap(0, Ordering::AcqRel)
     }
 
     /// After `fork`, give the entry an eventfd of the child's own.
     pub(crate) fn renew_after_fork(&self) -> io::Result<()> {
-        eventfd_renew(self.fd())
+        eventfd::renew(self.fd())
     }
 }
 
@@ -224,30 +221,5 @@ impl Drop for SignalEntry {
             }
         }
         self.entry().in_use.store(false, Ordering::Release);
-    }
-}
-
-fn install(signum: i32) -> io::Result<libc::sigaction> {
-    // SAFETY: both sigaction structs are fully initialised (zeroed, then the
-    // fields set); the handler is an `extern "C" fn(c_int)`, as `sa_handler`
-    // requires without SA_SIGINFO. SA_RESTART keeps other code's blocking
-    // calls from failing with EINTR.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigfillset(&mut sa.sa_mask);
-        let mut old: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(signum, &sa, &mut old) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(old)
-    }
-}
-
-fn restore(signum: i32, previous: &libc::sigaction) {
-    // SAFETY: `previous` is what sigaction returned for this signal.
-    unsafe {
-        libc::sigaction(signum, previous, std::ptr::null_mut());
     }
 }

@@ -125,12 +125,14 @@ impl<K: Copy> TimerHeap<K> {
         }
     }
 
-    /// How many entries have `at <= now`. Only those entries and their
-    /// children are read (a due entry's ancestors are all due), so this costs
-    /// O(answer), nothing when the top is not due. `stack` is scratch space.
+    /// How many entries are due, that is have `at < now` (strictly: a
+    /// deadline is due once it has passed, as in libev). Only those entries
+    /// and their children are read (a due entry's ancestors are all due), so
+    /// this costs O(answer), nothing when the top is not due. `stack` is
+    /// scratch space.
     pub fn count_due(&self, now: i64, stack: &mut Vec<u32>) -> usize {
         let h = self.entries();
-        if h.first().is_none_or(|e| e.at > now) {
+        if h.first().is_none_or(|e| e.at >= now) {
             return 0;
         }
         stack.clear();
@@ -140,7 +142,7 @@ impl<K: Copy> TimerHeap<K> {
             n += 1;
             let first = D * i as usize + 1;
             for (c, e) in h.iter().enumerate().skip(first).take(D) {
-                if e.at <= now {
+                if e.at < now {
                     stack.push(c as u32);
                 }
             }
@@ -306,7 +308,7 @@ mod tests {
                                 check(&h, &idx);
                 prop_assert_eq!(h.peek().map(|e| e.at), model.iter().next().map(|m| m.0));
                 for now in [-1000i64, -10, 0, 10, 500, 1000] {
-                    let want = model.iter().filter(|m| m.0 <= now).count();
+                    let want = model.iter().filter(|m| m.0 < now).count();
                     prop_assert_eq!(h.count_due(now, &mut Vec::new()), want, "due at {}", now);
                 }
             }

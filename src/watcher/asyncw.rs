@@ -7,25 +7,55 @@
 //! the wake-up first and then takes each active watcher's flag, so a send
 //! racing with that scan is either seen by it or wakes the loop again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::handle::{AsyncId, WatcherKey};
+use super::{io, list_push, list_remove, Contract, Kind, NO_INDEX};
+use crate::handle::{handle, WatcherKey};
+use crate::inner::Inner;
 use crate::wake::Waker;
-use crate::watcher::{Kind, NO_INDEX};
-use crate::{Ctx, Error, Events};
+use crate::{Ctx, Error, Events, Watcher};
+
+handle! {
+    /// Handle of an async watcher (libev's `ev_async`).
+    AsyncId, Async
+}
 
 /// What a watcher shares with its senders.
 #[derive(Debug)]
 pub(crate) struct AsyncFlag {
     sent: AtomicBool,
+    /// How many `AsyncSender`s exist.
+    senders: AtomicUsize,
+    /// The last sender was dropped since the loop last looked.
+    closed: AtomicBool,
+    /// The watcher still exists (cleared when it is removed).
+    alive: AtomicBool,
     waker: Arc<Waker>,
 }
 
 /// The async part of a watcher slot.
 pub(crate) struct AsyncData {
-    pub index: u32,
-    pub flag: Arc<AsyncFlag>,
+    index: u32,
+    flag: Arc<AsyncFlag>,
+}
+
+impl Drop for AsyncData {
+    /// The watcher is removed, or its loop dropped: senders learn that
+    /// nobody listens.
+    fn drop(&mut self) {
+        self.flag.alive.store(false, Ordering::Release);
+    }
+}
+
+/// The loop's async watchers.
+#[derive(Default)]
+pub(crate) struct AsyncState {
+    /// The active ones.
+    list: Vec<WatcherKey>,
+    /// The wake-up fd, with its internal watcher, made on first use.
+    waker: Option<(Arc<Waker>, WatcherKey)>,
 }
 
 /// Wakes an async watcher's loop from any thread (libev's `ev_async_send`).
@@ -36,50 +66,158 @@ pub(crate) struct AsyncData {
 /// the loop gets to the watcher, its callback runs once, and a send is never
 /// lost while the watcher is active: the callback runs at least once after
 /// the last send. A send while the watcher is stopped is kept and delivered
-/// when it starts. After the watcher is removed or the loop dropped, sends
-/// do nothing.
-#[derive(Debug, Clone)]
+/// when it starts.
+///
+/// When the last sender of a watcher is dropped, the watcher's callback
+/// runs with [`Events::CLOSED`], so the loop can tell that no other thread
+/// will wake it any more (as a channel's receiver learns that every sender
+/// is gone); [`Watcher::sender`] makes a new one.
+#[derive(Debug)]
 pub struct AsyncSender {
     flag: Arc<AsyncFlag>,
 }
 
 impl AsyncSender {
-    /// Marks the watcher as sent to and wakes its loop.
-    pub fn send(&self) {
+    fn new(flag: Arc<AsyncFlag>) -> Self {
+        flag.senders.fetch_add(1, Ordering::AcqRel);
+        AsyncSender { flag }
+    }
+
+    /// Marks the watcher as sent to and wakes its loop. Returns `false` if
+    /// the watcher was removed (or its loop dropped): nobody listens.
+    pub fn send(&self) -> bool {
+        if !self.flag.alive.load(Ordering::Acquire) {
+            return false;
+        }
         if !self.flag.sent.swap(true, Ordering::AcqRel) {
+            self.flag.waker.wake();
+        }
+        true
+    }
+}
+
+impl Clone for AsyncSender {
+    fn clone(&self) -> Self {
+        AsyncSender::new(self.flag.clone())
+    }
+}
+
+impl Drop for AsyncSender {
+    fn drop(&mut self) {
+        if self.flag.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.flag.closed.store(true, Ordering::Release);
             self.flag.waker.wake();
         }
     }
 }
 
-impl<T> Ctx<T> {
+pub(crate) struct Async;
+
+impl Contract for Async {
+    fn start<T>(inner: &mut Inner<T>, key: WatcherKey) -> Result<(), Error> {
+        let index = list_push(&mut inner.kinds.asyncw.list, key);
+        if let Kind::Async(a) = &mut inner.slots[key].kind {
+            a.index = index;
+            // A send (or a close) while stopped is delivered now.
+            if a.flag.sent.load(Ordering::Acquire) || a.flag.closed.load(Ordering::Acquire) {
+                a.flag.waker.wake();
+            }
+        }
+        Ok(())
+    }
+
+    fn stop<T>(inner: &mut Inner<T>, key: WatcherKey) {
+        let Kind::Async(a) = &mut inner.slots[key].kind else {
+            return;
+        };
+        let index = std::mem::replace(&mut a.index, NO_INDEX);
+        if index == NO_INDEX {
+            return;
+        }
+        if let Some(moved) = list_remove(&mut inner.kinds.asyncw.list, index) {
+            if let Kind::Async(m) = &mut inner.slots[moved].kind {
+                m.index = index;
+            }
+        }
+    }
+
+    fn after_fork<T>(inner: &mut Inner<T>) -> Result<(), Error> {
+        if let Some((w, _)) = &inner.kinds.asyncw.waker {
+            w.renew_after_fork()?;
+        }
+        Ok(())
+    }
+}
+
+/// The loop's wake-up eventfd, created with its internal watcher on first
+/// use.
+fn waker<T>(inner: &mut Inner<T>) -> Result<Arc<Waker>, Error> {
+    if let Some((w, _)) = &inner.kinds.asyncw.waker {
+        return Ok(w.clone());
+    }
+    let w = Arc::new(Waker::new()?);
+    let fd = w.as_fd().as_raw_fd();
+    let key = io::internal(
+        inner,
+        fd,
+        Box::new(w.clone()),
+        Box::new(|ctx, _, _, _| woken(ctx.inner)),
+    );
+    inner.kinds.asyncw.waker = Some((w.clone(), key));
+    Ok(w)
+}
+
+/// The wake-up fd was readable: queue every active watcher sent to.
+fn woken<T>(inner: &mut Inner<T>) {
+    if let Some((w, _)) = &inner.kinds.asyncw.waker {
+        w.reset();
+    }
+    for i in 0..inner.kinds.asyncw.list.len() {
+        let key = inner.kinds.asyncw.list[i];
+        let mut ev = Events::empty();
+        if let Kind::Async(a) = &inner.slots[key].kind {
+            if a.flag.sent.swap(false, Ordering::AcqRel) {
+                ev |= Events::ASYNC;
+            }
+            if a.flag.closed.swap(false, Ordering::AcqRel) {
+                ev |= Events::CLOSED;
+            }
+        }
+        if !ev.is_empty() {
+            inner.queue_key(key, ev);
+        }
+    }
+}
+
+impl<'a, T> Ctx<'a, T> {
     /// Creates a stopped async watcher and a sender for it (libev's
     /// `ev_async`). Hand clones of the sender to other threads; each
     /// [`send`](AsyncSender::send) makes the callback run (with
     /// [`Events::ASYNC`]) in the loop's thread, many sends coalescing into
     /// one run. Data goes alongside, for example in a channel that the
-    /// callback drains.
+    /// callback drains. When every sender is gone, the callback runs once
+    /// more with [`Events::CLOSED`].
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// use evloop::{Loop, RunMode};
+    /// use evloop::{Events, Loop, RunMode};
     ///
     /// let (tx, rx) = mpsc::channel::<u64>();
     /// let mut lp: Loop<u64> = Loop::new()?;
-    /// let (id, sender) = lp.async_watcher(move |ctx, sum, id, _ev| {
-    ///     for n in rx.try_iter() {
-    ///         *sum += n;
-    ///     }
-    ///     if *sum == 10 {
-    ///         ctx.stop(id).unwrap();
+    /// let mut ctx = lp.ctx();
+    /// let (id, sender) = ctx.new_async(move |ctx, sum, id, ev| {
+    ///     *sum += rx.try_iter().sum::<u64>();
+    ///     if ev.contains(Events::CLOSED) {
+    ///         ctx.stop(id).unwrap(); // the worker is done
     ///     }
     /// })?;
-    /// lp.start(id)?;
+    /// ctx.start(id)?;
     /// let worker = std::thread::spawn(move || {
     ///     for n in 1..=4 {
     ///         tx.send(n).unwrap();
     ///         sender.send();
     ///     }
+    ///     // `sender` is dropped here: the loop hears of it.
     /// });
     /// let mut sum = 0;
     /// lp.run(&mut sum, RunMode::Default)?;
@@ -92,106 +230,62 @@ impl<T> Ctx<T> {
     ///
     /// [`Error::Io`] if the loop's wake-up eventfd cannot be created (the
     /// first async watcher creates it).
-    pub fn async_watcher<F>(&mut self, mut cb: F) -> Result<(AsyncId, AsyncSender), Error>
+    pub fn new_async<F>(&mut self, cb: F) -> Result<(AsyncId, AsyncSender), Error>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, AsyncId, Events) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, AsyncId, Events) + 'static,
     {
-        let waker = self.waker()?;
+        let waker = waker(self.inner)?;
         let flag = Arc::new(AsyncFlag {
             sent: AtomicBool::new(false),
+            senders: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
             waker,
         });
-        let key = self.insert(
-            Kind::Async(AsyncData {
-                index: NO_INDEX,
-                flag: flag.clone(),
-            }),
-            Box::new(move |c, d, k, e| cb(c, d, AsyncId(k), e)),
-        );
-        Ok((AsyncId(key), AsyncSender { flag }))
+        let sender = AsyncSender::new(flag.clone());
+        let kind = Kind::Async(AsyncData {
+            index: NO_INDEX,
+            flag,
+        });
+        let key = self.inner.insert(kind, super::wrap(cb));
+        Ok((self.inner.handle(key), sender))
     }
 
-    /// Another sender for an async watcher.
+    /// A view of an async watcher.
     ///
     /// # Errors
     ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn async_sender(&self, id: AsyncId) -> Result<AsyncSender, Error> {
-        match &self.slots.get(id.0).ok_or(Error::StaleHandle)?.kind {
-            Kind::Async(a) => Ok(AsyncSender {
-                flag: a.flag.clone(),
-            }),
-            _ => Err(Error::StaleHandle),
+    /// [`Error::StaleHandle`] if it was removed, [`Error::ForeignHandle`]
+    /// if the handle is another loop's.
+    #[inline]
+    pub fn async_watcher(&mut self, id: AsyncId) -> Result<Watcher<'_, T, AsyncId>, Error> {
+        self.watcher(id)
+    }
+}
+
+impl<'a, T> Watcher<'a, T, AsyncId> {
+    fn flag(&self) -> &Arc<AsyncFlag> {
+        match &self.inner.slots[self.key].kind {
+            Kind::Async(a) => &a.flag,
+            _ => unreachable!("an AsyncId resolves to an async watcher"),
         }
+    }
+
+    /// Another sender.
+    pub fn sender(&self) -> AsyncSender {
+        AsyncSender::new(self.flag().clone())
+    }
+
+    /// How many senders exist.
+    pub fn sender_count(&self) -> usize {
+        self.flag().senders.load(Ordering::Acquire)
     }
 
     /// Whether a send has arrived that the callback has not yet been
     /// queued for (libev's `ev_async_pending`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn async_pending(&self, id: AsyncId) -> Result<bool, Error> {
-        match &self.slots.get(id.0).ok_or(Error::StaleHandle)?.kind {
-            Kind::Async(a) => Ok(a.flag.sent.load(Ordering::Acquire)),
-            _ => Err(Error::StaleHandle),
-        }
+    pub fn is_sent(&self) -> bool {
+        self.flag().sent.load(Ordering::Acquire)
     }
 
-    /// The loop's wake-up eventfd, created with its internal watcher on
-    /// first use.
-    fn waker(&mut self) -> Result<Arc<Waker>, Error> {
-        if let Some((w, _)) = &self.waker {
-            return Ok(w.clone());
-        }
-        let w = Arc::new(Waker::new()?);
-        let key = self.internal_io(w.clone(), |ctx, _, _, _| ctx.asyncs_woken())?;
-        self.waker = Some((w.clone(), key));
-        Ok(w)
-    }
-
-    pub(crate) fn async_start(&mut self, key: WatcherKey) {
-        self.asyncs.push(key);
-        let index = (self.asyncs.len() - 1) as u32;
-        if let Kind::Async(a) = &mut self.slots[key].kind {
-            a.index = index;
-            // A send while stopped is delivered now.
-            if a.flag.sent.load(Ordering::Acquire) {
-                a.flag.waker.wake();
-            }
-        }
-    }
-
-    pub(crate) fn async_stop(&mut self, key: WatcherKey) {
-        let Kind::Async(a) = &mut self.slots[key].kind else {
-            return;
-        };
-        let index = std::mem::replace(&mut a.index, NO_INDEX);
-        if index == NO_INDEX {
-            return;
-        }
-        self.asyncs.swap_remove(index as usize);
-        if let Some(&moved) = self.asyncs.get(index as usize) {
-            if let Kind::Async(m) = &mut self.slots[moved].kind {
-                m.index = index;
-            }
-        }
-    }
-
-    /// The wake-up fd was readable: queue every active watcher sent to.
-    fn asyncs_woken(&mut self) {
-        if let Some((w, _)) = &self.waker {
-            w.reset();
-        }
-        for i in 0..self.asyncs.len() {
-            let key = self.asyncs[i];
-            let sent = match &self.slots[key].kind {
-                Kind::Async(a) => a.flag.sent.swap(false, Ordering::AcqRel),
-                _ => false,
-            };
-            if sent {
-                self.queue_key(key, Events::ASYNC);
-            }
-        }
-    }
+    crate::view::set_callback!(AsyncId);
 }

@@ -5,26 +5,41 @@
 //!
 //! * **pidfd** (Linux 5.3+, the default): each watcher of one pid holds a
 //!   pidfd; an internal io watcher on it calls `waitid(P_PIDFD)` when it
-//!   becomes readable, i.e. when that child exits. Only that child is ever
-//!   waited for, so any number of loops can watch children, and children
-//!   the application waits for itself (`std::process::Child::wait`) are
-//!   never reaped behind its back. A pidfd does not report stops, so a
-//!   watcher that asks for stops and continues also listens to SIGCHLD.
+//!   becomes readable, i.e. when that child exits. Only watched children
+//!   are ever waited for, so any number of loops can watch children, and
+//!   children the application waits for itself
+//!   (`std::process::Child::wait`) are never reaped behind its back. A
+//!   pidfd does not report stops, so a watcher that asks for stops and
+//!   continues also listens to SIGCHLD.
 //! * **SIGCHLD** (kernels without pidfd, or
 //!   [`LoopBuilder::pidfd`](crate::LoopBuilder::pidfd)`(false)`): an
 //!   internal signal watcher on SIGCHLD polls every watched pid with
-//!   `waitpid(pid, WNOHANG)`. Still only watched pids are reaped, but the
+//!   `waitid(P_PID, WNOHANG)`. Still only watched pids are reaped, but the
 //!   process's SIGCHLD disposition is evloop's while any child watcher is
 //!   active (the previous one is put back when the last stops).
 //!
 //! A watcher of pid 0 (any child) must use `waitid(P_ALL)` and therefore
 //! reaps *every* child that exits while it is active, as libev does.
+//!
+//! Whichever way a state change is found, it goes to every active watcher
+//! it concerns (libev's `child_reap`): the watchers of that pid and the
+//! watchers of pid 0. Each watcher keeps a queue of the changes its
+//! callback has not seen yet, so none is lost or overwritten when several
+//! come before the callback runs.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
 
-use crate::handle::{ChildId, IoId, WatcherKey};
-use crate::watcher::{Kind, NO_INDEX};
-use crate::{Ctx, Error, Events};
+use super::{io, list_push, list_remove, Callback, Contract, Kind, NO_INDEX};
+use crate::handle::{handle, WatcherKey};
+use crate::inner::Inner;
+use crate::sys::process::{self, WaitFlags, WaitFor, WaitInfo};
+use crate::{Ctx, Error, Events, Watcher};
+
+handle! {
+    /// Handle of a child watcher (libev's `ev_child`).
+    ChildId, Child
+}
 
 /// How a child changed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,93 +64,344 @@ impl ChildStatus {
     pub fn is_terminated(self) -> bool {
         matches!(self, ChildStatus::Exited(_) | ChildStatus::Signaled { .. })
     }
+
+    /// The status as `waitpid(2)` stores it, for code that decodes it with
+    /// `WIFEXITED`, `WEXITSTATUS` and friends (libev's `rstatus`).
+    pub fn raw(self) -> i32 {
+        match self {
+            ChildStatus::Exited(code) => (code & 0xff) << 8,
+            ChildStatus::Signaled {
+                signal,
+                core_dumped,
+            } => (signal & 0x7f) | if core_dumped { 0x80 } else { 0 },
+            ChildStatus::Stopped(signal) => ((signal & 0xff) << 8) | 0x7f,
+            ChildStatus::Continued => 0xffff,
+        }
+    }
+}
+
+/// What a child watcher's callback is told: which child changed state and
+/// how (libev's `rpid` and `rstatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChildEvent {
+    /// The child's pid (useful with a watcher of pid 0).
+    pub pid: i32,
+    /// The change, decoded.
+    pub status: ChildStatus,
+    /// The change as `waitpid(2)` reports it ([`ChildStatus::raw`]).
+    pub raw_status: i32,
+}
+
+impl ChildEvent {
+    /// The event for `pid` changing to `status`.
+    pub fn new(pid: i32, status: ChildStatus) -> ChildEvent {
+        ChildEvent {
+            pid,
+            status,
+            raw_status: status.raw(),
+        }
+    }
+
+    fn from_wait(w: WaitInfo) -> Option<ChildEvent> {
+        let status = match w.code {
+            libc::CLD_EXITED => ChildStatus::Exited(w.status),
+            libc::CLD_KILLED => ChildStatus::Signaled {
+                signal: w.status,
+                core_dumped: false,
+            },
+            libc::CLD_DUMPED => ChildStatus::Signaled {
+                signal: w.status,
+                core_dumped: true,
+            },
+            libc::CLD_STOPPED | libc::CLD_TRAPPED => ChildStatus::Stopped(w.status),
+            libc::CLD_CONTINUED => ChildStatus::Continued,
+            _ => return None,
+        };
+        Some(ChildEvent::new(w.pid, status))
+    }
 }
 
 /// The child part of a watcher slot (boxed: it is the biggest kind).
 pub(crate) struct ChildData {
     /// The pid watched, 0 for any child.
-    pub pid: i32,
+    pid: i32,
     /// Report stops and continues too (libev's `trace`).
-    pub trace: bool,
+    trace: bool,
     /// Index in the loop's list of active child watchers.
-    pub index: u32,
+    index: u32,
     /// The internal io watcher on this child's pidfd, if the loop uses pidfds.
-    pub pidfd_io: Option<WatcherKey>,
-    /// The last state change: pid and status (libev's `rpid`, `rstatus`).
-    pub last: Option<(u32, ChildStatus)>,
+    pidfd_io: Option<WatcherKey>,
+    /// State changes the callback has not seen yet, oldest first.
+    reports: VecDeque<ChildEvent>,
+    /// The last one it saw.
+    last: Option<ChildEvent>,
 }
 
-/// One `waitid` with `WNOHANG`; `Ok(None)` if nothing changed.
-fn wait_one(
-    idtype: libc::idtype_t,
-    id: libc::id_t,
-    flags: i32,
-) -> std::io::Result<Option<(u32, ChildStatus)>> {
-    // SAFETY: `info` is zeroed, as waitid with WNOHANG requires to tell
-    // "nothing to report" (si_pid stays 0) from a report; the pointer is
-    // valid for the call.
-    let (r, info) = unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let r = libc::waitid(idtype, id, &mut info, flags | libc::WNOHANG);
-        (r, info)
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
+impl ChildData {
+    /// Whether this watcher needs SIGCHLD (no pidfd, pid 0, or stops).
+    fn needs_sigchld(&self) -> bool {
+        self.pidfd_io.is_none() || self.trace
     }
-    // SAFETY: after a successful waitid the fields are those of a SIGCHLD
-    // siginfo, which si_pid and si_status read.
-    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-    if pid == 0 {
-        return Ok(None);
+
+    fn wants(&self, ev: &ChildEvent) -> bool {
+        (self.pid == 0 || self.pid == ev.pid) && (self.trace || ev.status.is_terminated())
     }
-    let status = match info.si_code {
-        libc::CLD_EXITED => ChildStatus::Exited(status),
-        libc::CLD_KILLED => ChildStatus::Signaled {
-            signal: status,
-            core_dumped: false,
-        },
-        libc::CLD_DUMPED => ChildStatus::Signaled {
-            signal: status,
-            core_dumped: true,
-        },
-        libc::CLD_STOPPED | libc::CLD_TRAPPED => ChildStatus::Stopped(status),
-        libc::CLD_CONTINUED => ChildStatus::Continued,
-        _ => return Ok(None),
-    };
-    Ok(Some((pid as u32, status)))
 }
 
-fn wait_flags(trace: bool) -> i32 {
-    libc::WEXITED
-        | if trace {
-            libc::WSTOPPED | libc::WCONTINUED
-        } else {
-            0
+/// The loop's child watchers.
+#[derive(Default)]
+pub(crate) struct ChildState {
+    /// The active ones.
+    list: Vec<WatcherKey>,
+    /// The internal SIGCHLD watcher, and how many active watchers need it.
+    sigchld: Option<WatcherKey>,
+    sigchld_users: usize,
+}
+
+fn data_mut<T>(inner: &mut Inner<T>, key: WatcherKey) -> Option<&mut ChildData> {
+    match &mut inner.slots.get_mut(key)?.kind {
+        Kind::Child(c) => Some(c),
+        _ => None,
+    }
+}
+
+pub(crate) struct Child;
+
+impl Contract for Child {
+    fn start<T>(inner: &mut Inner<T>, key: WatcherKey) -> Result<(), Error> {
+        let Some(c) = data_mut(inner, key) else {
+            return Ok(());
+        };
+        let needs_sigchld = c.needs_sigchld();
+        let pidfd_io = c.pidfd_io;
+        if needs_sigchld {
+            sigchld_acquire(inner)?;
         }
-}
-
-fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags, no pointers.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
+        if let Some(io) = pidfd_io {
+            // An io watcher's start cannot fail.
+            let _ = inner.start_key(io);
+        }
+        let index = list_push(&mut inner.kinds.child.list, key);
+        if let Some(c) = data_mut(inner, key) {
+            c.index = index;
+        }
+        // It may have changed state before we listened.
+        if needs_sigchld {
+            poll_all(inner);
+        }
+        Ok(())
     }
-    // SAFETY: the kernel just created this fd for us alone.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+
+    fn stop<T>(inner: &mut Inner<T>, key: WatcherKey) {
+        let Some(c) = data_mut(inner, key) else {
+            return;
+        };
+        let index = std::mem::replace(&mut c.index, NO_INDEX);
+        // A stop drops what the callback has not seen, as it drops a
+        // pending event.
+        c.reports.clear();
+        let needs_sigchld = c.needs_sigchld();
+        let pidfd_io = c.pidfd_io;
+        if index == NO_INDEX {
+            return;
+        }
+        if let Some(io) = pidfd_io {
+            inner.stop_key(io);
+        }
+        if let Some(moved) = list_remove(&mut inner.kinds.child.list, index) {
+            if let Some(m) = data_mut(inner, moved) {
+                m.index = index;
+            }
+        }
+        if needs_sigchld {
+            sigchld_release(inner);
+        }
+    }
+
+    /// Removes the pidfd watcher of a child watcher that goes away.
+    fn forget<T>(inner: &mut Inner<T>, key: WatcherKey) {
+        if let Some(io) = data_mut(inner, key).and_then(|c| c.pidfd_io.take()) {
+            inner.remove_key(io);
+        }
+    }
 }
 
-impl<T> Ctx<T> {
+fn sigchld_acquire<T>(inner: &mut Inner<T>) -> Result<(), Error> {
+    let key = match inner.kinds.child.sigchld {
+        Some(k) => k,
+        None => {
+            let id = Ctx::new(inner).new_signal(libc::SIGCHLD, |ctx, _, _, _| poll_all(ctx.inner))?;
+            let key = id.0.key;
+            inner.make_internal(key);
+            inner.kinds.child.sigchld = Some(key);
+            key
+        }
+    };
+    if inner.kinds.child.sigchld_users == 0 {
+        inner.start_key(key)?;
+    }
+    inner.kinds.child.sigchld_users += 1;
+    Ok(())
+}
+
+fn sigchld_release<T>(inner: &mut Inner<T>) {
+    let st = &mut inner.kinds.child;
+    st.sigchld_users -= 1;
+    if st.sigchld_users == 0 {
+        if let Some(k) = st.sigchld {
+            inner.stop_key(k);
+        }
+    }
+}
+
+/// Hands a state change to every active watcher it concerns and queues
+/// them. A watcher of one pid stops once that child is gone (its reports
+/// are kept for its callback).
+fn deliver<T>(inner: &mut Inner<T>, ev: ChildEvent) {
+    let mut i = 0;
+    while i < inner.kinds.child.list.len() {
+        let key = inner.kinds.child.list[i];
+        i += 1;
+        let Some(c) = data_mut(inner, key) else {
+            continue;
+        };
+        if !c.wants(&ev) {
+            continue;
+        }
+        let mut reports = std::mem::take(&mut c.reports);
+        reports.push_back(ev);
+        if c.pid != 0 && ev.status.is_terminated() {
+            inner.stop_key(key);
+            // The stop swapped the last entry into this place.
+            i -= 1;
+        }
+        if let Some(c) = data_mut(inner, key) {
+            c.reports = reports;
+        }
+        inner.queue_key(key, Events::CHILD);
+    }
+}
+
+/// A watcher's pidfd became readable: its child exited.
+fn pidfd_ready<T>(inner: &mut Inner<T>, key: WatcherKey) {
+    let Some(c) = data_mut(inner, key) else {
+        return;
+    };
+    let (Some(io), trace) = (c.pidfd_io, c.trace) else {
+        return;
+    };
+    match wait_pidfd(inner, io, trace) {
+        Some(Ok(Some(ev))) => deliver(inner, ev),
+        Some(Ok(None)) | None => {}
+        // Reaped already (by a pid-0 watcher's wait, which told this
+        // watcher, or by other code): the pidfd stays readable; stop it.
+        Some(Err(_)) => {
+            inner.stop_key(io);
+        }
+    }
+}
+
+/// `waitid(P_PIDFD)` on the pidfd an internal io watcher owns.
+fn wait_pidfd<T>(
+    inner: &Inner<T>,
+    io: WatcherKey,
+    trace: bool,
+) -> Option<std::io::Result<Option<ChildEvent>>> {
+    let Some(Kind::Io(data)) = inner.slots.get(io).map(|s| &s.kind) else {
+        return None;
+    };
+    let fd = data.source.downcast_ref::<std::os::fd::OwnedFd>()?;
+    let flags = WaitFlags { trace, peek: false };
+    Some(process::wait(WaitFor::PidFd(fd.as_fd()), flags).map(|w| w.and_then(ChildEvent::from_wait)))
+}
+
+/// SIGCHLD arrived (or a watcher started): poll every watched child that
+/// relies on it, then, if a pid-0 watcher is active, reap any child.
+fn poll_all<T>(inner: &mut Inner<T>) {
+    // A copy: delivering stops watchers, which reorders the list. SIGCHLD
+    // is rare enough for the allocation.
+    let watchers = inner.kinds.child.list.clone();
+    let mut any_child = false;
+    let mut any_trace = false;
+    for key in watchers {
+        let Some(c) = data_mut(inner, key) else {
+            continue;
+        };
+        if c.pid == 0 {
+            any_child = true;
+            any_trace |= c.trace;
+            continue;
+        }
+        if !c.needs_sigchld() || c.index == NO_INDEX {
+            continue; // its pidfd tells, or it stopped meanwhile
+        }
+        let (pid, trace, pidfd_io) = (c.pid, c.trace, c.pidfd_io);
+        // Stops and continues may have queued up; an exit ends them.
+        for _ in 0..64 {
+            let found = match pidfd_io {
+                Some(io) => wait_pidfd(inner, io, trace).and_then(Result::ok).flatten(),
+                None => process::wait(WaitFor::Pid(pid), WaitFlags { trace, peek: false })
+                    .ok()
+                    .flatten()
+                    .and_then(ChildEvent::from_wait),
+            };
+            let Some(ev) = found else { break };
+            deliver(inner, ev);
+            if ev.status.is_terminated() {
+                break;
+            }
+        }
+    }
+    if !any_child {
+        return;
+    }
+    let flags = WaitFlags {
+        trace: any_trace,
+        peek: false,
+    };
+    while let Ok(Some(w)) = process::wait(WaitFor::Any, flags) {
+        if let Some(ev) = ChildEvent::from_wait(w) {
+            deliver(inner, ev);
+        }
+    }
+}
+
+/// Wraps a child callback: it is called once per state change, with the
+/// oldest one the watcher has not seen.
+fn wrap<T, F>(mut cb: F) -> Callback<T>
+where
+    F: FnMut(&mut Ctx<'_, T>, &mut T, ChildId, ChildEvent) + 'static,
+{
+    Box::new(move |ctx, data, key, _ev| {
+        let Some(c) = data_mut(ctx.inner, key) else {
+            return;
+        };
+        let Some(ev) = c.reports.pop_front() else {
+            return;
+        };
+        c.last = Some(ev);
+        let id = ctx.inner.handle(key);
+        cb(ctx, data, id, ev);
+        if data_mut(ctx.inner, key).is_some_and(|c| !c.reports.is_empty()) {
+            ctx.inner.queue_key(key, Events::CHILD);
+        }
+    })
+}
+
+impl<'a, T> Ctx<'a, T> {
     /// Creates a stopped child watcher (libev's `ev_child`) for `pid`, a
-    /// child of this process (`std::process::Child::id()`), or for any
-    /// child with `pid` 0. The callback gets [`Events::CHILD`];
-    /// [`child_status`](Self::child_status) tells which child and how it
-    /// changed. With `trace`, stops and continues are reported too.
+    /// child of this process (`std::process::Child::id() as i32`), or for
+    /// any child with `pid` 0. The callback gets a [`ChildEvent`]: which
+    /// child changed state and how. With `trace`, stops and continues are
+    /// reported too.
     ///
-    /// Any loop may watch children, not only one. A watcher of one pid
-    /// stops itself once that child has exited or was killed (the pid is
-    /// gone; libev leaves it active). Only the watched pid is reaped; a
-    /// pid-0 watcher reaps every child that exits while it is active. See
-    /// the module notes in the crate docs for pidfd and SIGCHLD.
+    /// Any loop may watch children, not only one. Every active watcher of
+    /// a pid, and every active pid-0 watcher, hears of each state change of
+    /// that child. A watcher of one pid stops itself once that child has
+    /// exited or was killed (the pid is gone; libev leaves it active). Only
+    /// watched pids are reaped; a pid-0 watcher reaps every child that
+    /// exits while it is active. See the module notes in the crate docs
+    /// for pidfd and SIGCHLD.
     ///
     /// ```
     /// use std::process::Command;
@@ -143,10 +409,11 @@ impl<T> Ctx<T> {
     ///
     /// let child = Command::new("sh").args(["-c", "exit 3"]).spawn()?;
     /// let mut lp: Loop<Option<ChildStatus>> = Loop::new()?;
-    /// let id = lp.child(child.id(), false, |ctx, got, id, _ev| {
-    ///     *got = ctx.child_status(id).unwrap().map(|(_pid, st)| st);
+    /// let mut ctx = lp.ctx();
+    /// let id = ctx.new_child(child.id() as i32, false, |_ctx, got, _id, ev| {
+    ///     *got = Some(ev.status);
     /// })?;
-    /// lp.start(id)?;
+    /// ctx.start(id)?;
     /// let mut got = None;
     /// lp.run(&mut got, RunMode::Default)?; // returns: the watcher stopped itself
     /// assert_eq!(got, Some(ChildStatus::Exited(3)));
@@ -155,283 +422,127 @@ impl<T> Ctx<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] if `pid` is not a child of this process
-    /// (with pidfds this is checked here), [`Error::Io`] if the pidfd
-    /// cannot be opened.
-    pub fn child<F>(&mut self, pid: u32, trace: bool, mut cb: F) -> Result<ChildId, Error>
+    /// [`Error::InvalidArgument`] for a negative pid, or one that is not a
+    /// child of this process (with pidfds this is checked here);
+    /// [`Error::Io`] if the pidfd cannot be opened.
+    pub fn new_child<F>(&mut self, pid: i32, trace: bool, cb: F) -> Result<ChildId, Error>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, ChildId, Events) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ChildId, ChildEvent) + 'static,
     {
-        let pid = i32::try_from(pid).map_err(|_| Error::InvalidArgument("pid out of range"))?;
-        let key = self.insert(
-            Kind::Child(Box::new(ChildData {
-                pid,
-                trace,
-                index: NO_INDEX,
-                pidfd_io: None,
-                last: None,
-            })),
-            Box::new(move |c, d, k, e| cb(c, d, ChildId(k), e)),
-        );
-        if pid != 0 && self.opts.pidfd {
-            match pidfd_open(pid) {
+        if pid < 0 {
+            return Err(Error::InvalidArgument(
+                "a child watcher takes a pid, or 0 for any child",
+            ));
+        }
+        let mut pidfd_io = None;
+        if pid != 0 && self.inner.opts.pidfd {
+            match process::pidfd_open(pid) {
                 Ok(fd) => {
                     // A pidfd opens for any process; waitid says whether
                     // it is ours. WNOWAIT leaves its state to be reported.
-                    let probe = wait_one(
-                        libc::P_PIDFD,
-                        fd.as_raw_fd() as libc::id_t,
-                        libc::WEXITED | libc::WNOWAIT,
-                    );
-                    if let Err(e) = probe {
-                        self.remove(ChildId(key))?;
+                    let flags = WaitFlags {
+                        trace: false,
+                        peek: true,
+                    };
+                    if let Err(e) = process::wait(WaitFor::PidFd(fd.as_fd()), flags) {
                         return Err(if e.raw_os_error() == Some(libc::ECHILD) {
                             Error::InvalidArgument("the pid is not a child of this process")
                         } else {
                             Error::Io(e)
                         });
                     }
-                    let io = self.io(fd, Events::READ, move |ctx, _, _, _| {
-                        ctx.child_poll(key);
-                    })?;
-                    self.make_internal(io.0);
-                    if let Kind::Child(c) = &mut self.slots[key].kind {
-                        c.pidfd_io = Some(io.0);
-                    }
+                    pidfd_io = Some(fd);
                 }
                 // No pidfd on this kernel: this loop falls back to SIGCHLD.
-                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => self.opts.pidfd = false,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => self.inner.opts.pidfd = false,
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-                    self.remove(ChildId(key))?;
                     return Err(Error::InvalidArgument("no such process"));
                 }
-                Err(e) => {
-                    self.remove(ChildId(key))?;
-                    return Err(Error::Io(e));
-                }
+                Err(e) => return Err(Error::Io(e)),
             }
         }
-        Ok(ChildId(key))
+        let key = self.inner.insert(
+            Kind::Child(Box::new(ChildData {
+                pid,
+                trace,
+                index: NO_INDEX,
+                pidfd_io: None,
+                reports: VecDeque::new(),
+                last: None,
+            })),
+            wrap(cb),
+        );
+        if let Some(fd) = pidfd_io {
+            use std::os::fd::AsRawFd;
+            let raw = fd.as_raw_fd();
+            let io = io::insert(
+                self.inner,
+                raw,
+                Box::new(fd),
+                Events::READ,
+                Box::new(move |ctx, _, _, _| pidfd_ready(ctx.inner, key)),
+            );
+            self.inner.make_internal(io);
+            if let Some(c) = data_mut(self.inner, key) {
+                c.pidfd_io = Some(io);
+            }
+        }
+        Ok(self.inner.handle(key))
     }
 
-    /// The last state change a child watcher saw: the child's pid (useful
-    /// with pid 0) and its status; `None` before the first.
+    /// A view of a child watcher.
     ///
     /// # Errors
     ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn child_status(&self, id: ChildId) -> Result<Option<(u32, ChildStatus)>, Error> {
-        match &self.slots.get(id.0).ok_or(Error::StaleHandle)?.kind {
-            Kind::Child(c) => Ok(c.last),
-            _ => Err(Error::StaleHandle),
+    /// [`Error::StaleHandle`] if it was removed, [`Error::ForeignHandle`]
+    /// if the handle is another loop's.
+    #[inline]
+    pub fn child(&mut self, id: ChildId) -> Result<Watcher<'_, T, ChildId>, Error> {
+        self.watcher(id)
+    }
+}
+
+impl<'a, T> Watcher<'a, T, ChildId> {
+    fn data(&self) -> &ChildData {
+        match &self.inner.slots[self.key].kind {
+            Kind::Child(c) => c,
+            _ => unreachable!("a ChildId resolves to a child watcher"),
         }
     }
 
-    /// Whether this watcher needs SIGCHLD (no pidfd, pid 0, or stops).
-    fn child_needs_sigchld(c: &ChildData) -> bool {
-        c.pidfd_io.is_none() || c.trace
+    /// The pid it watches, 0 for any child.
+    pub fn pid(&self) -> i32 {
+        self.data().pid
     }
 
-    pub(crate) fn child_start(&mut self, key: WatcherKey) -> Result<(), Error> {
-        let Kind::Child(c) = &self.slots[key].kind else {
-            return Ok(());
-        };
-        let needs_sigchld = Self::child_needs_sigchld(c);
-        let pidfd_io = c.pidfd_io;
-        if needs_sigchld {
-            self.sigchld_acquire()?;
-        }
-        if let Some(io) = pidfd_io {
-            self.start(IoId(io))?;
-        }
-        self.children.push(key);
-        let index = (self.children.len() - 1) as u32;
-        if let Kind::Child(c) = &mut self.slots[key].kind {
-            c.index = index;
-        }
-        // It may have changed state before we listened.
-        if needs_sigchld {
-            self.children_poll();
-        }
-        Ok(())
+    /// Whether it reports stops and continues too.
+    pub fn trace(&self) -> bool {
+        self.data().trace
     }
 
-    pub(crate) fn child_stop(&mut self, key: WatcherKey) {
-        let Kind::Child(c) = &mut self.slots[key].kind else {
-            return;
-        };
-        let index = std::mem::replace(&mut c.index, NO_INDEX);
-        let needs_sigchld = Self::child_needs_sigchld(c);
-        let pidfd_io = c.pidfd_io;
-        if index == NO_INDEX {
-            return;
-        }
-        if let Some(io) = pidfd_io {
-            self.stop_key(io);
-        }
-        self.children.swap_remove(index as usize);
-        if let Some(&moved) = self.children.get(index as usize) {
-            if let Kind::Child(m) = &mut self.slots[moved].kind {
-                m.index = index;
-            }
-        }
-        if needs_sigchld {
-            self.sigchld_release();
-        }
+    /// The last state change its callback was given (libev's `rpid` and
+    /// `rstatus` after the callback); `None` before the first.
+    pub fn last(&self) -> Option<ChildEvent> {
+        self.data().last
     }
 
-    /// Removes the pidfd watcher of a child watcher that goes away.
-    pub(crate) fn child_forget(&mut self, key: WatcherKey) {
-        if let Kind::Child(c) = &mut self.slots[key].kind {
-            if let Some(io) = c.pidfd_io.take() {
-                let _ = self.remove(IoId(io));
-            }
+    /// Makes the watcher pending with `event`, as if that child had changed
+    /// state (libev's `ev_feed_event` with a filled-in `rpid`/`rstatus`);
+    /// nothing is waited for or reaped.
+    pub fn feed_child(&mut self, event: ChildEvent) {
+        if let Some(c) = data_mut(self.inner, self.key) {
+            c.reports.push_back(event);
         }
+        self.inner.queue_key(self.key, Events::CHILD);
     }
 
-    fn sigchld_acquire(&mut self) -> Result<(), Error> {
-        let key = match self.sigchld {
-            Some(k) => k,
-            None => {
-                let id = self.signal(libc::SIGCHLD, |ctx, _, _, _| ctx.children_poll())?;
-                self.make_internal(id.0);
-                self.sigchld = Some(id.0);
-                id.0
-            }
-        };
-        if self.sigchld_users == 0 {
-            self.start(crate::SignalId(key))?;
-        }
-        self.sigchld_users += 1;
-        Ok(())
-    }
-
-    fn sigchld_release(&mut self) {
-        self.sigchld_users -= 1;
-        if self.sigchld_users == 0 {
-            if let Some(k) = self.sigchld {
-                self.stop_key(k);
-            }
-        }
-    }
-
-    /// Records a state change for one watcher and queues it; a watcher of
-    /// one pid stops once the child is gone.
-    fn child_report(&mut self, key: WatcherKey, pid: u32, status: ChildStatus) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        let Kind::Child(c) = &mut slot.kind else {
-            return;
-        };
-        c.last = Some((pid, status));
-        let stop = c.pid != 0 && status.is_terminated();
-        if stop {
-            self.stop_key(key);
-        }
-        self.queue_key(key, Events::CHILD);
-    }
-
-    /// A pidfd became readable: its child changed state. If the watcher's
-    /// last report is still pending, the pidfd stays readable and the next
-    /// poll brings us back.
-    fn child_poll(&mut self, key: WatcherKey) {
-        let Some(slot) = self.slots.get(key) else {
-            return;
-        };
-        if slot.pending != 0 {
-            return;
-        }
-        let Kind::Child(c) = &slot.kind else {
-            return;
-        };
-        let (Some(io), trace) = (c.pidfd_io, c.trace) else {
-            return;
-        };
-        let Ok(fd) = self.io_fd(IoId(io)) else {
-            return;
-        };
-        match wait_one(libc::P_PIDFD, fd as libc::id_t, wait_flags(trace)) {
-            Ok(Some((pid, status))) => self.child_report(key, pid, status),
-            Ok(None) => {}
-            // Reaped by someone else: it is gone, but its status is not ours
-            // to report; stop watching a pidfd that stays readable.
-            Err(_) => {
-                self.stop_key(io);
-            }
-        }
-    }
-
-    /// SIGCHLD arrived (or a watcher started): poll every watched child
-    /// that relies on it, then, if a pid-0 watcher is active, reap any.
-    ///
-    /// A watcher whose last report its callback has not seen yet gets no
-    /// new one now (it would overwrite the first): its child is left for
-    /// a rescan at the start of the next iteration, after the callback ran.
-    pub(crate) fn children_poll(&mut self) {
-        let mut any_child = false;
-        let mut any_trace = false;
-        let mut i = 0;
-        while i < self.children.len() {
-            let key = self.children[i];
-            i += 1;
-            let Kind::Child(c) = &self.slots[key].kind else {
-                continue;
-            };
-            if c.pid == 0 {
-                any_child = true;
-                any_trace |= c.trace;
-                continue;
-            }
-            if self.slots[key].pending != 0 {
-                self.child_rescan = true;
-                continue;
-            }
-            let (idtype, id) = match c.pidfd_io.and_then(|io| self.io_fd(IoId(io)).ok()) {
-                Some(fd) => (libc::P_PIDFD, fd as libc::id_t),
-                None => (libc::P_PID, c.pid as libc::id_t),
-            };
-            if let Ok(Some((pid, status))) = wait_one(idtype, id, wait_flags(c.trace)) {
-                let before = self.children.len();
-                self.child_report(key, pid, status);
-                // The report stopped it: the list shrank at `i - 1`.
-                if self.children.len() < before {
-                    i -= 1;
-                }
-            }
-        }
-        if !any_child {
-            return;
-        }
-        loop {
-            let busy = self.children.iter().any(|&k| {
-                matches!(&self.slots[k].kind, Kind::Child(c) if c.pid == 0)
-                    && self.slots[k].pending != 0
-            });
-            if busy {
-                self.child_rescan = true;
-                return;
-            }
-            let Ok(Some((pid, status))) = wait_one(libc::P_ALL, 0, wait_flags(any_trace)) else {
-                return;
-            };
-            let mut i = 0;
-            while i < self.children.len() {
-                let key = self.children[i];
-                i += 1;
-                let Kind::Child(c) = &self.slots[key].kind else {
-                    continue;
-                };
-                let wants =
-                    (c.pid == 0 || c.pid as u32 == pid) && (c.trace || status.is_terminated());
-                if wants {
-                    let before = self.children.len();
-                    self.child_report(key, pid, status);
-                    if self.children.len() < before {
-                        i -= 1;
-                    }
-                }
-            }
-        }
+    /// Replaces the watcher's callback (libev's `ev_set_cb`), also from
+    /// inside it: the running callback finishes, and the new one is called
+    /// for the next state change.
+    pub fn set_callback<F>(&mut self, cb: F)
+    where
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ChildId, ChildEvent) + 'static,
+    {
+        self.inner.set_callback(self.key, wrap(cb));
     }
 }

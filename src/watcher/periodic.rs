@@ -1,12 +1,20 @@
 //! Periodic watchers (libev's `ev_periodic`): wall-clock times.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::time::SystemTime;
 
+use super::timer::to_ns;
+use super::{Contract, Kind, Schedule, Slot, NO_INDEX};
 use crate::clock::{ns_to_wall, wall_to_ns};
-use crate::handle::{PeriodicId, WatcherKey};
-use crate::watcher::timer::to_ns;
-use crate::watcher::{Kind, Schedule, Slot, NO_INDEX};
-use crate::{Ctx, Error, Events};
+use crate::handle::{handle, WatcherKey};
+use crate::inner::Inner;
+use crate::timer_heap::TimerHeap;
+use crate::{Ctx, Error, Events, Watcher};
+
+handle! {
+    /// Handle of a periodic watcher (libev's `ev_periodic`).
+    PeriodicId, Periodic
+}
 
 /// The periodic part of a watcher slot.
 pub(crate) struct PeriodicData {
@@ -16,6 +24,12 @@ pub(crate) struct PeriodicData {
     /// The next time to fire, ns since the Unix epoch (while active).
     pub at: i64,
     pub heap: u32,
+}
+
+/// The loop's periodics, by next time.
+#[derive(Default)]
+pub(crate) struct PeriodicState {
+    heap: TimerHeap<WatcherKey>,
 }
 
 #[inline]
@@ -36,17 +50,32 @@ fn next_aligned(now: i64, interval: i64, offset: i64) -> i64 {
     offset.saturating_add(k.saturating_mul(interval))
 }
 
-/// The next time for `schedule` after `now`, or `None` to stop.
-fn next_time(schedule: &mut Schedule, now: i64, first: bool) -> Option<i64> {
-    match schedule {
+/// What the schedule says after `now`: the next time, `None` to stop, or
+/// the panic of a custom schedule's closure (to be resumed once the loop's
+/// structures are consistent again).
+enum Next {
+    At(i64),
+    Stop,
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+/// The next time for `schedule` after `now`.
+fn next_time(schedule: &mut Schedule, now: i64, first: bool) -> Next {
+    let t = match schedule {
         Schedule::At(t) => first.then(|| wall_to_ns(*t)),
         Schedule::Every { interval, offset } => Some(next_aligned(
             now,
             interval.as_nanos().min(i64::MAX as u128) as i64,
             offset.as_nanos().min(i64::MAX as u128) as i64,
         )),
-        Schedule::Custom(f) => f(ns_to_wall(now)).map(wall_to_ns),
-    }
+        Schedule::Custom(f) => {
+            match panic::catch_unwind(AssertUnwindSafe(|| f(ns_to_wall(now)))) {
+                Ok(t) => t.map(wall_to_ns),
+                Err(p) => return Next::Panicked(p),
+            }
+        }
+    };
+    t.map_or(Next::Stop, Next::At)
 }
 
 fn check_schedule(s: &Schedule) -> Result<(), Error> {
@@ -62,7 +91,51 @@ fn check_schedule(s: &Schedule) -> Result<(), Error> {
     Ok(())
 }
 
-impl<T> Ctx<T> {
+pub(crate) struct Periodic;
+
+impl Contract for Periodic {
+    fn start<T>(inner: &mut Inner<T>, key: WatcherKey) -> Result<(), Error> {
+        let now = inner.time.wall_ns;
+        let slots = &mut inner.slots;
+        let Kind::Periodic(p) = &mut slots[key].kind else {
+            return Ok(());
+        };
+        let at = match next_time(&mut p.schedule, now, true) {
+            Next::At(at) => at,
+            Next::Stop => {
+                return Err(Error::InvalidArgument(
+                    "the periodic's schedule gave no time to fire",
+                ))
+            }
+            // Nothing was changed yet; the start fails by unwinding.
+            Next::Panicked(p) => panic::resume_unwind(p),
+        };
+        p.at = at;
+        inner
+            .kinds
+            .periodic
+            .heap
+            .push(at, key, &mut |k, i| set_heap(slots, k, i));
+        Ok(())
+    }
+
+    fn stop<T>(inner: &mut Inner<T>, key: WatcherKey) {
+        let slots = &mut inner.slots;
+        let Kind::Periodic(p) = &mut slots[key].kind else {
+            return;
+        };
+        let heap = std::mem::replace(&mut p.heap, NO_INDEX);
+        if heap != NO_INDEX {
+            inner
+                .kinds
+                .periodic
+                .heap
+                .remove(heap, &mut |k, i| set_heap(slots, k, i));
+        }
+    }
+}
+
+impl<'a, T> Ctx<'a, T> {
     /// Creates a stopped periodic watcher with the given wall-clock schedule.
     /// The callback gets [`Events::PERIODIC`].
     ///
@@ -73,32 +146,34 @@ impl<T> Ctx<T> {
     /// that was left. The loop notices a jump of the wall clock against the
     /// monotonic clock by one second or more (checked at every iteration, and
     /// it wakes at least once a minute while periodics exist) and then
-    /// reschedules every periodic: [`Schedule::Every`](crate::Schedule::Every) to
-    /// its next aligned time after the new now (missed times are not fired),
-    /// [`Schedule::Custom`](crate::Schedule::Custom) by asking its closure again,
-    /// while [`Schedule::At`](crate::Schedule::At) keeps its time and simply
-    /// fires if that has now passed.
+    /// reschedules every periodic: [`Schedule::Every`] to its next aligned
+    /// time after the new now (missed times are not fired),
+    /// [`Schedule::Custom`] by asking its closure again, while
+    /// [`Schedule::At`] keeps its time and simply fires if that has now
+    /// passed. Like a timer, a periodic fires once its time has passed, not
+    /// at it.
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
     /// use evloop::{Loop, RunMode, Schedule};
     ///
     /// let mut lp: Loop<bool> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
     /// let at = SystemTime::now() + Duration::from_millis(2);
-    /// let p = lp.periodic(Schedule::At(at), |_ctx, fired, _id, _ev| *fired = true)?;
-    /// lp.start(p)?;
+    /// let p = ctx.new_periodic(Schedule::At(at), |_ctx, fired, _id, _ev| *fired = true)?;
+    /// ctx.start(p)?;
     /// let mut fired = false;
     /// lp.run(&mut fired, RunMode::Default)?;
-    /// assert!(fired && SystemTime::now() >= at);
+    /// assert!(fired && SystemTime::now() > at);
     /// # Ok::<(), evloop::Error>(())
     /// ```
     ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a zero interval or durations beyond 292 years.
-    pub fn periodic<F>(&mut self, schedule: Schedule, mut cb: F) -> Result<PeriodicId, Error>
+    pub fn new_periodic<F>(&mut self, schedule: Schedule, cb: F) -> Result<PeriodicId, Error>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, PeriodicId, Events) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, PeriodicId, Events) + 'static,
     {
         check_schedule(&schedule)?;
         let kind = Kind::Periodic(PeriodicData {
@@ -106,51 +181,51 @@ impl<T> Ctx<T> {
             at: 0,
             heap: NO_INDEX,
         });
-        Ok(PeriodicId(self.insert(
-            kind,
-            Box::new(move |c, d, k, e| cb(c, d, PeriodicId(k), e)),
-        )))
+        let key = self.inner.insert(kind, super::wrap(cb));
+        Ok(self.inner.handle(key))
+    }
+
+    /// A view of a periodic watcher.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if it was removed, [`Error::ForeignHandle`]
+    /// if the handle is another loop's.
+    #[inline]
+    pub fn periodic(&mut self, id: PeriodicId) -> Result<Watcher<'_, T, PeriodicId>, Error> {
+        self.watcher(id)
+    }
+}
+
+impl<'a, T> Watcher<'a, T, PeriodicId> {
+    fn data(&self) -> &PeriodicData {
+        match &self.inner.slots[self.key].kind {
+            Kind::Periodic(p) => p,
+            _ => unreachable!("a PeriodicId resolves to a periodic"),
+        }
     }
 
     /// Replaces the schedule of a stopped periodic (libev's `ev_periodic_set`).
     ///
     /// # Errors
     ///
-    /// [`Error::StaleHandle`], [`Error::Active`], or [`Error::InvalidArgument`].
-    pub fn set_periodic(&mut self, id: PeriodicId, schedule: Schedule) -> Result<(), Error> {
+    /// [`Error::Active`] if it is active, [`Error::InvalidArgument`] for a
+    /// bad schedule.
+    pub fn set_schedule(&mut self, schedule: Schedule) -> Result<(), Error> {
         check_schedule(&schedule)?;
-        match self.slots.get_mut(id.0) {
-            Some(Slot {
-                active: true,
-                kind: Kind::Periodic(_),
-                ..
-            }) => Err(Error::Active),
-            Some(Slot {
-                kind: Kind::Periodic(p),
-                ..
-            }) => {
-                *p.schedule = schedule;
-                Ok(())
-            }
-            _ => Err(Error::StaleHandle),
+        if self.is_active() {
+            return Err(Error::Active);
         }
+        if let Kind::Periodic(p) = &mut self.inner.slots[self.key].kind {
+            *p.schedule = schedule;
+        }
+        Ok(())
     }
 
     /// The wall-clock time an active periodic fires next (libev's
     /// `ev_periodic_at`); `None` if it is stopped.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::StaleHandle`].
-    pub fn periodic_at(&self, id: PeriodicId) -> Result<Option<SystemTime>, Error> {
-        match self.slots.get(id.0) {
-            Some(Slot {
-                active,
-                kind: Kind::Periodic(p),
-                ..
-            }) => Ok(active.then(|| ns_to_wall(p.at))),
-            _ => Err(Error::StaleHandle),
-        }
+    pub fn at(&self) -> Option<SystemTime> {
+        self.is_active().then(|| ns_to_wall(self.data().at))
     }
 
     /// Recomputes an active periodic's next time from its schedule and the
@@ -159,105 +234,96 @@ impl<T> Ctx<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::StaleHandle`]; [`Error::InvalidArgument`] if the schedule
-    /// yields no time.
-    pub fn periodic_again(&mut self, id: PeriodicId) -> Result<(), Error> {
-        if !self.is_active(id) {
-            return self.start(id);
-        }
-        self.stop(id)?;
-        self.start(id)
+    /// [`Error::InvalidArgument`] if the schedule yields no time.
+    pub fn again(&mut self) -> Result<(), Error> {
+        self.stop();
+        self.start()
     }
 
-    pub(crate) fn periodic_start(&mut self, key: WatcherKey) -> Result<(), Error> {
-        let now = self.wall_ns;
-        let slots = &mut self.slots;
-        let Kind::Periodic(p) = &mut slots[key].kind else {
-            return Ok(());
+    crate::view::set_callback!(PeriodicId);
+}
+
+/// The time the earliest periodic fires, if any.
+pub(crate) fn next_at<T>(inner: &Inner<T>) -> Option<i64> {
+    inner.kinds.periodic.heap.peek().map(|e| e.at)
+}
+
+/// Queues every periodic whose time has passed, earliest first, and
+/// schedules each one's next time.
+pub(crate) fn reify<T>(inner: &mut Inner<T>) {
+    let now = inner.time.wall_ns;
+    let mut panicked = None;
+    while let Some(top) = inner.kinds.periodic.heap.peek() {
+        if top.at >= now {
+            break;
+        }
+        let key = top.key;
+        let slots = &mut inner.slots;
+        let slot = &mut slots[key];
+        let Kind::Periodic(p) = &mut slot.kind else {
+            unreachable!("only periodics in the periodic heap")
         };
-        let at = next_time(&mut p.schedule, now, true).ok_or(Error::InvalidArgument(
-            "the periodic's schedule gave no time to fire",
-        ))?;
-        p.at = at;
-        self.periodics
-            .push(at, key, &mut |k, i| set_heap(slots, k, i));
-        Ok(())
-    }
-
-    pub(crate) fn periodic_stop(&mut self, key: WatcherKey) {
-        let slots = &mut self.slots;
-        let Kind::Periodic(p) = &mut slots[key].kind else {
-            return;
-        };
-        let heap = std::mem::replace(&mut p.heap, NO_INDEX);
-        if heap != NO_INDEX {
-            self.periodics
-                .remove(heap, &mut |k, i| set_heap(slots, k, i));
-        }
-    }
-
-    /// Queues every periodic whose time has come, earliest first, and
-    /// schedules each one's next time.
-    pub(crate) fn periodics_reify(&mut self) {
-        let now = self.wall_ns;
-        while let Some(top) = self.periodics.peek() {
-            if top.at > now {
-                break;
+        let heap = &mut inner.kinds.periodic.heap;
+        match next_time(&mut p.schedule, now, false) {
+            Next::At(at) => {
+                // A custom schedule that does not move forward fires
+                // again next iteration, not in this one.
+                p.at = at;
+                heap.set_at(0, at.max(now), &mut |k, i| set_heap(slots, k, i));
             }
-            let key = top.key;
-            let slots = &mut self.slots;
-            let slot = &mut slots[key];
-            let Kind::Periodic(p) = &mut slot.kind else {
-                unreachable!("only periodics in the periodic heap")
-            };
-            match next_time(&mut p.schedule, now, false) {
-                Some(at) => {
-                    // A custom schedule that does not move forward fires
-                    // again next iteration, not in this one.
-                    p.at = at;
-                    self.periodics
-                        .set_at(0, at.max(now.saturating_add(1)), &mut |k, i| {
-                            set_heap(slots, k, i)
-                        });
+            stop => {
+                if let Next::Panicked(p) = stop {
+                    panicked.get_or_insert(p);
                 }
-                None => {
-                    p.heap = NO_INDEX;
-                    slot.active = false;
-                    if slot.keepalive {
-                        self.refs -= 1;
-                    }
-                    self.periodics.remove(0, &mut |k, i| set_heap(slots, k, i));
+                p.heap = NO_INDEX;
+                slot.active = false;
+                if slot.keepalive {
+                    inner.refs -= 1;
                 }
+                heap.remove(0, &mut |k, i| set_heap(slots, k, i));
             }
-            self.expired.push(key);
         }
-        self.queue_expired(Events::PERIODIC);
+        inner.expired.push(key);
     }
+    super::timer::queue_expired(inner, Events::PERIODIC);
+    if let Some(p) = panicked {
+        panic::resume_unwind(p);
+    }
+}
 
-    /// After a wall-clock jump: every periodic computes its next time anew.
-    pub(crate) fn periodics_reschedule(&mut self) {
-        let now = self.wall_ns;
-        let mut stopped = Vec::new();
-        for e in self.periodics.entries_mut() {
-            if let Some(Slot {
-                kind: Kind::Periodic(p),
-                ..
-            }) = self.slots.get_mut(e.key)
-            {
-                if !matches!(*p.schedule, Schedule::At(_)) {
-                    match next_time(&mut p.schedule, now, false) {
-                        Some(at) => p.at = at,
-                        None => stopped.push(e.key),
+/// After a wall-clock jump (or a resume): every periodic computes its next
+/// time anew. A custom schedule that panics stops its periodic; the heap is
+/// put in order before the panic goes on.
+pub(crate) fn reschedule<T>(inner: &mut Inner<T>) {
+    let now = inner.time.wall_ns;
+    let mut stopped = Vec::new();
+    let mut panicked = None;
+    for e in inner.kinds.periodic.heap.entries_mut() {
+        if let Some(Kind::Periodic(p)) = inner.slots.get_mut(e.key).map(|s| &mut s.kind) {
+            if !matches!(*p.schedule, Schedule::At(_)) {
+                match next_time(&mut p.schedule, now, false) {
+                    Next::At(at) => p.at = at,
+                    Next::Stop => stopped.push(e.key),
+                    Next::Panicked(pn) => {
+                        stopped.push(e.key);
+                        panicked.get_or_insert(pn);
                     }
                 }
-                e.at = p.at;
             }
+            e.at = p.at;
         }
-        let slots = &mut self.slots;
-        self.periodics.rebuild(&mut |k, i| set_heap(slots, k, i));
-        for key in stopped {
-            self.stop_key(key);
-        }
+    }
+    let slots = &mut inner.slots;
+    inner
+        .kinds
+        .periodic
+        .heap
+        .rebuild(&mut |k, i| set_heap(slots, k, i));
+    for key in stopped {
+        inner.stop_key(key);
+    }
+    if let Some(p) = panicked {
+        panic::resume_unwind(p);
     }
 }
 

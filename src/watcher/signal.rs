@@ -1,17 +1,26 @@
-//! Signal watchers (libev's `ev_signal`): a POSIX signal, delivered inside
-//! the loop.
+//! Signal watchers (libev's `ev_signal`): the per-loop side. The
+//! process-wide side (the handler, the table of watching loops, restoring
+//! dispositions) is in `signals.rs`.
 //!
-//! The handler (see `signals.rs`) only marks the signal and writes the
-//! loop's eventfd; an internal io watcher on that fd then queues every
-//! active watcher of each signal that arrived. Signals that arrive several
-//! times before the loop looks are reported once: like the kernel's own
+//! Each loop that watches signals has one entry in the process's table and
+//! one internal io watcher on that entry's eventfd. Its callback queues the
+//! active watchers of every signal that arrived. Several arrivals of one
+//! signal before the loop looks are reported once: like the kernel's own
 //! pending-signal bit, the count is not kept, but a signal is never lost
 //! entirely while a watcher for it is active.
 
-use crate::handle::{SignalId, WatcherKey};
+use std::os::fd::RawFd;
+
+use super::{io, list_push, list_remove, Contract, Kind, NO_INDEX};
+use crate::handle::{handle, WatcherKey};
+use crate::inner::Inner;
 use crate::signals::{check_signum, SignalEntry, MAX_SIGNAL};
-use crate::watcher::{Kind, NO_INDEX};
-use crate::{Ctx, Error, Events};
+use crate::{Ctx, Error, Events, Watcher};
+
+handle! {
+    /// Handle of a signal watcher (libev's `ev_signal`).
+    SignalId, Signal
+}
 
 /// The signal part of a watcher slot.
 pub(crate) struct SignalData {
@@ -20,8 +29,118 @@ pub(crate) struct SignalData {
     pub index: u32,
 }
 
-impl<T> Ctx<T> {
-    /// Creates a stopped signal watcher for `signum` (libev's `ev_signal`).
+/// The loop's signal state.
+#[derive(Default)]
+pub(crate) struct SignalState {
+    /// This loop's entry in the process's table, with the internal watcher
+    /// on its eventfd.
+    entry: Option<(SignalEntry, WatcherKey)>,
+    /// The active watchers of each signal.
+    watchers: Vec<Vec<WatcherKey>>,
+}
+
+pub(crate) struct Signal;
+
+impl Contract for Signal {
+    fn start<T>(inner: &mut Inner<T>, key: WatcherKey) -> Result<(), Error> {
+        let Kind::Signal(s) = &inner.slots[key].kind else {
+            return Ok(());
+        };
+        let signum = s.signum as usize;
+        let st = &mut inner.kinds.signal;
+        if st.watchers.len() <= signum {
+            st.watchers.resize_with(signum + 1, Vec::new);
+        }
+        if st.watchers[signum].is_empty() {
+            entry(inner)?.watch(signum as i32)?;
+        }
+        let index = list_push(&mut inner.kinds.signal.watchers[signum], key);
+        if let Kind::Signal(s) = &mut inner.slots[key].kind {
+            s.index = index;
+        }
+        Ok(())
+    }
+
+    fn stop<T>(inner: &mut Inner<T>, key: WatcherKey) {
+        let Kind::Signal(s) = &mut inner.slots[key].kind else {
+            return;
+        };
+        let (signum, index) = (s.signum as usize, s.index);
+        s.index = NO_INDEX;
+        if index == NO_INDEX {
+            return;
+        }
+        let st = &mut inner.kinds.signal;
+        let list = &mut st.watchers[signum];
+        if let Some(moved) = list_remove(list, index) {
+            if let Kind::Signal(m) = &mut inner.slots[moved].kind {
+                m.index = index;
+            }
+        }
+        if list.is_empty() {
+            if let Some((entry, _)) = &st.entry {
+                entry.unwatch(signum as i32);
+            }
+        }
+    }
+
+    fn after_fork<T>(inner: &mut Inner<T>) -> Result<(), Error> {
+        if let Some((entry, _)) = &inner.kinds.signal.entry {
+            entry.renew_after_fork()?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure the loop has its signal table entry and the internal watcher
+/// on the entry's eventfd.
+fn entry<T>(inner: &mut Inner<T>) -> Result<&SignalEntry, Error> {
+    if inner.kinds.signal.entry.is_none() {
+        let entry = SignalEntry::acquire()?;
+        let fd: RawFd = entry.fd();
+        // The entry's eventfd is never closed (see signals.rs), so it stays
+        // valid for as long as this watcher exists.
+        let key = io::internal(
+            inner,
+            fd,
+            Box::new(()),
+            Box::new(|ctx, _, _, _| arrived(ctx.inner)),
+        );
+        inner.kinds.signal.entry = Some((entry, key));
+    }
+    Ok(&inner.kinds.signal.entry.as_ref().expect("just set").0)
+}
+
+/// The internal watcher's callback: queue the watchers of every signal
+/// that arrived.
+fn arrived<T>(inner: &mut Inner<T>) {
+    let Some((entry, _)) = &inner.kinds.signal.entry else {
+        return;
+    };
+    let mut arrived = entry.take_arrived();
+    while arrived != 0 {
+        let signum = arrived.trailing_zeros() as i32 + 1;
+        arrived &= arrived - 1;
+        if signum > MAX_SIGNAL {
+            break;
+        }
+        queue_signal(inner, signum);
+    }
+}
+
+/// Queues every active watcher of `signum` in this loop.
+fn queue_signal<T>(inner: &mut Inner<T>, signum: i32) {
+    let Some(list) = inner.kinds.signal.watchers.get_mut(signum as usize) else {
+        return;
+    };
+    let list = std::mem::take(list);
+    inner.queue_all(&list, Events::SIGNAL);
+    inner.kinds.signal.watchers[signum as usize] = list;
+}
+
+impl<'a, T> Ctx<'a, T> {
+    /// Creates a stopped signal watcher for `signum` (libev's `ev_signal`);
+    /// [`signum`](crate::signum) has the usual numbers.
     ///
     /// While it is active, the signal's disposition is evloop's handler,
     /// and each time the signal arrives the callback runs once, inside
@@ -37,16 +156,16 @@ impl<T> Ctx<T> {
     /// signal simply does not take it, and the kernel gives it to another.
     ///
     /// ```
-    /// use evloop::{Loop, RunMode};
+    /// use evloop::{signum, Loop, RunMode};
     ///
     /// let mut lp: Loop<u32> = Loop::new()?;
-    /// let id = lp.signal(libc::SIGUSR2, |ctx, got, id, _ev| {
+    /// let mut ctx = lp.ctx();
+    /// let id = ctx.new_signal(signum::SIGUSR2, |ctx, got, id, _ev| {
     ///     *got += 1;
     ///     ctx.stop(id).unwrap();
     /// })?;
-    /// lp.start(id)?;
-    /// // SAFETY: raise only sends a signal to this thread.
-    /// unsafe { libc::raise(libc::SIGUSR2) };
+    /// ctx.start(id)?;
+    /// evloop::feed_signal(signum::SIGUSR2); // as if it had arrived
     /// let mut got = 0;
     /// lp.run(&mut got, RunMode::Default)?;
     /// assert_eq!(got, 1);
@@ -59,110 +178,49 @@ impl<T> Ctx<T> {
     /// and SIGSTOP (uncatchable), SIGSEGV, SIGBUS, SIGILL and SIGFPE (faults
     /// must be handled before the faulting code goes on) and for the signals
     /// the C library reserves (32 up to `SIGRTMIN`).
-    pub fn signal<F>(&mut self, signum: i32, mut cb: F) -> Result<SignalId, Error>
+    pub fn new_signal<F>(&mut self, signum: i32, cb: F) -> Result<SignalId, Error>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, SignalId, Events) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, SignalId, Events) + 'static,
     {
         check_signum(signum)?;
-        Ok(SignalId(self.insert(
-            Kind::Signal(SignalData {
-                signum,
-                index: NO_INDEX,
-            }),
-            Box::new(move |c, d, k, e| cb(c, d, SignalId(k), e)),
-        )))
+        let kind = Kind::Signal(SignalData {
+            signum,
+            index: NO_INDEX,
+        });
+        let key = self.inner.insert(kind, super::wrap(cb));
+        Ok(self.inner.handle(key))
     }
 
-    /// The signal number a signal watcher watches.
+    /// A view of a signal watcher.
     ///
     /// # Errors
     ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn signal_number(&self, id: SignalId) -> Result<i32, Error> {
-        match &self.slots.get(id.0).ok_or(Error::StaleHandle)?.kind {
-            Kind::Signal(s) => Ok(s.signum),
-            _ => Err(Error::StaleHandle),
+    /// [`Error::StaleHandle`] if it was removed, [`Error::ForeignHandle`]
+    /// if the handle is another loop's.
+    #[inline]
+    pub fn signal(&mut self, id: SignalId) -> Result<Watcher<'_, T, SignalId>, Error> {
+        self.watcher(id)
+    }
+
+    /// Makes every active watcher of `signum` in this loop pending, as if
+    /// the signal had arrived, without involving the process or other loops
+    /// (libev's `ev_feed_signal_event`). [`feed_signal`](crate::feed_signal)
+    /// is the process-wide counterpart, safe to call from a signal handler.
+    pub fn feed_signal_event(&mut self, signum: i32) {
+        if (1..=MAX_SIGNAL).contains(&signum) {
+            queue_signal(self.inner, signum);
+        }
+    }
+}
+
+impl<'a, T> Watcher<'a, T, SignalId> {
+    /// The signal number it watches.
+    pub fn signum(&self) -> i32 {
+        match &self.inner.slots[self.key].kind {
+            Kind::Signal(s) => s.signum,
+            _ => unreachable!("a SignalId resolves to a signal watcher"),
         }
     }
 
-    /// Makes sure this loop has its signal table entry and the internal
-    /// watcher on the entry's eventfd.
-    fn signal_entry(&mut self) -> Result<&SignalEntry, Error> {
-        if self.sig.is_none() {
-            let entry = SignalEntry::acquire()?;
-            let fd = entry.fd();
-            // SAFETY: the entry's eventfd is never closed (see signals.rs),
-            // so it stays valid for as long as this watcher exists.
-            let key =
-                unsafe { self.io_raw(fd, Events::READ, |ctx, _, _, _| ctx.signals_arrived())? };
-            self.make_internal(key.0);
-            self.start(key)?;
-            self.sig = Some((entry, key.0));
-        }
-        Ok(&self.sig.as_ref().expect("just set").0)
-    }
-
-    pub(crate) fn signal_start(&mut self, key: WatcherKey) -> Result<(), Error> {
-        let Kind::Signal(s) = &self.slots[key].kind else {
-            return Ok(());
-        };
-        let signum = s.signum as usize;
-        if self.sig_watchers.len() <= signum {
-            self.sig_watchers.resize_with(signum + 1, Vec::new);
-        }
-        if self.sig_watchers[signum].is_empty() {
-            self.signal_entry()?.watch(signum as i32)?;
-        }
-        let list = &mut self.sig_watchers[signum];
-        list.push(key);
-        let index = (list.len() - 1) as u32;
-        if let Kind::Signal(s) = &mut self.slots[key].kind {
-            s.index = index;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn signal_stop(&mut self, key: WatcherKey) {
-        let Kind::Signal(s) = &mut self.slots[key].kind else {
-            return;
-        };
-        let (signum, index) = (s.signum as usize, s.index);
-        s.index = NO_INDEX;
-        if index == NO_INDEX {
-            return;
-        }
-        let list = &mut self.sig_watchers[signum];
-        list.swap_remove(index as usize);
-        if let Some(&moved) = list.get(index as usize) {
-            if let Kind::Signal(m) = &mut self.slots[moved].kind {
-                m.index = index;
-            }
-        }
-        if list.is_empty() {
-            if let Some((entry, _)) = &self.sig {
-                entry.unwatch(signum as i32);
-            }
-        }
-    }
-
-    /// The internal watcher's callback: queue the watchers of every signal
-    /// that arrived.
-    fn signals_arrived(&mut self) {
-        let Some((entry, _)) = &self.sig else {
-            return;
-        };
-        let mut arrived = entry.take_arrived();
-        while arrived != 0 {
-            let signum = arrived.trailing_zeros() as usize + 1;
-            arrived &= arrived - 1;
-            if signum > MAX_SIGNAL as usize {
-                break;
-            }
-            let n = self.sig_watchers.get(signum).map_or(0, Vec::len);
-            for i in 0..n {
-                let key = self.sig_watchers[signum][i];
-                self.queue_key(key, Events::SIGNAL);
-            }
-        }
-    }
+    crate::view::set_callback!(SignalId);
 }

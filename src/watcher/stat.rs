@@ -2,7 +2,7 @@
 //!
 //! The attributes come from `lstat` (as libev's code does, whatever its
 //! documentation says): a symlink is watched as the link itself, not its
-//! target, unless [`Ctx::set_stat_follow`] asks for `stat`. Changes are
+//! target, unless [`Watcher::set_follow`] asks for `stat`. Changes are
 //! noticed two ways:
 //!
 //! * **inotify** (unless [`LoopBuilder::inotify`](crate::LoopBuilder::inotify)`(false)`):
@@ -22,9 +22,16 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::handle::{StatId, TimerId, WatcherKey};
-use crate::watcher::Kind;
-use crate::{Ctx, Error, Events};
+use super::inotify::{self, Inotify};
+use super::{Contract, Kind};
+use crate::handle::{handle, WatcherKey};
+use crate::inner::Inner;
+use crate::{Ctx, Error, Events, TimerId, Watcher};
+
+handle! {
+    /// Handle of a stat watcher (libev's `ev_stat`).
+    StatId, Stat
+}
 
 /// The polling interval when none is given (libev's odd value, which keeps
 /// many watchers from polling in lockstep with other periodic work).
@@ -131,17 +138,101 @@ pub(crate) struct StatData {
     pub follow: bool,
 }
 
-impl<T> Ctx<T> {
+/// The loop's stat state: its inotify instance, made on first use.
+#[derive(Default)]
+pub(crate) struct StatState {
+    pub inotify: Option<Inotify>,
+}
+
+pub(crate) fn data_mut<T>(inner: &mut Inner<T>, key: WatcherKey) -> Option<&mut StatData> {
+    match &mut inner.slots.get_mut(key)?.kind {
+        Kind::Stat(s) => Some(s),
+        _ => None,
+    }
+}
+
+pub(crate) struct Stat;
+
+impl Contract for Stat {
+    fn start<T>(inner: &mut Inner<T>, key: WatcherKey) -> Result<(), Error> {
+        let Some(s) = data_mut(inner, key) else {
+            return Ok(());
+        };
+        s.attr = StatAttrs::read(&s.path, s.follow);
+        let timer = s.timer;
+        inner.start_key(timer)?;
+        if inner.opts.inotify {
+            inotify::watch(inner, key);
+        }
+        Ok(())
+    }
+
+    fn stop<T>(inner: &mut Inner<T>, key: WatcherKey) {
+        let Some(s) = data_mut(inner, key) else {
+            return;
+        };
+        let timer = s.timer;
+        let wds = [s.wd_dir.take(), s.wd_self.take()];
+        inner.stop_key(timer);
+        for wd in wds.into_iter().flatten() {
+            inotify::unwatch(inner, wd, key);
+        }
+    }
+
+    fn forget<T>(inner: &mut Inner<T>, key: WatcherKey) {
+        if let Some(s) = data_mut(inner, key) {
+            let timer = s.timer;
+            inner.remove_key(timer);
+        }
+    }
+
+    fn after_fork<T>(inner: &mut Inner<T>) -> Result<(), Error> {
+        inotify::after_fork(inner);
+        Ok(())
+    }
+}
+
+/// `lstat`s the path; if anything changed, records it and queues the
+/// watcher.
+pub(crate) fn check<T>(inner: &mut Inner<T>, key: WatcherKey) {
+    let Some(slot) = inner.slots.get_mut(key) else {
+        return;
+    };
+    if !slot.active {
+        return;
+    }
+    let Kind::Stat(s) = &mut slot.kind else {
+        return;
+    };
+    let now = StatAttrs::read(&s.path, s.follow);
+    if now == s.attr {
+        return;
+    }
+    s.prev = s.attr;
+    s.attr = now;
+    // The file appeared or was replaced, or its directory did: watch
+    // what exists now.
+    if inner.opts.inotify {
+        let replaced = s.prev.ino != s.attr.ino || !s.attr.exists;
+        if let Some(wd) = replaced.then(|| s.wd_self.take()).flatten() {
+            inotify::unwatch(inner, wd, key);
+        }
+        inotify::watch(inner, key);
+    }
+    inner.queue_key(key, Events::STAT);
+}
+
+impl<'a, T> Ctx<'a, T> {
     /// Creates a stopped stat watcher (libev's `ev_stat`) for `path`, which
     /// need not exist. While active, the callback runs with
     /// [`Events::STAT`] whenever the path's attributes (from `lstat`: size,
     /// times, permissions, owner, links, inode; existence) differ from the
-    /// last ones seen; [`stat_attrs`](Self::stat_attrs) gives the previous
-    /// and current ones. `interval` is how often the path is polled; zero
-    /// means [`DEFAULT_STAT_INTERVAL`], and anything below
-    /// [`MIN_STAT_INTERVAL`] is raised to it. With inotify (the default on
-    /// Linux), most changes are seen at once, and polling is the check
-    /// behind it. Starting the watcher takes the current attributes.
+    /// last ones seen; [`Watcher::attrs`] gives the previous and current
+    /// ones. `interval` is how often the path is polled; zero means
+    /// [`DEFAULT_STAT_INTERVAL`], and anything below [`MIN_STAT_INTERVAL`]
+    /// is raised to it. With inotify (the default on Linux), most changes
+    /// are seen at once, and polling is the check behind it. Starting the
+    /// watcher takes the current attributes.
     ///
     /// ```
     /// use std::time::Duration;
@@ -151,12 +242,14 @@ impl<T> Ctx<T> {
     /// std::fs::create_dir_all(&dir)?;
     /// let path = dir.join("file");
     /// let mut lp: Loop<bool> = Loop::new()?;
-    /// let id = lp.stat(&path, Duration::from_millis(50), |ctx, created, id, _ev| {
-    ///     let (_prev, now) = ctx.stat_attrs(id).unwrap();
+    /// let mut ctx = lp.ctx();
+    /// let id = ctx.new_stat(&path, Duration::from_millis(50), |ctx, created, id, _ev| {
+    ///     let mut w = ctx.stat(id).unwrap();
+    ///     let (_prev, now) = w.attrs();
     ///     *created = now.exists;
-    ///     ctx.stop(id).unwrap();
+    ///     w.stop();
     /// })?;
-    /// lp.start(id)?;
+    /// ctx.start(id)?;
     /// std::fs::write(&path, b"hello")?;
     /// let mut created = false;
     /// lp.run(&mut created, RunMode::Default)?;
@@ -168,21 +261,16 @@ impl<T> Ctx<T> {
     /// # Errors
     ///
     /// None today; the `Result` keeps the shape of the other constructors.
-    pub fn stat<F>(
-        &mut self,
-        path: impl AsRef<Path>,
-        interval: Duration,
-        mut cb: F,
-    ) -> Result<StatId, Error>
+    pub fn new_stat<F>(&mut self, path: impl AsRef<Path>, interval: Duration, cb: F) -> Result<StatId, Error>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, StatId, Events) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, StatId, Events) + 'static,
     {
         let interval = if interval.is_zero() {
             DEFAULT_STAT_INTERVAL
         } else {
             interval.max(MIN_STAT_INTERVAL)
         };
-        let key = self.insert(
+        let key = self.inner.insert(
             Kind::Stat(Box::new(StatData {
                 path: path.as_ref().to_path_buf(),
                 interval,
@@ -193,37 +281,28 @@ impl<T> Ctx<T> {
                 wd_self: None,
                 follow: false,
             })),
-            Box::new(move |c, d, k, e| cb(c, d, StatId(k), e)),
+            super::wrap(cb),
         );
-        let timer = self.timer(interval, interval, move |ctx, _, _, _| ctx.stat_check(key))?;
-        self.slots[timer.0].keepalive = false;
-        if let Kind::Stat(s) = &mut self.slots[key].kind {
-            s.timer = timer.0;
+        let timer: TimerId = self.new_timer(interval, interval, move |ctx, _, _, _| check(ctx.inner, key))?;
+        let timer = timer.0.key;
+        self.inner.make_internal(timer);
+        // Polling runs at the default priority, as the watcher does.
+        self.inner.slots[timer].priority = crate::Priority::DEFAULT;
+        if let Some(s) = data_mut(self.inner, key) {
+            s.timer = timer;
         }
-        Ok(StatId(key))
+        Ok(self.inner.handle(key))
     }
 
-    /// The previous and the current attributes of a stat watcher's path
-    /// (libev's `prev` and `attr`).
+    /// A view of a stat watcher.
     ///
     /// # Errors
     ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn stat_attrs(&self, id: StatId) -> Result<(StatAttrs, StatAttrs), Error> {
-        let s = self.stat_data(id.0)?;
-        Ok((s.prev, s.attr))
-    }
-
-    /// `lstat`s the path now and makes that the current attributes, without
-    /// running the callback (libev's `ev_stat_stat`); returns them.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn stat_now(&mut self, id: StatId) -> Result<StatAttrs, Error> {
-        let s = self.stat_data_mut(id.0)?;
-        s.attr = StatAttrs::read(&s.path, s.follow);
-        Ok(s.attr)
+    /// [`Error::StaleHandle`] if it was removed, [`Error::ForeignHandle`]
+    /// if the handle is another loop's.
+    #[inline]
+    pub fn stat(&mut self, id: StatId) -> Result<Watcher<'_, T, StatId>, Error> {
+        self.watcher(id)
     }
 
     /// Whether this loop's stat watchers get inotify's help: `false` if the
@@ -231,121 +310,69 @@ impl<T> Ctx<T> {
     /// only). Before the first stat watcher starts, this is what the loop
     /// will try.
     pub fn stat_uses_inotify(&self) -> bool {
-        self.opts.inotify
+        self.inner.opts.inotify
+    }
+}
+
+impl<'a, T> Watcher<'a, T, StatId> {
+    fn data(&self) -> &StatData {
+        match &self.inner.slots[self.key].kind {
+            Kind::Stat(s) => s,
+            _ => unreachable!("a StatId resolves to a stat watcher"),
+        }
     }
 
-    /// A stat watcher's polling interval (after defaulting and raising).
+    fn data_mut(&mut self) -> &mut StatData {
+        match &mut self.inner.slots[self.key].kind {
+            Kind::Stat(s) => s,
+            _ => unreachable!("a StatId resolves to a stat watcher"),
+        }
+    }
+
+    /// The previous and the current attributes of the path (libev's `prev`
+    /// and `attr`).
+    pub fn attrs(&self) -> (StatAttrs, StatAttrs) {
+        let s = self.data();
+        (s.prev, s.attr)
+    }
+
+    /// `lstat`s the path now and makes that the current attributes, without
+    /// running the callback (libev's `ev_stat_stat`); returns them.
+    pub fn stat_now(&mut self) -> StatAttrs {
+        let s = self.data_mut();
+        s.attr = StatAttrs::read(&s.path, s.follow);
+        s.attr
+    }
+
+    /// The polling interval (after defaulting and raising).
+    pub fn interval(&self) -> Duration {
+        self.data().interval
+    }
+
+    /// The path it watches.
+    pub fn path(&self) -> &Path {
+        &self.data().path
+    }
+
+    /// Makes the watcher follow symlinks (`stat` instead of `lstat`): it
+    /// then reports changes of the file a symlink points to, such as a log
+    /// file behind a `current.log` link, and a change of the link's target
+    /// shows as a new inode. Off by default, as in libev. Changes in the
+    /// target's directory (a new file renamed over the target) may be seen
+    /// by polling only: inotify watches the link's directory and the target
+    /// file itself.
     ///
     /// # Errors
     ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn stat_interval(&self, id: StatId) -> Result<Duration, Error> {
-        Ok(self.stat_data(id.0)?.interval)
-    }
-
-    /// Makes a stat watcher follow symlinks (`stat` instead of `lstat`):
-    /// it then reports changes of the file a symlink points to, such as a
-    /// log file behind a `current.log` link, and a change of the link's
-    /// target shows as a new inode. Off by default, as in libev. Changes
-    /// in the target's directory (a new file renamed over the target) may
-    /// be seen by polling only: inotify watches the link's directory and
-    /// the target file itself.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::StaleHandle`], or [`Error::Active`] while the watcher is
-    /// active (stop it first, as for the other settings).
-    pub fn set_stat_follow(&mut self, id: StatId, follow: bool) -> Result<(), Error> {
-        if self.slots.get(id.0).ok_or(Error::StaleHandle)?.active {
+    /// [`Error::Active`] while the watcher is active (stop it first, as for
+    /// the other settings).
+    pub fn set_follow(&mut self, follow: bool) -> Result<(), Error> {
+        if self.is_active() {
             return Err(Error::Active);
         }
-        self.stat_data_mut(id.0)?.follow = follow;
+        self.data_mut().follow = follow;
         Ok(())
     }
 
-    /// The path a stat watcher watches.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::StaleHandle`] if the watcher was removed.
-    pub fn stat_path(&self, id: StatId) -> Result<&Path, Error> {
-        Ok(&self.stat_data(id.0)?.path)
-    }
-
-    fn stat_data(&self, key: WatcherKey) -> Result<&StatData, Error> {
-        match &self.slots.get(key).ok_or(Error::StaleHandle)?.kind {
-            Kind::Stat(s) => Ok(s),
-            _ => Err(Error::StaleHandle),
-        }
-    }
-
-    pub(crate) fn stat_data_mut(&mut self, key: WatcherKey) -> Result<&mut StatData, Error> {
-        match &mut self.slots.get_mut(key).ok_or(Error::StaleHandle)?.kind {
-            Kind::Stat(s) => Ok(s),
-            _ => Err(Error::StaleHandle),
-        }
-    }
-
-    pub(crate) fn stat_start(&mut self, key: WatcherKey) -> Result<(), Error> {
-        let s = self.stat_data_mut(key)?;
-        s.attr = StatAttrs::read(&s.path, s.follow);
-        let timer = TimerId(s.timer);
-        self.start(timer)?;
-        if self.opts.inotify {
-            self.inotify_watch(key);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn stat_stop(&mut self, key: WatcherKey) {
-        let Ok(s) = self.stat_data_mut(key) else {
-            return;
-        };
-        let timer = s.timer;
-        let wds = [s.wd_dir.take(), s.wd_self.take()];
-        self.stop_key(timer);
-        for wd in wds.into_iter().flatten() {
-            self.inotify_unwatch(wd, key);
-        }
-    }
-
-    pub(crate) fn stat_forget(&mut self, key: WatcherKey) {
-        if let Ok(s) = self.stat_data(key) {
-            let timer = s.timer;
-            let _ = self.remove(TimerId(timer));
-        }
-    }
-
-    /// `lstat`s the path; if anything changed, records it and queues the
-    /// watcher.
-    pub(crate) fn stat_check(&mut self, key: WatcherKey) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        if !slot.active {
-            return;
-        }
-        let Kind::Stat(s) = &mut slot.kind else {
-            return;
-        };
-        let now = StatAttrs::read(&s.path, s.follow);
-        if now == s.attr {
-            return;
-        }
-        s.prev = s.attr;
-        s.attr = now;
-        // The file appeared or was replaced, or its directory did: watch
-        // what exists now.
-        if self.opts.inotify {
-            if let Kind::Stat(s) = &mut self.slots[key].kind {
-                if s.prev.ino != s.attr.ino || !s.attr.exists {
-                    if let Some(wd) = s.wd_self.take() {
-                        self.inotify_unwatch(wd, key);
-                    }
-                }
-            }
-            self.inotify_watch(key);
-        }
-        self.queue_key(key, Events::STAT);
-    }
+    crate::view::set_callback!(StatId);
 }

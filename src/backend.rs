@@ -1,12 +1,13 @@
-//! The OS readiness mechanisms, one file each, behind one small trait.
+//! The OS readiness mechanisms behind one small trait; each lives in its
+//! own file under `sys/`.
 //!
 //! The loop owns the fd table and decides *what* each fd should be watched
 //! for; a backend only mirrors that into the kernel ([`Poller::modify`]) and
 //! reports readiness ([`Poller::poll`]). Backends are chosen at run time:
 //! [`Loop::new`](crate::Loop::new) takes the best one in
 //! [`recommended_backends`] that can be created, and `EVLOOP_BACKEND` or the
-//! builder can name another. kqueue (BSD, macOS) would be one more file here,
-//! behind `cfg`, and one more arm in [`create`].
+//! builder can name another. kqueue (BSD, macOS) would be one more file in
+//! `sys/`, behind `cfg`, and one more arm in [`create`].
 
 use std::fmt;
 use std::io;
@@ -16,12 +17,7 @@ use std::time::Duration;
 
 use bitflags::bitflags;
 
-use crate::{Error, Events};
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod epoll;
-mod poll;
-mod select;
+use crate::{sys, Error, Events};
 
 /// One OS readiness mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,43 +159,24 @@ pub(crate) trait Poller {
     fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<FdEvent>) -> io::Result<()>;
     /// The kernel object a foreign loop can wait on, if there is one.
     fn backend_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Counts the times `backend_fd` was replaced by a new kernel object
+    /// (epoll rebuilds its set to get rid of ghost registrations), so that
+    /// a loop driving this one knows to watch the new fd.
+    fn epoch(&self) -> u64 {
+        0
+    }
 }
 
 /// Creates the given backend.
 pub(crate) fn create(backend: Backend) -> Result<Box<dyn Poller>, Error> {
     match backend {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        Backend::Epoll => epoll::Epoll::new()
+        Backend::Epoll => sys::epoll::Epoll::new()
             .map(|p| Box::new(p) as Box<dyn Poller>)
             .map_err(|e| Error::BackendUnavailable(backend, Some(e))),
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         Backend::Epoll => Err(Error::BackendUnavailable(backend, None)),
-        Backend::Poll => Ok(Box::new(poll::PollBackend::new())),
-        Backend::Select => Ok(Box::new(select::Select::new())),
-    }
-}
-
-/// A timeout as a `timespec` for the nanosecond-resolution calls
-/// (`epoll_pwait2`, `ppoll`), capped far beyond any real wait so that the
-/// seconds always fit.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn to_timespec(d: Duration) -> libc::timespec {
-    const MAX_SECS: u64 = 100_000_000;
-    libc::timespec {
-        tv_sec: d.as_secs().min(MAX_SECS) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    }
-}
-
-/// Rounds a timeout up to whole milliseconds for the ms-resolution system
-/// calls, so that the loop never wakes before a timer is due (waking early
-/// would only make it poll again). `None` becomes -1 (forever).
-pub(crate) fn timeout_ms_ceil(timeout: Option<Duration>) -> i32 {
-    match timeout {
-        None => -1,
-        Some(d) => {
-            let ms = d.as_nanos().div_ceil(1_000_000);
-            ms.min(i32::MAX as u128) as i32
-        }
+        Backend::Poll => Ok(Box::new(sys::poll::PollBackend::new())),
+        Backend::Select => Ok(Box::new(sys::select::Select::new())),
     }
 }

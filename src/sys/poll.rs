@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
-use super::{Backend, FdEvent, ModifyError, Poller};
+use crate::backend::{Backend, FdEvent, ModifyError, Poller};
 use crate::Events;
 
 /// `index` entry of an fd that has no `pollfd`.

@@ -12,7 +12,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{timeout_ms_ceil, Backend, FdEvent, ModifyError, Poller};
+use super::{timeout_ms_ceil, to_timespec};
+use crate::backend::{Backend, FdEvent, ModifyError, Poller};
 use crate::Events;
 
 /// Initial and minimum number of events fetched per `epoll_wait`.
@@ -41,6 +42,8 @@ pub(crate) struct Epoll {
     rebuild: bool,
     /// `epoll_pwait2` (nanosecond timeouts) may be tried.
     pwait2: bool,
+    /// How many times the set was rebuilt (see `Poller::epoch`).
+    rebuilds: u64,
 }
 
 fn epoll_create() -> io::Result<OwnedFd> {
@@ -74,6 +77,7 @@ impl Epoll {
             always_ready: Vec::new(),
             rebuild: false,
             pwait2: true,
+            rebuilds: 0,
         })
     }
 
@@ -128,7 +132,7 @@ impl Epoll {
     fn wait(&mut self, timeout: Option<Duration>) -> libc::c_int {
         let cap = self.events.capacity() as libc::c_int;
         if let Some(d) = timeout.filter(|d| self.pwait2 && d.subsec_nanos() % 1_000_000 != 0) {
-            let ts = super::to_timespec(d);
+            let ts = to_timespec(d);
             // SAFETY: the kernel writes at most `cap` events into the vector's
             // spare capacity, which is allocated and properly aligned; `ts`
             // lives across the call; a null signal mask leaves it alone.
@@ -164,6 +168,7 @@ impl Epoll {
     fn rebuild_set(&mut self) -> io::Result<()> {
         self.rebuild = false;
         self.epfd = epoll_create()?;
+        self.rebuilds += 1;
         for fd in 0..self.slots.len() {
             let slot = self.slots[fd];
             if slot.events.is_empty() || slot.always_ready {
@@ -305,5 +310,9 @@ impl Poller for Epoll {
 
     fn backend_fd(&self) -> Option<BorrowedFd<'_>> {
         Some(self.epfd.as_fd())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.rebuilds
     }
 }

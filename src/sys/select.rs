@@ -13,7 +13,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::ptr;
 use std::time::Duration;
 
-use super::{Backend, FdEvent, ModifyError, Poller};
+use crate::backend::{Backend, FdEvent, ModifyError, Poller};
 use crate::Events;
 
 /// One word of an fd bitmap: `fd_set`'s `fd_mask` on Linux.

@@ -28,10 +28,11 @@
 //! other failure exits non-zero with a message on stderr.
 //!
 //! The io watchers own the read ends (`UnixStream`, reached in the callback
-//! with `io_source_mut`), the write ends live in the application state. This
-//! is the idiomatic form; a variant with `io_raw` and `libc::read` on raw fds
-//! was no faster measurably (the source lookup is a slot access plus a
-//! `TypeId` compare, a few ns against the 6-8 µs of kernel work per event).
+//! with `ctx.io(id)?.source()`, typed by the handle), the write ends live in
+//! the application state. This is the idiomatic form; a variant with
+//! `new_io_raw` and `libc::read` on raw fds was no faster measurably (the
+//! source lookup is a slot access plus a `TypeId` compare, a few ns against
+//! the 6-8 µs of kernel work per event).
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -216,7 +217,7 @@ fn bench(mut lp: Loop<Bench>, args: &Args) -> Result<bool, Box<dyn std::error::E
     // Untimed: the pairs, one io watcher (and timer) per pair, all started.
     let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
     let mut writers = Vec::with_capacity(n);
-    let mut ios: Vec<IoId> = Vec::with_capacity(n);
+    let mut ios: Vec<IoId<UnixStream>> = Vec::with_capacity(n);
     let mut timers: Vec<TimerId> = Vec::with_capacity(if args.timers { n } else { 0 });
     for idx in 0..n {
         let (r, w) = UnixStream::pair()?;
@@ -225,35 +226,38 @@ fn bench(mut lp: Loop<Bench>, args: &Args) -> Result<bool, Box<dyn std::error::E
         writers.push(w);
         let timer = if args.timers {
             let repeat = Duration::from_micros(10_000_000 + rng.next() % 1_000_000);
-            let t = lp.timer(repeat, repeat, |_ctx, b: &mut Bench, _id, _ev| {
+            let t = lp.ctx().new_timer(repeat, repeat, |_ctx, b: &mut Bench, _id, _ev| {
                 b.timeouts += 1;
             })?;
             timers.push(t);
-            Some((t, repeat))
+            Some(t)
         } else {
             None
         };
-        let io = lp.io(r, Events::READ, move |ctx, b: &mut Bench, id, _ev| {
+        let io = lp.ctx().new_io(r, Events::READ, move |ctx, b: &mut Bench, id, _ev| {
             let mut byte = [0u8; 1];
-            let read = match ctx.io_source_mut::<UnixStream>(id) {
-                Ok(s) => s.read(&mut byte),
+            let read = match ctx.io(id) {
+                Ok(w) => w.source().read(&mut byte),
                 Err(e) => Err(io::Error::other(e)),
             };
             b.on_readable(idx, read);
-            if let Some((t, repeat)) = timer {
-                // The again-style restart: the timer update per event.
-                if ctx.timer_again_with(t, repeat).is_err() {
-                    b.failures += 1;
+            if let Some(t) = timer {
+                // The again-style restart (repeat = the timeout, set when
+                // the timer was made): the timer update per event.
+                match ctx.timer(t) {
+                    Ok(mut w) => w.again(),
+                    Err(_) => b.failures += 1,
                 }
             }
         })?;
         ios.push(io);
     }
+    let mut ctx = lp.ctx();
     for &io in &ios {
-        lp.start(io)?;
+        ctx.start(io)?;
     }
     for &t in &timers {
-        lp.start(t)?;
+        ctx.start(t)?;
     }
 
     let mut st = Bench {
@@ -266,16 +270,17 @@ fn bench(mut lp: Loop<Bench>, args: &Args) -> Result<bool, Box<dyn std::error::E
         timeouts: 0,
     };
     let space = n / args.active;
-    let backend = lp.backend().name();
+    let backend = lp.ctx().backend().name();
     for _ in 0..args.runs {
         // setup: stop and start every watcher (and timer)
         let t0 = Instant::now();
+        let mut ctx = lp.ctx();
         for (i, &io) in ios.iter().enumerate() {
-            lp.stop(io)?;
-            lp.start(io)?;
+            ctx.stop(io)?;
+            ctx.start(io)?;
             if let Some(&t) = timers.get(i) {
-                lp.stop(t)?;
-                lp.start(t)?;
+                ctx.stop(t)?;
+                ctx.start(t)?;
             }
         }
         let t1 = Instant::now();

@@ -13,11 +13,11 @@
 //!
 //! * `again`: untimed, every timer is started once with a timeout in
 //!   [10 s, 11 s) and the loop iterates once without blocking. A run is K
-//!   rounds; a round re-arms timers 0..N-1 with [`Ctx::timer_again_with`]
+//!   rounds; a round re-arms timers 0..N-1 with [`Watcher::again_with`]
 //!   (evloop's `w->repeat = t; ev_timer_again`) and a new timeout, then makes
 //!   one [`RunMode::NoWait`] iteration. ops = N * K, no timer fires.
 //! * `startstop`: the same, but each timer is stopped, given its new timeout
-//!   with [`Ctx::set_timer`] and started again. ops = N * K.
+//!   with [`Watcher::set`] and started again. ops = N * K.
 //! * `fire`: each run refreshes the loop time (untimed), then starts every
 //!   timer one-shot with a timeout in [0, 2 ms) and runs the loop until the
 //!   callbacks have counted N. The window ends inside the callback that
@@ -27,8 +27,8 @@
 //! `0x9E3779B97F4A7C15`, one draw per start or re-arm in program order, in
 //! whole microseconds (evloop's resolution is ns, so they are used as is).
 //!
-//! [`Ctx::timer_again_with`]: evloop::Ctx::timer_again_with
-//! [`Ctx::set_timer`]: evloop::Ctx::set_timer
+//! [`Watcher::again_with`]: evloop::Watcher::again_with
+//! [`Watcher::set`]: evloop::Watcher::set
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -134,7 +134,7 @@ fn bench(n: u64, k: u64, mode: Mode, mode_s: &str, runs: u64) -> Result<bool, ev
     let mut lp = Loop::builder().ignore_env(true).build::<State>()?;
     let mut ids: Vec<TimerId> = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        ids.push(lp.timer(
+        ids.push(lp.ctx().new_timer(
             Duration::ZERO,
             Duration::ZERO,
             |ctx, st: &mut State, _id, _ev| {
@@ -155,10 +155,12 @@ fn bench(n: u64, k: u64, mode: Mode, mode_s: &str, runs: u64) -> Result<bool, ev
     let mut rng = Rng(Rng::SEED);
     if mode != Mode::Fire {
         // Untimed, once per process: start every timer.
-        lp.now_update();
+        let mut ctx = lp.ctx();
+        ctx.now_update();
         for &id in &ids {
-            lp.set_timer(id, rng.long(), Duration::ZERO)?;
-            lp.start(id)?;
+            let mut t = ctx.timer(id)?;
+            t.set(rng.long(), Duration::ZERO)?;
+            t.start()?;
         }
         lp.run(&mut st, RunMode::NoWait)?;
     }
@@ -169,11 +171,13 @@ fn bench(n: u64, k: u64, mode: Mode, mode_s: &str, runs: u64) -> Result<bool, ev
         st.t_end = None;
         let (us, ops) = match mode {
             Mode::Fire => {
-                lp.now_update(); // untimed: timeouts count from now
+                let mut ctx = lp.ctx();
+                ctx.now_update(); // untimed: timeouts count from now
                 let t0 = Instant::now();
                 for &id in &ids {
-                    lp.set_timer(id, rng.fire(), Duration::ZERO)?;
-                    lp.start(id)?;
+                    let mut t = ctx.timer(id)?;
+                    t.set(rng.fire(), Duration::ZERO)?;
+                    t.start()?;
                 }
                 lp.run(&mut st, RunMode::Default)?;
                 let mut t1 = Instant::now();
@@ -186,8 +190,9 @@ fn bench(n: u64, k: u64, mode: Mode, mode_s: &str, runs: u64) -> Result<bool, ev
             Mode::Again => {
                 let t0 = Instant::now();
                 for _ in 0..k {
+                    let mut ctx = lp.ctx();
                     for &id in &ids {
-                        lp.timer_again_with(id, rng.long())?;
+                        ctx.timer(id)?.again_with(rng.long())?;
                     }
                     lp.run(&mut st, RunMode::NoWait)?;
                 }
@@ -196,10 +201,12 @@ fn bench(n: u64, k: u64, mode: Mode, mode_s: &str, runs: u64) -> Result<bool, ev
             Mode::StartStop => {
                 let t0 = Instant::now();
                 for _ in 0..k {
+                    let mut ctx = lp.ctx();
                     for &id in &ids {
-                        lp.stop(id)?;
-                        lp.set_timer(id, rng.long(), Duration::ZERO)?;
-                        lp.start(id)?;
+                        let mut t = ctx.timer(id)?;
+                        t.stop();
+                        t.set(rng.long(), Duration::ZERO)?;
+                        t.start()?;
                     }
                     lp.run(&mut st, RunMode::NoWait)?;
                 }

@@ -42,6 +42,14 @@ impl<'a, T> Ctx<'a, T> {
         Ctx { inner }
     }
 
+    /// A `Ctx` for a shorter borrow of the same loop: for a library's view
+    /// type that holds a `Ctx` by value (evloop-buffer's `BufferedStream`)
+    /// and is made from a `&mut Ctx`.
+    #[inline]
+    pub fn reborrow(&mut self) -> Ctx<'_, T> {
+        Ctx { inner: self.inner }
+    }
+
     /// This loop's identity, which every handle it makes carries.
     #[inline]
     pub fn loop_id(&self) -> LoopId {
@@ -272,7 +280,7 @@ impl<'a, T> Ctx<'a, T> {
     ///
     /// [`Error::StaleHandle`] if the watcher was removed,
     /// [`Error::ForeignHandle`] if the handle is another loop's.
-    #[inline]
+    #[inline(always)]
     pub fn watcher<W: WatcherId>(&mut self, id: W) -> Result<Watcher<'_, T, W>, Error> {
         let key = self.inner.resolve(id)?;
         Ok(Watcher::new(self.inner, key, id))
@@ -284,7 +292,7 @@ impl<'a, T> Ctx<'a, T> {
     /// # Errors
     ///
     /// As [`watcher`](Self::watcher) and [`Watcher::start`].
-    #[inline]
+    #[inline(always)]
     pub fn start<W: WatcherId>(&mut self, id: W) -> Result<(), Error> {
         self.watcher(id)?.start()
     }
@@ -295,7 +303,7 @@ impl<'a, T> Ctx<'a, T> {
     /// # Errors
     ///
     /// As [`watcher`](Self::watcher).
-    #[inline]
+    #[inline(always)]
     pub fn stop<W: WatcherId>(&mut self, id: W) -> Result<(), Error> {
         self.watcher(id)?.stop();
         Ok(())

@@ -10,7 +10,7 @@ use crate::ext::Extensions;
 use crate::handle::{LoopId, RawId, WatcherId, WatcherKey};
 use crate::pending::PendingQueues;
 use crate::time::Time;
-use crate::watcher::{self, Callback, Kind, Kinds, Slot};
+use crate::watcher::{self, Callback, Kind, KindTag, Kinds, Slot};
 use crate::{Break, Error, Events, Priority};
 
 /// Loop-wide choices made by the builder.
@@ -85,7 +85,7 @@ impl<T> Inner<T> {
     /// The key behind a public handle, after checking that the handle is
     /// this loop's, of the right kind, current, and not of an internal
     /// watcher.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn resolve<W: WatcherId>(&self, id: W) -> Result<WatcherKey, Error> {
         let RawId { key, lp } = id.raw();
         if lp != self.id {
@@ -125,44 +125,66 @@ impl<T> Inner<T> {
     /// kind enter it. Starting an active watcher does nothing.
     #[inline]
     pub(crate) fn start_key(&mut self, key: WatcherKey) -> Result<(), Error> {
+        let tag = self.slots[key].kind.tag();
+        self.start_kind(key, tag)
+    }
+
+    /// [`start_key`](Self::start_key) for a watcher whose kind is known:
+    /// a view knows it from its handle's type, and with the kind a constant
+    /// the dispatch folds to one direct call.
+    #[inline(always)]
+    pub(crate) fn start_kind(&mut self, key: WatcherKey, tag: KindTag) -> Result<(), Error> {
         let slot = &mut self.slots[key];
         if slot.active {
             return Ok(());
         }
         slot.active = true;
         self.refs += slot.keepalive as isize;
-        let tag = slot.kind.tag();
         let r = watcher::start(self, key, tag);
         if r.is_err() {
-            if let Some(slot) = self.slots.get_mut(key) {
-                if slot.active {
-                    slot.active = false;
-                    self.refs -= slot.keepalive as isize;
-                }
-            }
+            self.start_failed(key);
         }
         r
+    }
+
+    /// A kind refused to start the watcher: it is not active after all.
+    #[cold]
+    fn start_failed(&mut self, key: WatcherKey) {
+        if let Some(slot) = self.slots.get_mut(key) {
+            if slot.active {
+                slot.active = false;
+                self.refs -= slot.keepalive as isize;
+            }
+        }
     }
 
     /// Stops the watcher behind a key and clears its pending event. Returns
     /// false if the key is stale.
     #[inline]
     pub(crate) fn stop_key(&mut self, key: WatcherKey) -> bool {
-        let Some(slot) = self.slots.get_mut(key) else {
+        let Some(slot) = self.slots.get(key) else {
             return false;
         };
+        let tag = slot.kind.tag();
+        self.stop_kind(key, tag);
+        true
+    }
+
+    /// [`stop_key`](Self::stop_key) for a valid key whose kind is known
+    /// (see [`start_kind`](Self::start_kind)).
+    #[inline(always)]
+    pub(crate) fn stop_kind(&mut self, key: WatcherKey, tag: KindTag) {
+        let slot = &mut self.slots[key];
         self.pending.clear(&mut slot.pending, slot.priority);
         // An event deferred while its callback runs (nested run) is pending
         // too: a stop drops it.
         slot.missed = Events::empty();
         if !slot.active {
-            return true;
+            return;
         }
         slot.active = false;
         self.refs -= slot.keepalive as isize;
-        let tag = slot.kind.tag();
         watcher::stop(self, key, tag);
-        true
     }
 
     /// Stops and forgets the watcher behind a key; returns its slot (with
@@ -180,16 +202,6 @@ impl<T> Inner<T> {
         self.slots.remove(key)
     }
 
-    /// Marks a watcher active and takes its reference (for kinds that start
-    /// themselves, like a timer re-armed by `again`).
-    #[inline]
-    pub(crate) fn mark_active(&mut self, key: WatcherKey) {
-        let slot = &mut self.slots[key];
-        if !slot.active {
-            slot.active = true;
-            self.refs += slot.keepalive as isize;
-        }
-    }
 
     /// Queues an event for the watcher behind `key`.
     #[inline]

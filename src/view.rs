@@ -41,7 +41,7 @@ pub struct Watcher<'a, T, W: WatcherId> {
 }
 
 impl<'a, T, W: WatcherId> Watcher<'a, T, W> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(inner: &'a mut Inner<T>, key: WatcherKey, id: W) -> Self {
         Watcher { inner, key, id }
     }
@@ -62,9 +62,9 @@ impl<'a, T, W: WatcherId> Watcher<'a, T, W> {
     ///
     /// Per kind: a periodic whose schedule yields no time, a signal or child
     /// watcher whose kernel setup fails. The watcher then stays stopped.
-    #[inline]
+    #[inline(always)]
     pub fn start(&mut self) -> Result<(), Error> {
-        self.inner.start_key(self.key)
+        self.inner.start_kind(self.key, W::KIND)
     }
 
     /// Stops the watcher (libev's `ev_TYPE_stop`): it is no longer active,
@@ -72,9 +72,9 @@ impl<'a, T, W: WatcherId> Watcher<'a, T, W> {
     /// for anything that happened before the stop. Stopping a stopped
     /// watcher does nothing. Allowed from any callback, the watcher's own
     /// included.
-    #[inline]
+    #[inline(always)]
     pub fn stop(&mut self) {
-        self.inner.stop_key(self.key);
+        self.inner.stop_kind(self.key, W::KIND);
     }
 
     /// Stops and forgets the watcher. Its closure, and what the watcher owns

@@ -94,14 +94,14 @@ macro_rules! kinds {
             }
         }
 
-        #[inline]
+        #[inline(always)]
         pub(crate) fn start<T>(inner: &mut Inner<T>, key: WatcherKey, tag: KindTag) -> Result<(), Error> {
             match tag {
                 $( KindTag::$variant => <$contract as Contract>::start(inner, key), )*
             }
         }
 
-        #[inline]
+        #[inline(always)]
         pub(crate) fn stop<T>(inner: &mut Inner<T>, key: WatcherKey, tag: KindTag) {
             match tag {
                 $( KindTag::$variant => <$contract as Contract>::stop(inner, key), )*

@@ -44,7 +44,15 @@ pub(crate) struct TimerState {
     scratch: Vec<u32>,
 }
 
+/// A duration in ns on the loop's time line; beyond 292 years is an error.
+#[inline]
 pub(crate) fn to_ns(d: Duration, what: &'static str) -> Result<i64, Error> {
+    const NANOS: u64 = 1_000_000_000;
+    let secs = d.as_secs();
+    if secs < i64::MAX as u64 / NANOS {
+        // No overflow: the common case, without u128 arithmetic.
+        return Ok((secs * NANOS + d.subsec_nanos() as u64) as i64);
+    }
     i64::try_from(d.as_nanos()).map_err(|_| Error::InvalidArgument(what))
 }
 
@@ -59,12 +67,13 @@ fn set_pos(pos: &mut SecondaryMap<WatcherKey, u32>, key: WatcherKey, idx: u32) {
 pub(crate) struct Timer;
 
 impl Contract for Timer {
+    #[inline]
     fn start<T>(inner: &mut Inner<T>, key: WatcherKey) -> Result<(), Error> {
-        let Kind::Timer(t) = &inner.slots[key].kind else {
+        let Kind::Timer(t) = &mut inner.slots[key].kind else {
             return Ok(());
         };
         let deadline = inner.time.now_ns.saturating_add(t.after);
-        arm(inner, key, deadline);
+        arm(&mut inner.kinds.timer, t, key, deadline);
         Ok(())
     }
 
@@ -90,12 +99,8 @@ pub(crate) fn register<T>(inner: &mut Inner<T>, key: WatcherKey) {
 
 /// Gives the timer a new deadline, reusing its heap entry if it has one.
 #[inline]
-fn arm<T>(inner: &mut Inner<T>, key: WatcherKey, deadline: i64) {
-    let Kind::Timer(t) = &mut inner.slots[key].kind else {
-        return;
-    };
+fn arm(st: &mut TimerState, t: &mut TimerData, key: WatcherKey, deadline: i64) {
     t.deadline = deadline;
-    let st = &mut inner.kinds.timer;
     let pos = &mut st.pos;
     let heap = pos.get(key).copied().unwrap_or(NO_INDEX);
     if heap == NO_INDEX {
@@ -217,15 +222,18 @@ impl<'a, T> Watcher<'a, T, TimerId> {
     /// [`Error::Active`] if the timer is active (use [`again`](Self::again)
     /// or stop it first), or [`Error::InvalidArgument`] for durations beyond
     /// 292 years.
+    #[inline]
     pub fn set(&mut self, after: Duration, repeat: Duration) -> Result<(), Error> {
         let after = to_ns(after, "timer delay too large")?;
         let repeat = to_ns(repeat, "timer repeat too large")?;
-        if self.is_active() {
+        let slot = &mut self.inner.slots[self.key];
+        if slot.active {
             return Err(Error::Active);
         }
-        let t = self.data_mut();
-        t.after = after;
-        t.repeat = repeat;
+        if let Kind::Timer(t) = &mut slot.kind {
+            t.after = after;
+            t.repeat = repeat;
+        }
         Ok(())
     }
 
@@ -235,6 +243,7 @@ impl<'a, T> Watcher<'a, T, TimerId> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a duration beyond 292 years.
+    #[inline]
     pub fn set_repeat(&mut self, repeat: Duration) -> Result<(), Error> {
         self.data_mut().repeat = to_ns(repeat, "timer repeat too large")?;
         Ok(())
@@ -260,22 +269,35 @@ impl<'a, T> Watcher<'a, T, TimerId> {
     /// the activity then does not run.
     #[inline]
     pub fn again(&mut self) {
+        self.again_ns(None);
+    }
+
+    /// `again`, with a new repeat first if given: one slot access for both.
+    #[inline(always)]
+    fn again_ns(&mut self, repeat: Option<i64>) {
         let key = self.key;
         let inner = &mut *self.inner;
         let now = inner.time.now_ns;
         let slot = &mut inner.slots[key];
-        inner.pending.clear(&mut slot.pending, slot.priority);
+        if slot.pending != 0 {
+            inner.pending.clear(&mut slot.pending, slot.priority);
+        }
         slot.missed = Events::empty();
-        let active = slot.active;
-        let Kind::Timer(t) = &slot.kind else {
+        let Kind::Timer(t) = &mut slot.kind else {
             unreachable!("a TimerId resolves to a timer")
         };
-        let repeat = t.repeat;
-        if repeat > 0 {
-            arm(inner, key, now.saturating_add(repeat));
-            inner.mark_active(key);
-        } else if active {
-            inner.stop_key(key);
+        if let Some(r) = repeat {
+            t.repeat = r;
+        }
+        if t.repeat > 0 {
+            let deadline = now.saturating_add(t.repeat);
+            arm(&mut inner.kinds.timer, t, key, deadline);
+            if !slot.active {
+                slot.active = true;
+                inner.refs += slot.keepalive as isize;
+            }
+        } else if slot.active {
+            inner.stop_kind(key, super::KindTag::Timer);
         }
     }
 
@@ -287,8 +309,8 @@ impl<'a, T> Watcher<'a, T, TimerId> {
     /// [`Error::InvalidArgument`] for a duration beyond 292 years.
     #[inline]
     pub fn again_with(&mut self, repeat: Duration) -> Result<(), Error> {
-        self.set_repeat(repeat)?;
-        self.again();
+        let repeat = to_ns(repeat, "timer repeat too large")?;
+        self.again_ns(Some(repeat));
         Ok(())
     }
 

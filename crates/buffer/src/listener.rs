@@ -2,30 +2,31 @@
 //! with [`ListenerExt::listen`].
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::{Ctx, Events, IoId, TimerId};
+use evloop::{Ctx, Events, IoId, LoopId, Once};
+use slotmap::SlotMap;
 
 use crate::stream::callback::{self, CallbackSlot};
 use crate::stream::sys;
 
-/// Names a listener; a small `Copy` handle like evloop's watcher handles.
-/// It goes stale (every call fails with [`evloop::Error::StaleHandle`])
-/// once the listener is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ListenerId(IoId);
+slotmap::new_key_type! {
+    /// A listener's key in the loop's [`Listeners`] table.
+    pub struct ListenerKey;
+}
 
-impl ListenerId {
-    /// The io watcher behind the listener, for the loop's generic calls
-    /// (`set_priority`, `set_keepalive`, ...). Do not start, stop or remove
-    /// it directly: use [`Listener`]'s methods.
-    pub fn io(self) -> IoId {
-        self.0
-    }
+/// Names a listener; a small `Copy` handle like evloop's watcher handles,
+/// carrying its loop's identity. It goes stale (every call fails with
+/// [`evloop::Error::StaleHandle`]) once the listener is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId {
+    key: ListenerKey,
+    lp: LoopId,
 }
 
 /// Where to listen: a TCP address or a Unix-domain socket path.
@@ -56,6 +57,92 @@ impl From<SocketAddr> for ListenAddr {
 impl From<PathBuf> for ListenAddr {
     fn from(path: PathBuf) -> Self {
         ListenAddr::Unix(path)
+    }
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = io::Error;
+
+    /// `IP:PORT` (`127.0.0.1:7100`, `[::1]:7100`, port 0 for any free
+    /// one) is a TCP address; `unix:PATH`, or anything containing a `/`,
+    /// is a Unix socket path. Host names are refused: resolving one
+    /// blocks (use an address, or resolve it first).
+    fn from_str(s: &str) -> io::Result<ListenAddr> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            return Ok(ListenAddr::Unix(PathBuf::from(path)));
+        }
+        if let Ok(addr) = s.parse::<SocketAddr>() {
+            return Ok(ListenAddr::Tcp(addr));
+        }
+        if s.contains('/') {
+            return Ok(ListenAddr::Unix(PathBuf::from(s)));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{s:?} is not an address to listen on (IP:PORT, or unix:PATH)"),
+        ))
+    }
+}
+
+/// What [`ListenerExt::listen`] accepts as an address, as std's
+/// `ToSocketAddrs` does for connecting: a [`SocketAddr`], an
+/// `(IpAddr, u16)`, a [`ListenAddr`], a Unix socket path (`&Path`,
+/// `PathBuf`), or a string parsed as [`ListenAddr::from_str`](std::str::FromStr)
+/// says (`"127.0.0.1:7100"`, `"unix:/run/app.sock"`).
+pub trait ToListenAddr {
+    /// The address, or why it is none.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a string that is no address.
+    fn to_listen_addr(&self) -> io::Result<ListenAddr>;
+}
+
+impl ToListenAddr for ListenAddr {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        Ok(self.clone())
+    }
+}
+
+impl ToListenAddr for SocketAddr {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        Ok(ListenAddr::Tcp(*self))
+    }
+}
+
+impl ToListenAddr for (IpAddr, u16) {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        Ok(ListenAddr::Tcp(SocketAddr::from(*self)))
+    }
+}
+
+impl ToListenAddr for Path {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        Ok(ListenAddr::Unix(self.to_path_buf()))
+    }
+}
+
+impl ToListenAddr for PathBuf {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        Ok(ListenAddr::Unix(self.clone()))
+    }
+}
+
+impl ToListenAddr for str {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        self.parse()
+    }
+}
+
+impl ToListenAddr for String {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        self.parse()
+    }
+}
+
+impl<A: ToListenAddr + ?Sized> ToListenAddr for &A {
+    fn to_listen_addr(&self) -> io::Result<ListenAddr> {
+        (**self).to_listen_addr()
     }
 }
 
@@ -232,7 +319,7 @@ impl ListenSocket {
 }
 
 /// An accepted connection: non-blocking and close-on-exec already. Pass it
-/// to [`StreamExt::open_stream`](crate::StreamExt::open_stream) (it
+/// to [`StreamExt::new_stream`](crate::StreamExt::new_stream) (it
 /// converts into an `OwnedFd`) or use the std stream directly.
 #[derive(Debug)]
 pub enum Accepted {
@@ -289,16 +376,31 @@ pub enum ListenerEvent {
     },
 }
 
-type AcceptCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted);
-type EventCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, ListenerId, ListenerEvent);
+type AcceptCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, Accepted);
+type EventCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, ListenerEvent);
 
-/// The listener's state, owned by its io watcher as the watcher's source.
+/// Every listener of one loop: the crate's extension value in the loop.
+struct Listeners<T: 'static> {
+    map: SlotMap<ListenerKey, State<T>>,
+}
+
+impl<T: 'static> Default for Listeners<T> {
+    fn default() -> Self {
+        Listeners {
+            map: SlotMap::with_key(),
+        }
+    }
+}
+
+/// One listener's state.
 struct State<T: 'static> {
-    sock: ListenSocket,
+    /// The socket; its io watcher holds the other reference.
+    sock: Rc<ListenSocket>,
+    /// The io watcher on the socket, the listener's own.
+    io: IoId<Rc<ListenSocket>>,
     opts: ListenerOptions,
-    /// The one-shot retry timer while paused (it removes itself when it
-    /// fires).
-    retry: Option<TimerId>,
+    /// The one-shot retry timer while paused (it goes away when it fires).
+    retry: Option<Once>,
     on_accept: CallbackSlot<AcceptCb<T>>,
     on_event: CallbackSlot<EventCb<T>>,
     /// Wanted by the user ([`Listener::enable`]/[`Listener::disable`]).
@@ -309,33 +411,33 @@ struct State<T: 'static> {
     next_delay: Duration,
 }
 
-impl<T> AsFd for State<T> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
+fn state<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: ListenerId) -> Option<&'c mut State<T>> {
+    if id.lp != ctx.loop_id() {
+        return None;
     }
+    ctx.ext_mut::<Listeners<T>>()?.map.get_mut(id.key)
 }
 
-fn state<T>(ctx: &mut Ctx<T>, id: ListenerId) -> Option<&mut State<T>> {
-    ctx.io_source_mut::<State<T>>(id.0).ok()
-}
-
-/// Listener calls on evloop's [`Ctx`] (and so on `Loop`, which derefs to it).
+/// Listener calls on evloop's [`Ctx`] (outside callbacks, `Loop::ctx()`
+/// gives one).
 pub trait ListenerExt<T: 'static> {
-    /// Binds `addr` (see [`ListenSocket::bind`]) and starts accepting:
-    /// `on_accept` gets every new connection. Shorthand for `bind` and
+    /// Binds `addr` (see [`ListenSocket::bind`]; a [`SocketAddr`], a
+    /// string like `"127.0.0.1:7100"` or `"unix:/run/app.sock"`, a path:
+    /// see [`ToListenAddr`]) and starts accepting: `on_accept` gets every
+    /// new connection. Shorthand for `bind` and
     /// [`listen_on`](Self::listen_on).
     ///
     /// # Errors
     ///
-    /// As [`ListenSocket::bind`].
+    /// As [`ToListenAddr::to_listen_addr`] and [`ListenSocket::bind`].
     fn listen<F>(
         &mut self,
-        addr: impl Into<ListenAddr>,
+        addr: impl ToListenAddr,
         opts: &ListenerOptions,
         on_accept: F,
     ) -> io::Result<ListenerId>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static;
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, Accepted) + 'static;
 
     /// Starts accepting on a socket that listens already (it is made
     /// non-blocking). Only the accept-side options apply.
@@ -351,27 +453,28 @@ pub trait ListenerExt<T: 'static> {
         on_accept: F,
     ) -> io::Result<ListenerId>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static;
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, Accepted) + 'static;
 
     /// The listener `id`, to configure or close it.
     ///
     /// # Errors
     ///
-    /// [`evloop::Error::StaleHandle`] once it was closed.
+    /// [`evloop::Error::StaleHandle`] once it was closed,
+    /// [`evloop::Error::ForeignHandle`] if it is another loop's.
     fn listener(&mut self, id: ListenerId) -> Result<Listener<'_, T>, evloop::Error>;
 }
 
-impl<T: 'static> ListenerExt<T> for Ctx<T> {
+impl<T: 'static> ListenerExt<T> for Ctx<'_, T> {
     fn listen<F>(
         &mut self,
-        addr: impl Into<ListenAddr>,
+        addr: impl ToListenAddr,
         opts: &ListenerOptions,
         on_accept: F,
     ) -> io::Result<ListenerId>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, Accepted) + 'static,
     {
-        let sock = ListenSocket::bind(&addr.into(), opts)?;
+        let sock = ListenSocket::bind(&addr.to_listen_addr()?, opts)?;
         self.listen_on(sock, opts, on_accept)
     }
 
@@ -382,17 +485,22 @@ impl<T: 'static> ListenerExt<T> for Ctx<T> {
         on_accept: F,
     ) -> io::Result<ListenerId>
     where
-        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, Accepted) + 'static,
     {
         let sock = sock.into();
         match &sock {
             ListenSocket::Tcp(l) => l.set_nonblocking(true)?,
             ListenSocket::Unix(l) => l.set_nonblocking(true)?,
         }
+        let sock = Rc::new(sock);
+        // The watcher's callback names the listener, which gets its key
+        // below.
+        let io = self.new_io(sock.clone(), Events::READ, |_, _, _, _| {})?;
         let mut on_accept_slot = CallbackSlot::empty();
         on_accept_slot.set(Box::new(on_accept) as Box<AcceptCb<T>>);
         let st = State {
             sock,
+            io,
             opts: opts.clone(),
             retry: None,
             on_accept: on_accept_slot,
@@ -402,16 +510,30 @@ impl<T: 'static> ListenerExt<T> for Ctx<T> {
             failed_retries: 0,
             next_delay: opts.retry_min,
         };
-        let io = self.io(st, Events::READ, |ctx, data, io, _ev| {
-            accept_batch(ctx, data, ListenerId(io));
-        })?;
-        self.start(io)?;
-        Ok(ListenerId(io))
+        let key = self.ext_or_default::<Listeners<T>>().map.insert(st);
+        let id = ListenerId {
+            key,
+            lp: self.loop_id(),
+        };
+        let mut w = self.io(io).map_err(io::Error::other)?;
+        w.set_callback(move |ctx, data, _io, _ev| {
+            accept_batch(ctx, data, id);
+        });
+        w.start().map_err(io::Error::other)?;
+        Ok(id)
     }
 
     fn listener(&mut self, id: ListenerId) -> Result<Listener<'_, T>, evloop::Error> {
-        self.io_source::<State<T>>(id.0)?;
-        Ok(Listener { ctx: self, id })
+        if id.lp != self.loop_id() {
+            return Err(evloop::Error::ForeignHandle);
+        }
+        if state(self, id).is_none() {
+            return Err(evloop::Error::StaleHandle);
+        }
+        Ok(Listener {
+            ctx: self.reborrow(),
+            id,
+        })
     }
 }
 
@@ -419,7 +541,7 @@ impl<T: 'static> ListenerExt<T> for Ctx<T> {
 /// accept callback; pauses on an error that is not about one connection.
 /// Returns whether anything was accepted or nothing was waiting (that is,
 /// accepting works).
-fn accept_batch<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId) -> bool {
+fn accept_batch<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: ListenerId) -> bool {
     let Some(st) = state(ctx, id) else {
         return false;
     };
@@ -470,7 +592,7 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-fn deliver<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, conn: Accepted) {
+fn deliver<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: ListenerId, conn: Accepted) {
     let Some(mut taken) = state(ctx, id).and_then(|st| st.on_accept.take()) else {
         return; // no callback: the connection is closed by dropping it
     };
@@ -483,7 +605,7 @@ fn deliver<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, conn: Acc
     }
 }
 
-fn report<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, ev: ListenerEvent) {
+fn report<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: ListenerId, ev: ListenerEvent) {
     let Some(mut taken) = state(ctx, id).and_then(|st| st.on_event.take()) else {
         return;
     };
@@ -496,7 +618,7 @@ fn report<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, ev: Listen
     }
 }
 
-fn pause<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, error: io::Error) {
+fn pause<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: ListenerId, error: io::Error) {
     let Some(st) = state(ctx, id) else { return };
     let first = !st.paused;
     let delay = st.next_delay;
@@ -505,12 +627,17 @@ fn pause<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, error: io::
         st.failed_retries += 1;
     }
     st.paused = true;
-    let old = st.retry.take();
+    let (old, io) = (st.retry.take(), st.io);
     cancel(ctx, old);
-    let _ = ctx.stop(id.0);
+    let _ = ctx.stop(io);
     let timer = ctx.once_timer(delay, move |ctx, data, _ev| retry(ctx, data, id));
-    if let (Some(st), Ok(t)) = (state(ctx, id), timer) {
-        st.retry = Some(t);
+    if let Ok(t) = timer {
+        // The retry is the listener's business, not the application's: it
+        // does not keep `run` going while the listener itself would not.
+        let _ = ctx.set_once_keepalive(t, false);
+        if let Some(st) = state(ctx, id) {
+            st.retry = Some(t);
+        }
     }
     if first {
         report(
@@ -525,22 +652,22 @@ fn pause<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId, error: io::
     }
 }
 
-fn resume<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId) {
+fn resume<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: ListenerId) {
     let Some(st) = state(ctx, id) else { return };
     let failed_retries = st.failed_retries;
     st.paused = false;
     st.failed_retries = 0;
     st.next_delay = st.opts.retry_min;
-    let (old, enabled) = (st.retry.take(), st.enabled);
+    let (old, enabled, io) = (st.retry.take(), st.enabled, st.io);
     cancel(ctx, old);
     if enabled {
-        let _ = ctx.start(id.0);
+        let _ = ctx.start(io);
     }
     report(ctx, data, id, ListenerEvent::Resumed { failed_retries });
 }
 
 /// The retry timer fired: try accepting without waiting for readiness.
-fn retry<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId) {
+fn retry<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: ListenerId) {
     let Some(st) = state(ctx, id) else { return };
     st.retry = None; // it removed itself
     let paused = st.paused && st.enabled;
@@ -552,9 +679,9 @@ fn retry<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: ListenerId) {
     }
 }
 
-fn cancel<T>(ctx: &mut Ctx<T>, timer: Option<TimerId>) {
+fn cancel<T>(ctx: &mut Ctx<'_, T>, timer: Option<Once>) {
     if let Some(t) = timer {
-        let _ = ctx.remove(t);
+        ctx.cancel_once(t);
     }
 }
 
@@ -603,7 +730,7 @@ fn cancel<T>(ctx: &mut Ctx<T>, timer: Option<TimerId>) {
 /// alternative, a reserve fd closed to accept-and-drop the client, refuses
 /// them instead; it could be added as an option.)
 pub struct Listener<'a, T: 'static> {
-    ctx: &'a mut Ctx<T>,
+    ctx: Ctx<'a, T>,
     id: ListenerId,
 }
 
@@ -615,7 +742,7 @@ impl<T: 'static> std::fmt::Debug for Listener<'_, T> {
 
 impl<T: 'static> Listener<'_, T> {
     fn st(&mut self) -> &mut State<T> {
-        match state(self.ctx, self.id) {
+        match state(&mut self.ctx, self.id) {
             Some(st) => st,
             None => unreachable!("checked when the Listener was made, and it borrows the loop"),
         }
@@ -638,7 +765,7 @@ impl<T: 'static> Listener<'_, T> {
     /// Replaces the accept callback (also from inside it).
     pub fn on_accept<F>(&mut self, cb: F)
     where
-        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, Accepted) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, Accepted) + 'static,
     {
         self.st().on_accept.set(Box::new(cb));
     }
@@ -646,7 +773,7 @@ impl<T: 'static> Listener<'_, T> {
     /// Sets the callback for [`ListenerEvent`]s (pauses and recoveries).
     pub fn on_event<F>(&mut self, cb: F)
     where
-        F: FnMut(&mut Ctx<T>, &mut T, ListenerId, ListenerEvent) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, ListenerId, ListenerEvent) + 'static,
     {
         self.st().on_event.set(Box::new(cb));
     }
@@ -669,25 +796,31 @@ impl<T: 'static> Listener<'_, T> {
         st.paused = false;
         st.failed_retries = 0;
         st.next_delay = st.opts.retry_min;
-        let old = st.retry.take();
-        cancel(self.ctx, old);
-        let _ = self.ctx.start(self.id.0);
+        let (old, io) = (st.retry.take(), st.io);
+        cancel(&mut self.ctx, old);
+        let _ = self.ctx.start(io);
     }
 
     /// Stops accepting; new clients wait in the backlog.
     pub fn disable(&mut self) {
         let st = self.st();
         st.enabled = false;
-        let old = st.retry.take();
-        cancel(self.ctx, old);
-        let _ = self.ctx.stop(self.id.0);
+        let (old, io) = (st.retry.take(), st.io);
+        cancel(&mut self.ctx, old);
+        let _ = self.ctx.stop(io);
     }
 
     /// Closes the listening socket (a Unix socket's file stays; remove it
     /// if the path is to be reused).
     pub fn close(mut self) {
-        let old = self.st().retry.take();
-        cancel(self.ctx, old);
-        let _ = self.ctx.remove(self.id.0);
+        let st = self.st();
+        let (old, io) = (st.retry.take(), st.io);
+        cancel(&mut self.ctx, old);
+        // The watcher goes first, deregistering the socket; dropping the
+        // state then closes it.
+        let _ = self.ctx.remove(io);
+        if let Some(l) = self.ctx.ext_mut::<Listeners<T>>() {
+            l.map.remove(self.id.key);
+        }
     }
 }

@@ -12,7 +12,7 @@ use super::{driver, settle, sys, Direction, StreamId};
 /// the connecting phase. A connect that fails at once (refused by a local
 /// peer, unreachable network) is reported through the event callback, like
 /// one that fails later, so callers handle both in one place.
-pub(super) fn connect<T: 'static>(ctx: &mut Ctx<T>, addr: SocketAddr) -> io::Result<StreamId> {
+pub(super) fn connect<T: 'static>(ctx: &mut Ctx<'_, T>, addr: SocketAddr) -> io::Result<StreamId> {
     let fd = sys::tcp_socket(&addr)?;
     let started = sys::connect(fd.as_fd(), &addr);
     let id = driver::open(ctx, fd, true)?;

@@ -3,37 +3,54 @@
 
 use std::io::{self, ErrorKind, IoSlice};
 use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
 
-use evloop::{Ctx, Events, IoId};
+use evloop::{Ctx, Events};
 
 use super::notify::{call_data, emit};
 use super::settle::settle;
-use super::state::State;
+use super::state::{State, Streams};
 use super::{sys, Direction, StreamEvent, StreamId};
 
 /// How many buffer pieces one `sendmsg` takes.
 const SEND_SLICES: usize = 64;
 
-pub(super) fn state<T>(ctx: &mut Ctx<T>, id: StreamId) -> Option<&mut State<T>> {
-    ctx.io_source_mut::<State<T>>(id.0).ok()
+/// The stream's state, if `id` names a stream of this loop that is open.
+#[inline]
+pub(super) fn state<'c, T: 'static>(
+    ctx: &'c mut Ctx<'_, T>,
+    id: StreamId,
+) -> Option<&'c mut State<T>> {
+    if id.lp != ctx.loop_id() {
+        return None;
+    }
+    ctx.ext_mut::<Streams<T>>()?.map.get_mut(id.key)
 }
 
 /// Puts a non-blocking socket under the loop.
 pub(super) fn open<T: 'static>(
-    ctx: &mut Ctx<T>,
+    ctx: &mut Ctx<'_, T>,
     fd: OwnedFd,
     connecting: bool,
 ) -> io::Result<StreamId> {
-    let st = State::<T>::new(fd, connecting, !sys::sigpipe_ignored());
-    let io = ctx.io(st, Events::empty(), on_io::<T>)?;
-    let id = StreamId(io);
+    let fd = Rc::new(fd);
+    // The watcher's callback names the stream, which gets its key below.
+    let io = ctx.new_io(fd.clone(), Events::empty(), |_, _, _, _| {})?;
+    let st = State::<T>::new(fd, io, connecting, !sys::sigpipe_ignored());
+    let key = ctx.ext_or_default::<Streams<T>>().map.insert(st);
+    let id = StreamId {
+        key,
+        lp: ctx.loop_id(),
+    };
+    ctx.io(io)
+        .map_err(io::Error::other)?
+        .set_callback(move |ctx, data, _io, ev| on_io(ctx, data, id, ev));
     settle(ctx, id);
     Ok(id)
 }
 
 /// The io watcher's callback.
-fn on_io<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, io: IoId, ev: Events) {
-    let id = StreamId(io);
+fn on_io<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Events) {
     let Some(st) = state(ctx, id) else { return };
     if let Some((error, direction)) = st.deferred_error.take() {
         fail(ctx, data, id, error, direction);
@@ -73,7 +90,7 @@ fn on_io<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, io: IoId, ev: Events) {
     settle(ctx, id);
 }
 
-fn finish_connect<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) {
+fn finish_connect<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
     match sys::take_error(st.fd.as_fd()) {
         Ok(None) => {
@@ -90,7 +107,7 @@ fn finish_connect<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) {
 /// the read callback if input reached the low watermark. One call per
 /// event keeps connections fair: the watcher is level-triggered, so what
 /// is left is read in the next iteration.
-fn read<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) {
+fn read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
     if !st.wants_read() {
         return;
@@ -124,7 +141,7 @@ fn read<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) {
 /// Sends output until it is empty, the socket is full, or the write size
 /// is reached; then the write callback if output fell to the low
 /// watermark. Returns whether the stream is still there and working.
-fn write<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId) -> bool {
+fn write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) -> bool {
     let Some(st) = state(ctx, id) else {
         return false;
     };
@@ -190,15 +207,15 @@ fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
 }
 
 /// Restarts a running timeout after progress.
-fn restart<T>(ctx: &mut Ctx<T>, timer: Option<evloop::TimerId>) {
-    if let Some(t) = timer {
-        if ctx.is_active(t) {
-            let _ = ctx.timer_again(t);
+fn restart<T>(ctx: &mut Ctx<'_, T>, timer: Option<evloop::TimerId>) {
+    if let Some(mut t) = timer.and_then(|t| ctx.timer(t).ok()) {
+        if t.is_active() {
+            t.again();
         }
     }
 }
 
-pub(super) fn on_timeout<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId, dir: Direction) {
+pub(super) fn on_timeout<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, dir: Direction) {
     let Some(st) = state(ctx, id) else { return };
     match dir {
         Direction::Read => st.read_enabled = false,
@@ -210,7 +227,7 @@ pub(super) fn on_timeout<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamI
 
 /// Stops both directions and reports the error with the unsent count.
 fn fail<T: 'static>(
-    ctx: &mut Ctx<T>,
+    ctx: &mut Ctx<'_, T>,
     data: &mut T,
     id: StreamId,
     error: io::Error,

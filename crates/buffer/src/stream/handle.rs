@@ -9,7 +9,7 @@ use evloop::Ctx;
 
 use super::driver::state;
 use super::settle;
-use super::state::{Closing, State};
+use super::state::{Closing, State, Streams};
 use super::{Direction, StreamEvent, StreamId, Watermarks};
 use crate::Buffer;
 
@@ -49,7 +49,7 @@ use crate::Buffer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct BufferedStream<'a, T: 'static> {
-    ctx: &'a mut Ctx<T>,
+    ctx: Ctx<'a, T>,
     id: StreamId,
 }
 
@@ -68,29 +68,38 @@ impl<T: 'static> fmt::Debug for BufferedStream<'_, T> {
 
 impl<T: 'static> Drop for BufferedStream<'_, T> {
     fn drop(&mut self) {
-        settle::settle(self.ctx, self.id);
+        settle::settle(&mut self.ctx, self.id);
     }
 }
 
 impl<'a, T: 'static> BufferedStream<'a, T> {
-    pub(super) fn new(ctx: &'a mut Ctx<T>, id: StreamId) -> Result<Self, evloop::Error> {
-        ctx.io_source::<State<T>>(id.0)?;
+    pub(super) fn new(mut ctx: Ctx<'a, T>, id: StreamId) -> Result<Self, evloop::Error> {
+        if id.lp != ctx.loop_id() {
+            return Err(evloop::Error::ForeignHandle);
+        }
+        if state(&mut ctx, id).is_none() {
+            return Err(evloop::Error::StaleHandle);
+        }
         Ok(BufferedStream { ctx, id })
     }
 
     // The view borrows the loop exclusively and only `close` (which
     // consumes it) removes the stream, so the state is always there.
     fn st(&mut self) -> &mut State<T> {
-        match state(self.ctx, self.id) {
+        match state(&mut self.ctx, self.id) {
             Some(st) => st,
             None => unreachable!("a BufferedStream's stream exists while it is borrowed"),
         }
     }
 
     fn st_ref(&self) -> &State<T> {
-        match self.ctx.io_source::<State<T>>(self.id.0) {
-            Ok(st) => st,
-            Err(_) => unreachable!("a BufferedStream's stream exists while it is borrowed"),
+        match self
+            .ctx
+            .ext::<Streams<T>>()
+            .and_then(|s| s.map.get(self.id.key))
+        {
+            Some(st) => st,
+            None => unreachable!("a BufferedStream's stream exists while it is borrowed"),
         }
     }
 
@@ -132,7 +141,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// may replace itself).
     pub fn on_read<F>(&mut self, cb: F)
     where
-        F: FnMut(&mut Ctx<T>, &mut T, StreamId) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, StreamId) + 'static,
     {
         self.st().on_read.set(Box::new(cb));
     }
@@ -141,7 +150,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// or below the write low watermark (by default: empty).
     pub fn on_write<F>(&mut self, cb: F)
     where
-        F: FnMut(&mut Ctx<T>, &mut T, StreamId) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, StreamId) + 'static,
     {
         self.st().on_write.set(Box::new(cb));
     }
@@ -150,7 +159,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// event but `Connected` closes the stream.
     pub fn on_event<F>(&mut self, cb: F)
     where
-        F: FnMut(&mut Ctx<T>, &mut T, StreamId, StreamEvent) + 'static,
+        F: FnMut(&mut Ctx<'_, T>, &mut T, StreamId, StreamEvent) + 'static,
     {
         self.st().on_event.set(Box::new(cb));
     }
@@ -219,8 +228,8 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
         read: Option<Duration>,
         write: Option<Duration>,
     ) -> Result<(), evloop::Error> {
-        settle::set_timeout(self.ctx, self.id, Direction::Read, read)?;
-        settle::set_timeout(self.ctx, self.id, Direction::Write, write)
+        settle::set_timeout(&mut self.ctx, self.id, Direction::Read, read)?;
+        settle::set_timeout(&mut self.ctx, self.id, Direction::Write, write)
     }
 
     /// How many bytes one read asks for at most (clamped to 1 up to
@@ -274,8 +283,8 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// unsent (0 if everything went out), so that nothing is lost
     /// silently; [`close_when_flushed`](Self::close_when_flushed) waits
     /// for them instead.
-    pub fn close(self) -> usize {
-        settle::close(self.ctx, self.id)
+    pub fn close(mut self) -> usize {
+        settle::close(&mut self.ctx, self.id)
     }
 
     /// Stops reading and closes the stream once its output has been sent

@@ -4,9 +4,13 @@
 //! # Model
 //!
 //! * A stream lives **inside the loop**: its state (socket, both buffers,
-//!   settings, callbacks) is the source of one io watcher. A [`StreamId`]
-//!   (a `Copy` handle) names it; once the stream is closed the handle is
-//!   stale and [`StreamExt::stream`] returns [`evloop::Error::StaleHandle`].
+//!   settings, callbacks) is an entry of this crate's table, kept in the
+//!   loop's extension slot ([`Ctx::ext_mut`](evloop::Ctx::ext_mut)), and it
+//!   has an io watcher and timers of its own that no handle outside the
+//!   crate reaches. A [`StreamId`] (a `Copy` handle carrying its loop's
+//!   identity) names it; once the stream is closed the handle is stale and
+//!   [`StreamExt::stream`] returns [`evloop::Error::StaleHandle`] (and
+//!   [`evloop::Error::ForeignHandle`] for a handle of another loop).
 //! * [`ctx.stream(id)`](StreamExt::stream) lends a [`BufferedStream`], a
 //!   short-lived view that borrows the loop: read `input()`, queue data
 //!   with `write()`, change settings, close. When the view is dropped the
@@ -30,7 +34,7 @@
 //!
 //! # Events
 //!
-//! [`StreamEvent::Connected`] ends a [`connect`](StreamExt::connect_stream).
+//! [`StreamEvent::Connected`] ends a [`connect`](StreamExt::new_stream_connect).
 //! [`Eof`](StreamEvent::Eof) means the peer will send nothing more; reading
 //! stops, writing goes on (half-close). [`Timeout`](StreamEvent::Timeout)
 //! disables the direction that timed out. [`Error`](StreamEvent::Error)
@@ -89,24 +93,20 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 
-use evloop::{Ctx, IoId};
+use evloop::{Ctx, LoopId};
 
 pub use handle::BufferedStream;
 pub use options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
+use state::StreamKey;
 
 /// Names a buffered stream: a small `Copy` handle. It goes stale (every
 /// call fails with [`evloop::Error::StaleHandle`]) once the stream is
-/// closed, even if a new stream reuses its slot.
+/// closed, even if a new stream reuses its slot; used with another loop
+/// than its own it fails with [`evloop::Error::ForeignHandle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamId(pub(crate) IoId);
-
-impl StreamId {
-    /// The io watcher behind the stream, for the loop's generic calls
-    /// (`set_priority`, `set_keepalive`, `is_active`). Do not start, stop,
-    /// remove or re-target it directly.
-    pub fn io(self) -> IoId {
-        self.0
-    }
+pub struct StreamId {
+    pub(crate) key: StreamKey,
+    pub(crate) lp: LoopId,
 }
 
 /// A direction of a stream: reading (input) or writing (output).
@@ -121,7 +121,7 @@ pub enum Direction {
 /// What the event callback is told.
 #[derive(Debug)]
 pub enum StreamEvent {
-    /// A [`connect_stream`](StreamExt::connect_stream) succeeded.
+    /// A [`new_stream_connect`](StreamExt::new_stream_connect) succeeded.
     Connected,
     /// The peer will send nothing more (it closed or shut down its write
     /// side). Reading has stopped; writing still works.
@@ -144,8 +144,8 @@ pub enum StreamEvent {
     },
 }
 
-/// Stream calls on evloop's [`Ctx`] (and so on `Loop`, which derefs to
-/// it). `T` is the loop's application state.
+/// Stream calls on evloop's [`Ctx`] (outside callbacks, `Loop::ctx()`
+/// gives one). `T` is the loop's application state.
 pub trait StreamExt<T: 'static> {
     /// Makes a buffered stream of a connected socket (a `TcpStream`,
     /// `UnixStream`, an [`Accepted`](crate::Accepted) connection, any
@@ -156,9 +156,10 @@ pub trait StreamExt<T: 'static> {
     ///
     /// If the socket cannot be made non-blocking or the loop refuses the
     /// watcher.
-    fn open_stream(&mut self, socket: impl Into<OwnedFd>) -> io::Result<StreamId>;
+    fn new_stream(&mut self, socket: impl Into<OwnedFd>) -> io::Result<StreamId>;
 
-    /// Starts a non-blocking TCP connect to `addr`. The event callback gets
+    /// Makes a stream and starts a non-blocking TCP connect to `addr` with
+    /// it. The event callback gets
     /// [`StreamEvent::Connected`], or [`StreamEvent::Error`] (direction
     /// `Write`) if it failed, refused ones included; the write timeout, if
     /// set, bounds the wait. Data written meanwhile is sent once connected.
@@ -167,7 +168,7 @@ pub trait StreamExt<T: 'static> {
     ///
     /// Only if no socket could be created (out of fds, ...); a failing
     /// connect is reported as an event.
-    fn connect_stream(&mut self, addr: SocketAddr) -> io::Result<StreamId>;
+    fn new_stream_connect(&mut self, addr: SocketAddr) -> io::Result<StreamId>;
 
     /// Two streams connected to each other through a Unix socketpair
     /// (libevent's `bufferevent_pair_new`): for tests, and for handing
@@ -176,32 +177,33 @@ pub trait StreamExt<T: 'static> {
     /// # Errors
     ///
     /// If `socketpair` fails.
-    fn stream_pair(&mut self) -> io::Result<(StreamId, StreamId)>;
+    fn new_stream_pair(&mut self) -> io::Result<(StreamId, StreamId)>;
 
     /// Borrows the stream `id` (see the [module docs](crate::stream)).
     ///
     /// # Errors
     ///
-    /// [`evloop::Error::StaleHandle`] if it was closed.
+    /// [`evloop::Error::StaleHandle`] if it was closed,
+    /// [`evloop::Error::ForeignHandle`] if it is another loop's.
     fn stream(&mut self, id: StreamId) -> Result<BufferedStream<'_, T>, evloop::Error>;
 }
 
-impl<T: 'static> StreamExt<T> for Ctx<T> {
-    fn open_stream(&mut self, socket: impl Into<OwnedFd>) -> io::Result<StreamId> {
+impl<T: 'static> StreamExt<T> for Ctx<'_, T> {
+    fn new_stream(&mut self, socket: impl Into<OwnedFd>) -> io::Result<StreamId> {
         let fd = socket.into();
         sys::set_nonblocking(fd.as_fd())?;
         driver::open(self, fd, false)
     }
 
-    fn connect_stream(&mut self, addr: SocketAddr) -> io::Result<StreamId> {
+    fn new_stream_connect(&mut self, addr: SocketAddr) -> io::Result<StreamId> {
         connect::connect(self, addr)
     }
 
-    fn stream_pair(&mut self) -> io::Result<(StreamId, StreamId)> {
+    fn new_stream_pair(&mut self) -> io::Result<(StreamId, StreamId)> {
         pair::pair(self)
     }
 
     fn stream(&mut self, id: StreamId) -> Result<BufferedStream<'_, T>, evloop::Error> {
-        BufferedStream::new(self, id)
+        BufferedStream::new(self.reborrow(), id)
     }
 }

@@ -17,7 +17,7 @@ fn data_slot<T>(st: &mut State<T>, dir: Direction) -> &mut CallbackSlot<DataCb<T
 }
 
 /// Runs the read or write callback (take, call, restore).
-pub(super) fn call_data<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId, dir: Direction) {
+pub(super) fn call_data<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, dir: Direction) {
     let Some(mut taken) = state(ctx, id).and_then(|st| data_slot(st, dir).take()) else {
         return;
     };
@@ -33,7 +33,7 @@ pub(super) fn call_data<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId
 
 /// Runs the event callback, or, without one, closes the stream (after
 /// flushing, for EOF) so that it cannot linger unowned.
-pub(super) fn emit<T: 'static>(ctx: &mut Ctx<T>, data: &mut T, id: StreamId, ev: StreamEvent) {
+pub(super) fn emit<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: StreamEvent) {
     let Some(st) = state(ctx, id) else { return };
     if st.on_event.is_set() {
         // None when it is running further up the stack (a nested run): the

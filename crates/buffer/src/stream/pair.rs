@@ -11,7 +11,7 @@ use super::{driver, settle, StreamId};
 /// bytes really go through the kernel, so the two ends behave exactly like
 /// a connected socket (partial writes, EOF, `EPIPE`), which is what tests
 /// of socket code want.
-pub(super) fn pair<T: 'static>(ctx: &mut Ctx<T>) -> io::Result<(StreamId, StreamId)> {
+pub(super) fn pair<T: 'static>(ctx: &mut Ctx<'_, T>) -> io::Result<(StreamId, StreamId)> {
     let (a, b) = UnixStream::pair()?;
     a.set_nonblocking(true)?;
     b.set_nonblocking(true)?;

@@ -8,26 +8,31 @@ use std::time::Duration;
 use evloop::{Ctx, Events};
 
 use super::driver::{on_timeout, state};
-use super::state::Closing;
+use super::state::{Closing, Streams};
 use super::{sys, Direction, StreamId};
 
 /// Closes the stream now: its watchers go, and with them the socket and
 /// both buffers. Returns how many output bytes were never sent.
-pub(super) fn close<T: 'static>(ctx: &mut Ctx<T>, id: StreamId) -> usize {
+pub(super) fn close<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) -> usize {
     let Some(st) = state(ctx, id) else { return 0 };
     let timers = [st.read_timer, st.write_timer];
-    let unsent = st.output.len();
+    let (io, unsent) = (st.io, st.output.len());
     for t in timers.into_iter().flatten() {
         let _ = ctx.remove(t);
     }
-    let _ = ctx.remove(id.0);
+    // The watcher goes first, deregistering the fd; the state's reference
+    // to the socket, dropped with it, then closes it.
+    let _ = ctx.remove(io);
+    if let Some(streams) = ctx.ext_mut::<Streams<T>>() {
+        streams.map.remove(id.key);
+    }
     unsent
 }
 
 /// Queues an error found outside the loop's callbacks, for the io watcher
 /// to report.
 pub(super) fn defer_error<T: 'static>(
-    ctx: &mut Ctx<T>,
+    ctx: &mut Ctx<'_, T>,
     id: StreamId,
     error: io::Error,
     direction: Direction,
@@ -35,7 +40,10 @@ pub(super) fn defer_error<T: 'static>(
     if let Some(st) = state(ctx, id) {
         if st.deferred_error.is_none() {
             st.deferred_error = Some((error, direction));
-            let _ = ctx.feed_event(id.0, Events::CUSTOM);
+            let io = st.io;
+            if let Ok(mut w) = ctx.io(io) {
+                let _ = w.feed(Events::CUSTOM);
+            }
         }
     }
     settle(ctx, id);
@@ -44,7 +52,7 @@ pub(super) fn defer_error<T: 'static>(
 /// Applies what the state wants: the io interest (and whether the watcher
 /// runs at all), the two timers, and a flushed close or shutdown. Cheap
 /// when nothing changed; never calls user code.
-pub(super) fn settle<T: 'static>(ctx: &mut Ctx<T>, id: StreamId) {
+pub(super) fn settle<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
     if let Some(how) = st.closing {
         let flushed = st.output.is_empty() && !st.connecting;
@@ -75,30 +83,33 @@ pub(super) fn settle<T: 'static>(ctx: &mut Ctx<T>, id: StreamId) {
     let interest = st.interest();
     let read_timer = st.read_timer.map(|t| (t, st.wants_read()));
     let write_timer = st.write_timer.map(|t| (t, st.wants_write()));
+    let io = st.io;
 
-    let io = id.0;
-    if ctx.io_interest(io).ok() != Some(interest) {
-        let _ = ctx.set_io_interest(io, interest);
-    }
-    let active = ctx.is_active(io);
-    if interest.is_empty() && active {
-        let _ = ctx.stop(io);
-    } else if !interest.is_empty() && !active {
-        let _ = ctx.start(io);
+    if let Ok(mut io) = ctx.io(io) {
+        if io.interest() != interest {
+            let _ = io.set_interest(interest);
+        }
+        let active = io.is_active();
+        if interest.is_empty() && active {
+            io.stop();
+        } else if !interest.is_empty() && !active {
+            let _ = io.start();
+        }
     }
     for (t, want) in [read_timer, write_timer].into_iter().flatten() {
-        let on = ctx.is_active(t);
+        let Ok(mut t) = ctx.timer(t) else { continue };
+        let on = t.is_active();
         if want && !on {
-            let _ = ctx.timer_again(t); // starts it, counting from now
+            t.again(); // starts it, counting from now
         } else if !want && on {
-            let _ = ctx.stop(t);
+            t.stop();
         }
     }
 }
 
 /// Sets or clears one direction's timeout (zero counts as none).
 pub(super) fn set_timeout<T: 'static>(
-    ctx: &mut Ctx<T>,
+    ctx: &mut Ctx<'_, T>,
     id: StreamId,
     dir: Direction,
     timeout: Option<Duration>,
@@ -116,13 +127,14 @@ pub(super) fn set_timeout<T: 'static>(
             ctx.remove(t)?;
             None
         }
-        (None, Some(d)) => Some(ctx.timer(d, d, move |ctx, data, _t, _ev| {
+        (None, Some(d)) => Some(ctx.new_timer(d, d, move |ctx, data, _t, _ev| {
             on_timeout(ctx, data, id, dir);
         })?),
         (Some(t), Some(d)) => {
-            ctx.set_timer_repeat(t, d)?;
-            if ctx.is_active(t) {
-                ctx.timer_again(t)?;
+            let mut w = ctx.timer(t)?;
+            w.set_repeat(d)?;
+            if w.is_active() {
+                w.again();
             }
             Some(t)
         }

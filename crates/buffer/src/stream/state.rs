@@ -1,19 +1,41 @@
-//! The state of one stream, owned by its io watcher as the watcher's
-//! source, and what it wants from the loop.
+//! The state of one stream, kept in the loop's [`Streams`] table, and
+//! what it wants from the loop.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::{Ctx, Events, TimerId};
+use evloop::{Ctx, Events, IoId, TimerId};
+use slotmap::SlotMap;
 
 use super::callback::CallbackSlot;
 use super::options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
 use super::{Direction, StreamEvent, StreamId};
 use crate::Buffer;
 
-pub(crate) type DataCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, StreamId);
-pub(crate) type EventCb<T> = dyn FnMut(&mut Ctx<T>, &mut T, StreamId, StreamEvent);
+pub(crate) type DataCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, StreamId);
+pub(crate) type EventCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, StreamId, StreamEvent);
+
+slotmap::new_key_type! {
+    /// A stream's key in the loop's [`Streams`] table.
+    pub struct StreamKey;
+}
+
+/// Every stream of one loop: the crate's extension value in the loop
+/// (`Ctx::ext_mut`), so that a stream is found with one table lookup and
+/// no downcast of an io source.
+pub(crate) struct Streams<T: 'static> {
+    pub map: SlotMap<StreamKey, State<T>>,
+}
+
+impl<T: 'static> Default for Streams<T> {
+    fn default() -> Self {
+        Streams {
+            map: SlotMap::with_key(),
+        }
+    }
+}
 
 /// What to do once output has been flushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +47,12 @@ pub(crate) enum Closing {
 }
 
 pub(crate) struct State<T: 'static> {
-    pub fd: OwnedFd,
+    /// The socket; the stream's io watcher holds the other reference, so
+    /// the fd is closed only once the watcher is gone (deregistered).
+    pub fd: Rc<OwnedFd>,
+    /// The io watcher on the socket, the stream's own (no handle to it
+    /// leaves the crate).
+    pub io: IoId<Rc<OwnedFd>>,
     pub input: Buffer,
     pub output: Buffer,
     pub read_enabled: bool,
@@ -59,16 +86,11 @@ pub(crate) struct State<T: 'static> {
     pub on_event: CallbackSlot<EventCb<T>>,
 }
 
-impl<T> AsFd for State<T> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
 impl<T> State<T> {
-    pub fn new(fd: OwnedFd, connecting: bool, nosignal: bool) -> Self {
+    pub fn new(fd: Rc<OwnedFd>, io: IoId<Rc<OwnedFd>>, connecting: bool, nosignal: bool) -> Self {
         State {
             fd,
+            io,
             input: Buffer::new(),
             output: Buffer::new(),
             read_enabled: true,

@@ -74,14 +74,16 @@ pub fn for_each_backend(mut body: impl FnMut(Backend)) {
 pub fn watchdog<T>(lp: &mut Loop<T>, after: Duration) -> (Rc<Cell<bool>>, evloop::TimerId) {
     let fired = Rc::new(Cell::new(false));
     let f = fired.clone();
-    let t = lp
-        .timer(after, Duration::ZERO, move |ctx, _, _, _| {
+    let mut ctx = lp.ctx();
+    let t = ctx
+        .new_timer(after, Duration::ZERO, move |ctx, _, _, _| {
             f.set(true);
             ctx.break_loop(Break::All);
         })
         .expect("watchdog timer");
-    lp.set_keepalive(t, false).expect("watchdog keepalive");
-    lp.start(t).expect("watchdog start");
+    let mut w = ctx.timer(t).expect("watchdog view");
+    w.set_keepalive(false);
+    w.start().expect("watchdog start");
     (fired, t)
 }
 
@@ -94,7 +96,7 @@ pub fn run_default<T>(lp: &mut Loop<T>, data: &mut T) -> evloop::Result<bool> {
         !fired.get(),
         "run(RunMode::Default) did not return within 10 s (watchdog)"
     );
-    let _ = lp.remove(t);
+    let _ = lp.ctx().remove(t);
     r
 }
 

@@ -226,30 +226,34 @@ fn bench(mut lp: Loop<Bench>, args: &Args) -> Result<bool, Box<dyn std::error::E
         writers.push(w);
         let timer = if args.timers {
             let repeat = Duration::from_micros(10_000_000 + rng.next() % 1_000_000);
-            let t = lp.ctx().new_timer(repeat, repeat, |_ctx, b: &mut Bench, _id, _ev| {
-                b.timeouts += 1;
-            })?;
+            let t = lp
+                .ctx()
+                .new_timer(repeat, repeat, |_ctx, b: &mut Bench, _id, _ev| {
+                    b.timeouts += 1;
+                })?;
             timers.push(t);
             Some(t)
         } else {
             None
         };
-        let io = lp.ctx().new_io(r, Events::READ, move |ctx, b: &mut Bench, id, _ev| {
-            let mut byte = [0u8; 1];
-            let read = match ctx.io(id) {
-                Ok(w) => w.source().read(&mut byte),
-                Err(e) => Err(io::Error::other(e)),
-            };
-            b.on_readable(idx, read);
-            if let Some(t) = timer {
-                // The again-style restart (repeat = the timeout, set when
-                // the timer was made): the timer update per event.
-                match ctx.timer(t) {
-                    Ok(mut w) => w.again(),
-                    Err(_) => b.failures += 1,
+        let io = lp
+            .ctx()
+            .new_io(r, Events::READ, move |ctx, b: &mut Bench, id, _ev| {
+                let mut byte = [0u8; 1];
+                let read = match ctx.io(id) {
+                    Ok(w) => w.source().read(&mut byte),
+                    Err(e) => Err(io::Error::other(e)),
+                };
+                b.on_readable(idx, read);
+                if let Some(t) = timer {
+                    // The again-style restart (repeat = the timeout, set when
+                    // the timer was made): the timer update per event.
+                    match ctx.timer(t) {
+                        Ok(mut w) => w.again(),
+                        Err(_) => b.failures += 1,
+                    }
                 }
-            }
-        })?;
+            })?;
         ios.push(io);
     }
     let mut ctx = lp.ctx();

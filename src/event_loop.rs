@@ -8,7 +8,6 @@ use crate::inner::{Inner, Options};
 use crate::watcher::{fork, io, lists, periodic, timer};
 use crate::{Ctx, Error, LoopBuilder};
 
-
 /// How long `run` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RunMode {

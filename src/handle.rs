@@ -47,6 +47,10 @@ impl fmt::Display for LoopId {
 
 /// What every handle holds: the slot's key and the loop's identity.
 /// (Public only so the sealed [`WatcherId`] can name it; not exported.)
+///
+/// Code outside the crate can read a handle's `RawId` but cannot make a
+/// handle from one ([`WatcherId::from_raw`] needs a [`Mint`]), so a handle
+/// cannot be retyped to another kind or another io source type.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RawId {
     pub(crate) key: WatcherKey,
@@ -64,6 +68,15 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
+/// Proof that a handle is being made inside the crate. (Public only so
+/// the sealed [`WatcherId`] can name it; it cannot be built outside.)
+#[derive(Debug, Clone, Copy)]
+pub struct Mint(());
+
+impl Mint {
+    pub(crate) const NEW: Mint = Mint(());
+}
+
 /// Implemented by every typed watcher handle, so that the calls every kind
 /// shares ([`Ctx::start`](crate::Ctx::start), [`Ctx::watcher`](crate::Ctx::watcher),
 /// ...) take any of them.
@@ -79,7 +92,7 @@ pub trait WatcherId: sealed::Sealed + Copy + Eq + Hash + fmt::Debug + 'static {
     #[doc(hidden)]
     fn raw(self) -> RawId;
     #[doc(hidden)]
-    fn from_raw(raw: RawId) -> Self;
+    fn from_raw(raw: RawId, mint: Mint) -> Self;
 }
 
 /// Defines a handle type of one kind.
@@ -104,7 +117,7 @@ macro_rules! handle {
                 self.0
             }
             #[inline]
-            fn from_raw(raw: $crate::handle::RawId) -> Self {
+            fn from_raw(raw: $crate::handle::RawId, _: $crate::handle::Mint) -> Self {
                 $name(raw)
             }
         }
@@ -163,7 +176,7 @@ macro_rules! typed_handle {
                 self.0
             }
             #[inline]
-            fn from_raw(raw: $crate::handle::RawId) -> Self {
+            fn from_raw(raw: $crate::handle::RawId, _: $crate::handle::Mint) -> Self {
                 $name(raw, ::std::marker::PhantomData)
             }
         }

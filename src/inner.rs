@@ -7,7 +7,7 @@ use slotmap::{SecondaryMap, SlotMap};
 use crate::backend::Poller;
 use crate::clock::Clock;
 use crate::ext::Extensions;
-use crate::handle::{LoopId, RawId, WatcherId, WatcherKey};
+use crate::handle::{LoopId, Mint, RawId, WatcherId, WatcherKey};
 use crate::pending::PendingQueues;
 use crate::time::Time;
 use crate::watcher::{self, Callback, Kind, KindTag, Kinds, Slot};
@@ -100,7 +100,7 @@ impl<T> Inner<T> {
     /// The public handle of a key.
     #[inline]
     pub(crate) fn handle<W: WatcherId>(&self, key: WatcherKey) -> W {
-        W::from_raw(RawId { key, lp: self.id })
+        W::from_raw(RawId { key, lp: self.id }, Mint::NEW)
     }
 
     /// Stores a new, stopped watcher and its callback.
@@ -147,9 +147,10 @@ impl<T> Inner<T> {
         r
     }
 
-    /// A kind refused to start the watcher: it is not active after all.
+    /// A kind refused to start the watcher (or is about to unwind out of
+    /// its start): it is not active after all.
     #[cold]
-    fn start_failed(&mut self, key: WatcherKey) {
+    pub(crate) fn start_failed(&mut self, key: WatcherKey) {
         if let Some(slot) = self.slots.get_mut(key) {
             if slot.active {
                 slot.active = false;
@@ -201,7 +202,6 @@ impl<T> Inner<T> {
         self.callbacks.remove(key);
         self.slots.remove(key)
     }
-
 
     /// Queues an event for the watcher behind `key`.
     #[inline]

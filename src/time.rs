@@ -90,8 +90,11 @@ impl<T> Inner<T> {
 
     /// libev's `ev_resume`: timers are pushed back by the time suspended.
     pub(crate) fn resume(&mut self) {
-        if let Some(at) = self.time.suspended_at.take() {
+        if let Some(at) = self.time.suspended_at {
+            // Read the clock before leaving the suspended state: a clock
+            // that panics leaves the loop suspended, not half resumed.
             self.time_update();
+            self.time.suspended_at = None;
             let delta = self.time.now_ns - at;
             timer::shift(self, delta);
             periodic::reschedule(self);

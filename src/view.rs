@@ -205,8 +205,7 @@ macro_rules! set_callback {
         where
             F: FnMut(&mut $crate::Ctx<'_, T>, &mut T, $id, $crate::Events) + 'static,
         {
-            self.inner
-                .set_callback(self.key, $crate::watcher::wrap(cb));
+            self.inner.set_callback(self.key, $crate::watcher::wrap(cb));
         }
     };
 }

@@ -148,6 +148,10 @@ impl ChildData {
     }
 }
 
+/// How many exits reaped by a loop it remembers for watchers that start
+/// later.
+const REAPED_KEPT: usize = 64;
+
 /// The loop's child watchers.
 #[derive(Default)]
 pub(crate) struct ChildState {
@@ -156,6 +160,30 @@ pub(crate) struct ChildState {
     /// The internal SIGCHLD watcher, and how many active watchers need it.
     sigchld: Option<WatcherKey>,
     sigchld_users: usize,
+    /// The last exits this loop reaped, newest last: a watcher of such a
+    /// pid made or started after the reap (a pid-0 watcher reaps every
+    /// child) is told at its start instead of waiting forever.
+    reaped: std::collections::VecDeque<ChildEvent>,
+}
+
+impl ChildState {
+    fn reaped(&self, pid: i32) -> Option<ChildEvent> {
+        self.reaped.iter().rev().find(|e| e.pid == pid).copied()
+    }
+
+    /// The pid is a live (or unreaped) child again: an old record of it
+    /// belongs to an earlier process that had the same number.
+    fn forget_reaped(&mut self, pid: i32) {
+        self.reaped.retain(|e| e.pid != pid);
+    }
+
+    fn record_reaped(&mut self, ev: ChildEvent) {
+        self.forget_reaped(ev.pid);
+        if self.reaped.len() == REAPED_KEPT {
+            self.reaped.pop_front();
+        }
+        self.reaped.push_back(ev);
+    }
 }
 
 fn data_mut<T>(inner: &mut Inner<T>, key: WatcherKey) -> Option<&mut ChildData> {
@@ -182,10 +210,19 @@ impl Contract for Child {
             let _ = inner.start_key(io);
         }
         let index = list_push(&mut inner.kinds.child.list, key);
-        if let Some(c) = data_mut(inner, key) {
-            c.index = index;
+        let Some(c) = data_mut(inner, key) else {
+            return Ok(());
+        };
+        c.index = index;
+        let pid = c.pid;
+        // Its child may have been reaped already by this loop (a pid-0
+        // watcher's wait), or may have changed state before we listened.
+        if pid != 0 {
+            if let Some(ev) = inner.kinds.child.reaped(pid) {
+                deliver_to(inner, key, ev);
+                return Ok(());
+            }
         }
-        // It may have changed state before we listened.
         if needs_sigchld {
             poll_all(inner);
         }
@@ -230,7 +267,8 @@ fn sigchld_acquire<T>(inner: &mut Inner<T>) -> Result<(), Error> {
     let key = match inner.kinds.child.sigchld {
         Some(k) => k,
         None => {
-            let id = Ctx::new(inner).new_signal(libc::SIGCHLD, |ctx, _, _, _| poll_all(ctx.inner))?;
+            let id =
+                Ctx::new(inner).new_signal(libc::SIGCHLD, |ctx, _, _, _| poll_all(ctx.inner))?;
             let key = id.0.key;
             inner.make_internal(key);
             inner.kinds.child.sigchld = Some(key);
@@ -255,31 +293,40 @@ fn sigchld_release<T>(inner: &mut Inner<T>) {
 }
 
 /// Hands a state change to every active watcher it concerns and queues
-/// them. A watcher of one pid stops once that child is gone (its reports
-/// are kept for its callback).
+/// them, and remembers an exit for watchers of the pid that start later.
 fn deliver<T>(inner: &mut Inner<T>, ev: ChildEvent) {
+    if ev.status.is_terminated() {
+        inner.kinds.child.record_reaped(ev);
+    }
     let mut i = 0;
     while i < inner.kinds.child.list.len() {
         let key = inner.kinds.child.list[i];
+        if data_mut(inner, key).is_some_and(|c| c.wants(&ev)) && deliver_to(inner, key, ev) {
+            // It stopped: the list's last entry moved into this place.
+            continue;
+        }
         i += 1;
-        let Some(c) = data_mut(inner, key) else {
-            continue;
-        };
-        if !c.wants(&ev) {
-            continue;
-        }
-        let mut reports = std::mem::take(&mut c.reports);
-        reports.push_back(ev);
-        if c.pid != 0 && ev.status.is_terminated() {
-            inner.stop_key(key);
-            // The stop swapped the last entry into this place.
-            i -= 1;
-        }
-        if let Some(c) = data_mut(inner, key) {
-            c.reports = reports;
-        }
-        inner.queue_key(key, Events::CHILD);
     }
+}
+
+/// Queues a state change for one watcher; a watcher of one pid stops once
+/// that child is gone (its unseen changes are kept for its callback).
+/// Returns whether the watcher stopped.
+fn deliver_to<T>(inner: &mut Inner<T>, key: WatcherKey, ev: ChildEvent) -> bool {
+    let Some(c) = data_mut(inner, key) else {
+        return false;
+    };
+    let mut reports = std::mem::take(&mut c.reports);
+    reports.push_back(ev);
+    let stop = c.pid != 0 && ev.status.is_terminated();
+    if stop {
+        inner.stop_key(key);
+    }
+    if let Some(c) = data_mut(inner, key) {
+        c.reports = reports;
+    }
+    inner.queue_key(key, Events::CHILD);
+    stop
 }
 
 /// A watcher's pidfd became readable: its child exited.
@@ -312,7 +359,9 @@ fn wait_pidfd<T>(
     };
     let fd = data.source.downcast_ref::<std::os::fd::OwnedFd>()?;
     let flags = WaitFlags { trace, peek: false };
-    Some(process::wait(WaitFor::PidFd(fd.as_fd()), flags).map(|w| w.and_then(ChildEvent::from_wait)))
+    Some(
+        process::wait(WaitFor::PidFd(fd.as_fd()), flags).map(|w| w.and_then(ChildEvent::from_wait)),
+    )
 }
 
 /// SIGCHLD arrived (or a watcher started): poll every watched child that
@@ -420,11 +469,13 @@ impl<'a, T> Ctx<'a, T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// A watcher of a pid that this loop reaped already (a pid-0 watcher
+    /// reaps every child) is told of that exit when it starts.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a negative pid, or one that is not a
-    /// child of this process (with pidfds this is checked here);
-    /// [`Error::Io`] if the pidfd cannot be opened.
+    /// child of this process; [`Error::Io`] if the pidfd cannot be opened.
     pub fn new_child<F>(&mut self, pid: i32, trace: bool, cb: F) -> Result<ChildId, Error>
     where
         F: FnMut(&mut Ctx<'_, T>, &mut T, ChildId, ChildEvent) + 'static,
@@ -434,33 +485,7 @@ impl<'a, T> Ctx<'a, T> {
                 "a child watcher takes a pid, or 0 for any child",
             ));
         }
-        let mut pidfd_io = None;
-        if pid != 0 && self.inner.opts.pidfd {
-            match process::pidfd_open(pid) {
-                Ok(fd) => {
-                    // A pidfd opens for any process; waitid says whether
-                    // it is ours. WNOWAIT leaves its state to be reported.
-                    let flags = WaitFlags {
-                        trace: false,
-                        peek: true,
-                    };
-                    if let Err(e) = process::wait(WaitFor::PidFd(fd.as_fd()), flags) {
-                        return Err(if e.raw_os_error() == Some(libc::ECHILD) {
-                            Error::InvalidArgument("the pid is not a child of this process")
-                        } else {
-                            Error::Io(e)
-                        });
-                    }
-                    pidfd_io = Some(fd);
-                }
-                // No pidfd on this kernel: this loop falls back to SIGCHLD.
-                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => self.inner.opts.pidfd = false,
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-                    return Err(Error::InvalidArgument("no such process"));
-                }
-                Err(e) => return Err(Error::Io(e)),
-            }
-        }
+        let pidfd_io = if pid == 0 { None } else { self.open_child(pid)? };
         let key = self.inner.insert(
             Kind::Child(Box::new(ChildData {
                 pid,
@@ -488,6 +513,49 @@ impl<'a, T> Ctx<'a, T> {
             }
         }
         Ok(self.inner.handle(key))
+    }
+
+    /// Checks that `pid` is a child of this process (or one this loop has
+    /// reaped and remembers), and opens its pidfd if the loop uses pidfds.
+    fn open_child(&mut self, pid: i32) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+        let recorded = self.inner.kinds.child.reaped(pid).is_some();
+        let not_ours = |e: std::io::Error| match e.raw_os_error() {
+            Some(libc::ECHILD) | Some(libc::ESRCH) => {
+                Error::InvalidArgument("the pid is not a child of this process")
+            }
+            _ => Error::Io(e),
+        };
+        // WNOWAIT leaves the child's state to be reported.
+        let probe = WaitFlags {
+            trace: false,
+            peek: true,
+        };
+        if self.inner.opts.pidfd {
+            match process::pidfd_open(pid) {
+                // A pidfd opens for any process; waitid says whether it is
+                // ours.
+                Ok(fd) => match process::wait(WaitFor::PidFd(fd.as_fd()), probe) {
+                    Ok(_) => {
+                        self.inner.kinds.child.forget_reaped(pid);
+                        return Ok(Some(fd));
+                    }
+                    Err(_) if recorded => return Ok(None),
+                    Err(e) => return Err(not_ours(e)),
+                },
+                // No pidfd on this kernel: this loop falls back to SIGCHLD.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => self.inner.opts.pidfd = false,
+                Err(_) if recorded => return Ok(None),
+                Err(e) => return Err(not_ours(e)),
+            }
+        }
+        match process::wait(WaitFor::Pid(pid), probe) {
+            Ok(_) => {
+                self.inner.kinds.child.forget_reaped(pid);
+                Ok(None)
+            }
+            Err(_) if recorded => Ok(None),
+            Err(e) => Err(not_ours(e)),
+        }
     }
 
     /// A view of a child watcher.

@@ -306,7 +306,10 @@ impl<'a, T> Ctx<'a, T> {
     /// [`Error::StaleHandle`] if it was removed, [`Error::ForeignHandle`]
     /// if the handle is another loop's.
     #[inline]
-    pub fn embed<U: 'static>(&mut self, id: EmbedId<U>) -> Result<Watcher<'_, T, EmbedId<U>>, Error> {
+    pub fn embed<U: 'static>(
+        &mut self,
+        id: EmbedId<U>,
+    ) -> Result<Watcher<'_, T, EmbedId<U>>, Error> {
         self.watcher(id)
     }
 }

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use super::io;
-use super::stat::{self, data_mut};
+use super::stat;
 use crate::handle::WatcherKey;
 use crate::inner::Inner;
 use crate::sys::inotify as sys;
@@ -32,7 +32,12 @@ fn instance<T>(inner: &mut Inner<T>) -> Option<&mut Inotify> {
             return None;
         };
         let raw = fd.as_raw_fd();
-        let io = io::internal(inner, raw, Box::new(()), Box::new(|ctx, _, _, _| read(ctx.inner)));
+        let io = io::internal(
+            inner,
+            raw,
+            Box::new(()),
+            Box::new(|ctx, _, _, _| read(ctx.inner)),
+        );
         inner.kinds.stat.inotify = Some(Inotify {
             fd,
             io,
@@ -48,12 +53,10 @@ pub(crate) fn watch<T>(inner: &mut Inner<T>, key: WatcherKey) {
     if instance(inner).is_none() {
         return;
     }
-    let (Some(n), Some(Some(s))) = (
+    // The instance and the watcher's slot are disjoint parts of the loop.
+    let (Some(n), Some(s)) = (
         inner.kinds.stat.inotify.as_mut(),
-        inner.slots.get_mut(key).map(|slot| match &mut slot.kind {
-            super::Kind::Stat(s) => Some(s),
-            _ => None,
-        }),
+        stat_data(&mut inner.slots, key),
     ) else {
         return;
     };
@@ -112,7 +115,7 @@ fn read<T>(inner: &mut Inner<T>) {
         if ev.ignored {
             // The kernel dropped the watch (its file went away).
             for key in n.wds.remove(&ev.wd).unwrap_or_default() {
-                if let Some(s) = data_mut_split(&mut inner.slots, key) {
+                if let Some(s) = stat_data(&mut inner.slots, key) {
                     if s.wd_dir == Some(ev.wd) {
                         s.wd_dir = None;
                     }
@@ -133,7 +136,9 @@ fn read<T>(inner: &mut Inner<T>) {
     }
 }
 
-fn data_mut_split(
+/// A stat watcher's data, borrowing only the slots (so that the inotify
+/// instance can be borrowed beside it).
+fn stat_data(
     slots: &mut slotmap::SlotMap<WatcherKey, super::Slot>,
     key: WatcherKey,
 ) -> Option<&mut stat::StatData> {
@@ -155,7 +160,7 @@ pub(crate) fn after_fork<T>(inner: &mut Inner<T>) {
     inner.remove_key(n.io);
     drop(n.fd);
     for &key in &keys {
-        if let Some(s) = data_mut(inner, key) {
+        if let Some(s) = stat_data(&mut inner.slots, key) {
             s.wd_dir = None;
             s.wd_self = None;
         }

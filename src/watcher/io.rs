@@ -411,7 +411,12 @@ impl<'a, T> Watcher<'a, T, IoId<RawFd>> {
 
 /// Gives a stopped watcher a new fd and what it owns; flushes the old fd's
 /// pending deregistration first.
-fn replace<T>(inner: &mut Inner<T>, key: WatcherKey, fd: RawFd, source: Box<dyn Any>) -> Box<dyn Any> {
+fn replace<T>(
+    inner: &mut Inner<T>,
+    key: WatcherKey,
+    fd: RawFd,
+    source: Box<dyn Any>,
+) -> Box<dyn Any> {
     let Kind::Io(io) = &mut inner.slots[key].kind else {
         unreachable!("an IoId resolves to an io watcher")
     };

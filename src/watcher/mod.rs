@@ -16,8 +16,8 @@
 
 use std::time::SystemTime;
 
-use crate::inner::Inner;
 use crate::handle::WatcherKey;
+use crate::inner::Inner;
 use crate::{Ctx, Error, Events, Priority};
 
 pub(crate) mod asyncw;

@@ -111,7 +111,13 @@ impl<'a, T> Ctx<'a, T> {
         // The io watcher's closure owns the user's callback and needs the
         // timer's key, the timer's closure the io watcher's: the io watcher
         // comes first, with its real closure set once both exist.
-        let io = io::insert(self.inner, fd, Box::new(source), interest, Box::new(|_, _, _, _| {}));
+        let io = io::insert(
+            self.inner,
+            fd,
+            Box::new(source),
+            interest,
+            Box::new(|_, _, _, _| {}),
+        );
         hide(self.inner, io);
         let timer = match after {
             Some(after) => {

@@ -68,12 +68,10 @@ fn next_time(schedule: &mut Schedule, now: i64, first: bool) -> Next {
             interval.as_nanos().min(i64::MAX as u128) as i64,
             offset.as_nanos().min(i64::MAX as u128) as i64,
         )),
-        Schedule::Custom(f) => {
-            match panic::catch_unwind(AssertUnwindSafe(|| f(ns_to_wall(now)))) {
-                Ok(t) => t.map(wall_to_ns),
-                Err(p) => return Next::Panicked(p),
-            }
-        }
+        Schedule::Custom(f) => match panic::catch_unwind(AssertUnwindSafe(|| f(ns_to_wall(now)))) {
+            Ok(t) => t.map(wall_to_ns),
+            Err(p) => return Next::Panicked(p),
+        },
     };
     t.map_or(Next::Stop, Next::At)
 }
@@ -107,8 +105,12 @@ impl Contract for Periodic {
                     "the periodic's schedule gave no time to fire",
                 ))
             }
-            // Nothing was changed yet; the start fails by unwinding.
-            Next::Panicked(p) => panic::resume_unwind(p),
+            // Nothing of the periodic's own was changed yet; undo the
+            // loop's marking it active, then let the panic go on.
+            Next::Panicked(p) => {
+                inner.start_failed(key);
+                panic::resume_unwind(p)
+            }
         };
         p.at = at;
         inner

@@ -261,7 +261,12 @@ impl<'a, T> Ctx<'a, T> {
     /// # Errors
     ///
     /// None today; the `Result` keeps the shape of the other constructors.
-    pub fn new_stat<F>(&mut self, path: impl AsRef<Path>, interval: Duration, cb: F) -> Result<StatId, Error>
+    pub fn new_stat<F>(
+        &mut self,
+        path: impl AsRef<Path>,
+        interval: Duration,
+        cb: F,
+    ) -> Result<StatId, Error>
     where
         F: FnMut(&mut Ctx<'_, T>, &mut T, StatId, Events) + 'static,
     {
@@ -283,7 +288,9 @@ impl<'a, T> Ctx<'a, T> {
             })),
             super::wrap(cb),
         );
-        let timer: TimerId = self.new_timer(interval, interval, move |ctx, _, _, _| check(ctx.inner, key))?;
+        let timer: TimerId = self.new_timer(interval, interval, move |ctx, _, _, _| {
+            check(ctx.inner, key)
+        })?;
         let timer = timer.0.key;
         self.inner.make_internal(timer);
         // Polling runs at the default priority, as the watcher does.

@@ -110,7 +110,8 @@ fn arm(st: &mut TimerState, t: &mut TimerData, key: WatcherKey, deadline: i64) {
         debug_assert_eq!(st.heap.get(heap).at, t.entry_at);
         if deadline < t.entry_at {
             t.entry_at = deadline;
-            st.heap.set_at(heap, deadline, &mut |k, i| set_pos(pos, k, i));
+            st.heap
+                .set_at(heap, deadline, &mut |k, i| set_pos(pos, k, i));
         }
         // Later than the entry: leave it early; see `new_timer`'s docs.
     }
@@ -171,7 +172,12 @@ impl<'a, T> Ctx<'a, T> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for durations beyond 292 years.
-    pub fn new_timer<F>(&mut self, after: Duration, repeat: Duration, cb: F) -> Result<TimerId, Error>
+    pub fn new_timer<F>(
+        &mut self,
+        after: Duration,
+        repeat: Duration,
+        cb: F,
+    ) -> Result<TimerId, Error>
     where
         F: FnMut(&mut Ctx<'_, T>, &mut T, TimerId, Events) + 'static,
     {
@@ -265,8 +271,12 @@ impl<'a, T> Watcher<'a, T, TimerId> {
     /// started. A pending event of the timer is dropped in every case (as
     /// libev does): the timeout it reported is superseded. This is the call
     /// for idle timeouts: set `repeat` to the timeout once, and call `again`
-    /// on every activity; a timeout that expired in the same iteration as
-    /// the activity then does not run.
+    /// on every activity. A timeout that expired in the same iteration as
+    /// the activity then does not run if the activity's callback runs first:
+    /// an io watcher of a higher priority than its timer, a check watcher,
+    /// or an earlier timer. (At equal priority, the iteration runs timer
+    /// callbacks before io callbacks, as libev does, so the timeout runs
+    /// first and may see the activity in the input.)
     #[inline]
     pub fn again(&mut self) {
         self.again_ns(None);

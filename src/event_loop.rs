@@ -160,17 +160,23 @@ impl<T> Inner<T> {
                 continue;
             };
             slot.pending = 0;
-            let Some(mut cb) = self.callbacks.get_mut(key).and_then(Option::take) else {
-                // Its callback is running further up the stack.
+            if slot.running {
+                // Its callback is running further up the stack: the event
+                // waits until it returns.
                 slot.missed |= events;
                 continue;
+            }
+            let Some(mut cb) = self.callbacks.get_mut(key).and_then(Option::take) else {
+                continue;
             };
+            slot.running = true;
             let r = panic::catch_unwind(AssertUnwindSafe(|| {
                 cb(&mut Ctx::new(self), data, key, events)
             }));
             if let (Some(slot), Some(place)) =
                 (self.slots.get_mut(key), self.callbacks.get_mut(key))
             {
+                slot.running = false;
                 if place.is_none() {
                     *place = Some(cb);
                 }

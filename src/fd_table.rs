@@ -123,6 +123,12 @@ impl FdTable {
         }
     }
 
+    /// The file behind `fd` may have changed: register it afresh.
+    pub fn reset(&mut self, fd: RawFd) {
+        self.entry(fd).reset = true;
+        self.mark_changed(fd);
+    }
+
     /// Forgets what any backend registered: after `fork` the loop has a new
     /// backend, which must be told about every fd that has watchers.
     pub fn reset_all(&mut self) {

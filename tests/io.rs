@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
@@ -12,7 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::{for_each_backend, new_loop, run_default};
-use evloop::{Break, Error, Events, IoId, Loop, Priority, RunMode};
+use evloop::{Break, Ctx, Error, Events, IoId, Loop, Priority, RunMode};
 
 /// A connected, non-blocking socket pair.
 fn pair() -> (UnixStream, UnixStream) {
@@ -22,8 +23,9 @@ fn pair() -> (UnixStream, UnixStream) {
     (a, b)
 }
 
-/// Reads whatever is there without blocking.
-fn drain(s: &mut UnixStream) -> Vec<u8> {
+/// Reads whatever is there without blocking (from a `&mut UnixStream`, or
+/// the `&UnixStream` a watcher lends).
+fn drain(mut s: impl Read) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 256];
     loop {
@@ -79,12 +81,18 @@ fn dup_high(fd: BorrowedFd<'_>, min: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(r) }
 }
 
+/// [`dup_high`] of a stream, as a stream.
+fn stream_high(s: &UnixStream, min: RawFd) -> UnixStream {
+    UnixStream::from(dup_high(s.as_fd(), min))
+}
+
 /// One callback invocation, as tests record them: (watcher tag, events).
 type Log = Vec<(u32, Events)>;
 
 /// An io watcher that records `(tag, events)` and does nothing else.
-fn recorder(lp: &mut Loop<Log>, src: impl AsFd + 'static, interest: Events, tag: u32) -> IoId {
-    lp.io(src, interest, move |_ctx, log, _id, ev| log.push((tag, ev)))
+fn recorder<S: AsFd + 'static>(lp: &mut Loop<Log>, src: S, interest: Events, tag: u32) -> IoId<S> {
+    lp.ctx()
+        .new_io(src, interest, move |_ctx, log, _id, ev| log.push((tag, ev)))
         .unwrap()
 }
 
@@ -94,13 +102,14 @@ fn nowait<T>(lp: &mut Loop<T>, data: &mut T) {
 
 // ------------------------------------------------------------------ basics
 
+/// READ fires when data arrives, not before; the source holds the data.
 #[test]
 fn readable_fires_only_when_data_arrives() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "READ fired without data: {log:?}");
@@ -108,24 +117,26 @@ fn readable_fires_only_when_data_arrives() {
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)]);
         // The source is reachable and holds the data.
-        let got = drain(lp.io_source_mut::<UnixStream>(id).unwrap());
+        let got = drain(lp.ctx().io(id).unwrap().source());
         assert_eq!(got, b"x");
     });
 }
 
+/// WRITE fires on a writable socket.
 #[test]
 fn writable_fires_on_writable_socket() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, _peer) = pair();
         let id = recorder(&mut lp, a, Events::WRITE, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::WRITE)]);
     });
 }
 
+/// A watcher fires only between start and stop.
 #[test]
 fn stopped_watcher_does_not_fire() {
     for_each_backend(|b| {
@@ -136,30 +147,32 @@ fn stopped_watcher_does_not_fire() {
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "never started, yet fired: {log:?}");
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ | Events::WRITE)]);
-        lp.stop(id).unwrap();
+        lp.ctx().stop(id).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log.len(), 1, "fired after stop: {log:?}");
     });
 }
 
+/// A closed peer makes the reader readable, and the read sees EOF.
 #[test]
 fn peer_close_makes_reader_readable_at_eof() {
     for_each_backend(|b| {
         let mut lp: Loop<Vec<usize>> = new_loop(b);
         let (a, peer) = pair();
         let id = lp
-            .io(a, Events::READ, |ctx, reads, id, ev| {
+            .ctx()
+            .new_io(a, Events::READ, |ctx, reads, id, ev| {
                 assert_eq!(ev, Events::READ);
                 let mut buf = [0u8; 8];
-                let n = ctx.io_source_mut::<UnixStream>(id).unwrap().read(&mut buf);
-                reads.push(n.unwrap());
-                ctx.remove(id).unwrap();
+                let io = ctx.io(id).unwrap();
+                reads.push(io.source().read(&mut buf).unwrap());
+                io.remove();
             })
             .unwrap();
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         drop(peer);
         let mut reads = Vec::new();
         // Default mode: must return once the watcher removed itself.
@@ -168,13 +181,15 @@ fn peer_close_makes_reader_readable_at_eof() {
     });
 }
 
+/// Unread data fires again in every iteration (level-triggered), and no
+/// more once it was read.
 #[test]
 fn level_triggered_unread_data_fires_every_iteration() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         peer.write_all(b"abc").unwrap();
         let mut log = Log::new();
         for _ in 0..3 {
@@ -182,30 +197,32 @@ fn level_triggered_unread_data_fires_every_iteration() {
         }
         assert_eq!(log, vec![(1, Events::READ); 3], "level-triggered");
         // Once the data is read, it stops firing.
-        assert_eq!(drain(lp.io_source_mut::<UnixStream>(id).unwrap()), b"abc");
+        assert_eq!(drain(lp.ctx().io(id).unwrap().source()), b"abc");
         nowait(&mut lp, &mut log);
         nowait(&mut lp, &mut log);
         assert_eq!(log.len(), 3, "fired after the data was read: {log:?}");
     });
 }
 
+/// Reading one byte per callback gets all of them, one iteration each.
 #[test]
 fn partial_read_fires_again() {
     for_each_backend(|b| {
         let mut lp: Loop<Vec<u8>> = new_loop(b);
         let (a, mut peer) = pair();
         let id = lp
-            .io(a, Events::READ, |ctx, got, id, _ev| {
+            .ctx()
+            .new_io(a, Events::READ, |ctx, got, id, _ev| {
                 let mut one = [0u8; 1];
-                let s = ctx.io_source_mut::<UnixStream>(id).unwrap();
-                assert_eq!(s.read(&mut one).unwrap(), 1);
+                let io = ctx.io(id).unwrap();
+                assert_eq!(io.source().read(&mut one).unwrap(), 1);
                 got.push(one[0]);
                 if got.len() == 4 {
-                    ctx.remove(id).unwrap();
+                    io.remove();
                 }
             })
             .unwrap();
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         peer.write_all(b"wxyz").unwrap();
         let mut got = Vec::new();
         run_default(&mut lp, &mut got).unwrap();
@@ -215,6 +232,7 @@ fn partial_read_fires_again() {
 
 // ------------------------------------------------------------------ several watchers on one fd
 
+/// Several watchers on one fd each get only the bits they asked for.
 #[test]
 fn several_watchers_on_one_fd_each_get_only_their_bits() {
     for_each_backend(|b| {
@@ -225,7 +243,7 @@ fn several_watchers_on_one_fd_each_get_only_their_bits() {
         let w = recorder(&mut lp, a.clone(), Events::WRITE, 2);
         let rw = recorder(&mut lp, a.clone(), Events::READ | Events::WRITE, 3);
         for id in [r, w, rw] {
-            lp.start(id).unwrap();
+            lp.ctx().start(id).unwrap();
         }
         // Writable, not readable: the READ watcher must not run.
         let mut log = Log::new();
@@ -249,10 +267,10 @@ fn several_watchers_on_one_fd_each_get_only_their_bits() {
     });
 }
 
+/// The kernel is asked for the union of the interests on an fd, whatever
+/// order the watchers start in (one of two would never fire otherwise).
 #[test]
 fn union_of_interests_is_registered() {
-    // If only the last started watcher's interest reached the kernel, one
-    // of the two would never fire.
     for_each_backend(|b| {
         for write_first in [false, true] {
             let mut lp: Loop<Log> = new_loop(b);
@@ -260,12 +278,13 @@ fn union_of_interests_is_registered() {
             let a = Rc::new(a);
             let r = recorder(&mut lp, a.clone(), Events::READ, 1);
             let w = recorder(&mut lp, a.clone(), Events::WRITE, 2);
+            let mut ctx = lp.ctx();
             if write_first {
-                lp.start(w).unwrap();
-                lp.start(r).unwrap();
+                ctx.start(w).unwrap();
+                ctx.start(r).unwrap();
             } else {
-                lp.start(r).unwrap();
-                lp.start(w).unwrap();
+                ctx.start(r).unwrap();
+                ctx.start(w).unwrap();
             }
             peer.write_all(b"x").unwrap();
             let mut log = Log::new();
@@ -280,6 +299,8 @@ fn union_of_interests_is_registered() {
     });
 }
 
+/// Stopping or removing one watcher of a shared fd keeps the others'
+/// interests registered.
 #[test]
 fn stopping_one_watcher_keeps_the_others_interest() {
     for_each_backend(|b| {
@@ -288,14 +309,14 @@ fn stopping_one_watcher_keeps_the_others_interest() {
         let a = Rc::new(a);
         let r = recorder(&mut lp, a.clone(), Events::READ, 1);
         let w = recorder(&mut lp, a.clone(), Events::WRITE, 2);
-        lp.start(r).unwrap();
-        lp.start(w).unwrap();
+        lp.ctx().start(r).unwrap();
+        lp.ctx().start(w).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log); // registers READ|WRITE
         log.clear();
 
         // Stop the writer: the reader still gets data, the writer nothing.
-        lp.stop(w).unwrap();
+        lp.ctx().stop(w).unwrap();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "fired without data / after stop: {log:?}");
         peer.write_all(b"x").unwrap();
@@ -304,15 +325,15 @@ fn stopping_one_watcher_keeps_the_others_interest() {
 
         // Swap: the writer alone, with data still unread.
         log.clear();
-        lp.stop(r).unwrap();
-        lp.start(w).unwrap();
+        lp.ctx().stop(r).unwrap();
+        lp.ctx().start(w).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(2, Events::WRITE)]);
 
         // Removing one watcher of a shared fd leaves the other working.
         log.clear();
-        lp.remove(w).unwrap();
-        lp.start(r).unwrap();
+        lp.ctx().remove(w).unwrap();
+        lp.ctx().start(r).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)]);
     });
@@ -320,27 +341,33 @@ fn stopping_one_watcher_keeps_the_others_interest() {
 
 // ------------------------------------------------------------------ changing interest
 
+/// `set_interest` on an active watcher takes effect at the next poll, also
+/// to and from the empty interest.
 #[test]
 fn change_interest_while_active() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty());
 
         // READ -> WRITE while active: the socket is writable at once.
-        lp.set_io_interest(id, Events::WRITE).unwrap();
-        assert_eq!(lp.io_interest(id).unwrap(), Events::WRITE);
-        assert!(lp.is_active(id));
+        {
+            let mut ctx = lp.ctx();
+            let mut w = ctx.io(id).unwrap();
+            w.set_interest(Events::WRITE).unwrap();
+            assert_eq!(w.interest(), Events::WRITE);
+            assert!(w.is_active());
+        }
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::WRITE)]);
 
         // WRITE -> READ: no more WRITE events; READ once data comes.
         log.clear();
-        lp.set_io_interest(id, Events::READ).unwrap();
+        lp.ctx().io(id).unwrap().set_interest(Events::READ).unwrap();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "WRITE after interest became READ: {log:?}");
         peer.write_all(b"x").unwrap();
@@ -349,30 +376,39 @@ fn change_interest_while_active() {
 
         // Empty interest: active, but watches nothing.
         log.clear();
-        lp.set_io_interest(id, Events::empty()).unwrap();
+        lp.ctx()
+            .io(id)
+            .unwrap()
+            .set_interest(Events::empty())
+            .unwrap();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "fired with empty interest: {log:?}");
-        assert!(lp.is_active(id));
-        lp.set_io_interest(id, Events::READ | Events::WRITE)
+        assert!(lp.ctx().is_active(id));
+        lp.ctx()
+            .io(id)
+            .unwrap()
+            .set_interest(Events::READ | Events::WRITE)
             .unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ | Events::WRITE)]);
     });
 }
 
+/// A callback may change its own watcher's interest.
 #[test]
 fn change_interest_from_own_callback() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, _peer) = pair();
         let id = lp
-            .io(a, Events::WRITE, |ctx, log, id, ev| {
+            .ctx()
+            .new_io(a, Events::WRITE, |ctx, log, id, ev| {
                 log.push((1, ev));
                 // Done writing: wait for a reply instead.
-                ctx.set_io_interest(id, Events::READ).unwrap();
+                ctx.io(id).unwrap().set_interest(Events::READ).unwrap();
             })
             .unwrap();
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         for _ in 0..3 {
             nowait(&mut lp, &mut log);
@@ -381,29 +417,35 @@ fn change_interest_from_own_callback() {
     });
 }
 
+/// `set_interest` on a stopped watcher takes effect when it starts.
 #[test]
 fn change_interest_while_stopped() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, _peer) = pair();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log); // READ registered
-        lp.stop(id).unwrap();
-        lp.set_io_interest(id, Events::WRITE).unwrap();
+        lp.ctx().stop(id).unwrap();
+        lp.ctx()
+            .io(id)
+            .unwrap()
+            .set_interest(Events::WRITE)
+            .unwrap();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "a stopped watcher fired: {log:?}");
-        assert!(!lp.is_active(id));
-        lp.start(id).unwrap();
+        assert!(!lp.ctx().is_active(id));
+        lp.ctx().start(id).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::WRITE)]);
 
         // Never-started watcher, interest changed before the first start.
         let (c, _peer2) = pair();
         let id2 = recorder(&mut lp, c, Events::READ, 2);
-        lp.set_io_interest(id2, Events::WRITE).unwrap();
-        lp.start(id2).unwrap();
+        let mut ctx = lp.ctx();
+        ctx.io(id2).unwrap().set_interest(Events::WRITE).unwrap();
+        ctx.start(id2).unwrap();
         log.clear();
         nowait(&mut lp, &mut log);
         log.sort_by_key(|e| e.0);
@@ -411,6 +453,8 @@ fn change_interest_while_stopped() {
     });
 }
 
+/// Interest bits other than READ and WRITE are refused by every call that
+/// takes them, and a refused `once_io` leaves nothing behind.
 #[test]
 fn interest_bits_are_validated() {
     for_each_backend(|b| {
@@ -422,42 +466,45 @@ fn interest_bits_are_validated() {
             Events::CUSTOM | Events::WRITE,
         ] {
             let (a, _p) = pair();
-            let r = lp.io(a, bad, |_, _, _, _| {});
+            let r = lp.ctx().new_io(a, bad, |_, _, _, _| {});
             assert!(
                 matches!(r, Err(Error::InvalidArgument(_))),
-                "io with {bad:?}: {r:?}"
+                "new_io with {bad:?}: {r:?}"
             );
             // SAFETY: the watcher is never created (the call fails).
-            let r = unsafe { lp.io_raw(0, bad, |_, _, _, _| {}) };
+            let r = unsafe { lp.ctx().new_io_raw(0, bad, |_, _, _, _| {}) };
             assert!(
                 matches!(r, Err(Error::InvalidArgument(_))),
-                "io_raw with {bad:?}: {r:?}"
+                "new_io_raw with {bad:?}: {r:?}"
             );
         }
         // SAFETY: the call fails on the negative fd before anything else.
-        let r = unsafe { lp.io_raw(-1, Events::READ, |_, _, _, _| {}) };
+        let r = unsafe { lp.ctx().new_io_raw(-1, Events::READ, |_, _, _, _| {}) };
         assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
 
         let (a, _p) = pair();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
-        let r = lp.set_io_interest(id, Events::TIMER);
+        let mut ctx = lp.ctx();
+        ctx.start(id).unwrap();
+        let mut w = ctx.io(id).unwrap();
+        let r = w.set_interest(Events::TIMER);
         assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
-        assert_eq!(lp.io_interest(id).unwrap(), Events::READ, "unchanged");
-        assert!(lp.is_active(id));
+        assert_eq!(w.interest(), Events::READ, "unchanged");
+        assert!(w.is_active());
 
         // once_io validates too, and leaves nothing behind (no timer that
         // would keep the loop alive).
         let (c, _p2) = pair();
-        let r = lp.once_io(
+        let r = ctx.once_io(
             c,
             Events::PERIODIC,
             Some(Duration::from_secs(100)),
-            |_, _, _| panic!("must not run"),
+            |_, _, _, _| panic!("must not run"),
         );
         assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
-        lp.remove(id).unwrap();
-        assert_eq!(lp.refs(), 0);
+        ctx.remove(id).unwrap();
+        assert_eq!(ctx.refs(), 0);
+        assert_eq!(ctx.watcher_count().total, 0);
         let start = Instant::now();
         let mut log = Log::new();
         assert!(!run_default(&mut lp, &mut log).unwrap());
@@ -465,10 +512,304 @@ fn interest_bits_are_validated() {
     });
 }
 
-// ------------------------------------------------------------------ changing the source
+// ------------------------------------------------------------------ the source
 
+/// `source()` lends `&S`: the watcher's socket is read from and written to
+/// through it, from a callback and from outside, and stays the watcher's.
 #[test]
-fn set_io_source_on_stopped_watcher_returns_the_old_source() {
+fn source_lends_the_socket_for_reading_and_writing() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Vec<u8>> = new_loop(b);
+        let (a, mut peer) = pair();
+        let a_fd = a.as_raw_fd();
+        let id = lp
+            .ctx()
+            .new_io(a, Events::READ, |ctx, got, id, _ev| {
+                let io = ctx.io(id).unwrap();
+                let mut buf = [0u8; 16];
+                let n = io.source().read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+                // Reply through the same shared reference.
+                io.source().write_all(b"pong").unwrap();
+            })
+            .unwrap();
+        lp.ctx().start(id).unwrap();
+        peer.write_all(b"ping").unwrap();
+        let mut got = Vec::new();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, b"ping");
+        assert_eq!(drain(&mut peer), b"pong");
+
+        // From outside: the same socket, still watched.
+        let mut ctx = lp.ctx();
+        let w = ctx.io(id).unwrap();
+        assert_eq!(w.source().as_raw_fd(), a_fd);
+        assert_eq!(w.fd(), a_fd);
+        w.source().write_all(b"out").unwrap();
+        assert!(w.is_active());
+        assert_eq!(drain(&mut peer), b"out");
+        peer.write_all(b"again").unwrap();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, b"pingagain");
+    });
+}
+
+/// A source that reads and writes only through `&mut self` and counts the
+/// bytes.
+struct Counted {
+    s: UnixStream,
+    read: usize,
+    written: usize,
+}
+
+impl AsFd for Counted {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.s.as_fd()
+    }
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.s.read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.s.write(buf)?;
+        self.written += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.s.flush()
+    }
+}
+
+/// `source_mut()` lends a guard that reads and writes a source whose
+/// `Read`/`Write` need `&mut self`, and derefs to `&S`; the changes it made
+/// stay in the watcher's source, which keeps being watched.
+#[test]
+fn source_mut_reads_and_writes_through_the_guard() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Vec<u8>> = new_loop(b);
+        let (a, mut peer) = pair();
+        let src = Counted {
+            s: a,
+            read: 0,
+            written: 0,
+        };
+        let id = lp
+            .ctx()
+            .new_io(src, Events::READ, |ctx, got, id, _ev| {
+                let mut io = ctx.io(id).unwrap();
+                let mut guard = io.source_mut();
+                let mut buf = [0u8; 16];
+                let n = guard.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+                guard.write_all(b"ack").unwrap();
+                assert_eq!(guard.read, got.len(), "the guard derefs to the source");
+            })
+            .unwrap();
+        lp.ctx().start(id).unwrap();
+        peer.write_all(b"abc").unwrap();
+        let mut got = Vec::new();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, b"abc");
+        assert_eq!(drain(&mut peer), b"ack");
+
+        let mut ctx = lp.ctx();
+        let mut w = ctx.io(id).unwrap();
+        w.source_mut().write_all(b"12345").unwrap();
+        let src = w.source();
+        assert_eq!((src.read, src.written), (3, 3 + 5));
+        assert!(w.is_active());
+        assert_eq!(drain(&mut peer), b"12345");
+        peer.write_all(b"d").unwrap();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, b"abcd");
+    });
+}
+
+/// A source whose `Read` impl replaces its own fd: each read switches to
+/// the next socket, dropping (closing) the one it read from.
+struct Relay {
+    cur: UnixStream,
+    /// Popped from the end.
+    next: Vec<UnixStream>,
+}
+
+impl AsFd for Relay {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.cur.as_fd()
+    }
+}
+
+impl Read for Relay {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.cur.read(buf)?;
+        if let Some(next) = self.next.pop() {
+            self.cur = next;
+        }
+        Ok(n)
+    }
+}
+
+/// I/O safety through `source_mut`: when a source's own `Read` impl swaps
+/// its fd, the loop watches the new fd from when the guard is dropped (for
+/// an active watcher at once, for a stopped one at its start): data on the
+/// new socket reaches the watcher, and a third file that later gets the
+/// old fd number does not wake it.
+#[test]
+fn source_mut_follows_an_fd_the_source_replaced() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Vec<Vec<u8>>> = new_loop(b);
+        let (a, mut pa) = pair();
+        let (bs, mut pb) = pair();
+        let (d, mut pd) = pair();
+        let (e, mut pe) = pair();
+        // `a` and `b` at high numbers, with no other fd on their files, so
+        // that closing `a` frees its number for the third file.
+        let a = stream_high(&a, 100);
+        let bs = stream_high(&bs, 100);
+        let (na, nb) = (a.as_raw_fd(), bs.as_raw_fd());
+        let (nd, ne) = (d.as_raw_fd(), e.as_raw_fd());
+        let relay = Relay {
+            cur: a,
+            next: vec![e, d, bs],
+        };
+        let id = lp
+            .ctx()
+            .new_io(relay, Events::READ, |ctx, got, id, _ev| {
+                let mut io = ctx.io(id).unwrap();
+                let mut buf = [0u8; 16];
+                let n = io.source_mut().read(&mut buf).unwrap();
+                got.push(buf[..n].to_vec());
+            })
+            .unwrap();
+        lp.ctx().start(id).unwrap();
+
+        // Active: the read in the callback moves the source from a to b.
+        pa.write_all(b"a").unwrap();
+        let mut got = Vec::new();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, [b"a"]);
+        assert_eq!(lp.ctx().io(id).unwrap().fd(), nb);
+
+        // A third file gets a's old number and is readable: it is not this
+        // watcher's (poll and select would report it under the old number).
+        let (c, mut pc) = pair();
+        let c = stream_high(&c, 100);
+        assert_eq!(c.as_raw_fd(), na, "the third file got the old number");
+        pc.write_all(b"not yours").unwrap();
+        nowait(&mut lp, &mut got);
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, [b"a"], "woken by the file that took the old fd");
+
+        // The new socket is watched.
+        pb.write_all(b"b").unwrap();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, [&b"a"[..], b"b"]);
+        assert_eq!(lp.ctx().io(id).unwrap().fd(), nd);
+
+        // Stopped: the swap takes effect when the watcher starts again.
+        lp.ctx().stop(id).unwrap();
+        pd.write_all(b"d").unwrap();
+        let mut buf = [0u8; 4];
+        {
+            let mut ctx = lp.ctx();
+            let mut w = ctx.io(id).unwrap();
+            assert_eq!(w.source_mut().read(&mut buf).unwrap(), 1);
+            assert_eq!(w.fd(), ne);
+        }
+        lp.ctx().start(id).unwrap();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got.len(), 2, "fired without data on e: {got:?}");
+        pe.write_all(b"e").unwrap();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, [&b"a"[..], b"b", b"e"]);
+        drop(c);
+    });
+}
+
+/// A source that reconnects when it reads: it closes its socket, then takes
+/// a new one, which the kernel gives the lowest free number: the very same
+/// one (here made deterministic with [`dup_high`]).
+struct Reconnect {
+    cur: Option<UnixStream>,
+    next: Vec<UnixStream>,
+    base: RawFd,
+}
+
+impl AsFd for Reconnect {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.cur.as_ref().expect("always connected").as_fd()
+    }
+}
+
+impl Read for Reconnect {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.cur.as_ref().expect("always connected").read(buf)?;
+        if let Some(next) = self.next.pop() {
+            drop(self.cur.take());
+            self.cur = Some(stream_high(&next, self.base));
+        }
+        Ok(n)
+    }
+}
+
+/// I/O safety through `source_mut`, when the new socket has the old one's
+/// fd number (the source closed its socket before it made the new one):
+/// it is another file, and the watcher must follow it all the same. epoll
+/// registers files, not numbers: unless the loop registers the number
+/// afresh, the new socket is never watched.
+#[test]
+            that replaced its socket by one with the same number is not registered afresh, \
+            so with epoll the watcher never hears of the new socket"]
+fn source_mut_follows_a_new_socket_with_the_same_fd_number() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Vec<Vec<u8>>> = new_loop(b);
+        let (a, mut pa) = pair();
+        let (c, mut pc) = pair();
+        let src = Reconnect {
+            cur: Some(stream_high(&a, 110)),
+            next: vec![c],
+            base: 110,
+        };
+        drop(a); // the watched file lives on its high number only
+        let n = src.as_fd().as_raw_fd();
+        let id = lp
+            .ctx()
+            .new_io(src, Events::READ, |ctx, got, id, _ev| {
+                let mut io = ctx.io(id).unwrap();
+                let mut buf = [0u8; 16];
+                let k = io.source_mut().read(&mut buf).unwrap();
+                got.push(buf[..k].to_vec());
+            })
+            .unwrap();
+        lp.ctx().start(id).unwrap();
+        pa.write_all(b"a").unwrap();
+        let mut got = Vec::new();
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, [b"a"]);
+        {
+            let mut ctx = lp.ctx();
+            let w = ctx.io(id).unwrap();
+            assert_eq!(w.fd(), n, "the new socket has the old number");
+            assert!(w.source().next.is_empty(), "the source reconnected");
+        }
+        pc.write_all(b"c").unwrap();
+        nowait(&mut lp, &mut got);
+        nowait(&mut lp, &mut got);
+        assert_eq!(got, [b"a", b"c"], "the new socket is not watched");
+    });
+}
+
+/// `set_source` on a stopped watcher hands back the old source (open, with
+/// its data), and only the new one is watched from then on.
+#[test]
+fn set_source_on_stopped_watcher_returns_the_old_source() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer_a) = pair();
@@ -476,113 +817,128 @@ fn set_io_source_on_stopped_watcher_returns_the_old_source() {
         let a_fd = a.as_raw_fd();
         let c_fd = c.as_raw_fd();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         peer_a.write_all(b"a").unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)]);
 
-        lp.stop(id).unwrap();
-        let old = lp.set_io_source(id, c).unwrap().expect("owned a source");
-        let mut old = old.downcast::<UnixStream>().expect("old source type");
+        let mut ctx = lp.ctx();
+        ctx.stop(id).unwrap();
+        let mut w = ctx.io(id).unwrap();
+        let mut old: UnixStream = w.set_source(c).unwrap();
         assert_eq!(old.as_raw_fd(), a_fd, "the old source is handed back");
-        assert_eq!(lp.io_fd(id).unwrap(), c_fd);
-        assert!(!lp.is_active(id), "set_io_source does not start");
+        assert_eq!(w.fd(), c_fd);
+        assert!(!w.is_active(), "set_source does not start");
         // The old stream still works and still holds its data.
         assert_eq!(drain(&mut old), b"a");
         peer_a.write_all(b"again").unwrap();
 
         // Only the new source is watched now.
         log.clear();
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "fired for the old source: {log:?}");
         peer_c.write_all(b"c").unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)]);
-        assert_eq!(drain(lp.io_source_mut::<UnixStream>(id).unwrap()), b"c");
-        drop(old);
+        assert_eq!(drain(lp.ctx().io(id).unwrap().source()), b"c");
+        assert_eq!(drain(&mut old), b"again");
     });
 }
 
+/// The handle's type names the source (here a `UnixDatagram`): `source()`
+/// is that type, with no downcast that could fail (the old
+/// `WrongSourceType` error cannot happen), and `set_source` takes another
+/// of the same type.
 #[test]
-fn set_io_source_changes_the_source_type() {
+fn typed_handle_gives_the_source_type() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
-        let (a, _pa) = pair();
+        let (d1, _d1_peer) = UnixDatagram::pair().unwrap();
         let (d, d_peer) = UnixDatagram::pair().unwrap();
-        let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.set_io_source(id, d).unwrap();
-        assert!(matches!(
-            lp.io_source::<UnixStream>(id),
-            Err(Error::WrongSourceType)
-        ));
-        assert!(lp.io_source::<UnixDatagram>(id).is_ok());
-        lp.start(id).unwrap();
+        d.set_nonblocking(true).unwrap();
+        let id: IoId<UnixDatagram> = recorder(&mut lp, d1, Events::READ, 1);
+        let old = lp.ctx().io(id).unwrap().set_source(d).unwrap();
+        drop(old);
+        lp.ctx().start(id).unwrap();
         d_peer.send(b"dgram").unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)]);
         let mut buf = [0u8; 16];
-        let n = lp
-            .io_source_mut::<UnixDatagram>(id)
-            .unwrap()
-            .recv(&mut buf)
-            .unwrap();
+        let n = lp.ctx().io(id).unwrap().source().recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"dgram");
     });
 }
 
+/// `set_source` on an active watcher is refused with `Active`, and the
+/// source offered comes back in the error, open; the watcher is unchanged.
+/// The raw `set_fd` is refused the same way.
 #[test]
-fn set_io_source_on_active_watcher_is_an_error() {
+fn set_source_on_active_watcher_gives_the_source_back() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer_a) = pair();
-        let (c, _pc) = pair();
+        let (c, mut peer_c) = pair();
         let a_fd = a.as_raw_fd();
+        let c_fd = c.as_raw_fd();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
-        let r = lp.set_io_source(id, c);
-        assert!(matches!(r, Err(Error::Active)), "{r:?}");
+        let mut ctx = lp.ctx();
+        ctx.start(id).unwrap();
+        let mut w = ctx.io(id).unwrap();
+        let (err, back) = w.set_source(c).expect_err("the watcher is active");
+        assert!(matches!(err, Error::Active), "{err:?}");
+        assert_eq!(back.as_raw_fd(), c_fd, "the offered source comes back");
         // Nothing changed: same fd, still active, still working.
-        assert_eq!(lp.io_fd(id).unwrap(), a_fd);
-        assert!(lp.is_active(id));
-        assert!(lp.io_source::<UnixStream>(id).is_ok());
+        assert_eq!(w.fd(), a_fd);
+        assert_eq!(w.source().as_raw_fd(), a_fd);
+        assert!(w.is_active());
         peer_a.write_all(b"x").unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)]);
+        // The returned source is open and usable.
+        peer_c.write_all(b"c").unwrap();
+        assert_eq!(drain(&back), b"c");
+
         // The raw variant is refused the same way.
+        // SAFETY: `peer_a` stays open until the watcher is removed below.
+        let raw = unsafe {
+            lp.ctx()
+                .new_io_raw(peer_a.as_raw_fd(), Events::WRITE, |_, _, _, _| {})
+        }
+        .unwrap();
+        let mut ctx = lp.ctx();
+        ctx.start(raw).unwrap();
         // SAFETY: refused before the fd is looked at.
-        let r = unsafe { lp.set_io_raw_fd(id, 0) };
+        let r = unsafe { ctx.io(raw).unwrap().set_fd(0) };
         assert!(matches!(r, Err(Error::Active)), "{r:?}");
+        assert_eq!(ctx.io(raw).unwrap().fd(), peer_a.as_raw_fd());
+        ctx.remove(raw).unwrap();
     });
 }
 
+/// The watcher moves from `a` to the fd another watcher is on: both then
+/// share that fd and get their events; `a` is not watched anymore.
 #[test]
-fn set_io_source_to_an_fd_already_watched_by_another_watcher() {
-    // The watcher moves from `a` to the fd another watcher is on: both
-    // then share that fd and get their events; `a` is not watched anymore.
+fn set_source_to_an_fd_already_watched_by_another_watcher() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer_a) = pair();
         let (c, mut peer_c) = pair();
         let c = Rc::new(c);
-        let moving = recorder(&mut lp, a, Events::READ, 1);
+        let moving = recorder(&mut lp, Rc::new(a), Events::READ, 1);
         let fixed = recorder(&mut lp, c.clone(), Events::READ, 2);
-        lp.start(moving).unwrap();
-        lp.start(fixed).unwrap();
+        lp.ctx().start(moving).unwrap();
+        lp.ctx().start(fixed).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
-        lp.stop(moving).unwrap();
+        let mut ctx = lp.ctx();
+        ctx.stop(moving).unwrap();
         // Kept open: a closed `a` would make writing to `peer_a` fail.
-        let _old = lp
-            .set_io_source(moving, c.clone())
-            .unwrap()
-            .unwrap()
-            .downcast::<UnixStream>()
-            .unwrap();
-        lp.start(moving).unwrap();
+        let _old: Rc<UnixStream> = ctx.io(moving).unwrap().set_source(c.clone()).unwrap();
+        ctx.start(moving).unwrap();
         peer_a.write_all(b"a").unwrap();
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "{log:?}");
@@ -593,52 +949,123 @@ fn set_io_source_to_an_fd_already_watched_by_another_watcher() {
     });
 }
 
+/// A raw watcher's source is its fd number: `set_fd` swaps it on a stopped
+/// watcher (refusing negative numbers) and `into_source` gives the number
+/// back without closing anything.
 #[test]
-fn source_type_mismatch_and_raw_watchers() {
+fn raw_watchers_own_only_their_fd_number() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
-        let (a, peer) = pair();
-        let id = recorder(&mut lp, a, Events::READ, 1);
-        assert!(matches!(
-            lp.io_source_mut::<UnixDatagram>(id),
-            Err(Error::WrongSourceType)
-        ));
-        assert!(matches!(
-            lp.io_source::<OwnedFd>(id),
-            Err(Error::WrongSourceType)
-        ));
-        assert!(lp.io_source_mut::<UnixStream>(id).is_ok());
+        let (p1, mut q1) = pair();
+        let (p2, mut q2) = pair();
+        // SAFETY: `p1` and `p2` stay open until the watcher is gone.
+        let raw = unsafe {
+            lp.ctx()
+                .new_io_raw(p1.as_raw_fd(), Events::WRITE, |_, log, _, ev| {
+                    log.push((1, ev))
+                })
+        }
+        .unwrap();
+        let mut ctx = lp.ctx();
+        let mut w = ctx.io(raw).unwrap();
+        assert_eq!(w.fd(), p1.as_raw_fd());
+        assert_eq!(*w.source(), p1.as_raw_fd());
+        // SAFETY: refused (negative) before anything changes.
+        let r = unsafe { w.set_fd(-1) };
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+        // SAFETY: `p2` stays open until the watcher is gone.
+        assert_eq!(unsafe { w.set_fd(p2.as_raw_fd()) }.unwrap(), p1.as_raw_fd());
+        assert_eq!(w.fd(), p2.as_raw_fd());
+        w.start().unwrap();
+        let mut log = Log::new();
+        nowait(&mut lp, &mut log);
+        assert_eq!(log, vec![(1, Events::WRITE)]);
+        let fd = lp.ctx().io(raw).unwrap().into_source();
+        assert_eq!(fd, p2.as_raw_fd());
+        assert!(!lp.ctx().contains(raw));
+        // Nothing was closed.
+        q1.write_all(b"x").unwrap();
+        assert_eq!(drain(&p1), b"x");
+        q2.write_all(b"y").unwrap();
+        assert_eq!(drain(&p2), b"y");
+    });
+}
 
-        // A raw-fd watcher owns no source at all.
-        // SAFETY: `peer` stays open until the watcher is removed below.
-        let raw = unsafe { lp.io_raw(peer.as_raw_fd(), Events::WRITE, |_, _, _, _| {}) }.unwrap();
-        assert_eq!(lp.io_fd(raw).unwrap(), peer.as_raw_fd());
-        assert!(matches!(
-            lp.io_source::<UnixStream>(raw),
-            Err(Error::WrongSourceType)
-        ));
-        assert!(matches!(
-            lp.io_source_mut::<UnixStream>(raw),
-            Err(Error::WrongSourceType)
-        ));
-        // Giving a raw watcher a source returns no old one.
-        let (c, _pc) = pair();
-        assert!(lp.set_io_source(raw, c).unwrap().is_none());
-        assert!(lp.io_source::<UnixStream>(raw).is_ok());
-        lp.remove(raw).unwrap();
-        lp.remove(id).unwrap();
+/// `into_source` removes the watcher and returns its source open (it reads
+/// the data that was waiting) and deregistered: once it is closed while a
+/// duplicate keeps its file alive, nothing haunts the loop.
+#[test]
+fn into_source_returns_the_open_source_deregistered() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Log> = new_loop(b);
+        let (a, mut peer) = pair();
+        let high = stream_high(&a, 80);
+        let n = high.as_raw_fd();
+        let id = recorder(&mut lp, high, Events::READ, 1);
+        lp.ctx().start(id).unwrap();
+        peer.write_all(b"x").unwrap();
+        let mut log = Log::new();
+        nowait(&mut lp, &mut log); // registered with the kernel
+        assert_eq!(log, vec![(1, Events::READ)]);
+        log.clear();
+
+        let back: UnixStream = lp.ctx().io(id).unwrap().into_source();
+        assert_eq!(back.as_raw_fd(), n);
+        let ctx = lp.ctx();
+        assert!(!ctx.contains(id));
+        assert_eq!(ctx.refs(), 0);
+        assert_eq!(ctx.watcher_count().total, 0);
+        assert_eq!(drain(&back), b"x", "open, with its data");
+        drop(back); // closes `n`; `a` keeps the file description
+        peer.write_all(b"ghost").unwrap();
+        let iterations = iterations_until_timer(&mut lp, &mut log);
+        assert!(log.is_empty(), "ghost event delivered: {log:?}");
+        assert_eq!(
+            iterations, 1,
+            "the loop woke up {iterations} times in 50 ms with nothing watched"
+        );
+        drop(a);
+    });
+}
+
+/// `into_source` from the watcher's own callback passes the connection on:
+/// the watcher is gone, its closure is dropped when it returns, and the
+/// source is open.
+#[test]
+fn into_source_from_its_own_callback_passes_the_source_on() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Vec<UnixStream>> = new_loop(b);
+        let (a, mut peer) = pair();
+        let id = lp
+            .ctx()
+            .new_io(a, Events::READ, |ctx, handed, id, _ev| {
+                handed.push(ctx.io(id).unwrap().into_source());
+                assert!(!ctx.contains(id));
+            })
+            .unwrap();
+        lp.ctx().start(id).unwrap();
+        peer.write_all(b"x").unwrap();
+        let mut handed = Vec::new();
+        assert!(!run_default(&mut lp, &mut handed).unwrap());
+        assert_eq!(handed.len(), 1);
+        assert!(!lp.ctx().contains(id));
+        assert_eq!(drain(&handed[0]), b"x", "open, with its data");
+        handed[0].write_all(b"back").unwrap();
+        assert_eq!(drain(&mut peer), b"back");
     });
 }
 
 // ------------------------------------------------------------------ stop / start in one iteration
 
+/// A stop and start within one iteration (or between two) keeps watching.
 #[test]
 fn stop_and_start_within_one_iteration_keeps_watching() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
         let id = lp
-            .io(a, Events::READ, |ctx, log, id, ev| {
+            .ctx()
+            .new_io(a, Events::READ, |ctx, log, id, ev| {
                 log.push((1, ev));
                 // Data left unread; the watcher must keep firing.
                 ctx.stop(id).unwrap();
@@ -646,7 +1073,7 @@ fn stop_and_start_within_one_iteration_keeps_watching() {
                 assert!(ctx.is_active(id));
             })
             .unwrap();
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         peer.write_all(b"x").unwrap();
         let mut log = Log::new();
         for _ in 0..3 {
@@ -655,42 +1082,44 @@ fn stop_and_start_within_one_iteration_keeps_watching() {
         assert_eq!(log, vec![(1, Events::READ); 3]);
 
         // The same from outside the loop, between two iterations.
-        lp.stop(id).unwrap();
-        lp.start(id).unwrap();
+        lp.ctx().stop(id).unwrap();
+        lp.ctx().start(id).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log.len(), 4);
     });
 }
 
+/// libev: ev_io_stop clears the pending event; a start right after does
+/// not bring it back. The fd is still readable, so the next poll does.
 #[test]
 fn stop_and_start_of_a_pending_watcher_drops_its_event() {
-    // libev: ev_io_stop clears the pending event; a start right after does
-    // not bring it back. The fd is still readable, so the next poll does.
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut pa) = pair();
         let (c, mut pc) = pair();
         let target = recorder(&mut lp, c, Events::READ, 2);
         let first = lp
-            .io(a, Events::READ, move |ctx, log, _id, ev| {
+            .ctx()
+            .new_io(a, Events::READ, move |ctx, log, _id, ev| {
                 log.push((1, ev));
-                if ctx.is_pending(target) {
+                if ctx.io(target).unwrap().is_pending() {
                     ctx.stop(target).unwrap();
-                    assert!(!ctx.is_pending(target), "stop clears pending");
+                    assert!(!ctx.io(target).unwrap().is_pending(), "stop clears pending");
                     ctx.start(target).unwrap();
                 }
             })
             .unwrap();
         // Higher priority: runs before the target within the iteration.
-        lp.set_priority(first, Priority::MAX).unwrap();
-        lp.start(first).unwrap();
-        lp.start(target).unwrap();
+        let mut ctx = lp.ctx();
+        ctx.io(first).unwrap().set_priority(Priority::MAX);
+        ctx.start(first).unwrap();
+        ctx.start(target).unwrap();
         pa.write_all(b"a").unwrap();
         pc.write_all(b"c").unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)], "target's event dropped");
-        lp.stop(first).unwrap();
+        lp.ctx().stop(first).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ), (2, Events::READ)]);
     });
@@ -702,36 +1131,37 @@ fn stop_and_start_of_a_pending_watcher_drops_its_event() {
 /// other watcher with `dispose`. Returns the loop, its state and the peers.
 /// The watched sockets are duplicated to fd numbers `>= base` (see
 /// [`dup_high`]), so that a test can reuse a freed number deterministically.
-type Two = (Vec<IoId>, Log);
+type Two = (Vec<IoId<UnixStream>>, Log);
 fn two_readable(
     b: evloop::Backend,
     base: RawFd,
-    dispose: fn(&mut evloop::Ctx<Two>, IoId),
+    dispose: fn(&mut Ctx<'_, Two>, IoId<UnixStream>),
 ) -> (Loop<Two>, Two, [UnixStream; 2]) {
     let mut lp: Loop<Two> = new_loop(b);
     let (a, mut pa) = pair();
     let (c, mut pc) = pair();
     let mut ids = Vec::new();
     for (tag, s) in [(0u32, a), (1u32, c)] {
-        let s = UnixStream::from(dup_high(s.as_fd(), base));
-        let id = lp
-            .io(s, Events::READ, move |ctx, (ids, log), id, ev| {
+        let s = stream_high(&s, base);
+        let mut ctx = lp.ctx();
+        let id = ctx
+            .new_io(s, Events::READ, move |ctx, (ids, log), id, ev| {
                 log.push((tag, ev));
                 let other = ids[1 - tag as usize];
                 if log.len() == 1 {
                     assert!(
-                        ctx.is_pending(other),
+                        ctx.io(other).unwrap().is_pending(),
                         "both events must be harvested in one iteration"
                     );
                     dispose(ctx, other);
                 }
                 // Consume the data so that later iterations are quiet.
-                if let Ok(s) = ctx.io_source_mut::<UnixStream>(id) {
-                    drain(s);
+                if let Ok(w) = ctx.io(id) {
+                    drain(w.source());
                 }
             })
             .unwrap();
-        lp.start(id).unwrap();
+        ctx.start(id).unwrap();
         ids.push(id);
     }
     pa.write_all(b"a").unwrap();
@@ -739,6 +1169,8 @@ fn two_readable(
     (lp, (ids, Log::new()), [pa, pc])
 }
 
+/// The event of a watcher stopped by an earlier callback of the same
+/// iteration is not delivered; started again, it fires.
 #[test]
 fn event_of_watcher_stopped_by_earlier_callback_is_not_delivered() {
     for_each_backend(|b| {
@@ -747,15 +1179,18 @@ fn event_of_watcher_stopped_by_earlier_callback_is_not_delivered() {
         assert_eq!(st.1.len(), 1, "the stopped watcher ran: {:?}", st.1);
         let first = st.1[0].0;
         let other = st.0[1 - first as usize];
-        assert!(!lp.is_active(other));
-        assert!(!lp.is_pending(other));
+        let mut ctx = lp.ctx();
+        assert!(!ctx.is_active(other));
+        assert!(!ctx.io(other).unwrap().is_pending());
         // Its data is still there: started again, it fires.
-        lp.start(other).unwrap();
+        ctx.start(other).unwrap();
         nowait(&mut lp, &mut st);
         assert_eq!(st.1, vec![(first, Events::READ), (1 - first, Events::READ)]);
     });
 }
 
+/// The event of a watcher removed by an earlier callback of the same
+/// iteration is not delivered.
 #[test]
 fn event_of_watcher_removed_by_earlier_callback_is_not_delivered() {
     for_each_backend(|b| {
@@ -763,32 +1198,32 @@ fn event_of_watcher_removed_by_earlier_callback_is_not_delivered() {
         nowait(&mut lp, &mut st);
         assert_eq!(st.1.len(), 1, "the removed watcher ran: {:?}", st.1);
         let first = st.1[0].0;
-        assert!(!lp.contains(st.0[1 - first as usize]));
+        assert!(!lp.ctx().contains(st.0[1 - first as usize]));
         nowait(&mut lp, &mut st);
         assert_eq!(st.1.len(), 1);
     });
 }
 
+/// The first callback removes the other watcher and creates a new one in
+/// its place (slotmap reuses the freed slot), on a socket that has no data,
+/// on the very same fd number. The old event must not reach it.
 #[test]
 fn event_of_removed_watcher_is_not_delivered_to_its_successor() {
-    // The first callback removes the other watcher and creates a new one in
-    // its place (slotmap reuses the freed slot), on a socket that has no
-    // data, on the very same fd number. The old event must not reach it.
     for_each_backend(|b| {
         let (mut lp, mut st, _peers) = two_readable(b, 70, |ctx, other| {
-            let fd = ctx.io_fd(other).unwrap();
+            let fd = ctx.io(other).unwrap().fd();
             let (fresh, fresh_peer) = pair();
             ctx.remove(other).unwrap(); // closes `fd`
                                         // The lowest free number of this test's range is the one just freed.
-            let fresh = UnixStream::from(dup_high(fresh.as_fd(), 70));
+            let fresh = stream_high(&fresh, 70);
             assert_eq!(fresh.as_raw_fd(), fd, "same fd number expected");
             let succ = ctx
-                .io(fresh, Events::READ, |_ctx, (_, log), _id, ev| {
+                .new_io(fresh, Events::READ, |_ctx, (_, log), _id, ev| {
                     log.push((99, ev));
                 })
                 .unwrap();
             ctx.start(succ).unwrap();
-            assert!(!ctx.is_pending(succ));
+            assert!(!ctx.io(succ).unwrap().is_pending());
             // Keep the peer open (no EOF on the successor) for the test's life.
             std::mem::forget(fresh_peer);
         });
@@ -808,53 +1243,57 @@ fn event_of_removed_watcher_is_not_delivered_to_its_successor() {
 
 // ------------------------------------------------------------------ bad fds
 
+/// A watcher on a bad fd gets ERROR with its interest, once, and is
+/// stopped (not removed); the loop keeps working.
 #[test]
 fn invalid_raw_fd_gets_error_event_and_is_stopped() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         // SAFETY: fd 9999 is not open; the loop only asks the kernel about it.
         let id = unsafe {
-            lp.io_raw(9_999, Events::READ, |ctx, log, id, ev| {
-                assert!(!ctx.is_active(id), "stopped before its callback");
-                log.push((1, ev));
-            })
+            lp.ctx()
+                .new_io_raw(9_999, Events::READ, |ctx, log, id, ev| {
+                    assert!(!ctx.is_active(id), "stopped before its callback");
+                    log.push((1, ev));
+                })
         }
         .unwrap();
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         let start = Instant::now();
         let alive = run_default(&mut lp, &mut log).unwrap();
         assert!(!alive, "nothing may be left active");
         assert!(start.elapsed() < Duration::from_secs(5), "took too long");
         assert_eq!(log, vec![(1, Events::ERROR | Events::READ)]);
-        assert!(!lp.is_active(id));
-        assert!(lp.contains(id), "stopped, not removed");
+        assert!(!lp.ctx().is_active(id));
+        assert!(lp.ctx().contains(id), "stopped, not removed");
         // The loop keeps working for other watchers.
         let (a, _p) = pair();
         let w = recorder(&mut lp, a, Events::WRITE, 2);
-        lp.start(w).unwrap();
+        lp.ctx().start(w).unwrap();
         nowait(&mut lp, &mut log);
         assert_eq!(log[1..], [(2, Events::WRITE)]);
     });
 }
 
+/// The bad fd is reported to its own watcher only; good fds still work
+/// (select fails as a whole with EBADF and must sort this out).
 #[test]
 fn invalid_fd_among_good_ones() {
-    // The bad fd is reported to its own watcher only; good fds still work
-    // (select fails as a whole with EBADF and must sort this out).
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut pa) = pair();
         let good = recorder(&mut lp, a, Events::READ, 1);
         // SAFETY: fd 9998 is not open; the loop only asks the kernel about it.
         let bad = unsafe {
-            lp.io_raw(9_998, Events::READ | Events::WRITE, |_, log, _, ev| {
-                log.push((2, ev))
-            })
+            lp.ctx()
+                .new_io_raw(9_998, Events::READ | Events::WRITE, |_, log, _, ev| {
+                    log.push((2, ev))
+                })
         }
         .unwrap();
-        lp.start(good).unwrap();
-        lp.start(bad).unwrap();
+        lp.ctx().start(good).unwrap();
+        lp.ctx().start(bad).unwrap();
         pa.write_all(b"x").unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
@@ -869,11 +1308,13 @@ fn invalid_fd_among_good_ones() {
             log.contains(&(1, Events::READ)),
             "the good fd was not served: {log:?}"
         );
-        assert!(!lp.is_active(bad));
-        assert!(lp.is_active(good));
+        assert!(!lp.ctx().is_active(bad));
+        assert!(lp.ctx().is_active(good));
     });
 }
 
+/// A raw fd closed after its watcher started, before the loop polled: the
+/// watcher gets ERROR and `run` does not hang.
 #[test]
 fn socket_closed_before_the_loop_polled_gets_error() {
     for_each_backend(|b| {
@@ -885,37 +1326,48 @@ fn socket_closed_before_the_loop_polled_gets_error() {
         // SAFETY: breaking the contract on purpose (closing the fd while
         // the watcher is active) is allowed and must be handled; no other
         // test takes fds this high, so the number stays closed.
-        let id = unsafe { lp.io_raw(fd, Events::READ, |_, log, _, ev| log.push((1, ev))) }.unwrap();
-        lp.start(id).unwrap();
+        let id = unsafe {
+            lp.ctx()
+                .new_io_raw(fd, Events::READ, |_, log, _, ev| log.push((1, ev)))
+        }
+        .unwrap();
+        lp.ctx().start(id).unwrap();
         drop(high);
         let mut log = Log::new();
         let start = Instant::now();
         assert!(!run_default(&mut lp, &mut log).unwrap());
         assert!(start.elapsed() < Duration::from_secs(5), "took too long");
         assert_eq!(log, vec![(1, Events::ERROR | Events::READ)]);
-        assert!(!lp.is_active(id));
+        assert!(!lp.ctx().is_active(id));
     });
 }
 
+/// The ERROR callback may point its (stopped) raw watcher at a good fd
+/// with `set_fd` and start it again.
 #[test]
 fn error_callback_may_restart_with_a_good_fd() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
+        // Kept open by the closure, which lives as long as the watcher.
+        let (good, good_peer) = pair();
+        let good_fd = good.as_raw_fd();
+        let cb = move |ctx: &mut Ctx<'_, Log>, log: &mut Log, id: IoId, ev: Events| {
+            let _keep = (&good, &good_peer);
+            log.push((1, ev));
+            if ev.contains(Events::ERROR) {
+                let mut w = ctx.io(id).unwrap();
+                // SAFETY: `good` is owned by this closure, so it stays open
+                // until the watcher is removed.
+                let old = unsafe { w.set_fd(good_fd) }.unwrap();
+                assert_eq!(old, 9_997);
+                w.start().unwrap();
+            } else {
+                ctx.remove(id).unwrap();
+            }
+        };
         // SAFETY: fd 9997 is not open; the loop only asks the kernel about it.
-        let id = unsafe {
-            lp.io_raw(9_997, Events::WRITE, |ctx, log, id, ev| {
-                log.push((1, ev));
-                if ev.contains(Events::ERROR) {
-                    let (a, _b) = pair();
-                    assert!(ctx.set_io_source(id, a).unwrap().is_none());
-                    ctx.start(id).unwrap();
-                } else {
-                    ctx.remove(id).unwrap();
-                }
-            })
-        }
-        .unwrap();
-        lp.start(id).unwrap();
+        let id = unsafe { lp.ctx().new_io_raw(9_997, Events::WRITE, cb) }.unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         run_default(&mut lp, &mut log).unwrap();
         assert_eq!(
@@ -927,23 +1379,23 @@ fn error_callback_may_restart_with_a_good_fd() {
 
 // ------------------------------------------------------------------ no ghost registrations
 
+/// epoll registers file descriptions: if removing the watcher closed its
+/// fd without deregistering it, the still-open duplicate would keep a
+/// ghost registration that reports the (readable) description under the
+/// old fd number: as a busy loop, as an extra wake-up (if the backend
+/// recognises and purges ghosts), or to the next watcher on that number.
 #[test]
 fn removing_watcher_with_dup_fd_leaves_no_ghost() {
-    // epoll registers file descriptions: if removing the watcher closed its
-    // fd without deregistering it, the still-open duplicate would keep a
-    // ghost registration that reports the (readable) description under the
-    // old fd number: as a busy loop, as an extra wake-up (if the backend
-    // recognises and purges ghosts), or to the next watcher on that number.
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
         let owned = dup_high(a.as_fd(), 10);
         let n = owned.as_raw_fd();
         let id = recorder(&mut lp, owned, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log); // registered with the kernel
-        lp.remove(id).unwrap(); // closes `n`; `a` keeps the description
+        lp.ctx().remove(id).unwrap(); // closes `n`; `a` keeps the description
         peer.write_all(b"ghost").unwrap(); // `a` (= old n) is readable now
 
         // Nothing is watched but a 50 ms timer: the loop must sleep through
@@ -961,7 +1413,7 @@ fn removing_watcher_with_dup_fd_leaves_no_ghost() {
         let fresh = dup_high(c.as_fd(), 10);
         assert_eq!(fresh.as_raw_fd(), n, "same number expected");
         let w = recorder(&mut lp, fresh, Events::READ, 2);
-        lp.start(w).unwrap();
+        lp.ctx().start(w).unwrap();
         let iterations = iterations_until_timer(&mut lp, &mut log);
         assert!(log.is_empty(), "ghost event delivered: {log:?}");
         assert_eq!(
@@ -972,13 +1424,13 @@ fn removing_watcher_with_dup_fd_leaves_no_ghost() {
     });
 }
 
+/// The fd of a stopped raw watcher is closed before the loop could
+/// deregister it (new_io_raw's contract asks for one more poll first), while
+/// a duplicate keeps the file description, and so an epoll registration,
+/// alive. A watcher made later with the safe API on the same fd number
+/// must not get that ghost's events, and the loop must not spin on it.
 #[test]
 fn raw_fd_closed_right_after_stop_leaves_no_ghost_for_the_next_watcher() {
-    // The fd of a stopped raw watcher is closed before the loop could
-    // deregister it (io_raw's contract asks for one more poll first), while
-    // a duplicate keeps the file description, and so an epoll registration,
-    // alive. A watcher made later with the safe API on the same fd number
-    // must not get that ghost's events, and the loop must not spin on it.
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
@@ -986,11 +1438,15 @@ fn raw_fd_closed_right_after_stop_leaves_no_ghost_for_the_next_watcher() {
         let n = high.as_raw_fd();
         // SAFETY: `high` is closed below, after the stop and before the next
         // poll: events may be lost, which this test does not mind.
-        let raw = unsafe { lp.io_raw(n, Events::READ, |_, log, _, ev| log.push((1, ev))) }.unwrap();
-        lp.start(raw).unwrap();
+        let raw = unsafe {
+            lp.ctx()
+                .new_io_raw(n, Events::READ, |_, log, _, ev| log.push((1, ev)))
+        }
+        .unwrap();
+        lp.ctx().start(raw).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log); // registered with the kernel
-        lp.stop(raw).unwrap();
+        lp.ctx().stop(raw).unwrap();
         drop(high); // too early: the loop has not deregistered `n` yet
         peer.write_all(b"ghost").unwrap();
 
@@ -998,7 +1454,7 @@ fn raw_fd_closed_right_after_stop_leaves_no_ghost_for_the_next_watcher() {
         let fresh = dup_high(c.as_fd(), 20);
         assert_eq!(fresh.as_raw_fd(), n, "same number expected");
         let w = recorder(&mut lp, fresh, Events::READ, 2);
-        lp.start(w).unwrap();
+        lp.ctx().start(w).unwrap();
         let iterations = iterations_until_timer(&mut lp, &mut log);
         assert!(log.is_empty(), "ghost event delivered: {log:?}");
         assert!(
@@ -1009,23 +1465,25 @@ fn raw_fd_closed_right_after_stop_leaves_no_ghost_for_the_next_watcher() {
     });
 }
 
+/// The old source `set_source` hands back is deregistered already: dropped
+/// at once while a duplicate keeps its (readable) file description alive,
+/// it must not haunt the loop.
 #[test]
-fn set_io_source_deregisters_the_old_fd_before_returning_it() {
-    // The old source is dropped at once while a duplicate keeps its file
-    // description (readable) alive: it must not haunt the loop.
+fn set_source_deregisters_the_old_fd_before_returning_it() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
         let owned = dup_high(a.as_fd(), 30);
         let id = recorder(&mut lp, owned, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log); // registered with the kernel
-        lp.stop(id).unwrap();
+        lp.ctx().stop(id).unwrap();
         let (c, _pc) = pair();
-        drop(lp.set_io_source(id, c).unwrap()); // closes the old fd now
+        let old = lp.ctx().io(id).unwrap().set_source(OwnedFd::from(c));
+        drop(old.unwrap()); // closes the old fd now
         peer.write_all(b"ghost").unwrap();
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let iterations = iterations_until_timer(&mut lp, &mut log);
         assert!(log.is_empty(), "ghost event delivered: {log:?}");
         assert_eq!(
@@ -1039,8 +1497,9 @@ fn set_io_source_deregisters_the_old_fd_before_returning_it() {
 /// Runs `lp` until a 50 ms timer breaks it; returns how many times it
 /// polled meanwhile.
 fn iterations_until_timer(lp: &mut Loop<Log>, log: &mut Log) -> u64 {
-    let t = lp
-        .timer(
+    let mut ctx = lp.ctx();
+    let t = ctx
+        .new_timer(
             Duration::from_millis(50),
             Duration::ZERO,
             |ctx, _, id, _| {
@@ -1050,15 +1509,17 @@ fn iterations_until_timer(lp: &mut Loop<Log>, log: &mut Log) -> u64 {
         )
         .unwrap();
     let start = Instant::now();
-    lp.now_update(); // count the 50 ms from now (not earlier than `start`)
-    lp.start(t).unwrap();
-    let it0 = lp.iteration();
+    ctx.now_update(); // count the 50 ms from now (not earlier than `start`)
+    ctx.start(t).unwrap();
+    let it0 = ctx.iteration();
     run_default(lp, log).unwrap();
     assert!(start.elapsed() >= Duration::from_millis(50));
-    assert!(!lp.contains(t), "the timer did not fire");
-    lp.iteration() - it0
+    let ctx = lp.ctx();
+    assert!(!ctx.contains(t), "the timer did not fire");
+    ctx.iteration() - it0
 }
 
+/// Closing a duplicate of a watched fd does not disturb the watcher.
 #[test]
 fn closing_a_dup_does_not_disturb_the_watched_original() {
     for_each_backend(|b| {
@@ -1066,7 +1527,7 @@ fn closing_a_dup_does_not_disturb_the_watched_original() {
         let (a, mut peer) = pair();
         let a2 = a.try_clone().unwrap();
         let id = recorder(&mut lp, a, Events::READ, 1);
-        lp.start(id).unwrap();
+        lp.ctx().start(id).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         drop(a2);
@@ -1078,6 +1539,9 @@ fn closing_a_dup_does_not_disturb_the_watched_original() {
 
 // ------------------------------------------------------------------ feed_fd_event
 
+/// `ctx.feed_fd_event` reaches the active watchers of that fd, with only
+/// the bits each is interested in; stopped watchers, other fds and unknown
+/// or negative fds get nothing.
 #[test]
 fn feed_fd_event_reaches_interested_active_watchers() {
     for_each_backend(|b| {
@@ -1089,35 +1553,41 @@ fn feed_fd_event_reaches_interested_active_watchers() {
         let r_stopped = recorder(&mut lp, a.clone(), Events::READ, 2);
         let (c, _pc) = pair();
         let other_fd = recorder(&mut lp, c, Events::READ, 3);
-        lp.start(r).unwrap();
-        lp.start(other_fd).unwrap();
+        let mut ctx = lp.ctx();
+        ctx.start(r).unwrap();
+        ctx.start(other_fd).unwrap();
 
-        lp.feed_fd_event(fd, Events::READ | Events::WRITE | Events::TIMER);
-        assert!(lp.is_pending(r));
-        assert!(!lp.is_pending(r_stopped), "stopped watchers get nothing");
-        assert!(!lp.is_pending(other_fd));
+        ctx.feed_fd_event(fd, Events::READ | Events::WRITE | Events::TIMER);
+        assert!(ctx.io(r).unwrap().is_pending());
+        assert!(
+            !ctx.io(r_stopped).unwrap().is_pending(),
+            "stopped watchers get nothing"
+        );
+        assert!(!ctx.io(other_fd).unwrap().is_pending());
         let mut log = Log::new();
-        lp.invoke_pending(&mut log);
+        ctx.invoke_pending(&mut log);
         assert_eq!(log, vec![(1, Events::READ)], "only its interest bits");
 
         // Fed before run: delivered by run, once.
         log.clear();
-        lp.feed_fd_event(fd, Events::READ);
+        lp.ctx().feed_fd_event(fd, Events::READ);
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::READ)]);
 
         // Bits the watcher does not want: nothing.
         log.clear();
-        lp.feed_fd_event(fd, Events::WRITE);
-        assert_eq!(lp.pending_count(), 0);
+        let mut ctx = lp.ctx();
+        ctx.feed_fd_event(fd, Events::WRITE);
+        assert_eq!(ctx.pending_count(), 0);
         // Unknown and negative fds: nothing, no panic.
-        lp.feed_fd_event(-1, Events::READ);
-        lp.feed_fd_event(4_000, Events::READ);
+        ctx.feed_fd_event(-1, Events::READ);
+        ctx.feed_fd_event(4_000, Events::READ);
         nowait(&mut lp, &mut log);
         assert!(log.is_empty(), "{log:?}");
     });
 }
 
+/// A callback may feed an fd event; it runs in the same iteration.
 #[test]
 fn feed_fd_event_from_a_callback() {
     for_each_backend(|b| {
@@ -1127,14 +1597,15 @@ fn feed_fd_event_from_a_callback() {
         let c_fd = c.as_raw_fd();
         let target = recorder(&mut lp, c, Events::READ, 2);
         let feeder = lp
-            .io(a, Events::WRITE, move |ctx, log, id, ev| {
+            .ctx()
+            .new_io(a, Events::WRITE, move |ctx, log, id, ev| {
                 log.push((1, ev));
                 ctx.feed_fd_event(c_fd, Events::READ);
                 ctx.stop(id).unwrap();
             })
             .unwrap();
-        lp.start(feeder).unwrap();
-        lp.start(target).unwrap();
+        lp.ctx().start(feeder).unwrap();
+        lp.ctx().start(target).unwrap();
         let mut log = Log::new();
         nowait(&mut lp, &mut log);
         assert_eq!(log, vec![(1, Events::WRITE), (2, Events::READ)]);
@@ -1143,22 +1614,31 @@ fn feed_fd_event_from_a_callback() {
 
 // ------------------------------------------------------------------ once_io
 
+/// A ready `once_io` runs once, gets its source back (open: it reads the
+/// data), and its timeout goes with it; the source is closed when the
+/// callback drops it.
 #[test]
 fn once_io_with_data_gets_read_and_cleans_up() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
-        lp.once_io(
+        let a_fd = a.as_raw_fd();
+        let mut ctx = lp.ctx();
+        ctx.once_io(
             a,
             Events::READ,
             Some(Duration::from_secs(30)),
-            |ctx, log, ev| {
+            move |ctx, log, src: UnixStream, ev| {
                 assert_eq!(ctx.depth(), 1);
+                assert_eq!(src.as_raw_fd(), a_fd);
+                assert_eq!(drain(&src), b"x", "the source comes back open");
                 log.push((1, ev));
+                // `src` is dropped (closed) here.
             },
         )
         .unwrap();
-        assert_eq!(lp.refs(), 2, "io and timer are active");
+        assert_eq!(ctx.refs(), 2, "io and timer are active");
+        assert_eq!(ctx.watcher_count().total, 0, "its watchers are the loop's");
         peer.write_all(b"x").unwrap();
         let mut log = Log::new();
         let start = Instant::now();
@@ -1166,93 +1646,310 @@ fn once_io_with_data_gets_read_and_cleans_up() {
         // The timer was removed with the io watcher: no 30 s wait.
         assert!(start.elapsed() < Duration::from_secs(10));
         assert_eq!(log, vec![(1, Events::READ)]);
-        assert_eq!(lp.refs(), 0);
-        assert_eq!(lp.pending_count(), 0);
-        // The source was dropped with the watchers: the peer sees EOF.
+        let ctx = lp.ctx();
+        assert_eq!(ctx.refs(), 0);
+        assert_eq!(ctx.pending_count(), 0);
+        // The callback dropped the source: the peer sees EOF.
         assert_peer_closed(&mut peer);
     });
 }
 
+/// A `once_io` without a timeout waits for its fd only.
 #[test]
 fn once_io_without_timeout() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, _peer) = pair();
-        lp.once_io(a, Events::WRITE, None, |_, log, ev| log.push((1, ev)))
+        let mut ctx = lp.ctx();
+        ctx.once_io(a, Events::WRITE, None, |_, log, _src, ev| log.push((1, ev)))
             .unwrap();
-        assert_eq!(lp.refs(), 1);
+        assert_eq!(ctx.refs(), 1);
         let mut log = Log::new();
         assert!(!run_default(&mut lp, &mut log).unwrap());
         assert_eq!(log, vec![(1, Events::WRITE)]);
     });
 }
 
+/// A quiet `once_io` times out with TIMER, not before its timeout, and its
+/// source comes back open: data that arrives later can still be read.
 #[test]
 fn once_io_times_out_with_timer() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
-        let (a, peer) = pair();
-        lp.once_io(
-            a,
-            Events::READ,
-            Some(Duration::from_millis(20)),
-            |_, log, ev| log.push((1, ev)),
-        )
-        .unwrap();
+        let (a, mut peer) = pair();
+        let kept: Rc<RefCell<Option<UnixStream>>> = Rc::default();
+        let k = kept.clone();
+        lp.ctx()
+            .once_io(
+                a,
+                Events::READ,
+                Some(Duration::from_millis(20)),
+                move |_, log, src, ev| {
+                    log.push((1, ev));
+                    *k.borrow_mut() = Some(src);
+                },
+            )
+            .unwrap();
         let mut log = Log::new();
         let start = Instant::now();
         assert!(!run_default(&mut lp, &mut log).unwrap());
         assert!(start.elapsed() >= Duration::from_millis(20));
         assert!(start.elapsed() < Duration::from_secs(10));
         assert_eq!(log, vec![(1, Events::TIMER)]);
-        // The io watcher went away with its source: the peer sees EOF.
-        let mut peer = peer;
+        let src = kept
+            .borrow_mut()
+            .take()
+            .expect("the source was handed over");
+        peer.write_all(b"late").unwrap();
+        assert_eq!(drain(&src), b"late");
+        // Nothing of it is left in the loop.
+        nowait(&mut lp, &mut log);
+        assert_eq!(log.len(), 1);
+        drop(src);
         assert_peer_closed(&mut peer);
     });
 }
 
+/// Arms a `once_io` on `s` that logs what it read and, `left` times, arms
+/// itself again with the source its callback got back.
+fn arm_reader(ctx: &mut Ctx<'_, Vec<String>>, s: UnixStream, left: u32) {
+    ctx.once_io(
+        s,
+        Events::READ,
+        Some(Duration::from_secs(30)),
+        move |ctx, log, s, ev| {
+            log.push(format!("{ev:?} {:?}", String::from_utf8(drain(&s))));
+            if left > 0 {
+                arm_reader(ctx, s, left - 1);
+            }
+        },
+    )
+    .unwrap();
+}
+
+/// The source a `once_io` callback gets back can wait again: a reader
+/// re-arms itself with it, from its callback, for three messages.
+#[test]
+fn once_io_rearms_itself_with_the_returned_source() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Vec<String>> = new_loop(b);
+        let (a, mut peer) = pair();
+        arm_reader(&mut lp.ctx(), a, 2);
+        let mut log = Vec::new();
+        for msg in ["one", "two", "three"] {
+            peer.write_all(msg.as_bytes()).unwrap();
+            nowait(&mut lp, &mut log);
+        }
+        assert_eq!(
+            log,
+            [
+                "Events(READ) Ok(\"one\")",
+                "Events(READ) Ok(\"two\")",
+                "Events(READ) Ok(\"three\")"
+            ]
+        );
+        assert_eq!(lp.ctx().refs(), 0, "the last one did not re-arm");
+        // The last callback dropped the source.
+        assert_peer_closed(&mut peer);
+    });
+}
+
+/// A cancelled once never calls its callback and releases its references,
+/// also when cancelled from a callback while its events are pending;
+/// cancelling again gives nothing.
 #[test]
 fn cancel_once_never_calls_and_releases() {
     for_each_backend(|b| {
         let mut lp: Loop<Log> = new_loop(b);
         let (a, mut peer) = pair();
-        let once = lp
+        let mut ctx = lp.ctx();
+        let once = ctx
             .once_io(
                 a,
                 Events::READ,
                 Some(Duration::from_millis(1)),
-                |_, log, ev| log.push((1, ev)),
+                |_, log, _src, ev| log.push((1, ev)),
             )
             .unwrap();
         peer.write_all(b"x").unwrap();
-        lp.cancel_once(once);
-        assert_eq!(lp.refs(), 0);
+        assert!(ctx.cancel_once(once).is_some());
+        assert_eq!(ctx.refs(), 0);
         let mut log = Log::new();
         std::thread::sleep(Duration::from_millis(2));
         assert!(!run_default(&mut lp, &mut log).unwrap());
         assert!(log.is_empty(), "cancelled once ran: {log:?}");
         // Cancelling again (or after it ran) does nothing.
-        lp.cancel_once(once);
+        assert!(lp.ctx().cancel_once(once).is_none());
 
         // Cancelled from a callback while both its events are pending.
         let (c, mut pc) = pair();
-        let once = lp
-            .once_io(c, Events::READ, Some(Duration::ZERO), |_, log, ev| {
+        let mut ctx = lp.ctx();
+        let once = ctx
+            .once_io(c, Events::READ, Some(Duration::ZERO), |_, log, _src, ev| {
                 log.push((2, ev))
             })
             .unwrap();
         pc.write_all(b"y").unwrap();
         let (d, _pd) = pair();
-        let canceller = lp
-            .io(d, Events::WRITE, move |ctx, log, id, ev| {
+        let canceller = ctx
+            .new_io(d, Events::WRITE, move |ctx, log, id, ev| {
                 log.push((3, ev));
-                ctx.cancel_once(once);
+                assert!(ctx.cancel_once(once).is_some());
                 ctx.remove(id).unwrap();
             })
             .unwrap();
-        lp.set_priority(canceller, Priority::MAX).unwrap();
-        lp.start(canceller).unwrap();
+        ctx.io(canceller).unwrap().set_priority(Priority::MAX);
+        ctx.start(canceller).unwrap();
         assert!(!run_default(&mut lp, &mut log).unwrap());
         assert_eq!(log, vec![(3, Events::WRITE)]);
+    });
+}
+
+/// `cancel_once` hands back the source, open (its data is there) and
+/// deregistered (closed while a duplicate keeps its file alive, it does
+/// not haunt the loop); `once_timer` gives back `()`.
+#[test]
+fn cancel_once_returns_the_open_source_deregistered() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Log> = new_loop(b);
+        let (a, mut peer) = pair();
+        let high = stream_high(&a, 90);
+        let n = high.as_raw_fd();
+        let once = lp
+            .ctx()
+            .once_io(
+                high,
+                Events::READ,
+                Some(Duration::from_secs(30)),
+                |_, log, _src, ev| log.push((1, ev)),
+            )
+            .unwrap();
+        let mut log = Log::new();
+        nowait(&mut lp, &mut log); // registered with the kernel
+        assert!(log.is_empty());
+        peer.write_all(b"x").unwrap();
+        let back: UnixStream = lp.ctx().cancel_once(once).expect("not run yet");
+        assert_eq!(back.as_raw_fd(), n);
+        assert_eq!(drain(&back), b"x", "open, with its data");
+        assert_eq!(lp.ctx().refs(), 0);
+        drop(back); // closes `n`; `a` keeps the file description
+        peer.write_all(b"ghost").unwrap();
+        let iterations = iterations_until_timer(&mut lp, &mut log);
+        assert!(log.is_empty(), "the cancelled once ran: {log:?}");
+        assert_eq!(
+            iterations, 1,
+            "the loop woke up {iterations} times in 50 ms with nothing watched"
+        );
+        drop(a);
+
+        let once = lp
+            .ctx()
+            .once_timer(Duration::from_secs(30), |_, log, ev| log.push((2, ev)))
+            .unwrap();
+        assert_eq!(lp.ctx().cancel_once(once), Some(()));
+        assert_eq!(lp.ctx().cancel_once(once), None);
+        assert!(!run_default(&mut lp, &mut log).unwrap());
+        assert!(log.is_empty());
+    });
+}
+
+/// `set_once_keepalive(o, false)` lets `run` return while the once still
+/// waits; it is served by later runs all the same; `true` restores the
+/// references. A once that ran is stale.
+#[test]
+fn once_keepalive_off_lets_run_return_while_it_waits() {
+    for_each_backend(|b| {
+        let mut lp: Loop<Log> = new_loop(b);
+        let (a, mut peer) = pair();
+        let mut ctx = lp.ctx();
+        let once = ctx
+            .once_io(
+                a,
+                Events::READ,
+                Some(Duration::from_secs(30)),
+                |_, log, _src, ev| log.push((1, ev)),
+            )
+            .unwrap();
+        assert_eq!(ctx.refs(), 2);
+        ctx.set_once_keepalive(once, false).unwrap();
+        assert_eq!(ctx.refs(), 0);
+        ctx.set_once_keepalive(once, true).unwrap();
+        assert_eq!(ctx.refs(), 2);
+        ctx.set_once_keepalive(once, false).unwrap();
+        let tm = ctx
+            .once_timer(Duration::from_secs(30), |_, log, ev| log.push((2, ev)))
+            .unwrap();
+        ctx.set_once_keepalive(tm, false).unwrap();
+        assert_eq!(ctx.refs(), 0);
+
+        let mut log = Log::new();
+        let start = Instant::now();
+        assert!(!run_default(&mut lp, &mut log).unwrap());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "run waited for the onces"
+        );
+        assert!(log.is_empty());
+        // Still waiting, and served when its fd is ready.
+        peer.write_all(b"x").unwrap();
+        nowait(&mut lp, &mut log);
+        assert_eq!(log, vec![(1, Events::READ)]);
+        assert_eq!(lp.ctx().refs(), 0, "references stay in step");
+        assert!(matches!(
+            lp.ctx().set_once_keepalive(once, true),
+            Err(Error::StaleHandle)
+        ));
+        assert_eq!(lp.ctx().cancel_once(tm), Some(()), "the timer still waited");
+        assert_eq!(lp.ctx().refs(), 0, "references stay in step");
+    });
+}
+
+/// A once of loop A given to loop B is refused (`cancel_once` gives
+/// nothing, `set_once_keepalive` is `ForeignHandle`), even though B's
+/// watchers sit in the same slots as A's once; B's watchers are untouched
+/// and A's once still runs.
+#[test]
+fn once_of_another_loop_is_refused() {
+    for_each_backend(|b| {
+        let mut lp_a: Loop<Log> = new_loop(b);
+        let mut lp_b: Loop<Log> = new_loop(b);
+        let (a, mut pa) = pair();
+        let once = lp_a
+            .ctx()
+            .once_io(
+                a,
+                Events::READ,
+                Some(Duration::from_secs(30)),
+                |_, log, _src, ev| log.push((1, ev)),
+            )
+            .unwrap();
+        // B's first watchers: an io watcher and a timer, as A's once has.
+        let (c, _pc) = pair();
+        let io_b = recorder(&mut lp_b, c, Events::READ, 2);
+        let mut ctx = lp_b.ctx();
+        let t_b = ctx
+            .new_timer(Duration::from_secs(30), Duration::ZERO, |_, log, _, ev| {
+                log.push((3, ev))
+            })
+            .unwrap();
+        ctx.start(io_b).unwrap();
+        ctx.start(t_b).unwrap();
+        let refs = ctx.refs();
+
+        assert!(ctx.cancel_once(once).is_none());
+        assert!(matches!(
+            ctx.set_once_keepalive(once, false),
+            Err(Error::ForeignHandle)
+        ));
+        assert!(ctx.is_active(io_b) && ctx.is_active(t_b));
+        assert_eq!(ctx.refs(), refs);
+        assert_eq!(ctx.watcher_count().total, 2);
+
+        // A's once is intact.
+        assert_eq!(lp_a.ctx().refs(), 2);
+        pa.write_all(b"x").unwrap();
+        let mut log = Log::new();
+        assert!(!run_default(&mut lp_a, &mut log).unwrap());
+        assert_eq!(log, vec![(1, Events::READ)]);
     });
 }

@@ -345,8 +345,11 @@ impl<'a, T, S: AsFd + 'static> Watcher<'a, T, IoId<S>> {
     /// `&mut` (types that implement `Read`/`Write` only on `&mut self`).
     /// The guard reads and writes (and derefs to `&S`) but does not lend
     /// `&mut S`, so the source cannot be swapped for another; and if a
-    /// `Read`/`Write` impl of the source changes its fd, the loop watches
-    /// the new one from when the guard is dropped.
+    /// `Read`/`Write` impl of the source changes its fd (even to another
+    /// file at the same number), the loop watches the new one from when the
+    /// guard is dropped. That renewal costs the epoll backend one
+    /// `epoll_ctl` per guard at the next poll: use [`source`](Self::source)
+    /// where `&S` reads and writes (sockets, files).
     pub fn source_mut(&mut self) -> SourceMut<'_, S> {
         let key = self.key;
         let inner = &mut *self.inner;
@@ -480,9 +483,21 @@ impl<S: AsFd + Write + 'static> Write for SourceMut<'_, S> {
 }
 
 impl<S: AsFd + 'static> Drop for SourceMut<'_, S> {
+    /// The source may have replaced its fd, even by another file at the
+    /// same number (a reconnect that closes first and opens next gets the
+    /// lowest free number back): the registration is renewed either way,
+    /// which costs the epoll backend one `epoll_ctl` at the next poll.
     fn drop(&mut self) {
         let now = (**self).as_fd().as_raw_fd();
-        retarget_data(self.fds, self.key, self.io, self.active, now);
+        if now == self.io.fd {
+            if self.active {
+                self.fds.reset(now);
+            } else {
+                self.io.fd_reset = true;
+            }
+        } else {
+            retarget_data(self.fds, self.key, self.io, self.active, now);
+        }
     }
 }
 

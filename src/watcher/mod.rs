@@ -154,6 +154,10 @@ pub(crate) struct Slot {
     pub keepalive: bool,
     /// Kept by the loop or a once: no public handle may reach it.
     pub internal: bool,
+    /// Its callback is running (further up the stack, for a nested run):
+    /// it must not be called again until it returns, even if a new
+    /// callback was set meanwhile.
+    pub running: bool,
     pub priority: Priority,
     /// 1 + index in the pending queue of `priority`, or 0 if not pending.
     pub pending: u32,
@@ -169,6 +173,7 @@ impl Slot {
             active: false,
             keepalive: true,
             internal: false,
+            running: false,
             priority: Priority::DEFAULT,
             pending: 0,
             missed: Events::empty(),

@@ -971,8 +971,6 @@ fn set_callback_on_timer() {
 /// and delivered when that callback has returned"). The new callback gets
 /// that event after the old one returned.
 #[test]
-            calls the new callback while the old one still runs (invoke_pending in \
-            src/event_loop.rs takes an empty callback place to mean running)"]
 fn set_callback_then_nested_run_does_not_reenter_the_watcher() {
     for_each_backend(|b| {
         let (mut lp, clock) = manual_loop::<Vec<String>>(b);

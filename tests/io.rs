@@ -765,8 +765,6 @@ impl Read for Reconnect {
 /// registers files, not numbers: unless the loop registers the number
 /// afresh, the new socket is never watched.
 #[test]
-            that replaced its socket by one with the same number is not registered afresh, \
-            so with epoll the watcher never hears of the new socket"]
 fn source_mut_follows_a_new_socket_with_the_same_fd_number() {
     for_each_backend(|b| {
         let mut lp: Loop<Vec<Vec<u8>>> = new_loop(b);

@@ -225,7 +225,12 @@ fn restart<T>(ctx: &mut Ctx<'_, T>, timer: Option<evloop::TimerId>) {
     }
 }
 
-pub(super) fn on_timeout<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, dir: Direction) {
+pub(super) fn on_timeout<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    id: StreamId,
+    dir: Direction,
+) {
     let Some(st) = state(ctx, id) else { return };
     match dir {
         Direction::Read => st.read_enabled = false,

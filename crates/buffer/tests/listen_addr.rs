@@ -121,14 +121,15 @@ fn listen_takes_every_tcp_form() {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let owned = String::from("127.0.0.1:0");
+    let listen_addr = ListenAddr::Tcp(any);
     for bound in [
         serve_one_tcp("127.0.0.1:0"),
         serve_one_tcp(owned.clone()),
         serve_one_tcp(&owned),
         serve_one_tcp(any),
         serve_one_tcp((loopback, 0)),
-        serve_one_tcp(ListenAddr::Tcp(any)),
-        serve_one_tcp(&ListenAddr::Tcp(any)),
+        serve_one_tcp(&listen_addr), // by reference...
+        serve_one_tcp(listen_addr),  // ... and by value
     ] {
         assert_eq!(bound.ip(), loopback);
     }

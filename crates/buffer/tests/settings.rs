@@ -216,7 +216,6 @@ fn listener_priority_keepalive_and_socket() {
     assert!(l.keepalive());
     l.set_keepalive(false);
     assert!(!l.keepalive());
-    drop(l);
     let mut seen = Seen::default();
     assert!(
         run_ends_within(&mut lp, &mut seen, common::PATIENCE),

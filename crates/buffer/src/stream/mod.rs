@@ -19,9 +19,9 @@
 //!   stream re-computes what it waits for (READ while it may read, WRITE
 //!   while output is queued) and its timers. So a callback can reach any
 //!   stream, its own or others, one after the other, with nothing but the
-//!   `&mut Ctx<T>` it got: no `Rc<RefCell<_>>`.
-//! * Callbacks are `FnMut(&mut Ctx<T>, &mut T, StreamId)` (read, write) and
-//!   `FnMut(&mut Ctx<T>, &mut T, StreamId, StreamEvent)` (events). They are
+//!   `&mut Ctx<'_, T>` it got: no `Rc<RefCell<_>>`.
+//! * Callbacks are `FnMut(&mut Ctx<'_, T>, &mut T, StreamId)` (read, write) and
+//!   `FnMut(&mut Ctx<'_, T>, &mut T, StreamId, StreamEvent)` (events). They are
 //!   stored in the stream and **taken out while they run**, then put back
 //!   unless the callback installed a replacement or the stream was closed.
 //!   So a callback may close its own stream, replace itself, or write to

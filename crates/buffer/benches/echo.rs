@@ -52,8 +52,9 @@ fn stream_server(tx: mpsc::Sender<SocketAddr>) {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let opts = ListenerOptions::new().backlog(4096);
     let id = lp
+        .ctx()
         .listen(any, &opts, |ctx, _, _, conn| {
-            let id = ctx.open_stream(conn).unwrap();
+            let id = ctx.new_stream(conn).unwrap();
             let mut s = ctx.stream(id).unwrap();
             s.set_watermarks(Watermarks {
                 write_low: 256 << 10,
@@ -72,14 +73,12 @@ fn stream_server(tx: mpsc::Sender<SocketAddr>) {
                 let s = ctx.stream(id).unwrap();
                 match ev {
                     StreamEvent::Eof => s.close_when_flushed(),
-                    _ => {
-                        s.close();
-                    }
-                }
+                    _ => s.close(),
+                };
             });
         })
         .unwrap();
-    let ListenAddr::Tcp(addr) = lp.listener(id).unwrap().local_addr().unwrap() else {
+    let ListenAddr::Tcp(addr) = lp.ctx().listener(id).unwrap().local_addr().unwrap() else {
         unreachable!()
     };
     tx.send(addr).unwrap();
@@ -87,7 +86,7 @@ fn stream_server(tx: mpsc::Sender<SocketAddr>) {
 }
 
 /// Per-connection state of the raw server: bytes the socket refused.
-type RawState = std::collections::HashMap<IoId, Vec<u8>>;
+type RawState = std::collections::HashMap<IoId<TcpStream>, Vec<u8>>;
 
 /// An echo server on raw io watchers, as the workspace's example does it.
 fn raw_server(tx: mpsc::Sender<SocketAddr>) {
@@ -95,12 +94,13 @@ fn raw_server(tx: mpsc::Sender<SocketAddr>) {
     listener.set_nonblocking(true).unwrap();
     tx.send(listener.local_addr().unwrap()).unwrap();
     let mut lp: Loop<(RawState, Vec<u8>)> = Loop::new().unwrap();
-    let accept = lp
-        .io(listener, Events::READ, |ctx, (conns, _), id, _| loop {
-            match ctx.io_source_mut::<TcpListener>(id).unwrap().accept() {
+    let mut ctx = lp.ctx();
+    let accept = ctx
+        .new_io(listener, Events::READ, |ctx, (conns, _), id, _| loop {
+            match ctx.io(id).unwrap().source().accept() {
                 Ok((s, _)) => {
                     s.set_nonblocking(true).unwrap();
-                    let io = ctx.io(s, Events::READ, raw_conn).unwrap();
+                    let io = ctx.new_io(s, Events::READ, raw_conn).unwrap();
                     ctx.start(io).unwrap();
                     conns.insert(io, Vec::new());
                 }
@@ -109,24 +109,24 @@ fn raw_server(tx: mpsc::Sender<SocketAddr>) {
             }
         })
         .unwrap();
-    lp.start(accept).unwrap();
+    ctx.start(accept).unwrap();
     lp.run(&mut (RawState::new(), vec![0; 64 << 10]), RunMode::Default)
         .unwrap();
 }
 
 fn raw_conn(
-    ctx: &mut Ctx<(RawState, Vec<u8>)>,
+    ctx: &mut Ctx<'_, (RawState, Vec<u8>)>,
     app: &mut (RawState, Vec<u8>),
-    id: IoId,
+    id: IoId<TcpStream>,
     _: Events,
 ) {
     let (conns, scratch) = app;
     let unsent = conns.get_mut(&id).unwrap();
-    let s = ctx.io_source_mut::<TcpStream>(id).unwrap();
-    let done = raw_pump(s, unsent, scratch);
+    let mut w = ctx.io(id).unwrap();
+    let done = raw_pump(w.source(), unsent, scratch);
     if done {
         conns.remove(&id);
-        ctx.remove(id).unwrap();
+        w.remove();
         return;
     }
     let want = if unsent.is_empty() {
@@ -134,12 +134,12 @@ fn raw_conn(
     } else {
         Events::WRITE
     };
-    ctx.set_io_interest(id, want).unwrap();
+    w.set_interest(want).unwrap();
 }
 
 /// The raw example's pump: queued bytes out first, then read and write
 /// back at once, up to 256 KiB per wake-up. True when the peer is gone.
-fn raw_pump(s: &mut TcpStream, unsent: &mut Vec<u8>, scratch: &mut [u8]) -> bool {
+fn raw_pump(mut s: &TcpStream, unsent: &mut Vec<u8>, scratch: &mut [u8]) -> bool {
     if !unsent.is_empty() {
         match write_some(s, unsent) {
             Ok(n) => {
@@ -172,7 +172,7 @@ fn raw_pump(s: &mut TcpStream, unsent: &mut Vec<u8>, scratch: &mut [u8]) -> bool
     false
 }
 
-fn write_some(s: &mut TcpStream, buf: &[u8]) -> std::io::Result<usize> {
+fn write_some(mut s: &TcpStream, buf: &[u8]) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match s.write(&buf[done..]) {

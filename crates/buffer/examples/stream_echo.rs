@@ -1,7 +1,7 @@
 //! An echo server on `Listener` + `BufferedStream`.
 //!
 //! ```text
-//! cargo run --release -p evloop-buffer --example stream_echo -- [--listen ADDR:PORT] [--idle-timeout SECS] [--quiet]
+//! cargo run --release -p evloop-buffer --example stream_echo -- [--listen ADDR] [--lines] [--idle-timeout SECS] [--quiet]
 //! nc 127.0.0.1 7001
 //! ```
 //!
@@ -10,7 +10,11 @@
 //! timeout, and the application keeps no per-connection state at all.
 //!
 //! * The read callback moves the whole input buffer to the output buffer
-//!   without copying (`split_to_buffer` + `write_buffer`).
+//!   without copying (`split_to_buffer` + `write_buffer`). With `--lines`
+//!   it echoes line by line instead ([`BufferedStream::read_line`]: a last
+//!   line without a line end comes back too, once the client hangs up),
+//!   refusing lines longer than `MAX_LINE` (the read high watermark stops
+//!   a client that never sends a line end).
 //! * Back-pressure: when a client does not read its echo, output grows; at
 //!   `PAUSE_AT` the stream stops reading (the client's further data waits
 //!   in the kernel, then blocks the client), and the write callback, which
@@ -18,26 +22,33 @@
 //! * Idle timeout: the read timeout (no byte received for that long) and
 //!   the write timeout (a client that does not take its echo) close the
 //!   connection.
+//! * It prints where it listens (`stream_echo: listening on ...`) and exits
+//!   with status 0 on SIGINT (Ctrl-C) or SIGTERM.
+//!
+//! [`BufferedStream::read_line`]: evloop_buffer::BufferedStream::read_line
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use evloop::{Ctx, Loop, RunMode};
+use evloop::{signum, Break, Ctx, Loop, RunMode};
 use evloop_buffer::{
-    Accepted, Direction, ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamEvent,
-    StreamExt, StreamId, Watermarks,
+    Accepted, Direction, Eol, ListenAddr, ListenerEvent, ListenerExt, ListenerId, ListenerOptions,
+    StreamEvent, StreamExt, StreamId, Watermarks,
 };
 
 const USAGE: &str = "\
-usage: echo [--listen ADDR:PORT] [--idle-timeout SECS] [--quiet]
+usage: stream_echo [--listen ADDR] [--lines] [--idle-timeout SECS] [--quiet]
 
 An echo server on evloop-buffer's Listener and BufferedStream: every byte a
 client sends comes back to it. A connection idle for the timeout is closed.
+SIGINT (Ctrl-C) and SIGTERM stop it.
 
 options:
-  --listen ADDR:PORT     address to listen on (default 127.0.0.1:7001;
-                         port 0 picks a free port, printed at start)
+  --listen ADDR          address to listen on: IP:PORT or unix:PATH
+                         (default 127.0.0.1:7001; port 0 picks a free
+                         port; the address is printed at start)
+  --lines                echo line by line (LF or CRLF; lines of more
+                         than 4096 bytes close the connection)
   --idle-timeout SECS    close connections idle this long (default 30;
                          fractions such as 0.5 are allowed)
   --quiet                do not print a line per connection
@@ -47,9 +58,12 @@ options:
 const PAUSE_AT: usize = 1 << 20;
 /// ...and resumes when it is down to this.
 const RESUME_AT: usize = 256 << 10;
+/// With `--lines`: the longest line echoed, line end included.
+const MAX_LINE: usize = 4096;
 
 struct Options {
-    listen: SocketAddr,
+    listen: ListenAddr,
+    lines: bool,
     idle_timeout: Duration,
     quiet: bool,
 }
@@ -57,6 +71,7 @@ struct Options {
 /// The application state: only settings; the streams keep the rest.
 struct App {
     idle_timeout: Duration,
+    lines: bool,
     quiet: bool,
 }
 
@@ -68,14 +83,14 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(msg) => {
-            eprintln!("echo: {msg}\n\n{USAGE}");
+            eprintln!("stream_echo: {msg}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     match serve(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("echo: {e}");
+            eprintln!("stream_echo: {e}");
             ExitCode::FAILURE
         }
     }
@@ -84,7 +99,8 @@ fn main() -> ExitCode {
 /// `Ok(None)` means `--help`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut opts = Options {
-        listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
+        listen: ListenAddr::Tcp(([127, 0, 0, 1], 7001).into()),
+        lines: false,
         idle_timeout: Duration::from_secs(30),
         quiet: false,
     };
@@ -102,11 +118,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         match name.as_str() {
             "--help" | "-h" => return Ok(None),
             "--quiet" => opts.quiet = true,
+            "--lines" => opts.lines = true,
             "--listen" => {
-                let v = value("ADDR:PORT")?;
-                opts.listen = v
-                    .parse()
-                    .map_err(|_| format!("--listen: {v:?} is not ADDR:PORT"))?;
+                let v = value("ADDR")?;
+                opts.listen = v.parse().map_err(|e| format!("--listen: {e}"))?;
             }
             "--idle-timeout" => {
                 let v = value("SECS")?;
@@ -127,38 +142,58 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
 
 fn serve(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut lp: Loop<App> = Loop::new()?;
-    let listener = lp
-        .listen(opts.listen, &ListenerOptions::new(), on_accept)
+    let mut ctx = lp.ctx();
+    let listener = ctx
+        .listen(&opts.listen, &ListenerOptions::new(), on_accept)
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
-    let mut l = lp.listener(listener)?;
+    let mut l = ctx.listener(listener)?;
     l.on_event(on_listener_event);
     let addr = l.local_addr()?;
+    // SIGINT and SIGTERM end `run`; dropping the loop then closes the
+    // listener and every connection.
+    for (signal, name) in [(signum::SIGINT, "SIGINT"), (signum::SIGTERM, "SIGTERM")] {
+        let id = ctx.new_signal(signal, move |ctx, app, _, _| {
+            if !app.quiet {
+                println!("stream_echo: {name}, exiting");
+            }
+            ctx.break_loop(Break::All);
+        })?;
+        // The signals only end the server; they do not keep it running.
+        let mut w = ctx.signal(id)?;
+        w.set_keepalive(false);
+        w.start()?;
+    }
     println!(
-        "listening on {addr} (idle timeout {:?}, backend {})",
+        "stream_echo: listening on {addr} (idle timeout {:?}, {}, backend {})",
         opts.idle_timeout,
-        lp.backend()
+        if opts.lines { "lines" } else { "bytes" },
+        ctx.backend()
     );
     let mut app = App {
         idle_timeout: opts.idle_timeout,
+        lines: opts.lines,
         quiet: opts.quiet,
     };
-    // The listener stays, so this returns only on an error.
+    // The listener stays, so this returns on a signal (or an error).
     lp.run(&mut app, RunMode::Default)?;
+    if let ListenAddr::Unix(path) = addr {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
 
-fn on_listener_event(_: &mut Ctx<App>, _: &mut App, _: ListenerId, ev: ListenerEvent) {
+fn on_listener_event(_: &mut Ctx<'_, App>, _: &mut App, _: ListenerId, ev: ListenerEvent) {
     match ev {
         ListenerEvent::Paused { error, retry_in } => {
-            eprintln!("echo: accept failed ({error}); retrying in {retry_in:?}");
+            eprintln!("stream_echo: accept failed ({error}); retrying in {retry_in:?}");
         }
         ListenerEvent::Resumed { failed_retries } => {
-            eprintln!("echo: accepting again after {failed_retries} failed retries");
+            eprintln!("stream_echo: accepting again after {failed_retries} failed retries");
         }
     }
 }
 
-fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepted) {
+fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Accepted) {
     let peer = match &conn {
         Accepted::Tcp { stream, peer } => {
             // Echoes are small writes that should leave at once.
@@ -167,10 +202,10 @@ fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepted) {
         }
         Accepted::Unix { .. } => "unix peer".to_string(),
     };
-    let id = match ctx.open_stream(conn) {
+    let id = match ctx.new_stream(conn) {
         Ok(id) => id,
         Err(e) => {
-            eprintln!("echo: cannot serve {peer}: {e}");
+            eprintln!("stream_echo: cannot serve {peer}: {e}");
             return;
         }
     };
@@ -180,12 +215,18 @@ fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepted) {
     };
     s.set_watermarks(Watermarks {
         write_low: RESUME_AT,
+        // Lines: reading stops at MAX_LINE bytes without a line end.
+        read_high: app.lines.then_some(MAX_LINE),
         ..Watermarks::default()
     });
     if let Err(e) = s.set_timeouts(Some(app.idle_timeout), Some(app.idle_timeout)) {
-        eprintln!("echo: {e}");
+        eprintln!("stream_echo: {e}");
     }
-    s.on_read(on_read);
+    if app.lines {
+        s.on_read(on_read_lines);
+    } else {
+        s.on_read(on_read);
+    }
     s.on_write(|ctx, _, id| {
         if let Ok(mut s) = ctx.stream(id) {
             s.enable(Direction::Read); // output is down to RESUME_AT
@@ -197,7 +238,7 @@ fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepted) {
     s.on_event(move |ctx, app, id, ev| on_event(ctx, app, id, ev, &peer));
 }
 
-fn on_read(ctx: &mut Ctx<App>, _: &mut App, id: StreamId) {
+fn on_read(ctx: &mut Ctx<'_, App>, _: &mut App, id: StreamId) {
     let Ok(mut s) = ctx.stream(id) else { return };
     let mut data = s.input().split_to_buffer(usize::MAX);
     s.write_buffer(&mut data);
@@ -206,7 +247,29 @@ fn on_read(ctx: &mut Ctx<App>, _: &mut App, id: StreamId) {
     }
 }
 
-fn on_event(ctx: &mut Ctx<App>, app: &mut App, id: StreamId, ev: StreamEvent, peer: &str) {
+/// `--lines`: every complete line back (with LF), and at EOF the last
+/// one even without a line end.
+fn on_read_lines(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
+    let Ok(mut s) = ctx.stream(id) else { return };
+    while let Some(line) = s.read_line(Eol::CrlfOrLf) {
+        s.write_bytes(line);
+        s.write(b"\n");
+    }
+    if s.input().len() >= MAX_LINE {
+        // No line end within MAX_LINE bytes: the high watermark has
+        // stopped reading, and waiting would not help.
+        let dropped = s.close();
+        if !app.quiet {
+            println!("close (line too long, {dropped} bytes unsent)");
+        }
+        return;
+    }
+    if s.output().len() >= PAUSE_AT {
+        s.disable(Direction::Read);
+    }
+}
+
+fn on_event(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId, ev: StreamEvent, peer: &str) {
     let Ok(s) = ctx.stream(id) else { return };
     let why = match ev {
         StreamEvent::Eof => {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::{Ctx, Events, IoId, LoopId, Once};
+use evloop::{Ctx, Events, IoId, LoopId, Once, Priority};
 use slotmap::SlotMap;
 
 use crate::stream::callback::{self, CallbackSlot};
@@ -65,10 +65,20 @@ impl std::str::FromStr for ListenAddr {
 
     /// `IP:PORT` (`127.0.0.1:7100`, `[::1]:7100`, port 0 for any free
     /// one) is a TCP address; `unix:PATH`, or anything containing a `/`,
-    /// is a Unix socket path. Host names are refused: resolving one
-    /// blocks (use an address, or resolve it first).
+    /// is a Unix socket path. Host names (`localhost:7100`) are refused:
+    /// resolving one blocks, and may give several addresses (resolve it
+    /// first, and listen on the address you mean).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput`, with a message that says what is wrong: no port, a
+    /// port out of range, a host name, an IPv6 address without brackets,
+    /// an empty path.
     fn from_str(s: &str) -> io::Result<ListenAddr> {
         if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(bad_addr(s, "unix: needs a socket path after it"));
+            }
             return Ok(ListenAddr::Unix(PathBuf::from(path)));
         }
         if let Ok(addr) = s.parse::<SocketAddr>() {
@@ -77,11 +87,43 @@ impl std::str::FromStr for ListenAddr {
         if s.contains('/') {
             return Ok(ListenAddr::Unix(PathBuf::from(s)));
         }
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{s:?} is not an address to listen on (IP:PORT, or unix:PATH)"),
-        ))
+        Err(bad_addr(s, &why_not_an_address(s)))
     }
+}
+
+fn bad_addr(s: &str, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("cannot listen on {s:?}: {why}"),
+    )
+}
+
+/// Why `s`, which is neither `IP:PORT` nor a path, is no address.
+fn why_not_an_address(s: &str) -> String {
+    const FORMS: &str = "expected IP:PORT (127.0.0.1:7100, [::1]:7100, port 0 for any \
+                         free one) or unix:PATH";
+    if s.is_empty() {
+        return format!("empty; {FORMS}");
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        let example = SocketAddr::new(ip, 7100);
+        return format!("no port (e.g. {example})");
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return format!("{FORMS}; host names are not resolved");
+    };
+    if port.parse::<u16>().is_err() {
+        return format!("{port:?} is not a port number (0 to 65535)");
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        return format!("an IPv6 address goes in brackets: [{bare}]:{port}");
+    }
+    format!(
+        "{host:?} is not an IP address; host names are not resolved (that \
+         blocks, and a name may stand for several addresses): resolve it \
+         first, or use an address such as 127.0.0.1:{port} or [::]:{port}"
+    )
 }
 
 /// What [`ListenerExt::listen`] accepts as an address, as std's
@@ -409,6 +451,11 @@ struct State<T: 'static> {
     paused: bool,
     failed_retries: u32,
     next_delay: Duration,
+    /// The priority of the listener's io watcher.
+    priority: Priority,
+    /// Whether the listener keeps `run` going (its io watcher, and its
+    /// retry timer while paused).
+    keepalive: bool,
 }
 
 fn state<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: ListenerId) -> Option<&'c mut State<T>> {
@@ -509,6 +556,8 @@ impl<T: 'static> ListenerExt<T> for Ctx<'_, T> {
             paused: false,
             failed_retries: 0,
             next_delay: opts.retry_min,
+            priority: Priority::DEFAULT,
+            keepalive: true,
         };
         let key = self.ext_or_default::<Listeners<T>>().map.insert(st);
         let id = ListenerId {
@@ -627,14 +676,15 @@ fn pause<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: ListenerId, error: 
         st.failed_retries += 1;
     }
     st.paused = true;
-    let (old, io) = (st.retry.take(), st.io);
+    let (old, io, keepalive) = (st.retry.take(), st.io, st.keepalive);
     cancel(ctx, old);
     let _ = ctx.stop(io);
     let timer = ctx.once_timer(delay, move |ctx, data, _ev| retry(ctx, data, id));
     if let Ok(t) = timer {
-        // The retry is the listener's business, not the application's: it
-        // does not keep `run` going while the listener itself would not.
-        let _ = ctx.set_once_keepalive(t, false);
+        // While paused the retry timer stands in for the io watcher: it
+        // keeps `run` going exactly when the listener would (a server out
+        // of fds must not end because it is waiting to accept again).
+        let _ = ctx.set_once_keepalive(t, keepalive);
         if let Some(st) = state(ctx, id) {
             st.retry = Some(t);
         }
@@ -697,17 +747,17 @@ fn cancel<T>(ctx: &mut Ctx<'_, T>, timer: Option<Once>) {
 /// ```
 /// use std::net::{SocketAddr, TcpStream};
 /// use evloop::{Loop, RunMode};
-/// use evloop_buffer::{ListenAddr, ListenerExt, ListenerOptions};
+/// use evloop_buffer::{Accepted, ListenAddr, ListenerExt, ListenerOptions};
 ///
 /// let mut lp: Loop<Vec<SocketAddr>> = Loop::new()?;
-/// let any: SocketAddr = "127.0.0.1:0".parse()?;
-/// let id = lp.listen(any, &ListenerOptions::new(), |ctx, peers, id, conn| {
-///     if let evloop_buffer::Accepted::Tcp { peer, .. } = conn {
+/// let mut ctx = lp.ctx();
+/// let id = ctx.listen("127.0.0.1:0", &ListenerOptions::new(), |ctx, peers, id, conn| {
+///     if let Accepted::Tcp { peer, .. } = conn {
 ///         peers.push(peer);
 ///     }
 ///     ctx.listener(id).unwrap().close(); // one is enough: run returns
 /// })?;
-/// let ListenAddr::Tcp(addr) = lp.listener(id)?.local_addr()? else { unreachable!() };
+/// let ListenAddr::Tcp(addr) = ctx.listener(id)?.local_addr()? else { unreachable!() };
 /// let client = TcpStream::connect(addr)?;
 /// let mut peers = Vec::new();
 /// lp.run(&mut peers, RunMode::Default)?;
@@ -748,6 +798,17 @@ impl<T: 'static> Listener<'_, T> {
         }
     }
 
+    fn st_ref(&self) -> &State<T> {
+        match self
+            .ctx
+            .ext::<Listeners<T>>()
+            .and_then(|l| l.map.get(self.id.key))
+        {
+            Some(st) => st,
+            None => unreachable!("checked when the Listener was made, and it borrows the loop"),
+        }
+    }
+
     /// Its handle.
     pub fn id(&self) -> ListenerId {
         self.id
@@ -758,8 +819,58 @@ impl<T: 'static> Listener<'_, T> {
     /// # Errors
     ///
     /// As [`ListenSocket::local_addr`].
-    pub fn local_addr(&mut self) -> io::Result<ListenAddr> {
-        self.st().sock.local_addr()
+    pub fn local_addr(&self) -> io::Result<ListenAddr> {
+        self.st_ref().sock.local_addr()
+    }
+
+    /// The listening socket, for socket options (`TCP_DEFER_ACCEPT`, ...).
+    /// It stays the listener's: it is closed by [`close`](Self::close).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.st_ref().sock.as_fd()
+    }
+
+    /// The priority of the listener's watcher.
+    pub fn priority(&self) -> Priority {
+        self.st_ref().priority
+    }
+
+    /// Sets the priority of the listener's io watcher (see
+    /// [`evloop::Priority`]): in an iteration where connections are
+    /// waiting and other events are ready too, a higher priority accepts
+    /// first, a lower one serves the connections it has first. Default
+    /// [`Priority::DEFAULT`]. (The retry timer of a
+    /// [pause](Listener#out-of-file-descriptors) keeps the default.)
+    pub fn set_priority(&mut self, priority: Priority) {
+        let st = self.st();
+        st.priority = priority;
+        let io = st.io;
+        if let Ok(mut w) = self.ctx.io(io) {
+            w.set_priority(priority);
+        }
+    }
+
+    /// Whether the listener keeps [`run`](evloop::Loop::run) going while it
+    /// accepts.
+    pub fn keepalive(&self) -> bool {
+        self.st_ref().keepalive
+    }
+
+    /// Whether the listener keeps [`run`](evloop::Loop::run) (in
+    /// `RunMode::Default`) going while it is enabled (the default; also
+    /// while it is paused and waiting to retry), or not: with keepalive off
+    /// it still accepts while the loop runs, but `run` returns once
+    /// nothing else keeps the loop going (say, an admin port that should
+    /// not keep a program alive whose real work is done).
+    pub fn set_keepalive(&mut self, keepalive: bool) {
+        let st = self.st();
+        st.keepalive = keepalive;
+        let (io, retry) = (st.io, st.retry);
+        if let Ok(mut w) = self.ctx.io(io) {
+            w.set_keepalive(keepalive);
+        }
+        if let Some(t) = retry {
+            let _ = self.ctx.set_once_keepalive(t, keepalive);
+        }
     }
 
     /// Replaces the accept callback (also from inside it).
@@ -778,14 +889,17 @@ impl<T: 'static> Listener<'_, T> {
         self.st().on_event.set(Box::new(cb));
     }
 
-    /// Whether accepting is paused after a failure (see [Out of file descriptors](Listener#out-of-file-descriptors)).
-    pub fn is_paused(&mut self) -> bool {
-        self.st().paused
+    /// Whether accepting is paused after a failure (see [Out of file
+    /// descriptors](Listener#out-of-file-descriptors)).
+    pub fn is_paused(&self) -> bool {
+        self.st_ref().paused
     }
 
-    /// Whether it accepts (was not [`disable`](Self::disable)d).
-    pub fn is_enabled(&mut self) -> bool {
-        self.st().enabled
+    /// Whether it accepts (was not [`disable`](Self::disable)d). It waits
+    /// for connections (its watcher is active) when it is enabled and not
+    /// [paused](Self::is_paused).
+    pub fn is_enabled(&self) -> bool {
+        self.st_ref().enabled
     }
 
     /// Starts accepting again after [`disable`](Self::disable); also ends

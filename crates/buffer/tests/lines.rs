@@ -243,3 +243,41 @@ fn lines_written_byte_by_byte_over_a_socketpair() {
         assert!(buf.is_empty());
     }
 }
+
+#[test]
+fn read_line_or_rest_gives_the_unterminated_rest_only_at_eof() {
+    for style in STYLES {
+        let mut buf = Buffer::new();
+        buf.add(TEXT);
+        let (mut lines, rest) = expected(style);
+        let mut got = Vec::new();
+        while let Some(l) = buf.read_line_or_rest(style, false) {
+            got.push(String::from_utf8(l.to_vec()).unwrap());
+        }
+        assert_eq!(got, lines, "{style:?}: before EOF only complete lines");
+        assert_eq!(contents(&buf), rest, "{style:?}");
+        // At EOF the rest is the last line, partial line end and all.
+        while let Some(l) = buf.read_line_or_rest(style, true) {
+            got.push(String::from_utf8(l.to_vec()).unwrap());
+        }
+        lines.push(std::str::from_utf8(rest).unwrap());
+        assert_eq!(got, lines, "{style:?}: at EOF");
+        assert!(buf.is_empty());
+        assert_eq!(
+            buf.read_line_or_rest(style, true),
+            None,
+            "nothing after the end"
+        );
+    }
+}
+
+#[test]
+fn read_line_or_rest_at_eof_prefers_complete_lines_across_chunks() {
+    let mut buf = Buffer::new();
+    buf.add_bytes(Bytes::from_static(b"a\r"));
+    buf.add_bytes(Bytes::from_static(b"\nb"));
+    buf.add(b"c");
+    assert_eq!(buf.read_line_or_rest(Eol::CrlfStrict, true).unwrap(), "a");
+    assert_eq!(buf.read_line_or_rest(Eol::CrlfStrict, true).unwrap(), "bc");
+    assert_eq!(buf.read_line_or_rest(Eol::CrlfStrict, true), None);
+}

@@ -13,7 +13,7 @@ fn any_port() -> ListenAddr {
 }
 
 fn tcp_addr(lp: &mut Loop<Vec<Accepted>>, id: ListenerId) -> SocketAddr {
-    match lp.listener(id).unwrap().local_addr().unwrap() {
+    match lp.ctx().listener(id).unwrap().local_addr().unwrap() {
         ListenAddr::Tcp(a) => a,
         other => panic!("not TCP: {other:?}"),
     }
@@ -23,6 +23,7 @@ fn tcp_addr(lp: &mut Loop<Vec<Accepted>>, id: ListenerId) -> SocketAddr {
 fn accepts_tcp_connections_with_their_peer_addresses() {
     let mut lp: Loop<Vec<Accepted>> = Loop::new().unwrap();
     let id = lp
+        .ctx()
         .listen(any_port(), &ListenerOptions::new(), |ctx, got, id, conn| {
             got.push(conn);
             if got.len() == 3 {
@@ -50,7 +51,7 @@ fn accepts_tcp_connections_with_their_peer_addresses() {
     want.sort();
     assert_eq!(peers, want);
     assert!(
-        lp.listener(id).is_err(),
+        lp.ctx().listener(id).is_err(),
         "a closed listener's handle is stale"
     );
 }
@@ -59,6 +60,7 @@ fn accepts_tcp_connections_with_their_peer_addresses() {
 fn accepted_sockets_are_nonblocking() {
     let mut lp: Loop<Vec<Accepted>> = Loop::new().unwrap();
     let id = lp
+        .ctx()
         .listen(any_port(), &ListenerOptions::new(), |_, got, _, conn| {
             got.push(conn)
         })
@@ -79,6 +81,7 @@ fn accepts_per_wakeup_are_bounded() {
     let mut lp: Loop<Vec<Accepted>> = Loop::new().unwrap();
     let opts = ListenerOptions::new().accepts_per_wakeup(3);
     let id = lp
+        .ctx()
         .listen(any_port(), &opts, |_, got, _, conn| got.push(conn))
         .unwrap();
     let addr = tcp_addr(&mut lp, id);
@@ -104,6 +107,7 @@ fn accepts_unix_connections() {
     let _ = std::fs::remove_file(&path);
     let mut lp: Loop<Vec<Accepted>> = Loop::new().unwrap();
     let id = lp
+        .ctx()
         .listen(
             path.clone(),
             &ListenerOptions::new(),
@@ -114,7 +118,7 @@ fn accepts_unix_connections() {
         )
         .unwrap();
     assert_eq!(
-        lp.listener(id).unwrap().local_addr().unwrap(),
+        lp.ctx().listener(id).unwrap().local_addr().unwrap(),
         ListenAddr::Unix(path.clone())
     );
     let mut client = UnixStream::connect(&path).unwrap();
@@ -150,19 +154,20 @@ fn reuse_port_lets_two_listeners_share_a_port() {
 fn disabled_listener_leaves_clients_in_the_backlog() {
     let mut lp: Loop<Vec<Accepted>> = Loop::new().unwrap();
     let id = lp
+        .ctx()
         .listen(any_port(), &ListenerOptions::new(), |_, got, _, conn| {
             got.push(conn)
         })
         .unwrap();
     let addr = tcp_addr(&mut lp, id);
-    lp.listener(id).unwrap().disable();
-    assert!(!lp.listener(id).unwrap().is_enabled());
+    lp.ctx().listener(id).unwrap().disable();
+    assert!(!lp.ctx().listener(id).unwrap().is_enabled());
     let _client = TcpStream::connect(addr).unwrap();
     let mut got = Vec::new();
     let more = lp.run(&mut got, RunMode::NoWait).unwrap();
     assert!(got.is_empty());
     assert!(!more, "a disabled listener does not keep the loop alive");
-    lp.listener(id).unwrap().enable();
+    lp.ctx().listener(id).unwrap().enable();
     lp.run(&mut got, RunMode::NoWait).unwrap();
     assert_eq!(got.len(), 1);
 }
@@ -171,11 +176,11 @@ fn disabled_listener_leaves_clients_in_the_backlog() {
 fn close_releases_the_port() {
     let mut lp: Loop<Vec<Accepted>> = Loop::new().unwrap();
     let opts = ListenerOptions::new();
-    let id = lp.listen(any_port(), &opts, |_, _, _, _| {}).unwrap();
+    let id = lp.ctx().listen(any_port(), &opts, |_, _, _, _| {}).unwrap();
     let addr = tcp_addr(&mut lp, id);
     assert!(TcpListener::bind(addr).is_err());
-    lp.listener(id).unwrap().close();
-    lp.listen(addr, &opts, |_, _, _, _| {}).unwrap();
+    lp.ctx().listener(id).unwrap().close();
+    lp.ctx().listen(addr, &opts, |_, _, _, _| {}).unwrap();
 }
 
 #[test]
@@ -183,10 +188,11 @@ fn listen_on_adopts_a_bound_std_listener() {
     let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = std_listener.local_addr().unwrap();
     let mut lp: Loop<Vec<Accepted>> = Loop::new().unwrap();
-    lp.listen_on(std_listener, &ListenerOptions::new(), |_, got, _, conn| {
-        got.push(conn)
-    })
-    .unwrap();
+    lp.ctx()
+        .listen_on(std_listener, &ListenerOptions::new(), |_, got, _, conn| {
+            got.push(conn)
+        })
+        .unwrap();
     let _client = TcpStream::connect(addr).unwrap();
     let mut got = Vec::new();
     lp.run(&mut got, RunMode::NoWait).unwrap();

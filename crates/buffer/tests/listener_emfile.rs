@@ -51,6 +51,7 @@ fn child() {
         ListenerOptions::new().retry_delays(Duration::from_millis(10), Duration::from_millis(200));
     let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
     let id = lp
+        .ctx()
         .listen(addr, &opts, |ctx, accepted, _id, conn| {
             *accepted += 1;
             println!("accepted {accepted}");
@@ -59,30 +60,34 @@ fn child() {
             };
             // Hold the connection until the client hangs up.
             let io = ctx
-                .io(stream, Events::READ, |ctx, _, io, _| {
+                .new_io(stream, Events::READ, |ctx, _, io, _| {
+                    let w = ctx.io(io).unwrap();
                     let mut buf = [0u8; 64];
-                    let r = ctx.io_source_mut::<TcpStream>(io).unwrap().read(&mut buf);
+                    let r = w.source().read(&mut buf);
                     match r {
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                         Ok(n) if n > 0 => {}
-                        _ => ctx.remove(io).unwrap(),
+                        _ => w.remove(),
                     }
                 })
                 .unwrap();
             ctx.start(io).unwrap();
         })
         .unwrap();
-    lp.listener(id).unwrap().on_event(|_, _, _, ev| match ev {
-        ListenerEvent::Paused { error, retry_in } => {
-            assert!(
-                matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)),
-                "{error}"
-            );
-            println!("paused {retry_in:?} {error}");
-        }
-        ListenerEvent::Resumed { failed_retries } => println!("resumed {failed_retries}"),
-    });
-    let ListenAddr::Tcp(addr) = lp.listener(id).unwrap().local_addr().unwrap() else {
+    lp.ctx()
+        .listener(id)
+        .unwrap()
+        .on_event(|_, _, _, ev| match ev {
+            ListenerEvent::Paused { error, retry_in } => {
+                assert!(
+                    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)),
+                    "{error}"
+                );
+                println!("paused {retry_in:?} {error}");
+            }
+            ListenerEvent::Resumed { failed_retries } => println!("resumed {failed_retries}"),
+        });
+    let ListenAddr::Tcp(addr) = lp.ctx().listener(id).unwrap().local_addr().unwrap() else {
         unreachable!()
     };
     println!("port {}", addr.port());

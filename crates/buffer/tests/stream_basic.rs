@@ -18,15 +18,15 @@ fn spin<T>(lp: &mut Loop<T>, data: &mut T, n: usize) {
 #[test]
 fn bytes_go_both_ways() {
     let mut lp: Loop<Vec<u8>> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
     // b echoes, a collects.
-    lp.stream(b).unwrap().on_read(|ctx, _, id| {
+    lp.ctx().stream(b).unwrap().on_read(|ctx, _, id| {
         let mut s = ctx.stream(id).unwrap();
         let n = s.input().len();
         let data = s.input().split_to(n);
         s.write_bytes(data);
     });
-    lp.stream(a).unwrap().on_read(|ctx, got, id| {
+    lp.ctx().stream(a).unwrap().on_read(|ctx, got, id| {
         let mut s = ctx.stream(id).unwrap();
         let n = s.input().len();
         got.extend_from_slice(&s.input().split_to(n));
@@ -35,12 +35,12 @@ fn bytes_go_both_ways() {
             ctx.break_loop(evloop::Break::One);
         }
     });
-    lp.stream(a).unwrap().write(b"hello");
+    lp.ctx().stream(a).unwrap().write(b"hello");
     let mut got = Vec::new();
     lp.run(&mut got, RunMode::Default).unwrap();
     assert_eq!(got, b"hello");
-    assert!(lp.stream(a).is_err(), "closed: the handle is stale");
-    assert!(lp.stream(b).is_ok());
+    assert!(lp.ctx().stream(a).is_err(), "closed: the handle is stale");
+    assert!(lp.ctx().stream(b).is_ok());
 }
 
 /// A chat-like broadcast: one stream's read callback writes to all others,
@@ -56,10 +56,11 @@ fn a_read_callback_writes_to_other_streams() {
     let mut app = App::default();
     let mut clients = Vec::new();
     for _ in 0..3 {
-        let (client, server) = lp.stream_pair().unwrap();
+        let (client, server) = lp.ctx().new_stream_pair().unwrap();
         app.servers.push(server);
         clients.push(client);
-        lp.stream(server)
+        lp.ctx()
+            .stream(server)
             .unwrap()
             .on_read(|ctx, app: &mut App, id| {
                 // `let else`, not `while let`: the view must be dropped before
@@ -75,7 +76,8 @@ fn a_read_callback_writes_to_other_streams() {
                     }
                 }
             });
-        lp.stream(client)
+        lp.ctx()
+            .stream(client)
             .unwrap()
             .on_read(|ctx, app: &mut App, id| {
                 let mut s = ctx.stream(id).unwrap();
@@ -84,7 +86,7 @@ fn a_read_callback_writes_to_other_streams() {
                 app.received.entry(id).or_default().extend_from_slice(&data);
             });
     }
-    lp.stream(clients[0]).unwrap().write(b"hi from 0\n");
+    lp.ctx().stream(clients[0]).unwrap().write(b"hi from 0\n");
     spin(&mut lp, &mut app, 50);
     assert_eq!(app.received.get(&clients[0]), None);
     assert_eq!(app.received[&clients[1]], b"hi from 0\n");
@@ -94,8 +96,9 @@ fn a_read_callback_writes_to_other_streams() {
 #[test]
 fn read_low_watermark_holds_back_the_read_callback() {
     let mut lp: Loop<Vec<usize>> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    let mut s = lp.stream(b).unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(b).unwrap();
     s.set_watermarks(Watermarks {
         read_low: 10,
         ..Watermarks::default()
@@ -103,11 +106,11 @@ fn read_low_watermark_holds_back_the_read_callback() {
     s.on_read(|ctx, calls, id| calls.push(ctx.stream(id).unwrap().input().len()));
     drop(s);
     let mut calls = Vec::new();
-    lp.stream(a).unwrap().write(b"12345");
+    lp.ctx().stream(a).unwrap().write(b"12345");
     spin(&mut lp, &mut calls, 10);
     assert!(calls.is_empty(), "5 bytes < low watermark 10: {calls:?}");
-    assert_eq!(lp.stream(b).unwrap().input().len(), 5);
-    lp.stream(a).unwrap().write(b"67890");
+    assert_eq!(lp.ctx().stream(b).unwrap().input().len(), 5);
+    lp.ctx().stream(a).unwrap().write(b"67890");
     spin(&mut lp, &mut calls, 10);
     assert_eq!(calls, [10]);
 }
@@ -115,9 +118,10 @@ fn read_low_watermark_holds_back_the_read_callback() {
 #[test]
 fn write_low_watermark_triggers_the_write_callback() {
     let mut lp: Loop<Vec<usize>> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(b).unwrap().disable(Direction::Read); // nothing drains a's output
-    let mut s = lp.stream(a).unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(b).unwrap().disable(Direction::Read); // nothing drains a's output
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
     s.set_watermarks(Watermarks {
         write_low: 1 << 20,
         ..Watermarks::default()
@@ -129,12 +133,12 @@ fn write_low_watermark_triggers_the_write_callback() {
     spin(&mut lp, &mut calls, 10);
     assert!(calls.is_empty(), "output stuck above 1 MiB: {calls:?}");
     // Now b reads; a's output drains and its write callback runs at <= 1 MiB.
-    lp.stream(b).unwrap().on_read(|ctx, _, id| {
+    lp.ctx().stream(b).unwrap().on_read(|ctx, _, id| {
         let mut s = ctx.stream(id).unwrap();
         let n = s.input().len();
         s.input().drain(n);
     });
-    lp.stream(b).unwrap().enable(Direction::Read);
+    lp.ctx().stream(b).unwrap().enable(Direction::Read);
     for _ in 0..10_000 {
         if !calls.is_empty() {
             break;
@@ -148,8 +152,9 @@ fn write_low_watermark_triggers_the_write_callback() {
 #[test]
 fn default_write_low_watermark_means_empty() {
     let mut lp: Loop<Vec<usize>> = Loop::new().unwrap();
-    let (a, _b) = lp.stream_pair().unwrap();
-    let mut s = lp.stream(a).unwrap();
+    let (a, _b) = lp.ctx().new_stream_pair().unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
     s.on_write(|ctx, calls, id| calls.push(ctx.stream(id).unwrap().output().len()));
     s.write(b"small");
     drop(s);
@@ -161,26 +166,26 @@ fn default_write_low_watermark_means_empty() {
 #[test]
 fn disabled_reading_leaves_data_in_the_kernel() {
     let mut lp: Loop<u32> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(b).unwrap().disable(Direction::Read);
-    assert!(!lp.stream(b).unwrap().is_enabled(Direction::Read));
-    lp.stream(b).unwrap().on_read(|_, n, _| *n += 1);
-    lp.stream(a).unwrap().write(b"data");
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(b).unwrap().disable(Direction::Read);
+    assert!(!lp.ctx().stream(b).unwrap().is_enabled(Direction::Read));
+    lp.ctx().stream(b).unwrap().on_read(|_, n, _| *n += 1);
+    lp.ctx().stream(a).unwrap().write(b"data");
     let mut reads = 0;
     spin(&mut lp, &mut reads, 5);
     assert_eq!(reads, 0);
-    assert!(lp.stream(b).unwrap().input().is_empty());
-    lp.stream(b).unwrap().enable(Direction::Read);
+    assert!(lp.ctx().stream(b).unwrap().input().is_empty());
+    lp.ctx().stream(b).unwrap().enable(Direction::Read);
     spin(&mut lp, &mut reads, 5);
     assert_eq!(reads, 1);
-    assert_eq!(lp.stream(b).unwrap().input().split_to(4), "data");
+    assert_eq!(lp.ctx().stream(b).unwrap().input().split_to(4), "data");
 }
 
 #[test]
 fn a_callback_may_replace_itself() {
     let mut lp: Loop<Vec<&'static str>> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(b).unwrap().on_read(|ctx, log, id| {
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(b).unwrap().on_read(|ctx, log, id| {
         log.push("first");
         let mut s = ctx.stream(id).unwrap();
         s.input().drain(usize::MAX);
@@ -190,11 +195,11 @@ fn a_callback_may_replace_itself() {
         });
     });
     let mut log = Vec::new();
-    lp.stream(a).unwrap().write(b"1");
+    lp.ctx().stream(a).unwrap().write(b"1");
     spin(&mut lp, &mut log, 3);
-    lp.stream(a).unwrap().write(b"2");
+    lp.ctx().stream(a).unwrap().write(b"2");
     spin(&mut lp, &mut log, 3);
-    lp.stream(a).unwrap().write(b"3");
+    lp.ctx().stream(a).unwrap().write(b"3");
     spin(&mut lp, &mut log, 3);
     assert_eq!(log, ["first", "second", "second"]);
 }
@@ -202,23 +207,26 @@ fn a_callback_may_replace_itself() {
 #[test]
 fn close_reports_dropped_bytes_and_frees_the_handle() {
     let mut lp: Loop<()> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(b).unwrap().disable(Direction::Read);
-    lp.stream(a).unwrap().write(b"never sent");
-    assert_eq!(lp.stream(a).unwrap().close(), 10);
-    assert!(matches!(lp.stream(a), Err(evloop::Error::StaleHandle)));
-    assert_eq!(lp.stream(b).unwrap().close(), 0);
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(b).unwrap().disable(Direction::Read);
+    lp.ctx().stream(a).unwrap().write(b"never sent");
+    assert_eq!(lp.ctx().stream(a).unwrap().close(), 10);
+    assert!(matches!(
+        lp.ctx().stream(a),
+        Err(evloop::Error::StaleHandle)
+    ));
+    assert_eq!(lp.ctx().stream(b).unwrap().close(), 0);
     assert!(!lp.run(&mut (), RunMode::NoWait).unwrap(), "nothing left");
 }
 
 #[test]
 fn without_an_event_callback_eof_closes_the_stream() {
     let mut lp: Loop<()> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(a).unwrap().close();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(a).unwrap().close();
     spin(&mut lp, &mut (), 5);
     assert!(
-        lp.stream(b).is_err(),
+        lp.ctx().stream(b).is_err(),
         "b saw EOF and, with no event callback, closed"
     );
 }
@@ -226,16 +234,16 @@ fn without_an_event_callback_eof_closes_the_stream() {
 #[test]
 fn the_event_callback_can_close_its_own_stream() {
     let mut lp: Loop<Vec<String>> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(b).unwrap().on_event(|ctx, log, id, ev| {
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(b).unwrap().on_event(|ctx, log, id, ev| {
         log.push(format!("{ev:?}"));
         ctx.stream(id).unwrap().close();
     });
-    lp.stream(a).unwrap().close();
+    lp.ctx().stream(a).unwrap().close();
     let mut log = Vec::new();
     lp.run(&mut log, RunMode::Default).unwrap();
     assert_eq!(log, ["Eof"]);
-    assert!(lp.stream(b).is_err());
+    assert!(lp.ctx().stream(b).is_err());
 }
 
 #[test]
@@ -253,20 +261,20 @@ fn events_are_values() {
 fn a_panicking_callback_is_kept_and_the_panic_goes_on() {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     let mut lp: Loop<u32> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(b).unwrap().on_read(|ctx, calls, id| {
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(b).unwrap().on_read(|ctx, calls, id| {
         *calls += 1;
         let line = ctx.stream(id).unwrap().input().split_to(1);
         if line == "p" {
             panic!("bad input");
         }
     });
-    lp.stream(a).unwrap().write(b"p");
+    lp.ctx().stream(a).unwrap().write(b"p");
     let mut calls = 0;
     let r = catch_unwind(AssertUnwindSafe(|| spin(&mut lp, &mut calls, 5)));
     assert!(r.is_err(), "the panic propagates out of run");
     assert_eq!(calls, 1);
-    lp.stream(a).unwrap().write(b"x");
+    lp.ctx().stream(a).unwrap().write(b"x");
     spin(&mut lp, &mut calls, 5);
     assert_eq!(calls, 2, "the callback survived its panic");
 }
@@ -274,8 +282,9 @@ fn a_panicking_callback_is_kept_and_the_panic_goes_on() {
 #[test]
 fn a_read_low_watermark_above_the_high_one_cannot_stall_the_stream() {
     let mut lp: Loop<Vec<usize>> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    let mut s = lp.stream(b).unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(b).unwrap();
     s.set_watermarks(Watermarks {
         read_low: 100,
         read_high: Some(10),
@@ -287,9 +296,9 @@ fn a_read_low_watermark_above_the_high_one_cannot_stall_the_stream() {
         s.input().drain(usize::MAX);
     });
     drop(s);
-    lp.stream(a).unwrap().write(&[0u8; 25]);
+    lp.ctx().stream(a).unwrap().write(&[0u8; 25]);
     let mut calls = Vec::new();
     spin(&mut lp, &mut calls, 10);
     assert_eq!(calls, [10, 10]);
-    assert_eq!(lp.stream(b).unwrap().input().len(), 5);
+    assert_eq!(lp.ctx().stream(b).unwrap().input().len(), 5);
 }

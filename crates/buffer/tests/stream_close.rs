@@ -16,7 +16,7 @@ struct Log {
 }
 
 fn record(lp: &mut Loop<Log>, id: StreamId, name: &'static str) {
-    lp.stream(id).unwrap().on_event(move |_, log, _, ev| {
+    lp.ctx().stream(id).unwrap().on_event(move |_, log, _, ev| {
         if let StreamEvent::Error {
             error,
             direction,
@@ -54,25 +54,29 @@ fn run_until(lp: &mut Loop<Log>, log: &mut Log, done: impl Fn(&Log) -> bool) {
 #[test]
 fn half_close_request_then_response() {
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let (client, server) = lp.stream_pair().unwrap();
+    let (client, server) = lp.ctx().new_stream_pair().unwrap();
     record(&mut lp, client, "client");
     // The server answers once the client has finished sending.
-    lp.stream(server).unwrap().on_event(|ctx, log, id, ev| {
-        log.events.push(format!("server: {}", short(&ev)));
-        let mut s = ctx.stream(id).unwrap();
-        let n = s.input().len();
-        let request = s.input().split_to(n);
-        assert!(s.is_eof());
-        s.write(b"response to ");
-        s.write(&request);
-        s.close_when_flushed();
-    });
-    lp.stream(client).unwrap().on_read(|ctx, log, id| {
+    lp.ctx()
+        .stream(server)
+        .unwrap()
+        .on_event(|ctx, log, id, ev| {
+            log.events.push(format!("server: {}", short(&ev)));
+            let mut s = ctx.stream(id).unwrap();
+            let n = s.input().len();
+            let request = s.input().split_to(n);
+            assert!(s.is_eof());
+            s.write(b"response to ");
+            s.write(&request);
+            s.close_when_flushed();
+        });
+    lp.ctx().stream(client).unwrap().on_read(|ctx, log, id| {
         let mut s = ctx.stream(id).unwrap();
         let n = s.input().len();
         log.data.extend_from_slice(&s.input().split_to(n));
     });
-    let mut c = lp.stream(client).unwrap();
+    let mut ctx = lp.ctx();
+    let mut c = ctx.stream(client).unwrap();
     c.write(b"request");
     c.shutdown_when_flushed();
     drop(c);
@@ -80,19 +84,19 @@ fn half_close_request_then_response() {
     run_until(&mut lp, &mut log, |l| l.events.len() == 2);
     assert_eq!(log.events, ["server: eof", "client: eof"]);
     assert_eq!(log.data, b"response to request");
-    assert!(lp.stream(server).is_err(), "closed after flushing");
+    assert!(lp.ctx().stream(server).is_err(), "closed after flushing");
 }
 
 #[test]
 fn data_queued_after_shutdown_is_an_error_not_a_silent_loss() {
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let (a, _b) = lp.stream_pair().unwrap();
+    let (a, _b) = lp.ctx().new_stream_pair().unwrap();
     record(&mut lp, a, "a");
-    lp.stream(a).unwrap().shutdown_when_flushed();
+    lp.ctx().stream(a).unwrap().shutdown_when_flushed();
     let mut log = Log::default();
     run_until(&mut lp, &mut log, |_| true);
     lp.run(&mut log, RunMode::NoWait).unwrap();
-    lp.stream(a).unwrap().write(b"too late");
+    lp.ctx().stream(a).unwrap().write(b"too late");
     run_until(&mut lp, &mut log, |l| !l.events.is_empty());
     assert_eq!(log.events, ["a: error"]);
     assert_eq!(log.unsent, Some(8));
@@ -103,15 +107,16 @@ fn data_queued_after_shutdown_is_an_error_not_a_silent_loss() {
 fn close_when_flushed_delivers_every_byte() {
     const TOTAL: usize = 8 << 20;
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
     record(&mut lp, b, "b");
-    lp.stream(b).unwrap().on_read(|ctx, log, id| {
+    lp.ctx().stream(b).unwrap().on_read(|ctx, log, id| {
         let mut s = ctx.stream(id).unwrap();
         let n = s.input().len();
         log.data.extend_from_slice(&s.input().split_to(n));
     });
     let sent: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
-    let mut s = lp.stream(a).unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
     s.write(&sent);
     s.close_when_flushed(); // long before the socket took it all
     let mut log = Log::default();
@@ -119,21 +124,22 @@ fn close_when_flushed_delivers_every_byte() {
     assert_eq!(log.events, ["b: eof"]);
     assert_eq!(log.data.len(), TOTAL);
     assert!(log.data == sent);
-    assert!(lp.stream(a).is_err());
+    assert!(lp.ctx().stream(a).is_err());
 }
 
 #[test]
 fn peer_gone_before_any_write_reports_every_byte_unsent() {
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
     record(&mut lp, a, "a");
-    lp.stream(b).unwrap().close();
-    lp.stream(a).unwrap().write(&[1u8; 100_000]);
+    lp.ctx().stream(b).unwrap().close();
+    lp.ctx().stream(a).unwrap().write(&[1u8; 100_000]);
     let mut log = Log::default();
     run_until(&mut lp, &mut log, |l| l.unsent.is_some());
     assert_eq!(log.unsent, Some(100_000), "{:?}", log.events);
     assert_eq!(log.error, Some(ErrorKind::BrokenPipe));
-    let mut s = lp.stream(a).unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
     assert!(s.has_failed());
     assert_eq!(s.output().len(), 100_000, "the bytes are still there");
 }
@@ -142,10 +148,10 @@ fn peer_gone_before_any_write_reports_every_byte_unsent() {
 fn peer_closing_midway_reports_what_was_left() {
     const TOTAL: usize = 16 << 20;
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
     record(&mut lp, a, "a");
     // b reads 1 MiB, then hangs up.
-    lp.stream(b).unwrap().on_read(|ctx, log, id| {
+    lp.ctx().stream(b).unwrap().on_read(|ctx, log, id| {
         let mut s = ctx.stream(id).unwrap();
         let n = s.input().len();
         s.input().drain(n);
@@ -154,12 +160,12 @@ fn peer_closing_midway_reports_what_was_left() {
             s.close();
         }
     });
-    lp.stream(a).unwrap().write(&vec![0u8; TOTAL]);
+    lp.ctx().stream(a).unwrap().write(&vec![0u8; TOTAL]);
     let mut log = Log::default();
     run_until(&mut lp, &mut log, |l| l.unsent.is_some());
     let unsent = log.unsent.unwrap();
     assert!(unsent > 0 && unsent < TOTAL - (1 << 20), "unsent {unsent}");
-    assert_eq!(lp.stream(a).unwrap().output().len(), unsent);
+    assert_eq!(lp.ctx().stream(a).unwrap().output().len(), unsent);
     assert!(matches!(
         log.error,
         Some(ErrorKind::BrokenPipe | ErrorKind::ConnectionReset)
@@ -172,9 +178,9 @@ fn tcp_reset_reports_unsent_bytes() {
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (mut server, _) = listener.accept().unwrap();
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let a = lp.open_stream(client).unwrap();
+    let a = lp.ctx().new_stream(client).unwrap();
     record(&mut lp, a, "a");
-    lp.stream(a).unwrap().write(&vec![0u8; 32 << 20]);
+    lp.ctx().stream(a).unwrap().write(&vec![0u8; 32 << 20]);
     let mut log = Log::default();
     // Let some bytes through, then close the server with unread data: RST.
     run_until(&mut lp, &mut log, |_| true);
@@ -200,19 +206,19 @@ fn tcp_reset_reports_unsent_bytes() {
 #[test]
 fn eof_without_a_callback_flushes_before_closing() {
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(a).unwrap().on_read(|ctx, log, id| {
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(a).unwrap().on_read(|ctx, log, id| {
         let mut s = ctx.stream(id).unwrap();
         let n = s.input().len();
         log.data.extend_from_slice(&s.input().split_to(n));
     });
     record(&mut lp, a, "a");
     // b has no event callback: its EOF closes it, after sending its output.
-    lp.stream(b).unwrap().write(b"last words");
-    lp.stream(a).unwrap().shutdown_when_flushed();
+    lp.ctx().stream(b).unwrap().write(b"last words");
+    lp.ctx().stream(a).unwrap().shutdown_when_flushed();
     let mut log = Log::default();
     run_until(&mut lp, &mut log, |l| !l.events.is_empty());
     assert_eq!(log.data, b"last words");
     assert_eq!(log.events, ["a: eof"]);
-    assert!(lp.stream(b).is_err());
+    assert!(lp.ctx().stream(b).is_err());
 }

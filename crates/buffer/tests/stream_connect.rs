@@ -27,8 +27,9 @@ fn connect_to_a_closed_port_is_refused() {
         .local_addr()
         .unwrap();
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let id = lp.connect_stream(addr).unwrap();
-    let mut s = lp.stream(id).unwrap();
+    let id = lp.ctx().new_stream_connect(addr).unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(id).unwrap();
     assert!(s.is_connecting());
     s.write(b"queued before the outcome");
     s.on_event(|ctx, log, id, ev| {
@@ -60,8 +61,12 @@ fn connect_to_a_closed_port_is_refused() {
 fn connect_succeeds_and_sends_what_was_queued_meanwhile() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let id = lp.connect_stream(server.local_addr().unwrap()).unwrap();
-    let mut s = lp.stream(id).unwrap();
+    let id = lp
+        .ctx()
+        .new_stream_connect(server.local_addr().unwrap())
+        .unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(id).unwrap();
     s.write(b"hello");
     s.on_event(|ctx, log, id, ev| {
         log.events.push(format!("{ev:?}"));
@@ -83,8 +88,12 @@ fn connect_succeeds_and_sends_what_was_queued_meanwhile() {
 fn disabled_writing_holds_back_a_connect() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut lp: Loop<Log> = Loop::new().unwrap();
-    let id = lp.connect_stream(server.local_addr().unwrap()).unwrap();
-    let mut s = lp.stream(id).unwrap();
+    let id = lp
+        .ctx()
+        .new_stream_connect(server.local_addr().unwrap())
+        .unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(id).unwrap();
     s.disable(Direction::Write);
     s.on_event(|_, log, _, ev| log.events.push(format!("{ev:?}")));
     drop(s);
@@ -93,8 +102,8 @@ fn disabled_writing_holds_back_a_connect() {
         lp.run(&mut log, RunMode::NoWait).unwrap();
     }
     assert!(log.events.is_empty(), "{:?}", log.events);
-    assert!(lp.stream(id).unwrap().is_connecting());
-    lp.stream(id).unwrap().enable(Direction::Write);
+    assert!(lp.ctx().stream(id).unwrap().is_connecting());
+    lp.ctx().stream(id).unwrap().enable(Direction::Write);
     lp.run(&mut log, RunMode::Once).unwrap();
     assert_eq!(log.events, ["Connected"]);
 }
@@ -113,8 +122,9 @@ fn write_timeout_bounds_a_connect_that_hangs() {
     let mut lp: Loop<Log> = Loop::new().unwrap();
     let start = Instant::now();
     for _ in 0..4 {
-        let id = lp.connect_stream(addr).unwrap();
-        let mut s = lp.stream(id).unwrap();
+        let id = lp.ctx().new_stream_connect(addr).unwrap();
+        let mut ctx = lp.ctx();
+        let mut s = ctx.stream(id).unwrap();
         s.set_timeouts(None, Some(TIMEOUT)).unwrap();
         s.on_event(move |ctx, log, id, ev| {
             let ev = format!("{ev:?}");
@@ -149,9 +159,10 @@ fn echo_over_tcp_between_a_listener_and_a_connected_stream() {
     let mut lp: Loop<Log> = Loop::new().unwrap();
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let lid = lp
+        .ctx()
         .listen(any, &ListenerOptions::new(), |ctx, _, lid, conn| {
             assert!(matches!(conn, Accepted::Tcp { .. }));
-            let id = ctx.open_stream(conn).unwrap();
+            let id = ctx.new_stream(conn).unwrap();
             ctx.stream(id).unwrap().on_read(|ctx, _, id| {
                 let mut s = ctx.stream(id).unwrap();
                 let mut all = s.input().split_to_buffer(usize::MAX);
@@ -161,12 +172,13 @@ fn echo_over_tcp_between_a_listener_and_a_connected_stream() {
             ctx.listener(lid).unwrap().close();
         })
         .unwrap();
-    let ListenAddr::Tcp(addr) = lp.listener(lid).unwrap().local_addr().unwrap() else {
+    let ListenAddr::Tcp(addr) = lp.ctx().listener(lid).unwrap().local_addr().unwrap() else {
         unreachable!()
     };
-    let client = lp.connect_stream(addr).unwrap();
+    let client = lp.ctx().new_stream_connect(addr).unwrap();
     let sent: Vec<u8> = (0..TOTAL).map(|i| (i * 7 % 256) as u8).collect();
-    let mut s = lp.stream(client).unwrap();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(client).unwrap();
     s.write(&sent);
     s.on_read(|ctx, log, id| {
         let mut s = ctx.stream(id).unwrap();

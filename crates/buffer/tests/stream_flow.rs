@@ -39,7 +39,7 @@ struct App {
     errors: Vec<String>,
 }
 
-fn top_up(ctx: &mut evloop::Ctx<App>, app: &mut App, id: StreamId) {
+fn top_up(ctx: &mut evloop::Ctx<'_, App>, app: &mut App, id: StreamId) {
     let mut s = ctx.stream(id).unwrap();
     app.max_output = app.max_output.max(s.output().len());
     if app.written < TOTAL && s.output().len() <= WRITE_LOW {
@@ -57,9 +57,10 @@ fn top_up(ctx: &mut evloop::Ctx<App>, app: &mut App, id: StreamId) {
 #[test]
 fn hundred_megabytes_through_a_slow_reader_lose_nothing_and_stay_bounded() {
     let mut lp: Loop<App> = Loop::new().unwrap();
-    let (writer, reader) = lp.stream_pair().unwrap();
+    let (writer, reader) = lp.ctx().new_stream_pair().unwrap();
 
-    let mut w = lp.stream(writer).unwrap();
+    let mut ctx = lp.ctx();
+    let mut w = ctx.stream(writer).unwrap();
     w.set_watermarks(Watermarks {
         write_low: WRITE_LOW,
         ..Watermarks::default()
@@ -68,7 +69,8 @@ fn hundred_megabytes_through_a_slow_reader_lose_nothing_and_stay_bounded() {
     w.on_event(|_, app, _, ev| app.errors.push(format!("writer: {ev:?}")));
     drop(w);
 
-    let mut r = lp.stream(reader).unwrap();
+    let mut ctx = lp.ctx();
+    let mut r = ctx.stream(reader).unwrap();
     r.set_read_size(READ_SIZE);
     r.set_watermarks(Watermarks {
         read_high: Some(HIGH),
@@ -88,7 +90,8 @@ fn hundred_megabytes_through_a_slow_reader_lose_nothing_and_stay_bounded() {
     // The slow consumer: a little every millisecond, from outside the
     // stream's callbacks, which must be enough to resume reading.
     let timer = lp
-        .timer(
+        .ctx()
+        .new_timer(
             Duration::ZERO,
             Duration::from_millis(1),
             |ctx, app, t, _| {
@@ -113,7 +116,7 @@ fn hundred_megabytes_through_a_slow_reader_lose_nothing_and_stay_bounded() {
             },
         )
         .unwrap();
-    lp.start(timer).unwrap();
+    lp.ctx().start(timer).unwrap();
 
     let mut app = App {
         pattern: pattern(),
@@ -121,7 +124,7 @@ fn hundred_megabytes_through_a_slow_reader_lose_nothing_and_stay_bounded() {
         timer: Some(timer),
         ..App::default()
     };
-    top_up(&mut lp, &mut app, writer);
+    top_up(&mut lp.ctx(), &mut app, writer);
     lp.run(&mut app, RunMode::Default).unwrap();
 
     assert!(app.errors.is_empty(), "{:?}", app.errors);

@@ -19,9 +19,10 @@ fn main() {
     assert_ne!(old, libc::SIG_ERR);
 
     let mut lp: Loop<Option<(ErrorKind, usize)>> = Loop::new().unwrap();
-    let (a, b) = lp.stream_pair().unwrap();
-    lp.stream(b).unwrap().close();
-    let mut s = lp.stream(a).unwrap();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    lp.ctx().stream(b).unwrap().close();
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
     s.write(&[0u8; 4096]);
     s.on_event(|ctx, got, id, ev| {
         if let StreamEvent::Error { error, unsent, .. } = ev {

@@ -173,10 +173,59 @@ impl Buffer {
     ///
     /// The line is a slice of the chunk it lies in when it does not span
     /// chunks, so reading lines out of a large read copies nothing.
+    ///
+    /// At the end of the input, a last line without a line end is not a
+    /// line to this call: [`read_line_or_rest`](Self::read_line_or_rest)
+    /// (and [`BufferedStream::read_line`](crate::BufferedStream::read_line),
+    /// which knows when the peer sent EOF) returns it too.
+    ///
+    /// **Unbounded lines**: while no line end arrives, the data stays
+    /// buffered, so input that never has one grows for as long as it is
+    /// read. Bound what is read (a stream's read high watermark, see
+    /// [`BufferedStream::read_line`](crate::BufferedStream::read_line)) and
+    /// check the length when this returns `None`:
+    ///
+    /// ```
+    /// use evloop_buffer::{Buffer, Eol};
+    ///
+    /// const MAX_LINE: usize = 8;
+    /// let mut buf = Buffer::new();
+    /// buf.add(b"ok\nno line end in sight");
+    /// assert_eq!(buf.read_line(Eol::Lf).unwrap(), "ok");
+    /// assert_eq!(buf.read_line(Eol::Lf), None);
+    /// let too_long = buf.len() >= MAX_LINE; // the guard: refuse, don't wait
+    /// assert!(too_long);
+    /// ```
     pub fn read_line(&mut self, style: Eol) -> Option<Bytes> {
         let (pos, eol_len) = self.find_eol(style, 0)?;
         let line = self.split_to(pos);
         self.drain(eol_len);
         Some(line)
+    }
+
+    /// [`read_line`](Self::read_line), and at the end of the input
+    /// (`eof`: no more bytes will be added) everything left as the last
+    /// line, as [`BufRead::lines`](std::io::BufRead::lines) returns a
+    /// last line that has no line end. A partial line end stays in it
+    /// (`"abc\r"` at EOF is the line `"abc\r"`, since its `"\n"` never
+    /// came). `None` once the buffer is empty, or while it holds no
+    /// complete line and `eof` is false.
+    ///
+    /// ```
+    /// use evloop_buffer::{Buffer, Eol};
+    ///
+    /// let mut buf = Buffer::new();
+    /// buf.add(b"one\ntwo");
+    /// assert_eq!(buf.read_line_or_rest(Eol::Lf, false).unwrap(), "one");
+    /// assert_eq!(buf.read_line_or_rest(Eol::Lf, false), None); // "two" may go on
+    /// assert_eq!(buf.read_line_or_rest(Eol::Lf, true).unwrap(), "two"); // it won't
+    /// assert_eq!(buf.read_line_or_rest(Eol::Lf, true), None);
+    /// ```
+    pub fn read_line_or_rest(&mut self, style: Eol, eof: bool) -> Option<Bytes> {
+        match self.read_line(style) {
+            Some(line) => Some(line),
+            None if eof && !self.is_empty() => Some(self.split_to(self.len())),
+            None => None,
+        }
     }
 }

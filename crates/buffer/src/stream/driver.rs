@@ -8,7 +8,7 @@ use std::rc::Rc;
 use evloop::{Ctx, Events};
 
 use super::notify::{call_data, emit};
-use super::settle::settle;
+use super::settle::{apply, settle};
 use super::state::{State, Streams};
 use super::{sys, Direction, StreamEvent, StreamId};
 
@@ -107,6 +107,12 @@ fn finish_connect<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) 
 /// the read callback if input reached the low watermark. One call per
 /// event keeps connections fair: the watcher is level-triggered, so what
 /// is left is read in the next iteration.
+///
+/// At EOF the read callback runs once more if input holds anything (below
+/// the low watermark too), before the `Eof` event: no more bytes will
+/// come, so what is there is all there is (an unterminated last line, a
+/// short last record), and a callback that reads lines with
+/// [`BufferedStream::read_line`](super::BufferedStream::read_line) gets it.
 fn read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
     if !st.wants_read() {
@@ -116,7 +122,11 @@ fn read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
     match st.input.read_from(st.fd.as_fd(), max) {
         Ok(0) => {
             st.read_eof = true;
+            let rest = !st.input.is_empty();
             settle(ctx, id);
+            if rest {
+                call_data(ctx, data, id, Direction::Read);
+            }
             emit(ctx, data, id, StreamEvent::Eof);
         }
         Ok(_) => {
@@ -215,7 +225,12 @@ fn restart<T>(ctx: &mut Ctx<'_, T>, timer: Option<evloop::TimerId>) {
     }
 }
 
-pub(super) fn on_timeout<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, dir: Direction) {
+pub(super) fn on_timeout<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    id: StreamId,
+    dir: Direction,
+) {
     let Some(st) = state(ctx, id) else { return };
     match dir {
         Direction::Read => st.read_enabled = false,
@@ -226,6 +241,8 @@ pub(super) fn on_timeout<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: Str
 }
 
 /// Stops both directions and reports the error with the unsent count.
+/// A pending flushed close happens after the report (in `emit`), not
+/// before: the event callback hears of the error first.
 fn fail<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     data: &mut T,
@@ -236,7 +253,7 @@ fn fail<T: 'static>(
     let Some(st) = state(ctx, id) else { return };
     st.failed = true;
     let unsent = st.output.len();
-    settle(ctx, id);
+    apply(ctx, id);
     let ev = StreamEvent::Error {
         error,
         direction,

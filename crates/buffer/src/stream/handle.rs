@@ -5,13 +5,13 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use bytes::Bytes;
-use evloop::Ctx;
+use evloop::{Ctx, Priority};
 
 use super::driver::state;
 use super::settle;
 use super::state::{Closing, State, Streams};
 use super::{Direction, StreamEvent, StreamId, Watermarks};
-use crate::Buffer;
+use crate::{Buffer, Eol};
 
 /// One buffered stream, borrowed from the loop by
 /// [`ctx.stream(id)`](super::StreamExt::stream): its buffers, settings and
@@ -30,19 +30,20 @@ use crate::Buffer;
 /// use evloop_buffer::{Eol, StreamExt};
 ///
 /// let mut lp: Loop<Vec<String>> = Loop::new()?;
-/// let (a, b) = lp.stream_pair()?;
-/// lp.stream(b)?.on_read(|ctx, lines, id| {
+/// let mut ctx = lp.ctx(); // outside callbacks, the loop's Ctx
+/// let (a, b) = ctx.new_stream_pair()?;
+/// ctx.stream(b)?.on_read(|ctx, lines, id| {
 ///     let mut s = ctx.stream(id).unwrap();
-///     while let Some(line) = s.input().read_line(Eol::Lf) {
+///     while let Some(line) = s.read_line(Eol::Lf) {
 ///         lines.push(String::from_utf8_lossy(&line).into_owned());
 ///     }
 ///     if lines.len() == 2 {
 ///         s.close(); // and `a`, when its output is flushed:
 ///     }
 /// });
-/// let mut s = lp.stream(a)?;
+/// let mut s = ctx.stream(a)?;
 /// s.write(b"hello\nworld\n");
-/// s.close_when_flushed();
+/// assert_eq!(s.close_when_flushed(), 0, "nothing dropped: it will all be sent");
 /// let mut lines = Vec::new();
 /// lp.run(&mut lines, RunMode::Default)?; // returns once both are closed
 /// assert_eq!(lines, ["hello", "world"]);
@@ -112,6 +113,64 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// [`Buffer`] methods (`read_line`, `split_to`, `drain`, ...).
     pub fn input(&mut self) -> &mut Buffer {
         &mut self.st().input
+    }
+
+    /// The next line of input, without its line end (which is consumed
+    /// too), as [`Buffer::read_line`] gives it; and once the peer has sent
+    /// EOF, the unterminated rest of the input as the last line, as
+    /// [`BufRead::lines`](std::io::BufRead::lines) does. `None` while no
+    /// complete line is buffered (and, at EOF, once input is empty).
+    ///
+    /// Call it in the read callback until it returns `None`: at EOF the
+    /// read callback runs once more if input is not empty, so a last line
+    /// without a line end is delivered there too (see
+    /// [Events](crate::stream#events)).
+    ///
+    /// **A peer that never sends a line end makes input grow** until the
+    /// read high watermark stops reading, or without bound if none is set.
+    /// Set one ([`Watermarks::read_high`]) at the longest line you accept,
+    /// and drop the client when input reaches it without a line end:
+    ///
+    /// ```
+    /// use evloop::{Loop, RunMode};
+    /// use evloop_buffer::{Eol, StreamExt, Watermarks};
+    ///
+    /// const MAX_LINE: usize = 64;
+    /// #[derive(Default)]
+    /// struct Log { lines: Vec<String>, refused: bool }
+    ///
+    /// let mut lp: Loop<Log> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// let (client, server) = ctx.new_stream_pair()?;
+    /// let mut s = ctx.stream(server)?;
+    /// s.set_watermarks(Watermarks { read_high: Some(MAX_LINE), ..Watermarks::default() });
+    /// s.on_read(|ctx, log, id| {
+    ///     let mut s = ctx.stream(id).unwrap();
+    ///     while let Some(line) = s.read_line(Eol::Lf) {
+    ///         log.lines.push(String::from_utf8_lossy(&line).into_owned());
+    ///     }
+    ///     if s.input().len() >= MAX_LINE {
+    ///         // MAX_LINE bytes and no line end: reading has stopped at the
+    ///         // watermark, and waiting would not help.
+    ///         log.refused = true;
+    ///         s.close();
+    ///     }
+    /// });
+    /// drop(s);
+    /// let mut c = ctx.stream(client)?;
+    /// c.write(b"short\n");
+    /// c.write(&[b'x'; 1000]); // no line end, ever
+    /// drop(c);
+    /// let mut log = Log::default();
+    /// lp.run(&mut log, RunMode::Default)?; // ends: the server closed, the client saw EOF
+    /// assert_eq!(log.lines, ["short"]);
+    /// assert!(log.refused);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_line(&mut self, style: Eol) -> Option<Bytes> {
+        let st = self.st();
+        let eof = st.read_eof;
+        st.input.read_line_or_rest(style, eof)
     }
 
     /// The bytes queued for sending. Anything added here is sent (once this
@@ -273,30 +332,88 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
         self.st_ref().failed
     }
 
+    /// Whether the stream waits on its socket now: for reading (enabled,
+    /// no EOF, below the read high watermark), or for writing (output
+    /// queued, or a connect in progress). Only then does it keep
+    /// [`run`](evloop::Loop::run) going (see
+    /// [`set_keepalive`](Self::set_keepalive)); a stream that waits for
+    /// nothing stays open but idle until the application enables a
+    /// direction, queues output or closes it.
+    pub fn is_active(&self) -> bool {
+        !self.st_ref().interest().is_empty()
+    }
+
+    /// The priority of the stream's watchers.
+    pub fn priority(&self) -> Priority {
+        self.st_ref().priority
+    }
+
+    /// Sets the priority of the stream's io watcher and timers (see
+    /// [`evloop::Priority`]): in an iteration where several things are
+    /// ready, the callbacks of higher-priority streams run first. Default
+    /// [`Priority::DEFAULT`].
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.st().priority = priority;
+        settle::apply_watcher_settings(&mut self.ctx, self.id);
+    }
+
+    /// Whether the stream keeps [`run`](evloop::Loop::run) going while it
+    /// is [active](Self::is_active).
+    pub fn keepalive(&self) -> bool {
+        self.st_ref().keepalive
+    }
+
+    /// Whether the stream keeps [`run`](evloop::Loop::run) (in
+    /// `RunMode::Default`) going while it is [active](Self::is_active) (the
+    /// default), or not: a stream with keepalive off is still served while
+    /// the loop runs, but `run` returns once only such streams and
+    /// watchers are left (a control connection, a log sink, a connection
+    /// to a service that should not by itself keep the program alive).
+    /// evloop's `Watcher::set_keepalive` for the stream's watchers.
+    pub fn set_keepalive(&mut self, keepalive: bool) {
+        self.st().keepalive = keepalive;
+        settle::apply_watcher_settings(&mut self.ctx, self.id);
+    }
+
     /// The socket, for socket options (`TCP_NODELAY`, ...) and addresses.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.st_ref().fd.as_fd()
     }
 
-    /// Closes the stream now: the socket is closed and both buffers are
-    /// dropped. Returns how many queued output bytes were thereby dropped
-    /// unsent (0 if everything went out), so that nothing is lost
-    /// silently; [`close_when_flushed`](Self::close_when_flushed) waits
-    /// for them instead.
+    /// Closes the stream now: its watchers go, the socket is closed and
+    /// both buffers are dropped; the handle is stale from now on.
+    ///
+    /// Returns how many queued output bytes this dropped unsent (0 if
+    /// everything went out). [`close_when_flushed`](Self::close_when_flushed)
+    /// returns the same count, for the same reason: every call that closes
+    /// a stream says how much data it threw away, so that no loss is
+    /// silent; `close` throws away what is queued, `close_when_flushed`
+    /// only what can no longer be sent.
     pub fn close(mut self) -> usize {
         settle::close(&mut self.ctx, self.id)
     }
 
     /// Stops reading and closes the stream once its output has been sent
-    /// (at once if it is empty). If sending fails, the event callback gets
-    /// the error with the unsent count first (and without one, the stream
-    /// is closed). The read and write callbacks are not called any more.
-    pub fn close_when_flushed(mut self) {
+    /// (at once if it is empty). The read and write callbacks are not
+    /// called any more.
+    ///
+    /// Returns, as [`close`](Self::close) does, how many queued output
+    /// bytes this call dropped unsent: 0, unless the stream has failed
+    /// already (an [`Error`](StreamEvent::Error) was reported), in which
+    /// case nothing more can be sent and it closes at once, dropping its
+    /// output. If sending fails later, the event callback gets the error
+    /// with the unsent count (as for any failed write), and the stream is
+    /// closed right after it.
+    pub fn close_when_flushed(mut self) -> usize {
         let st = self.st();
+        if st.failed {
+            return settle::close(&mut self.ctx, self.id);
+        }
         st.closing = Some(Closing::Close);
         st.write_enabled = true;
         st.on_read.clear();
         st.on_write.clear();
+        0
     }
 
     /// Half-close: once the output has been sent, shuts down the write side

@@ -7,7 +7,9 @@
 //!   settings, callbacks) is an entry of this crate's table, kept in the
 //!   loop's extension slot ([`Ctx::ext_mut`](evloop::Ctx::ext_mut)), and it
 //!   has an io watcher and timers of its own that no handle outside the
-//!   crate reaches. A [`StreamId`] (a `Copy` handle carrying its loop's
+//!   crate reaches (their priority and keepalive are the stream's:
+//!   [`BufferedStream::set_priority`], [`BufferedStream::set_keepalive`]).
+//!   A [`StreamId`] (a `Copy` handle carrying its loop's
 //!   identity) names it; once the stream is closed the handle is stale and
 //!   [`StreamExt::stream`] returns [`evloop::Error::StaleHandle`] (and
 //!   [`evloop::Error::ForeignHandle`] for a handle of another loop).
@@ -17,9 +19,9 @@
 //!   stream re-computes what it waits for (READ while it may read, WRITE
 //!   while output is queued) and its timers. So a callback can reach any
 //!   stream, its own or others, one after the other, with nothing but the
-//!   `&mut Ctx<T>` it got: no `Rc<RefCell<_>>`.
-//! * Callbacks are `FnMut(&mut Ctx<T>, &mut T, StreamId)` (read, write) and
-//!   `FnMut(&mut Ctx<T>, &mut T, StreamId, StreamEvent)` (events). They are
+//!   `&mut Ctx<'_, T>` it got: no `Rc<RefCell<_>>`.
+//! * Callbacks are `FnMut(&mut Ctx<'_, T>, &mut T, StreamId)` (read, write) and
+//!   `FnMut(&mut Ctx<'_, T>, &mut T, StreamId, StreamEvent)` (events). They are
 //!   stored in the stream and **taken out while they run**, then put back
 //!   unless the callback installed a replacement or the stream was closed.
 //!   So a callback may close its own stream, replace itself, or write to
@@ -36,13 +38,21 @@
 //!
 //! [`StreamEvent::Connected`] ends a [`connect`](StreamExt::new_stream_connect).
 //! [`Eof`](StreamEvent::Eof) means the peer will send nothing more; reading
-//! stops, writing goes on (half-close). [`Timeout`](StreamEvent::Timeout)
+//! stops, writing goes on (half-close). Just before it, if input still
+//! holds bytes, the read callback runs once more (whatever the read low
+//! watermark), with [`is_eof`](BufferedStream::is_eof) true: an
+//! unterminated last line ([`BufferedStream::read_line`] returns it then)
+//! or a short last record is not stranded, and a stream without an event
+//! callback does not drop it. [`Timeout`](StreamEvent::Timeout)
 //! disables the direction that timed out. [`Error`](StreamEvent::Error)
 //! stops both directions and says how many queued bytes were not sent
 //! (they stay in `output()`); the stream is not closed by it, so the
-//! callback decides. A stream **without an event callback** is closed by
-//! any event but `Connected` (after flushing its output, for `Eof`):
-//! otherwise nothing would ever free it.
+//! callback decides; but a stream that was asked to
+//! [`close_when_flushed`](BufferedStream::close_when_flushed) is closed
+//! right after the event callback has heard of the error. A stream
+//! **without an event callback** is closed by any event but `Connected`
+//! (after flushing its output, for `Eof`): otherwise nothing would ever
+//! free it.
 //!
 //! # Watermarks (libevent's semantics)
 //!

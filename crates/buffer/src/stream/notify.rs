@@ -17,7 +17,12 @@ fn data_slot<T>(st: &mut State<T>, dir: Direction) -> &mut CallbackSlot<DataCb<T
 }
 
 /// Runs the read or write callback (take, call, restore).
-pub(super) fn call_data<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, dir: Direction) {
+pub(super) fn call_data<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    id: StreamId,
+    dir: Direction,
+) {
     let Some(mut taken) = state(ctx, id).and_then(|st| data_slot(st, dir).take()) else {
         return;
     };

@@ -49,28 +49,25 @@ pub(super) fn defer_error<T: 'static>(
     settle(ctx, id);
 }
 
-/// Applies what the state wants: the io interest (and whether the watcher
-/// runs at all), the two timers, and a flushed close or shutdown. Cheap
-/// when nothing changed; never calls user code.
+/// Applies what the state wants: a due close or shutdown, then the io
+/// interest (and whether the watcher runs at all) and the two timers.
+/// Cheap when nothing changed; never calls user code.
 pub(super) fn settle<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
-    if let Some(how) = st.closing {
-        let flushed = st.output.is_empty() && !st.connecting;
-        if flushed && !st.failed && st.deferred_error.is_none() {
-            match how {
-                Closing::Close => {
-                    close(ctx, id);
-                    return;
-                }
-                Closing::Shutdown => {
-                    st.closing = None;
-                    st.write_shut = true;
-                    // A failure here means the connection is gone; reading
-                    // will tell.
-                    let _ = sys::shutdown_write(st.fd.as_fd());
-                }
-            }
-        }
+    if st.close_due() {
+        close(ctx, id);
+        return;
+    }
+    if st.closing == Some(Closing::Shutdown)
+        && st.output.is_empty()
+        && !st.connecting
+        && !st.failed
+        && st.deferred_error.is_none()
+    {
+        st.closing = None;
+        st.write_shut = true;
+        // A failure here means the connection is gone; reading will tell.
+        let _ = sys::shutdown_write(st.fd.as_fd());
     }
     if st.write_shut && !st.output.is_empty() && !st.failed && st.deferred_error.is_none() {
         let e = io::Error::new(
@@ -80,6 +77,14 @@ pub(super) fn settle<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
         defer_error(ctx, id, e, Direction::Write);
         return;
     }
+    apply(ctx, id);
+}
+
+/// The io interest and the timers only, without closing: for the moment
+/// between a failure and its report, when a pending close must wait for
+/// the event callback to have heard of the error.
+pub(super) fn apply<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    let Some(st) = state(ctx, id) else { return };
     let interest = st.interest();
     let read_timer = st.read_timer.map(|t| (t, st.wants_read()));
     let write_timer = st.write_timer.map(|t| (t, st.wants_write()));
@@ -107,29 +112,71 @@ pub(super) fn settle<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     }
 }
 
-/// Sets or clears one direction's timeout (zero counts as none).
+/// Gives every watcher of the stream (its io watcher and its timers) the
+/// stream's priority and keepalive.
+pub(super) fn apply_watcher_settings<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    let Some(st) = state(ctx, id) else { return };
+    let (io, timers, priority, keepalive) = (
+        st.io,
+        [st.read_timer, st.write_timer],
+        st.priority,
+        st.keepalive,
+    );
+    if let Ok(mut w) = ctx.io(io) {
+        w.set_priority(priority);
+        w.set_keepalive(keepalive);
+    }
+    for t in timers.into_iter().flatten() {
+        if let Ok(mut w) = ctx.timer(t) {
+            w.set_priority(priority);
+            w.set_keepalive(keepalive);
+        }
+    }
+}
+
+/// The longest timeout the loop's timers take (about 292 years).
+const MAX_TIMEOUT: Duration = Duration::from_nanos(i64::MAX as u64);
+
+/// Refuses a timeout the loop could not arm, before anything is changed.
+pub(super) fn check_timeout(timeout: Option<Duration>) -> Result<(), evloop::Error> {
+    match timeout {
+        Some(d) if d > MAX_TIMEOUT => Err(evloop::Error::InvalidArgument(
+            "stream timeout too large (at most about 292 years)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Sets or clears one direction's timeout (zero counts as none). On an
+/// error nothing has changed.
 pub(super) fn set_timeout<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     id: StreamId,
     dir: Direction,
     timeout: Option<Duration>,
 ) -> Result<(), evloop::Error> {
+    check_timeout(timeout)?;
     let timeout = timeout.filter(|d| !d.is_zero());
     let st = state(ctx, id).ok_or(evloop::Error::StaleHandle)?;
-    let (slot, setting) = match dir {
-        Direction::Read => (&mut st.read_timer, &mut st.read_timeout),
-        Direction::Write => (&mut st.write_timer, &mut st.write_timeout),
+    let old = match dir {
+        Direction::Read => st.read_timer,
+        Direction::Write => st.write_timer,
     };
-    *setting = timeout;
-    let old = slot.take();
+    let (priority, keepalive) = (st.priority, st.keepalive);
     let new = match (old, timeout) {
         (Some(t), None) => {
             ctx.remove(t)?;
             None
         }
-        (None, Some(d)) => Some(ctx.new_timer(d, d, move |ctx, data, _t, _ev| {
-            on_timeout(ctx, data, id, dir);
-        })?),
+        (None, Some(d)) => {
+            let t = ctx.new_timer(d, d, move |ctx, data, _t, _ev| {
+                on_timeout(ctx, data, id, dir);
+            })?;
+            let mut w = ctx.timer(t)?;
+            w.set_priority(priority);
+            w.set_keepalive(keepalive);
+            Some(t)
+        }
         (Some(t), Some(d)) => {
             let mut w = ctx.timer(t)?;
             w.set_repeat(d)?;
@@ -142,8 +189,8 @@ pub(super) fn set_timeout<T: 'static>(
     };
     if let Some(st) = state(ctx, id) {
         match dir {
-            Direction::Read => st.read_timer = new,
-            Direction::Write => st.write_timer = new,
+            Direction::Read => (st.read_timer, st.read_timeout) = (new, timeout),
+            Direction::Write => (st.write_timer, st.write_timeout) = (new, timeout),
         }
     }
     settle(ctx, id);

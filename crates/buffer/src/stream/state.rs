@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::{Ctx, Events, IoId, TimerId};
+use evloop::{Ctx, Events, IoId, Priority, TimerId};
 use slotmap::SlotMap;
 
 use super::callback::CallbackSlot;
@@ -81,6 +81,10 @@ pub(crate) struct State<T: 'static> {
     pub write_timeout: Option<Duration>,
     pub read_timer: Option<TimerId>,
     pub write_timer: Option<TimerId>,
+    /// The priority of the stream's watchers (io and timers).
+    pub priority: Priority,
+    /// Whether the stream's watchers keep `run` going while active.
+    pub keepalive: bool,
     pub on_read: CallbackSlot<DataCb<T>>,
     pub on_write: CallbackSlot<DataCb<T>>,
     pub on_event: CallbackSlot<EventCb<T>>,
@@ -110,6 +114,8 @@ impl<T> State<T> {
             write_timeout: None,
             read_timer: None,
             write_timer: None,
+            priority: Priority::DEFAULT,
+            keepalive: true,
             on_read: CallbackSlot::empty(),
             on_write: CallbackSlot::empty(),
             on_event: CallbackSlot::empty(),
@@ -122,6 +128,15 @@ impl<T> State<T> {
             Some(h) => h.saturating_sub(self.input.len()),
             None => usize::MAX,
         }
+    }
+
+    /// A flushed close is due: the output went out, or can never go out
+    /// because the stream failed (an error found but not reported yet
+    /// waits for its report).
+    pub fn close_due(&self) -> bool {
+        self.closing == Some(Closing::Close)
+            && self.deferred_error.is_none()
+            && (self.failed || self.output.is_empty())
     }
 
     pub fn wants_read(&self) -> bool {

@@ -2,11 +2,11 @@
 //! only (no system call is timed except the one non-blocking poll per
 //! iteration where a benchmark says so).
 //!
-//! * `timers`: re-arming 10k active timers with `timer_again_with`, and
-//!   stop + `set_timer` + start on them, each batch followed by one
+//! * `timers`: re-arming 10k active timers with `again_with`, and
+//!   stop + `set` + start on them, each batch followed by one
 //!   `RunMode::NoWait` iteration so that deferred heap work is counted (the
 //!   same shape as `bench/core/timer_run.sh`'s `again` and `startstop`).
-//! * `pending`: `feed_event` to N watchers, then `invoke_pending`.
+//! * `pending`: `feed` to N watchers, then `invoke_pending`.
 //! * `idle_spin`: loop iterations per second with one idle watcher active
 //!   (each iteration polls with a zero timeout and runs the idle callback).
 //!
@@ -50,10 +50,11 @@ fn timer_loop(rng: &mut Rng) -> (Loop<u64>, Vec<TimerId>) {
         .ignore_env(true)
         .build::<u64>()
         .expect("loop");
+    let mut ctx = lp.ctx();
     let ids: Vec<TimerId> = (0..TIMERS)
         .map(|_| {
-            let id = lp
-                .timer(
+            let id = ctx
+                .new_timer(
                     Duration::ZERO,
                     Duration::ZERO,
                     |_c, fired: &mut u64, _id, _ev| {
@@ -61,8 +62,9 @@ fn timer_loop(rng: &mut Rng) -> (Loop<u64>, Vec<TimerId>) {
                     },
                 )
                 .expect("timer");
-            lp.set_timer(id, rng.long(), Duration::ZERO).expect("set");
-            lp.start(id).expect("start");
+            let mut w = ctx.timer(id).expect("view");
+            w.set(rng.long(), Duration::ZERO).expect("set");
+            w.start().expect("start");
             id
         })
         .collect();
@@ -79,8 +81,12 @@ fn timers(c: &mut Criterion) {
     let mut fired = 0u64;
     g.bench_function("again_10k", |b| {
         b.iter(|| {
+            let mut ctx = lp.ctx();
             for &id in &ids {
-                lp.timer_again_with(id, rng.long()).expect("again");
+                ctx.timer(id)
+                    .expect("view")
+                    .again_with(rng.long())
+                    .expect("again");
             }
             lp.run(&mut fired, RunMode::NoWait).expect("run");
         })
@@ -88,10 +94,12 @@ fn timers(c: &mut Criterion) {
 
     g.bench_function("stop_start_10k", |b| {
         b.iter(|| {
+            let mut ctx = lp.ctx();
             for &id in &ids {
-                lp.stop(id).expect("stop");
-                lp.set_timer(id, rng.long(), Duration::ZERO).expect("set");
-                lp.start(id).expect("start");
+                let mut w = ctx.timer(id).expect("view");
+                w.stop();
+                w.set(rng.long(), Duration::ZERO).expect("set");
+                w.start().expect("start");
             }
             lp.run(&mut fired, RunMode::NoWait).expect("run");
         })
@@ -102,13 +110,16 @@ fn timers(c: &mut Criterion) {
     // behind (dropped only when it comes due), so each start reuses it.
     g.bench_function("stop_all_start_all_10k", |b| {
         b.iter(|| {
+            let mut ctx = lp.ctx();
             for &id in &ids {
-                lp.stop(id).expect("stop");
+                ctx.stop(id).expect("stop");
             }
             lp.run(&mut fired, RunMode::NoWait).expect("run");
+            let mut ctx = lp.ctx();
             for &id in &ids {
-                lp.set_timer(id, rng.long(), Duration::ZERO).expect("set");
-                lp.start(id).expect("start");
+                let mut w = ctx.timer(id).expect("view");
+                w.set(rng.long(), Duration::ZERO).expect("set");
+                w.start().expect("start");
             }
             lp.run(&mut fired, RunMode::NoWait).expect("run");
         })
@@ -124,10 +135,11 @@ fn pending(c: &mut Criterion) {
             .ignore_env(true)
             .build::<u64>()
             .expect("loop");
-        // Stopped timers: feed_event works on any watcher, active or not.
+        // Stopped timers: feed works on any watcher, active or not.
+        let mut ctx = lp.ctx();
         let ids: Vec<TimerId> = (0..n)
             .map(|_| {
-                lp.timer(
+                ctx.new_timer(
                     Duration::ZERO,
                     Duration::ZERO,
                     |_c, calls: &mut u64, _id, ev| {
@@ -141,10 +153,14 @@ fn pending(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("feed_invoke", n), &n, |b, _| {
             b.iter(|| {
+                let mut ctx = lp.ctx();
                 for &id in &ids {
-                    lp.feed_event(id, Events::CUSTOM).expect("feed");
+                    ctx.timer(id)
+                        .expect("view")
+                        .feed(Events::CUSTOM)
+                        .expect("feed");
                 }
-                lp.invoke_pending(&mut calls);
+                ctx.invoke_pending(&mut calls);
             })
         });
         assert!(calls >= n as u64);
@@ -162,15 +178,16 @@ fn idle_spin(c: &mut Criterion) {
         .ignore_env(true)
         .build::<u64>()
         .expect("loop");
-    let idle = lp
-        .idle(|ctx, left: &mut u64, _id, _ev| {
+    let mut ctx = lp.ctx();
+    let idle = ctx
+        .new_idle(|ctx, left: &mut u64, _id, _ev| {
             *left -= 1;
             if *left == 0 {
                 ctx.break_loop(Break::All);
             }
         })
         .expect("idle");
-    lp.start(idle).expect("start");
+    ctx.start(idle).expect("start");
     g.bench_function("iterations", |b| {
         b.iter(|| {
             let mut left = ITERS;

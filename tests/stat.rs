@@ -45,15 +45,21 @@ fn stat_loop(b: Backend, inotify: bool) -> Loop<Seen> {
 
 /// Starts a watcher that records (prev, now) and breaks the run.
 fn watch(lp: &mut Loop<Seen>, path: &Path, interval: Duration) -> StatId {
-    let id = lp
-        .stat(path, interval, |ctx, seen, id, ev| {
+    let mut ctx = lp.ctx();
+    let id = ctx
+        .new_stat(path, interval, |ctx, seen, id, ev| {
             assert_eq!(ev, evloop::Events::STAT);
-            seen.push(ctx.stat_attrs(id).unwrap());
+            seen.push(ctx.stat(id).unwrap().attrs());
             ctx.break_loop(evloop::Break::One);
         })
         .unwrap();
-    lp.start(id).unwrap();
+    ctx.start(id).unwrap();
     id
+}
+
+/// The watcher's (previous, current) attributes.
+fn attrs(lp: &mut Loop<Seen>, id: StatId) -> (StatAttrs, StatAttrs) {
+    lp.ctx().stat(id).unwrap().attrs()
 }
 
 /// Runs until the watcher reports, and returns the report and how long it
@@ -83,7 +89,7 @@ fn create_modify_chmod_delete_are_seen() {
         let interval = Duration::from_millis(100);
         let mut lp = stat_loop(b, inotify);
         let id = watch(&mut lp, &path, interval);
-        let (_, now) = lp.stat_attrs(id).unwrap();
+        let (_, now) = attrs(&mut lp, id);
         assert!(!now.exists, "{label}: start takes the attributes");
         // The slack: a polling watcher sees a change within one interval;
         // the bound is generous against a busy machine.
@@ -154,19 +160,20 @@ fn stopped_watcher_reports_nothing_and_restart_rebases() {
         let path = dir.0.join("file");
         let mut lp = stat_loop(b, inotify);
         let id = watch(&mut lp, &path, Duration::from_millis(50));
-        lp.stop(id).unwrap();
+        let mut ctx = lp.ctx();
+        ctx.stop(id).unwrap();
         std::fs::write(&path, b"while stopped").unwrap();
-        let t = lp
-            .timer(Duration::from_millis(150), Duration::ZERO, |_, _, _, _| {})
+        let t = ctx
+            .new_timer(Duration::from_millis(150), Duration::ZERO, |_, _, _, _| {})
             .unwrap();
-        lp.start(t).unwrap();
+        ctx.start(t).unwrap();
         let mut seen = Vec::new();
         run_default(&mut lp, &mut seen).unwrap();
         assert!(seen.is_empty(), "[{b}, inotify {inotify}] {seen:?}");
         // Restarting takes the attributes as they are now: no report for
         // what happened while stopped.
-        lp.start(id).unwrap();
-        assert!(lp.stat_attrs(id).unwrap().1.exists);
+        lp.ctx().start(id).unwrap();
+        assert!(attrs(&mut lp, id).1.exists);
         std::fs::remove_file(&path).unwrap();
         let ((prev, now), _) = next_change(&mut lp);
         assert!(prev.exists && !now.exists);
@@ -182,27 +189,31 @@ fn two_watchers_on_one_directory_and_removal() {
         let a = watch(&mut lp, &p1, Duration::from_millis(50));
         let bid = watch(&mut lp, &p2, Duration::from_millis(50));
         // Removing one must not take the shared directory watch from the other.
-        lp.remove(a).unwrap();
+        lp.ctx().remove(a).unwrap();
         std::fs::write(&p1, b"1").unwrap();
         std::fs::write(&p2, b"22").unwrap();
         let ((_, now), _) = next_change(&mut lp);
         assert_eq!(now.size, 2, "[{b}, inotify {inotify}] only b reports");
-        assert_eq!(lp.stat_path(bid).unwrap(), p2.as_path());
-        assert!(lp.stat_attrs(a).is_err());
+        assert_eq!(lp.ctx().stat(bid).unwrap().path(), p2.as_path());
+        assert!(matches!(lp.ctx().stat(a), Err(evloop::Error::StaleHandle)));
     });
 }
 
 #[test]
 fn interval_defaults_and_minimum() {
     let mut lp: Loop<()> = Loop::new().unwrap();
-    let d = lp
-        .stat("/nonexistent", Duration::ZERO, |_, _, _, _| {})
+    let mut ctx = lp.ctx();
+    let d = ctx
+        .new_stat("/nonexistent", Duration::ZERO, |_, _, _, _| {})
         .unwrap();
-    assert_eq!(lp.stat_interval(d).unwrap(), evloop::DEFAULT_STAT_INTERVAL);
-    let m = lp
-        .stat("/nonexistent", Duration::from_nanos(1), |_, _, _, _| {})
+    assert_eq!(
+        ctx.stat(d).unwrap().interval(),
+        evloop::DEFAULT_STAT_INTERVAL
+    );
+    let m = ctx
+        .new_stat("/nonexistent", Duration::from_nanos(1), |_, _, _, _| {})
         .unwrap();
-    assert_eq!(lp.stat_interval(m).unwrap(), evloop::MIN_STAT_INTERVAL);
+    assert_eq!(ctx.stat(m).unwrap().interval(), evloop::MIN_STAT_INTERVAL);
 }
 
 #[test]
@@ -214,7 +225,7 @@ fn symlinks_are_watched_as_links() {
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let mut lp = stat_loop(Backend::Epoll, true);
     let id = watch(&mut lp, &link, Duration::from_millis(50));
-    let (_, now) = lp.stat_attrs(id).unwrap();
+    let (_, now) = attrs(&mut lp, id);
     assert_eq!(now.mode & libc::S_IFMT, libc::S_IFLNK, "lstat, not stat");
 }
 
@@ -227,19 +238,18 @@ fn following_a_symlink_reports_its_target() {
         std::fs::write(&target, b"t").unwrap();
         std::os::unix::fs::symlink(&target, &link).unwrap();
         let mut lp = stat_loop(b, inotify);
-        let id = lp
-            .stat(&link, Duration::from_millis(50), |ctx, seen, id, _| {
-                seen.push(ctx.stat_attrs(id).unwrap());
+        let mut ctx = lp.ctx();
+        let id = ctx
+            .new_stat(&link, Duration::from_millis(50), |ctx, seen, id, _| {
+                seen.push(ctx.stat(id).unwrap().attrs());
                 ctx.break_loop(evloop::Break::One);
             })
             .unwrap();
-        lp.set_stat_follow(id, true).unwrap();
-        lp.start(id).unwrap();
-        assert!(matches!(
-            lp.set_stat_follow(id, false),
-            Err(evloop::Error::Active)
-        ));
-        let (_, now) = lp.stat_attrs(id).unwrap();
+        let mut w = ctx.stat(id).unwrap();
+        w.set_follow(true).unwrap();
+        w.start().unwrap();
+        assert!(matches!(w.set_follow(false), Err(evloop::Error::Active)));
+        let (_, now) = attrs(&mut lp, id);
         assert_eq!(
             now.mode & libc::S_IFMT,
             libc::S_IFREG,
@@ -250,5 +260,44 @@ fn following_a_symlink_reports_its_target() {
         std::fs::write(&target, b"longer").unwrap();
         let ((prev, now), _) = next_change(&mut lp);
         assert_eq!((prev.size, now.size), (1, 6), "[{b}, inotify {inotify}]");
+    });
+}
+
+/// `stat_now` takes the current attributes without running the callback
+/// (libev's `ev_stat_stat`): a change it has already taken is not reported
+/// again, and the next report has them as its previous attributes.
+#[test]
+fn stat_now_takes_the_attributes_without_a_report() {
+    each_mode(|b, inotify| {
+        let label = format!("{b}, inotify {inotify}");
+        let dir = TempDir::new("now");
+        let path = dir.0.join("file");
+        let mut lp = stat_loop(b, inotify);
+        let id = watch(&mut lp, &path, Duration::from_millis(50));
+        assert_eq!(lp.ctx().stat_uses_inotify(), inotify, "{label}");
+        std::fs::write(&path, b"abc").unwrap();
+        let now = lp.ctx().stat(id).unwrap().stat_now();
+        assert!(now.exists && now.size == 3, "{label}: {now:?}");
+        assert_eq!(attrs(&mut lp, id).1, now);
+        // A few polling intervals: nothing to report (the timer ends the
+        // run, which the active stat watcher would keep going).
+        let mut ctx = lp.ctx();
+        let t = ctx
+            .new_timer(
+                Duration::from_millis(200),
+                Duration::ZERO,
+                |ctx, _, _, _| ctx.break_loop(evloop::Break::One),
+            )
+            .unwrap();
+        ctx.start(t).unwrap();
+        let mut seen = Vec::new();
+        run_default(&mut lp, &mut seen).unwrap();
+        assert!(
+            seen.is_empty(),
+            "{label}: reported what stat_now took: {seen:?}"
+        );
+        std::fs::write(&path, b"abcdef").unwrap();
+        let ((prev, now), _) = next_change(&mut lp);
+        assert_eq!((prev.size, now.size), (3, 6), "{label}");
     });
 }

@@ -1,12 +1,16 @@
 //! Model-based test of timers through the public API: random sequences of
-//! start, stop, again and clock steps, checked against a plain model of
-//! libev's timer semantics. This is what exercises the timer heap's lazy
-//! paths (re-arms that move a deadline later, stops that leave the entry
-//! behind) together with the heap itself.
+//! start, stop, again, remove, fed events and clock steps, checked against
+//! a plain model of libev's timer semantics. This is what exercises the
+//! timer heap's lazy paths (re-arms that move a deadline later, stops that
+//! leave the entry behind) together with the heap itself.
+//!
+//! The model follows libev: a timer fires once its deadline has *passed*
+//! (`deadline < now`; the old model fired at `deadline <= now`), and
+//! `again`, `stop` and `remove` drop an event the timer has pending.
 
 use std::time::{Duration, SystemTime};
 
-use evloop::{Backend, Loop, ManualClock, Priority, RunMode, TimerId};
+use evloop::{Backend, Events, Loop, ManualClock, Priority, RunMode, TimerId};
 use proptest::prelude::*;
 
 const TIMERS: usize = 6;
@@ -17,6 +21,8 @@ enum Op {
     Stop(usize),
     Again(usize, u64),
     Remove(usize),
+    /// Feeds the timer an event (CUSTOM), making it pending outside `run`.
+    Feed(usize),
     Advance(u64),
 }
 
@@ -26,6 +32,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..TIMERS).prop_map(Op::Stop),
         3 => (0..TIMERS, 0u64..40).prop_map(|(i, r)| Op::Again(i, r)),
         1 => (0..TIMERS).prop_map(Op::Remove),
+        2 => (0..TIMERS).prop_map(Op::Feed),
         4 => (0u64..60).prop_map(Op::Advance),
     ]
 }
@@ -36,9 +43,12 @@ struct Model {
     active: bool,
     deadline: u64,
     repeat: u64,
+    /// A fed event is pending.
+    fed: bool,
 }
 
-type Fired = Vec<usize>;
+/// (timer index, events) per callback, in callback order.
+type Fired = Vec<(usize, Events)>;
 
 /// Timer `i` has priority `prio(i)`: -1, 0 or 1, so that the default
 /// priority and the others (queued by different paths) are both covered.
@@ -47,15 +57,17 @@ fn prio(i: usize) -> i8 {
 }
 
 fn make_timer(lp: &mut Loop<Fired>, i: usize) -> TimerId {
-    let id = lp
-        .timer(
+    let mut ctx = lp.ctx();
+    let id = ctx
+        .new_timer(
             Duration::ZERO,
             Duration::ZERO,
-            move |_c, fired: &mut Fired, _id, _ev| fired.push(i),
+            move |_c, fired: &mut Fired, _id, ev| fired.push((i, ev)),
         )
         .unwrap();
-    lp.set_priority(id, Priority::new(prio(i)).unwrap())
-        .unwrap();
+    ctx.timer(id)
+        .unwrap()
+        .set_priority(Priority::new(prio(i)).unwrap());
     id
 }
 
@@ -73,30 +85,34 @@ fn check(backend: Backend, ops: &[Op]) -> Result<(), TestCaseError> {
     for op in ops {
         match *op {
             Op::Start(i, after) => {
+                let mut ctx = lp.ctx();
+                let mut w = ctx.timer(ids[i]).unwrap();
                 if !model[i].active {
-                    lp.set_timer(
-                        ids[i],
+                    w.set(
                         Duration::from_millis(after),
                         Duration::from_millis(model[i].repeat),
                     )
                     .unwrap();
-                    lp.start(ids[i]).unwrap();
+                    w.start().unwrap();
                     model[i].active = true;
                     model[i].deadline = now + after;
                 } else {
-                    prop_assert!(lp
-                        .set_timer(ids[i], Duration::ZERO, Duration::ZERO)
-                        .is_err());
+                    prop_assert!(w.set(Duration::ZERO, Duration::ZERO).is_err());
                 }
             }
             Op::Stop(i) => {
-                lp.stop(ids[i]).unwrap();
+                lp.ctx().stop(ids[i]).unwrap();
                 model[i].active = false;
+                model[i].fed = false;
             }
             Op::Again(i, repeat) => {
-                lp.timer_again_with(ids[i], Duration::from_millis(repeat))
+                lp.ctx()
+                    .timer(ids[i])
+                    .unwrap()
+                    .again_with(Duration::from_millis(repeat))
                     .unwrap();
                 model[i].repeat = repeat;
+                model[i].fed = false;
                 if repeat > 0 {
                     model[i].active = true;
                     model[i].deadline = now + repeat;
@@ -105,18 +121,43 @@ fn check(backend: Backend, ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
             Op::Remove(i) => {
-                lp.remove(ids[i]).unwrap();
-                prop_assert!(lp.start(ids[i]).is_err());
+                lp.ctx().remove(ids[i]).unwrap();
+                prop_assert!(lp.ctx().start(ids[i]).is_err());
                 ids[i] = make_timer(&mut lp, i);
                 model[i] = Model::default();
+            }
+            Op::Feed(i) => {
+                lp.ctx()
+                    .timer(ids[i])
+                    .unwrap()
+                    .feed(Events::CUSTOM)
+                    .unwrap();
+                model[i].fed = true;
             }
             Op::Advance(ms) => {
                 clock.advance(Duration::from_millis(ms));
                 now += ms;
                 let mut fired = Vec::new();
                 lp.run(&mut fired, RunMode::NoWait).unwrap();
+                // Fed events run first (they were pending before the
+                // iteration began), once per fed timer.
+                let n_fed = fired.iter().take_while(|f| f.1 == Events::CUSTOM).count();
+                let mut got_fed: Vec<usize> = fired[..n_fed].iter().map(|f| f.0).collect();
+                got_fed.sort();
+                let want_fed: Vec<usize> = (0..TIMERS).filter(|&i| model[i].fed).collect();
+                prop_assert_eq!(&got_fed, &want_fed, "fed events run at now={}", now);
+                for m in model.iter_mut() {
+                    m.fed = false;
+                }
+                let fired: Vec<usize> = fired[n_fed..]
+                    .iter()
+                    .map(|&(i, ev)| {
+                        assert_eq!(ev, Events::TIMER, "timer {i}");
+                        i
+                    })
+                    .collect();
                 let mut expect: Vec<(u64, usize)> = (0..TIMERS)
-                    .filter(|&i| model[i].active && model[i].deadline <= now)
+                    .filter(|&i| model[i].active && model[i].deadline < now)
                     .map(|i| (model[i].deadline, i))
                     .collect();
                 expect.sort();
@@ -135,8 +176,10 @@ fn check(backend: Backend, ops: &[Op]) -> Result<(), TestCaseError> {
                 for &(_, i) in &expect {
                     let m = &mut model[i];
                     if m.repeat > 0 {
+                        // No catch-up: a timer that fell more than a period
+                        // behind continues one period after now.
                         let mut next = m.deadline + m.repeat;
-                        if next <= now {
+                        if next < now {
                             next = now + m.repeat;
                         }
                         m.deadline = next;
@@ -147,8 +190,11 @@ fn check(backend: Backend, ops: &[Op]) -> Result<(), TestCaseError> {
             }
         }
         for i in 0..TIMERS {
-            prop_assert_eq!(lp.is_active(ids[i]), model[i].active, "timer {} active", i);
-            let remaining = lp.timer_remaining(ids[i]).unwrap();
+            let mut ctx = lp.ctx();
+            let w = ctx.timer(ids[i]).unwrap();
+            prop_assert_eq!(w.is_active(), model[i].active, "timer {} active", i);
+            prop_assert_eq!(w.is_pending(), model[i].fed, "timer {} pending", i);
+            let remaining = w.remaining();
             let want = model[i]
                 .active
                 .then(|| Duration::from_millis(model[i].deadline.saturating_sub(now)));
@@ -162,7 +208,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
     fn timers_follow_the_model(ops in proptest::collection::vec(op(), 1..120)) {
-                for backend in evloop::supported_backends().iter_best_first() {
+        for backend in evloop::supported_backends().iter_best_first() {
             check(backend, &ops)?;
         }
     }

@@ -15,8 +15,11 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use evloop::signum::{SIGINT, SIGTERM};
 
 /// The built example (see `common::example_bin`).
 fn bin() -> PathBuf {
@@ -817,7 +820,7 @@ fn connection_limit() {
 
 #[test]
 fn sigterm_and_sigint_exit_cleanly() {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
+    for sig in [SIGTERM, SIGINT] {
         let mut server = Server::start(&[]);
         // An open, idle connection and one mid-request do not hold it up.
         let _idle = server.connect();
@@ -830,6 +833,48 @@ fn sigterm_and_sigint_exit_cleanly() {
             "signal {sig}: exit took {took:?}"
         );
     }
+}
+
+/// With `--listen 127.0.0.1:0` the kernel picks the port; the server
+/// prints the address it really listens on, and serves there.
+#[test]
+fn prints_where_it_listens() {
+    let child = Command::new(bin())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cannot start the memcached example");
+    // `Server` kills it when dropped, also if the line never comes; its
+    // address is set from that line.
+    let mut server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let stdout = server.child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    // Generous, as in `Server::start`: a debug build starts slowly.
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("nothing printed within 30 s");
+    let addr = line
+        .trim_end()
+        .strip_prefix("memcached: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    server.addr = addr.parse().expect("an address");
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(server.addr.port(), 0, "the port the kernel chose");
+    server
+        .connect()
+        .call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    let (status, _) = server.signal_and_wait(SIGTERM, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 #[test]

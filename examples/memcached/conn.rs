@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 
 use evloop::Ctx;
 use evloop_buffer::{
-    Accepted, Direction, ListenerId, StreamEvent, StreamExt, StreamId, Watermarks,
+    Accepted, BufferedStream, Direction, ListenerId, StreamEvent, StreamExt, StreamId, Watermarks,
 };
 
 use crate::exec::Session;
@@ -48,7 +48,7 @@ pub struct Conn {
 
 /// The listener's callback: opens a stream for the connection, or tells
 /// the client there are too many and closes it, as memcached does.
-pub fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepted) {
+pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Accepted) {
     let peer = match &conn {
         Accepted::Tcp { stream, peer } => {
             // Replies are small writes that should leave at once.
@@ -58,7 +58,7 @@ pub fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepte
         Accepted::Unix { .. } => None,
     };
     let refuse = app.stats.curr_connections >= app.stats.max_connections;
-    let id = match ctx.open_stream(conn) {
+    let id = match ctx.new_stream(conn) {
         Ok(id) => id,
         Err(e) => {
             eprintln!("memcached: cannot serve {}: {e}", show(peer));
@@ -97,7 +97,7 @@ pub fn on_accept(ctx: &mut Ctx<App>, app: &mut App, _: ListenerId, conn: Accepte
 /// Runs every complete request in the input (up to the output limit),
 /// then pauses or resumes reading, or closes after `quit`, a fatal
 /// protocol error or the client's EOF. The read callback.
-fn drive(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
+fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     tick_clock(ctx, app);
     let Some(conn) = app.conns.get_mut(&id) else {
         return;
@@ -107,10 +107,12 @@ fn drive(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
     // while it appends to the output; put back below.
     let mut input = mem::take(s.input());
     app.stats.bytes_read += (input.len() - conn.counted) as u64;
+    // One borrow of the output for the whole batch: each call on the view
+    // looks the stream up again.
     let out = s.output();
     let queued = out.len();
     let mut close = false;
-    if input.len() >= conn.session.wanted() && out.len() < OUTPUT_HIGH {
+    if input.len() >= conn.session.wanted() && queued < OUTPUT_HIGH {
         // Usually free: a batch arrives in one read, hence one piece.
         let data = input.pullup(usize::MAX);
         let p = conn
@@ -119,10 +121,11 @@ fn drive(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
         input.drain(p.consumed);
         close = p.close;
     }
-    app.stats.bytes_written += (s.output().len() - queued) as u64;
+    let queued_now = out.len();
+    app.stats.bytes_written += (queued_now - queued) as u64;
+    let full = queued_now >= OUTPUT_HIGH;
     conn.counted = input.len();
     *s.input() = input;
-    let full = s.output().len() >= OUTPUT_HIGH;
     if close || (conn.eof && !full) {
         // Everything answered that will be: send it, then close.
         s.close_when_flushed();
@@ -141,7 +144,7 @@ fn drive(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
 
 /// The write callback: output has drained to [`OUTPUT_LOW`]. A paused
 /// connection goes on with its requests.
-fn on_write(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
+fn on_write(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     if app.conns.get(&id).is_some_and(|c| c.paused) {
         drive(ctx, app, id);
     }
@@ -149,14 +152,14 @@ fn on_write(ctx: &mut Ctx<App>, app: &mut App, id: StreamId) {
 
 /// EOF: answer what is left, then close. An error: log it (one line,
 /// unless the client merely hung up), close.
-fn on_event(ctx: &mut Ctx<App>, app: &mut App, id: StreamId, ev: StreamEvent) {
+fn on_event(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId, ev: StreamEvent) {
     match ev {
         StreamEvent::Eof => {
             if let Some(conn) = app.conns.get_mut(&id) {
                 conn.eof = true;
                 drive(ctx, app, id);
             } else if let Ok(s) = ctx.stream(id) {
-                s.close();
+                close_now(s);
             }
         }
         StreamEvent::Error {
@@ -183,12 +186,19 @@ fn on_event(ctx: &mut Ctx<App>, app: &mut App, id: StreamId, ev: StreamEvent) {
                 );
             }
             if let Ok(s) = ctx.stream(id) {
-                s.close();
+                close_now(s);
             }
             forget(app, id);
         }
         StreamEvent::Timeout(_) | StreamEvent::Connected => {}
     }
+}
+
+/// Closes a stream at once, dropping what it had not sent: it failed, or
+/// it is not a connection of ours. (What `close` returns, the bytes left
+/// unsent, says nothing the log has not said already.)
+fn close_now(s: BufferedStream<'_, App>) {
+    let _ = s.close();
 }
 
 /// Drops a closed (or closing) connection's state.

@@ -4,8 +4,10 @@
 //! [`conn`]: crate::conn
 
 use std::error::Error;
+use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
+use evloop::signum::{SIGINT, SIGTERM};
 use evloop::{Break, Ctx, Loop, RunMode};
 use evloop_buffer::{ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamId};
 use hashbrown::HashMap;
@@ -39,7 +41,8 @@ pub struct App {
     pub item_max: usize,
 }
 
-/// Serves TCP on `cfg.listen` until SIGTERM or SIGINT.
+/// Serves TCP on `cfg.listen` until SIGTERM or SIGINT, after printing
+/// the address it listens on (`memcached: listening on ADDR:PORT`).
 ///
 /// # Errors
 ///
@@ -47,21 +50,26 @@ pub struct App {
 pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     raise_fd_limit(cfg.max_connections as u64 + SPARE_FDS);
     let mut lp: Loop<App> = Loop::new()?;
-    let listener = lp
+    let mut ctx = lp.ctx();
+    let listener = ctx
         .listen(cfg.listen, &ListenerOptions::new(), conn::on_accept)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    lp.listener(listener)?.on_event(on_listener_event);
+    ctx.listener(listener)?.on_event(on_listener_event);
+    // The real address: the port the kernel chose for `--listen ...:0`.
+    let addr = ctx.listener(listener)?.local_addr()?;
     // The signals arrive through the loop, so stopping happens between
     // callbacks, never in the middle of a request.
-    for signum in [libc::SIGTERM, libc::SIGINT] {
-        let id = lp.signal(signum, |ctx, _, _, _| ctx.break_loop(Break::All))?;
-        lp.start(id)?;
+    for signum in [SIGTERM, SIGINT] {
+        let id = ctx.new_signal(signum, |ctx, _, _, _| ctx.break_loop(Break::All))?;
+        ctx.start(id)?;
     }
-    let clock = lp.timer(TICK, TICK, |ctx, app, _, _| {
+    let clock = ctx.new_timer(TICK, TICK, |ctx, app, _, _| {
         tick_clock(ctx, app);
         app.store.reclaim(RECLAIM_PER_TICK);
     })?;
-    lp.start(clock)?;
+    ctx.start(clock)?;
+    // Not `println!`: a closed stdout must not stop the server.
+    let _ = writeln!(io::stdout(), "memcached: listening on {addr}");
     let mut app = App {
         store: Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system()),
         stats: Stats::new(cfg.max_connections),
@@ -75,7 +83,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
 /// Moves the store's clock to the loop's wall-clock time, which the loop
 /// reads once per iteration anyway: free, and precise to the second, so an
 /// item's lifetime does not depend on when the 1 s timer last ran.
-pub fn tick_clock(ctx: &Ctx<App>, app: &mut App) {
+pub fn tick_clock(ctx: &Ctx<'_, App>, app: &mut App) {
     let unix = ctx
         .now_wall()
         .duration_since(UNIX_EPOCH)
@@ -84,7 +92,7 @@ pub fn tick_clock(ctx: &Ctx<App>, app: &mut App) {
 }
 
 /// Logs accept failures (out of file descriptors): once per outage.
-fn on_listener_event(_: &mut Ctx<App>, _: &mut App, _: ListenerId, ev: ListenerEvent) {
+fn on_listener_event(_: &mut Ctx<'_, App>, _: &mut App, _: ListenerId, ev: ListenerEvent) {
     match ev {
         ListenerEvent::Paused { error, retry_in } => {
             eprintln!("memcached: accept failed ({error}); retrying in {retry_in:?}");

@@ -15,7 +15,6 @@
 //!   the largest request.
 
 use std::io::ErrorKind;
-use std::mem;
 use std::net::SocketAddr;
 
 use evloop::Ctx;
@@ -103,13 +102,10 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
         return;
     };
     let Ok(mut s) = ctx.stream(id) else { return };
-    // Taken out for the batch, so that the session can read the input
-    // while it appends to the output; put back below.
-    let mut input = mem::take(s.input());
+    // Both buffers for the batch: the session reads requests out of the
+    // input while it appends replies to the output.
+    let (input, out) = s.buffers();
     app.stats.bytes_read += (input.len() - conn.counted) as u64;
-    // One borrow of the output for the whole batch: each call on the view
-    // looks the stream up again.
-    let out = s.output();
     let queued = out.len();
     let mut close = false;
     if input.len() >= conn.session.wanted() && queued < OUTPUT_HIGH {
@@ -125,7 +121,6 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     app.stats.bytes_written += (queued_now - queued) as u64;
     let full = queued_now >= OUTPUT_HIGH;
     conn.counted = input.len();
-    *s.input() = input;
     if close || (conn.eof && !full) {
         // Everything answered that will be: send it, then close.
         s.close_when_flushed();

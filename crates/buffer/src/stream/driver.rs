@@ -49,8 +49,30 @@ pub(super) fn open<T: 'static>(
     Ok(id)
 }
 
-/// The io watcher's callback.
+/// The io watcher's callback. While it runs the stream is marked
+/// `dispatching`: views dropped in the user's callbacks leave the settling
+/// to its end (one `settle` per event instead of one per view: a reply
+/// queued by the read callback and sent right after never shows as a
+/// change of interest).
 fn on_io<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Events) {
+    let Some(st) = state(ctx, id) else { return };
+    st.dispatching = true;
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(ctx, data, id, ev)));
+    if let Some(st) = state(ctx, id) {
+        st.dispatching = false;
+    }
+    match outcome {
+        Ok(()) => settle(ctx, id),
+        Err(panic) => {
+            settle(ctx, id);
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// What `on_io` does for an event; the caller settles the stream.
+fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Events) {
     let Some(st) = state(ctx, id) else { return };
     if let Some((error, direction)) = st.deferred_error.take() {
         fail(ctx, data, id, error, direction);
@@ -58,19 +80,18 @@ fn on_io<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Event
     }
     if ev.contains(Events::ERROR) {
         // The loop found the fd invalid and stopped the watcher.
+        st.io_on = false;
         let e = io::Error::from_raw_os_error(libc::EBADF);
         fail(ctx, data, id, e, Direction::Read);
         return;
     }
     if st.failed {
-        settle(ctx, id);
         return;
     }
     if st.connecting {
         if ev.intersects(Events::READ | Events::WRITE) {
             finish_connect(ctx, data, id);
         }
-        settle(ctx, id);
         return;
     }
     if ev.contains(Events::WRITE) {
@@ -87,7 +108,6 @@ fn on_io<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Event
             write(ctx, data, id);
         }
     }
-    settle(ctx, id);
 }
 
 fn finish_connect<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
@@ -130,7 +150,7 @@ fn read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
             emit(ctx, data, id, StreamEvent::Eof);
         }
         Ok(_) => {
-            let timer = st.read_timer;
+            let timer = st.read_timer.filter(|_| st.read_timer_on);
             // A low mark above the high one could never be reached (reading
             // stops at the high one): the high one counts then.
             let low = st
@@ -183,7 +203,7 @@ fn write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) -> bool {
         return false;
     }
     if sent > 0 {
-        let timer = st.write_timer;
+        let timer = st.write_timer.filter(|_| st.write_timer_on);
         let low = st.output.len() <= st.watermarks.write_low;
         restart(ctx, timer);
         if low {
@@ -219,9 +239,7 @@ fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
 /// Restarts a running timeout after progress.
 fn restart<T>(ctx: &mut Ctx<'_, T>, timer: Option<evloop::TimerId>) {
     if let Some(mut t) = timer.and_then(|t| ctx.timer(t).ok()) {
-        if t.is_active() {
-            t.again();
-        }
+        t.again();
     }
 }
 

@@ -69,7 +69,7 @@ impl<T: 'static> fmt::Debug for BufferedStream<'_, T> {
 
 impl<T: 'static> Drop for BufferedStream<'_, T> {
     fn drop(&mut self) {
-        settle::settle(&mut self.ctx, self.id);
+        settle::settle_view(&mut self.ctx, self.id);
     }
 }
 
@@ -177,6 +177,14 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// view is dropped); [`write`](Self::write) is the short form.
     pub fn output(&mut self) -> &mut Buffer {
         &mut self.st().output
+    }
+
+    /// The input and the output at once: for a request/reply server that
+    /// parses requests out of the input while it appends replies to the
+    /// output, without taking either out of the stream.
+    pub fn buffers(&mut self) -> (&mut Buffer, &mut Buffer) {
+        let st = self.st();
+        (&mut st.input, &mut st.output)
     }
 
     /// Queues a copy of `data` for sending.

@@ -17,7 +17,10 @@
 //!   short-lived view that borrows the loop: read `input()`, queue data
 //!   with `write()`, change settings, close. When the view is dropped the
 //!   stream re-computes what it waits for (READ while it may read, WRITE
-//!   while output is queued) and its timers. So a callback can reach any
+//!   while output is queued) and its timers; inside the stream's own read
+//!   and write callbacks this waits until the stream has handled the event
+//!   (a reply queued by the read callback is sent right after it, so the
+//!   loop never needs to be told to wait for writability). So a callback can reach any
 //!   stream, its own or others, one after the other, with nothing but the
 //!   `&mut Ctx<'_, T>` it got: no `Rc<RefCell<_>>`.
 //! * Callbacks are `FnMut(&mut Ctx<'_, T>, &mut T, StreamId)` (read, write) and

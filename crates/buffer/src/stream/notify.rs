@@ -16,7 +16,9 @@ fn data_slot<T>(st: &mut State<T>, dir: Direction) -> &mut CallbackSlot<DataCb<T
     }
 }
 
-/// Runs the read or write callback (take, call, restore).
+/// Runs the read or write callback (take, call, restore). What the
+/// callback changed is applied by the caller: `on_io` settles the stream
+/// once, after its read, the callback and the write that follows.
 pub(super) fn call_data<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     data: &mut T,
@@ -30,8 +32,8 @@ pub(super) fn call_data<T: 'static>(
     if let Some(st) = state(ctx, id) {
         data_slot(st, dir).restore(taken);
     }
-    settle(ctx, id);
     if let Err(panic) = outcome {
+        settle(ctx, id);
         std::panic::resume_unwind(panic);
     }
 }

@@ -51,9 +51,24 @@ pub(super) fn defer_error<T: 'static>(
 
 /// Applies what the state wants: a due close or shutdown, then the io
 /// interest (and whether the watcher runs at all) and the two timers.
-/// Cheap when nothing changed; never calls user code.
+/// Cheap when nothing changed (one table lookup, no call into the loop);
+/// never calls user code.
 pub(super) fn settle<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    settle_if(ctx, id, true);
+}
+
+/// `settle` for a dropped view: nothing to do while the stream's io
+/// callback runs, which settles the stream when it is done.
+pub(super) fn settle_view<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    settle_if(ctx, id, false);
+}
+
+#[inline]
+fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, dispatching_too: bool) {
     let Some(st) = state(ctx, id) else { return };
+    if st.dispatching && !dispatching_too {
+        return;
+    }
     if st.close_due() {
         close(ctx, id);
         return;
@@ -77,36 +92,63 @@ pub(super) fn settle<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
         defer_error(ctx, id, e, Direction::Write);
         return;
     }
-    apply(ctx, id);
+    apply_state(ctx, id);
 }
 
 /// The io interest and the timers only, without closing: for the moment
 /// between a failure and its report, when a pending close must wait for
 /// the event callback to have heard of the error.
 pub(super) fn apply<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    apply_state(ctx, id);
+}
+
+/// What `apply` does: compares what the stream wants with what the loop
+/// was told, and tells it the difference.
+#[inline]
+fn apply_state<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
     let interest = st.interest();
-    let read_timer = st.read_timer.map(|t| (t, st.wants_read()));
-    let write_timer = st.write_timer.map(|t| (t, st.wants_write()));
+    let on = !interest.is_empty();
+    let io_change = (interest != st.io_interest, on != st.io_on);
+    let read_timer = st
+        .read_timer
+        .filter(|_| st.wants_read() != st.read_timer_on)
+        .map(|t| (t, !st.read_timer_on));
+    let write_timer = st
+        .write_timer
+        .filter(|_| st.wants_write() != st.write_timer_on)
+        .map(|t| (t, !st.write_timer_on));
+    if io_change == (false, false) && read_timer.is_none() && write_timer.is_none() {
+        return;
+    }
+    st.io_interest = interest;
+    st.io_on = on;
+    if read_timer.is_some() {
+        st.read_timer_on = !st.read_timer_on;
+    }
+    if write_timer.is_some() {
+        st.write_timer_on = !st.write_timer_on;
+    }
     let io = st.io;
-
-    if let Ok(mut io) = ctx.io(io) {
-        if io.interest() != interest {
-            let _ = io.set_interest(interest);
-        }
-        let active = io.is_active();
-        if interest.is_empty() && active {
-            io.stop();
-        } else if !interest.is_empty() && !active {
-            let _ = io.start();
+    if io_change != (false, false) {
+        if let Ok(mut w) = ctx.io(io) {
+            if io_change.0 {
+                let _ = w.set_interest(interest);
+            }
+            if io_change.1 {
+                if on {
+                    let _ = w.start();
+                } else {
+                    w.stop();
+                }
+            }
         }
     }
-    for (t, want) in [read_timer, write_timer].into_iter().flatten() {
+    for (t, start) in [read_timer, write_timer].into_iter().flatten() {
         let Ok(mut t) = ctx.timer(t) else { continue };
-        let on = t.is_active();
-        if want && !on {
+        if start {
             t.again(); // starts it, counting from now
-        } else if !want && on {
+        } else {
             t.stop();
         }
     }
@@ -188,9 +230,18 @@ pub(super) fn set_timeout<T: 'static>(
         (None, None) => None,
     };
     if let Some(st) = state(ctx, id) {
+        // A timer made or removed here is not running; one kept keeps its
+        // state.
+        let keep = |on: bool| on && new.is_some() && new == old;
         match dir {
-            Direction::Read => (st.read_timer, st.read_timeout) = (new, timeout),
-            Direction::Write => (st.write_timer, st.write_timeout) = (new, timeout),
+            Direction::Read => {
+                (st.read_timer, st.read_timeout) = (new, timeout);
+                st.read_timer_on = keep(st.read_timer_on);
+            }
+            Direction::Write => {
+                (st.write_timer, st.write_timeout) = (new, timeout);
+                st.write_timer_on = keep(st.write_timer_on);
+            }
         }
     }
     settle(ctx, id);

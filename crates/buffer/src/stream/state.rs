@@ -81,6 +81,19 @@ pub(crate) struct State<T: 'static> {
     pub write_timeout: Option<Duration>,
     pub read_timer: Option<TimerId>,
     pub write_timer: Option<TimerId>,
+    /// What the loop has been told: the io watcher's interest and whether
+    /// it runs, and whether each timer runs. The stream is the only one
+    /// that starts or stops these watchers (the loop stops the io watcher
+    /// only on a bad fd, which `on_io` notes), so `settle` compares with
+    /// these and calls the loop only for a change.
+    pub io_interest: Events,
+    pub io_on: bool,
+    /// The stream's io callback is running: it settles the stream once
+    /// when it is done, so a view dropped inside it (the read callback's)
+    /// need not.
+    pub dispatching: bool,
+    pub read_timer_on: bool,
+    pub write_timer_on: bool,
     /// The priority of the stream's watchers (io and timers).
     pub priority: Priority,
     /// Whether the stream's watchers keep `run` going while active.
@@ -114,6 +127,11 @@ impl<T> State<T> {
             write_timeout: None,
             read_timer: None,
             write_timer: None,
+            io_interest: Events::empty(),
+            io_on: false,
+            dispatching: false,
+            read_timer_on: false,
+            write_timer_on: false,
             priority: Priority::DEFAULT,
             keepalive: true,
             on_read: CallbackSlot::empty(),

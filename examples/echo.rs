@@ -17,10 +17,16 @@
 //!   kernel, and a client that keeps sending without reading eventually
 //!   blocks in its own write: memory per connection stays bounded.
 //! * One timer per connection with `repeat` = the idle timeout, pushed back
-//!   with [`Ctx::timer_again`] on every activity (libev's idiom for idle
+//!   with [`Watcher::again`] on every activity (libev's idiom for idle
 //!   timeouts, which evloop makes cheap).
 //! * Application state (`App`) lent to every callback as `&mut App`: no
 //!   `Rc<RefCell<_>>`.
+//! * It prints where it listens (`echo: listening on ...`). SIGINT (Ctrl-C)
+//!   or SIGTERM shuts it down in order: signal watchers stop accepting and
+//!   close every connection, `run` returns once nothing is left, and the
+//!   program exits with status 0.
+//!
+//! [`Watcher::again`]: evloop::Watcher::again
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -28,13 +34,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use evloop::{Ctx, Events, IoId, Loop, RunMode, TimerId};
+use evloop::{signum, Ctx, Events, IoId, Loop, Once, RunMode, SignalId, TimerId};
 
 const USAGE: &str = "\
 usage: echo [--listen ADDR:PORT] [--idle-timeout SECS]
 
 An echo server on evloop: every byte a client sends comes back to it.
-A connection that stays idle for the timeout is closed.
+A connection that stays idle for the timeout is closed. SIGINT (Ctrl-C)
+or SIGTERM closes every connection and exits with status 0.
 
 options:
   --listen ADDR:PORT     address to listen on (default 127.0.0.1:7000;
@@ -61,6 +68,7 @@ struct Options {
 enum Close {
     Eof,
     IdleTimeout,
+    Shutdown,
     Error(io::Error),
 }
 
@@ -76,9 +84,15 @@ struct Conn {
 /// The application state that `run` lends to every callback.
 struct App {
     idle_timeout: Duration,
-    conns: HashMap<IoId, Conn>,
+    conns: HashMap<IoId<TcpStream>, Conn>,
     /// One read buffer shared by all connections.
     scratch: Vec<u8>,
+    /// The listener's watcher, and the SIGINT and SIGTERM watchers: removed
+    /// at shutdown.
+    listener: Option<IoId<TcpListener>>,
+    signals: Vec<SignalId>,
+    /// A pause in accepting after an accept error, if one is running.
+    accept_pause: Option<Once<()>>,
 }
 
 fn main() -> ExitCode {
@@ -152,30 +166,64 @@ fn serve(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
 
     let mut lp: Loop<App> = Loop::new()?;
-    let accept = lp.io(listener, Events::READ, on_accept)?;
-    lp.start(accept)?;
+    let mut ctx = lp.ctx();
+    let accept = ctx.new_io(listener, Events::READ, on_accept)?;
+    ctx.start(accept)?;
+    let mut signals = Vec::new();
+    for (signal, name) in [(signum::SIGINT, "SIGINT"), (signum::SIGTERM, "SIGTERM")] {
+        let id = ctx.new_signal(signal, move |ctx, app, _id, _ev| shutdown(ctx, app, name))?;
+        ctx.start(id)?;
+        signals.push(id);
+    }
 
     println!(
-        "listening on {addr} (idle timeout {:?}, backend {})",
+        "echo: listening on {addr} (idle timeout {:?}, backend {})",
         opts.idle_timeout,
-        lp.backend()
+        ctx.backend()
     );
     let mut app = App {
         idle_timeout: opts.idle_timeout,
         conns: HashMap::new(),
         scratch: vec![0; 64 * 1024],
+        listener: Some(accept),
+        signals,
+        accept_pause: None,
     };
-    // The listener stays active, so this only returns on an error.
+    // The listener stays active until a signal shuts the server down, and
+    // then nothing is left: this returns after SIGINT or SIGTERM (or on an
+    // error).
     lp.run(&mut app, RunMode::Default)?;
     Ok(())
 }
 
+/// SIGINT or SIGTERM: stop accepting, close every connection, and forget
+/// the signal watchers (a second Ctrl-C then kills at once). With nothing
+/// left active, `run` returns.
+fn shutdown(ctx: &mut Ctx<'_, App>, app: &mut App, signal: &str) {
+    let n = app.conns.len();
+    let s = if n == 1 { "" } else { "s" };
+    println!("echo: {signal}: closing {n} connection{s}");
+    if let Some(id) = app.listener.take() {
+        let _ = ctx.remove(id);
+    }
+    if let Some(pause) = app.accept_pause.take() {
+        ctx.cancel_once(pause);
+    }
+    for id in app.signals.drain(..) {
+        let _ = ctx.remove(id);
+    }
+    let conns: Vec<IoId<TcpStream>> = app.conns.keys().copied().collect();
+    for id in conns {
+        close_conn(ctx, app, id, Close::Shutdown);
+    }
+}
+
 /// The listener is readable: accept every waiting connection.
-fn on_accept(ctx: &mut Ctx<App>, app: &mut App, id: IoId, _ev: Events) {
+fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, id: IoId<TcpListener>, _ev: Events) {
     loop {
-        let accepted = match ctx.io_source_mut::<TcpListener>(id) {
-            Ok(listener) => listener.accept(),
-            Err(e) => unreachable!("the listener watcher owns a TcpListener: {e}"),
+        let accepted = match ctx.io(id) {
+            Ok(listener) => listener.source().accept(),
+            Err(e) => unreachable!("the listener's own watcher exists: {e}"),
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -195,11 +243,13 @@ fn on_accept(ctx: &mut Ctx<App>, app: &mut App, id: IoId, _ev: Events) {
                 // instead of spinning.
                 eprintln!("echo: accept failed: {e}; pausing accepts for 100 ms");
                 let _ = ctx.stop(id);
-                let resumed = ctx.once_timer(Duration::from_millis(100), move |ctx, _app, _ev| {
+                let resumed = ctx.once_timer(Duration::from_millis(100), move |ctx, app, _ev| {
+                    app.accept_pause = None;
                     let _ = ctx.start(id);
                 });
-                if let Err(e) = resumed {
-                    eprintln!("echo: cannot schedule accept resumption: {e}");
+                match resumed {
+                    Ok(pause) => app.accept_pause = Some(pause),
+                    Err(e) => eprintln!("echo: cannot schedule accept resumption: {e}"),
                 }
                 return;
             }
@@ -209,14 +259,14 @@ fn on_accept(ctx: &mut Ctx<App>, app: &mut App, id: IoId, _ev: Events) {
 
 /// Creates and starts the watchers of a new connection.
 fn open_conn(
-    ctx: &mut Ctx<App>,
+    ctx: &mut Ctx<'_, App>,
     app: &mut App,
     stream: TcpStream,
     peer: SocketAddr,
 ) -> evloop::Result<()> {
     stream.set_nonblocking(true)?;
-    let io = ctx.io(stream, Events::READ, on_conn)?;
-    let timer = match ctx.timer(
+    let io = ctx.new_io(stream, Events::READ, on_conn)?;
+    let timer = match ctx.new_timer(
         app.idle_timeout,
         app.idle_timeout,
         move |ctx, app, _t, _ev| {
@@ -244,7 +294,7 @@ fn open_conn(
 }
 
 /// A connection is readable or writable (or its fd turned out bad).
-fn on_conn(ctx: &mut Ctx<App>, app: &mut App, id: IoId, ev: Events) {
+fn on_conn(ctx: &mut Ctx<'_, App>, app: &mut App, id: IoId<TcpStream>, ev: Events) {
     if ev.contains(Events::ERROR) {
         let err = io::Error::other("the loop reported the socket as invalid");
         close_conn(ctx, app, id, Close::Error(err));
@@ -254,12 +304,15 @@ fn on_conn(ctx: &mut Ctx<App>, app: &mut App, id: IoId, ev: Events) {
         return;
     };
     // Any readiness counts as activity: push the idle timeout back.
-    let _ = ctx.timer_again(conn.timer);
-    let stream = match ctx.io_source_mut::<TcpStream>(id) {
-        Ok(s) => s,
-        Err(e) => unreachable!("a connection watcher owns a TcpStream: {e}"),
+    if let Ok(mut timer) = ctx.timer(conn.timer) {
+        timer.again();
+    }
+    let mut io = match ctx.io(id) {
+        Ok(io) => io,
+        Err(e) => unreachable!("a connection's watcher exists while it runs: {e}"),
     };
-    match pump(stream, conn, &mut app.scratch) {
+    // `&TcpStream` reads and writes: the watcher lends its stream.
+    let why = match pump(io.source(), conn, &mut app.scratch) {
         Ok(None) => {
             // Wait for WRITE alone while bytes are queued, READ alone when not.
             let want = if conn.unsent.is_empty() {
@@ -267,18 +320,20 @@ fn on_conn(ctx: &mut Ctx<App>, app: &mut App, id: IoId, ev: Events) {
             } else {
                 Events::WRITE
             };
-            if let Err(e) = ctx.set_io_interest(id, want) {
-                close_conn(ctx, app, id, Close::Error(e.into()));
+            match io.set_interest(want) {
+                Ok(()) => return,
+                Err(e) => Close::Error(e.into()),
             }
         }
-        Ok(Some(why)) => close_conn(ctx, app, id, why),
-        Err(e) => close_conn(ctx, app, id, Close::Error(e)),
-    }
+        Ok(Some(why)) => why,
+        Err(e) => Close::Error(e),
+    };
+    close_conn(ctx, app, id, why);
 }
 
 /// Moves bytes: first the queued ones out, then, if all of them went,
 /// new ones in and back out. `Ok(Some(..))` when the connection is done.
-fn pump(stream: &mut TcpStream, conn: &mut Conn, scratch: &mut [u8]) -> io::Result<Option<Close>> {
+fn pump(mut stream: &TcpStream, conn: &mut Conn, scratch: &mut [u8]) -> io::Result<Option<Close>> {
     if !conn.unsent.is_empty() {
         let n = write_some(stream, &conn.unsent)?;
         conn.unsent.drain(..n);
@@ -308,7 +363,7 @@ fn pump(stream: &mut TcpStream, conn: &mut Conn, scratch: &mut [u8]) -> io::Resu
 }
 
 /// Writes as much of `buf` as the socket takes now; returns how much.
-fn write_some(stream: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
+fn write_some(mut stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match stream.write(&buf[done..]) {
@@ -324,7 +379,7 @@ fn write_some(stream: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
 
 /// Removes both watchers of a connection (which closes the socket) and its
 /// state.
-fn close_conn(ctx: &mut Ctx<App>, app: &mut App, io: IoId, why: Close) {
+fn close_conn(ctx: &mut Ctx<'_, App>, app: &mut App, io: IoId<TcpStream>, why: Close) {
     let Some(conn) = app.conns.remove(&io) else {
         return;
     };
@@ -333,6 +388,7 @@ fn close_conn(ctx: &mut Ctx<App>, app: &mut App, io: IoId, why: Close) {
     let why = match why {
         Close::Eof => "eof".to_string(),
         Close::IdleTimeout => "idle timeout".to_string(),
+        Close::Shutdown => "shutdown".to_string(),
         Close::Error(e) => format!("error: {e}"),
     };
     let unsent = if conn.unsent.is_empty() {

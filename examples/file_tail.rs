@@ -13,23 +13,26 @@
 //!
 //! What it shows:
 //!
-//! * A stat watcher ([`Ctx::stat`]) on a path that may not exist yet. With
+//! * A stat watcher ([`Ctx::new_stat`]) on a path that may not exist yet. With
 //!   inotify the loop sees changes at once and polls at the interval only
 //!   as a check behind it; with `--no-inotify`
 //!   ([`LoopBuilder::inotify`]`(false)`) polling is all there is, and
 //!   changes show within one interval.
-//! * Reading the attributes the watcher saw ([`Ctx::stat_attrs`]): the size
+//! * Reading the attributes the watcher saw ([`Watcher::attrs`]): the size
 //!   tells growth from truncation, the device and inode tell "the same file"
 //!   from "another file under the same name".
 //! * Signal watchers ending the loop with [`Ctx::break_loop`], so that the
-//!   program returns from `run` and exits normally instead of being killed.
+//!   program returns from `run` and exits normally (status 0) on Ctrl-C or
+//!   SIGTERM instead of being killed.
 //!
 //! Like libev, stat watchers `lstat` the path by default: a symbolic link
 //! would be watched as the link, whose attributes do not change when its
-//! target grows. This example turns on [`Ctx::set_stat_follow`], so a
+//! target grows. This example turns on [`Watcher::set_follow`], so a
 //! `current.log` symlink is followed to whatever file it points at.
 //!
 //! [`LoopBuilder::inotify`]: evloop::LoopBuilder::inotify
+//! [`Watcher::attrs`]: evloop::Watcher::attrs
+//! [`Watcher::set_follow`]: evloop::Watcher::set_follow
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Write};
@@ -38,14 +41,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use evloop::{Break, Ctx, Events, Loop, RunMode, StatAttrs, StatId};
+use evloop::{signum, Break, Ctx, Events, Loop, RunMode, StatAttrs, StatId};
 
 const USAGE: &str = "\
 usage: file_tail [--interval MS] [--no-inotify] [--exit-after-bytes N] PATH
 
 Prints what is appended to PATH from now on, following truncation (read
 again from the start) and replacement (read the new file from its start).
-PATH need not exist yet. Ctrl-C ends it.
+PATH need not exist yet. Ctrl-C (or SIGTERM) ends it, with status 0.
 
 options:
   --interval MS          how often to check PATH (default 1000; with
@@ -167,16 +170,18 @@ fn follow(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => return Err(format!("{}: {e}", opts.path.display()).into()),
     }
 
-    let watcher = lp.stat(&opts.path, opts.interval, on_change)?;
-    lp.set_stat_follow(watcher, true)?;
-    lp.start(watcher)?;
-    for signum in [libc::SIGINT, libc::SIGTERM] {
-        let id = lp.signal(signum, |ctx, _tail, _id, _ev| ctx.break_loop(Break::All))?;
-        lp.start(id)?;
-    }
+    let mut ctx = lp.ctx();
+    let watcher = ctx.new_stat(&opts.path, opts.interval, on_change)?;
+    let mut w = ctx.stat(watcher)?;
+    w.set_follow(true)?;
+    w.start()?;
     // Whatever changed between opening the file and starting the watcher
     // produced no event: look once by hand.
-    let now = lp.stat_attrs(watcher)?.1;
+    let now = w.attrs().1;
+    for signal in [signum::SIGINT, signum::SIGTERM] {
+        let id = ctx.new_signal(signal, |ctx, _tail, _id, _ev| ctx.break_loop(Break::All))?;
+        ctx.start(id)?;
+    }
     tail.update(now);
     let how = if opts.inotify {
         "inotify, checking"
@@ -201,9 +206,9 @@ fn follow(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// PATH's attributes changed.
-fn on_change(ctx: &mut Ctx<Tail>, tail: &mut Tail, id: StatId, _ev: Events) {
-    match ctx.stat_attrs(id) {
-        Ok((_prev, now)) => tail.update(now),
+fn on_change(ctx: &mut Ctx<'_, Tail>, tail: &mut Tail, id: StatId, _ev: Events) {
+    match ctx.stat(id) {
+        Ok(w) => tail.update(w.attrs().1),
         Err(e) => unreachable!("a watcher that runs exists: {e}"),
     }
     if tail.done || tail.error.is_some() {

@@ -27,6 +27,12 @@
 //!
 //! Only the epoll backend has a backend fd, so the loop is built with
 //! exactly that one.
+//!
+//! Ctrl-C (SIGINT) ends the game early, and cleanly: an evloop signal
+//! watcher (which does not keep the loop alive) removes evloop's watchers
+//! and closes the tick socket, so both sides finish as after the last ack,
+//! and the program exits with status 0. The signal reaches evloop through
+//! its backend fd like any io event.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
@@ -34,13 +40,14 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use evloop::{Backend, Ctx, Events, IoId, Loop, RunMode, TimerId};
+use evloop::{signum, Backend, Ctx, Events, IoId, Loop, RunMode, SignalId, TimerId};
 
 const USAGE: &str = "\
 usage: foreign_loop [--ticks N] [--interval MS]
 
 A poll(2) loop drives an evloop loop: evloop's timer sends ticks to the
-poll loop, which acks them back to an evloop io watcher.
+poll loop, which acks them back to an evloop io watcher. Ctrl-C (SIGINT)
+ends it early, with status 0.
 
 options:
   --ticks N       how many ticks (default 5)
@@ -55,6 +62,8 @@ struct EvSide {
     /// The write end of the tick socket; dropped (closed) when done.
     tick_tx: Option<UnixStream>,
     timer: TimerId,
+    acks_io: IoId<UnixStream>,
+    interrupt: SignalId,
     error: Option<io::Error>,
 }
 
@@ -119,16 +128,27 @@ fn ping_pong(ticks: u32, interval: Duration) -> Result<(), Box<dyn std::error::E
     ack_rx.set_nonblocking(true)?;
     tick_rx.set_nonblocking(true)?;
 
-    let timer = lp.timer(interval, interval, on_tick)?;
-    let acks = lp.io(ack_rx, Events::READ, on_ack)?;
-    lp.start(timer)?;
-    lp.start(acks)?;
+    let mut ctx = lp.ctx();
+    let timer = ctx.new_timer(interval, interval, on_tick)?;
+    let acks = ctx.new_io(ack_rx, Events::READ, on_ack)?;
+    ctx.start(timer)?;
+    ctx.start(acks)?;
+    let interrupt = ctx.new_signal(signum::SIGINT, |ctx, ev, _id, _e| {
+        println!("evloop: SIGINT, stopping");
+        finish(ctx, ev);
+    })?;
+    // Only the game keeps evloop's side alive, not the wait for Ctrl-C.
+    let mut w = ctx.signal(interrupt)?;
+    w.set_keepalive(false);
+    w.start()?;
     let mut ev = EvSide {
         ticks,
         sent: 0,
         acks: 0,
         tick_tx: Some(tick_tx),
         timer,
+        acks_io: acks,
+        interrupt,
         error: None,
     };
 
@@ -136,17 +156,18 @@ fn ping_pong(ticks: u32, interval: Duration) -> Result<(), Box<dyn std::error::E
     let mut pending = Vec::new();
     let mut tick_eof = false;
     let mut rounds = 0u32;
-    while !tick_eof || lp.refs() > 0 {
+    while !tick_eof || lp.ctx().refs() > 0 {
         rounds += 1;
         // 1. and 2.: evloop's fd set up to date, and its deadline.
-        lp.flush_fd_changes()?;
-        let timeout_ms = match lp.next_timeout() {
+        let mut ctx = lp.ctx();
+        ctx.flush_fd_changes()?;
+        let timeout_ms = match ctx.next_timeout() {
             // Round up: waking a little before the timer is due would only
             // spin through an empty round.
             Some(d) => i32::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
             None => -1,
         };
-        let backend = lp
+        let backend = ctx
             .backend_fd()
             .ok_or("the epoll backend has no backend fd")?
             .as_raw_fd();
@@ -213,14 +234,20 @@ fn foreign_read(
             println!("foreign: got {line}");
             if let Some(n) = line.strip_prefix("tick ") {
                 // A few bytes into an empty socket buffer: never blocks.
-                ack_tx.write_all(format!("ack {n}\n").as_bytes())?;
+                match ack_tx.write_all(format!("ack {n}\n").as_bytes()) {
+                    Ok(()) => {}
+                    // After Ctrl-C evloop has closed its end: the tick was
+                    // already on its way, and nobody waits for its ack.
+                    Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
 }
 
 /// evloop's timer: send the next tick to the foreign loop.
-fn on_tick(ctx: &mut Ctx<EvSide>, ev: &mut EvSide, id: TimerId, _e: Events) {
+fn on_tick(ctx: &mut Ctx<'_, EvSide>, ev: &mut EvSide, id: TimerId, _e: Events) {
     let Some(tx) = &mut ev.tick_tx else {
         return;
     };
@@ -235,11 +262,11 @@ fn on_tick(ctx: &mut Ctx<EvSide>, ev: &mut EvSide, id: TimerId, _e: Events) {
 }
 
 /// evloop's io watcher: count acks; after the last, close everything.
-fn on_ack(ctx: &mut Ctx<EvSide>, ev: &mut EvSide, id: IoId, _e: Events) {
+fn on_ack(ctx: &mut Ctx<'_, EvSide>, ev: &mut EvSide, id: IoId<UnixStream>, _e: Events) {
     let mut buf = [0; 256];
-    let read = match ctx.io_source_mut::<UnixStream>(id) {
-        Ok(s) => s.read(&mut buf),
-        Err(e) => unreachable!("the ack watcher owns a UnixStream: {e}"),
+    let read = match ctx.io(id) {
+        Ok(w) => w.source().read(&mut buf),
+        Err(e) => unreachable!("the ack watcher exists while it runs: {e}"),
     };
     match read {
         Ok(0) => {
@@ -253,11 +280,7 @@ fn on_ack(ctx: &mut Ctx<EvSide>, ev: &mut EvSide, id: IoId, _e: Events) {
                 println!("evloop: got ack {}", ev.acks);
             }
             if ev.acks >= ev.ticks {
-                // Nothing active is left in evloop, and the foreign loop
-                // sees end of file on the tick socket.
-                let _ = ctx.remove(id);
-                let _ = ctx.remove(ev.timer);
-                ev.tick_tx = None;
+                finish(ctx, ev);
             }
         }
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
@@ -266,4 +289,14 @@ fn on_ack(ctx: &mut Ctx<EvSide>, ev: &mut EvSide, id: IoId, _e: Events) {
             let _ = ctx.remove(id);
         }
     }
+}
+
+/// The game is over (all acks in, or Ctrl-C): remove evloop's watchers and
+/// close the tick socket. Nothing active is left in evloop, and the foreign
+/// loop sees end of file on the tick socket.
+fn finish(ctx: &mut Ctx<'_, EvSide>, ev: &mut EvSide) {
+    let _ = ctx.remove(ev.acks_io);
+    let _ = ctx.remove(ev.timer);
+    let _ = ctx.remove(ev.interrupt);
+    ev.tick_tx = None;
 }

@@ -12,23 +12,24 @@
 //!
 //! What it shows:
 //!
-//! * One child watcher per process ([`Ctx::child`]), which reaps exactly that
-//!   pid and stops itself once the child is gone; [`Ctx::child_status`] says
-//!   how it ended.
+//! * One child watcher per process ([`Ctx::new_child`]), which reaps exactly
+//!   that pid and stops itself once the child is gone; the [`ChildEvent`]
+//!   its callback gets says how it ended.
 //! * Restart back-off with one-shot timers ([`Ctx::once_timer`]): 100 ms,
 //!   doubling up to 5 s, and back to 100 ms for a child that ran at least
-//!   10 s. A pending restart is cancelled by removing its timer.
-//! * Signal watchers ([`Ctx::signal`]) for an orderly shutdown: stop
+//!   10 s. A pending restart is called off with [`Ctx::cancel_once`].
+//! * Signal watchers ([`Ctx::new_signal`]) for an orderly shutdown: stop
 //!   restarting, SIGTERM every child, and let the loop end by itself once
 //!   the last child watcher has stopped (no explicit "are we done" check).
+//!   Ctrl-C (SIGINT) or SIGTERM thus ends it with exit status 0.
 //! * A grace timer that does not keep the loop alive
-//!   ([`Ctx::set_keepalive`]`(false)`): it SIGKILLs children that ignore
-//!   SIGTERM, but does not delay the exit when they all went quietly.
+//!   ([`Ctx::set_once_keepalive`]`(false)`): it SIGKILLs children that
+//!   ignore SIGTERM, but does not delay the exit when they all went quietly.
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use evloop::{ChildId, ChildStatus, Ctx, Loop, RunMode, SignalId, TimerId};
+use evloop::{signum, ChildEvent, ChildId, ChildStatus, Ctx, Loop, Once, RunMode, SignalId};
 
 const USAGE: &str = "\
 usage: supervisor [--children N] [--max-restarts N] [-- COMMAND ARGS...]
@@ -64,9 +65,9 @@ struct Options {
 /// One supervised position (#0, #1, ...), whatever process fills it now.
 struct Slot {
     /// The running process: its pid and when it started.
-    running: Option<(u32, Instant)>,
+    running: Option<(i32, Instant)>,
     /// The timer of a restart that is waiting out its back-off.
-    restart: Option<TimerId>,
+    restart: Option<Once<()>>,
     /// The delay before the next restart.
     backoff: Duration,
 }
@@ -171,18 +172,19 @@ fn supervise(opts: Options) -> Result<u8, Box<dyn std::error::Error>> {
     };
     // Signal watchers first: a SIGTERM that arrives while the children start
     // must already mean "shut down", not "die and orphan them".
-    for (signum, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
-        let id = lp.signal(signum, move |ctx, app, _id, _ev| shutdown(ctx, app, name))?;
-        lp.start(id)?;
+    let mut ctx = lp.ctx();
+    for (signal, name) in [(signum::SIGTERM, "SIGTERM"), (signum::SIGINT, "SIGINT")] {
+        let id = ctx.new_signal(signal, move |ctx, app, _id, _ev| shutdown(ctx, app, name))?;
+        ctx.start(id)?;
         app.signals.push(id);
     }
     for i in 0..opts.children {
-        if let Err(e) = spawn(&mut lp, &mut app, i) {
+        if let Err(e) = spawn(&mut ctx, &mut app, i) {
             // A command that cannot start at all is a usage error, not
             // something to retry forever: stop the ones already running.
             eprintln!("supervisor: cannot start {:?}: {e}", app.command[0]);
             app.exit_code = 1;
-            shutdown(&mut lp, &mut app, "start failed");
+            shutdown(&mut ctx, &mut app, "start failed");
             break;
         }
     }
@@ -194,14 +196,19 @@ fn supervise(opts: Options) -> Result<u8, Box<dyn std::error::Error>> {
 }
 
 /// Starts the process of slot `i` and its child watcher.
-fn spawn(ctx: &mut Ctx<App>, app: &mut App, i: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn spawn(
+    ctx: &mut Ctx<'_, App>,
+    app: &mut App,
+    i: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut child = Command::new(&app.command[0])
         .args(&app.command[1..])
         .spawn()?;
-    let pid = child.id();
+    // std made the u32 from the kernel's pid_t: it fits back.
+    let pid = child.id() as i32;
     let watched = ctx
-        .child(pid, false, move |ctx, app, id, _ev| {
-            on_exit(ctx, app, i, id)
+        .new_child(pid, false, move |ctx, app, id, ev| {
+            on_exit(ctx, app, i, id, ev)
         })
         .and_then(|id| ctx.start(id));
     if let Err(e) = watched {
@@ -219,25 +226,20 @@ fn spawn(ctx: &mut Ctx<App>, app: &mut App, i: usize) -> Result<(), Box<dyn std:
 }
 
 /// The child of slot `i` exited (its watcher has stopped itself).
-fn on_exit(ctx: &mut Ctx<App>, app: &mut App, i: usize, id: ChildId) {
-    let status = match ctx.child_status(id) {
-        Ok(Some((_pid, status))) => status,
-        // A one-pid watcher without `trace` runs only with a status.
-        other => unreachable!("child watcher ran without a status: {other:?}"),
-    };
+fn on_exit(ctx: &mut Ctx<'_, App>, app: &mut App, i: usize, id: ChildId, ev: ChildEvent) {
     let _ = ctx.remove(id);
     let Some((pid, started)) = app.slots[i].running.take() else {
         return;
     };
     let lived = ctx.now().saturating_duration_since(started);
-    let what = format!("exit #{i} pid {pid}: {}", describe(status));
+    let what = format!("exit #{i} pid {pid}: {}", describe(ev.status));
     gone(ctx, app, i, lived, what);
 }
 
 /// Slot `i` has no process any more (it exited, or a restart failed):
 /// schedule the next restart, or shut down if the budget is spent. `what`
 /// starts the log line.
-fn gone(ctx: &mut Ctx<App>, app: &mut App, i: usize, lived: Duration, what: String) {
+fn gone(ctx: &mut Ctx<'_, App>, app: &mut App, i: usize, lived: Duration, what: String) {
     if app.stopping {
         println!("{what}");
         return;
@@ -279,7 +281,7 @@ fn next_backoff(slot: &mut Slot, lived: Duration) -> Duration {
 
 /// Stops restarting and asks every child to terminate. The loop then ends
 /// by itself when the last child watcher has reported its exit.
-fn shutdown(ctx: &mut Ctx<App>, app: &mut App, why: &str) {
+fn shutdown(ctx: &mut Ctx<'_, App>, app: &mut App, why: &str) {
     if app.stopping {
         return;
     }
@@ -292,10 +294,10 @@ fn shutdown(ctx: &mut Ctx<App>, app: &mut App, why: &str) {
     }
     for slot in &mut app.slots {
         if let Some(t) = slot.restart.take() {
-            let _ = ctx.remove(t); // harmless if it already fired
+            ctx.cancel_once(t); // harmless if it already fired
         }
     }
-    if !signal_children(app, libc::SIGTERM) {
+    if !signal_children(app, signum::SIGTERM) {
         return;
     }
     let grace = ctx.once_timer(GRACE, |_ctx, app, _ev| {
@@ -306,7 +308,7 @@ fn shutdown(ctx: &mut Ctx<App>, app: &mut App, why: &str) {
     match grace {
         // Only the children should keep the loop alive, not this timer.
         Ok(t) => {
-            let _ = ctx.set_keepalive(t, false);
+            let _ = ctx.set_once_keepalive(t, false);
         }
         Err(e) => eprintln!("supervisor: no SIGKILL fallback: {e}"),
     }
@@ -317,9 +319,6 @@ fn signal_children(app: &App, signal: i32) -> bool {
     let mut any = false;
     for (pid, _) in app.slots.iter().filter_map(|s| s.running) {
         any = true;
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
-            continue;
-        };
         // SAFETY: kill takes plain integers. The pid cannot belong to an
         // unrelated process: it is our child, and until its watcher has
         // reaped it (which takes it out of `running`) the kernel keeps the

@@ -20,22 +20,31 @@
 //! * Ending without a "done" flag: the callback stops its watcher when the
 //!   last result is in, nothing else keeps the loop alive, and `run`
 //!   returns.
-//! * Failing loudly instead of hanging: a worker that dies (panics) still
-//!   wakes the loop on its way out, and once every worker is gone the
-//!   callback sees the channel disconnected with results missing.
+//! * Failing loudly instead of hanging: when the last sender is dropped
+//!   (every worker is gone, even one that panicked), the async callback
+//!   runs with [`Events::CLOSED`] and sees the results that are missing.
+//! * Ctrl-C (SIGINT) stops it early, and cleanly: a signal watcher that
+//!   does not keep the loop alive ([`Watcher::set_keepalive`]`(false)`)
+//!   tells the workers to stop taking jobs; once they are gone the program
+//!   prints how far it got and exits with status 0.
+//!
+//! [`Watcher::set_keepalive`]: evloop::Watcher::set_keepalive
 
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use evloop::{AsyncId, AsyncSender, Ctx, Loop, RunMode};
+use evloop::{signum, AsyncId, AsyncSender, Ctx, Events, Loop, RunMode};
 
 const USAGE: &str = "\
 usage: worker_pool [--workers N] [--jobs N] [--chunk N]
 
 Counts the primes below JOBS * CHUNK on a pool of threads, one job per
 range of CHUNK numbers, and prints the total and how the work was spread.
+Ctrl-C (SIGINT) stops it after the jobs being worked on; it then prints
+how many jobs were done and exits with status 0.
 
 options:
   --workers N   worker threads (default: the number of CPUs)
@@ -69,6 +78,8 @@ struct Tally {
     per_worker: Vec<u64>,
     /// Async callbacks run: fewer than `done` when sends coalesced.
     wakeups: u64,
+    /// Set by SIGINT: the workers take no more jobs.
+    cancel: Arc<AtomicBool>,
 }
 
 fn main() -> ExitCode {
@@ -146,10 +157,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
 
 fn run_pool(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut lp: Loop<Tally> = Loop::new()?;
+    let mut ctx = lp.ctx();
     let (result_tx, result_rx) = mpsc::channel::<Done>();
     let (watcher, wake) =
-        lp.async_watcher(move |ctx, tally, id, _ev| collect(ctx, tally, id, &result_rx))?;
-    lp.start(watcher)?;
+        ctx.new_async(move |ctx, tally, id, ev| collect(ctx, tally, id, ev, &result_rx))?;
+    ctx.start(watcher)?;
+    // Ctrl-C: no more jobs. The watcher must not keep the loop alive
+    // itself: when the work is done, `run` returns.
+    let interrupt = ctx.new_signal(signum::SIGINT, |ctx, tally, id, _ev| {
+        tally.cancel.store(true, Ordering::Relaxed);
+        let _ = ctx.remove(id); // a second Ctrl-C kills at once
+    })?;
+    let mut w = ctx.signal(interrupt)?;
+    w.set_keepalive(false);
+    w.start()?;
+    let cancel = Arc::new(AtomicBool::new(false));
 
     // The whole queue is filled up front; a worker takes the next job when
     // it is free. std's Receiver has one owner, so the workers share it
@@ -165,18 +187,27 @@ fn run_pool(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     for w in 0..opts.workers {
         let out = Results {
             worker: w,
-            tx: Some(result_tx.clone()),
+            tx: result_tx.clone(),
             wake: wake.clone(),
         };
-        let (jobs, chunk) = (job_rx.clone(), opts.chunk);
+        let (jobs, chunk, cancel) = (job_rx.clone(), opts.chunk, cancel.clone());
         let handle = thread::Builder::new()
             .name(format!("worker-{w}"))
-            .spawn(move || work(&jobs, chunk, out))?;
+            .spawn(move || work(&jobs, chunk, &cancel, out))?;
         handles.push(handle);
     }
-    // The workers hold the only senders now, so the channel disconnects
-    // when the last of them is gone.
+    // The workers hold the only senders now, of both kinds: the channel
+    // disconnects, and the async watcher hears CLOSED, when the last of
+    // them is gone.
     drop(result_tx);
+    drop(wake);
+    println!(
+        "counting the primes below {}: {} jobs of {} numbers on {} workers (Ctrl-C stops)",
+        opts.jobs * opts.chunk,
+        opts.jobs,
+        opts.chunk,
+        opts.workers
+    );
 
     let mut tally = Tally {
         jobs: opts.jobs,
@@ -184,8 +215,10 @@ fn run_pool(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
         primes: 0,
         per_worker: vec![0; opts.workers],
         wakeups: 0,
+        cancel,
     };
-    // Returns when `collect` has stopped the watcher, the only one.
+    // Returns when `collect` has stopped the watcher, the only one that
+    // keeps the loop alive.
     lp.run(&mut tally, RunMode::Default)?;
     let crashed = handles
         .into_iter()
@@ -193,6 +226,14 @@ fn run_pool(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
         .filter(Result::is_err)
         .count();
 
+    let interrupted = tally.cancel.load(Ordering::Relaxed);
+    if interrupted && tally.done < tally.jobs && crashed == 0 {
+        println!(
+            "interrupted: {} of {} jobs done, {} primes found in them",
+            tally.done, tally.jobs, tally.primes
+        );
+        return Ok(());
+    }
     if tally.done < tally.jobs {
         return Err(format!(
             "only {} of {} jobs finished ({crashed} workers crashed)",
@@ -216,34 +257,33 @@ fn run_pool(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The async callback, in the loop thread: drain the result channel.
-fn collect(ctx: &mut Ctx<Tally>, tally: &mut Tally, id: AsyncId, results: &Receiver<Done>) {
+fn collect(
+    ctx: &mut Ctx<'_, Tally>,
+    tally: &mut Tally,
+    id: AsyncId,
+    ev: Events,
+    results: &Receiver<Done>,
+) {
     tally.wakeups += 1;
-    loop {
-        match results.try_recv() {
-            Ok(done) => {
-                tally.done += 1;
-                tally.primes += done.primes;
-                tally.per_worker[done.worker] += 1;
-            }
-            Err(TryRecvError::Empty) => break,
-            // Every worker is gone; whatever is missing will not come.
-            Err(TryRecvError::Disconnected) => {
-                let _ = ctx.stop(id);
-                return;
-            }
-        }
+    while let Ok(done) = results.try_recv() {
+        tally.done += 1;
+        tally.primes += done.primes;
+        tally.per_worker[done.worker] += 1;
     }
-    if tally.done == tally.jobs {
+    // All done; or every worker is gone (CLOSED: the last sender was
+    // dropped) and whatever is missing will not come.
+    if tally.done == tally.jobs || ev.contains(Events::CLOSED) {
         let _ = ctx.stop(id);
     }
 }
 
 /// A worker's way back to the loop. Dropping it (a worker returning or
-/// unwinding) closes its end of the channel and then wakes the loop, so the
-/// loop notices when the last worker is gone, even if it died.
+/// unwinding) closes its end of the channel and then, the fields being
+/// dropped in order, drops its async sender: when the last worker is gone,
+/// the loop hears CLOSED with every result already in the channel.
 struct Results {
     worker: usize,
-    tx: Option<Sender<Done>>,
+    tx: Sender<Done>,
     wake: AsyncSender,
 }
 
@@ -251,10 +291,7 @@ impl Results {
     /// Sends one result; `false` if the loop thread is gone.
     fn send(&self, primes: u64) -> bool {
         let worker = self.worker;
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send(Done { worker, primes }).is_ok());
+        let sent = self.tx.send(Done { worker, primes }).is_ok();
         // Wake the loop after the result is in the channel, so that the
         // callback is sure to find it.
         self.wake.send();
@@ -262,16 +299,10 @@ impl Results {
     }
 }
 
-impl Drop for Results {
-    fn drop(&mut self) {
-        self.tx = None;
-        self.wake.send();
-    }
-}
-
-/// A worker thread: take jobs until the queue is empty.
-fn work(jobs: &Mutex<Receiver<u64>>, chunk: u64, out: Results) {
-    loop {
+/// A worker thread: take jobs until the queue is empty or the loop thread
+/// says stop.
+fn work(jobs: &Mutex<Receiver<u64>>, chunk: u64, cancel: &AtomicBool, out: Results) {
+    while !cancel.load(Ordering::Relaxed) {
         // The lock is released at the end of this statement, before the
         // work. A poisoned lock means another worker panicked while taking
         // a job; stop too rather than guess at the queue's state.

@@ -84,7 +84,7 @@ impl LoopBuilder {
 
     /// Whether child watchers may use pidfds (default: yes, where the
     /// kernel has them). Without, they rely on SIGCHLD and `waitpid`; see
-    /// [`Ctx::child`](crate::Ctx::child).
+    /// [`Ctx::new_child`](crate::Ctx::new_child).
     pub fn pidfd(mut self, on: bool) -> Self {
         self.opts.pidfd = on;
         self

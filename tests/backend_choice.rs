@@ -3,11 +3,13 @@
 //!
 //! Environment variables are process-global and libtest runs tests in
 //! parallel threads, so this binary has no test harness (`harness = false`
-//! in Cargo.toml): `main` runs the cases one after another, prints one line
-//! per case and a final `N passed, M failed`, and exits non-zero on failure.
+//! in Cargo.toml): `common::harness_main` runs the cases one after another,
+//! each from a clean environment, prints one line per case and a final
+//! `N passed, M failed`, and exits non-zero on failure.
+
+mod common;
 
 use std::env;
-use std::panic::{self, AssertUnwindSafe};
 
 use evloop::{Backend, Backends, Error, Loop, BACKEND_ENV};
 
@@ -25,7 +27,7 @@ fn default_loop() -> Result<Loop<()>, Error> {
 
 fn backend_of(r: Result<Loop<()>, Error>) -> Backend {
     match r {
-        Ok(lp) => lp.backend(),
+        Ok(mut lp) => lp.ctx().backend(),
         Err(e) => panic!("loop creation failed: {e:?}"),
     }
 }
@@ -95,19 +97,17 @@ fn env_bogus_is_unknown_backend() {
 
 fn ignore_env_honours_the_builder() {
     set_env("select");
-    let lp: Loop<()> = Loop::builder()
+    let lp = Loop::builder()
         .backend(Backend::Poll)
         .ignore_env(true)
-        .build()
-        .unwrap();
-    assert_eq!(lp.backend(), Backend::Poll);
+        .build();
+    assert_eq!(backend_of(lp), Backend::Poll);
     set_env("epoll");
-    let lp: Loop<()> = Loop::builder()
+    let lp = Loop::builder()
         .backend(Backend::Select)
         .ignore_env(true)
-        .build()
-        .unwrap();
-    assert_eq!(lp.backend(), Backend::Select);
+        .build();
+    assert_eq!(backend_of(lp), Backend::Select);
 }
 
 /// Like libev without `EVFLAG_NOENV` (`LIBEV_FLAGS` wins over the flags the
@@ -116,26 +116,24 @@ fn ignore_env_honours_the_builder() {
 /// force a backend on any program without rebuilding it.
 fn env_wins_over_builder_without_ignore_env() {
     set_env("select");
-    let lp: Loop<()> = Loop::builder().backend(Backend::Poll).build().unwrap();
-    assert_eq!(lp.backend(), Backend::Select);
+    let lp = Loop::builder().backend(Backend::Poll).build();
+    assert_eq!(backend_of(lp), Backend::Select);
     set_env("poll");
-    let lp: Loop<()> = Loop::builder()
+    let lp = Loop::builder()
         .backends(Backends::EPOLL | Backends::SELECT)
         .ignore_env(false)
-        .build()
-        .unwrap();
-    assert_eq!(lp.backend(), Backend::Poll);
+        .build();
+    assert_eq!(backend_of(lp), Backend::Poll);
 }
 
 fn builder_backends_set_picks_best() {
     clear_env();
-    let lp: Loop<()> = Loop::builder()
+    let lp = Loop::builder()
         .backends(Backends::POLL | Backends::SELECT)
-        .build()
-        .unwrap();
-    assert_eq!(lp.backend(), Backend::Poll);
-    let lp: Loop<()> = Loop::builder().backends(Backends::SELECT).build().unwrap();
-    assert_eq!(lp.backend(), Backend::Select);
+        .build();
+    assert_eq!(backend_of(lp), Backend::Poll);
+    let lp = Loop::builder().backends(Backends::SELECT).build();
+    assert_eq!(backend_of(lp), Backend::Select);
     match Loop::builder().backends(Backends::empty()).build::<()>() {
         Err(Error::InvalidArgument(_)) => {}
         other => panic!("expected InvalidArgument for no backend, got {other:?}"),
@@ -145,9 +143,10 @@ fn builder_backends_set_picks_best() {
 fn backend_fd_only_for_epoll() {
     clear_env();
     for b in [Backend::Epoll, Backend::Poll, Backend::Select] {
-        let lp: Loop<()> = Loop::builder().backend(b).ignore_env(true).build().unwrap();
-        assert_eq!(lp.backend(), b);
-        assert_eq!(lp.backend_fd().is_some(), b == Backend::Epoll, "{b}");
+        let mut lp: Loop<()> = Loop::builder().backend(b).ignore_env(true).build().unwrap();
+        let ctx = lp.ctx();
+        assert_eq!(ctx.backend(), b);
+        assert_eq!(ctx.backend_fd().is_some(), b == Backend::Epoll, "{b}");
     }
 }
 
@@ -162,48 +161,30 @@ fn names_round_trip() {
     ));
 }
 
+/// The cases as `harness_main` takes them, each wrapped so that it starts
+/// from a clean environment.
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        &[$((stringify!($case), (|| {
+            clear_env();
+            $case();
+        }) as fn())),*]
+    };
+}
+
 fn main() {
-    let cases: &[(&str, fn())] = &[
-        ("supported_has_all_three", supported_has_all_three),
-        ("default_is_epoll", default_is_epoll),
-        ("env_forces_poll", env_forces_poll),
-        ("env_forces_select", env_forces_select),
-        ("env_forces_epoll", env_forces_epoll),
-        ("env_is_case_insensitive", env_is_case_insensitive),
-        ("env_bogus_is_unknown_backend", env_bogus_is_unknown_backend),
-        (
-            "ignore_env_honours_the_builder",
-            ignore_env_honours_the_builder,
-        ),
-        (
-            "env_wins_over_builder_without_ignore_env",
-            env_wins_over_builder_without_ignore_env,
-        ),
-        (
-            "builder_backends_set_picks_best",
-            builder_backends_set_picks_best,
-        ),
-        ("backend_fd_only_for_epoll", backend_fd_only_for_epoll),
-        ("names_round_trip", names_round_trip),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case) in cases {
-        // Every case starts from a clean environment.
-        clear_env();
-        match panic::catch_unwind(AssertUnwindSafe(case)) {
-            Ok(()) => {
-                println!("test {name} ... ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed += 1;
-            }
-        }
-    }
-    clear_env();
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    common::harness_main(cases![
+        supported_has_all_three,
+        default_is_epoll,
+        env_forces_poll,
+        env_forces_select,
+        env_forces_epoll,
+        env_is_case_insensitive,
+        env_bogus_is_unknown_backend,
+        ignore_env_honours_the_builder,
+        env_wins_over_builder_without_ignore_env,
+        builder_backends_set_picks_best,
+        backend_fd_only_for_epoll,
+        names_round_trip,
+    ]);
 }

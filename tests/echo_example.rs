@@ -12,11 +12,12 @@ mod common;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use evloop::signum::{SIGINT, SIGTERM};
 use evloop::Backend;
 
 /// The built example (see `common::example_bin`).
@@ -32,7 +33,7 @@ fn backends() -> Vec<Backend> {
 struct Server {
     child: Child,
     addr: SocketAddr,
-    /// The server's stdout, line by line, after the "listening" line.
+    /// The server's stdout, line by line, after the "echo: listening on" line.
     lines: Receiver<String>,
     backend: Backend,
 }
@@ -55,9 +56,9 @@ impl Server {
             backend,
         };
         let first = server.next_line(Duration::from_secs(10));
-        // "listening on 127.0.0.1:PORT (idle timeout .., backend NAME)"
+        // "echo: listening on 127.0.0.1:PORT (idle timeout .., backend NAME)"
         let addr = first
-            .strip_prefix("listening on ")
+            .strip_prefix("echo: listening on ")
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line: {first:?}"));
@@ -88,6 +89,29 @@ impl Server {
                 let status = self.child.wait();
                 panic!("[{}] the server exited: {status:?}", self.backend)
             }
+        }
+    }
+
+    /// Sends `signal` to the server.
+    fn signal(&self, signal: i32) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill takes plain integers; the pid is our unreaped child.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Waits for the server to exit, at most `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] the server did not exit within {timeout:?}",
+                self.backend
+            );
+            thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -291,6 +315,42 @@ fn idle_timeout_closes_only_idle_connections() {
         assert!(quiet.elapsed() < Duration::from_secs(5), "[{backend}]");
         let line = server.expect_line("close ");
         assert!(line.ends_with("(idle timeout)"), "[{backend}] {line:?}");
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM end the server in order on every backend:
+/// it says so, closes every connection (the client sees end of file), and
+/// exits with status 0 soon after.
+#[test]
+fn exits_0_on_sigint_and_sigterm() {
+    for backend in backends() {
+        for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            let mut server = Server::start(backend, "30");
+            let mut conn = server.connect();
+            let open = server.expect_line("open ");
+            conn.write_all(b"before").unwrap();
+            let mut got = [0; 6];
+            conn.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"before", "[{backend}]");
+
+            server.signal(signal);
+            let line = server.expect_line("echo: ");
+            assert_eq!(
+                line,
+                format!("echo: {name}: closing 1 connection"),
+                "[{backend}]"
+            );
+            let close = server.expect_line("close ");
+            let peer = open.strip_prefix("open ").unwrap();
+            assert_eq!(close, format!("close {peer} (shutdown)"), "[{backend}]");
+            let mut rest = Vec::new();
+            match conn.read_to_end(&mut rest) {
+                Ok(_) => assert!(rest.is_empty(), "[{backend}] {rest:?}"),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "[{backend}]"),
+            }
+            let status = server.wait_exit(Duration::from_secs(5));
+            assert_eq!(status.code(), Some(0), "[{backend}] {name}: {status:?}");
+        }
     }
 }
 

@@ -8,10 +8,11 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{for_each_backend, harness_main, new_loop, run_default};
-use evloop::{Events, Loop, RunMode};
+use common::{for_each_backend, harness_main, new_loop, run_default, watchdog};
+use evloop::signum::SIGUSR1;
+use evloop::{Backend, Break, EmbedId, Events, IoId, Loop, RunMode};
 
 /// Forks; the child runs `child` and exits 0 if it returns, 1 if it
 /// panics. Returns the child's exit code once it is gone.
@@ -49,18 +50,19 @@ struct Log {
     bytes: Vec<u8>,
 }
 
-fn reader(lp: &mut Loop<Log>, sock: UnixStream) -> evloop::IoId {
+fn reader(lp: &mut Loop<Log>, sock: UnixStream) -> IoId<UnixStream> {
     sock.set_nonblocking(true).unwrap();
-    let id = lp
-        .io(sock, Events::READ, |ctx, log, id, _| {
+    let mut ctx = lp.ctx();
+    let id = ctx
+        .new_io(sock, Events::READ, |ctx, log: &mut Log, id, _| {
             let mut buf = [0u8; 64];
-            if let Ok(n) = ctx.io_source_mut::<UnixStream>(id).unwrap().read(&mut buf) {
+            if let Ok(n) = ctx.io(id).unwrap().source().read(&mut buf) {
                 log.events.push("io");
                 log.bytes.extend_from_slice(&buf[..n]);
             }
         })
         .unwrap();
-    lp.start(id).unwrap();
+    ctx.start(id).unwrap();
     id
 }
 
@@ -69,20 +71,21 @@ fn child_serves_io_and_timers_and_parent_is_unharmed() {
         let mut lp = new_loop::<Log>(b);
         let (a, mut a_peer) = UnixStream::pair().unwrap();
         let io = reader(&mut lp, a);
-        let f = lp
-            .fork(|_, log, _, ev| {
+        let mut ctx = lp.ctx();
+        let f = ctx
+            .new_fork(|_, log, _, ev| {
                 assert_eq!(ev, Events::FORK);
                 log.events.push("fork");
             })
             .unwrap();
-        lp.start(f).unwrap();
+        ctx.start(f).unwrap();
         let mut log = Log::default();
         a_peer.write_all(b"x").unwrap();
         lp.run(&mut log, RunMode::NoWait).unwrap();
         assert_eq!(log.events, ["io"], "no fork watcher without a fork");
 
         let code = in_child(|| {
-            lp.loop_fork().unwrap();
+            lp.ctx().loop_fork().unwrap();
             let mut log = Log::default();
             // The fork watcher runs before the poll, so before the io.
             a_peer.write_all(b"child").unwrap();
@@ -91,13 +94,14 @@ fn child_serves_io_and_timers_and_parent_is_unharmed() {
             assert_eq!(log.bytes, b"child");
             // Stop the io watcher: without loop_fork this would take the
             // fd out of the parent's epoll set too.
-            lp.stop(io).unwrap();
-            let t = lp
-                .timer(Duration::from_millis(5), Duration::ZERO, |_, log, _, _| {
+            let mut ctx = lp.ctx();
+            ctx.stop(io).unwrap();
+            let t = ctx
+                .new_timer(Duration::from_millis(5), Duration::ZERO, |_, log, _, _| {
                     log.events.push("timer")
                 })
                 .unwrap();
-            lp.start(t).unwrap();
+            ctx.start(t).unwrap();
             run_default(&mut lp, &mut log).unwrap();
             assert_eq!(log.events, ["fork", "io", "timer"]);
             assert!(log.bytes.len() == 5);
@@ -107,8 +111,9 @@ fn child_serves_io_and_timers_and_parent_is_unharmed() {
         // The parent: its fork watcher never ran, its io still works.
         let mut log = Log::default();
         a_peer.write_all(b"parent").unwrap();
-        let t = lp
-            .timer(
+        let mut ctx = lp.ctx();
+        let t = ctx
+            .new_timer(
                 Duration::from_millis(5),
                 Duration::ZERO,
                 |ctx, log, _, _| {
@@ -117,7 +122,7 @@ fn child_serves_io_and_timers_and_parent_is_unharmed() {
                 },
             )
             .unwrap();
-        lp.start(t).unwrap();
+        ctx.start(t).unwrap();
         run_default(&mut lp, &mut log).unwrap();
         log.events.sort();
         assert_eq!(
@@ -132,15 +137,16 @@ fn child_serves_io_and_timers_and_parent_is_unharmed() {
 fn async_and_signal_after_fork_stay_in_their_process() {
     for_each_backend(|b| {
         let mut lp = new_loop::<u32>(b);
-        let (id, sender) = lp.async_watcher(|_, n, _, _| *n += 1).unwrap();
-        lp.start(id).unwrap();
-        let s = lp.signal(libc::SIGUSR1, |_, n, _, _| *n += 100).unwrap();
-        lp.start(s).unwrap();
+        let mut ctx = lp.ctx();
+        let (id, sender) = ctx.new_async(|_, n, _, _| *n += 1).unwrap();
+        ctx.start(id).unwrap();
+        let s = ctx.new_signal(SIGUSR1, |_, n, _, _| *n += 100).unwrap();
+        ctx.start(s).unwrap();
         let code = in_child(|| {
-            lp.loop_fork().unwrap();
+            lp.ctx().loop_fork().unwrap();
             sender.send();
             // SAFETY: raise only signals this (child) thread.
-            unsafe { libc::raise(libc::SIGUSR1) };
+            unsafe { libc::raise(SIGUSR1) };
             let mut n = 0;
             lp.run(&mut n, RunMode::NoWait).unwrap();
             assert_eq!(n, 101);
@@ -154,28 +160,29 @@ fn async_and_signal_after_fork_stay_in_their_process() {
         sender.send();
         lp.run(&mut n, RunMode::NoWait).unwrap();
         assert_eq!(n, 1);
-        lp.remove(s).unwrap();
+        lp.ctx().remove(s).unwrap();
     });
 }
 
 fn child_wakeups_do_not_wake_the_parent() {
     for_each_backend(|b| {
         let mut lp = new_loop::<u32>(b);
-        let (id, sender) = lp.async_watcher(|_, n, _, _| *n += 1).unwrap();
-        lp.start(id).unwrap();
-        let t = lp
-            .timer(Duration::from_millis(300), Duration::ZERO, |_, n, _, _| {
+        let mut ctx = lp.ctx();
+        let (id, sender) = ctx.new_async(|_, n, _, _| *n += 1).unwrap();
+        ctx.start(id).unwrap();
+        let t = ctx
+            .new_timer(Duration::from_millis(300), Duration::ZERO, |_, n, _, _| {
                 *n += 100
             })
             .unwrap();
-        lp.start(t).unwrap();
+        ctx.start(t).unwrap();
         let pid = spawn_child(|| {
-            lp.loop_fork().unwrap();
+            lp.ctx().loop_fork().unwrap();
             std::thread::sleep(Duration::from_millis(30));
             // Without a wake-up fd of its own, this would wake the parent
             // (the child does not run its loop, which would drain it).
             sender.send();
-            assert!(lp.async_pending(id).unwrap());
+            assert!(lp.ctx().async_watcher(id).unwrap().is_sent());
             std::thread::sleep(Duration::from_millis(50));
         });
         let mut n = 0;
@@ -196,8 +203,11 @@ fn fork_check_needs_no_call() {
             .unwrap();
         let (a, mut a_peer) = UnixStream::pair().unwrap();
         let io = reader(&mut lp, a);
-        let f = lp.fork(|_, log, _, _| log.events.push("fork")).unwrap();
-        lp.start(f).unwrap();
+        let mut ctx = lp.ctx();
+        let f = ctx
+            .new_fork(|_, log, _, _| log.events.push("fork"))
+            .unwrap();
+        ctx.start(f).unwrap();
         let mut log = Log::default();
         lp.run(&mut log, RunMode::NoWait).unwrap();
         assert!(log.events.is_empty());
@@ -206,7 +216,7 @@ fn fork_check_needs_no_call() {
             a_peer.write_all(b"c").unwrap();
             lp.run(&mut log, RunMode::NoWait).unwrap();
             assert_eq!(log.events, ["fork", "io"]);
-            lp.stop(io).unwrap();
+            lp.ctx().stop(io).unwrap();
             lp.run(&mut log, RunMode::NoWait).unwrap();
         });
         assert_eq!(code, 0, "[{b}] the child's checks failed");
@@ -227,16 +237,17 @@ fn stat_after_fork_uses_its_own_inotify() {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f");
         let mut lp = new_loop::<u32>(b);
-        let s = lp
-            .stat(&path, Duration::from_secs(60), |ctx, n, id, _| {
+        let mut ctx = lp.ctx();
+        let s = ctx
+            .new_stat(&path, Duration::from_secs(60), |ctx, n, id, _| {
                 *n += 1;
                 ctx.stop(id).unwrap();
             })
             .unwrap();
-        lp.start(s).unwrap();
+        ctx.start(s).unwrap();
         let p2 = path.clone();
         let code = in_child(|| {
-            lp.loop_fork().unwrap();
+            lp.ctx().loop_fork().unwrap();
             std::fs::write(&p2, b"1").unwrap();
             let mut n = 0;
             run_default(&mut lp, &mut n).unwrap();
@@ -249,6 +260,121 @@ fn stat_after_fork_uses_its_own_inotify() {
         run_default(&mut lp, &mut n).unwrap();
         assert_eq!(n, 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
+
+/// Runs `outer` until the log of the loop that `e` embeds satisfies
+/// `done` (looked at after every sweep); fails after 5 s with `what`.
+fn run_until(
+    outer: &mut Loop<Log>,
+    e: EmbedId<Log>,
+    what: &str,
+    done: impl Fn(&Log) -> bool + 'static,
+) {
+    let mut ctx = outer.ctx();
+    let mut w = ctx.embed(e).unwrap();
+    if done(w.inner().1) {
+        return;
+    }
+    w.set_callback(move |ctx, _, id, _| {
+        if done(ctx.embed(id).unwrap().inner().1) {
+            ctx.break_loop(Break::One);
+        }
+    });
+    let (fired, t) = watchdog(outer, Duration::from_secs(5));
+    outer.run(&mut Log::default(), RunMode::Default).unwrap();
+    let mut ctx = outer.ctx();
+    let log = &ctx.embed(e).unwrap().inner().1.events.clone();
+    assert!(!fired.get(), "{what}: not within 5 s (inner log {log:?})");
+    ctx.remove(t).unwrap();
+}
+
+/// Adds a one-shot 20 ms timer to the loop `e` embeds, logging "timer".
+fn inner_timer(outer: &mut Loop<Log>, e: EmbedId<Log>) {
+    let mut ctx = outer.ctx();
+    let mut w = ctx.embed(e).unwrap();
+    let (mut inner, _) = w.inner();
+    let t = inner
+        .new_timer(Duration::from_millis(20), Duration::ZERO, |_, log, _, _| {
+            log.events.push("timer")
+        })
+        .unwrap();
+    inner.start(t).unwrap();
+}
+
+/// After a real fork, `loop_fork` on an outer loop forks the epoll loop it
+/// embeds too: in the child the inner loop's fork watcher runs, and its io
+/// and a new timer work through the outer loop; stopping the inner io
+/// watcher there (which, on an epoll set shared with the parent, would
+/// take the fd out of the parent's set too) leaves the parent alone. The
+/// parent's loops run no fork watcher and still serve inner io and timers.
+fn embedded_loop_forks_with_its_outer_loop() {
+    for_each_backend(|b| {
+        let mut inner: Loop<Log> = new_loop(Backend::Epoll);
+        let (a, mut a_peer) = UnixStream::pair().unwrap();
+        let io = reader(&mut inner, a);
+        let mut ictx = inner.ctx();
+        let f = ictx
+            .new_fork(|_, log, _, ev| {
+                assert_eq!(ev, Events::FORK);
+                log.events.push("fork");
+            })
+            .unwrap();
+        ictx.start(f).unwrap();
+        let mut outer = new_loop::<Log>(b);
+        let mut ctx = outer.ctx();
+        let e = ctx
+            .new_embed(inner, Log::default(), |_, _, _, _| {})
+            .unwrap();
+        ctx.start(e).unwrap();
+
+        a_peer.write_all(b"p1").unwrap();
+        run_until(&mut outer, e, "inner io before the fork", |log| {
+            log.bytes == b"p1"
+        });
+
+        let code = in_child(|| {
+            outer.ctx().loop_fork().unwrap();
+            run_until(&mut outer, e, "the inner fork watcher", |log| {
+                log.events.contains(&"fork")
+            });
+            a_peer.write_all(b"c").unwrap();
+            run_until(&mut outer, e, "inner io in the child", |log| {
+                log.bytes == b"p1c"
+            });
+            // Stop the inner io watcher; the next sweep's preparation
+            // applies it to the inner backend.
+            outer.ctx().embed(e).unwrap().inner().0.stop(io).unwrap();
+            inner_timer(&mut outer, e);
+            let start = Instant::now();
+            run_until(&mut outer, e, "an inner timer in the child", |log| {
+                log.events.contains(&"timer")
+            });
+            assert!(start.elapsed() >= Duration::from_millis(20), "timer early");
+            let mut ctx = outer.ctx();
+            let mut w = ctx.embed(e).unwrap();
+            assert_eq!(w.inner().1.events, ["io", "fork", "io", "timer"]);
+            assert!(w.take_error().is_none());
+        });
+        assert_eq!(code, 0, "[{b}] the child's checks failed");
+
+        // The parent: no fork watcher ran, its inner io is still
+        // registered, and inner timers fire.
+        a_peer.write_all(b"p2").unwrap();
+        run_until(
+            &mut outer,
+            e,
+            "inner io in the parent after the fork",
+            |log| log.bytes == b"p1p2",
+        );
+        inner_timer(&mut outer, e);
+        run_until(&mut outer, e, "an inner timer in the parent", |log| {
+            log.events.contains(&"timer")
+        });
+        let mut ctx = outer.ctx();
+        let mut w = ctx.embed(e).unwrap();
+        assert_eq!(w.inner().1.events, ["io", "io", "timer"], "[{b}]");
+        assert!(w.take_error().is_none(), "[{b}]");
     });
 }
 
@@ -270,6 +396,10 @@ fn main() {
         (
             "stat_after_fork_uses_its_own_inotify",
             stat_after_fork_uses_its_own_inotify,
+        ),
+        (
+            "embedded_loop_forks_with_its_outer_loop",
+            embedded_loop_forks_with_its_outer_loop,
         ),
     ]);
 }

@@ -16,6 +16,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use evloop::signum::{SIGINT, SIGTERM};
+
 const EXAMPLES: [&str; 4] = ["supervisor", "worker_pool", "file_tail", "foreign_loop"];
 
 /// How long any one step may take before the test gives up.
@@ -100,6 +102,13 @@ impl Proc {
 
     fn stderr_lines(&mut self) -> Lines {
         Lines::new(self.child.stderr.take().expect("piped stderr"), "stderr")
+    }
+
+    /// Sends `signal` to the process.
+    fn signal(&self, signal: i32) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill with plain integers; the pid is our unreaped child.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     }
 }
 
@@ -262,6 +271,17 @@ fn supervisor_restarts_with_backoff_until_the_limit() {
 
 #[test]
 fn supervisor_stops_its_children_on_sigterm() {
+    supervisor_stops_its_children_on(SIGTERM, "SIGTERM");
+}
+
+/// Ctrl-C (SIGINT) ends the supervisor as SIGTERM does: every child gets
+/// SIGTERM, none is restarted, and the supervisor exits with status 0.
+#[test]
+fn supervisor_exits_0_on_sigint() {
+    supervisor_stops_its_children_on(SIGINT, "SIGINT");
+}
+
+fn supervisor_stops_its_children_on(signal: i32, name: &str) {
     let mut sup = Proc::spawn("supervisor", &["--children", "3", "--", "sleep", "30"]);
     let mut out = sup.stdout_lines();
     let pids: Vec<u32> = (0..3).map(|_| start_pid(&out.expect("start #"))).collect();
@@ -270,16 +290,17 @@ fn supervisor_stops_its_children_on_sigterm() {
         assert!(process_exists(pid), "child {pid} is not running");
     }
 
-    let sup_pid = libc::pid_t::try_from(sup.child.id()).expect("pid fits pid_t");
-    // SAFETY: kill with plain integers; the pid is our unreaped child.
-    assert_eq!(unsafe { libc::kill(sup_pid, libc::SIGTERM) }, 0);
+    sup.signal(signal);
     let status = sup.wait(STEP);
-    assert!(status.success(), "supervisor: {status:?}");
+    assert_eq!(status.code(), Some(0), "supervisor: {status:?}");
 
     let rest = out.rest();
-    assert!(rest.iter().any(|l| l == "stopping: SIGTERM"), "{rest:#?}");
+    assert!(
+        rest.iter().any(|l| *l == format!("stopping: {name}")),
+        "{rest:#?}"
+    );
     for pid in pids {
-        let line = format!("pid {pid}: killed by signal {}", libc::SIGTERM);
+        let line = format!("pid {pid}: killed by signal {SIGTERM}");
         assert!(
             rest.iter().any(|l| l.ends_with(&line)),
             "{line:?} in {rest:#?}"
@@ -342,6 +363,41 @@ fn worker_pool_counts_all_primes() {
         assert_eq!(per_worker.len(), workers, "{stdout}");
         assert_eq!(per_worker.iter().sum::<usize>(), jobs, "{stdout}");
     }
+}
+
+/// Ctrl-C (SIGINT) stops a long run early: the workers finish the job in
+/// hand, the pool says how far it got, and exits with status 0 soon after.
+#[test]
+fn worker_pool_exits_0_on_sigint() {
+    let jobs = 1_000_000;
+    let mut pool = Proc::spawn(
+        "worker_pool",
+        &[
+            "--workers",
+            "2",
+            "--jobs",
+            &jobs.to_string(),
+            "--chunk",
+            "1000",
+        ],
+    );
+    let mut out = pool.stdout_lines();
+    out.expect("counting the primes below 1000000000");
+    pool.signal(SIGINT);
+    let status = pool.wait(STEP);
+    assert_eq!(status.code(), Some(0), "worker_pool: {status:?}");
+    let rest = out.rest();
+    let done: u64 = rest
+        .iter()
+        .find_map(|l| l.strip_prefix("interrupted: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no interrupted line in {rest:#?}"));
+    assert!(done < jobs, "{rest:#?}");
+    assert!(
+        !rest.iter().any(|l| l.starts_with("primes below")),
+        "{rest:#?}"
+    );
 }
 
 // ---------------------------------------------------------------- file_tail
@@ -446,18 +502,23 @@ fn file_tail_follows_a_symlink_to_its_target() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// Ctrl-C (SIGINT), and SIGTERM, end file_tail with status 0.
 #[test]
 fn file_tail_ends_on_sigint() {
     let dir = temp_dir("tail-sigint");
     let path = dir.join("not-yet");
-    let mut tail = Proc::spawn("file_tail", &[path.to_str().unwrap()]);
-    let mut err = tail.stderr_lines();
-    err.expect("following");
-    let pid = libc::pid_t::try_from(tail.child.id()).unwrap();
-    // SAFETY: kill with plain integers; the pid is our unreaped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let status = tail.wait(STEP);
-    assert!(status.success(), "file_tail: {status:?}");
+    for signal in [SIGINT, SIGTERM] {
+        let mut tail = Proc::spawn("file_tail", &[path.to_str().unwrap()]);
+        let mut err = tail.stderr_lines();
+        err.expect("following");
+        tail.signal(signal);
+        let status = tail.wait(STEP);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "file_tail, signal {signal}: {status:?}"
+        );
+    }
     let _ = fs::remove_dir_all(&dir);
 }
 
@@ -494,6 +555,26 @@ fn foreign_loop_plays_ping_pong() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no round count in {last:?}"));
     assert!(rounds <= 4 * 4, "{rounds} rounds: the foreign loop spins");
+}
+
+/// Ctrl-C (SIGINT) ends the game early: evloop says so, both sides
+/// finish, and the program exits with status 0.
+#[test]
+fn foreign_loop_exits_0_on_sigint() {
+    let mut game = Proc::spawn("foreign_loop", &["--ticks", "1000", "--interval", "20"]);
+    let mut out = game.stdout_lines();
+    out.expect("evloop: got ack 1");
+    game.signal(SIGINT);
+    let status = game.wait(STEP);
+    assert_eq!(status.code(), Some(0), "foreign_loop: {status:?}");
+    let rest = out.rest();
+    assert!(
+        rest.iter().any(|l| l == "evloop: SIGINT, stopping"),
+        "{rest:#?}"
+    );
+    let last = rest.last().map(String::as_str).unwrap_or_default();
+    assert!(last.starts_with("done: "), "{rest:#?}");
+    assert!(!last.starts_with("done: 1000 ticks"), "{rest:#?}");
 }
 
 // ---------------------------------------------------------------- command lines

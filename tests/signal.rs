@@ -8,6 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{for_each_backend, harness_main, new_loop, run_default, watchdog};
+use evloop::signum::{SIGHUP, SIGUSR1, SIGUSR2};
 use evloop::{Error, Events, RunMode};
 
 fn raise(sig: i32) {
@@ -42,28 +43,30 @@ fn set_disposition(sig: i32, handler: libc::sighandler_t) {
 fn delivered_inside_run_with_signal_bit() {
     for_each_backend(|b| {
         let mut lp = new_loop::<Vec<Events>>(b);
-        let id = lp
-            .signal(libc::SIGUSR1, |ctx, got, id, ev| {
+        let mut ctx = lp.ctx();
+        let id = ctx
+            .new_signal(SIGUSR1, |ctx, got, id, ev| {
                 got.push(ev);
                 ctx.stop(id).unwrap();
             })
             .unwrap();
-        lp.start(id).unwrap();
-        raise(libc::SIGUSR1);
+        ctx.start(id).unwrap();
+        raise(SIGUSR1);
         let mut got = Vec::new();
         run_default(&mut lp, &mut got).unwrap();
         assert_eq!(got, [Events::SIGNAL]);
-        assert_eq!(lp.signal_number(id).unwrap(), libc::SIGUSR1);
+        assert_eq!(lp.ctx().signal(id).unwrap().signum(), SIGUSR1);
     });
 }
 
 fn burst_of_1000_coalesces_and_loop_keeps_working() {
     for_each_backend(|b| {
         let mut lp = new_loop::<u32>(b);
-        let id = lp.signal(libc::SIGUSR1, |_, n, _, _| *n += 1).unwrap();
-        lp.start(id).unwrap();
+        let mut ctx = lp.ctx();
+        let id = ctx.new_signal(SIGUSR1, |_, n, _, _| *n += 1).unwrap();
+        ctx.start(id).unwrap();
         for _ in 0..1000 {
-            kill_self(libc::SIGUSR1);
+            kill_self(SIGUSR1);
         }
         let mut n = 0;
         lp.run(&mut n, RunMode::NoWait).unwrap();
@@ -74,83 +77,87 @@ fn burst_of_1000_coalesces_and_loop_keeps_working() {
         );
         // The loop still works: timers and a later signal.
         let before = n;
-        let t = lp
-            .timer(Duration::from_millis(1), Duration::ZERO, |_, _, _, _| {})
+        let mut ctx = lp.ctx();
+        let t = ctx
+            .new_timer(Duration::from_millis(1), Duration::ZERO, |_, _, _, _| {})
             .unwrap();
-        lp.start(t).unwrap();
+        ctx.start(t).unwrap();
         lp.run(&mut n, RunMode::Once).unwrap();
-        assert!(!lp.is_active(t), "timer after the burst did not fire");
-        raise(libc::SIGUSR1);
+        assert!(!lp.ctx().is_active(t), "timer after the burst did not fire");
+        raise(SIGUSR1);
         lp.run(&mut n, RunMode::NoWait).unwrap();
         assert_eq!(n, before + 1, "a signal after the burst was not delivered");
-        lp.remove(id).unwrap();
+        lp.ctx().remove(id).unwrap();
     });
 }
 
 fn every_watcher_of_a_signal_runs() {
     for_each_backend(|b| {
         let mut lp = new_loop::<Vec<u32>>(b);
+        let mut ctx = lp.ctx();
         let mut ids = Vec::new();
         for i in 0..3 {
-            let id = lp
-                .signal(libc::SIGUSR2, move |ctx, got, id, _| {
+            let id = ctx
+                .new_signal(SIGUSR2, move |ctx, got, id, _| {
                     got.push(i);
                     ctx.stop(id).unwrap();
                 })
                 .unwrap();
-            lp.start(id).unwrap();
+            ctx.start(id).unwrap();
             ids.push(id);
         }
         // A stopped one does not run.
-        let idle = lp
-            .signal(libc::SIGUSR2, |_, got, _, _| got.push(99))
+        let idle = ctx
+            .new_signal(SIGUSR2, |_, got, _, _| got.push(99))
             .unwrap();
-        raise(libc::SIGUSR2);
+        raise(SIGUSR2);
         let mut got = Vec::new();
         run_default(&mut lp, &mut got).unwrap();
         got.sort();
         assert_eq!(got, [0, 1, 2]);
-        lp.remove(idle).unwrap();
+        lp.ctx().remove(idle).unwrap();
     });
 }
 
 fn stopped_watcher_misses_signal_and_restores_disposition() {
     for_each_backend(|b| {
-        set_disposition(libc::SIGUSR2, libc::SIG_IGN);
+        set_disposition(SIGUSR2, libc::SIG_IGN);
         let mut lp = new_loop::<u32>(b);
-        let a = lp.signal(libc::SIGUSR2, |_, n, _, _| *n += 1).unwrap();
-        let c = lp.signal(libc::SIGUSR2, |_, n, _, _| *n += 10).unwrap();
-        lp.start(a).unwrap();
-        lp.start(c).unwrap();
-        assert_ne!(disposition(libc::SIGUSR2), libc::SIG_IGN);
-        lp.stop(a).unwrap();
+        let mut ctx = lp.ctx();
+        let a = ctx.new_signal(SIGUSR2, |_, n, _, _| *n += 1).unwrap();
+        let c = ctx.new_signal(SIGUSR2, |_, n, _, _| *n += 10).unwrap();
+        ctx.start(a).unwrap();
+        ctx.start(c).unwrap();
+        assert_ne!(disposition(SIGUSR2), libc::SIG_IGN);
+        ctx.stop(a).unwrap();
         assert_ne!(
-            disposition(libc::SIGUSR2),
+            disposition(SIGUSR2),
             libc::SIG_IGN,
             "one watcher is still active"
         );
-        raise(libc::SIGUSR2);
+        raise(SIGUSR2);
         let mut n = 0;
         lp.run(&mut n, RunMode::NoWait).unwrap();
         assert_eq!(n, 10, "only the active watcher runs");
-        lp.stop(c).unwrap();
+        lp.ctx().stop(c).unwrap();
         assert_eq!(
-            disposition(libc::SIGUSR2),
+            disposition(SIGUSR2),
             libc::SIG_IGN,
             "stopping the last watcher restores the previous disposition"
         );
         // Ignored now: raising it must neither kill us nor reach the loop.
-        raise(libc::SIGUSR2);
+        raise(SIGUSR2);
         lp.run(&mut n, RunMode::NoWait).unwrap();
         assert_eq!(n, 10);
-        set_disposition(libc::SIGUSR2, libc::SIG_DFL);
+        set_disposition(SIGUSR2, libc::SIG_DFL);
         // Dropping a loop with active watchers restores it too.
         let mut lp2 = new_loop::<u32>(b);
-        let d = lp2.signal(libc::SIGUSR2, |_, _, _, _| {}).unwrap();
-        lp2.start(d).unwrap();
-        assert_ne!(disposition(libc::SIGUSR2), libc::SIG_DFL);
+        let mut ctx2 = lp2.ctx();
+        let d = ctx2.new_signal(SIGUSR2, |_, _, _, _| {}).unwrap();
+        ctx2.start(d).unwrap();
+        assert_ne!(disposition(SIGUSR2), libc::SIG_DFL);
         drop(lp2);
-        assert_eq!(disposition(libc::SIGUSR2), libc::SIG_DFL);
+        assert_eq!(disposition(SIGUSR2), libc::SIG_DFL);
     });
 }
 
@@ -163,13 +170,14 @@ fn two_loops_in_two_threads_both_get_it() {
                 let ready = ready.clone();
                 std::thread::spawn(move || {
                     let mut lp = new_loop::<u32>(b);
-                    let id = lp
-                        .signal(libc::SIGUSR1, |ctx, n, id, _| {
+                    let mut ctx = lp.ctx();
+                    let id = ctx
+                        .new_signal(SIGUSR1, |ctx, n, id, _| {
                             *n += 1;
                             ctx.stop(id).unwrap();
                         })
                         .unwrap();
-                    lp.start(id).unwrap();
+                    ctx.start(id).unwrap();
                     let (fired, _) = watchdog(&mut lp, Duration::from_secs(10));
                     ready.wait();
                     let mut n = 0;
@@ -182,7 +190,7 @@ fn two_loops_in_two_threads_both_get_it() {
         ready.wait();
         // One signal to the process: the kernel hands it to one thread,
         // and evloop passes it on to every loop that watches it.
-        kill_self(libc::SIGUSR1);
+        kill_self(SIGUSR1);
         for h in handles {
             assert_eq!(h.join().unwrap(), 1);
         }
@@ -192,14 +200,15 @@ fn two_loops_in_two_threads_both_get_it() {
 fn signal_before_run_is_kept() {
     for_each_backend(|b| {
         let mut lp = new_loop::<u32>(b);
-        let id = lp
-            .signal(libc::SIGUSR1, |ctx, n, id, _| {
+        let mut ctx = lp.ctx();
+        let id = ctx
+            .new_signal(SIGUSR1, |ctx, n, id, _| {
                 *n += 1;
                 ctx.stop(id).unwrap();
             })
             .unwrap();
-        lp.start(id).unwrap();
-        raise(libc::SIGUSR1);
+        ctx.start(id).unwrap();
+        raise(SIGUSR1);
         // Other work first; the signal waits for the loop.
         std::thread::sleep(Duration::from_millis(5));
         let mut n = 0;
@@ -213,36 +222,107 @@ fn signal_before_run_is_kept() {
 fn feed_signal_acts_like_the_signal() {
     for_each_backend(|b| {
         let mut lp = new_loop::<u32>(b);
-        let id = lp
-            .signal(libc::SIGHUP, |ctx, n, id, _| {
+        let mut ctx = lp.ctx();
+        let id = ctx
+            .new_signal(SIGHUP, |ctx, n, id, _| {
                 *n += 1;
                 ctx.stop(id).unwrap();
             })
             .unwrap();
-        lp.start(id).unwrap();
-        evloop::feed_signal(libc::SIGHUP);
+        ctx.start(id).unwrap();
+        evloop::feed_signal(SIGHUP);
         let mut n = 0;
         run_default(&mut lp, &mut n).unwrap();
         assert_eq!(n, 1);
     });
 }
 
+/// `Ctx::feed_signal_event` makes every active watcher of the signal in
+/// this loop pending, as if it had arrived, and nothing else: not a stopped
+/// watcher, not a watcher of another signal, and not another loop that
+/// watches the same signal (its callback does not run, even when that loop
+/// polls).
+fn feed_signal_event_reaches_only_this_loop() {
+    for_each_backend(|b| {
+        let mut lp = new_loop::<Vec<&'static str>>(b);
+        let mut ctx = lp.ctx();
+        let a = ctx
+            .new_signal(SIGUSR1, |_, got, _, ev| {
+                assert_eq!(ev, Events::SIGNAL);
+                got.push("a");
+            })
+            .unwrap();
+        let c = ctx
+            .new_signal(SIGUSR1, |_, got, _, _| got.push("c"))
+            .unwrap();
+        let stopped = ctx
+            .new_signal(SIGUSR1, |_, got, _, _| got.push("stopped"))
+            .unwrap();
+        let usr2 = ctx
+            .new_signal(SIGUSR2, |_, got, _, _| got.push("usr2"))
+            .unwrap();
+        for id in [a, c, usr2] {
+            ctx.start(id).unwrap();
+        }
+        let mut other = new_loop::<Vec<&'static str>>(b);
+        let mut octx = other.ctx();
+        let o = octx
+            .new_signal(SIGUSR1, |_, got, _, _| got.push("other"))
+            .unwrap();
+        octx.start(o).unwrap();
+
+        let mut ctx = lp.ctx();
+        ctx.feed_signal_event(SIGUSR1);
+        assert!(ctx.signal(a).unwrap().is_pending(), "[{b}] a");
+        assert!(ctx.signal(c).unwrap().is_pending(), "[{b}] c");
+        assert!(!ctx.signal(stopped).unwrap().is_pending(), "[{b}] stopped");
+        assert!(!ctx.signal(usr2).unwrap().is_pending(), "[{b}] SIGUSR2");
+        assert_eq!(ctx.pending_count(), 2, "[{b}]");
+        assert!(!other.ctx().signal(o).unwrap().is_pending(), "[{b}]");
+
+        let mut got = Vec::new();
+        lp.run(&mut got, RunMode::NoWait).unwrap();
+        got.sort();
+        assert_eq!(got, ["a", "c"], "[{b}]");
+        // The other loop polls and finds nothing: the feed did not go
+        // through the process-wide table.
+        let mut got_other = Vec::new();
+        other.run(&mut got_other, RunMode::NoWait).unwrap();
+        assert!(
+            got_other.is_empty(),
+            "[{b}] the other loop got {got_other:?}"
+        );
+        // Fed once, delivered once.
+        lp.run(&mut got, RunMode::NoWait).unwrap();
+        assert_eq!(got.len(), 2, "[{b}] {got:?}");
+
+        // A real signal still reaches both loops.
+        raise(SIGUSR1);
+        lp.run(&mut got, RunMode::NoWait).unwrap();
+        other.run(&mut got_other, RunMode::NoWait).unwrap();
+        got.sort();
+        assert_eq!(got, ["a", "a", "c", "c"], "[{b}]");
+        assert_eq!(got_other, ["other"], "[{b}]");
+    });
+}
+
 fn signal_from_another_thread_wakes_a_blocked_loop() {
     for_each_backend(|b| {
         let mut lp = new_loop::<u32>(b);
-        let id = lp
-            .signal(libc::SIGUSR2, |ctx, n, id, _| {
+        let mut ctx = lp.ctx();
+        let id = ctx
+            .new_signal(SIGUSR2, |ctx, n, id, _| {
                 *n += 1;
                 ctx.stop(id).unwrap();
             })
             .unwrap();
-        lp.start(id).unwrap();
+        ctx.start(id).unwrap();
         let done = Arc::new(AtomicBool::new(false));
         let d = done.clone();
         let sender = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             while !d.load(Ordering::SeqCst) {
-                kill_self(libc::SIGUSR2);
+                kill_self(SIGUSR2);
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
@@ -251,12 +331,13 @@ fn signal_from_another_thread_wakes_a_blocked_loop() {
         done.store(true, Ordering::SeqCst);
         sender.join().unwrap();
         assert_eq!(n, 1);
-        lp.remove(id).unwrap();
+        lp.ctx().remove(id).unwrap();
     });
 }
 
 fn bad_signal_numbers_are_errors() {
     let mut lp = new_loop::<()>(evloop::Backend::Poll);
+    let mut ctx = lp.ctx();
     for sig in [
         0,
         -1,
@@ -267,12 +348,14 @@ fn bad_signal_numbers_are_errors() {
         libc::SIGFPE,
         32,
     ] {
-        match lp.signal(sig, |_, _, _, _| {}) {
+        match ctx.new_signal(sig, |_, _, _, _| {}) {
             Err(Error::InvalidArgument(_)) => {}
             other => panic!("signal {sig}: expected InvalidArgument, got {other:?}"),
         }
     }
-    assert!(lp.signal(libc::SIGRTMIN(), |_, _, _, _| {}).is_ok());
+    assert!(ctx
+        .new_signal(evloop::signum::sigrtmin(), |_, _, _, _| {})
+        .is_ok());
 }
 
 fn main() {
@@ -301,6 +384,10 @@ fn main() {
         (
             "feed_signal_acts_like_the_signal",
             feed_signal_acts_like_the_signal,
+        ),
+        (
+            "feed_signal_event_reaches_only_this_loop",
+            feed_signal_event_reaches_only_this_loop,
         ),
         (
             "signal_from_another_thread_wakes_a_blocked_loop",

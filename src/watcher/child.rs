@@ -224,7 +224,14 @@ impl Contract for Child {
             }
         }
         if needs_sigchld {
-            poll_all(inner);
+            // The child may have changed state before SIGCHLD was watched:
+            // look at once, but from the loop (the internal SIGCHLD
+            // watcher is fed), not here. A wait here would reap before the
+            // watchers started after this one (a pid-0 watcher) exist,
+            // and they would never hear of it.
+            if let Some(k) = inner.kinds.child.sigchld {
+                inner.queue_key(k, Events::SIGNAL);
+            }
         }
         Ok(())
     }
@@ -485,7 +492,11 @@ impl<'a, T> Ctx<'a, T> {
                 "a child watcher takes a pid, or 0 for any child",
             ));
         }
-        let pidfd_io = if pid == 0 { None } else { self.open_child(pid)? };
+        let pidfd_io = if pid == 0 {
+            None
+        } else {
+            self.open_child(pid)?
+        };
         let key = self.inner.insert(
             Kind::Child(Box::new(ChildData {
                 pid,

@@ -9,7 +9,7 @@
 //! read end. The read callback reads one byte, counts one event and, while
 //! the global write budget lasts, writes one byte into pair (i + 1) mod N.
 //! With `--timers` every pair also has a timer (timeout random in
-//! [10 s, 11 s)), restarted with `timer_again_with` in every io callback, so
+//! [10 s, 11 s), also its repeat), restarted with the view's `again` in every io callback, so
 //! each event also costs one timer update; no timer ever expires.
 //!
 //! Each of the R runs has two timed phases:

@@ -101,18 +101,8 @@ impl Server {
 
     /// Waits for the server to exit, at most `timeout`.
     fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "[{}] the server did not exit within {timeout:?}",
-                self.backend
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+        let what = format!("[{}] the server", self.backend);
+        common::wait_exit(&mut self.child, timeout, &what)
     }
 
     /// Waits for an output line that starts with `prefix` and returns it.

@@ -82,18 +82,7 @@ impl Proc {
 
     /// Waits for the process to exit, at most `timeout`.
     fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit within {timeout:?}",
-                self.name
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+        common::wait_exit(&mut self.child, timeout, &self.name)
     }
 
     fn stdout_lines(&mut self) -> Lines {

@@ -24,10 +24,10 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus};
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use evloop::{Backend, Break, Loop};
 
@@ -190,4 +190,21 @@ pub fn example_bin(examples: &[&str], name: &str) -> PathBuf {
     let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(bin.exists(), "{} was not built", bin.display());
     bin
+}
+
+/// Waits for a child process to exit, at most `timeout`, polling (so a
+/// process that does not exit fails the test instead of hanging it);
+/// `what` names it in the failure.
+pub fn wait_exit(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not exit within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -196,7 +196,7 @@ fn arm<T>(inner: &mut Inner<T>, key: WatcherKey) {
     inner.stop_key(timer);
     if let Some(after) = next {
         if let Kind::Timer(t) = &mut inner.slots[timer].kind {
-            t.after = super::timer::to_ns(after, "").unwrap_or(i64::MAX);
+            t.after = super::timer::to_ns(after, "embedded timeout").unwrap_or(i64::MAX);
             t.repeat = 0;
         }
         let _ = inner.start_key(timer);

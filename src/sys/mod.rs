@@ -19,6 +19,8 @@ pub(crate) mod poll;
 pub(crate) mod process;
 pub(crate) mod select;
 pub(crate) mod signal;
+#[cfg(test)]
+mod test_util;
 
 /// A timeout as a `timespec` for the nanosecond-resolution calls
 /// (`epoll_pwait2`, `ppoll`), capped far beyond any real wait so that the

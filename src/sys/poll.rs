@@ -194,25 +194,11 @@ impl Poller for PollBackend {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
-    use std::time::Instant;
-
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
     use super::*;
-
-    /// A generous timeout for events that are already due: long enough not
-    /// to fail on a loaded machine, never actually waited for.
-    const DUE: Option<Duration> = Some(Duration::from_secs(5));
-
-    /// Polls once and returns what was reported.
-    fn poll_once(backend: &mut PollBackend, timeout: Option<Duration>) -> Vec<FdEvent> {
-        let mut out = Vec::new();
-        backend.poll(timeout, &mut out).expect("poll failed");
-        out
-    }
+    use crate::sys::test_util::{dup_onto, poll_once, DUE};
 
     /// Checks that `index` and `fds` agree both ways.
     fn assert_consistent(backend: &PollBackend) {
@@ -221,69 +207,6 @@ mod tests {
         }
         let present = backend.index.iter().filter(|&&p| p != ABSENT).count();
         assert_eq!(present, backend.fds.len());
-    }
-
-    /// Duplicates `src` onto the fd number `target`, raising the soft
-    /// `RLIMIT_NOFILE` if `target` is above it.
-    fn dup_onto(src: &impl AsRawFd, target: RawFd) -> OwnedFd {
-        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-        let needed = target as libc::rlim_t + 1;
-        if soft < needed {
-            assert!(
-                hard >= needed,
-                "hard RLIMIT_NOFILE {hard} is below {needed}"
-            );
-            setrlimit(Resource::RLIMIT_NOFILE, needed.max(hard.min(4096)), hard)
-                .expect("setrlimit");
-        }
-        // SAFETY: dup2 only edits the descriptor table; `target` is a number
-        // reserved for this one test, so no other owner's fd is replaced.
-        let fd = unsafe { libc::dup2(src.as_raw_fd(), target) };
-        assert_eq!(fd, target, "dup2: {}", io::Error::last_os_error());
-        // SAFETY: dup2 just made `target` a fresh descriptor nothing else owns.
-        unsafe { OwnedFd::from_raw_fd(fd) }
-    }
-
-    #[test]
-    fn readable_after_write() {
-        let (a, mut b) = UnixStream::pair().unwrap();
-        let mut p = PollBackend::new();
-        p.modify(a.as_raw_fd(), Events::empty(), Events::READ, false)
-            .unwrap();
-        assert!(poll_once(&mut p, Some(Duration::ZERO)).is_empty());
-        b.write_all(b"x").unwrap();
-        assert_eq!(
-            poll_once(&mut p, DUE),
-            [FdEvent {
-                fd: a.as_raw_fd(),
-                events: Events::READ
-            }]
-        );
-    }
-
-    #[test]
-    fn writable_at_once_and_merged_with_read() {
-        let (a, mut b) = UnixStream::pair().unwrap();
-        let mut p = PollBackend::new();
-        p.modify(a.as_raw_fd(), Events::empty(), Events::WRITE, false)
-            .unwrap();
-        assert_eq!(
-            poll_once(&mut p, DUE),
-            [FdEvent {
-                fd: a.as_raw_fd(),
-                events: Events::WRITE
-            }]
-        );
-        b.write_all(b"x").unwrap();
-        p.modify(a.as_raw_fd(), Events::WRITE, Events::IO, false)
-            .unwrap();
-        assert_eq!(
-            poll_once(&mut p, DUE),
-            [FdEvent {
-                fd: a.as_raw_fd(),
-                events: Events::IO
-            }]
-        );
     }
 
     #[test]
@@ -366,28 +289,5 @@ mod tests {
                 events: Events::ERROR
             }]
         );
-    }
-
-    #[test]
-    fn negative_fd_is_bad() {
-        let mut p = PollBackend::new();
-        match p.modify(-1, Events::empty(), Events::READ, false) {
-            Err(ModifyError::BadFd(e)) => assert_eq!(e.raw_os_error(), Some(libc::EBADF)),
-            other => panic!("expected BadFd, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn timeouts_are_not_shorter_than_asked() {
-        let (a, _b) = UnixStream::pair().unwrap();
-        let mut p = PollBackend::new();
-        p.modify(a.as_raw_fd(), Events::empty(), Events::READ, false)
-            .unwrap();
-        for timeout in [Duration::from_millis(20), Duration::from_micros(1500)] {
-            let start = Instant::now();
-            assert!(poll_once(&mut p, Some(timeout)).is_empty());
-            let took = start.elapsed();
-            assert!(took >= timeout, "asked {timeout:?}, woke after {took:?}");
-        }
     }
 }

@@ -6,7 +6,7 @@ connection, checks every STORED, prints the server's VmRSS/VmHWM from
 /proc, then gets every item once and prints them again. Used for the RSS
 figures in docs/benchmarks.md:
 
-    target/release/examples/memcached --listen 127.0.0.1:PORT &
+    target/release/evloop-memcached --listen 127.0.0.1:PORT &
     memcached -l 127.0.0.1 -p PORT2 -U 0 -t 1 -u root &
     python3 scripts/memcached_rss.py PORT PID 100000 100
 """

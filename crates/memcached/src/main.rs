@@ -4,8 +4,8 @@
 //! `-m`, the `-I` item size limit and memcached's exact replies.
 //!
 //! ```text
-//! cargo run --release --example memcached -- --listen 127.0.0.1:11211
-//! printf 'set k 0 0 2\r\nhi\r\nget k\r\n' | cargo run --example memcached -- --stdio
+//! cargo run --release -p evloop-memcached -- --listen 127.0.0.1:11211
+//! printf 'set k 0 0 2\r\nhi\r\nget k\r\n' | cargo run -p evloop-memcached -- --stdio
 //! ```
 //!
 //! The protocol core does not touch the network: [`protocol`] frames

@@ -1,14 +1,12 @@
-//! End-to-end tests of the memcached example (`examples/memcached/`): each
-//! test builds the example (once per test binary), runs it as a child
-//! process on a free port and talks the text protocol to it over raw TCP.
+//! End-to-end tests of the memcached server (`evloop-memcached`): each
+//! test runs it as a child process on a free port and talks the text
+//! protocol to it over raw TCP.
 //!
 //! Timing: expiry is checked with 1–2 s lifetimes. memcached's clock counts
 //! whole seconds, so an item given `exptime N` lives more than `N - 1` and
 //! at most `N` seconds (plus the time a request takes); lower bounds are
 //! asserted exactly, upper bounds with a generous margin for a loaded
 //! machine.
-
-mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -21,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use evloop::signum::{SIGINT, SIGTERM};
 
-/// The built example (see `common::example_bin`).
+/// The server binary, built by cargo for this test.
 fn bin() -> PathBuf {
-    common::example_bin(&["memcached"], "memcached")
+    PathBuf::from(env!("CARGO_BIN_EXE_evloop-memcached"))
 }
 
 /// A running server; killed when dropped, also when a test fails.
@@ -94,10 +92,10 @@ impl Server {
     /// Sends `sig` and waits (at most `limit`) for the server to exit.
     fn signal_and_wait(&mut self, sig: i32, limit: Duration) -> (ExitStatus, Duration) {
         let start = Instant::now();
-        // SAFETY: kill only sends a signal, to our own child process, which
-        // has not been waited for (so its pid cannot have been reused).
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill failed");
+        // Our own child, not waited for yet: its pid cannot have been reused.
+        let signal = nix::sys::signal::Signal::try_from(sig).expect("a signal number");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal)
+            .expect("kill failed");
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return (status, start.elapsed());

@@ -18,10 +18,12 @@ pub fn item_total(key_len: usize, value_len: usize, flags: u32) -> usize {
     ITEM_OVERHEAD + key_len + value_len + if flags != 0 { 4 } else { 0 }
 }
 
-/// Whether `key` is a valid protocol key: 1 to 250 bytes, no control
-/// characters (spaces cannot occur: the tokenizer splits on them).
+/// Whether `key` is a valid protocol key: 1 to 250 bytes. Any byte is
+/// allowed, as memcached 1.6's text protocol allows it (its tokenizer
+/// splits on spaces only, so a token never holds one; clients such as
+/// memcaslap send keys starting with control bytes).
 pub fn key_ok(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= KEY_MAX && key.iter().all(|&b| b > 0x20 && b != 0x7f)
+    !key.is_empty() && key.len() <= KEY_MAX
 }
 
 /// Marks an item a get has returned (meta `h`, `expired_unfetched`).
@@ -153,8 +155,10 @@ mod tests {
         assert!(key_ok(&[b'k'; 250]));
         assert!(!key_ok(&[b'k'; 251]));
         assert!(!key_ok(b""));
-        assert!(!key_ok(b"a\tb"));
-        assert!(!key_ok(b"a\x7f"));
+        // memcached takes control bytes in keys (memcaslap sends 0x10s).
+        assert!(key_ok(b"a\tb"));
+        assert!(key_ok(b"a\x7f"));
+        assert!(key_ok(b"\x10\x10key"));
         assert!(key_ok("ключ".as_bytes()));
     }
 

@@ -23,6 +23,11 @@ const BAD_DELETE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <
 
 /// Parses one request line (without `\r\n`).
 pub(crate) fn parse_line(line: &[u8], item_max: usize) -> Line<'_> {
+    // memcached reads the line as a C string: a NUL byte ends it.
+    let line = match line.iter().position(|&b| b == 0) {
+        Some(nul) => &line[..nul],
+        None => line,
+    };
     let Some((name, rest)) = next_token(line) else {
         return Line::Error(Some(ERROR), 0);
     };

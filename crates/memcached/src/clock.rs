@@ -57,6 +57,11 @@ impl Clock {
         self.started + self.now as i64
     }
 
+    /// Unix time of server time `t` (dumps show expiry and access times so).
+    pub fn to_unix(&self, t: u32) -> i64 {
+        self.started + t as i64
+    }
+
     /// Seconds since start (the `uptime` stat).
     pub fn uptime(&self) -> u32 {
         self.now - START_OFFSET

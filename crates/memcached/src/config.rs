@@ -1,36 +1,60 @@
-//! Command line: `--listen`, `-m`, `-c`, `-I`, `--stdio`, `--help`, with
-//! memcached's defaults and limits.
+//! Command line: memcached's flags (`-p`, `-l`, `-U`, `-m`, `-c`, `-I`,
+//! `-t`, `-v`, `-A`, with their long forms) plus `--listen` and `--stdio`,
+//! with memcached's defaults and limits, and no arithmetic overflow: a
+//! number out of range is an error, never a wrapped value.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// The help text.
 pub const USAGE: &str = "\
-usage: memcached [--listen ADDR:PORT] [-m MiB] [-c CONNS] [-I SIZE] [--stdio]
+usage: evloop-memcached [options]
 
-A memcached 1.6 compatible cache server (text and meta protocols) on one
-evloop thread.
+A memcached 1.6 compatible cache server (text, meta and binary protocols)
+on evloop.
 
 options:
-  --listen ADDR:PORT        address to listen on (default 127.0.0.1:11211)
+  -p, --port PORT           TCP port for -l addresses without one (default 11211)
+  -l, --listen ADDR[,ADDR]  address(es) to listen on, ADDR or ADDR:PORT;
+                            repeatable (default 127.0.0.1)
+  -U, --udp-port PORT       UDP port: only 0 (off) is served; UDP is not
+                            supported, another port is ignored with a warning
   -m, --memory-limit MiB    item memory in megabytes (default 64)
   -c, --conn-limit CONNS    max simultaneous connections (default 1024)
   -I, --max-item-size SIZE  max item size, bytes or with a k/m suffix
                             (default 1m; at least 1024, at most 1/2 of -m)
+  -t, --threads N           event loops, one thread each (default 1)
+  -v, --verbose             more log lines (-vv, -vvv: more still)
+  -A, --enable-shutdown     allow the shutdown command
   --stdio                   serve one client on stdin/stdout instead of TCP
+  -V, --version             print the version and exit
   -h, --help                show this help
 ";
+
+/// Default TCP port, as memcached's.
+pub const DEFAULT_PORT: u16 = 11211;
+
+/// Most worker loops `-t` takes.
+pub const MAX_THREADS: usize = 1024;
 
 /// The server's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Where to listen.
-    pub listen: SocketAddr,
+    /// Where to listen (one listener per address and loop).
+    pub listen: Vec<SocketAddr>,
     /// Memory limit for items, in bytes (`-m` is in MiB).
     pub memory_limit: usize,
     /// Most connections open at once.
     pub max_connections: usize,
     /// Largest item, in bytes, as memcached counts it.
     pub item_size_max: usize,
+    /// Event loops (threads).
+    pub threads: usize,
+    /// `-v` count.
+    pub verbosity: u8,
+    /// The `shutdown` command is allowed.
+    pub enable_shutdown: bool,
+    /// A UDP port was asked for; it is not served (warned at start).
+    pub udp_port: u16,
     /// Serve stdin/stdout instead of TCP.
     pub stdio: bool,
 }
@@ -38,10 +62,14 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 11211)),
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))],
             memory_limit: 64 << 20,
             max_connections: 1024,
             item_size_max: 1 << 20,
+            threads: 1,
+            verbosity: 0,
+            enable_shutdown: false,
+            udp_port: 0,
             stdio: false,
         }
     }
@@ -54,18 +82,37 @@ pub enum Args {
     Run(Config),
     /// Print [`USAGE`] and exit.
     Help,
+    /// Print the version and exit.
+    Version,
+}
+
+/// Splits an argument into an option name and a value written into it:
+/// `--name=value`, or a short option's attached value (`-p11211`, as
+/// getopt takes it). Flags without a value (`-vv`, `-A`) come back whole.
+fn split_arg(arg: &str) -> (String, Option<String>) {
+    if let Some(long) = arg.strip_prefix("--") {
+        return match long.split_once('=') {
+            Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+            None => (arg.to_string(), None),
+        };
+    }
+    let b = arg.as_bytes();
+    if b.len() > 2 && b[0] == b'-' && b"plUmcIt".contains(&b[1]) {
+        return (arg[..2].to_string(), Some(arg[2..].to_string()));
+    }
+    (arg.to_string(), None)
 }
 
 /// Parses the arguments after the program name. Options take their value
-/// as the next argument or after `=` (`--listen=ADDR:PORT`).
+/// as the next argument, after `=` (long options) or attached (short
+/// options, `-p11211`).
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, String> {
     let mut cfg = Config::default();
+    let mut port = DEFAULT_PORT;
+    let mut listen: Vec<String> = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
+        let (name, inline) = split_arg(&arg);
         let mut value = |what: &str| -> Result<String, String> {
             inline
                 .clone()
@@ -74,14 +121,29 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
         };
         match name.as_str() {
             "-h" | "--help" => return Ok(Args::Help),
+            "-V" | "--version" => return Ok(Args::Version),
             "--stdio" => cfg.stdio = true,
-            "--listen" => {
-                let v = value("ADDR:PORT")?;
-                cfg.listen = v
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or_else(|| format!("--listen: cannot use {v:?} as ADDR:PORT"))?;
+            "-A" | "--enable-shutdown" => cfg.enable_shutdown = true,
+            "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
+            v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
+                let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
+                cfg.verbosity = cfg.verbosity.saturating_add(n);
+            }
+            "-p" | "--port" => {
+                let v = value("a port")?;
+                port = v
+                    .parse()
+                    .map_err(|_| format!("-p: {v:?} is not a port (0 to 65535)"))?;
+            }
+            "-U" | "--udp-port" => {
+                let v = value("a port")?;
+                cfg.udp_port = v
+                    .parse()
+                    .map_err(|_| format!("-U: {v:?} is not a port (0 to 65535)"))?;
+            }
+            "-l" | "--listen" => {
+                let v = value("an address")?;
+                listen.extend(v.split(',').map(str::to_string));
             }
             "-m" | "--memory-limit" => {
                 let v = value("a size in MiB")?;
@@ -91,23 +153,46 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
                 if mb == 0 {
                     return Err("-m: the memory limit must be at least 1 MiB".into());
                 }
-                cfg.memory_limit = mb.checked_mul(1 << 20).ok_or("-m: too large")?;
+                cfg.memory_limit = mb
+                    .checked_mul(1 << 20)
+                    .ok_or_else(|| format!("-m: {mb} MiB is more than this machine can address"))?;
             }
             "-c" | "--conn-limit" => {
                 let v = value("a number of connections")?;
                 cfg.max_connections = v
-                    .parse()
+                    .parse::<u32>()
                     .ok()
-                    .filter(|&c| c > 0)
-                    .ok_or_else(|| format!("-c: {v:?} is not a positive number"))?;
+                    .filter(|&c| c > 0 && c <= i32::MAX as u32)
+                    .ok_or_else(|| format!("-c: {v:?} is not a number from 1 to {}", i32::MAX))?
+                    as usize;
             }
             "-I" | "--max-item-size" => {
                 let v = value("a size")?;
                 cfg.item_size_max =
                     parse_size(&v).ok_or_else(|| format!("-I: {v:?} is not a size"))?;
             }
+            "-t" | "--threads" => {
+                let v = value("a number of threads")?;
+                cfg.threads = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&t| (1..=MAX_THREADS).contains(&t))
+                    .ok_or_else(|| format!("-t: {v:?} is not a number from 1 to {MAX_THREADS}"))?;
+            }
             _ => return Err(format!("unknown option {arg:?}")),
         }
+    }
+    if !listen.is_empty() {
+        cfg.listen = Vec::new();
+        for a in &listen {
+            for addr in resolve(a, port)? {
+                if !cfg.listen.contains(&addr) {
+                    cfg.listen.push(addr);
+                }
+            }
+        }
+    } else {
+        cfg.listen[0].set_port(port);
     }
     if cfg.item_size_max < 1024 {
         return Err("Item max size cannot be less than 1024 bytes.".into());
@@ -119,6 +204,34 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
         return Err("Cannot set item size limit higher than 1/2 of memory max.".into());
     }
     Ok(Args::Run(cfg))
+}
+
+/// The addresses one `-l` entry names: `ADDR:PORT`, `[V6]:PORT`, or an
+/// address or host name without a port (then `port`).
+fn resolve(a: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(sa) = a.parse::<SocketAddr>() {
+        return Ok(vec![sa]);
+    }
+    let bare = a.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let found: Vec<SocketAddr> = match a.rsplit_once(':') {
+        // host:port
+        Some((host, p)) if !host.contains(':') && !host.is_empty() => {
+            let p: u16 = p
+                .parse()
+                .map_err(|_| format!("-l: {a:?}: {p:?} is not a port"))?;
+            (host, p).to_socket_addrs().map(Iterator::collect)
+        }
+        _ if !a.is_empty() => (a, port).to_socket_addrs().map(Iterator::collect),
+        _ => return Err("-l: an empty address".into()),
+    }
+    .map_err(|e| format!("-l: cannot use {a:?} as an address: {e}"))?;
+    if found.is_empty() {
+        return Err(format!("-l: {a:?} names no address"));
+    }
+    Ok(found)
 }
 
 /// A byte count with an optional `k`/`m`/`g` suffix (powers of 1024).
@@ -147,13 +260,20 @@ mod tests {
         }
     }
 
+    fn addrs(v: &[&str]) -> Vec<SocketAddr> {
+        v.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
     #[test]
     fn defaults() {
         let c = run(&[]);
-        assert_eq!(c.listen, "127.0.0.1:11211".parse().unwrap());
+        assert_eq!(c.listen, addrs(&["127.0.0.1:11211"]));
         assert_eq!(c.memory_limit, 64 << 20);
         assert_eq!(c.max_connections, 1024);
         assert_eq!(c.item_size_max, 1 << 20);
+        assert_eq!(c.threads, 1);
+        assert_eq!(c.verbosity, 0);
+        assert!(!c.enable_shutdown);
         assert!(!c.stdio);
     }
 
@@ -168,45 +288,95 @@ mod tests {
             "10",
             "-I",
             "2m",
+            "-t",
+            "4",
+            "-A",
+            "-vv",
             "--stdio",
         ]);
-        assert_eq!(c.listen, "127.0.0.1:4000".parse().unwrap());
+        assert_eq!(c.listen, addrs(&["127.0.0.1:4000"]));
         assert_eq!(c.memory_limit, 128 << 20);
         assert_eq!(c.max_connections, 10);
         assert_eq!(c.item_size_max, 2 << 20);
+        assert_eq!(c.threads, 4);
+        assert_eq!(c.verbosity, 2);
+        assert!(c.enable_shutdown);
         assert!(c.stdio);
         let c = run(&[
             "--listen=[::1]:5000",
             "--memory-limit=8",
             "--max-item-size=4096",
+            "--threads=2",
+            "--enable-shutdown",
+            "-v",
         ]);
-        assert_eq!(c.listen, "[::1]:5000".parse().unwrap());
+        assert_eq!(c.listen, addrs(&["[::1]:5000"]));
         assert_eq!(c.memory_limit, 8 << 20);
         assert_eq!(c.item_size_max, 4096);
+        assert_eq!(c.threads, 2);
+        assert_eq!(c.verbosity, 1);
         assert_eq!(run(&["-I", "512k"]).item_size_max, 512 << 10);
     }
 
     #[test]
-    fn help() {
+    fn memcached_style_addresses_and_ports() {
+        // -p applies to -l addresses without a port, wherever it comes.
+        let c = run(&["-l", "127.0.0.1", "-p", "4001"]);
+        assert_eq!(c.listen, addrs(&["127.0.0.1:4001"]));
+        assert_eq!(run(&["-p4002"]).listen, addrs(&["127.0.0.1:4002"]));
+        assert_eq!(run(&["--port=4003"]).listen, addrs(&["127.0.0.1:4003"]));
+        let c = run(&["-l", "127.0.0.1,127.0.0.2:4005", "-l", "::1", "-p", "4004"]);
+        assert_eq!(
+            c.listen,
+            addrs(&["127.0.0.1:4004", "127.0.0.2:4005", "[::1]:4004"])
+        );
+        // duplicates bind once
+        assert_eq!(
+            run(&["-l", "127.0.0.1", "-l", "127.0.0.1:11211"]).listen,
+            addrs(&["127.0.0.1:11211"])
+        );
+        assert_eq!(run(&["-l", "[::1]"]).listen, addrs(&["[::1]:11211"]));
+        assert_eq!(run(&["-U", "0"]).udp_port, 0);
+        assert_eq!(run(&["-U", "11211"]).udp_port, 11211);
+        assert_eq!(run(&["-t8"]).threads, 8);
+    }
+
+    #[test]
+    fn help_and_version() {
         assert_eq!(parse(&["--help"]), Ok(Args::Help));
         assert_eq!(parse(&["-m", "10", "-h"]), Ok(Args::Help));
+        assert_eq!(parse(&["-V"]), Ok(Args::Version));
+        assert_eq!(parse(&["--version"]), Ok(Args::Version));
     }
 
     #[test]
     fn errors() {
         for bad in [
             &["--listen"][..],
-            &["--listen", "nonsense"],
+            &["--listen", "127.0.0.1:99999"],
+            &["-l", ""],
             &["-m", "x"],
             &["-m", "0"],
+            &["-m", "99999999999999999999"],
+            &["-m", "18446744073709551615"],
             &["-c", "0"],
             &["-c", "-5"],
+            &["-c", "4294967296"],
+            &["-c", "99999999999999999999999"],
             &["-I", "1q"],
             &["-I", "100"],
+            &["-I", "99999999999999999999g"],
+            &["-I", "18014398509481984k"],
             &["-I", "2g", "-m", "10000"],
             &["-m", "1"],
+            &["-p", "65536"],
+            &["-p", "-1"],
+            &["-U", "99999"],
+            &["-t", "0"],
+            &["-t", "100000"],
+            &["-t", "18446744073709551616"],
             &["--bogus"],
-            &["-p", "11211"],
+            &["-d"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -16,6 +16,7 @@
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 use evloop::Ctx;
 use evloop_buffer::{
@@ -24,7 +25,9 @@ use evloop_buffer::{
 
 use crate::exec::Session;
 use crate::output::{Replies, OUTPUT_HIGH, OUTPUT_LOW};
-use crate::server::{tick_clock, App};
+use crate::protocol::MAX_LINE;
+use crate::server::{lock, tick_clock, App};
+use crate::stats::ConnInfo;
 
 /// What a connection refused at `-c` is told (memcached's words).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
@@ -43,20 +46,25 @@ pub struct Conn {
     eof: bool,
     /// The client's address, for the log.
     peer: Option<SocketAddr>,
+    /// The socket's descriptor: its key in `stats conns`.
+    fd: i32,
+    /// Server time of the last request, as `stats conns` last saw it.
+    last_cmd: u32,
 }
 
 /// The listener's callback: opens a stream for the connection, or tells
 /// the client there are too many and closes it, as memcached does.
 pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Accepted) {
-    let peer = match &conn {
+    let (peer, local, fd) = match &conn {
         Accepted::Tcp { stream, peer } => {
             // Replies are small writes that should leave at once.
             let _ = stream.set_nodelay(true);
-            Some(*peer)
+            (Some(*peer), stream.local_addr().ok(), stream.as_raw_fd())
         }
-        Accepted::Unix { .. } => None,
+        Accepted::Unix { stream, .. } => (None, None, stream.as_raw_fd()),
     };
-    let refuse = app.stats.curr_connections >= app.stats.max_connections;
+    let mut core = lock(&app.core);
+    let refuse = core.stats.curr_connections >= core.stats.max_connections;
     let id = match ctx.new_stream(conn) {
         Ok(id) => id,
         Err(e) => {
@@ -66,7 +74,7 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
     };
     let Ok(mut s) = ctx.stream(id) else { return };
     if refuse {
-        app.stats.rejected_connections += 1;
+        core.stats.rejected_connections += 1;
         // Without an event callback any error closes it; nothing is read.
         s.write(TOO_MANY);
         s.close_when_flushed();
@@ -79,6 +87,7 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
     s.on_read(drive);
     s.on_write(on_write);
     s.on_event(on_event);
+    let now = core.store.clock().now();
     app.conns.insert(
         id,
         Conn {
@@ -87,44 +96,83 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
             paused: false,
             eof: false,
             peer,
+            fd,
+            last_cmd: now,
         },
     );
-    app.stats.curr_connections += 1;
-    app.stats.total_connections += 1;
+    core.stats.curr_connections += 1;
+    core.stats.total_connections += 1;
+    let info = ConnInfo {
+        addr: peer.map_or_else(|| "unix".to_string(), |p| format!("tcp:{p}")),
+        listen_addr: Some(local.map_or_else(|| "unix".to_string(), |l| format!("tcp:{l}"))),
+        last_cmd: now,
+    };
+    core.stats.conns.insert(fd, info);
 }
 
 /// Runs every complete request in the input (up to the output limit),
 /// then pauses or resumes reading, or closes after `quit`, a fatal
 /// protocol error or the client's EOF. The read callback.
 fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
-    tick_clock(ctx, app);
     let Some(conn) = app.conns.get_mut(&id) else {
         return;
     };
+    let mut guard = lock(&app.core);
+    let core = &mut *guard;
+    tick_clock(ctx, &mut core.store);
     let Ok(mut s) = ctx.stream(id) else { return };
     // Both buffers for the batch: the session reads requests out of the
     // input while it appends replies to the output.
     let (input, out) = s.buffers();
-    app.stats.bytes_read += (input.len() - conn.counted) as u64;
+    core.stats.bytes_read += (input.len() - conn.counted) as u64;
     let queued = out.len();
     let mut close = false;
+    let mut shutdown = false;
     if input.len() >= conn.session.wanted() && queued < OUTPUT_HIGH {
-        // Usually free: a batch arrives in one read, hence one piece.
-        let data = input.pullup(usize::MAX);
-        let p = conn
-            .session
-            .process(data, &mut app.store, &mut app.stats, &mut Replies(out));
-        input.drain(p.consumed);
-        close = p.close;
+        // A line arriving in pieces is searched from where the last search
+        // stopped, in place: no copy until its newline is in.
+        let mut line_in = true;
+        if let Some(from) = conn.session.line_scan_from() {
+            if input.find_in(b"\n", from..input.len()).is_none() {
+                line_in = false;
+                let len = input.len();
+                let head = input.pullup(MAX_LINE + 1);
+                if let Some(p) = conn.session.no_line_yet(len, head, &mut Replies(out)) {
+                    input.drain(p.consumed);
+                    close = true;
+                }
+            }
+        }
+        if line_in {
+            // Usually free: a batch arrives in one read, hence one piece.
+            let data = input.pullup(usize::MAX);
+            let p = conn
+                .session
+                .process(data, &mut core.store, &mut core.stats, &mut Replies(out));
+            input.drain(p.consumed);
+            close = p.close;
+            shutdown = p.shutdown;
+        }
+        let now = core.store.clock().now();
+        if conn.last_cmd != now {
+            conn.last_cmd = now;
+            if let Some(info) = core.stats.conns.get_mut(&conn.fd) {
+                info.last_cmd = now;
+            }
+        }
     }
     let queued_now = out.len();
-    app.stats.bytes_written += (queued_now - queued) as u64;
+    core.stats.bytes_written += (queued_now - queued) as u64;
+    drop(guard);
     let full = queued_now >= OUTPUT_HIGH;
     conn.counted = input.len();
     if close || (conn.eof && !full) {
         // Everything answered that will be: send it, then close.
         s.close_when_flushed();
         forget(app, id);
+        if shutdown {
+            crate::server::shutdown(ctx, app);
+        }
         return;
     }
     if full != conn.paused {
@@ -198,8 +246,10 @@ fn close_now(s: BufferedStream<'_, App>) {
 
 /// Drops a closed (or closing) connection's state.
 fn forget(app: &mut App, id: StreamId) {
-    if app.conns.remove(&id).is_some() {
-        app.stats.curr_connections -= 1;
+    if let Some(conn) = app.conns.remove(&id) {
+        let mut core = lock(&app.core);
+        core.stats.curr_connections -= 1;
+        core.stats.conns.remove(&conn.fd);
     }
 }
 

@@ -54,6 +54,24 @@ impl Lru {
         &mut self.slots[id as usize]
     }
 
+    /// Number of slots, used and free: ids below it may be probed with
+    /// [`slot`](Lru::slot).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The item in slot `id`, if the slot exists and is in use (a walk by
+    /// slot index stays valid while items come and go, unlike a walk of
+    /// the list).
+    pub fn slot(&self, id: ItemId) -> Option<&Item> {
+        self.slots.get(id as usize).filter(|it| it.key_len > 0)
+    }
+
+    /// The most recently used item, if any.
+    pub fn head(&self) -> Option<ItemId> {
+        (self.head != NIL).then_some(self.head)
+    }
+
     /// The least recently used item, if any.
     pub fn tail(&self) -> Option<ItemId> {
         (self.tail != NIL).then_some(self.tail)

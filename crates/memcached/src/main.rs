@@ -45,6 +45,10 @@ fn main() -> ExitCode {
             print!("{}", config::USAGE);
             return ExitCode::SUCCESS;
         }
+        Ok(Args::Version) => {
+            println!("memcached {}", stats::VERSION);
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("memcached: {e}\n\n{}", config::USAGE);
             return ExitCode::from(2);
@@ -70,6 +74,9 @@ fn main() -> ExitCode {
 fn serve_stdio(cfg: &Config) -> io::Result<()> {
     let mut store = Store::new(cfg.memory_limit, cfg.item_size_max, clock::Clock::system());
     let mut stats = Stats::new(cfg.max_connections);
+    stats.settings.threads = 1;
+    stats.settings.shutdown_enabled = cfg.enable_shutdown;
+    stats.settings.verbosity = u64::from(cfg.verbosity);
     stats.curr_connections = 1;
     stats.total_connections = 1;
     let mut session = Session::new(cfg.item_size_max);
@@ -91,14 +98,20 @@ fn serve_stdio(cfg: &Config) -> io::Result<()> {
         if input.len() < session.wanted() {
             continue;
         }
-        let p = session.process(&input, &mut store, &mut stats, &mut out);
-        input.drain(..p.consumed);
-        stats.bytes_written += out.len() as u64;
-        stdout.write_all(&out)?;
-        stdout.flush()?;
-        out.clear();
-        if p.close {
-            return Ok(());
+        // A long multi-get or a metadump comes in steps of a full output.
+        loop {
+            let p = session.process(&input, &mut store, &mut stats, &mut out);
+            input.drain(..p.consumed);
+            stats.bytes_written += out.len() as u64;
+            stdout.write_all(&out)?;
+            stdout.flush()?;
+            out.clear();
+            if p.close {
+                return Ok(());
+            }
+            if !session.busy() {
+                break;
+            }
         }
     }
 }

@@ -1,21 +1,33 @@
-//! The TCP server: the loop, the listener, the store's clock and the
-//! signals that stop it. What happens on each connection is in [`conn`].
+//! The TCP server: one event loop per `-t` thread, each with its own
+//! listeners on every address (`SO_REUSEPORT` when there are several loops,
+//! so the kernel spreads connections over them), all serving one store;
+//! the store's clock, the signals that stop it and `shutdown`. What happens
+//! on each connection is in [`conn`].
+//!
+//! The store and the counters are one [`Core`] behind a mutex that a
+//! connection holds while it runs a batch of requests (never across a
+//! system call), so the loops' reads and writes run in parallel and their
+//! requests one after the other, each batch atomic.
 //!
 //! [`conn`]: crate::conn
 
 use std::error::Error;
 use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
 
 use evloop::signum::{SIGINT, SIGTERM};
-use evloop::{Break, Ctx, Loop, RunMode};
-use evloop_buffer::{ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamId};
+use evloop::{AsyncSender, Break, Ctx, Loop, RunMode};
+use evloop_buffer::{ListenAddr, ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamId};
 use hashbrown::HashMap;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conn::{self, Conn};
-use crate::stats::Stats;
+use crate::stats::{ConnInfo, Settings, Stats};
 use crate::store::Store;
 
 /// How often the clock timer runs: memcached's clock has whole seconds.
@@ -25,70 +37,244 @@ const TICK: Duration = Duration::from_secs(1);
 /// memcached's LRU crawler does; bounded so one tick stays short.
 const RECLAIM_PER_TICK: usize = 4096;
 
-/// File descriptors kept beyond `-c` for the listener, the loop's own and
+/// File descriptors kept beyond `-c` for the listeners, the loops' own and
 /// connections that are refused (they are accepted to be told why).
 const SPARE_FDS: u64 = 64;
 
-/// The loop's application state: everything the callbacks share.
-pub struct App {
+/// What all loops share: the cache and the counters.
+pub struct Core {
     /// The cache.
     pub store: Store,
     /// Server-wide counters.
     pub stats: Stats,
-    /// The open client connections.
+}
+
+/// Locks the core. A panic in another loop while it held the lock leaves
+/// the store consistent between requests, so the poison is ignored.
+pub fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One loop's application state: everything its callbacks share.
+pub struct App {
+    /// The store and counters, shared by all loops.
+    pub core: Arc<Mutex<Core>>,
+    /// This loop's open client connections.
     pub conns: HashMap<StreamId, Conn>,
     /// `-I`, for new connections' parsers.
     pub item_max: usize,
+    /// Wakes every loop to stop (`shutdown`, signals).
+    stop: Arc<Mutex<Vec<AsyncSender>>>,
 }
 
-/// Serves TCP on `cfg.listen` until SIGTERM or SIGINT, after printing
-/// the address it listens on (`memcached: listening on ADDR:PORT`).
+/// Stops every loop: the `shutdown` command.
+pub fn shutdown(ctx: &mut Ctx<'_, App>, app: &mut App) {
+    stop_all(&app.stop);
+    ctx.break_loop(Break::All);
+}
+
+/// Wakes every loop's stop watcher.
+fn stop_all(stop: &Mutex<Vec<AsyncSender>>) {
+    for s in stop.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        s.send();
+    }
+}
+
+/// Serves TCP on `cfg.listen` with `cfg.threads` loops until SIGTERM,
+/// SIGINT or an enabled `shutdown`, after printing each address it listens
+/// on (`memcached: listening on ADDR:PORT`).
 ///
 /// # Errors
 ///
-/// If the loop cannot be made or the address cannot be bound.
+/// If a loop cannot be made or an address cannot be bound.
 pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
-    raise_fd_limit(cfg.max_connections as u64 + SPARE_FDS);
-    let mut lp: Loop<App> = Loop::new()?;
-    let mut ctx = lp.ctx();
-    let listener = ctx
-        .listen(cfg.listen, &ListenerOptions::new(), conn::on_accept)
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    ctx.listener(listener)?.on_event(on_listener_event);
-    // The real address: the port the kernel chose for `--listen ...:0`.
-    let addr = ctx.listener(listener)?.local_addr()?;
-    // The signals arrive through the loop, so stopping happens between
-    // callbacks, never in the middle of a request.
-    for signum in [SIGTERM, SIGINT] {
-        let id = ctx.new_signal(signum, |ctx, _, _, _| ctx.break_loop(Break::All))?;
-        ctx.start(id)?;
+    let max_connections = fd_limit_for(cfg.max_connections, cfg.threads);
+    if cfg.udp_port != 0 {
+        eprintln!(
+            "memcached: UDP is not supported: -U {} ignored, serving TCP only",
+            cfg.udp_port
+        );
     }
-    let clock = ctx.new_timer(TICK, TICK, |ctx, app, _, _| {
-        tick_clock(ctx, app);
-        app.store.reclaim(RECLAIM_PER_TICK);
-    })?;
-    ctx.start(clock)?;
-    // Not `println!`: a closed stdout must not stop the server.
-    let _ = writeln!(io::stdout(), "memcached: listening on {addr}");
-    let mut app = App {
+    let mut stats = Stats::new(max_connections);
+    stats.settings = Settings {
+        threads: cfg.threads as u64,
+        shutdown_enabled: cfg.enable_shutdown,
+        tcp_port: cfg.listen.first().map_or(0, |a| u64::from(a.port())),
+        interfaces: cfg
+            .listen
+            .iter()
+            .map(|a| a.ip().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        verbosity: u64::from(cfg.verbosity),
+    };
+    let core = Arc::new(Mutex::new(Core {
         store: Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system()),
-        stats: Stats::new(cfg.max_connections),
+        stats,
+    }));
+    let stop = Arc::new(Mutex::new(Vec::new()));
+    let several = cfg.threads > 1;
+    let opts = ListenerOptions::new().reuse_port(several);
+
+    // Loop 0 first: it binds (and learns the ports the kernel picks for
+    // port 0), and owns the signal watchers, before any other thread runs.
+    let mut lp: Loop<App> = Loop::new()?;
+    let addrs = listen_all(&mut lp.ctx(), &cfg.listen, &opts, &core)?;
+    {
+        let mut ctx = lp.ctx();
+        for signum in [SIGTERM, SIGINT] {
+            let id = ctx.new_signal(signum, |ctx, app: &mut App, _, _| shutdown(ctx, app))?;
+            ctx.start(id)?;
+        }
+        let clock = ctx.new_timer(TICK, TICK, |ctx, app, _, _| {
+            let mut core = lock(&app.core);
+            tick_clock(ctx, &mut core.store);
+            core.store.reclaim(RECLAIM_PER_TICK);
+        })?;
+        ctx.start(clock)?;
+    }
+    add_stop_watcher(&mut lp, &stop)?;
+
+    let mut workers = Vec::new();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    for _ in 1..cfg.threads {
+        let (core, stop, addrs, opts, ready) = (
+            core.clone(),
+            stop.clone(),
+            addrs.clone(),
+            opts.clone(),
+            ready_tx.clone(),
+        );
+        let item_max = cfg.item_size_max;
+        workers.push(thread::spawn(move || {
+            worker(core, stop, &addrs, &opts, item_max, ready)
+        }));
+    }
+    drop(ready_tx);
+    // Every loop listens before the server says it does.
+    let mut failed = None;
+    for r in ready_rx {
+        if let Err(e) = r {
+            failed.get_or_insert(e);
+        }
+    }
+    if let Some(e) = failed {
+        stop_all(&stop);
+        for w in workers {
+            let _ = w.join();
+        }
+        return Err(e.into());
+    }
+    // Not `println!`: a closed stdout must not stop the server.
+    for addr in &addrs {
+        let _ = writeln!(io::stdout(), "memcached: listening on {addr}");
+    }
+    let _ = io::stdout().flush();
+    let mut app = App {
+        core,
         conns: HashMap::new(),
         item_max: cfg.item_size_max,
+        stop: stop.clone(),
     };
-    lp.run(&mut app, RunMode::Default)?;
+    let served = lp.run(&mut app, RunMode::Default);
+    stop_all(&stop);
+    for w in workers {
+        let _ = w.join();
+    }
+    served?;
     Ok(())
+}
+
+/// A worker loop: listeners on the same addresses, serving until told to
+/// stop. Tells `ready` whether it could listen.
+fn worker(
+    core: Arc<Mutex<Core>>,
+    stop: Arc<Mutex<Vec<AsyncSender>>>,
+    addrs: &[SocketAddr],
+    opts: &ListenerOptions,
+    item_max: usize,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
+    let setup = || -> Result<Loop<App>, String> {
+        let mut lp: Loop<App> = Loop::new().map_err(|e| format!("cannot make a loop: {e}"))?;
+        listen_all(&mut lp.ctx(), addrs, opts, &core)?;
+        add_stop_watcher(&mut lp, &stop).map_err(|e| e.to_string())?;
+        Ok(lp)
+    };
+    let mut lp = match setup() {
+        Ok(lp) => {
+            let _ = ready.send(Ok(()));
+            lp
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    drop(ready);
+    let mut app = App {
+        core,
+        conns: HashMap::new(),
+        item_max,
+        stop,
+    };
+    if let Err(e) = lp.run(&mut app, RunMode::Default) {
+        eprintln!("memcached: a worker loop failed: {e}");
+        stop_all(&app.stop);
+    }
+}
+
+/// Registers a watcher that breaks `lp`'s run when any loop stops them all.
+fn add_stop_watcher(lp: &mut Loop<App>, stop: &Mutex<Vec<AsyncSender>>) -> Result<(), evloop::Error> {
+    let mut ctx = lp.ctx();
+    let (id, sender) = ctx.new_async(|ctx, _, _, _| ctx.break_loop(Break::All))?;
+    ctx.start(id)?;
+    stop.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
+    Ok(())
+}
+
+/// Listens on every address; returns the addresses bound (the real ports
+/// for port 0).
+fn listen_all(
+    ctx: &mut Ctx<'_, App>,
+    addrs: &[SocketAddr],
+    opts: &ListenerOptions,
+    core: &Mutex<Core>,
+) -> Result<Vec<SocketAddr>, String> {
+    let mut bound = Vec::new();
+    for &addr in addrs {
+        let id = ctx
+            .listen(addr, opts, conn::on_accept)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let mut l = ctx.listener(id).map_err(|e| e.to_string())?;
+        l.on_event(on_listener_event);
+        let real = match l.local_addr() {
+            Ok(ListenAddr::Tcp(a)) => a,
+            _ => addr,
+        };
+        let fd = l.fd().as_raw_fd();
+        lock(core).stats.conns.insert(
+            fd,
+            ConnInfo {
+                addr: format!("tcp:{real}"),
+                listen_addr: None,
+                last_cmd: 0,
+            },
+        );
+        bound.push(real);
+    }
+    Ok(bound)
 }
 
 /// Moves the store's clock to the loop's wall-clock time, which the loop
 /// reads once per iteration anyway: free, and precise to the second, so an
 /// item's lifetime does not depend on when the 1 s timer last ran.
-pub fn tick_clock(ctx: &Ctx<'_, App>, app: &mut App) {
+pub fn tick_clock(ctx: &Ctx<'_, App>, store: &mut Store) {
     let unix = ctx
         .now_wall()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    app.store.set_time(unix);
+    store.set_time(unix);
 }
 
 /// Logs accept failures (out of file descriptors): once per outage.
@@ -103,16 +289,29 @@ fn on_listener_event(_: &mut Ctx<'_, App>, _: &mut App, _: ListenerId, ev: Liste
     }
 }
 
-/// Raises the soft open-files limit to `want` (up to the hard limit), as
-/// memcached does for `-c`: the default soft limit (often 1024) would make
-/// accepting fail below `-c`.
-fn raise_fd_limit(want: u64) {
+/// Raises the soft open-files limit so that `-c` connections fit (up to the
+/// hard limit), as memcached does for `-c`; returns the connection limit
+/// that fits, lower than asked (with a warning) if the hard limit is.
+fn fd_limit_for(max_connections: usize, threads: usize) -> usize {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let spare = SPARE_FDS.saturating_add(8u64.saturating_mul(threads as u64));
+    let want = (max_connections as u64).saturating_add(spare);
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return;
+        return max_connections;
     };
     let target = want.min(hard);
-    if target > soft && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_err() {
-        eprintln!("memcached: cannot raise the open files limit to {target}");
+    let limit = if target > soft && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_err() {
+        soft
+    } else {
+        target.max(soft)
+    };
+    if want <= limit {
+        return max_connections;
     }
+    let fits = limit.saturating_sub(spare).max(1);
+    eprintln!(
+        "memcached: -c {max_connections} needs {want} open files but the limit is {limit}; \
+         serving at most {fits} connections"
+    );
+    usize::try_from(fits).unwrap_or(max_connections)
 }

@@ -8,10 +8,41 @@ use crate::store::Store;
 /// protocol this server follows, tagged with what it is.
 pub const VERSION: &str = "1.6.18-evloop";
 
+/// The server's settings as `stats settings` shows them, and the ones the
+/// executor needs (`shutdown`).
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    /// Worker loops (`-t`).
+    pub threads: u64,
+    /// `shutdown` is allowed (`-A`).
+    pub shutdown_enabled: bool,
+    /// The TCP port of the first listening address.
+    pub tcp_port: u64,
+    /// The listening addresses, comma-separated (`-l`).
+    pub interfaces: String,
+    /// `-v` count, or the last `verbosity` level.
+    pub verbosity: u64,
+}
+
+/// A connection as `stats conns` shows it.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The peer, `tcp:ADDR:PORT`.
+    pub addr: String,
+    /// The address it arrived on, `tcp:ADDR:PORT` (listeners: none).
+    pub listen_addr: Option<String>,
+    /// Server time of its last request.
+    pub last_cmd: u32,
+}
+
 /// Counters for `stats`. The executor counts commands; the server counts
 /// connections and bytes.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// Settings shown by `stats settings`.
+    pub settings: Settings,
+    /// Open connections and listeners by file descriptor (`stats conns`).
+    pub conns: std::collections::BTreeMap<i32, ConnInfo>,
     /// `-c`.
     pub max_connections: u64,
     /// Open connections.
@@ -78,6 +109,8 @@ impl Stats {
     /// `stats reset`: zeroes the command and byte counters (not the gauges).
     pub fn reset(&mut self) {
         *self = Stats {
+            settings: std::mem::take(&mut self.settings),
+            conns: std::mem::take(&mut self.conns),
             max_connections: self.max_connections,
             curr_connections: self.curr_connections,
             ..Stats::default()
@@ -172,7 +205,7 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "bytes_written", s.bytes_written);
     stat(out, "limit_maxbytes", store.limit() as u64);
     stat(out, "accepting_conns", 1);
-    stat(out, "threads", 1);
+    stat(out, "threads", s.settings.threads.max(1));
     stat(out, "bytes", store.bytes() as u64);
     stat(out, "curr_items", store.len() as u64);
     stat(out, "total_items", c.total_items);
@@ -183,32 +216,83 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     out.put(b"END\r\n");
 }
 
-/// `stats settings`: the limits in force.
+/// `stats settings`: the settings in force, under memcached's names (only
+/// those this server has).
 pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
+    let set = &s.settings;
     stat(out, "maxbytes", store.limit() as u64);
     stat(out, "maxconns", s.max_connections);
+    stat(out, "tcpport", set.tcp_port);
+    stat(out, "udpport", 0);
+    stat(out, "inter", set.interfaces.as_str());
+    stat(out, "verbosity", set.verbosity);
     stat(out, "evictions", "on");
     stat(out, "cas_enabled", "yes");
-    stat(out, "num_threads", 1);
+    stat(out, "num_threads", set.threads.max(1));
     stat(out, "item_size_max", store.item_max() as u64);
     stat(out, "flush_enabled", "yes");
+    stat(out, "dump_enabled", "yes");
+    stat(out, "shutdown_command", if set.shutdown_enabled { "yes" } else { "no" });
+    stat(out, "binding_protocol", "auto-negotiate");
+    stat(out, "lru_crawler", "yes");
     out.put(b"END\r\n");
 }
 
-/// `stats items`: everything is in one class.
+/// The one item class this server reports: items are not sorted into slab
+/// classes, but tools (memcdump, memcached-tool) walk `stats items` class
+/// ids, so all items are shown under class 1.
+pub const CLASS_ID: u32 = 1;
+
+/// `stats items`: every item is in class [`CLASS_ID`].
 pub fn write_items(store: &Store, out: &mut impl ReplySink) {
     if store.len() > 0 {
         let c = store.counters();
+        let now = store.clock().now();
+        let oldest = store
+            .oldest_atime()
+            .map_or(0, |t| u64::from(now.saturating_sub(t)));
         stat(out, "items:1:number", store.len() as u64);
+        stat(out, "items:1:age", oldest);
         stat(out, "items:1:evicted", c.evictions);
+        stat(out, "items:1:evicted_unfetched", c.evicted_unfetched);
+        stat(out, "items:1:expired_unfetched", c.expired_unfetched);
         stat(out, "items:1:reclaimed", c.reclaimed);
     }
     out.put(b"END\r\n");
 }
 
-/// `stats slabs`: one class, no slab pages to report.
+/// `stats slabs`: an honest summary, not slab pages this server does not
+/// have: the item memory in use (as memcached counts item sizes) and the
+/// limit.
 pub fn write_slabs(store: &Store, out: &mut impl ReplySink) {
+    if store.len() > 0 {
+        stat(out, "1:used_chunks", store.len() as u64);
+        stat(out, "1:mem_requested", store.bytes() as u64);
+    }
     stat(out, "active_slabs", u64::from(store.len() > 0));
     stat(out, "total_malloced", store.bytes() as u64);
+    out.put(b"END\r\n");
+}
+
+/// `stats conns`: one group of lines per listener and connection.
+pub fn write_conns(store: &Store, s: &Stats, out: &mut impl ReplySink) {
+    let now = store.clock().now();
+    for (fd, c) in &s.conns {
+        let name = |what: &str| format!("{fd}:{what}");
+        stat(out, &name("addr"), c.addr.as_str());
+        let state = match &c.listen_addr {
+            Some(l) => {
+                stat(out, &name("listen_addr"), l.as_str());
+                "conn_waiting"
+            }
+            None => "conn_listening",
+        };
+        stat(out, &name("state"), state);
+        stat(
+            out,
+            &name("secs_since_last_cmd"),
+            u64::from(now.saturating_sub(c.last_cmd)),
+        );
+    }
     out.put(b"END\r\n");
 }

@@ -285,6 +285,38 @@ impl Store {
         self.lookup_live(hash, key)
     }
 
+    /// Slots to walk with [`live_slot`](Store::live_slot): dumps walk the
+    /// store by slot, a few at a time, as memcached's crawler walks it.
+    pub fn slot_count(&self) -> usize {
+        self.lru.slot_count()
+    }
+
+    /// The live (not expired, not flushed) item in slot `id`, if any.
+    pub fn live_slot(&self, id: ItemId) -> Option<&Item> {
+        self.lru.slot(id).filter(|_| !self.is_dead(id))
+    }
+
+    /// Access time of the least recently used item (`stats items` age).
+    pub fn oldest_atime(&self) -> Option<u32> {
+        self.lru.tail().map(|id| self.lru.get(id).atime)
+    }
+
+    /// Item ids from most to least recently used, at most `limit` of them
+    /// (`stats cachedump`).
+    pub fn recent(&self, limit: usize) -> Vec<ItemId> {
+        let mut out = Vec::new();
+        let mut at = self.lru.head();
+        while let Some(id) = at {
+            if out.len() == limit {
+                break;
+            }
+            out.push(id);
+            let next = self.lru.get(id).next;
+            at = (next != crate::lru::NIL).then_some(next);
+        }
+        out
+    }
+
     /// The item in slot `id`.
     pub fn item(&self, id: ItemId) -> &Item {
         self.lru.get(id)

@@ -1,10 +1,12 @@
 //! Running requests against the store: [`execute`] for one parsed command,
 //! [`Session::process`] for everything a connection's input holds.
 
+mod dump;
 mod meta;
 mod text;
 
-use crate::protocol::{Command, Parsed, Parser};
+use crate::binary::{self, BinarySession};
+use crate::protocol::{Command, Crawler, Parsed, Parser};
 use crate::reply::ReplySink;
 use crate::stats::Stats;
 use crate::store::Store;
@@ -16,6 +18,8 @@ pub enum Action {
     Continue,
     /// Send the replies so far, then close (`quit`, line too long).
     Close,
+    /// Close, and stop the server (`shutdown`, enabled by `-A`).
+    Shutdown,
 }
 
 /// Runs `cmd`, appending its reply (if any) to `out`.
@@ -27,6 +31,9 @@ pub fn execute(
 ) -> Action {
     match cmd {
         Command::Quit => return Action::Close,
+        Command::Shutdown { mode_ok: true } if stats.settings.shutdown_enabled => {
+            return Action::Shutdown
+        }
         Command::Meta(m) => meta::execute(m, store, stats, out),
         _ => text::execute(cmd, store, stats, out),
     }
@@ -40,6 +47,31 @@ pub struct Progress {
     pub consumed: usize,
     /// Close the connection once the replies are written.
     pub close: bool,
+    /// Stop the server (`shutdown`): `close` is set too.
+    pub shutdown: bool,
+}
+
+/// A request whose reply is produced in steps, as the output drains: a
+/// multi-get (its line stays at the start of the input until it is done)
+/// or a metadump.
+#[derive(Debug, Clone, Copy)]
+enum Resume {
+    /// A get/gets/gat/gats whose keys `input[from..end]` are still to
+    /// answer; the request line is `line` bytes long.
+    Get {
+        /// Length of the whole request line, newline included.
+        line: usize,
+        /// Offset of the first key not yet answered.
+        from: usize,
+        /// End of the key list.
+        end: usize,
+        /// gets/gats.
+        cas: bool,
+        /// gat/gats: the exptime.
+        touch: Option<i64>,
+    },
+    /// A metadump going on from this slot (its line is consumed).
+    MetaDump(u32),
 }
 
 /// The protocol state of one connection.
@@ -47,6 +79,12 @@ pub struct Progress {
 pub struct Session {
     /// Framing state between reads.
     parser: Parser,
+    /// A request answered in steps, in progress.
+    resume: Option<Resume>,
+    /// The connection's first byte has decided its protocol.
+    decided: bool,
+    /// It was the binary protocol's magic: the binary state.
+    binary: Option<BinarySession>,
 }
 
 impl Session {
@@ -54,6 +92,60 @@ impl Session {
     pub fn new(item_max: usize) -> Self {
         Session {
             parser: Parser::new(item_max),
+            resume: None,
+            decided: false,
+            binary: None,
+        }
+    }
+
+    /// Whether a request is half answered (a long multi-get or a
+    /// metadump waiting for the output to drain): call
+    /// [`process`](Self::process) again once it has, even without input.
+    pub fn busy(&self) -> bool {
+        self.resume.is_some()
+    }
+
+    /// Goes on with a request answered in steps. Returns the input bytes
+    /// it finished with (0 if it is still going on), or `None` if it still
+    /// is.
+    fn resume(
+        &mut self,
+        input: &[u8],
+        store: &mut Store,
+        stats: &mut Stats,
+        out: &mut impl ReplySink,
+    ) -> Option<usize> {
+        match self.resume.take()? {
+            Resume::Get {
+                line,
+                from,
+                end,
+                cas,
+                touch,
+            } => {
+                // The line stays in the input until the get is done.
+                let keys = input.get(from..end)?;
+                match text::get(keys, cas, touch, store, stats, out) {
+                    Some(done) => {
+                        self.resume = Some(Resume::Get {
+                            line,
+                            from: from + done,
+                            end,
+                            cas,
+                            touch,
+                        });
+                        None
+                    }
+                    None => Some(line),
+                }
+            }
+            Resume::MetaDump(at) => match dump::metadump(store, at, out) {
+                Some(next) => {
+                    self.resume = Some(Resume::MetaDump(next));
+                    None
+                }
+                None => Some(0),
+            },
         }
     }
 
@@ -70,9 +162,39 @@ impl Session {
         stats: &mut Stats,
         out: &mut impl ReplySink,
     ) -> Progress {
+        // As memcached, the first byte decides: 0x80 is a binary request.
+        if !self.decided && !input.is_empty() {
+            self.decided = true;
+            if input[0] == binary::REQUEST_MAGIC {
+                self.binary = Some(BinarySession::new());
+            }
+        }
+        if let Some(b) = &mut self.binary {
+            let (consumed, close) = b.process(input, store, stats, out);
+            return Progress {
+                consumed,
+                close,
+                shutdown: false,
+            };
+        }
         let mut pos = 0;
+        let still = Progress {
+            consumed: 0,
+            close: false,
+            shutdown: false,
+        };
+        if self.resume.is_some() {
+            if out.is_full() {
+                return still;
+            }
+            match self.resume(input, store, stats, out) {
+                Some(done) => pos = done,
+                None => return still,
+            }
+        }
         while !out.is_full() {
-            match self.parser.parse(&input[pos..]) {
+            let rest = &input[pos..];
+            match self.parser.parse(rest) {
                 Parsed::NeedMore => break,
                 Parsed::Skipped(n) => pos += n,
                 Parsed::Error {
@@ -88,16 +210,47 @@ impl Session {
                         return Progress {
                             consumed: pos,
                             close: true,
+                            shutdown: false,
                         };
+                    }
+                }
+                Parsed::Command(Command::Get { keys, cas, touch }, n) => {
+                    let Some(left) = text::get(keys, cas, touch, store, stats, out) else {
+                        pos += n;
+                        continue;
+                    };
+                    // Where the keys lie in the line, to go on from there
+                    // once the output has drained.
+                    let from = keys.as_ptr() as usize - rest.as_ptr() as usize;
+                    self.resume = Some(Resume::Get {
+                        line: n,
+                        from: from + left,
+                        end: from + keys.len(),
+                        cas,
+                        touch,
+                    });
+                    break;
+                }
+                Parsed::Command(Command::LruCrawler(Crawler::MetaDump(ids)), n) => {
+                    pos += n;
+                    if let Some(at) = text::metadump_start(ids, store, out) {
+                        self.resume = Some(Resume::MetaDump(at));
+                        if self.resume(&[], store, stats, out).is_none() {
+                            break;
+                        }
                     }
                 }
                 Parsed::Command(cmd, n) => {
                     pos += n;
-                    if execute(&cmd, store, stats, out) == Action::Close {
-                        return Progress {
-                            consumed: pos,
-                            close: true,
-                        };
+                    match execute(&cmd, store, stats, out) {
+                        Action::Continue => {}
+                        action => {
+                            return Progress {
+                                consumed: pos,
+                                close: true,
+                                shutdown: action == Action::Shutdown,
+                            }
+                        }
                     }
                 }
             }
@@ -105,13 +258,50 @@ impl Session {
         Progress {
             consumed: pos,
             close: false,
+            shutdown: false,
         }
     }
 
     /// Input length below which [`process`](Self::process) cannot make
-    /// progress (for a server that wants to skip useless calls).
+    /// progress (for a server that wants to skip useless calls); 0 while
+    /// a request is half answered.
     pub fn wanted(&self) -> usize {
-        self.parser.wanted()
+        if let Some(b) = &self.binary {
+            b.wanted()
+        } else if self.resume.is_some() {
+            0
+        } else {
+            self.parser.wanted()
+        }
+    }
+
+    /// Where the search for the end of the pending request line goes on
+    /// from, when the session waits for a line (not for a data block):
+    /// a server holding the input in pieces can look for the newline
+    /// itself, from there, and call [`process`](Self::process) only once
+    /// it has arrived, so a line sent a few bytes at a time costs linear
+    /// time.
+    pub fn line_scan_from(&self) -> Option<usize> {
+        // Binary requests are not lines (nor may the first byte be one).
+        if self.resume.is_some() || !self.decided || self.binary.is_some() {
+            return None;
+        }
+        self.parser.line_scan_from()
+    }
+
+    /// Tells the session that the input, `len` bytes long and starting
+    /// with `head`, still holds no newline after the
+    /// [`line_scan_from`](Self::line_scan_from) position. Returns the
+    /// progress to act on when the line is already too long (an error
+    /// reply and close), else `None`.
+    pub fn no_line_yet(&mut self, len: usize, head: &[u8], out: &mut impl ReplySink) -> Option<Progress> {
+        let reply = self.parser.no_line_yet(len, head)?;
+        out.put(reply.as_bytes());
+        Some(Progress {
+            consumed: len,
+            close: true,
+            shutdown: false,
+        })
     }
 }
 

@@ -410,7 +410,8 @@ fn quit_stops_and_closes() {
         p,
         Progress {
             consumed: 22,
-            close: true
+            close: true,
+            shutdown: false,
         }
     );
 }

@@ -1,7 +1,8 @@
 //! The classic text commands: their effect on the store and their replies.
 
 use crate::item::Item;
-use crate::protocol::{base64, Command, Mode};
+use super::dump;
+use crate::protocol::{base64, Command, Crawler, Mode};
 use crate::reply::{Line, ReplySink};
 use crate::stats::{self, Stats, VERSION};
 use crate::store::{Delta, Store, StoreOutcome, Write};
@@ -13,10 +14,47 @@ pub const NO_MEMORY: &[u8] = b"SERVER_ERROR out of memory storing object\r\n";
 /// Reply to incr/decr of a value that is not a number.
 pub const NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
 
-/// Runs a non-meta, non-quit command.
+/// Runs a non-meta, non-quit command. A multi-get runs to the end here,
+/// whatever the output holds ([`Session`](super::Session) runs it in
+/// steps); a metadump too.
 pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl ReplySink) {
     match *cmd {
-        Command::Get { keys, cas, touch } => get(keys, cas, touch, store, stats, out),
+        Command::Get { keys, cas, touch } => {
+            let mut from = 0;
+            while let Some(at) = get(&keys[from..], cas, touch, store, stats, &mut Unbounded(out)) {
+                from += at;
+            }
+        }
+        Command::LruCrawler(Crawler::MetaDump(ids)) => {
+            if let Some(mut at) = metadump_start(ids, store, out) {
+                while let Some(next) = dump::metadump(store, at, &mut Unbounded(out)) {
+                    at = next;
+                }
+            }
+        }
+        Command::LruCrawler(Crawler::Crawl(ids)) => {
+            let reply: &[u8] = match class_ids(ids) {
+                None => b"BADCLASS invalid class id\r\n",
+                Some(false) => b"NOTSTARTED no items to crawl\r\n",
+                Some(true) if store.len() == 0 => b"NOTSTARTED no items to crawl\r\n",
+                Some(true) => {
+                    let slots = store.slot_count();
+                    store.reclaim(slots);
+                    b"OK\r\n"
+                }
+            };
+            out.put(reply);
+        }
+        Command::LruCrawler(Crawler::Setting) => out.put(b"OK\r\n"),
+        Command::CacheDump { class, limit } => dump::cachedump(store, class, limit, out),
+        Command::Shutdown { mode_ok } => {
+            // Enabled shutdowns are the session's: they close and stop.
+            if !stats.settings.shutdown_enabled {
+                out.put(b"ERROR: shutdown not enabled\r\n");
+            } else if !mode_ok {
+                out.put(b"CLIENT_ERROR invalid shutdown mode\r\n");
+            }
+        }
         Command::Store {
             mode,
             key,
@@ -167,7 +205,8 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             Some(b"settings") => stats::write_settings(store, stats, out),
             Some(b"items") => stats::write_items(store, out),
             Some(b"slabs") => stats::write_slabs(store, out),
-            Some(b"conns") | Some(b"sizes") => out.put(b"END\r\n"),
+            Some(b"conns") => stats::write_conns(store, stats, out),
+            Some(b"sizes") => out.put(b"END\r\n"),
             Some(b"detail") => out.put(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
             Some(_) => out.put(b"ERROR\r\n"),
         },
@@ -193,18 +232,86 @@ fn say(out: &mut impl ReplySink, noreply: bool, reply: &[u8]) {
     }
 }
 
+/// A sink that never reports itself full: for callers that run a command
+/// to its end at once.
+struct Unbounded<'a, S>(&'a mut S);
+
+impl<S: ReplySink> ReplySink for Unbounded<'_, S> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.put(bytes);
+    }
+
+    fn put_bytes(&mut self, bytes: bytes::Bytes) {
+        self.0.put_bytes(bytes);
+    }
+
+    fn put_value(&mut self, item: &Item) {
+        self.0.put_value(item);
+    }
+
+    fn is_full(&self) -> bool {
+        false
+    }
+}
+
+/// Which classes `lru_crawler crawl|metadump <ids>` names: `None` for a
+/// malformed list, else whether it includes this server's one class.
+fn class_ids(ids: &[u8]) -> Option<bool> {
+    if ids == b"all" {
+        return Some(true);
+    }
+    let mut ours = false;
+    for id in ids.split(|&b| b == b',') {
+        let id = crate::protocol::num::parse_u32(id).filter(|&i| i < 64)?;
+        ours |= id == stats::CLASS_ID;
+    }
+    Some(ours)
+}
+
+/// Checks a metadump's class list: `Some(0)` to dump from slot 0, or
+/// `None` after writing memcached's reply for a bad or empty selection.
+pub fn metadump_start(ids: &[u8], store: &Store, out: &mut impl ReplySink) -> Option<u32> {
+    match class_ids(ids) {
+        None => {
+            out.put(b"BADCLASS invalid class id\r\n");
+            None
+        }
+        // "all" walks the hash table, which always starts.
+        Some(true) if ids == b"all" || store.len() > 0 => Some(0),
+        Some(_) => {
+            out.put(b"NOTSTARTED no items to crawl\r\n");
+            None
+        }
+    }
+}
+
 /// get/gets/gat/gats: a `VALUE` line and the value for each key found,
-/// then `END`.
-fn get(
+/// then `END`. Stops between keys once `out` is full and returns the
+/// offset in `keys` to go on from; `None` once `END` went out.
+pub fn get(
     keys: &[u8],
     cas: bool,
     touch: Option<i64>,
     store: &mut Store,
     stats: &mut Stats,
     out: &mut impl ReplySink,
-) {
+) -> Option<usize> {
     let exptime = touch.map(|t| store.clock().expiry(t));
-    for key in keys.split(|&b| b == b' ').filter(|k| !k.is_empty()) {
+    let mut pos = 0;
+    loop {
+        let Some(skip) = keys[pos..].iter().position(|&b| b != b' ') else {
+            break;
+        };
+        if out.is_full() {
+            return Some(pos);
+        }
+        let start = pos + skip;
+        let end = keys[start..]
+            .iter()
+            .position(|&b| b == b' ')
+            .map_or(keys.len(), |n| start + n);
+        pos = end;
+        let key = &keys[start..end];
         let found = store.find(key);
         match exptime {
             Some(_) => {
@@ -232,6 +339,7 @@ fn get(
         value(store.item(id), cas, out);
     }
     out.put(b"END\r\n");
+    None
 }
 
 /// `VALUE <key> <flags> <bytes> [<cas>]\r\n<data>\r\n` for one item.

@@ -15,9 +15,10 @@ pub use meta::{Meta, MetaKind};
 /// connection is closed.
 pub const MAX_LINE: usize = 2048;
 
-/// Longest `get`/`gets` line without a newline: multi-gets may be long, but
-/// not unbounded.
-pub const MAX_GET_LINE: usize = 2 << 20;
+/// Longest `get`/`gets` line without a newline: multi-gets may be long (a
+/// million short keys), but not unbounded as in memcached, which grows its
+/// read buffer without limit.
+pub const MAX_GET_LINE: usize = 16 << 20;
 
 /// Reply sent before closing a connection whose line grew past
 /// [`MAX_LINE`] (memcached closes without a word).
@@ -124,6 +125,31 @@ pub enum Command<'a> {
     },
     /// A meta command (`mg`, `ms`, `md`, `ma`, `mn`, `me`).
     Meta(Meta<'a>),
+    /// `stats cachedump <class> <limit>`: keys of a class (0: no limit).
+    CacheDump {
+        /// The class id (this server has one: 1).
+        class: u32,
+        /// Most keys to list; 0 for all (within memcached's 2 MB cap).
+        limit: u32,
+    },
+    /// `lru_crawler ...`.
+    LruCrawler(Crawler<'a>),
+    /// `shutdown [graceful]`: stop the server, when enabled (`-A`).
+    Shutdown {
+        /// The mode was understood (none or `graceful`).
+        mode_ok: bool,
+    },
+}
+
+/// What `lru_crawler` is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crawler<'a> {
+    /// `lru_crawler crawl <ids|all>`: free dead items.
+    Crawl(&'a [u8]),
+    /// `lru_crawler metadump <ids|all>`: one line per live item.
+    MetaDump(&'a [u8]),
+    /// `tocrawl`, `sleep`, `enable`, `disable`: accepted, `OK`.
+    Setting,
 }
 
 /// What [`Parser::parse`] found at the start of its input.
@@ -226,16 +252,14 @@ impl Parser {
             self.reset();
         }
         let Some(nl) = input[self.scanned..].iter().position(|&b| b == b'\n') else {
-            self.scanned = input.len();
-            if input.len() > MAX_LINE && (!is_get_line(input) || input.len() > MAX_GET_LINE) {
-                self.reset();
-                return Parsed::Error {
-                    reply: Some(LINE_TOO_LONG),
+            return match self.no_line_yet(input.len(), input) {
+                Some(reply) => Parsed::Error {
+                    reply: Some(reply),
                     consumed: input.len(),
                     close: true,
-                };
-            }
-            return Parsed::NeedMore;
+                },
+                None => Parsed::NeedMore,
+            };
         };
         let nl = self.scanned + nl;
         let line_end = nl + 1;
@@ -307,6 +331,24 @@ impl Parser {
         }
     }
 
+    /// Where the search for the end of the pending line goes on from, if
+    /// the parser waits for a line (not for or through a data block).
+    pub fn line_scan_from(&self) -> Option<usize> {
+        (self.pending == 0 && self.swallow == 0).then_some(self.scanned)
+    }
+
+    /// Records that the `len` bytes of input (starting with `head`, of
+    /// which the first [`MAX_LINE`] + 1 are enough) hold no newline. Returns
+    /// the reply to send before closing if the line is already too long.
+    pub fn no_line_yet(&mut self, len: usize, head: &[u8]) -> Option<&'static str> {
+        self.scanned = len;
+        if len > MAX_LINE && (!is_get_line(head) || len > MAX_GET_LINE) {
+            self.reset();
+            return Some(LINE_TOO_LONG);
+        }
+        None
+    }
+
     /// Forgets the per-request state once a request is done.
     fn reset(&mut self) {
         self.scanned = 0;
@@ -317,7 +359,7 @@ impl Parser {
 /// Whether an unterminated line is a multi-get, which may exceed
 /// [`MAX_LINE`] (memcached allows up to 100 leading spaces).
 fn is_get_line(input: &[u8]) -> bool {
-    let spaces = input.iter().take_while(|&&b| b == b' ').count();
+    let spaces = input.iter().take(102).take_while(|&&b| b == b' ').count();
     let rest = &input[spaces..];
     spaces <= 100 && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
 }

@@ -212,7 +212,21 @@ fn errors_with_memcached_replies() {
         ),
         (b"delete\r\n", "ERROR\r\n"),
         (b"cache_memlimit x\r\n", "ERROR\r\n"),
-        (b"shutdown\r\n", "ERROR: shutdown not enabled\r\n"),
+        (b"stats cachedump 1\r\n", "CLIENT_ERROR bad command line\r\n"),
+        (
+            b"stats cachedump x 1\r\n",
+            "CLIENT_ERROR bad command line format\r\n",
+        ),
+        (
+            b"stats cachedump 64 1\r\n",
+            "CLIENT_ERROR Illegal slab id\r\n",
+        ),
+        (b"lru_crawler\r\n", "ERROR\r\n"),
+        (b"lru_crawler bogus 1\r\n", "ERROR\r\n"),
+        (
+            b"lru_crawler sleep 2000000\r\n",
+            "CLIENT_ERROR sleep must be one second or less\r\n",
+        ),
     ];
     for (line, reply) in cases {
         assert_eq!(

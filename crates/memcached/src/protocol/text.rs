@@ -7,7 +7,7 @@
 //! run it).
 
 use super::num::{parse_i32, parse_i64, parse_u32, parse_u64};
-use super::{meta, next_token, Command, DataCmd, Line, Mode, Tokens};
+use super::{meta, next_token, Command, Crawler, DataCmd, Line, Mode, Tokens};
 use crate::item::{item_total, key_ok};
 
 /// `ERROR`: unknown command or wrong number of tokens.
@@ -227,9 +227,23 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             }
             done(Command::Verbosity { noreply })
         }
+        b"stats" if t.get(1) == b"cachedump" => {
+            if n < 4 {
+                return Line::Error(Some("CLIENT_ERROR bad command line\r\n"), 0);
+            }
+            let (Some(class), Some(limit)) = (parse_u32(t.get(2)), parse_u32(t.get(3))) else {
+                return Line::Error(Some(BAD_FORMAT), 0);
+            };
+            // memcached's MAX_NUMBER_OF_SLAB_CLASSES.
+            if class >= 64 {
+                return Line::Error(Some("CLIENT_ERROR Illegal slab id\r\n"), 0);
+            }
+            done(Command::CacheDump { class, limit })
+        }
         b"stats" => done(Command::Stats {
             sub: (n > 1).then(|| t.get(1)),
         }),
+        b"lru_crawler" => lru_crawler(&t),
         b"cache_memlimit" => {
             if n != 2 && n != 3 {
                 return Line::Error(Some(ERROR), 0);
@@ -239,7 +253,33 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
                 None => fail(ERROR),
             }
         }
-        b"shutdown" => Line::Error(Some("ERROR: shutdown not enabled\r\n"), 0),
+        b"shutdown" => done(Command::Shutdown {
+            mode_ok: n == 1 || (n == 2 && t.get(1) == b"graceful"),
+        }),
+        _ => Line::Error(Some(ERROR), 0),
+    }
+}
+
+/// `lru_crawler <crawl|metadump|tocrawl|sleep> <arg>`, `lru_crawler
+/// <enable|disable>`, with memcached's replies to malformed ones.
+fn lru_crawler<'a>(t: &Tokens<'a>) -> Line<'a> {
+    let (n, sub, arg) = (t.len(), t.get(1), t.get(2));
+    match (n, sub) {
+        (3, b"crawl") => Line::Done(Command::LruCrawler(Crawler::Crawl(arg))),
+        (3, b"metadump") => Line::Done(Command::LruCrawler(Crawler::MetaDump(arg))),
+        (3, b"tocrawl") => match parse_u32(arg) {
+            Some(_) => Line::Done(Command::LruCrawler(Crawler::Setting)),
+            None => Line::Error(Some(BAD_FORMAT), 0),
+        },
+        (3, b"sleep") => match parse_u32(arg) {
+            Some(us) if us <= 1_000_000 => Line::Done(Command::LruCrawler(Crawler::Setting)),
+            Some(_) => Line::Error(
+                Some("CLIENT_ERROR sleep must be one second or less\r\n"),
+                0,
+            ),
+            None => Line::Error(Some(BAD_FORMAT), 0),
+        },
+        (2, b"enable" | b"disable") => Line::Done(Command::LruCrawler(Crawler::Setting)),
         _ => Line::Error(Some(ERROR), 0),
     }
 }

@@ -15,6 +15,7 @@
 //! loop, listener, clock and signals) and [`conn`] (one connection:
 //! batching and back-pressure) on evloop-buffer's streams.
 
+mod binary;
 mod clock;
 mod config;
 mod conn;

@@ -1,0 +1,334 @@
+//! End-to-end tests of what memcached's users and tools rely on beyond
+//! the storage commands: keys as memcached takes them, the `stats`
+//! subcommands, key dumps, `shutdown`, the command line, and `-t`.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use support::{Client, Server};
+
+#[test]
+fn keys_with_control_bytes_as_memcaslap_sends_them() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    // memcaslap's keys start with 0x10 bytes; tabs, DEL and UTF-8 are
+    // key bytes too: memcached splits request lines on spaces only.
+    let key = b"\x10\x10\x10key\tx\x7f\xc3\xa9";
+    let mut req = b"set ".to_vec();
+    req.extend_from_slice(key);
+    req.extend_from_slice(b" 5 0 2\r\nhi\r\nget ");
+    req.extend_from_slice(key);
+    req.extend_from_slice(b"\r\n");
+    let mut want = b"STORED\r\nVALUE ".to_vec();
+    want.extend_from_slice(key);
+    want.extend_from_slice(b" 5 2\r\nhi\r\nEND\r\n");
+    c.call(&req, &want);
+    // 250 bytes is the longest key; 251 is refused.
+    let long = "k".repeat(250);
+    c.set(&long, b"v");
+    c.call(
+        format!("get {long}k\r\n").as_bytes(),
+        b"CLIENT_ERROR bad command line format\r\n",
+    );
+    // A NUL ends the line, as memcached reads it as a C string.
+    c.call(b"get a\0 junk\r\n", b"END\r\n");
+    // Meta commands: binary keys in base64 with `b`.
+    c.call(b"ms AAEC 2 b\r\nok\r\n", b"HD\r\n");
+    c.call(b"mg AAEC b v k\r\n", b"VA 2 kAAEC b\r\nok\r\n");
+    c.call(b"mg AAE= b v\r\n", b"EN\r\n");
+}
+
+#[test]
+fn stats_subcommands() {
+    let s = Server::start(&["-m", "32", "-c", "100", "-I", "2m"]);
+    let mut c = s.connect();
+    c.send(b"stats settings\r\n");
+    let settings = c.lines_to_end();
+    for want in [
+        "STAT maxbytes 33554432",
+        "STAT maxconns 100",
+        "STAT item_size_max 2097152",
+        "STAT num_threads 1",
+        "STAT shutdown_command no",
+        "STAT udpport 0",
+    ] {
+        assert!(settings.iter().any(|l| l == want), "{want} not in {settings:?}");
+    }
+    c.send(b"stats items\r\n");
+    assert!(c.lines_to_end().is_empty(), "no items: no lines");
+    c.set("a", b"12345");
+    c.set("b", b"1");
+    c.send(b"stats items\r\n");
+    let items = c.lines_to_end();
+    assert!(items.contains(&"STAT items:1:number 2".to_string()), "{items:?}");
+    c.send(b"stats slabs\r\n");
+    let slabs = c.lines_to_end();
+    assert!(slabs.contains(&"STAT active_slabs 1".to_string()), "{slabs:?}");
+    // 59 bytes of item header each (memcached's count), keys and values.
+    let bytes = 2 * 59 + 2 + 6;
+    assert!(
+        slabs.contains(&format!("STAT total_malloced {bytes}")),
+        "{slabs:?}"
+    );
+    // stats conns: the listener and this connection, with addresses.
+    let me = c.w.local_addr().unwrap();
+    c.send(b"stats conns\r\n");
+    let conns = c.lines_to_end();
+    assert!(
+        conns.iter().any(|l| l.ends_with(&format!(":addr tcp:{me}"))),
+        "{conns:?}"
+    );
+    assert!(
+        conns
+            .iter()
+            .any(|l| l.ends_with(&format!(":listen_addr tcp:{}", s.addr()))),
+        "{conns:?}"
+    );
+    assert!(
+        conns.iter().any(|l| l.ends_with(":state conn_listening")),
+        "{conns:?}"
+    );
+    // stats reset zeroes counters, keeps gauges and settings.
+    c.call(b"get a\r\n", b"VALUE a 0 5\r\n12345\r\nEND\r\n");
+    c.call(b"stats reset\r\n", b"RESET\r\n");
+    c.send(b"stats\r\n");
+    let general = c.lines_to_end();
+    assert!(general.contains(&"STAT cmd_get 0".to_string()), "{general:?}");
+    assert!(general.contains(&"STAT curr_items 2".to_string()), "{general:?}");
+    c.call(b"verbosity 1\r\n", b"OK\r\n");
+    c.call(b"verbosity 1 noreply\r\nversion\r\n", b"VERSION 1.6.18-evloop\r\n");
+    c.call(b"stats nosuch\r\n", b"ERROR\r\n");
+}
+
+#[test]
+fn cachedump_and_metadump_list_the_keys() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.set("alpha", b"123");
+    c.call(b"set beta 0 1000 5\r\nhello\r\n", b"STORED\r\n");
+    c.set("sp/ace%", b"x");
+    c.call(b"get alpha\r\n", b"VALUE alpha 0 3\r\n123\r\nEND\r\n");
+    c.call(b"ms AAEC 1 b\r\nz\r\n", b"HD\r\n");
+    // Most recent first; binary keys left out, as memcached does.
+    c.send(b"stats cachedump 1 0\r\n");
+    let dump = c.lines_to_end();
+    assert_eq!(dump.len(), 3, "{dump:?}");
+    assert_eq!(dump[0], "ITEM alpha [3 b; 0 s]");
+    assert_eq!(dump[1], "ITEM sp/ace% [1 b; 0 s]");
+    let beta: Vec<&str> = dump[2].split(' ').collect();
+    assert_eq!(&beta[..3], ["ITEM", "beta", "[5"]);
+    let exp: i64 = beta[4].parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now + 990..=now + 1010).contains(&exp), "{exp} vs {now}");
+    c.send(b"stats cachedump 1 1\r\n");
+    assert_eq!(c.lines_to_end(), ["ITEM alpha [3 b; 0 s]"]);
+    c.send(b"stats cachedump 2 0\r\n");
+    assert!(c.lines_to_end().is_empty());
+
+    // metadump: one line per live item ending in a bare newline, keys
+    // URI-encoded, then END.
+    c.send(b"lru_crawler metadump all\r\n");
+    let mut lines = Vec::new();
+    loop {
+        let l = c.raw_line();
+        if l == b"END\r\n" {
+            break;
+        }
+        assert!(l.ends_with(b"\n") && !l.ends_with(b"\r\n"), "{l:?}");
+        lines.push(String::from_utf8(l).unwrap().trim_end().to_string());
+    }
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let find = |k: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("key={k} ")))
+            .unwrap_or_else(|| panic!("no {k} in {lines:?}"))
+            .clone()
+    };
+    let alpha = find("alpha");
+    let f: Vec<&str> = alpha.split(' ').collect();
+    assert_eq!(f[1], "exp=-1");
+    assert!(f[2].starts_with("la="));
+    assert!(f[3].starts_with("cas="));
+    assert_eq!(f[4], "fetch=yes");
+    assert_eq!(f[5], "cls=1");
+    assert_eq!(f[6], format!("size={}", 59 + 5 + 3));
+    assert!(find("beta").contains(" fetch=no "));
+    find("sp%2Face%25");
+    find("%00%01%02");
+    c.call(b"lru_crawler metadump 5\r\n", b"NOTSTARTED no items to crawl\r\n");
+    c.call(b"lru_crawler metadump x\r\n", b"BADCLASS invalid class id\r\n");
+    c.call(b"lru_crawler crawl all\r\n", b"OK\r\n");
+    c.call(b"lru_crawler tocrawl 10\r\n", b"OK\r\n");
+}
+
+#[test]
+fn a_large_metadump_comes_in_steps_and_complete() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    let n = 30_000;
+    let mut req = Vec::new();
+    for i in 0..n {
+        req.extend_from_slice(format!("set key{i:06} 0 0 1 noreply\r\nv\r\n").as_bytes());
+    }
+    c.send(&req);
+    c.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    c.send(b"lru_crawler metadump all\r\nversion\r\n");
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let l = c.raw_line();
+        if l == b"END\r\n" {
+            break;
+        }
+        let l = String::from_utf8(l).unwrap();
+        let key = l.split(' ').next().unwrap().strip_prefix("key=").unwrap();
+        assert!(seen.insert(key.to_string()), "{key} twice");
+    }
+    assert_eq!(seen.len(), n);
+    c.expect(b"VERSION 1.6.18-evloop\r\n");
+}
+
+#[test]
+fn shutdown_only_when_enabled() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.call(b"shutdown\r\n", b"ERROR: shutdown not enabled\r\n");
+    c.call(b"shutdown graceful\r\n", b"ERROR: shutdown not enabled\r\n");
+
+    let mut s = Server::start(&["-A"]);
+    let mut c = s.connect();
+    c.call(b"shutdown bogus\r\n", b"CLIENT_ERROR invalid shutdown mode\r\n");
+    c.send(b"shutdown\r\n");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    let mut s = Server::start(&["--enable-shutdown", "-t", "2"]);
+    s.connect().send(b"shutdown graceful\r\n");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn memcached_command_line() {
+    // -p with -l addresses: one listening line each, each serving.
+    let port = free_port();
+    let s = Server::start(&["-p", &port.to_string(), "-l", "127.0.0.1,127.0.0.2", "-U", "0"]);
+    let want: Vec<SocketAddr> = vec![
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        format!("127.0.0.2:{port}").parse().unwrap(),
+    ];
+    assert_eq!(s.addrs, want);
+    for a in &s.addrs {
+        Client::new(TcpStream::connect(a).unwrap()).call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    }
+    // UDP is not served: a warning, TCP still served.
+    let mut s = Server::start(&["-U", "11211", "-vv", "-t", "2", "-m", "100", "-c", "50"]);
+    s.connect().call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    let mut c = s.connect();
+    c.send(b"stats settings\r\n");
+    let settings = c.lines_to_end();
+    assert!(settings.contains(&"STAT num_threads 2".to_string()));
+    assert!(settings.contains(&"STAT verbosity 2".to_string()));
+    assert!(settings.contains(&"STAT maxconns 50".to_string()));
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    let err = s.stderr_text();
+    assert!(err.contains("UDP is not supported"), "{err}");
+
+    let out = std::process::Command::new(support::bin())
+        .arg("-V")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "memcached 1.6.18-evloop");
+    for bad in [
+        &["-p", "99999"][..],
+        &["-c", "99999999999999999999"],
+        &["-m", "99999999999999999999"],
+        &["-I", "99999999999999999999k"],
+        &["-t", "0"],
+        &["-t", "99999999999999999999"],
+        &["-U", "70000"],
+        &["-l", "127.0.0.1:70000"],
+    ] {
+        let out = std::process::Command::new(support::bin())
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("memcached: "), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn conn_limit_above_the_fd_limit_is_lowered_with_a_warning() {
+    // The test's own hard limit is inherited by the server.
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap();
+    if hard >= 1 << 31 {
+        println!("SKIP: no finite open-files hard limit");
+        return;
+    }
+    let want = hard + 1000;
+    let mut s = Server::start(&["-c", &want.to_string()]);
+    let mut c = s.connect();
+    c.send(b"stats settings\r\n");
+    let maxconns: u64 = c
+        .lines_to_end()
+        .iter()
+        .find_map(|l| l.strip_prefix("STAT maxconns ")?.parse().ok())
+        .unwrap();
+    assert!(maxconns < hard, "maxconns {maxconns}, hard limit {hard}");
+    assert!(maxconns > 0);
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    let err = s.stderr_text();
+    assert!(err.contains(&format!("-c {want} needs")), "{err}");
+}
+
+#[test]
+fn threads_share_one_store() {
+    let s = Server::start(&["-t", "3"]);
+    // Many connections, spread by the kernel over the loops: every one
+    // sees what any other stored, and counters add up.
+    let mut clients: Vec<Client> = (0..24).map(|_| s.connect()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set(&format!("k{i}"), format!("v{i}").as_bytes());
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let j = (i + 7) % 24;
+        let v = format!("v{j}");
+        c.call(
+            format!("get k{j}\r\n").as_bytes(),
+            format!("VALUE k{j} 0 {}\r\n{v}\r\nEND\r\n", v.len()).as_bytes(),
+        );
+    }
+    clients[0].set("n", b"0");
+    for c in clients.iter_mut().skip(1) {
+        c.send(b"incr n 1\r\n");
+    }
+    let mut last = 0;
+    for c in clients.iter_mut().skip(1) {
+        let v: u64 = c.line().parse().unwrap();
+        last = last.max(v);
+    }
+    assert_eq!(last, 23);
+    let mut c = s.connect();
+    c.send(b"stats\r\n");
+    let st = c.lines_to_end();
+    assert!(st.contains(&"STAT curr_connections 25".to_string()), "{st:?}");
+    assert!(st.contains(&"STAT threads 3".to_string()), "{st:?}");
+    assert!(st.contains(&"STAT cmd_get 24".to_string()), "{st:?}");
+}

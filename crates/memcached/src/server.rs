@@ -21,7 +21,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use evloop::signum::{SIGINT, SIGTERM};
 use evloop::{AsyncSender, Break, Ctx, Loop, RunMode};
-use evloop_buffer::{ListenAddr, ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamId};
+use evloop_buffer::{
+    ListenAddr, ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamId,
+};
 use hashbrown::HashMap;
 
 use crate::clock::Clock;
@@ -225,7 +227,10 @@ fn worker(
 }
 
 /// Registers a watcher that breaks `lp`'s run when any loop stops them all.
-fn add_stop_watcher(lp: &mut Loop<App>, stop: &Mutex<Vec<AsyncSender>>) -> Result<(), evloop::Error> {
+fn add_stop_watcher(
+    lp: &mut Loop<App>,
+    stop: &Mutex<Vec<AsyncSender>>,
+) -> Result<(), evloop::Error> {
     let mut ctx = lp.ctx();
     let (id, sender) = ctx.new_async(|ctx, _, _, _| ctx.break_loop(Break::All))?;
     ctx.start(id)?;

@@ -232,7 +232,11 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "item_size_max", store.item_max() as u64);
     stat(out, "flush_enabled", "yes");
     stat(out, "dump_enabled", "yes");
-    stat(out, "shutdown_command", if set.shutdown_enabled { "yes" } else { "no" });
+    stat(
+        out,
+        "shutdown_command",
+        if set.shutdown_enabled { "yes" } else { "no" },
+    );
     stat(out, "binding_protocol", "auto-negotiate");
     stat(out, "lru_crawler", "yes");
     out.put(b"END\r\n");

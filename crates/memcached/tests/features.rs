@@ -54,7 +54,10 @@ fn stats_subcommands() {
         "STAT shutdown_command no",
         "STAT udpport 0",
     ] {
-        assert!(settings.iter().any(|l| l == want), "{want} not in {settings:?}");
+        assert!(
+            settings.iter().any(|l| l == want),
+            "{want} not in {settings:?}"
+        );
     }
     c.send(b"stats items\r\n");
     assert!(c.lines_to_end().is_empty(), "no items: no lines");
@@ -62,10 +65,16 @@ fn stats_subcommands() {
     c.set("b", b"1");
     c.send(b"stats items\r\n");
     let items = c.lines_to_end();
-    assert!(items.contains(&"STAT items:1:number 2".to_string()), "{items:?}");
+    assert!(
+        items.contains(&"STAT items:1:number 2".to_string()),
+        "{items:?}"
+    );
     c.send(b"stats slabs\r\n");
     let slabs = c.lines_to_end();
-    assert!(slabs.contains(&"STAT active_slabs 1".to_string()), "{slabs:?}");
+    assert!(
+        slabs.contains(&"STAT active_slabs 1".to_string()),
+        "{slabs:?}"
+    );
     // 59 bytes of item header each (memcached's count), keys and values.
     let bytes = 2 * 59 + 2 + 6;
     assert!(
@@ -77,7 +86,9 @@ fn stats_subcommands() {
     c.send(b"stats conns\r\n");
     let conns = c.lines_to_end();
     assert!(
-        conns.iter().any(|l| l.ends_with(&format!(":addr tcp:{me}"))),
+        conns
+            .iter()
+            .any(|l| l.ends_with(&format!(":addr tcp:{me}"))),
         "{conns:?}"
     );
     assert!(
@@ -95,10 +106,19 @@ fn stats_subcommands() {
     c.call(b"stats reset\r\n", b"RESET\r\n");
     c.send(b"stats\r\n");
     let general = c.lines_to_end();
-    assert!(general.contains(&"STAT cmd_get 0".to_string()), "{general:?}");
-    assert!(general.contains(&"STAT curr_items 2".to_string()), "{general:?}");
+    assert!(
+        general.contains(&"STAT cmd_get 0".to_string()),
+        "{general:?}"
+    );
+    assert!(
+        general.contains(&"STAT curr_items 2".to_string()),
+        "{general:?}"
+    );
     c.call(b"verbosity 1\r\n", b"OK\r\n");
-    c.call(b"verbosity 1 noreply\r\nversion\r\n", b"VERSION 1.6.18-evloop\r\n");
+    c.call(
+        b"verbosity 1 noreply\r\nversion\r\n",
+        b"VERSION 1.6.18-evloop\r\n",
+    );
     c.call(b"stats nosuch\r\n", b"ERROR\r\n");
 }
 
@@ -161,8 +181,14 @@ fn cachedump_and_metadump_list_the_keys() {
     assert!(find("beta").contains(" fetch=no "));
     find("sp%2Face%25");
     find("%00%01%02");
-    c.call(b"lru_crawler metadump 5\r\n", b"NOTSTARTED no items to crawl\r\n");
-    c.call(b"lru_crawler metadump x\r\n", b"BADCLASS invalid class id\r\n");
+    c.call(
+        b"lru_crawler metadump 5\r\n",
+        b"NOTSTARTED no items to crawl\r\n",
+    );
+    c.call(
+        b"lru_crawler metadump x\r\n",
+        b"BADCLASS invalid class id\r\n",
+    );
     c.call(b"lru_crawler crawl all\r\n", b"OK\r\n");
     c.call(b"lru_crawler tocrawl 10\r\n", b"OK\r\n");
 }
@@ -202,7 +228,10 @@ fn shutdown_only_when_enabled() {
 
     let mut s = Server::start(&["-A"]);
     let mut c = s.connect();
-    c.call(b"shutdown bogus\r\n", b"CLIENT_ERROR invalid shutdown mode\r\n");
+    c.call(
+        b"shutdown bogus\r\n",
+        b"CLIENT_ERROR invalid shutdown mode\r\n",
+    );
     c.send(b"shutdown\r\n");
     assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
     let mut s = Server::start(&["--enable-shutdown", "-t", "2"]);
@@ -223,18 +252,27 @@ fn free_port() -> u16 {
 fn memcached_command_line() {
     // -p with -l addresses: one listening line each, each serving.
     let port = free_port();
-    let s = Server::start(&["-p", &port.to_string(), "-l", "127.0.0.1,127.0.0.2", "-U", "0"]);
+    let s = Server::start(&[
+        "-p",
+        &port.to_string(),
+        "-l",
+        "127.0.0.1,127.0.0.2",
+        "-U",
+        "0",
+    ]);
     let want: Vec<SocketAddr> = vec![
         format!("127.0.0.1:{port}").parse().unwrap(),
         format!("127.0.0.2:{port}").parse().unwrap(),
     ];
     assert_eq!(s.addrs, want);
     for a in &s.addrs {
-        Client::new(TcpStream::connect(a).unwrap()).call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+        Client::new(TcpStream::connect(a).unwrap())
+            .call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
     }
     // UDP is not served: a warning, TCP still served.
     let mut s = Server::start(&["-U", "11211", "-vv", "-t", "2", "-m", "100", "-c", "50"]);
-    s.connect().call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    s.connect()
+        .call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
     let mut c = s.connect();
     c.send(b"stats settings\r\n");
     let settings = c.lines_to_end();
@@ -251,7 +289,10 @@ fn memcached_command_line() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "memcached 1.6.18-evloop");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "memcached 1.6.18-evloop"
+    );
     for bad in [
         &["-p", "99999"][..],
         &["-c", "99999999999999999999"],
@@ -275,8 +316,8 @@ fn memcached_command_line() {
 #[test]
 fn conn_limit_above_the_fd_limit_is_lowered_with_a_warning() {
     // The test's own hard limit is inherited by the server.
-    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .unwrap();
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
     if hard >= 1 << 31 {
         println!("SKIP: no finite open-files hard limit");
         return;
@@ -328,7 +369,10 @@ fn threads_share_one_store() {
     let mut c = s.connect();
     c.send(b"stats\r\n");
     let st = c.lines_to_end();
-    assert!(st.contains(&"STAT curr_connections 25".to_string()), "{st:?}");
+    assert!(
+        st.contains(&"STAT curr_connections 25".to_string()),
+        "{st:?}"
+    );
     assert!(st.contains(&"STAT threads 3".to_string()), "{st:?}");
     assert!(st.contains(&"STAT cmd_get 24".to_string()), "{st:?}");
 }

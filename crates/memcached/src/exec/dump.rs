@@ -13,17 +13,25 @@ const CACHEDUMP_MAX: usize = 2 << 20;
 
 /// `stats cachedump <class> <limit>`: `ITEM <key> [<bytes> b; <exp> s]`
 /// lines from the most recently used item, then `END`. Binary keys are
-/// skipped, as memcached skips them.
+/// skipped, as memcached skips them; so are expired and flushed items.
 pub fn cachedump(store: &Store, class: u32, limit: u32, out: &mut impl ReplySink) {
     if class == CLASS_ID {
-        let limit = if limit == 0 { usize::MAX } else { limit as usize };
+        let limit = if limit == 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        };
         let mut size = 0;
         let mut shown = 0;
         for id in store.recent(usize::MAX) {
             if shown == limit {
                 break;
             }
-            let it = store.item(id);
+            // Dead (expired, flushed) items wait for the crawler in
+            // memcached's LRU and show; here they do not.
+            let Some(it) = store.live_slot(id) else {
+                continue;
+            };
             if it.has(KEY_BINARY) {
                 continue;
             }

@@ -294,7 +294,12 @@ impl Session {
     /// [`line_scan_from`](Self::line_scan_from) position. Returns the
     /// progress to act on when the line is already too long (an error
     /// reply and close), else `None`.
-    pub fn no_line_yet(&mut self, len: usize, head: &[u8], out: &mut impl ReplySink) -> Option<Progress> {
+    pub fn no_line_yet(
+        &mut self,
+        len: usize,
+        head: &[u8],
+        out: &mut impl ReplySink,
+    ) -> Option<Progress> {
         let reply = self.parser.no_line_yet(len, head)?;
         out.put(reply.as_bytes());
         Some(Progress {

@@ -1,7 +1,7 @@
 //! The classic text commands: their effect on the store and their replies.
 
-use crate::item::Item;
 use super::dump;
+use crate::item::Item;
 use crate::protocol::{base64, Command, Crawler, Mode};
 use crate::reply::{Line, ReplySink};
 use crate::stats::{self, Stats, VERSION};

@@ -212,7 +212,10 @@ fn errors_with_memcached_replies() {
         ),
         (b"delete\r\n", "ERROR\r\n"),
         (b"cache_memlimit x\r\n", "ERROR\r\n"),
-        (b"stats cachedump 1\r\n", "CLIENT_ERROR bad command line\r\n"),
+        (
+            b"stats cachedump 1\r\n",
+            "CLIENT_ERROR bad command line\r\n",
+        ),
         (
             b"stats cachedump x 1\r\n",
             "CLIENT_ERROR bad command line format\r\n",

@@ -273,10 +273,7 @@ fn lru_crawler<'a>(t: &Tokens<'a>) -> Line<'a> {
         },
         (3, b"sleep") => match parse_u32(arg) {
             Some(us) if us <= 1_000_000 => Line::Done(Command::LruCrawler(Crawler::Setting)),
-            Some(_) => Line::Error(
-                Some("CLIENT_ERROR sleep must be one second or less\r\n"),
-                0,
-            ),
+            Some(_) => Line::Error(Some("CLIENT_ERROR sleep must be one second or less\r\n"), 0),
             None => Line::Error(Some(BAD_FORMAT), 0),
         },
         (2, b"enable" | b"disable") => Line::Done(Command::LruCrawler(Crawler::Setting)),

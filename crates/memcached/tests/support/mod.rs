@@ -123,7 +123,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status.code();
             }
-            assert!(start.elapsed() < limit, "the server did not exit within {limit:?}");
+            assert!(
+                start.elapsed() < limit,
+                "the server did not exit within {limit:?}"
+            );
             thread::sleep(Duration::from_millis(5));
         }
     }

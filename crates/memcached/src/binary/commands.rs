@@ -335,17 +335,44 @@ fn delta(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
 /// Stat: the key names the group (none: the general stats), each stat a
 /// packet with its name as key and its value as value, then an empty
 /// packet. The stats are the text protocol's `stats <group>` reply,
-/// repackaged, so both protocols always show the same ones.
+/// repackaged, so both protocols always show the same ones; the groups
+/// are those memcached's binary protocol knows (`reset`, `settings` and
+/// `detail` matched by prefix, as it does).
 fn stat(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl ReplySink) {
-    // A group name that no text line could carry names no group.
-    if req.key.iter().any(|&b| b < 0x20 || b == 0x7f) {
+    let key = req.key;
+    let group: &[u8] = if key.is_empty() {
+        b""
+    } else if key.starts_with(b"reset") {
+        b"reset"
+    } else if key.starts_with(b"settings") {
+        b"settings"
+    } else if key.starts_with(b"detail on") || key.starts_with(b"detail off") {
+        // Accepted; this server keeps no per-prefix stats to switch...
+        return req.reply(opcode::SUCCESS, 0).write(out);
+    } else if key.starts_with(b"detail dump") {
+        // ...so their dump is memcached's empty one.
+        let dump = b"END\r\n";
+        Response {
+            key: b"detailed",
+            value_len: dump.len(),
+            ..req.reply(opcode::SUCCESS, 0)
+        }
+        .write(out);
+        out.put(dump);
+        return req.reply(opcode::SUCCESS, 0).write(out);
+    } else if matches!(
+        key,
+        b"items" | b"slabs" | b"sizes" | b"sizes_enable" | b"sizes_disable"
+    ) {
+        key
+    } else {
         return error(req.header, opcode::KEY_ENOENT, out);
-    }
-    let mut line = Vec::with_capacity(8 + req.key.len());
+    };
+    let mut line = Vec::with_capacity(8 + group.len());
     line.extend_from_slice(b"stats");
-    if !req.key.is_empty() {
+    if !group.is_empty() {
         line.push(b' ');
-        line.extend_from_slice(req.key);
+        line.extend_from_slice(group);
     }
     line.extend_from_slice(b"\r\n");
     let mut text = Vec::new();

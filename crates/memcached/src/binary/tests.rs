@@ -417,6 +417,29 @@ fn stats_groups() {
         s.one(&req(0x10, b"x\r\nflush_all", &[], &[], 0, 0)).status,
         KEY_ENOENT
     );
+    // Groups memcached's binary protocol does not serve.
+    for group in [&b"conns"[..], b"cachedump 1 1", b"items x", b"detail"] {
+        assert_eq!(s.one(&req(0x10, group, &[], &[], 0, 0)).status, KEY_ENOENT);
+    }
+    // Prefixes, as memcached matches them.
+    assert_eq!(s.send(&req(0x10, b"resetting", &[], &[], 0, 0)).len(), 1);
+    assert!(find(
+        &s.send(&req(0x10, b"settingsXYZ", &[], &[], 0, 0)),
+        b"item_size_max"
+    )
+    .is_some());
+    assert_eq!(s.send(&req(0x10, b"detail on", &[], &[], 0, 0)).len(), 1);
+    let dump = s.send(&req(0x10, b"detail dump", &[], &[], 0, 0));
+    assert_eq!(
+        (dump[0].key.as_slice(), dump[0].value.as_slice()),
+        (&b"detailed"[..], &b"END\r\n"[..])
+    );
+    assert!(s
+        .send(&req(0x10, b"items", &[], &[], 0, 0))
+        .last()
+        .unwrap()
+        .key
+        .is_empty());
 }
 
 #[test]

@@ -58,7 +58,7 @@ impl Clock {
     }
 
     /// Unix time of server time `t` (dumps show expiry and access times so).
-    pub fn to_unix(&self, t: u32) -> i64 {
+    pub fn unix_of(&self, t: u32) -> i64 {
         self.started + t as i64
     }
 

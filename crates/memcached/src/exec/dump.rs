@@ -40,7 +40,7 @@ pub fn cachedump(store: &Store, class: u32, limit: u32, out: &mut impl ReplySink
             line.extend_from_slice(it.key());
             let exp = match it.exptime() {
                 0 => 0,
-                t => store.clock().to_unix(t),
+                t => store.clock().unix_of(t),
             };
             line.extend_from_slice(format!(" [{} b; {exp} s]\r\n", it.value_len()).as_bytes());
             if size + line.len() + 5 > CACHEDUMP_MAX {
@@ -89,10 +89,10 @@ fn metadump_line(store: &Store, it: &Item, out: &mut impl ReplySink) {
     l.push(out, b" exp=");
     match it.exptime() {
         0 => l.push(out, b"-1"),
-        t => l.signed(out, clock.to_unix(t)),
+        t => l.signed(out, clock.unix_of(t)),
     }
     l.push(out, b" la=");
-    l.signed(out, clock.to_unix(it.atime()));
+    l.signed(out, clock.unix_of(it.atime()));
     l.push(out, b" cas=");
     l.num(out, it.cas());
     let fetch: &[u8] = if it.has(crate::item::FETCHED) {

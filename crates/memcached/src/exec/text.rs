@@ -298,10 +298,7 @@ pub fn get(
 ) -> Option<usize> {
     let exptime = touch.map(|t| store.clock().expiry(t));
     let mut pos = 0;
-    loop {
-        let Some(skip) = keys[pos..].iter().position(|&b| b != b' ') else {
-            break;
-        };
+    while let Some(skip) = keys[pos..].iter().position(|&b| b != b' ') {
         if out.is_full() {
             return Some(pos);
         }

@@ -181,10 +181,14 @@ fn cachedump_and_metadump_list_the_keys() {
     assert!(find("beta").contains(" fetch=no "));
     find("sp%2Face%25");
     find("%00%01%02");
+    c.call(b"lru_crawler metadump 5\r\n", b"END\r\n");
     c.call(
-        b"lru_crawler metadump 5\r\n",
-        b"NOTSTARTED no items to crawl\r\n",
+        b"lru_crawler enable\r\n",
+        b"ERROR failed to start lru crawler thread\r\n",
     );
+    c.call(b"stats detail on\r\n", b"OK\r\n");
+    c.call(b"stats sizes\r\n", b"STAT sizes_status disabled\r\nEND\r\n");
+    c.call(b"bget alpha\r\n", b"VALUE alpha 0 3\r\n123\r\nEND\r\n");
     c.call(
         b"lru_crawler metadump x\r\n",
         b"BADCLASS invalid class id\r\n",

@@ -233,7 +233,7 @@ impl Session {
                 }
                 Parsed::Command(Command::LruCrawler(Crawler::MetaDump(ids)), n) => {
                     pos += n;
-                    if let Some(at) = text::metadump_start(ids, store, out) {
+                    if let Some(at) = text::metadump_start(ids, out) {
                         self.resume = Some(Resume::MetaDump(at));
                         if self.resume(&[], store, stats, out).is_none() {
                             break;

@@ -26,7 +26,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             }
         }
         Command::LruCrawler(Crawler::MetaDump(ids)) => {
-            if let Some(mut at) = metadump_start(ids, store, out) {
+            if let Some(mut at) = metadump_start(ids, out) {
                 while let Some(next) = dump::metadump(store, at, &mut Unbounded(out)) {
                     at = next;
                 }
@@ -35,17 +35,27 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
         Command::LruCrawler(Crawler::Crawl(ids)) => {
             let reply: &[u8] = match class_ids(ids) {
                 None => b"BADCLASS invalid class id\r\n",
-                Some(false) => b"NOTSTARTED no items to crawl\r\n",
-                Some(true) if store.len() == 0 => b"NOTSTARTED no items to crawl\r\n",
-                Some(true) => {
-                    let slots = store.slot_count();
-                    store.reclaim(slots);
+                Some(ours) => {
+                    if ours {
+                        let slots = store.slot_count();
+                        store.reclaim(slots);
+                    }
                     b"OK\r\n"
                 }
             };
             out.put(reply);
         }
         Command::LruCrawler(Crawler::Setting) => out.put(b"OK\r\n"),
+        // The crawler always runs, as memcached's does by default: it
+        // cannot be started again.
+        Command::LruCrawler(Crawler::Enable) => {
+            out.put(b"ERROR failed to start lru crawler thread\r\n")
+        }
+        Command::StatsDetail { arg } => out.put(match arg {
+            b"on" | b"off" => b"OK\r\n",
+            b"dump" => b"END\r\n",
+            _ => b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
+        }),
         Command::CacheDump { class, limit } => dump::cachedump(store, class, limit, out),
         Command::Shutdown { mode_ok } => {
             // Enabled shutdowns are the session's: they close and stop.
@@ -206,8 +216,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             Some(b"items") => stats::write_items(store, out),
             Some(b"slabs") => stats::write_slabs(store, out),
             Some(b"conns") => stats::write_conns(store, stats, out),
-            Some(b"sizes") => out.put(b"END\r\n"),
-            Some(b"detail") => out.put(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+            Some(b"sizes") => out.put(b"STAT sizes_status disabled\r\nEND\r\n"),
             Some(_) => out.put(b"ERROR\r\n"),
         },
         Command::MemLimit { mb, noreply } => {
@@ -270,16 +279,16 @@ fn class_ids(ids: &[u8]) -> Option<bool> {
 
 /// Checks a metadump's class list: `Some(0)` to dump from slot 0, or
 /// `None` after writing memcached's reply for a bad or empty selection.
-pub fn metadump_start(ids: &[u8], store: &Store, out: &mut impl ReplySink) -> Option<u32> {
+pub fn metadump_start(ids: &[u8], out: &mut impl ReplySink) -> Option<u32> {
     match class_ids(ids) {
         None => {
             out.put(b"BADCLASS invalid class id\r\n");
             None
         }
-        // "all" walks the hash table, which always starts.
-        Some(true) if ids == b"all" || store.len() > 0 => Some(0),
-        Some(_) => {
-            out.put(b"NOTSTARTED no items to crawl\r\n");
+        Some(true) => Some(0),
+        // Classes without items: nothing to list.
+        Some(false) => {
+            out.put(b"END\r\n");
             None
         }
     }

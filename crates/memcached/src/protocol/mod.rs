@@ -134,6 +134,11 @@ pub enum Command<'a> {
     },
     /// `lru_crawler ...`.
     LruCrawler(Crawler<'a>),
+    /// `stats detail <on|off|dump>` (or without an argument: empty).
+    StatsDetail {
+        /// The argument.
+        arg: &'a [u8],
+    },
     /// `shutdown [graceful]`: stop the server, when enabled (`-A`).
     Shutdown {
         /// The mode was understood (none or `graceful`).
@@ -148,8 +153,10 @@ pub enum Crawler<'a> {
     Crawl(&'a [u8]),
     /// `lru_crawler metadump <ids|all>`: one line per live item.
     MetaDump(&'a [u8]),
-    /// `tocrawl`, `sleep`, `enable`, `disable`: accepted, `OK`.
+    /// `tocrawl`, `sleep`, `disable`: accepted, `OK`.
     Setting,
+    /// `enable`: the crawler runs already.
+    Enable,
 }
 
 /// What [`Parser::parse`] found at the start of its input.

@@ -42,6 +42,8 @@ pub(crate) fn parse_line(line: &[u8], item_max: usize) -> Line<'_> {
         b"gets" => get(rest, true, false),
         b"gat" => get(rest, false, true),
         b"gats" => get(rest, true, true),
+        // memcached's long-undocumented synonym of get.
+        b"bget" => get(rest, false, false),
         b"set" => storage(line, Mode::Set, item_max),
         b"add" => storage(line, Mode::Add, item_max),
         b"replace" => storage(line, Mode::Replace, item_max),
@@ -240,6 +242,7 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             }
             done(Command::CacheDump { class, limit })
         }
+        b"stats" if t.get(1) == b"detail" => done(Command::StatsDetail { arg: t.get(2) }),
         b"stats" => done(Command::Stats {
             sub: (n > 1).then(|| t.get(1)),
         }),
@@ -276,7 +279,8 @@ fn lru_crawler<'a>(t: &Tokens<'a>) -> Line<'a> {
             Some(_) => Line::Error(Some("CLIENT_ERROR sleep must be one second or less\r\n"), 0),
             None => Line::Error(Some(BAD_FORMAT), 0),
         },
-        (2, b"enable" | b"disable") => Line::Done(Command::LruCrawler(Crawler::Setting)),
+        (2, b"enable") => Line::Done(Command::LruCrawler(Crawler::Enable)),
+        (2, b"disable") => Line::Done(Command::LruCrawler(Crawler::Setting)),
         _ => Line::Error(Some(ERROR), 0),
     }
 }

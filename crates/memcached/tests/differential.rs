@@ -104,7 +104,16 @@ fn memcached() -> Option<Memcached> {
             .ok()?
             .port();
         let mut cmd = Command::new("memcached");
-        cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-t", "1"]);
+        cmd.args([
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-t",
+            "1",
+        ]);
         if is_root() {
             cmd.args(["-u", "root"]);
         }

@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpListener;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The server binary, built by cargo for this test.
 pub fn bin() -> PathBuf {
@@ -58,10 +59,7 @@ impl Server {
     /// A connection with a generous read timeout (a hung server fails the
     /// test instead of hanging it).
     pub fn connect(&self) -> Client {
-        let s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.set_nodelay(true).unwrap();
-        Client { s }
+        connect(self.addr)
     }
 }
 
@@ -181,4 +179,80 @@ impl Client {
             Err(e) => panic!("reading: {e}"),
         }
     }
+}
+
+/// A real memcached (`memcached` on the PATH) on a free port, killed when
+/// dropped: the reference for differential tests.
+pub struct Memcached {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Memcached {
+    /// Starts one (`-t 1 -U 0` on 127.0.0.1), or `None` (after a SKIP
+    /// line) when it is not installed or does not start.
+    pub fn start() -> Option<Memcached> {
+        let installed = Command::new("memcached")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            println!("SKIP: memcached not installed (apt-get install -y memcached)");
+            return None;
+        }
+        for _ in 0..5 {
+            let addr = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?;
+            let mut cmd = Command::new("memcached");
+            cmd.args(["-l", "127.0.0.1", "-U", "0", "-t", "1"])
+                .args(["-p", &addr.port().to_string()]);
+            if is_root() {
+                // memcached refuses to run as root without it.
+                cmd.args(["-u", "root"]);
+            }
+            let child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let mut m = Memcached { child, addr };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if m.child.try_wait().ok()?.is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                if TcpStream::connect(addr).is_ok() {
+                    return Some(m);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        println!("SKIP: memcached did not start");
+        None
+    }
+}
+
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+/// Connects to `addr` with a generous read timeout.
+pub fn connect(addr: SocketAddr) -> Client {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.set_nodelay(true).unwrap();
+    Client { s }
 }

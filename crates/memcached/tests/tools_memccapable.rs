@@ -1,6 +1,7 @@
 //! libmemcached-tools against the server: memccapable's conformance checks
-//! (ASCII and binary protocol, as memcached 1.6.18 passes them all), and
-//! the libmemcached command-line clients in binary-protocol mode.
+//! (ASCII and binary protocol, as memcached 1.6.18 passes them all), the
+//! libmemcached command-line clients and load generators (memcaslap,
+//! memcslap) in binary-protocol mode.
 //!
 //! Needs the `libmemcached-tools` package; each test prints a SKIP line
 //! and returns when a tool is missing.
@@ -123,4 +124,71 @@ fn memcstat_in_binary_mode_lists_the_stats() {
     assert!(out.status.success(), "{:?}\n{text}", out.status);
     assert!(text.contains(&format!("pid: {}", server.pid())), "{text}");
     assert!(text.contains("curr_connections: "), "{text}");
+}
+
+#[test]
+fn memcaslap_binary_verifies_every_value() {
+    if !have("memcaslap") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let target = format!("127.0.0.1:{}", server.addr.port());
+    // -B: binary protocol; every tenth get is checked against what was set.
+    let out = run(
+        "memcaslap",
+        &[
+            "-s",
+            &target,
+            "-B",
+            "-t",
+            "2s",
+            "-T",
+            "1",
+            "-c",
+            "8",
+            "--verify=0.1",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{text}", out.status);
+    let stat = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert!(stat("cmd_get:") > 0 && stat("cmd_set:") > 0, "{text}");
+    assert_eq!(stat("get_misses:"), 0, "{text}");
+    assert_eq!(stat("verify_misses:"), 0, "{text}");
+    assert_eq!(stat("verify_failed:"), 0, "{text}");
+}
+
+#[test]
+fn memcslap_binary_set_get_mget() {
+    if !have("memcslap") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let servers = format!("--servers=127.0.0.1:{}", server.addr.port());
+    for test in ["--test=set", "--test=get", "--test=mget"] {
+        let out = run(
+            "memcslap",
+            &[
+                "--binary",
+                &servers,
+                "--concurrency=2",
+                "--execute-number=300",
+                test,
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{test}: {:?}\n{text}{err}",
+            out.status
+        );
+        assert!(text.contains("Time total"), "{test}:\n{text}{err}");
+        assert!(!err.contains("rror"), "{test}:\n{err}");
+    }
 }

@@ -132,12 +132,16 @@ impl Client {
         self.s.write_all(bytes).expect("write");
     }
 
-    /// Reads one response packet; `None` at EOF before its first byte.
+    /// Reads one response packet; `None` at EOF (or reset) before its
+    /// first byte.
     pub fn try_recv(&mut self) -> Option<Packet> {
         let mut h = [0u8; 24];
         match self.s.read_exact(&mut h) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::UnexpectedEof => return None,
+            // A server that closes with requests unread makes the kernel
+            // send a reset; the replies before it were still read.
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
             Err(e) => panic!("reading a reply: {e}"),
         }
         let key_len = u16::from_be_bytes([h[2], h[3]]) as usize;

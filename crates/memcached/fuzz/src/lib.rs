@@ -32,22 +32,25 @@ mod stats;
 mod store;
 
 /// Feeds `prefix ++ stream` to a fresh server whole, cut where `data`'s
-/// first bytes say, and one byte at a time, and checks that the replies
-/// and whether the connection was closed are the same each time.
+/// first bytes say, one byte at a time, and cut with an output that fills
+/// every few bytes (holding the session back, as a slow client does); the
+/// replies and whether the connection was closed must be the same each
+/// time.
 ///
-/// `data` is: a count byte `n` (taken modulo 16), then `n` two-byte cut
-/// positions, then the client's bytes (after `prefix`, which picks the
-/// protocol: the first byte decides).
+/// `data` is: a count byte (modulo 16: the number of cuts; divided by 16:
+/// the output limit less one), then the two-byte cut positions, then the
+/// client's bytes (after `prefix`, which picks the protocol: the first
+/// byte decides).
 ///
 /// # Panics
 ///
 /// When the replies differ (or the server code panics): the fuzzer's
 /// finding.
 pub fn check(prefix: &[u8], data: &[u8]) {
-    let Some((&n, rest)) = data.split_first() else {
+    let Some((&n_byte, rest)) = data.split_first() else {
         return;
     };
-    let n = (n % 16) as usize;
+    let n = (n_byte % 16) as usize;
     if rest.len() < 2 * n {
         return;
     }
@@ -57,13 +60,16 @@ pub fn check(prefix: &[u8], data: &[u8]) {
         .map(|c| u16::from_be_bytes([c[0], c[1]]) as usize)
         .collect();
     let input = [prefix, stream].concat();
-    let whole = harness::replies([input.as_slice()]);
-    let pieces = harness::replies(harness::split(&input, &cuts));
-    let bytes = harness::replies(input.chunks(1));
+    let whole = harness::replies([input.as_slice()], usize::MAX);
+    let pieces = harness::replies(harness::split(&input, &cuts), usize::MAX);
+    let bytes = harness::replies(input.chunks(1), usize::MAX);
+    // An output that fills every few bytes (the count byte picks how many).
+    let held = harness::replies(harness::split(&input, &cuts), 1 + (n_byte as usize) / 16);
     // `stats` shows CPU time, which moves between runs.
     if harness::has_cpu_time(&whole.0) {
         return;
     }
     assert_eq!(whole, pieces, "replies differ when the input is split");
     assert_eq!(whole, bytes, "replies differ when the input comes byte by byte");
+    assert_eq!(whole, held, "replies differ when the output fills");
 }

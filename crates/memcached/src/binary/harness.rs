@@ -1,10 +1,15 @@
 //! A connection's bytes fed to a [`Session`] in the pieces they arrived
-//! in, as the server does: the replies must not depend on how the input
-//! was split. Shared by the split-invariance property test and the
-//! cargo-fuzz target (crates/memcached/fuzz), which includes this file.
+//! in, as the server does, with an output that holds the session back
+//! like a client that reads slowly: the replies must not depend on how the
+//! input was split nor on when the output filled. Shared by the
+//! split-invariance property test and the cargo-fuzz targets
+//! (crates/memcached/fuzz), which include this file.
+
+use bytes::Bytes;
 
 use crate::clock::Clock;
 use crate::exec::Session;
+use crate::reply::ReplySink;
 use crate::stats::Stats;
 use crate::store::Store;
 
@@ -15,31 +20,77 @@ const T0: i64 = 1_700_000_000;
 /// as they arrive) are cheap to produce.
 pub const ITEM_MAX: usize = 4096;
 
+/// Calls to [`Session::process`] without input consumed, per read, after
+/// which the session is taken to be stuck (a bug the caller reports).
+const STUCK: usize = 1 << 16;
+
+/// An output that reports itself full once `limit` bytes were added since
+/// the server last "sent" them, as a stream's output does at its high
+/// watermark.
+struct Capped {
+    /// Everything the server sent.
+    out: Vec<u8>,
+    /// Length of `out` at the last send.
+    sent: usize,
+    /// Bytes after which the output is full.
+    limit: usize,
+}
+
+impl ReplySink for Capped {
+    fn put(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    fn put_bytes(&mut self, bytes: Bytes) {
+        self.out.extend_from_slice(&bytes);
+    }
+
+    fn is_full(&self) -> bool {
+        self.out.len() - self.sent >= self.limit
+    }
+}
+
 /// The replies a fresh server sends to a client whose bytes arrive in
-/// `chunks`, and whether the server closed the connection. Everything
-/// after a close is ignored, as a server would.
-pub fn replies<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> (Vec<u8>, bool) {
+/// `chunks`, its output full every `limit` bytes (`usize::MAX`: never),
+/// and whether the server closed the connection. Everything after a close
+/// is ignored, as a server would.
+///
+/// # Panics
+///
+/// If the session neither consumes input nor finishes a request it is
+/// answering in steps, call after call.
+pub fn replies<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, limit: usize) -> (Vec<u8>, bool) {
     let mut store = Store::new(1 << 20, ITEM_MAX, Clock::starting_at(T0));
     let mut stats = Stats::new(1024);
     let mut session = Session::new(ITEM_MAX);
     let mut input = Vec::new();
-    let mut out = Vec::new();
+    let mut out = Capped {
+        out: Vec::new(),
+        sent: 0,
+        limit: limit.max(1),
+    };
     for chunk in chunks {
         input.extend_from_slice(chunk);
-        // A sink that is never full lets one call take everything
-        // complete; a second call must find nothing more to do.
-        for _ in 0..2 {
-            if input.len() < session.wanted() {
-                break;
-            }
+        let mut idle = 0;
+        // As the server: run what the input holds; when the output filled,
+        // send it and go on (its write callback); stop when the session
+        // needs more input.
+        while input.len() >= session.wanted() || session.busy() {
             let p = session.process(&input, &mut store, &mut stats, &mut out);
             input.drain(..p.consumed);
             if p.close {
-                return (out, true);
+                return (out.out, true);
             }
+            let full = out.is_full();
+            out.sent = out.out.len();
+            if p.consumed == 0 && !full && !session.busy() {
+                break;
+            }
+            idle = if p.consumed == 0 { idle + 1 } else { 0 };
+            assert!(idle < STUCK, "the session makes no progress");
         }
     }
-    (out, false)
+    (out.out, false)
 }
 
 /// `data` cut at the given positions (taken modulo its length, in any

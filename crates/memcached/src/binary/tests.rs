@@ -631,19 +631,23 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// The cargo-fuzz target's property, run in CI: the replies to a
-    /// client's bytes do not depend on how they were split into reads.
+    /// The cargo-fuzz targets' property, run in CI: the replies to a
+    /// client's bytes do not depend on how they were split into reads, nor
+    /// on when the output filled and held the session back.
     #[test]
     fn replies_do_not_depend_on_how_input_is_split(
         data in stream(),
         cuts in prop::collection::vec(any::<usize>(), 0..16),
+        limit in 1..256usize,
     ) {
-        let whole = harness::replies([data.as_slice()]);
-        let pieces = harness::replies(split(&data, &cuts));
-        let bytes = harness::replies(data.chunks(1));
+        let whole = harness::replies([data.as_slice()], usize::MAX);
+        let pieces = harness::replies(split(&data, &cuts), usize::MAX);
+        let bytes = harness::replies(data.chunks(1), usize::MAX);
+        let held = harness::replies(split(&data, &cuts), limit);
         if !has_cpu_time(&whole.0) {
             prop_assert_eq!(&whole, &pieces);
             prop_assert_eq!(&whole, &bytes);
+            prop_assert_eq!(&whole, &held);
         }
     }
 }
@@ -652,9 +656,13 @@ proptest! {
 fn the_harness_sees_the_replies() {
     // Guards the property above against comparing two empty outputs.
     let data = [set(b"k", b"v", 0, 0), get(0x00, b"k")].concat();
-    let (out, closed) = harness::replies(split(&data, &[5, 30]));
+    let (out, closed) = harness::replies(split(&data, &[5, 30]), usize::MAX);
     assert!(!closed);
     assert_eq!(packets(&out).len(), 2);
-    let (out, _) = harness::replies([&b"set k 0 0 1\r\nv\r\nget k\r\n"[..]]);
-    assert_eq!(out, b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n");
+    let text = b"set k 0 0 1\r\nv\r\nget k k k\r\n";
+    let want =
+        &b"STORED\r\nVALUE k 0 1\r\nv\r\nVALUE k 0 1\r\nv\r\nVALUE k 0 1\r\nv\r\nEND\r\n"[..];
+    assert_eq!(harness::replies([&text[..]], usize::MAX).0, want);
+    // An output full after every byte: the multi-get goes on key by key.
+    assert_eq!(harness::replies([&text[..]], 1).0, want);
 }

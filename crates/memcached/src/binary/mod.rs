@@ -212,9 +212,11 @@ fn step(input: &[u8], store: &mut Store, stats: &mut Stats, out: &mut impl Reply
     } else {
         0
     };
-    let total = item_total(key_len, value_len, flags);
-    if total > store.item_max() || total > store.limit() {
-        commands::refuse(&req, total > store.item_max(), store, stats, out);
+    // (A body near 4 GiB is refused before any sum that could overflow.)
+    let too_large =
+        value_len > store.item_max() || item_total(key_len, value_len, flags) > store.item_max();
+    if too_large || item_total(key_len, value_len, flags) > store.limit() {
+        commands::refuse(&req, too_large, store, stats, out);
         return Step::Done {
             consumed: fixed,
             swallow: value_len,

@@ -522,6 +522,13 @@ fn too_large_values_are_refused_and_skipped() {
     // memcached drops the old value of a refused set.
     assert_eq!(packets(&out)[0].status, KEY_ENOENT);
     assert_eq!(s.stats.store_too_large, 1);
+    // A body of almost 4 GiB is refused at once, its bytes skipped.
+    let mut huge = set(b"k", b"", 0, 0);
+    huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+    let (out, p) = s.feed(&huge);
+    assert_eq!((p.consumed, p.close), (huge.len(), false));
+    assert_eq!(packets(&out)[0].status, E2BIG);
+    assert_eq!(s.session.wanted(), 1);
     // Larger than the memory limit: out of memory.
     let mut s = Server::with_limits(1000, 4096);
     let r = s.one(&[set(b"k", &big, 0, 0), vec![]].concat());

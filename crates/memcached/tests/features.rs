@@ -380,3 +380,35 @@ fn threads_share_one_store() {
     assert!(st.contains(&"STAT threads 3".to_string()), "{st:?}");
     assert!(st.contains(&"STAT cmd_get 24".to_string()), "{st:?}");
 }
+
+#[test]
+fn a_stepped_multi_get_keeps_pipelined_requests_in_order() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    let value = vec![b'x'; 10_000];
+    for k in 0..10 {
+        c.set(&format!("k{k}"), &value);
+    }
+    // 300 values of 10 kB: several times the output limit, so the get is
+    // answered in steps; the requests after it wait their turn.
+    let mut req = b"get".to_vec();
+    for i in 0..300 {
+        req.extend_from_slice(format!(" k{} nokey", i % 10).as_bytes());
+    }
+    req.extend_from_slice(b"\r\nset after 0 0 1\r\nz\r\ngets k3\r\nget after\r\n");
+    c.send(&req);
+    let mut want_value = value.clone();
+    want_value.extend_from_slice(b"\r\n");
+    for i in 0..300 {
+        assert_eq!(c.line(), format!("VALUE k{} 0 10000", i % 10));
+        c.expect(&want_value);
+    }
+    c.expect(b"END\r\nSTORED\r\n");
+    assert!(c.line().starts_with("VALUE k3 0 10000 "));
+    c.expect(&want_value);
+    c.expect(b"END\r\nVALUE after 0 1\r\nz\r\nEND\r\n");
+    c.send(b"stats\r\n");
+    let st = c.lines_to_end();
+    assert!(st.contains(&"STAT get_hits 302".to_string()), "{st:?}");
+    assert!(st.contains(&"STAT get_misses 300".to_string()), "{st:?}");
+}

@@ -639,3 +639,87 @@ proptest! {
         }
     }
 }
+
+/// A sink that reports itself full at `.1` bytes, as a stream's output
+/// does at its high watermark.
+struct Capped(Vec<u8>, usize);
+
+impl ReplySink for Capped {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn put_bytes(&mut self, bytes: Bytes) {
+        self.0.extend_from_slice(&bytes);
+    }
+
+    fn is_full(&self) -> bool {
+        self.0.len() >= self.1
+    }
+}
+
+/// Requests whose replies come in steps when the output fills: long
+/// multi-gets (gets, gat, misses between hits) and a metadump, between
+/// ordinary requests.
+fn stepped_stream() -> Vec<u8> {
+    let mut v = Vec::new();
+    for k in 0..20 {
+        v.extend_from_slice(
+            format!("set key{k} {k} 0 {}\r\n{}\r\n", k + 1, "v".repeat(k + 1)).as_bytes(),
+        );
+    }
+    v.extend_from_slice(b"get");
+    for i in 0..200 {
+        v.extend_from_slice(format!(" key{} none{i}", i % 23).as_bytes());
+    }
+    v.extend_from_slice(b"\r\nversion\r\ngets key1 key2   key3\r\ngat 100");
+    for i in 0..50 {
+        v.extend_from_slice(format!(" key{}", i % 20).as_bytes());
+    }
+    v.extend_from_slice(b"\r\nlru_crawler metadump all\r\ndelete key5\r\nget key5 key6\r\n");
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// However small the output limit and however the input is cut, a
+    /// request answered in steps gives the same bytes as at once, and
+    /// the requests after it follow in order.
+    #[test]
+    fn replies_do_not_depend_on_the_output_limit(
+        cap in 1usize..300,
+        cuts in proptest::collection::vec(1usize..500, 1..20),
+    ) {
+        let input = stepped_stream();
+        let want = Server::new().send(&input);
+        let mut s = Server::new();
+        let mut buffered = Vec::new();
+        let mut out = Vec::new();
+        let mut at = 0;
+        let mut cut = cuts.iter().cycle();
+        loop {
+            // Drain the output and go on until no progress without input.
+            loop {
+                let mut sink = Capped(Vec::new(), cap);
+                let p = s.session.process(&buffered, &mut s.store, &mut s.stats, &mut sink);
+                buffered.drain(..p.consumed);
+                let progress = p.consumed > 0 || !sink.0.is_empty();
+                out.extend_from_slice(&sink.0);
+                prop_assert!(!p.close);
+                if !progress {
+                    break;
+                }
+            }
+            if at == input.len() {
+                break;
+            }
+            let end = (at + cut.next().unwrap()).min(input.len());
+            buffered.extend_from_slice(&input[at..end]);
+            at = end;
+        }
+        prop_assert!(buffered.is_empty());
+        prop_assert!(!s.session.busy());
+        prop_assert_eq!(String::from_utf8_lossy(&out), want);
+    }
+}

@@ -239,3 +239,48 @@ fn pymemcache_smoke_test() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains(" 0 failed"), "{out}");
 }
+
+#[test]
+fn memcached_tool_dump_stats_settings() {
+    let tool = Path::new("/usr/share/memcached/scripts/memcached-tool");
+    let perl = Command::new("perl")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tool.is_file() || !perl {
+        println!("SKIP: memcached-tool (apt-get install memcached) or perl missing");
+        return;
+    }
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.set("alpha", b"one");
+    c.call(b"set beta 5 0 3\r\ntwo\r\n", b"STORED\r\n");
+    let run = |mode: &str| {
+        let o = Command::new("perl")
+            .arg(tool)
+            .arg(s.addr().to_string())
+            .arg(mode)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{mode}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // dump: lru_crawler metadump, then a get of each key.
+    let dump = run("dump");
+    assert!(dump.contains("add alpha 0 0 3\r\none\r\n"), "{dump:?}");
+    assert!(dump.contains("add beta 5 0 3\r\ntwo\r\n"), "{dump:?}");
+    let stats = run("stats");
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["curr_items", "2"]),
+        "{stats}"
+    );
+    let settings = run("settings");
+    assert!(
+        settings
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["num_threads", "1"]),
+        "{settings}"
+    );
+}

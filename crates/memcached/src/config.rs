@@ -25,6 +25,8 @@ options:
   -t, --threads N           event loops, one thread each (default 1)
   -v, --verbose             more log lines (-vv, -vvv: more still)
   -A, --enable-shutdown     allow the shutdown command
+  -u, --user USER           when started as root: run as USER once listening
+  -P, --pidfile FILE        write the process id to FILE (removed at exit)
   --stdio                   serve one client on stdin/stdout instead of TCP
   -V, --version             print the version and exit
   -h, --help                show this help
@@ -55,6 +57,10 @@ pub struct Config {
     pub enable_shutdown: bool,
     /// A UDP port was asked for; it is not served (warned at start).
     pub udp_port: u16,
+    /// `-u`: the user to become once listening, when started as root.
+    pub user: Option<String>,
+    /// `-P`: where to write the process id.
+    pub pid_file: Option<std::path::PathBuf>,
     /// Serve stdin/stdout instead of TCP.
     pub stdio: bool,
 }
@@ -70,6 +76,8 @@ impl Default for Config {
             verbosity: 0,
             enable_shutdown: false,
             udp_port: 0,
+            user: None,
+            pid_file: None,
             stdio: false,
         }
     }
@@ -97,7 +105,7 @@ fn split_arg(arg: &str) -> (String, Option<String>) {
         };
     }
     let b = arg.as_bytes();
-    if b.len() > 2 && b[0] == b'-' && b"plUmcIt".contains(&b[1]) {
+    if b.len() > 2 && b[0] == b'-' && b"plUmcItuP".contains(&b[1]) {
         return (arg[..2].to_string(), Some(arg[2..].to_string()));
     }
     (arg.to_string(), None)
@@ -171,6 +179,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
                 cfg.item_size_max =
                     parse_size(&v).ok_or_else(|| format!("-I: {v:?} is not a size"))?;
             }
+            "-u" | "--user" => cfg.user = Some(value("a user name")?),
+            "-P" | "--pidfile" => cfg.pid_file = Some(value("a file")?.into()),
             "-t" | "--threads" => {
                 let v = value("a number of threads")?;
                 cfg.threads = v
@@ -339,6 +349,9 @@ mod tests {
         assert_eq!(run(&["-U", "0"]).udp_port, 0);
         assert_eq!(run(&["-U", "11211"]).udp_port, 11211);
         assert_eq!(run(&["-t8"]).threads, 8);
+        let c = run(&["-u", "memcache", "-P", "/run/mc.pid"]);
+        assert_eq!(c.user.as_deref(), Some("memcache"));
+        assert_eq!(c.pid_file, Some("/run/mc.pid".into()));
     }
 
     #[test]

@@ -167,6 +167,22 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         }
         return Err(e.into());
     }
+    // Written while still privileged (a pid file under /run).
+    if let Some(path) = &cfg.pid_file {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            eprintln!(
+                "memcached: cannot write the pid file {}: {e}",
+                path.display()
+            );
+        }
+    }
+    if let Err(e) = become_user(cfg.user.as_deref()) {
+        stop_all(&stop);
+        for w in workers {
+            let _ = w.join();
+        }
+        return Err(e.into());
+    }
     // Not `println!`: a closed stdout must not stop the server.
     for addr in &addrs {
         let _ = writeln!(io::stdout(), "memcached: listening on {addr}");
@@ -183,7 +199,28 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     for w in workers {
         let _ = w.join();
     }
+    if let Some(path) = &cfg.pid_file {
+        let _ = std::fs::remove_file(path);
+    }
     served?;
+    Ok(())
+}
+
+/// `-u`: started as root, becomes `user` (its group, then its id) once
+/// every loop listens, so ports below 1024 can be bound; as memcached, the
+/// flag means nothing to a server that is not root.
+fn become_user(user: Option<&str>) -> Result<(), String> {
+    use nix::unistd::{geteuid, setgid, setgroups, setuid, User};
+    let Some(name) = user else { return Ok(()) };
+    if !geteuid().is_root() {
+        return Ok(());
+    }
+    let u = User::from_name(name)
+        .map_err(|e| format!("cannot look up user {name:?}: {e}"))?
+        .ok_or_else(|| format!("can't find the user {name} to switch to"))?;
+    setgroups(&[u.gid]).map_err(|e| format!("failed to drop supplementary groups: {e}"))?;
+    setgid(u.gid).map_err(|e| format!("failed to assume the group of {name}: {e}"))?;
+    setuid(u.uid).map_err(|e| format!("failed to assume the identity of {name}: {e}"))?;
     Ok(())
 }
 

@@ -412,3 +412,47 @@ fn a_stepped_multi_get_keeps_pipelined_requests_in_order() {
     assert!(st.contains(&"STAT get_hits 302".to_string()), "{st:?}");
     assert!(st.contains(&"STAT get_misses 300".to_string()), "{st:?}");
 }
+
+#[test]
+fn pid_file_and_user_switch() {
+    let dir = std::env::temp_dir().join(format!("evloop-mc-pid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("mc.pid");
+    let root = nix::unistd::geteuid().is_root();
+    let user = nix::unistd::User::from_name("nobody").ok().flatten();
+    let mut args = vec!["-P", pid_file.to_str().unwrap(), "-A"];
+    if root && user.is_some() {
+        args.extend(["-u", "nobody"]);
+    }
+    let mut s = Server::start(&args);
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(written.trim(), s.pid().to_string());
+    if let (true, Some(nobody)) = (root, &user) {
+        // Switched once listening: every id is nobody's.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+        let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        let want = nobody.uid.to_string();
+        assert!(uids.split_whitespace().skip(1).all(|u| u == want), "{uids}");
+    } else {
+        println!("SKIP (-u part): not root, or no user nobody");
+    }
+    s.connect()
+        .call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    s.connect().send(b"shutdown\r\n");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    // Removed at exit, when the directory lets the (possibly switched)
+    // user do it; a root-owned temp dir does not let nobody.
+    if !root || user.is_none() {
+        assert!(!pid_file.exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // An unknown user is an error at start.
+    if root {
+        let out = std::process::Command::new(support::bin())
+            .args(["-l", "127.0.0.1:0", "-u", "no-such-user-here"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-user-here"));
+    }
+}

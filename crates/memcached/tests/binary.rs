@@ -443,3 +443,30 @@ fn text_and_binary_clients_share_the_store() {
         (&b"text"[..], &7u32.to_be_bytes()[..])
     );
 }
+
+#[test]
+fn binary_clients_on_several_loops_share_one_store() {
+    // -t 2: connections are spread over two loops; what one client stores
+    // (and increments), every other sees.
+    let server = Server::start(&["-t", "2"]);
+    let mut clients: Vec<_> = (0..8).map(|_| server.connect()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let key = format!("k{i}");
+        assert_eq!(
+            c.call(&set(0x01, key.as_bytes(), b"v", i as u32, 0)).status,
+            SUCCESS
+        );
+        c.call(&req(0x05, b"counter", &delta_extras(1, 1, 0), &[], 0, 0));
+    }
+    for c in clients.iter_mut() {
+        for i in 0..8u32 {
+            let p = c.call(&get(0x0c, format!("k{i}").as_bytes()));
+            assert_eq!(
+                (p.status, p.extras.as_slice()),
+                (SUCCESS, &i.to_be_bytes()[..])
+            );
+        }
+        let n = c.call(&req(0x05, b"counter", &delta_extras(0, 0, 0), &[], 0, 0));
+        assert_eq!(n.number(), 8, "one create and seven increments");
+    }
+}

@@ -301,20 +301,16 @@ impl Store {
         self.lru.tail().map(|id| self.lru.get(id).atime)
     }
 
-    /// Item ids from most to least recently used, at most `limit` of them
-    /// (`stats cachedump`).
-    pub fn recent(&self, limit: usize) -> Vec<ItemId> {
-        let mut out = Vec::new();
-        let mut at = self.lru.head();
-        while let Some(id) = at {
-            if out.len() == limit {
-                break;
-            }
-            out.push(id);
-            let next = self.lru.get(id).next;
-            at = (next != crate::lru::NIL).then_some(next);
-        }
-        out
+    /// The most recently used item, to walk the LRU from with
+    /// [`older`](Store::older) (`stats cachedump`).
+    pub fn newest(&self) -> Option<ItemId> {
+        self.lru.head()
+    }
+
+    /// The item used just before `id`.
+    pub fn older(&self, id: ItemId) -> Option<ItemId> {
+        let next = self.lru.get(id).next;
+        (next != crate::lru::NIL).then_some(next)
     }
 
     /// The item in slot `id`.

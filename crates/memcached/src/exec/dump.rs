@@ -23,7 +23,9 @@ pub fn cachedump(store: &Store, class: u32, limit: u32, out: &mut impl ReplySink
         };
         let mut size = 0;
         let mut shown = 0;
-        for id in store.recent(usize::MAX) {
+        let mut at = store.newest();
+        while let Some(id) = at {
+            at = store.older(id);
             if shown == limit {
                 break;
             }

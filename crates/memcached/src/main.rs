@@ -1,7 +1,9 @@
 //! A memcached 1.6 compatible cache server on evloop: the text protocol
 //! (storage, retrieval, delete, incr/decr, touch, gat, flush_all, stats, ...)
-//! and the meta protocol (mg, ms, md, ma, mn, me), with LRU eviction under
-//! `-m`, the `-I` item size limit and memcached's exact replies.
+//! the meta protocol (mg, ms, md, ma, mn, me) and the binary protocol
+//! (every opcode memcached 1.6 serves, quiet variants, CAS), with LRU
+//! eviction under `-m`, the `-I` item size limit and memcached's exact
+//! replies.
 //!
 //! ```text
 //! cargo run --release -p evloop-memcached -- --listen 127.0.0.1:11211
@@ -9,9 +11,10 @@
 //! ```
 //!
 //! The protocol core does not touch the network: [`protocol`] frames
-//! requests incrementally, [`exec`] runs them against the [`store`] and
-//! appends replies to a [`reply::ReplySink`], so a server answers a batch of
-//! pipelined requests with one write. The network side is [`server`] (the
+//! text and meta requests incrementally, [`exec`] runs them against the
+//! [`store`] and appends replies to a [`reply::ReplySink`], so a server
+//! answers a batch of pipelined requests with one write; [`binary`] does
+//! the same for binary requests (a connection's first byte decides). The network side is [`server`] (the
 //! loop, listener, clock and signals) and [`conn`] (one connection:
 //! batching and back-pressure) on evloop-buffer's streams.
 

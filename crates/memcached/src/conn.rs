@@ -134,8 +134,12 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
         // one piece is searched by the parser itself, which also keeps its
         // position: one scan, not two, for the usual small request.)
         let mut line_in = true;
-        let pieces = input.chunk_count() > 1;
-        if let Some(from) = conn.session.line_scan_from().filter(|_| pieces) {
+        let scan_from = if input.chunk_count() > 1 {
+            conn.session.line_scan_from()
+        } else {
+            None
+        };
+        if let Some(from) = scan_from {
             if input.find_in(b"\n", from..input.len()).is_none() {
                 line_in = false;
                 let len = input.len();

@@ -11,9 +11,11 @@
 //!
 //! [`conn`]: crate::conn
 
+use std::cell::{RefCell, RefMut};
 use std::error::Error;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
@@ -51,16 +53,57 @@ pub struct Core {
     pub stats: Stats,
 }
 
-/// Locks the core. A panic in another loop while it held the lock leaves
+/// Where a loop finds the core: its own (one loop: no lock to take on the
+/// hot path) or shared with the other loops behind a mutex.
+pub enum CoreCell {
+    /// The only loop's.
+    Own(Box<RefCell<Core>>),
+    /// Shared by `-t` loops.
+    Shared(Arc<Mutex<Core>>),
+}
+
+/// Access to the core for one callback (see [`lock`]).
+pub enum CoreGuard<'a> {
+    /// The only loop's core, borrowed.
+    Own(RefMut<'a, Core>),
+    /// The shared core, locked.
+    Shared(MutexGuard<'a, Core>),
+}
+
+impl Deref for CoreGuard<'_> {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        match self {
+            CoreGuard::Own(c) => c,
+            CoreGuard::Shared(c) => c,
+        }
+    }
+}
+
+impl DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        match self {
+            CoreGuard::Own(c) => c,
+            CoreGuard::Shared(c) => c,
+        }
+    }
+}
+
+/// Takes the core for the rest of a callback (never across one: callbacks
+/// do not nest). A panic in another loop while it held the lock leaves
 /// the store consistent between requests, so the poison is ignored.
-pub fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
-    core.lock().unwrap_or_else(|e| e.into_inner())
+pub fn lock(core: &CoreCell) -> CoreGuard<'_> {
+    match core {
+        CoreCell::Own(c) => CoreGuard::Own(c.borrow_mut()),
+        CoreCell::Shared(c) => CoreGuard::Shared(c.lock().unwrap_or_else(|e| e.into_inner())),
+    }
 }
 
 /// One loop's application state: everything its callbacks share.
 pub struct App {
-    /// The store and counters, shared by all loops.
-    pub core: Arc<Mutex<Core>>,
+    /// The store and counters (shared by all loops when there are several).
+    pub core: CoreCell,
     /// This loop's open client connections.
     pub conns: HashMap<StreamId, Conn>,
     /// `-I`, for new connections' parsers.
@@ -110,10 +153,17 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             .join(","),
         verbosity: u64::from(cfg.verbosity),
     };
-    let core = Arc::new(Mutex::new(Core {
+    let core = Core {
         store: Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system()),
         stats,
-    }));
+    };
+    // One loop keeps the core to itself; several share it.
+    let (core, shared) = if cfg.threads > 1 {
+        let arc = Arc::new(Mutex::new(core));
+        (CoreCell::Shared(arc.clone()), Some(arc))
+    } else {
+        (CoreCell::Own(Box::new(RefCell::new(core))), None)
+    };
     let stop = Arc::new(Mutex::new(Vec::new()));
     let several = cfg.threads > 1;
     let opts = ListenerOptions::new().reuse_port(several);
@@ -139,9 +189,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
 
     let mut workers = Vec::new();
     let (ready_tx, ready_rx) = mpsc::channel();
-    for _ in 1..cfg.threads {
+    for shared in std::iter::repeat_n(shared, cfg.threads - 1).flatten() {
         let (core, stop, addrs, opts, ready) = (
-            core.clone(),
+            shared,
             stop.clone(),
             addrs.clone(),
             opts.clone(),
@@ -234,6 +284,7 @@ fn worker(
     item_max: usize,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
+    let core = CoreCell::Shared(core);
     let setup = || -> Result<Loop<App>, String> {
         let mut lp: Loop<App> = Loop::new().map_err(|e| format!("cannot make a loop: {e}"))?;
         listen_all(&mut lp.ctx(), addrs, opts, &core)?;
@@ -281,7 +332,7 @@ fn listen_all(
     ctx: &mut Ctx<'_, App>,
     addrs: &[SocketAddr],
     opts: &ListenerOptions,
-    core: &Mutex<Core>,
+    core: &CoreCell,
 ) -> Result<Vec<SocketAddr>, String> {
     let mut bound = Vec::new();
     for &addr in addrs {

@@ -144,7 +144,7 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
                 line_in = false;
                 let len = input.len();
                 let head = input.pullup(MAX_LINE + 1);
-                if let Some(p) = conn.session.no_line_yet(len, head, &mut Replies(out)) {
+                if let Some(p) = conn.session.no_line_yet(len, head) {
                     input.drain(p.consumed);
                     close = true;
                 }

@@ -152,6 +152,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             .collect::<Vec<_>>()
             .join(","),
         verbosity: u64::from(cfg.verbosity),
+        ..Settings::default()
     };
     let core = Core {
         store: Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system()),

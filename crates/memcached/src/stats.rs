@@ -22,6 +22,28 @@ pub struct Settings {
     pub interfaces: String,
     /// `-v` count, or the last `verbosity` level.
     pub verbosity: u64,
+    /// The slab page mover's setting (`slabs automove`).
+    pub automove: Automove,
+}
+
+/// memcached's slab page mover settings, kept and shown as set (this
+/// server has one item class, so no page ever moves).
+#[derive(Debug, Clone, Copy)]
+pub struct Automove {
+    /// `slab_automove`: 0, 1 or 2.
+    pub level: u32,
+    /// `slab_automove_ratio`.
+    pub ratio: f64,
+}
+
+impl Default for Automove {
+    /// memcached 1.6's defaults.
+    fn default() -> Self {
+        Automove {
+            level: 1,
+            ratio: 0.8,
+        }
+    }
 }
 
 /// A connection as `stats conns` shows it.
@@ -238,6 +260,12 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         if set.shutdown_enabled { "yes" } else { "no" },
     );
     stat(out, "binding_protocol", "auto-negotiate");
+    stat(out, "slab_automove", u64::from(set.automove.level));
+    stat(
+        out,
+        "slab_automove_ratio",
+        format!("{:.2}", set.automove.ratio).as_str(),
+    );
     stat(out, "lru_crawler", "yes");
     out.put(b"END\r\n");
 }

@@ -554,8 +554,9 @@ impl Store {
     }
 
     /// incr (`incr` true) or decr by `delta`: 64-bit unsigned, incr wraps,
-    /// decr stops at 0. `cas` 0 means no CAS check. The new value is
-    /// stored without padding, so its length may change either way.
+    /// decr stops at 0. `cas` 0 means no CAS check. A shorter result is
+    /// padded with spaces to the old length, as memcached does; a longer
+    /// one grows the value.
     pub fn delta(&mut self, key: &[u8], incr: bool, delta: u64, cas: u64) -> Delta {
         let hash = self.hash(key);
         let Some(id) = self.lookup_live(hash, key) else {
@@ -578,7 +579,17 @@ impl Store {
         };
         let mut buf = itoa::Buf::new();
         let digits = buf.format(new);
-        let new_data = item_data(&it.data[..it.key_len as usize], &[digits]);
+        // memcached rewrites a number that fits in place, padding it with
+        // spaces to the old length ("10" decr 1 reads back "9 "); a longer
+        // one gets a new item of its own length.
+        let key_len = it.key_len as usize;
+        let value_len = it.value_len().max(digits.len());
+        let mut v = Vec::with_capacity(key_len + value_len + 2);
+        v.extend_from_slice(it.key());
+        v.extend_from_slice(digits);
+        v.resize(key_len + value_len, b' ');
+        v.extend_from_slice(b"\r\n");
+        let new_data = bytes::Bytes::from(v);
         let old_total = it.total();
         let cas = self.take_cas();
         let it = self.lru.get_mut(id);

@@ -16,7 +16,7 @@ use crate::store::Store;
 pub enum Action {
     /// Read the next request.
     Continue,
-    /// Send the replies so far, then close (`quit`, line too long).
+    /// Send the replies so far, then close (`quit`).
     Close,
     /// Close, and stop the server (`shutdown`, enabled by `-A`).
     Shutdown,
@@ -292,17 +292,10 @@ impl Session {
     /// Tells the session that the input, `len` bytes long and starting
     /// with `head`, still holds no newline after the
     /// [`line_scan_from`](Self::line_scan_from) position. Returns the
-    /// progress to act on when the line is already too long (an error
-    /// reply and close), else `None`.
-    pub fn no_line_yet(
-        &mut self,
-        len: usize,
-        head: &[u8],
-        out: &mut impl ReplySink,
-    ) -> Option<Progress> {
-        let reply = self.parser.no_line_yet(len, head)?;
-        out.put(reply.as_bytes());
-        Some(Progress {
+    /// progress to act on when the line is already too long (close without
+    /// a reply, as memcached does), else `None`.
+    pub fn no_line_yet(&mut self, len: usize, head: &[u8]) -> Option<Progress> {
+        self.parser.no_line_yet(len, head).then_some(Progress {
             consumed: len,
             close: true,
             shutdown: false,

@@ -4,7 +4,7 @@ use super::dump;
 use crate::item::Item;
 use crate::protocol::{base64, Command, Crawler, Mode};
 use crate::reply::{Line, ReplySink};
-use crate::stats::{self, Stats, VERSION};
+use crate::stats::{self, Stats, CLASS_ID, VERSION};
 use crate::store::{Delta, Store, StoreOutcome, Write};
 
 /// Reply to a write refused as larger than `-I`.
@@ -204,7 +204,22 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             out.put(VERSION.as_bytes());
             out.put(b"\r\n");
         }
-        Command::Verbosity { noreply } => say(out, noreply, b"OK\r\n"),
+        Command::Verbosity { level, noreply } => {
+            // memcached's MAX_VERBOSITY_LEVEL.
+            stats.settings.verbosity = u64::from(level.min(2));
+            say(out, noreply, b"OK\r\n");
+        }
+        Command::SlabsReassign { src, dst } => out.put(slabs_reassign(src, dst)),
+        Command::SlabsAutomove {
+            level,
+            ratio,
+            noreply,
+        } => {
+            let a = &mut stats.settings.automove;
+            a.level = level.unwrap_or(a.level);
+            a.ratio = ratio.unwrap_or(a.ratio);
+            say(out, noreply, b"OK\r\n");
+        }
         Command::Stats { sub } => match sub {
             None => stats::write_general(store, stats, out),
             Some(b"reset") => {
@@ -231,6 +246,20 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             say(out, noreply, reply);
         }
         Command::Quit | Command::Meta(_) => {}
+    }
+}
+
+/// memcached's answer to `slabs reassign` on a server with one item class
+/// (1) and no slab pages: class 0 is memcached's global page pool, -1 a
+/// source it picks, which finds no class with a spare page.
+fn slabs_reassign(src: i32, dst: i32) -> &'static [u8] {
+    let class = |c: i32| (0..=CLASS_ID as i32).contains(&c);
+    if src == dst {
+        b"SAME src and dst class are identical\r\n"
+    } else if !class(src) || !class(dst) {
+        b"BADCLASS invalid src or dst class id\r\n"
+    } else {
+        b"NOSPARE source class has no spare pages\r\n"
     }
 }
 

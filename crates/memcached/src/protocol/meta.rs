@@ -1,7 +1,7 @@
 //! Meta command lines (`mg`, `ms`, `md`, `ma`, `mn`, `me`): key, flags and
 //! their tokens, checked as memcached 1.6 does, with its error strings.
 
-use super::num::{parse_i32, parse_i64, parse_u32, parse_u64};
+use super::num::{parse_exptime, parse_i32, parse_u32, parse_u64};
 use super::text::{BAD_FORMAT, ERROR};
 use super::{base64, next_token, Command, DataCmd, Line, Tokens};
 use crate::item::{item_total, key_ok, KEY_MAX};
@@ -123,8 +123,8 @@ pub(crate) fn parse(c: u8, line: &[u8], item_max: usize) -> Line<'_> {
         return Line::Error(Some(ERROR), 0);
     }
     let is_set = kind == MetaKind::Set;
-    // ms data blocks are swallowed after any refusal once their length is
-    // known (memcached: after it parsed the length).
+    // ms data blocks are swallowed after a refusal once memcached has read
+    // their length.
     let swallow = if is_set {
         match parse_i32(t.get(2)) {
             Some(n) if n >= 0 => n as usize + 2,
@@ -134,15 +134,18 @@ pub(crate) fn parse(c: u8, line: &[u8], item_max: usize) -> Line<'_> {
         0
     };
     let fail = |reply| Line::Error(Some(reply), swallow);
+    // Refused before memcached reads the length: the data block, if any,
+    // is read as the next command.
     if key.len() > KEY_MAX || (is_set && t.len() == 2) {
-        return fail(BAD_FORMAT);
+        return Line::Error(Some(BAD_FORMAT), 0);
     }
     if t.len() > 19 {
-        return fail(if kind == MetaKind::Get {
+        let reply = if kind == MetaKind::Get {
             "CLIENT_ERROR options flags are too long\r\n"
         } else {
             TOO_MANY
-        });
+        };
+        return Line::Error(Some(reply), 0);
     }
     if is_set && swallow == 0 {
         return Line::Error(Some(BAD_FORMAT), 0);
@@ -268,7 +271,7 @@ fn preparse(
                     None => err = Some("CLIENT_ERROR error decoding key\r\n"),
                 }
             }
-            b'N' | b'T' | b'R' => match parse_i64(arg) {
+            b'N' | b'T' | b'R' => match parse_exptime(arg) {
                 Some(v) if f == b'N' => o.vivify = Some(v),
                 Some(v) if f == b'T' => o.ttl = Some(v),
                 Some(v) => o.recache = Some(v),

@@ -12,7 +12,7 @@ pub mod text;
 pub use meta::{Meta, MetaKind};
 
 /// Longest request line without a newline (memcached's limit); more and the
-/// connection is closed.
+/// connection is closed without a reply, as memcached closes it.
 pub const MAX_LINE: usize = 2048;
 
 /// Longest `get`/`gets` line without a newline: multi-gets may be long (a
@@ -20,15 +20,11 @@ pub const MAX_LINE: usize = 2048;
 /// read buffer without limit.
 pub const MAX_GET_LINE: usize = 16 << 20;
 
-/// Reply sent before closing a connection whose line grew past
-/// [`MAX_LINE`] (memcached closes without a word).
-pub const LINE_TOO_LONG: &str = "CLIENT_ERROR line too long\r\n";
-
 /// How a storage command treats an existing item.
 pub use crate::store::Mode;
 
 /// One parsed request. Slices borrow the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command<'a> {
     /// `get`, `gets` (`cas`), `gat`, `gats` (`touch`: the exptime).
     Get {
@@ -104,8 +100,28 @@ pub enum Command<'a> {
     },
     /// `version`.
     Version,
-    /// `verbosity <level> [noreply]` (accepted, no effect).
+    /// `verbosity <level> [noreply]`: shown by `stats settings` (this
+    /// server logs nothing more for it).
     Verbosity {
+        /// The level asked for.
+        level: u32,
+        /// `noreply` was given.
+        noreply: bool,
+    },
+    /// `slabs reassign <src> <dst>`: move a slab page between classes.
+    SlabsReassign {
+        /// Source class (-1: any).
+        src: i32,
+        /// Destination class.
+        dst: i32,
+    },
+    /// `slabs automove <0|1|2>` or `slabs automove ratio <r>`: the page
+    /// mover's setting.
+    SlabsAutomove {
+        /// The new level, if one was given.
+        level: Option<u32>,
+        /// The new ratio, if one was given.
+        ratio: Option<f64>,
         /// `noreply` was given.
         noreply: bool,
     },
@@ -160,7 +176,7 @@ pub enum Crawler<'a> {
 }
 
 /// What [`Parser::parse`] found at the start of its input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Parsed<'a> {
     /// No complete request yet: call again with the same bytes and more.
     NeedMore,
@@ -210,6 +226,8 @@ pub(crate) enum Line<'a> {
     Data(DataCmd<'a>),
     /// A refused storage request whose `swallow` data bytes must go.
     Refused(Command<'a>, usize),
+    /// Close the connection without a reply (an HTTP request line).
+    Close,
 }
 
 /// A storage request waiting for its data block.
@@ -259,13 +277,14 @@ impl Parser {
             self.reset();
         }
         let Some(nl) = input[self.scanned..].iter().position(|&b| b == b'\n') else {
-            return match self.no_line_yet(input.len(), input) {
-                Some(reply) => Parsed::Error {
-                    reply: Some(reply),
+            return if self.no_line_yet(input.len(), input) {
+                Parsed::Error {
+                    reply: None,
                     consumed: input.len(),
                     close: true,
-                },
-                None => Parsed::NeedMore,
+                }
+            } else {
+                Parsed::NeedMore
             };
         };
         let nl = self.scanned + nl;
@@ -283,6 +302,14 @@ impl Parser {
                     reply,
                     consumed: line_end,
                     close: false,
+                }
+            }
+            Line::Close => {
+                self.reset();
+                Parsed::Error {
+                    reply: None,
+                    consumed: line_end,
+                    close: true,
                 }
             }
             Line::Refused(cmd, swallow) => {
@@ -346,14 +373,14 @@ impl Parser {
 
     /// Records that the `len` bytes of input (starting with `head`, of
     /// which the first [`MAX_LINE`] + 1 are enough) hold no newline. Returns
-    /// the reply to send before closing if the line is already too long.
-    pub fn no_line_yet(&mut self, len: usize, head: &[u8]) -> Option<&'static str> {
+    /// whether the line is already too long: the connection is to close.
+    pub fn no_line_yet(&mut self, len: usize, head: &[u8]) -> bool {
         self.scanned = len;
         if len > MAX_LINE && (!is_get_line(head) || len > MAX_GET_LINE) {
             self.reset();
-            return Some(LINE_TOO_LONG);
+            return true;
         }
-        None
+        false
     }
 
     /// Forgets the per-request state once a request is done.
@@ -388,9 +415,10 @@ pub(crate) struct Tokens<'a> {
     n: usize,
 }
 
-/// Most tokens a non-get line is split into (memcached's `MAX_TOKENS` less
-/// its terminal token); a line with more counts as having `MAX_TOKENS`.
-pub(crate) const MAX_TOKENS: usize = 24;
+/// Most tokens a non-get line is split into (memcached's tokenizer fills 24
+/// slots, the last one the unsplit rest); a line with more counts as
+/// having `MAX_TOKENS`.
+pub(crate) const MAX_TOKENS: usize = 23;
 
 impl<'a> Tokens<'a> {
     /// Splits `line` on spaces.

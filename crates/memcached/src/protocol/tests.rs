@@ -153,7 +153,13 @@ fn other_lines() {
         ),
         (b"version\r\n", Command::Version),
         (b"quit\r\n", Command::Quit),
-        (b"verbosity 1\r\n", Command::Verbosity { noreply: false }),
+        (
+            b"verbosity 1\r\n",
+            Command::Verbosity {
+                level: 1,
+                noreply: false,
+            },
+        ),
         (b"stats\r\n", Command::Stats { sub: None }),
         (
             b"stats items\r\n",
@@ -260,21 +266,20 @@ fn errors_with_memcached_replies() {
 }
 
 #[test]
-fn malformed_storage_line_swallows_its_data() {
+fn malformed_storage_line_leaves_its_data_to_be_read() {
+    // memcached reads the data block of a refused line as commands.
     let mut p = Parser::new(MAX);
     let input = b"set a x 0 3\r\nget\r\nget a\r\n";
     assert_eq!(
         p.parse(input),
         err("CLIENT_ERROR bad command line format\r\n", 13)
     );
-    // the data block "get\r\n" is discarded, not run
-    assert_eq!(p.parse(&input[13..]), Parsed::Skipped(5));
+    assert_eq!(p.parse(&input[13..]), err("ERROR\r\n", 5));
     assert!(matches!(
         p.parse(&input[18..]),
         Parsed::Command(Command::Get { .. }, 7)
     ));
-    // key too long, and too many tokens, swallow as well; a bad length
-    // cannot
+    // key too long, too many tokens, a bad length: the same
     let key = "k".repeat(251);
     let long_key = format!("set {key} 0 0 1\r\nx\r\n");
     let mut p = Parser::new(MAX);
@@ -283,10 +288,10 @@ fn malformed_storage_line_swallows_its_data() {
         p.parse(long_key.as_bytes()),
         err("CLIENT_ERROR bad command line format\r\n", line)
     );
-    assert_eq!(p.parse(&long_key.as_bytes()[line..]), Parsed::Skipped(3));
+    assert_eq!(p.parse(&long_key.as_bytes()[line..]), err("ERROR\r\n", 3));
     let mut p = Parser::new(MAX);
     assert_eq!(p.parse(b"set a 0 0 1 x y\r\n"), err("ERROR\r\n", 17));
-    assert_eq!(p.parse(b"z\r\n"), Parsed::Skipped(3));
+    assert_eq!(p.parse(b"z\r\n"), err("ERROR\r\n", 3));
     let mut p = Parser::new(MAX);
     assert_eq!(
         p.parse(b"set a 0 0 -1\r\n"),
@@ -296,19 +301,72 @@ fn malformed_storage_line_swallows_its_data() {
         p.parse(b"version\r\n"),
         Parsed::Command(Command::Version, 9)
     ));
-    // swallowing works across reads
+    // ms refused before its length is read: the same
     let mut p = Parser::new(MAX);
+    let long_ms = format!("ms {key} 1\r\nx\r\n");
     assert_eq!(
-        p.parse(b"set a 0 x 10\r\n"),
-        err("CLIENT_ERROR bad command line format\r\n", 14)
+        p.parse(long_ms.as_bytes()),
+        err(
+            "CLIENT_ERROR bad command line format\r\n",
+            long_ms.len() - 3
+        )
     );
-    assert_eq!(p.parse(b""), Parsed::NeedMore);
-    assert_eq!(p.parse(b"0123"), Parsed::Skipped(4));
-    assert_eq!(p.parse(b"456789\r\nversion\r\n"), Parsed::Skipped(8));
-    assert!(matches!(
-        p.parse(b"version\r\n"),
-        Parsed::Command(Command::Version, 9)
-    ));
+    assert_eq!(p.parse(b"x\r\n"), err("ERROR\r\n", 3));
+}
+
+#[test]
+fn numbers_read_as_memcached_reads_them() {
+    // 32-bit fields are cut from 64-bit strtol/strtoul results; whitespace
+    // ends a number.
+    let mut p = Parser::new(MAX);
+    let input = b"set k 4294967297 4294967296 4294967297\r\nx\r\n";
+    match p.parse(input) {
+        Parsed::Command(
+            Command::Store {
+                flags,
+                exptime,
+                data,
+                ..
+            },
+            n,
+        ) => {
+            assert_eq!((flags, exptime, data, n), (1, 0, &b"x"[..], input.len()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut p = Parser::new(MAX);
+    match p.parse(b"set k 5\tjunk -0 1\r\r\nx\r\n") {
+        Parsed::Command(Command::Store { flags, data, .. }, _) => {
+            assert_eq!((flags, data), (5, &b"x"[..]));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn http_request_lines_close_silently() {
+    for line in [
+        &b"GET / HTTP/1.0\r\n"[..],
+        b"PUT /asdf/asd/fasdfasdf/sadf HTTP/1.1\r\n",
+        b"DELETE HTTP/1.1\r\n",
+    ] {
+        assert_eq!(
+            Parser::new(MAX).parse(line),
+            Parsed::Error {
+                reply: None,
+                consumed: line.len(),
+                close: true
+            }
+        );
+    }
+    // Names memcached dispatches on by first letter answer ERROR instead.
+    for line in [
+        &b"gett / HTTP/1.0\r\n"[..],
+        b"sett / HTTP/1.1\r\n",
+        b"x HTTP/1.1\r\n",
+    ] {
+        assert_eq!(Parser::new(MAX).parse(line), err("ERROR\r\n", line.len()));
+    }
 }
 
 #[test]
@@ -382,7 +440,7 @@ fn line_too_long_closes() {
     assert_eq!(
         p.parse(&more),
         Parsed::Error {
-            reply: Some(LINE_TOO_LONG),
+            reply: None,
             consumed: more.len(),
             close: true
         }

@@ -1,12 +1,11 @@
 //! Command lines of the classic text protocol, checked in memcached's order
 //! so that each malformed line gets memcached's reply.
 //!
-//! One deliberate difference: when a storage command line is refused but
-//! its byte count is readable, the data block that follows is swallowed,
-//! where memcached would read it as a command (and answer `ERROR`, or worse,
-//! run it).
+//! As in memcached, a storage command line refused for its syntax leaves
+//! its data block unread: the block is read as the next command line (and
+//! usually answered `ERROR`). Only a value refused for its size is skipped.
 
-use super::num::{parse_i32, parse_i64, parse_u32, parse_u64};
+use super::num::{parse_exptime, parse_f64, parse_i32, parse_u32, parse_u64};
 use super::{meta, next_token, Command, Crawler, DataCmd, Line, Mode, Tokens};
 use crate::item::{item_total, key_ok};
 
@@ -21,7 +20,10 @@ const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument\r\n";
 /// Extra arguments to delete.
 const BAD_DELETE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
 
-/// Parses one request line (without `\r\n`).
+/// Parses one request line (without `\r\n`), dispatching on the command
+/// name in memcached's order (its first letter, then the whole name), so
+/// that every name gets memcached's answer, down to which unknown lines
+/// close the connection.
 pub(crate) fn parse_line(line: &[u8], item_max: usize) -> Line<'_> {
     // memcached reads the line as a C string: a NUL byte ends it.
     let line = match line.iter().position(|&b| b == 0) {
@@ -50,7 +52,24 @@ pub(crate) fn parse_line(line: &[u8], item_max: usize) -> Line<'_> {
         b"append" => storage(line, Mode::Append, item_max),
         b"prepend" => storage(line, Mode::Prepend, item_max),
         b"cas" => storage(line, Mode::Cas, item_max),
-        _ => other(name, line),
+        b"stats" | b"shutdown" | b"slabs" | b"cache_memlimit" | b"incr" | b"delete" | b"decr"
+        | b"touch" | b"flush_all" | b"version" | b"quit" | b"lru_crawler" | b"verbosity" => {
+            other(name, line)
+        }
+        // Names memcached knows whose features this server lacks, and
+        // unknown names whose first letter memcached dispatches on.
+        b"watch" | b"lru" | b"extstore" => Line::Error(Some(ERROR), 0),
+        [b'g' | b's' | b'a' | b'c' | b'i' | b'd' | b't', ..] => Line::Error(Some(ERROR), 0),
+        _ => {
+            // An HTTP request line (`GET / HTTP/1.0`): memcached closes
+            // without a word. It looks at the last of at most 23 tokens.
+            let t = Tokens::split(line);
+            if t.get(t.len() - 1).starts_with(b"HTTP/") {
+                Line::Close
+            } else {
+                Line::Error(Some(ERROR), 0)
+            }
+        }
     }
 }
 
@@ -61,7 +80,7 @@ fn get(rest: &[u8], cas: bool, touch: bool) -> Line<'_> {
         return Line::Error(Some(ERROR), 0);
     };
     let (touch, keys) = if touch {
-        match parse_i64(first) {
+        match parse_exptime(first) {
             Some(t) => (Some(t), after_first),
             None => return Line::Error(Some(BAD_EXPTIME), 0),
         }
@@ -78,32 +97,22 @@ fn get(rest: &[u8], cas: bool, touch: bool) -> Line<'_> {
     Line::Done(Command::Get { keys, cas, touch })
 }
 
-/// Bytes to swallow after a refused storage line: the data block, if its
-/// length token is readable.
-fn swallow_len(tok: &[u8]) -> usize {
-    match parse_i32(tok) {
-        Some(n) if n >= 0 => n as usize + 2,
-        _ => 0,
-    }
-}
-
 /// set/add/replace/append/prepend/cas.
 fn storage(line: &[u8], mode: Mode, item_max: usize) -> Line<'_> {
     let t = Tokens::split(line);
     let want = if mode == Mode::Cas { 6 } else { 5 };
-    let swallow = swallow_len(t.get(4));
     if t.len() != want && t.len() != want + 1 {
-        return Line::Error(Some(ERROR), swallow);
+        return Line::Error(Some(ERROR), 0);
     }
     let noreply = t.noreply();
-    let fail = |reply| Line::Error((!noreply).then_some(reply), swallow);
+    let fail = |reply| Line::Error((!noreply).then_some(reply), 0);
     let key = t.get(1);
     if !key_ok(key) {
         return fail(BAD_FORMAT);
     }
     let (Some(flags), Some(exptime), Some(len)) = (
         parse_u32(t.get(2)),
-        parse_i64(t.get(3)),
+        parse_exptime(t.get(3)),
         parse_i32(t.get(4)),
     ) else {
         return fail(BAD_FORMAT);
@@ -195,7 +204,7 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             if !key_ok(key) {
                 return fail(BAD_FORMAT);
             }
-            let Some(exptime) = parse_i64(t.get(2)) else {
+            let Some(exptime) = parse_exptime(t.get(2)) else {
                 return fail(BAD_EXPTIME);
             };
             done(Command::Touch {
@@ -209,7 +218,7 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
                 return Line::Error(Some(ERROR), 0);
             }
             let delay = if n != if noreply { 2 } else { 1 } {
-                match parse_i64(t.get(1)) {
+                match parse_exptime(t.get(1)) {
                     Some(d) => d,
                     None => return fail(BAD_EXPTIME),
                 }
@@ -224,10 +233,10 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             if n != 2 && n != 3 {
                 return Line::Error(Some(ERROR), 0);
             }
-            if parse_u32(t.get(1)).is_none() {
+            let Some(level) = parse_u32(t.get(1)) else {
                 return fail(BAD_FORMAT);
-            }
-            done(Command::Verbosity { noreply })
+            };
+            done(Command::Verbosity { level, noreply })
         }
         b"stats" if t.get(1) == b"cachedump" => {
             if n < 4 {
@@ -247,6 +256,7 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             sub: (n > 1).then(|| t.get(1)),
         }),
         b"lru_crawler" => lru_crawler(&t),
+        b"slabs" => slabs(&t),
         b"cache_memlimit" => {
             if n != 2 && n != 3 {
                 return Line::Error(Some(ERROR), 0);
@@ -261,6 +271,40 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
         }),
         _ => Line::Error(Some(ERROR), 0),
     }
+}
+
+/// `slabs reassign <src> <dst>`, `slabs automove <level>|ratio <r>`, with
+/// memcached's checks in its order.
+fn slabs<'a>(t: &Tokens<'a>) -> Line<'a> {
+    let n = t.len();
+    if n == 4 && t.get(1) == b"reassign" {
+        return match (parse_i32(t.get(2)), parse_i32(t.get(3))) {
+            (Some(src), Some(dst)) => Line::Done(Command::SlabsReassign { src, dst }),
+            _ => Line::Error(Some(BAD_FORMAT), 0),
+        };
+    }
+    if n < 3 || t.get(1) != b"automove" {
+        return Line::Error(Some(ERROR), 0);
+    }
+    let noreply = t.noreply();
+    let fail = |reply| Line::Error((!noreply).then_some(reply), 0);
+    let (level, ratio) = if t.get(2) == b"ratio" {
+        match parse_f64(t.get(3)) {
+            Some(r) if n >= 4 => (None, Some(r)),
+            _ => return fail(ERROR),
+        }
+    } else {
+        match parse_u32(t.get(2)) {
+            Some(l @ 0..=2) => (Some(l), None),
+            Some(_) => return fail(ERROR),
+            None => return fail(BAD_FORMAT),
+        }
+    };
+    Line::Done(Command::SlabsAutomove {
+        level,
+        ratio,
+        noreply,
+    })
 }
 
 /// `lru_crawler <crawl|metadump|tocrawl|sleep> <arg>`, `lru_crawler

@@ -336,16 +336,16 @@ fn incr_decr_rules() {
     );
     assert_eq!(
         get(&mut s, b"n").unwrap(),
-        b"1",
-        "the value shrinks (no padding)"
+        format!("{:<20}", 1).as_bytes(),
+        "a shorter number is padded with spaces, as memcached does"
     );
     set(&mut s, b"99");
     assert!(matches!(s.delta(b"n", true, 1, 0), Delta::Done(100, _)));
     assert_eq!(get(&mut s, b"n").unwrap(), b"100", "the value grows");
     assert_eq!(s.bytes(), item_total(1, 3, 0));
     assert!(matches!(s.delta(b"n", false, 91, 0), Delta::Done(9, _)));
-    assert_eq!(get(&mut s, b"n").unwrap(), b"9");
-    assert_eq!(s.bytes(), item_total(1, 1, 0));
+    assert_eq!(get(&mut s, b"n").unwrap(), b"9  ");
+    assert_eq!(s.bytes(), item_total(1, 3, 0));
     set(&mut s, b" 7 ");
     assert!(matches!(s.delta(b"n", true, 1, 0), Delta::Done(8, _)));
     for bad in [&b"abc"[..], b"", b"-1", b"1x"] {

@@ -27,7 +27,7 @@ use crate::exec::Session;
 use crate::output::{Replies, OUTPUT_HIGH, OUTPUT_LOW};
 use crate::protocol::MAX_LINE;
 use crate::server::{lock, tick_clock, App};
-use crate::stats::ConnInfo;
+use crate::stats::{ConnInfo, Waiting};
 
 /// What a connection refused at `-c` is told (memcached's words).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
@@ -50,6 +50,8 @@ pub struct Conn {
     fd: i32,
     /// Server time of the last request, as `stats conns` last saw it.
     last_cmd: u32,
+    /// What it waits for, as `stats conns` last saw it.
+    waiting: Waiting,
 }
 
 /// The listener's callback: opens a stream for the connection, or tells
@@ -98,6 +100,7 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
             peer,
             fd,
             last_cmd: now,
+            waiting: Waiting::Command,
         },
     );
     core.stats.curr_connections += 1;
@@ -106,6 +109,7 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
         addr: peer.map_or_else(|| "unix".to_string(), |p| format!("tcp:{p}")),
         listen_addr: Some(local.map_or_else(|| "unix".to_string(), |l| format!("tcp:{l}"))),
         last_cmd: now,
+        waiting: Waiting::Command,
     };
     core.stats.conns.insert(fd, info);
 }
@@ -125,6 +129,7 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     // input while it appends replies to the output.
     let (input, out) = s.buffers();
     core.stats.bytes_read += (input.len() - conn.counted) as u64;
+    core.stats.current_fd = conn.fd;
     let queued = out.len();
     let mut close = false;
     let mut shutdown = false;
@@ -161,10 +166,13 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
             shutdown = p.shutdown;
         }
         let now = core.store.clock().now();
-        if conn.last_cmd != now {
+        let waiting = conn.session.waiting_for();
+        if conn.last_cmd != now || conn.waiting != waiting {
             conn.last_cmd = now;
+            conn.waiting = waiting;
             if let Some(info) = core.stats.conns.get_mut(&conn.fd) {
                 info.last_cmd = now;
+                info.waiting = waiting;
             }
         }
     }

@@ -22,6 +22,7 @@ mod binary;
 mod clock;
 mod config;
 mod conn;
+mod detail;
 mod exec;
 mod item;
 mod lru;

@@ -31,7 +31,7 @@ use hashbrown::HashMap;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conn::{self, Conn};
-use crate::stats::{ConnInfo, Settings, Stats};
+use crate::stats::{ConnInfo, Settings, Stats, Waiting};
 use crate::store::Store;
 
 /// How often the clock timer runs: memcached's clock has whole seconds.
@@ -353,6 +353,7 @@ fn listen_all(
                 addr: format!("tcp:{real}"),
                 listen_addr: None,
                 last_cmd: 0,
+                waiting: Waiting::Command,
             },
         );
         bound.push(real);

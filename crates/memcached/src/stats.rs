@@ -1,6 +1,7 @@
 //! Server-wide counters and the `stats` replies built from them and the
 //! store's.
 
+use crate::detail::Detail;
 use crate::reply::{Line, ReplySink};
 use crate::store::Store;
 
@@ -24,6 +25,8 @@ pub struct Settings {
     pub verbosity: u64,
     /// The slab page mover's setting (`slabs automove`).
     pub automove: Automove,
+    /// `stats detail on`: per-prefix counts are being collected.
+    pub detail_enabled: bool,
 }
 
 /// memcached's slab page mover settings, kept and shown as set (this
@@ -55,6 +58,20 @@ pub struct ConnInfo {
     pub listen_addr: Option<String>,
     /// Server time of its last request.
     pub last_cmd: u32,
+    /// What a client connection waits for.
+    pub waiting: Waiting,
+}
+
+/// What a connection waits for, as `stats conns` shows its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Waiting {
+    /// A request (`conn_waiting`).
+    #[default]
+    Command,
+    /// The rest of a storage request's data block (`conn_nread`).
+    Data,
+    /// The rest of a refused data block to discard (`conn_swallow`).
+    Swallow,
 }
 
 /// Counters for `stats`. The executor counts commands; the server counts
@@ -63,8 +80,13 @@ pub struct ConnInfo {
 pub struct Stats {
     /// Settings shown by `stats settings`.
     pub settings: Settings,
+    /// Per-prefix counts (`stats detail`), cleared by `stats reset`.
+    pub detail: Detail,
     /// Open connections and listeners by file descriptor (`stats conns`).
     pub conns: std::collections::BTreeMap<i32, ConnInfo>,
+    /// The connection whose requests run now (`conn_parse_cmd` in `stats
+    /// conns`).
+    pub current_fd: i32,
     /// `-c`.
     pub max_connections: u64,
     /// Open connections.
@@ -120,6 +142,27 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts a lookup for `stats detail`, when it is on.
+    pub fn detail_get(&mut self, key: &[u8], hit: bool) {
+        if self.settings.detail_enabled {
+            self.detail.get(key, hit);
+        }
+    }
+
+    /// Counts a storage request for `stats detail`, when it is on.
+    pub fn detail_set(&mut self, key: &[u8]) {
+        if self.settings.detail_enabled {
+            self.detail.set(key);
+        }
+    }
+
+    /// Counts a delete for `stats detail`, when it is on.
+    pub fn detail_delete(&mut self, key: &[u8]) {
+        if self.settings.detail_enabled {
+            self.detail.delete(key);
+        }
+    }
+
     /// Counters for a server allowing `max_connections` connections.
     pub fn new(max_connections: usize) -> Self {
         Stats {
@@ -227,6 +270,9 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "bytes_written", s.bytes_written);
     stat(out, "limit_maxbytes", store.limit() as u64);
     stat(out, "accepting_conns", 1);
+    // At `-c` new connections are refused, never the listener paused.
+    stat(out, "listen_disabled_num", 0);
+    stat(out, "time_in_listen_disabled_us", 0);
     stat(out, "threads", s.settings.threads.max(1));
     stat(out, "bytes", store.bytes() as u64);
     stat(out, "curr_items", store.len() as u64);
@@ -235,6 +281,8 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "evicted_unfetched", c.evicted_unfetched);
     stat(out, "evictions", c.evictions);
     stat(out, "reclaimed", c.reclaimed);
+    // Eviction never finds the LRU tail in use (replies share values).
+    stat(out, "lrutail_reflocked", 0);
     out.put(b"END\r\n");
 }
 
@@ -249,17 +297,16 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "inter", set.interfaces.as_str());
     stat(out, "verbosity", set.verbosity);
     stat(out, "evictions", "on");
-    stat(out, "cas_enabled", "yes");
+    stat(out, "domain_socket", "NULL");
+    stat(out, "shutdown_command", yes_no(set.shutdown_enabled));
     stat(out, "num_threads", set.threads.max(1));
-    stat(out, "item_size_max", store.item_max() as u64);
-    stat(out, "flush_enabled", "yes");
-    stat(out, "dump_enabled", "yes");
-    stat(
-        out,
-        "shutdown_command",
-        if set.shutdown_enabled { "yes" } else { "no" },
-    );
+    stat(out, "stat_key_prefix", ":");
+    stat(out, "detail_enabled", yes_no(set.detail_enabled));
+    stat(out, "cas_enabled", "yes");
     stat(out, "binding_protocol", "auto-negotiate");
+    stat(out, "auth_enabled_sasl", "no");
+    stat(out, "auth_enabled_ascii", "no");
+    stat(out, "item_size_max", store.item_max() as u64);
     stat(out, "slab_automove", u64::from(set.automove.level));
     stat(
         out,
@@ -267,7 +314,18 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         format!("{:.2}", set.automove.ratio).as_str(),
     );
     stat(out, "lru_crawler", "yes");
+    stat(out, "flush_enabled", "yes");
+    stat(out, "dump_enabled", "yes");
     out.put(b"END\r\n");
+}
+
+/// memcached's boolean settings text.
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 /// The one item class this server reports: items are not sorted into slab
@@ -315,7 +373,12 @@ pub fn write_conns(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         let state = match &c.listen_addr {
             Some(l) => {
                 stat(out, &name("listen_addr"), l.as_str());
-                "conn_waiting"
+                match c.waiting {
+                    _ if *fd == s.current_fd => "conn_parse_cmd",
+                    Waiting::Command => "conn_waiting",
+                    Waiting::Data => "conn_nread",
+                    Waiting::Swallow => "conn_swallow",
+                }
             }
             None => "conn_listening",
         };

@@ -119,6 +119,13 @@ const CASES: &[&[u8]] = &[
     b"slabs reassign 1 1\r\nslabs reassign 0 1\r\nslabs reassign -1 1\r\n",
     b"slabs\r\nslabs reassign x 1\r\nslabs reassign 1\r\nslabs foo\r\n",
     b"verbosity invalid\r\nverbosity 1 noreply\r\n",
+    // stats detail: per-prefix counts, dumped in memcached's table order
+    // (t/stats-detail.t).
+    b"stats reset\r\nstats detail dump\r\nstats detail on\r\nset foo:1 0 0 1\r\nx\r\n\
+      get foo:1 foo:2 bar:1 nodelim a:1 ab:1 abc:1 hello:1 x:y\r\ndelete zz:1\r\n\
+      add foo:1 0 0 1\r\ny\r\nstats detail dump\r\nstats detail off\r\nget foo:1\r\n\
+      stats detail dump\r\nstats reset\r\nstats detail dump\r\n",
+    b"stats detail\r\nstats detail x\r\nstats detail on off\r\nstats detail off\r\n",
 ];
 
 /// A real memcached on a free port, killed when dropped.

@@ -81,10 +81,39 @@ fn stats_subcommands() {
         slabs.contains(&format!("STAT total_malloced {bytes}")),
         "{slabs:?}"
     );
-    // stats conns: the listener and this connection, with addresses.
+    // stats conns: the listener and this connection, with addresses, and
+    // states as memcached names them: a client in the middle of a data
+    // block, the one asking, the idle ones.
     let me = c.w.local_addr().unwrap();
-    c.send(b"stats conns\r\n");
-    let conns = c.lines_to_end();
+    let mut midway = s.connect();
+    midway.send(b"set midway 0 0 6\r\n");
+    let mut idle = s.connect();
+    idle.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
+    let state = |conns: &[String], addr: std::net::SocketAddr| {
+        let fd = conns
+            .iter()
+            .find_map(|l| l.strip_suffix(&format!(":addr tcp:{addr}")))
+            .and_then(|l| l.strip_prefix("STAT "))
+            .unwrap()
+            .to_string();
+        conns
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("STAT {fd}:state ")))
+            .unwrap()
+            .to_string()
+    };
+    let conns = loop {
+        c.send(b"stats conns\r\n");
+        let conns = c.lines_to_end();
+        // The set line may not have been read yet.
+        if state(&conns, midway.w.local_addr().unwrap()) == "conn_nread" {
+            break conns;
+        }
+    };
+    assert_eq!(state(&conns, me), "conn_parse_cmd");
+    assert_eq!(state(&conns, idle.w.local_addr().unwrap()), "conn_waiting");
+    midway.call(b"fooval\r\n", b"STORED\r\n");
+    midway.call(b"delete midway\r\n", b"DELETED\r\n");
     assert!(
         conns
             .iter()

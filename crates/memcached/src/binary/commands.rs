@@ -139,6 +139,8 @@ pub fn refuse(
     stats: &mut Stats,
     out: &mut impl ReplySink,
 ) {
+    // memcached counts the request before it sizes the item.
+    stats.detail_set(req.key);
     if req.op == Op::Set {
         store.remove_key(req.key);
     }
@@ -155,6 +157,7 @@ pub fn refuse(
 fn get(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl ReplySink) {
     let touch = matches!(req.op, Op::Touch | Op::Gat | Op::GatK);
     let found = store.find(req.key);
+    stats.detail_get(req.key, found.is_some());
     if touch {
         stats.cmd_touch += 1;
         if found.is_some() {
@@ -234,6 +237,7 @@ fn write(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
         _ => Mode::Set,
     };
     stats.cmd_set += 1;
+    stats.detail_set(req.key);
     let w = Write {
         mode,
         key: req.key,
@@ -268,6 +272,7 @@ fn write(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
 
 /// Delete: with a CAS in the header, only an item that still has it.
 fn delete(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl ReplySink) {
+    stats.detail_delete(req.key);
     let Some(id) = store.find(req.key) else {
         stats.delete_misses += 1;
         return error(req.header, opcode::KEY_ENOENT, out);
@@ -347,18 +352,18 @@ fn stat(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl 
     } else if key.starts_with(b"settings") {
         b"settings"
     } else if key.starts_with(b"detail on") || key.starts_with(b"detail off") {
-        // Accepted; this server keeps no per-prefix stats to switch...
+        stats.settings.detail_enabled = key.starts_with(b"detail on");
         return req.reply(opcode::SUCCESS, 0).write(out);
     } else if key.starts_with(b"detail dump") {
-        // ...so their dump is memcached's empty one.
-        let dump = b"END\r\n";
+        let mut dump = Vec::new();
+        stats.detail.dump(&mut dump);
         Response {
             key: b"detailed",
             value_len: dump.len(),
             ..req.reply(opcode::SUCCESS, 0)
         }
         .write(out);
-        out.put(dump);
+        out.put(&dump);
         return req.reply(opcode::SUCCESS, 0).write(out);
     } else if matches!(
         key,

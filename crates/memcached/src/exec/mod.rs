@@ -8,7 +8,7 @@ mod text;
 use crate::binary::{self, BinarySession};
 use crate::protocol::{Command, Crawler, Parsed, Parser};
 use crate::reply::ReplySink;
-use crate::stats::Stats;
+use crate::stats::{Stats, Waiting};
 use crate::store::Store;
 
 /// What the connection does after a request.
@@ -272,6 +272,16 @@ impl Session {
             0
         } else {
             self.parser.wanted()
+        }
+    }
+
+    /// What the connection waits for: a request, or the rest of a data
+    /// block to store or to discard.
+    pub fn waiting_for(&self) -> Waiting {
+        if self.binary.is_some() || self.resume.is_some() {
+            Waiting::Command
+        } else {
+            self.parser.waiting_for()
         }
     }
 

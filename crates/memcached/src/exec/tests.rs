@@ -742,3 +742,31 @@ proptest! {
         prop_assert_eq!(String::from_utf8_lossy(&out), want);
     }
 }
+
+#[test]
+fn stats_detail_counts_by_prefix() {
+    let mut s = Server::new();
+    assert_eq!(s.send(b"stats detail dump\r\n"), "END\r\n");
+    s.send(b"set early:1 0 0 1\r\nx\r\n");
+    assert_eq!(s.send(b"stats detail on\r\n"), "OK\r\n");
+    s.send(b"set foo:123 0 0 6\r\nfooval\r\nget foo:123 foo:124 nodelim\r\n");
+    s.send(b"delete foo:125\r\n");
+    assert_eq!(
+        s.send(b"stats detail dump\r\n"),
+        "PREFIX foo get 2 hit 1 set 1 del 1\r\nEND\r\n",
+        "keys without a ':' and requests before 'on' are not counted"
+    );
+    assert_eq!(s.send(b"stats reset\r\n"), "RESET\r\n");
+    assert_eq!(s.send(b"stats detail dump\r\n"), "END\r\n");
+    s.send(b"get foo:123\r\n");
+    assert_eq!(s.send(b"stats detail off\r\n"), "OK\r\n");
+    s.send(b"get foo:123\r\n");
+    assert_eq!(
+        s.send(b"stats detail dump\r\n"),
+        "PREFIX foo get 1 hit 1 set 0 del 0\r\nEND\r\n",
+        "still on after the reset, off after 'off'"
+    );
+    assert!(s
+        .send(b"stats settings\r\n")
+        .contains("STAT detail_enabled no\r\n"));
+}

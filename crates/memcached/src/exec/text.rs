@@ -51,11 +51,14 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
         Command::LruCrawler(Crawler::Enable) => {
             out.put(b"ERROR failed to start lru crawler thread\r\n")
         }
-        Command::StatsDetail { arg } => out.put(match arg {
-            b"on" | b"off" => b"OK\r\n",
-            b"dump" => b"END\r\n",
-            _ => b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
-        }),
+        Command::StatsDetail { arg } => match arg {
+            b"on" | b"off" => {
+                stats.settings.detail_enabled = arg == b"on";
+                out.put(b"OK\r\n");
+            }
+            b"dump" => stats.detail.dump(out),
+            _ => out.put(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+        },
         Command::CacheDump { class, limit } => dump::cachedump(store, class, limit, out),
         Command::Shutdown { mode_ok } => {
             // Enabled shutdowns are the session's: they close and stop.
@@ -75,6 +78,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             noreply,
         } => {
             stats.cmd_set += 1;
+            stats.detail_set(key);
             let w = Write {
                 mode,
                 key,
@@ -113,10 +117,16 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
         Command::TooLarge {
             key,
             binary,
+            meta,
             unlink,
             noreply,
         } => {
             stats.store_too_large += 1;
+            if !meta {
+                // memcached counts a storage request before it sizes the
+                // item (an ms is not counted at all).
+                stats.detail_set(key);
+            }
             if unlink {
                 let mut buf = [0u8; 256];
                 let key = if binary {
@@ -131,6 +141,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             say(out, noreply, TOO_LARGE);
         }
         Command::Delete { key, noreply } => {
+            stats.detail_delete(key);
             let reply: &[u8] = match store.find(key) {
                 Some(id) => {
                     store.remove(id);
@@ -348,6 +359,7 @@ pub fn get(
         pos = end;
         let key = &keys[start..end];
         let found = store.find(key);
+        stats.detail_get(key, found.is_some());
         match exptime {
             Some(_) => {
                 stats.cmd_touch += 1;

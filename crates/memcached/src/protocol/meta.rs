@@ -195,6 +195,7 @@ pub(crate) fn parse(c: u8, line: &[u8], item_max: usize) -> Line<'_> {
         let cmd = Command::TooLarge {
             key,
             binary: opts.binary,
+            meta: true,
             unlink: true,
             noreply: false,
         };

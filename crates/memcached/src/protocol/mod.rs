@@ -11,6 +11,8 @@ pub mod text;
 
 pub use meta::{Meta, MetaKind};
 
+use crate::stats::Waiting;
+
 /// Longest request line without a newline (memcached's limit); more and the
 /// connection is closed without a reply, as memcached closes it.
 pub const MAX_LINE: usize = 2048;
@@ -59,6 +61,8 @@ pub enum Command<'a> {
         key: &'a [u8],
         /// The key is base64 (`ms ... b`).
         binary: bool,
+        /// An `ms` (not counted by `stats detail`, as in memcached).
+        meta: bool,
         /// Drop the old value (memcached does for `set` and `ms`).
         unlink: bool,
         /// Suppress the reply.
@@ -362,6 +366,17 @@ impl Parser {
                 };
                 Parsed::Command(cmd, total)
             }
+        }
+    }
+
+    /// What the parser waits for.
+    pub fn waiting_for(&self) -> Waiting {
+        if self.swallow > 0 {
+            Waiting::Swallow
+        } else if self.pending > 0 {
+            Waiting::Data
+        } else {
+            Waiting::Command
         }
     }
 

@@ -378,6 +378,7 @@ fn too_large_is_refused_before_the_data_arrives() {
             Command::TooLarge {
                 key: b"a",
                 binary: false,
+                meta: false,
                 unlink: true,
                 noreply: false
             },

@@ -133,6 +133,7 @@ fn storage(line: &[u8], mode: Mode, item_max: usize) -> Line<'_> {
         let cmd = Command::TooLarge {
             key,
             binary: false,
+            meta: false,
             unlink: mode == Mode::Set,
             noreply,
         };

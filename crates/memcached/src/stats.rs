@@ -281,6 +281,8 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "evicted_unfetched", c.evicted_unfetched);
     stat(out, "evictions", c.evictions);
     stat(out, "reclaimed", c.reclaimed);
+    stat(out, "crawler_reclaimed", c.crawler_reclaimed);
+    stat(out, "crawler_items_checked", c.crawler_items_checked);
     // Eviction never finds the LRU tail in use (replies share values).
     stat(out, "lrutail_reflocked", 0);
     out.put(b"END\r\n");
@@ -343,21 +345,28 @@ pub fn write_items(store: &Store, out: &mut impl ReplySink) {
             .map_or(0, |t| u64::from(now.saturating_sub(t)));
         stat(out, "items:1:number", store.len() as u64);
         stat(out, "items:1:age", oldest);
+        stat(out, "items:1:mem_requested", store.bytes() as u64);
         stat(out, "items:1:evicted", c.evictions);
-        stat(out, "items:1:evicted_unfetched", c.evicted_unfetched);
-        stat(out, "items:1:expired_unfetched", c.expired_unfetched);
         stat(out, "items:1:reclaimed", c.reclaimed);
+        stat(out, "items:1:expired_unfetched", c.expired_unfetched);
+        stat(out, "items:1:evicted_unfetched", c.evicted_unfetched);
+        stat(out, "items:1:crawler_reclaimed", c.crawler_reclaimed);
+        stat(
+            out,
+            "items:1:crawler_items_checked",
+            c.crawler_items_checked,
+        );
+        stat(out, "items:1:lrutail_reflocked", 0);
     }
     out.put(b"END\r\n");
 }
 
 /// `stats slabs`: an honest summary, not slab pages this server does not
-/// have: the item memory in use (as memcached counts item sizes) and the
-/// limit.
+/// have: the items held and the item memory in use (as memcached counts
+/// item sizes; `stats items` shows it as `mem_requested`).
 pub fn write_slabs(store: &Store, out: &mut impl ReplySink) {
     if store.len() > 0 {
         stat(out, "1:used_chunks", store.len() as u64);
-        stat(out, "1:mem_requested", store.bytes() as u64);
     }
     stat(out, "active_slabs", u64::from(store.len() > 0));
     stat(out, "total_malloced", store.bytes() as u64);

@@ -108,9 +108,12 @@ pub struct StoreCounters {
     pub total_items: u64,
     /// Live items removed to make room.
     pub evictions: u64,
-    /// Dead (expired or flushed) items removed to make room or by
-    /// [`Store::reclaim`].
+    /// Dead (expired or flushed) items removed to make room.
     pub reclaimed: u64,
+    /// Dead items freed by [`Store::reclaim`] (memcached's LRU crawler).
+    pub crawler_reclaimed: u64,
+    /// Items [`Store::reclaim`] looked at.
+    pub crawler_items_checked: u64,
     /// Expired items that were never fetched.
     pub expired_unfetched: u64,
     /// Evicted items that were never fetched.
@@ -421,8 +424,9 @@ impl Store {
         for _ in 0..budget {
             let Some(id) = at else { break };
             let prev = self.lru.get(id).prev;
+            self.counters.crawler_items_checked += 1;
             if self.is_dead(id) {
-                self.counters.reclaimed += 1;
+                self.counters.crawler_reclaimed += 1;
                 self.unlink(id);
                 freed += 1;
             }

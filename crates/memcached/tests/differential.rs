@@ -126,6 +126,14 @@ const CASES: &[&[u8]] = &[
       add foo:1 0 0 1\r\ny\r\nstats detail dump\r\nstats detail off\r\nget foo:1\r\n\
       stats detail dump\r\nstats reset\r\nstats detail dump\r\n",
     b"stats detail\r\nstats detail x\r\nstats detail on off\r\nstats detail off\r\n",
+    // A metadump after replies still waiting in the batch is refused
+    // (t/lru-crawler.t); a get sends them first.
+    b"mg foo v\r\nlru_crawler metadump all\r\n",
+    b"set a 0 0 1\r\nx\r\nlru_crawler metadump 2\r\n",
+    b"get a\r\nlru_crawler metadump 2\r\n",
+    b"mn\r\nlru_crawler metadump hash\r\n",
+    b"lru_crawler crawl hash\r\n",
+    b"lru_crawler metadump 0\r\nlru_crawler crawl 0\r\n",
 ];
 
 /// A real memcached on a free port, killed when dropped.

@@ -6,7 +6,7 @@ mod meta;
 mod text;
 
 use crate::binary::{self, BinarySession};
-use crate::protocol::{Command, Crawler, Parsed, Parser};
+use crate::protocol::{Command, Crawler, Meta, MetaKind, Parsed, Parser};
 use crate::reply::ReplySink;
 use crate::stats::{Stats, Waiting};
 use crate::store::Store;
@@ -192,6 +192,10 @@ impl Session {
                 None => return still,
             }
         }
+        // Whether replies of earlier requests in this batch wait to be
+        // sent: memcached sends them at a get or `mn` (or when the input
+        // runs out), and refuses a metadump after unsent ones.
+        let mut stacked = false;
         while !out.is_full() {
             let rest = &input[pos..];
             match self.parser.parse(rest) {
@@ -202,6 +206,7 @@ impl Session {
                     consumed,
                     close,
                 } => {
+                    stacked = true;
                     if let Some(r) = reply {
                         out.put(r.as_bytes());
                     }
@@ -215,6 +220,7 @@ impl Session {
                     }
                 }
                 Parsed::Command(Command::Get { keys, cas, touch }, n) => {
+                    stacked = false;
                     let Some(left) = text::get(keys, cas, touch, store, stats, out) else {
                         pos += n;
                         continue;
@@ -231,8 +237,13 @@ impl Session {
                     });
                     break;
                 }
+                Parsed::Command(Command::LruCrawler(Crawler::MetaDump(_)), n) if stacked => {
+                    pos += n;
+                    out.put(b"ERROR cannot pipeline other commands before metadump\r\n");
+                }
                 Parsed::Command(Command::LruCrawler(Crawler::MetaDump(ids)), n) => {
                     pos += n;
+                    stacked = true;
                     if let Some(at) = text::metadump_start(ids, out) {
                         self.resume = Some(Resume::MetaDump(at));
                         if self.resume(&[], store, stats, out).is_none() {
@@ -242,6 +253,13 @@ impl Session {
                 }
                 Parsed::Command(cmd, n) => {
                     pos += n;
+                    stacked = !matches!(
+                        cmd,
+                        Command::Meta(Meta {
+                            kind: MetaKind::Noop,
+                            ..
+                        })
+                    );
                     match execute(&cmd, store, stats, out) {
                         Action::Continue => {}
                         action => {

@@ -770,3 +770,50 @@ fn stats_detail_counts_by_prefix() {
         .send(b"stats settings\r\n")
         .contains("STAT detail_enabled no\r\n"));
 }
+
+#[test]
+fn metadump_refused_after_unsent_replies() {
+    let mut s = Server::new();
+    s.send(b"set a 0 0 1\r\nx\r\n");
+    // As memcached's t/lru-crawler.t: an mg's reply waits in the batch.
+    assert_eq!(
+        s.send(b"mg foo v\r\nlru_crawler metadump all\r\n"),
+        "EN\r\nERROR cannot pipeline other commands before metadump\r\n"
+    );
+    // A get or mn sends what waits (memcached flushes there).
+    let dumped = s.send(b"get a\r\nlru_crawler metadump hash\r\n");
+    assert!(
+        dumped.starts_with("VALUE a 0 1\r\nx\r\nEND\r\nkey=a exp=-1 ")
+            && dumped.ends_with("END\r\n"),
+        "{dumped:?}"
+    );
+    let dumped = s.send(b"mn\r\nlru_crawler metadump all\r\n");
+    assert!(dumped.starts_with("MN\r\nkey=a "), "{dumped:?}");
+    assert_eq!(
+        s.send(b"mn\r\nmn noreply\r\nlru_crawler metadump 2\r\n"),
+        "MN\r\nMN\r\nEND\r\n"
+    );
+    // Each batch starts with nothing waiting.
+    assert!(s
+        .send(b"lru_crawler metadump all\r\n")
+        .starts_with("key=a "));
+}
+
+#[test]
+fn crawler_counts_what_it_checks_and_frees() {
+    let mut s = Server::new();
+    s.send(b"set gone 0 -1 1\r\nx\r\nset kept 0 0 1\r\ny\r\n");
+    assert_eq!(s.send(b"lru_crawler crawl 1\r\n"), "OK\r\n");
+    let items = s.send(b"stats items\r\n");
+    assert!(
+        items.contains("STAT items:1:crawler_reclaimed 1\r\n")
+            && items.contains("STAT items:1:crawler_items_checked 2\r\n")
+            && items.contains("STAT items:1:number 1\r\n"),
+        "{items}"
+    );
+    let general = s.send(b"stats\r\n");
+    assert!(
+        general.contains("STAT crawler_reclaimed 1\r\n"),
+        "{general}"
+    );
+}

@@ -32,6 +32,10 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
                 }
             }
         }
+        // memcached walks its hash table only to dump it.
+        Command::LruCrawler(Crawler::Crawl(b"hash")) => {
+            out.put(b"ERROR an unknown error happened\r\n")
+        }
         Command::LruCrawler(Crawler::Crawl(ids)) => {
             let reply: &[u8] = match class_ids(ids) {
                 None => b"BADCLASS invalid class id\r\n",
@@ -306,12 +310,14 @@ impl<S: ReplySink> ReplySink for Unbounded<'_, S> {
 /// Which classes `lru_crawler crawl|metadump <ids>` names: `None` for a
 /// malformed list, else whether it includes this server's one class.
 fn class_ids(ids: &[u8]) -> Option<bool> {
-    if ids == b"all" {
+    // `hash` walks memcached's hash table: every item, as `all`.
+    if ids == b"all" || ids == b"hash" {
         return Some(true);
     }
     let mut ours = false;
-    for id in ids.split(|&b| b == b',') {
-        let id = crate::protocol::num::parse_u32(id).filter(|&i| i < 64)?;
+    // memcached's strtok skips empty items; class ids run from 1 to 63.
+    for id in ids.split(|&b| b == b',').filter(|id| !id.is_empty()) {
+        let id = crate::protocol::num::parse_u32(id).filter(|&i| (1..64).contains(&i))?;
         ours |= id == stats::CLASS_ID;
     }
     Some(ours)

@@ -236,6 +236,9 @@ fn flushed_items_reclaimed_without_lookup() {
     assert_eq!(s.reclaim(4), 4);
     assert_eq!(s.reclaim(100), 6);
     assert_eq!(s.len(), 1);
+    let c = s.counters();
+    assert_eq!((c.crawler_reclaimed, c.crawler_items_checked), (10, 11));
+    assert_eq!(c.reclaimed, 0, "reclaimed counts dead items a store reused");
     assert_eq!(s.bytes(), item_total(4, 1, 0));
 }
 

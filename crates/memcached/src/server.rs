@@ -182,7 +182,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         let clock = ctx.new_timer(TICK, TICK, |ctx, app, _, _| {
             let mut core = lock(&app.core);
             tick_clock(ctx, &mut core.store);
-            core.store.reclaim(RECLAIM_PER_TICK);
+            if !core.stats.settings.crawler_disabled {
+                core.store.reclaim(RECLAIM_PER_TICK);
+            }
         })?;
         ctx.start(clock)?;
     }

@@ -27,6 +27,9 @@ pub struct Settings {
     pub automove: Automove,
     /// `stats detail on`: per-prefix counts are being collected.
     pub detail_enabled: bool,
+    /// `lru_crawler disable`: dead items are no longer freed in the
+    /// background, and crawls and dumps are refused.
+    pub crawler_disabled: bool,
 }
 
 /// memcached's slab page mover settings, kept and shown as set (this
@@ -315,7 +318,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         "slab_automove_ratio",
         format!("{:.2}", set.automove.ratio).as_str(),
     );
-    stat(out, "lru_crawler", "yes");
+    stat(out, "lru_crawler", yes_no(!set.crawler_disabled));
     stat(out, "flush_enabled", "yes");
     stat(out, "dump_enabled", "yes");
     out.put(b"END\r\n");

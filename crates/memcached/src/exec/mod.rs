@@ -237,9 +237,16 @@ impl Session {
                     });
                     break;
                 }
-                Parsed::Command(Command::LruCrawler(Crawler::MetaDump(_)), n) if stacked => {
+                Parsed::Command(Command::LruCrawler(Crawler::MetaDump(_)), n)
+                    if stacked || stats.settings.crawler_disabled =>
+                {
                     pos += n;
-                    out.put(b"ERROR cannot pipeline other commands before metadump\r\n");
+                    out.put(if stats.settings.crawler_disabled {
+                        text::CRAWLER_DISABLED
+                    } else {
+                        b"ERROR cannot pipeline other commands before metadump\r\n"
+                    });
+                    stacked = true;
                 }
                 Parsed::Command(Command::LruCrawler(Crawler::MetaDump(ids)), n) => {
                     pos += n;

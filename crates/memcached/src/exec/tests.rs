@@ -817,3 +817,27 @@ fn crawler_counts_what_it_checks_and_frees() {
         "{general}"
     );
 }
+
+#[test]
+fn crawler_disable_and_enable() {
+    let mut s = Server::new();
+    assert_eq!(
+        s.send(b"lru_crawler enable\r\n"),
+        "ERROR failed to start lru crawler thread\r\n",
+        "it runs from the start"
+    );
+    assert_eq!(s.send(b"lru_crawler disable\r\n"), "OK\r\n");
+    assert_eq!(s.send(b"lru_crawler disable\r\n"), "OK\r\n");
+    assert!(s
+        .send(b"stats settings\r\n")
+        .contains("STAT lru_crawler no\r\n"));
+    assert_eq!(
+        s.send(b"lru_crawler crawl 1\r\nlru_crawler metadump all\r\n"),
+        "CLIENT_ERROR lru crawler disabled\r\nCLIENT_ERROR lru crawler disabled\r\n"
+    );
+    assert_eq!(s.send(b"lru_crawler enable\r\n"), "OK\r\n");
+    assert!(s
+        .send(b"stats settings\r\n")
+        .contains("STAT lru_crawler yes\r\n"));
+    assert_eq!(s.send(b"lru_crawler metadump all\r\n"), "END\r\n");
+}

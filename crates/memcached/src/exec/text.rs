@@ -11,6 +11,8 @@ use crate::store::{Delta, Store, StoreOutcome, Write};
 pub const TOO_LARGE: &[u8] = b"SERVER_ERROR object too large for cache\r\n";
 /// Reply to a write larger than the whole memory limit.
 pub const NO_MEMORY: &[u8] = b"SERVER_ERROR out of memory storing object\r\n";
+/// Reply to a crawl or metadump while the crawler is disabled.
+pub const CRAWLER_DISABLED: &[u8] = b"CLIENT_ERROR lru crawler disabled\r\n";
 /// Reply to incr/decr of a value that is not a number.
 pub const NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
 
@@ -24,6 +26,11 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             while let Some(at) = get(&keys[from..], cas, touch, store, stats, &mut Unbounded(out)) {
                 from += at;
             }
+        }
+        Command::LruCrawler(Crawler::Crawl(_) | Crawler::MetaDump(_))
+            if stats.settings.crawler_disabled =>
+        {
+            out.put(CRAWLER_DISABLED)
         }
         Command::LruCrawler(Crawler::MetaDump(ids)) => {
             if let Some(mut at) = metadump_start(ids, out) {
@@ -50,10 +57,18 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             out.put(reply);
         }
         Command::LruCrawler(Crawler::Setting) => out.put(b"OK\r\n"),
-        // The crawler always runs, as memcached's does by default: it
-        // cannot be started again.
         Command::LruCrawler(Crawler::Enable) => {
-            out.put(b"ERROR failed to start lru crawler thread\r\n")
+            let settings = &mut stats.settings;
+            if settings.crawler_disabled {
+                settings.crawler_disabled = false;
+                out.put(b"OK\r\n");
+            } else {
+                out.put(b"ERROR failed to start lru crawler thread\r\n");
+            }
+        }
+        Command::LruCrawler(Crawler::Disable) => {
+            stats.settings.crawler_disabled = true;
+            out.put(b"OK\r\n");
         }
         Command::StatsDetail { arg } => match arg {
             b"on" | b"off" => {

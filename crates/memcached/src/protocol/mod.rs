@@ -173,10 +173,12 @@ pub enum Crawler<'a> {
     Crawl(&'a [u8]),
     /// `lru_crawler metadump <ids|all>`: one line per live item.
     MetaDump(&'a [u8]),
-    /// `tocrawl`, `sleep`, `disable`: accepted, `OK`.
+    /// `tocrawl`, `sleep`: accepted, `OK`.
     Setting,
-    /// `enable`: the crawler runs already.
+    /// `enable`: start the crawler.
     Enable,
+    /// `disable`: stop the crawler.
+    Disable,
 }
 
 /// What [`Parser::parse`] found at the start of its input.

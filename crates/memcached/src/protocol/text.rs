@@ -325,7 +325,7 @@ fn lru_crawler<'a>(t: &Tokens<'a>) -> Line<'a> {
             None => Line::Error(Some(BAD_FORMAT), 0),
         },
         (2, b"enable") => Line::Done(Command::LruCrawler(Crawler::Enable)),
-        (2, b"disable") => Line::Done(Command::LruCrawler(Crawler::Setting)),
+        (2, b"disable") => Line::Done(Command::LruCrawler(Crawler::Disable)),
         _ => Line::Error(Some(ERROR), 0),
     }
 }

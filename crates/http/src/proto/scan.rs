@@ -1,0 +1,312 @@
+//! [`HeadScanner`]: finds where a request head ends, a read at a time, in
+//! linear time.
+
+use evloop_buffer::Buffer;
+use http::StatusCode;
+
+use super::{HttpError, Limits};
+
+/// How many empty lines (CRLF) a scanner skips before a request line
+/// (RFC 9112 section 2.2 asks a server to ignore at least one, which some
+/// clients send after a request body). One more is a 400.
+pub const MAX_LEADING_EMPTY_LINES: usize = 4;
+
+/// Finds the end of a request head in a connection's input, remembering how
+/// far it has looked so that each byte is examined once however the head
+/// arrives (a byte per read costs the same as one read).
+///
+/// Call [`scan`](HeadScanner::scan) after each read with the same input
+/// buffer, whose first byte is the start of the request (and which must not
+/// be drained in between). It returns `Ok(Some(n))` once the head is
+/// complete: the first `n` bytes of the input are the head, through its
+/// blank line, **including the empty lines skipped before the request line**
+/// (at most [`MAX_LEADING_EMPTY_LINES`]); [`parse_request_head`] skips those
+/// again. The scanner is then ready for the next head, which starts once the
+/// caller has removed this head and its body from the input.
+///
+/// Limits are enforced as bytes arrive, before the head is complete: a
+/// request line longer than [`Limits::max_request_line`] gives 414, a head
+/// larger than [`Limits::max_head`] or with more than
+/// [`Limits::max_headers`] field lines gives 431. A line end must be CRLF: a
+/// bare LF is a 400 here (RFC 9112 allows a recipient to accept it; this
+/// server never does, as the bytes after it could be read as a different
+/// message by another parser on the path). A bare CR inside a line is left
+/// to [`parse_request_head`], which rejects it. The result is the same
+/// however the input was split across reads.
+///
+/// ```
+/// use evloop_buffer::Buffer;
+/// use evloop_http::proto::{HeadScanner, Limits};
+///
+/// let limits = Limits::default();
+/// let mut scanner = HeadScanner::new();
+/// let mut input = Buffer::new();
+/// input.add(b"\r\nGET / HTTP/1.1\r\nHost: a");
+/// assert_eq!(scanner.scan(&input, &limits), Ok(None));
+/// input.add(b"\r\n\r\nbody");
+/// assert_eq!(scanner.scan(&input, &limits), Ok(Some(31)));
+/// ```
+///
+/// [`parse_request_head`]: super::parse_request_head
+#[derive(Clone, Debug, Default)]
+pub struct HeadScanner {
+    /// Offset of the next byte to look at.
+    pos: usize,
+    /// Offset of the current line's first byte.
+    line_start: usize,
+    /// Offset of the request line, once its first byte is known not to
+    /// start an empty line.
+    head_start: Option<usize>,
+    /// Empty lines skipped before the request line.
+    skipped: usize,
+    /// Field lines seen.
+    fields: usize,
+}
+
+impl HeadScanner {
+    /// A scanner at the start of a head.
+    pub fn new() -> Self {
+        HeadScanner::default()
+    }
+
+    /// Forgets the current head; the next [`scan`](HeadScanner::scan)
+    /// starts at the input's first byte.
+    pub fn reset(&mut self) {
+        *self = HeadScanner::default();
+    }
+
+    /// How many bytes of the input have been examined so far (for a caller
+    /// that wants to know whether anything of a next request has arrived).
+    pub fn scanned(&self) -> usize {
+        self.pos
+    }
+
+    /// Looks at the bytes added to `input` since the last call: `Ok(None)`
+    /// while the head is incomplete, `Ok(Some(n))` when the first `n` bytes
+    /// are a complete head, or the error to answer with.
+    pub fn scan(&mut self, input: &Buffer, limits: &Limits) -> Result<Option<usize>, HttpError> {
+        loop {
+            let len = input.len();
+            let head_start = match self.head_start {
+                Some(s) => s,
+                None => match self.skip_empty_line(input)? {
+                    Some(true) => continue,
+                    Some(false) => self.line_start,
+                    None => return Ok(None),
+                },
+            };
+            let in_request_line = self.line_start == head_start;
+            // The byte at `head_limit` would make the head one too large;
+            // a byte other than LF at `line_limit` makes the request line
+            // one too long (its last allowed byte is the CR).
+            let head_limit = head_start.saturating_add(limits.max_head);
+            let line_limit = if in_request_line {
+                self.line_start
+                    .saturating_add(limits.max_request_line)
+                    .saturating_add(1)
+            } else {
+                usize::MAX
+            };
+            let end = len.min(line_limit.saturating_add(1)).min(head_limit);
+            let Some(lf) = input.find_in(b"\n", self.pos..end) else {
+                self.pos = self.pos.max(end);
+                if line_limit < len && end == line_limit + 1 {
+                    return Err(HttpError::new(
+                        StatusCode::URI_TOO_LONG,
+                        "request line too long",
+                    ));
+                }
+                if head_limit < len && end == head_limit {
+                    return Err(HttpError::new(
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        "request head too large",
+                    ));
+                }
+                return Ok(None);
+            };
+            if lf == self.line_start || byte_at(input, lf - 1) != b'\r' {
+                return Err(HttpError::bad("bare LF line end"));
+            }
+            if lf - 1 == self.line_start {
+                // The blank line: the head is complete.
+                self.reset();
+                return Ok(Some(lf + 1));
+            }
+            if !in_request_line {
+                self.fields += 1;
+                if self.fields > limits.max_headers {
+                    return Err(HttpError::new(
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        "too many header fields",
+                    ));
+                }
+            }
+            self.line_start = lf + 1;
+            self.pos = lf + 1;
+        }
+    }
+
+    /// Before the request line: `Some(true)` when an empty line was skipped,
+    /// `Some(false)` when the request line starts here, `None` when more
+    /// bytes are needed to tell.
+    fn skip_empty_line(&mut self, input: &Buffer) -> Result<Option<bool>, HttpError> {
+        let at = self.line_start;
+        if at >= input.len() {
+            return Ok(None);
+        }
+        match byte_at(input, at) {
+            b'\n' => Err(HttpError::bad("bare LF line end")),
+            b'\r' => {
+                if at + 1 >= input.len() {
+                    return Ok(None);
+                }
+                if byte_at(input, at + 1) != b'\n' {
+                    return Err(HttpError::bad("bare CR"));
+                }
+                self.skipped += 1;
+                if self.skipped > MAX_LEADING_EMPTY_LINES {
+                    return Err(HttpError::bad("too many empty lines before the request"));
+                }
+                self.line_start = at + 2;
+                self.pos = at + 2;
+                Ok(Some(true))
+            }
+            _ => {
+                self.head_start = Some(at);
+                Ok(Some(false))
+            }
+        }
+    }
+}
+
+fn byte_at(input: &Buffer, at: usize) -> u8 {
+    let mut b = [0u8];
+    input.copy_out_at(at, &mut b);
+    b[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_all(bytes: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
+        let mut input = Buffer::new();
+        input.add(bytes);
+        HeadScanner::new().scan(&input, limits)
+    }
+
+    fn scan_bytewise(bytes: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
+        let mut input = Buffer::new();
+        let mut s = HeadScanner::new();
+        for &b in bytes {
+            input.add(&[b]);
+            if let Some(n) = s.scan(&input, limits)? {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
+    }
+
+    fn both(bytes: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
+        let a = scan_all(bytes, limits);
+        assert_eq!(a, scan_bytewise(bytes, limits), "split changed the result");
+        a
+    }
+
+    #[test]
+    fn finds_end_of_head() {
+        let l = Limits::default();
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nNEXT";
+        assert_eq!(both(req, &l), Ok(Some(req.len() - 4)));
+        assert_eq!(both(b"GET / HTTP/1.1\r\n\r", &l), Ok(None));
+    }
+
+    #[test]
+    fn skips_a_few_empty_lines_and_counts_them() {
+        let l = Limits::default();
+        assert_eq!(both(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", &l), Ok(Some(22)));
+        let mut many = b"\r\n".repeat(MAX_LEADING_EMPTY_LINES + 1);
+        many.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(both(&many, &l).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn bare_lf_rejected() {
+        let l = Limits::default();
+        for req in [
+            &b"GET / HTTP/1.1\nHost: x\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: x\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+            b"\nGET / HTTP/1.1\r\n\r\n",
+            b"\r\r\nGET / HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(both(req, &l).unwrap_err().status, 400, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn request_line_limit_is_exact() {
+        let l = Limits {
+            max_request_line: 20,
+            ..Limits::default()
+        };
+        let ok = b"GET /67890123456 H\r\n\r\n"; // 18 + CRLF
+        assert!(both(ok, &l).unwrap().is_some());
+        let line = b"GET /6789012345678901";
+        assert_eq!(both(&line[..20], &l), Ok(None));
+        assert_eq!(both(&[&line[..20], b"\r"].concat(), &l), Ok(None));
+        let exact = [&line[..20], b"\r\n\r\n"].concat();
+        assert!(both(&exact, &l).unwrap().is_some());
+        let over = [&line[..21], b"\r\n\r\n"].concat();
+        assert_eq!(both(&over, &l).unwrap_err().status, 414);
+        // Known before the line ends.
+        assert_eq!(both(&line[..21], &l), Ok(None));
+        assert_eq!(
+            both(&[&line[..21], b"x"].concat(), &l).unwrap_err().status,
+            414
+        );
+    }
+
+    #[test]
+    fn head_size_limit_is_exact() {
+        let mut l = Limits::default();
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        l.max_head = req.len();
+        assert!(both(req, &l).unwrap().is_some());
+        l.max_head = req.len() - 1;
+        assert_eq!(both(req, &l).unwrap_err().status, 431);
+        // Leading empty lines do not count.
+        l.max_head = req.len();
+        assert!(both(&[b"\r\n", &req[..]].concat(), &l).unwrap().is_some());
+        // A long request line is 431 when the head limit comes first.
+        l.max_head = 10;
+        assert_eq!(
+            both(b"GET /aaaaaaaaaaaaaaaaaaaa", &l).unwrap_err().status,
+            431
+        );
+    }
+
+    #[test]
+    fn field_count_limit() {
+        let l = Limits {
+            max_headers: 2,
+            ..Limits::default()
+        };
+        assert!(both(b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\n\r\n", &l)
+            .unwrap()
+            .is_some());
+        let three = b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n";
+        assert_eq!(both(three, &l).unwrap_err().status, 431);
+    }
+
+    #[test]
+    fn scanner_resets_after_a_head() {
+        let l = Limits::default();
+        let mut input = Buffer::new();
+        let mut s = HeadScanner::new();
+        input.add(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        assert_eq!(s.scan(&input, &l), Ok(Some(19)));
+        input.drain(19);
+        assert_eq!(s.scan(&input, &l), Ok(Some(19)));
+    }
+}

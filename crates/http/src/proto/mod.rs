@@ -70,3 +70,6 @@ pub use framing::BodyKind;
 pub use head::{parse_request_head, RequestHead};
 pub use limits::Limits;
 pub use scan::{HeadScanner, MAX_LEADING_EMPTY_LINES};
+
+#[cfg(test)]
+mod head_tests;

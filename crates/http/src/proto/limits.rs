@@ -4,12 +4,17 @@
 ///
 /// The defaults follow what hyper and nginx ship with. Each limit names the
 /// status a request over it gets. Change a field after
-/// [`Limits::default`]:
+/// [`Limits::default`], or chain the `with_` methods:
 ///
 /// ```
-/// let mut limits = evloop_http::proto::Limits::default();
+/// use evloop_http::proto::Limits;
+///
+/// let mut limits = Limits::default();
 /// limits.max_body = 64 << 20;
 /// assert_eq!(limits.max_request_line, 8 * 1024);
+///
+/// let strict = Limits::new().with_max_head(16 * 1024).with_max_headers(50);
+/// assert_eq!((strict.max_head, strict.max_headers), (16 * 1024, 50));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,6 +53,42 @@ impl Limits {
             max_chunk_ext: 1024,
             max_trailer: 16 * 1024,
         }
+    }
+
+    /// These limits with [`max_request_line`](Limits::max_request_line) set to `n`.
+    pub const fn with_max_request_line(mut self, n: usize) -> Self {
+        self.max_request_line = n;
+        self
+    }
+
+    /// These limits with [`max_head`](Limits::max_head) set to `n`.
+    pub const fn with_max_head(mut self, n: usize) -> Self {
+        self.max_head = n;
+        self
+    }
+
+    /// These limits with [`max_headers`](Limits::max_headers) set to `n`.
+    pub const fn with_max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n;
+        self
+    }
+
+    /// These limits with [`max_body`](Limits::max_body) set to `n`.
+    pub const fn with_max_body(mut self, n: u64) -> Self {
+        self.max_body = n;
+        self
+    }
+
+    /// These limits with [`max_chunk_ext`](Limits::max_chunk_ext) set to `n`.
+    pub const fn with_max_chunk_ext(mut self, n: usize) -> Self {
+        self.max_chunk_ext = n;
+        self
+    }
+
+    /// These limits with [`max_trailer`](Limits::max_trailer) set to `n`.
+    pub const fn with_max_trailer(mut self, n: usize) -> Self {
+        self.max_trailer = n;
+        self
     }
 }
 

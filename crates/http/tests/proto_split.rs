@@ -13,7 +13,7 @@ use proptest::prelude::*;
 enum Phase {
     Head,
     Length(u64, Vec<u8>),
-    Chunked(ChunkedDecoder, Buffer),
+    Chunked(Box<ChunkedDecoder>, Buffer),
 }
 
 /// Reads pipelined requests from `bytes` delivered in the pieces `cuts`
@@ -50,9 +50,10 @@ fn drive(bytes: &[u8], cuts: &[usize], room: usize, limits: &Limits) -> Vec<Stri
                                 phase = match h.body {
                                     BodyKind::None => Phase::Head,
                                     BodyKind::Length(n) => Phase::Length(n, Vec::new()),
-                                    BodyKind::Chunked => {
-                                        Phase::Chunked(ChunkedDecoder::new(limits), Buffer::new())
-                                    }
+                                    BodyKind::Chunked => Phase::Chunked(
+                                        Box::new(ChunkedDecoder::new(limits)),
+                                        Buffer::new(),
+                                    ),
                                 };
                             }
                         }

@@ -361,7 +361,10 @@ pub(crate) fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, Protocol
                     code,
                     reason: r.to_owned(),
                 })),
-                Err(_) => fail(CloseCode::INVALID_PAYLOAD, "close reason is not valid UTF-8"),
+                Err(_) => fail(
+                    CloseCode::INVALID_PAYLOAD,
+                    "close reason is not valid UTF-8",
+                ),
             }
         }
     }

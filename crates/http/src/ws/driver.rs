@@ -60,7 +60,9 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: Strea
         }
         // None while a message callback further up the stack (a nested
         // run of the loop) is decoding: that one will go on.
-        let Some(mut dec) = c.decoder.take() else { return };
+        let Some(mut dec) = c.decoder.take() else {
+            return;
+        };
         let res = match ctx.stream(sid) {
             Ok(mut s) => dec.decode(s.input()),
             Err(_) => Ok(None),
@@ -186,11 +188,14 @@ fn fail<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: StreamId, e: Protoc
 /// Ends the WebSocket: forgets it, closes its stream (now, or once what
 /// is queued has been sent, within the close timeout), then tells
 /// `on_close`.
-fn finish<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: StreamId, closed: Closed, now: bool) {
-    let Some(c) = ctx
-        .ext_mut::<Sockets<T>>()
-        .and_then(|s| s.map.remove(&sid))
-    else {
+fn finish<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    sid: StreamId,
+    closed: Closed,
+    now: bool,
+) {
+    let Some(c) = ctx.ext_mut::<Sockets<T>>().and_then(|s| s.map.remove(&sid)) else {
         return;
     };
     close_stream(ctx, sid, now, c.config.close_timeout);
@@ -256,7 +261,11 @@ pub(crate) fn on_write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: Stre
 
 /// Sends our close frame and waits for the peer's (within the close
 /// timeout).
-pub(crate) fn start_close<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId, frame: Option<CloseFrame>) {
+pub(crate) fn start_close<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    sid: StreamId,
+    frame: Option<CloseFrame>,
+) {
     let Some(c) = conn(ctx, sid) else { return };
     c.phase = Phase::CloseSent;
     let (role, wait) = (c.role, c.config.close_timeout);

@@ -189,7 +189,9 @@ pub fn encode_message(out: &mut Buffer, msg: &Message, role: Role) -> Result<(),
         Message::Binary(b) => encode_frame_bytes(out, OpCode::Binary, true, b.clone(), mask),
         Message::Ping(b) => encode_frame(out, OpCode::Ping, true, b, mask),
         Message::Pong(b) => encode_frame(out, OpCode::Pong, true, b, mask),
-        Message::Close(f) => encode_frame(out, OpCode::Close, true, &close_payload(f.as_ref()), mask),
+        Message::Close(f) => {
+            encode_frame(out, OpCode::Close, true, &close_payload(f.as_ref()), mask)
+        }
     }
     Ok(())
 }

@@ -72,6 +72,9 @@ impl<T: 'static> Default for Sockets<T> {
 }
 
 /// The state of `id`'s WebSocket, if it is open.
-pub(crate) fn conn<'a, T: 'static>(ctx: &'a mut Ctx<'_, T>, id: StreamId) -> Option<&'a mut Conn<T>> {
+pub(crate) fn conn<'a, T: 'static>(
+    ctx: &'a mut Ctx<'_, T>,
+    id: StreamId,
+) -> Option<&'a mut Conn<T>> {
     ctx.ext_mut::<Sockets<T>>()?.map.get_mut(&id)
 }

@@ -13,6 +13,14 @@
 //! Every [`HttpError`] means: answer with its status, then close. No byte
 //! after the error may be read as another request.
 //!
+//! Names are those the server was planned against; additions:
+//! [`Limits::new`] and its `with_` builders, [`RequestHead::has_body`],
+//! [`HeadScanner::reset`]/[`HeadScanner::scanned`],
+//! [`MAX_LEADING_EMPTY_LINES`] (the skipped empty lines are part of the
+//! length `scan` returns, see [`HeadScanner`]), [`ChunkedDecoder::new`]
+//! taking the [`Limits`], [`ChunkedDecoder::decoded`] and
+//! [`ChunkedDecoder::is_done`].
+//!
 //! # Rules and choices
 //!
 //! The server side is never lenient. Where RFC 9112/9110 leave a choice,

@@ -44,7 +44,8 @@ pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 /// input.add(b"\r\nGET / HTTP/1.1\r\nHost: a");
 /// assert_eq!(scanner.scan(&input, &limits), Ok(None));
 /// input.add(b"\r\n\r\nbody");
-/// assert_eq!(scanner.scan(&input, &limits), Ok(Some(31)));
+/// // The empty line, the request line, the field line and the blank line.
+/// assert_eq!(scanner.scan(&input, &limits), Ok(Some(2 + 16 + 9 + 2)));
 /// ```
 ///
 /// [`parse_request_head`]: super::parse_request_head

@@ -1,0 +1,311 @@
+//! Writing responses: the head's serialisation, the order of responses on
+//! a connection, and the start of a close.
+
+use std::time::SystemTime;
+
+use evloop::{Ctx, Error};
+use evloop_buffer::{Buffer, StreamExt};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, SERVER, TRANSFER_ENCODING};
+use http::{HeaderMap, Response, StatusCode, Version};
+
+use super::slab::Key;
+use super::state::{parts, Exchange, Out, Reader, ServerState};
+use super::{Body, Responder};
+
+/// How a response's body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `Content-Length: n`.
+    Length(u64),
+    /// No Content-Length of ours: the handler's, if any, is kept (HEAD,
+    /// 304).
+    KeepUsers,
+    /// No length at all: 1xx, 204, a 2xx to CONNECT, or a body that ends at
+    /// close.
+    None,
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Runs `f` with the buffer that response `seq` writes into: the socket's
+/// output when it is the oldest response in flight, its own buffer
+/// otherwise (moved to the output when its turn comes).
+pub(crate) fn with_target<T: 'static, R>(
+    ctx: &mut Ctx<'_, T>,
+    r: Responder,
+    f: impl FnOnce(&mut ServerState<T>, &mut Exchange<T>, &mut Buffer) -> Result<R, Error>,
+) -> Result<R, Error> {
+    if r.lp != ctx.loop_id() {
+        return Err(Error::ForeignHandle);
+    }
+    let (_, conn) = parts(ctx, r.conn).ok_or(Error::StaleHandle)?;
+    let Some(pos) = conn.queue.iter().position(|e| e.seq == r.seq) else {
+        return Err(Error::StaleHandle);
+    };
+    if pos == 0 {
+        let sid = conn.stream;
+        let mut out = std::mem::take(ctx.stream(sid)?.output());
+        let res = match parts(ctx, r.conn) {
+            Some((server, conn)) => f(server, &mut conn.queue[0], &mut out),
+            None => Err(Error::StaleHandle),
+        };
+        if let Ok(mut s) = ctx.stream(sid) {
+            *s.output() = out;
+        }
+        res
+    } else {
+        let ex = &mut conn.queue[pos];
+        let mut out = std::mem::take(&mut ex.out);
+        let (server, conn) = parts(ctx, r.conn).ok_or(Error::StaleHandle)?;
+        let ex = &mut conn.queue[pos];
+        let res = f(server, ex, &mut out);
+        ex.out = out;
+        res
+    }
+}
+
+/// Answers request `r` with `resp` (a whole response).
+pub(crate) fn respond<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    r: Responder,
+    resp: Response<Body>,
+) -> Result<(), Error> {
+    let now = ctx.now_wall();
+    let (head, body) = resp.into_parts();
+    // A file range is checked before anything is written.
+    let mut file_body = Buffer::new();
+    if let Body::File { file, offset, len } = &body {
+        file_body
+            .add_file(file.clone(), *offset, *len)
+            .map_err(|_| Error::InvalidArgument("the file range of the body cannot be sent"))?;
+    }
+    with_target(ctx, r, |server, ex, out| {
+        if !matches!(ex.state, Out::Pending) {
+            return Err(Error::InvalidArgument("this request was answered already"));
+        }
+        let status = head.status;
+        let no_body = ex.head_request || bodiless_status(status);
+        let framing = if status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || (ex.connect && status.is_success())
+        {
+            Framing::None
+        } else if status == StatusCode::NOT_MODIFIED
+            || (ex.head_request && body.is_empty() && head.headers.contains_key(CONTENT_LENGTH))
+        {
+            Framing::KeepUsers
+        } else {
+            Framing::Length(body.len())
+        };
+        write_head(
+            server,
+            ex,
+            out,
+            now,
+            status,
+            &head.headers,
+            framing,
+            !body.is_empty(),
+        );
+        if !no_body {
+            match body {
+                Body::Empty => {}
+                Body::Bytes(b) if b.len() <= 4096 => out.add(&b),
+                Body::Bytes(b) => out.add_bytes(b),
+                Body::File { .. } => out.append_buffer(&mut file_body),
+            }
+        }
+        ex.state = Out::Done;
+        Ok(())
+    })?;
+    after_response(ctx, r.conn);
+    Ok(())
+}
+
+/// 1xx, 204 and 304 responses never carry a body.
+pub(crate) fn bodiless_status(s: StatusCode) -> bool {
+    s.is_informational() || s == StatusCode::NO_CONTENT || s == StatusCode::NOT_MODIFIED
+}
+
+/// Writes the status line and the header section, and decides whether the
+/// connection closes after this response (recorded in `ex.keep_alive`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_head<T: 'static>(
+    server: &mut ServerState<T>,
+    ex: &mut Exchange<T>,
+    out: &mut Buffer,
+    now: SystemTime,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: Framing,
+    has_body: bool,
+) {
+    let users_close = headers
+        .get_all(CONNECTION)
+        .iter()
+        .any(|v| has_token(v.as_bytes(), b"close"));
+    if users_close || server.shutting_down {
+        ex.keep_alive = false;
+    }
+    out.add(b"HTTP/1.1 ");
+    out.add(status.as_str().as_bytes());
+    out.add(b" ");
+    out.add(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.add(b"\r\n");
+    if !headers.contains_key(DATE) {
+        out.add(server.date.line(now));
+    }
+    if let Some(v) = &server.opts.server_header {
+        if !headers.contains_key(SERVER) {
+            out.add(b"server: ");
+            out.add(v.as_bytes());
+            out.add(b"\r\n");
+        }
+    }
+    for (name, value) in headers {
+        if name == TRANSFER_ENCODING
+            || (name == CONTENT_LENGTH && framing != Framing::KeepUsers)
+            || (name == CONNECTION && (!ex.keep_alive || ex.version == Version::HTTP_10))
+        {
+            continue;
+        }
+        out.add(name.as_str().as_bytes());
+        out.add(b": ");
+        out.add(value.as_bytes());
+        out.add(b"\r\n");
+    }
+    if has_body && !headers.contains_key(CONTENT_TYPE) && !bodiless_status(status) {
+        if let Some(v) = &server.opts.default_content_type {
+            out.add(b"content-type: ");
+            out.add(v.as_bytes());
+            out.add(b"\r\n");
+        }
+    }
+    match framing {
+        Framing::Length(n) => {
+            out.add(b"content-length: ");
+            let mut digits = [0u8; 20];
+            out.add(format_u64(n, &mut digits));
+            out.add(b"\r\n");
+        }
+        Framing::Chunked => out.add(b"transfer-encoding: chunked\r\n"),
+        Framing::KeepUsers | Framing::None => {}
+    }
+    if !ex.keep_alive {
+        out.add(b"connection: close\r\n");
+    } else if ex.version == Version::HTTP_10 {
+        out.add(b"connection: keep-alive\r\n");
+    }
+    out.add(b"\r\n");
+}
+
+/// Whether a comma-separated header value holds `token` (any case).
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// After a response (or a piece of one) was written: move finished
+/// responses along, and have the engine look at the connection again if
+/// something now waits on it.
+pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    advance(ctx, key);
+    super::engine::schedule(ctx, key);
+}
+
+/// Moves the oldest responses to the socket while they are complete; a
+/// response that ends the connection starts its close.
+pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    let now = ctx.now();
+    loop {
+        let Some((_, conn)) = parts(ctx, key) else {
+            return;
+        };
+        let Some(front) = conn.queue.front_mut() else {
+            break;
+        };
+        let mut moved = std::mem::take(&mut front.out);
+        let done = matches!(front.state, Out::Done);
+        let closes = front.closes();
+        let sid = conn.stream;
+        if done {
+            conn.queue.pop_front();
+            if conn.queue.is_empty() {
+                conn.idle_since = now;
+            }
+            if closes {
+                conn.reader = Reader::Stopped;
+                conn.queue.clear();
+            }
+        }
+        if !moved.is_empty() {
+            if let Ok(mut s) = ctx.stream(sid) {
+                s.write_buffer(&mut moved);
+            }
+        }
+        if !done {
+            return;
+        }
+    }
+    let Some((_, conn)) = parts(ctx, key) else {
+        return;
+    };
+    if matches!(conn.reader, Reader::Stopped) && conn.queue.is_empty() {
+        begin_linger(ctx, key);
+    }
+}
+
+/// The last response is queued: shut the write side once it is sent, and
+/// drop what the client still sends until it closes (closing with unread
+/// input would reset the connection, and the client could lose the
+/// response).
+pub(crate) fn begin_linger<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    let now = ctx.now();
+    let Some((_, conn)) = parts(ctx, key) else {
+        return;
+    };
+    conn.reader = Reader::Linger;
+    conn.idle_since = now;
+    conn.read_off = false;
+    let sid = conn.stream;
+    if ctx.stream(sid).is_ok_and(|s| s.is_eof()) {
+        // The client is gone already: nothing to linger for.
+        super::engine::forget(ctx, key, super::engine::Close::Flush);
+        return;
+    }
+    if let Ok(mut s) = ctx.stream(sid) {
+        s.input().clear();
+        s.enable(evloop_buffer::stream::Direction::Read);
+        s.shutdown_when_flushed();
+    }
+    super::deadline::arm(ctx, key);
+}
+
+/// The status line and headers of an error response the server makes
+/// itself (404, 405, 408, 413, 501, and the parser's errors).
+pub(crate) fn error_response(
+    status: StatusCode,
+    allow: Option<http::HeaderValue>,
+) -> Response<Body> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let mut r = Response::new(Body::from(format!("{} {reason}\n", status.as_str())));
+    *r.status_mut() = status;
+    if let Some(a) = allow {
+        r.headers_mut().insert(http::header::ALLOW, a);
+    }
+    r
+}

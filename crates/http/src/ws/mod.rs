@@ -2,6 +2,7 @@
 //!
 //! | piece | what it does | for users of |
 //! |---|---|---|
+//! | [`accept`], [`handler`] | in a route handler of this crate's [server](crate::server): handshake, 101 and hand-over in one call | tungstenite's `accept`, libevent's `evws_new_session` |
 //! | [`check_request`], [`Accept`], [`accept_key`] | the server's opening handshake: checks the upgrade request (400, or 426 for a version other than 13) and computes `Sec-WebSocket-Accept` | tungstenite's `accept_hdr`, libwebsockets' `LWS_CALLBACK_ESTABLISHED` |
 //! | [`ClientHandshake`] | the client's request and the check of the server's 101 | tungstenite's `client` |
 //! | [`Decoder`] | incremental frame decoder: bytes in, whole [`Message`]s out, every protocol rule checked with its close code ([`ProtocolError`]) | tungstenite's `FrameCodec`, sans-IO |
@@ -83,6 +84,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accept;
 mod base64;
 mod client;
 mod close;
@@ -96,6 +98,7 @@ mod random;
 mod socket;
 mod state;
 
+pub use accept::{accept, accept_protocol, handler};
 pub use client::{ClientHandshake, ClientHandshakeError};
 pub use close::{CloseCode, CloseFrame, Closed};
 pub use config::{Config, Role};

@@ -3,6 +3,8 @@
 //! earlier build may be stale), reads where it says it listens, stops it
 //! with a signal and checks it exits with 0.
 
+#![allow(dead_code)] // each test file uses part of it
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -502,3 +502,17 @@ proptest! {
         prop_assert_eq!(whole, split);
     }
 }
+
+proptest! {
+    #[test]
+    fn mask_matches_the_bytewise_definition(
+        data in prop::collection::vec(any::<u8>(), 0..100),
+        key in any::<[u8; 4]>(),
+        offset in 0usize..16,
+    ) {
+        let mut fast = data.clone();
+        evloop_http::ws::apply_mask(&mut fast, key, offset);
+        let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ key[(offset + i) % 4]).collect();
+        prop_assert_eq!(fast, slow);
+    }
+}

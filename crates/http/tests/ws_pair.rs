@@ -521,3 +521,16 @@ fn foreign_and_plain_stream_handles_are_refused() {
         .is_err());
     assert_eq!(id.stream(), a);
 }
+
+#[test]
+fn a_stream_closed_directly_makes_the_handle_stale() {
+    let mut lp: Loop<Log> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let (a, _b) = ctx.new_stream_pair().unwrap();
+    let id = ctx
+        .new_websocket(a, Role::Server, Config::default())
+        .unwrap();
+    ctx.stream(a).unwrap().close();
+    assert!(matches!(ctx.websocket(id), Err(evloop::Error::StaleHandle)));
+    assert!(matches!(ctx.websocket(id), Err(evloop::Error::StaleHandle)));
+}

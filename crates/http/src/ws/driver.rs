@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use evloop::{Ctx, Events};
-use evloop_buffer::{StreamEvent, StreamExt, StreamId, Watermarks};
+use evloop_buffer::{Direction, StreamEvent, StreamExt, StreamId, Watermarks};
 
 use super::close::{CloseCode, CloseFrame, Closed};
 use super::config::{Config, Role};
@@ -27,6 +27,8 @@ pub(crate) fn adopt<T: 'static>(
         s.clear_data_callbacks();
         s.set_watermarks(Watermarks::default());
         s.set_timeouts(None, None)?;
+        s.enable(Direction::Read);
+        s.enable(Direction::Write);
         s.on_read(on_read);
         s.on_event(on_event);
         !s.input().is_empty()

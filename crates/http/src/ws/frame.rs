@@ -14,9 +14,32 @@ const LINK_THRESHOLD: usize = 1024;
 
 /// XORs `data` with `key`, starting at byte `offset` of the key's cycle
 /// (masking and unmasking are the same operation).
+///
+/// ```
+/// use evloop_http::ws::apply_mask;
+///
+/// let key = [1, 2, 3, 4];
+/// let mut data = *b"Hello, world";
+/// apply_mask(&mut data, key, 0);
+/// // Unmasking in two pieces, the second starting at key byte 5 % 4.
+/// let (a, b) = data.split_at_mut(5);
+/// apply_mask(a, key, 0);
+/// apply_mask(b, key, 5);
+/// assert_eq!(&data, b"Hello, world");
+/// ```
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    for (i, b) in data.iter_mut().enumerate() {
-        *b ^= key[(offset + i) & 3];
+    // The key as it lines up with data[0], repeated over a u64, so that
+    // the bulk goes eight bytes at a time.
+    let k = [0, 1, 2, 3].map(|i| key[(offset + i) & 3]);
+    let wide = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ wide).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= k[i & 3];
     }
 }
 

@@ -75,7 +75,16 @@ impl<T: 'static> WebSocketExt<T> for Ctx<'_, T> {
 
     fn websocket(&mut self, id: WsId) -> Result<WebSocket<'_, T>, evloop::Error> {
         // The stream's own check tells stale from foreign.
-        drop(self.stream(id.0)?);
+        let checked = self.stream(id.0).map(drop);
+        if let Err(e) = checked {
+            if matches!(e, evloop::Error::StaleHandle) {
+                // Its stream was closed behind the WebSocket's back: forget it.
+                if let Some(s) = self.ext_mut::<super::state::Sockets<T>>() {
+                    s.map.remove(&id.0);
+                }
+            }
+            return Err(e);
+        }
         if conn(self, id.0).is_none() {
             return Err(evloop::Error::StaleHandle);
         }

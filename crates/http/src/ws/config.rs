@@ -43,6 +43,9 @@ pub struct Config {
     /// frame (and, as a client, for the server to close the TCP
     /// connection) before closing the connection anyway. Default 5 s.
     pub close_timeout: Duration,
+    /// (Client, [`connect`](super::connect)) How long the connect and the
+    /// server's handshake response may take. Default 10 s.
+    pub handshake_timeout: Duration,
 }
 
 impl Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             max_message_size: Config::DEFAULT_MAX_MESSAGE_SIZE,
             auto_pong: true,
             close_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | [`accept`], [`handler`] | in a route handler of this crate's [server](crate::server): handshake, 101 and hand-over in one call | tungstenite's `accept`, libevent's `evws_new_session` |
 //! | [`check_request`], [`Accept`], [`accept_key`] | the server's opening handshake: checks the upgrade request (400, or 426 for a version other than 13) and computes `Sec-WebSocket-Accept` | tungstenite's `accept_hdr`, libwebsockets' `LWS_CALLBACK_ESTABLISHED` |
-//! | [`ClientHandshake`] | the client's request and the check of the server's 101 | tungstenite's `client` |
+//! | [`connect`] | a client: connect, handshake, then a [`WebSocket`] with masked frames | tungstenite's `connect`, the browser's `new WebSocket(url)` |
+//! | [`ClientHandshake`] | the client's request and the check of the server's 101, for a stream of your own | tungstenite's `client` |
 //! | [`Decoder`] | incremental frame decoder: bytes in, whole [`Message`]s out, every protocol rule checked with its close code ([`ProtocolError`]) | tungstenite's `FrameCodec`, sans-IO |
 //! | [`encode_frame`], [`encode_message`] | frames out, masked for a client | tungstenite's `Frame::format` |
 //! | [`WebSocketExt::new_websocket`], [`WebSocket`] | a WebSocket on a stream of the loop: `on_message`, `on_close`, `send_text`/`send_binary`/`ping`/`close`, `buffered_amount` and `on_drain` for back-pressure; automatic pongs and the whole close handshake | libwebsockets' callbacks, the browser's `WebSocket`, libevent's `evws_*` |
@@ -89,6 +90,7 @@ mod base64;
 mod client;
 mod close;
 mod config;
+mod connect;
 mod decoder;
 mod driver;
 mod frame;
@@ -102,6 +104,7 @@ pub use accept::{accept, accept_protocol, handler};
 pub use client::{ClientHandshake, ClientHandshakeError};
 pub use close::{CloseCode, CloseFrame, Closed};
 pub use config::{Config, Role};
+pub use connect::{connect, ConnectError};
 pub use decoder::{Decoder, ProtocolError};
 pub use frame::{apply_mask, encode_frame, encode_message, SendError};
 pub use handshake::{accept_key, check_request, Accept, HandshakeError, GUID};

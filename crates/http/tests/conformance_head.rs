@@ -311,3 +311,17 @@ fn expectations() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("body=3:abc"));
 }
+
+#[test]
+fn expect_continue_over_the_body_limit_gets_413_without_100() {
+    let s =
+        TestServer::with_options(ServerOptions::new().with_limits(Limits::new().with_max_body(10)));
+    let mut c = s.connect();
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let resps = read_until_close(&mut c);
+    let statuses: Vec<u16> = resps.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [413], "{resps:?}");
+}

@@ -203,3 +203,103 @@ fn error_waits_for_the_answers_before_it() {
     assert_eq!(resps[0].text(), "late answer");
     assert!(resps[1].text().starts_with("GET /now "));
 }
+
+#[test]
+fn empty_lines_between_pipelined_requests_are_skipped() {
+    let s = TestServer::start();
+    let batch = b"POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx\r\n\
+                  GET /2 HTTP/1.1\r\nHost: a\r\n\r\n\r\n\r\n\
+                  GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let resps = s.exchange(batch);
+    let firsts: Vec<String> = resps
+        .iter()
+        .map(|r| r.text().lines().next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        firsts,
+        ["POST /1 HTTP/1.1", "GET /2 HTTP/1.1", "GET /3 HTTP/1.1"]
+    );
+}
+
+#[test]
+fn deep_pipeline_beyond_the_read_ahead_limit() {
+    let s = TestServer::with_options(evloop_http::server::ServerOptions::new().max_pipeline(4));
+    let mut batch = Vec::new();
+    for i in 0..100 {
+        batch.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    }
+    batch.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n");
+    batch.extend_from_slice(b"GET /never HTTP/1.1\r\nHost: a\r\n\r\n");
+    let resps = s.exchange(&batch);
+    assert_eq!(resps.len(), 101);
+    for (i, r) in resps.iter().take(100).enumerate() {
+        assert!(
+            r.text().starts_with(&format!("GET /{i} ")),
+            "{i}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(resps[100].status, 400);
+}
+
+#[test]
+fn keep_alive_by_version_and_connection() {
+    let s = TestServer::start();
+    // 1.0 with keep-alive: kept open, and said so.
+    let mut c = s.connect();
+    c.write_all(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut c, false);
+    assert!(
+        r.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")),
+        "{r:?}"
+    );
+    c.write_all(b"GET /b HTTP/1.0\r\n\r\n").unwrap();
+    let rest = read_until_close(&mut c);
+    assert_eq!(rest.len(), 1);
+    assert!(rest[0].text().starts_with("GET /b "));
+    // 1.1 with close: answered, then closed.
+    let resps = s.exchange(b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /d HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(resps.len(), 1);
+    assert!(resps[0].closes());
+}
+
+#[test]
+fn streaming_handler_hears_of_a_framing_error() {
+    use evloop_http::server::{Body, BodyChunk, Reply, ServerOptions};
+    use http::{Method, Response};
+    use std::sync::{Arc, Mutex};
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let s = TestServer::with_router(ServerOptions::new(), move |router| {
+        router
+            .exact("/stream", &[Method::POST], move |ctx, _, req| {
+                let log = log.clone();
+                req.responder()
+                    .read_body(ctx, move |ctx, _, r, chunk| {
+                        let event = match &chunk {
+                            BodyChunk::Data(b) => format!("data {}", String::from_utf8_lossy(b)),
+                            BodyChunk::End(_) => "end".to_string(),
+                            BodyChunk::Aborted => "aborted".to_string(),
+                        };
+                        log.lock().unwrap().push(event);
+                        if matches!(chunk, BodyChunk::End(_)) {
+                            let _ = r.respond(ctx, Response::new(Body::from("done")));
+                        }
+                    })
+                    .unwrap();
+                Reply::Later
+            })
+            .stream_body();
+    });
+    let batch = b"POST /stream HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  3\r\nabc\r\n3\r\ndefX\r\n0\r\n\r\nGET /never HTTP/1.1\r\nHost: a\r\n\r\n";
+    let resps = s.exchange(batch);
+    let statuses: Vec<u16> = resps.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [400], "{resps:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.last().map(String::as_str), Some("aborted"), "{seen:?}");
+    assert!(!seen.contains(&"end".to_string()), "{seen:?}");
+}

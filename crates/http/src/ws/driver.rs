@@ -38,21 +38,34 @@ pub(crate) fn adopt<T: 'static>(
         .insert(stream, Conn::new(role, config));
     if pending_input {
         // Bytes that came with the handshake must not wait for more to
-        // arrive: a fed watcher runs them through once the caller has set
-        // its callbacks.
-        let kick = ctx.new_idle(move |ctx, data, me, _| {
-            let _ = ctx.remove(me);
-            on_read(ctx, data, stream);
-        })?;
-        ctx.idle(kick)?.feed(Events::IDLE)?;
+        // arrive.
+        kick(ctx, stream)?;
     }
     Ok(WsId(stream))
+}
+
+/// Has the input already buffered decoded from the loop, soon (once the
+/// caller has set its callbacks), rather than when more bytes arrive: a
+/// fed watcher that removes itself.
+pub(crate) fn kick<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    stream: StreamId,
+) -> Result<(), evloop::Error> {
+    let idle = ctx.new_idle(move |ctx, data, me, _| {
+        let _ = ctx.remove(me);
+        on_read(ctx, data, stream);
+    })?;
+    ctx.idle(idle)?.feed(Events::IDLE)
 }
 
 /// The stream's read callback: decode and deliver every whole message.
 pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: StreamId) {
     loop {
         let Some(c) = conn(ctx, sid) else { return };
+        if c.paused {
+            // `set_reading(true)` goes on with what is buffered.
+            return;
+        }
         if c.phase == Phase::AwaitEof {
             // Nothing may follow the close handshake; what does is dropped.
             if let Ok(mut s) = ctx.stream(sid) {

@@ -269,17 +269,54 @@ impl<T: 'static> WebSocket<'_, T> {
         self.ctx.stream(sid).map_or(0, |mut s| s.output().len())
     }
 
-    /// Stops reading from the peer (its data waits in the kernel, then in
-    /// the peer), or resumes: back-pressure for a receiver that cannot
-    /// keep up.
+    /// Stops delivering messages and reading from the peer (its data
+    /// waits in the kernel, then in the peer), or resumes: back-pressure
+    /// for a receiver that cannot keep up. Takes effect at once, even
+    /// between two messages that arrived together; on resuming, messages
+    /// already buffered are delivered from the loop.
+    ///
+    /// ```
+    /// use evloop::{Loop, RunMode};
+    /// use evloop_buffer::StreamExt;
+    /// use evloop_http::ws::{Config, Message, Role, WebSocketExt};
+    ///
+    /// let mut lp: Loop<Vec<Message>> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// let (a, b) = ctx.new_stream_pair()?;
+    /// let server = ctx.new_websocket(a, Role::Server, Config::default())?;
+    /// ctx.websocket(server)?.on_message(|ctx, got, id, msg| {
+    ///     got.push(msg);
+    ///     ctx.websocket(id).unwrap().set_reading(false); // one at a time
+    /// });
+    /// let client = ctx.new_websocket(b, Role::Client, Config::default())?;
+    /// let mut ws = ctx.websocket(client)?;
+    /// ws.send_text("one")?;
+    /// ws.send_text("two")?;
+    /// let mut got = Vec::new();
+    /// lp.run(&mut got, RunMode::NoWait)?; // both frames arrive in one read
+    /// lp.run(&mut got, RunMode::NoWait)?;
+    /// assert_eq!(got, [Message::Text("one".into())]);
+    /// lp.ctx().websocket(server)?.set_reading(true);
+    /// lp.run(&mut got, RunMode::NoWait)?;
+    /// assert_eq!(got.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_reading(&mut self, on: bool) {
         let sid = self.id.0;
-        if let Ok(mut s) = self.ctx.stream(sid) {
-            if on {
-                s.enable(Direction::Read);
-            } else {
-                s.disable(Direction::Read);
+        let was_paused = std::mem::replace(&mut self.state().paused, !on);
+        let buffered = match self.ctx.stream(sid) {
+            Ok(mut s) => {
+                if on {
+                    s.enable(Direction::Read);
+                } else {
+                    s.disable(Direction::Read);
+                }
+                !s.input().is_empty()
             }
+            Err(_) => false,
+        };
+        if on && was_paused && buffered {
+            let _ = driver::kick(&mut self.ctx, sid);
         }
     }
 

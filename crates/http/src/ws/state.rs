@@ -36,6 +36,9 @@ pub(crate) struct Conn<T: 'static> {
     /// the loop at the same time).
     pub decoder: Option<Decoder>,
     pub phase: Phase,
+    /// The application stopped reading (`set_reading(false)`): no message
+    /// is delivered, even from bytes already buffered.
+    pub paused: bool,
     /// The peer's close frame, once it came: what `on_close` reports.
     pub peer_close: Option<(CloseCode, String)>,
     pub on_message: Option<Box<MessageCb<T>>>,
@@ -50,6 +53,7 @@ impl<T: 'static> Conn<T> {
             decoder: Some(Decoder::new(role, config.max_message_size)),
             config,
             phase: Phase::Open,
+            paused: false,
             peer_close: None,
             on_message: None,
             on_close: None,

@@ -33,6 +33,11 @@
 //! | text (or a close reason) that is not UTF-8, found at the first bad byte | 1007 |
 //! | a message over [`Config::max_message_size`], found from the frame header | 1009 |
 //!
+//! Back-pressure: [`WebSocket::buffered_amount`] and
+//! [`WebSocket::on_drain`] for what we send (a peer that does not read
+//! makes the amount grow: watch it), [`WebSocket::set_reading`] for what
+//! we receive.
+//!
 //! Control frames may come between the fragments of a message. A ping is
 //! answered with a pong ([`Config::auto_pong`]). A close frame is
 //! answered with one carrying the same code; a server then closes the
@@ -41,8 +46,9 @@
 //!
 //! # Example
 //!
-//! A server and a client over a socket pair (a real server gets its
-//! stream from the HTTP server's upgrade):
+//! A server and a client over a socket pair (over TCP, [`accept`] gives
+//! the server its WebSocket from a route of the HTTP server, and
+//! [`connect`] the client):
 //!
 //! ```
 //! use evloop::{Loop, RunMode};

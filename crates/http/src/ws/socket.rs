@@ -40,9 +40,11 @@ pub trait WebSocketExt<T: 'static> {
     /// WebSocket: it takes over the stream's callbacks (and resets its
     /// watermarks and timeouts); bytes already in its input (frames sent
     /// right behind the handshake) are decoded on the loop's next turn,
-    /// after the caller has set its callbacks. A server gets the stream
-    /// from the HTTP server's upgrade; a
-    /// client after [`ClientHandshake`](super::ClientHandshake).
+    /// after the caller has set its callbacks. [`accept`](super::accept)
+    /// (server) and [`connect`](super::connect) (client) call it after
+    /// the handshake; call it yourself for a stream whose handshake you
+    /// did, e.g. with [`ClientHandshake`](super::ClientHandshake), or
+    /// after the HTTP server's [`upgrade`](crate::server::Responder::upgrade).
     ///
     /// # Errors
     ///

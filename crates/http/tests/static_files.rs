@@ -178,6 +178,31 @@ fn whole_files_with_type_and_dates() {
 }
 
 #[test]
+fn big_file_whole_and_a_range_in_the_middle() {
+    let tree = Tree::new("big");
+    let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(tree.root().join("big.bin"), &big).unwrap();
+    let (mut ex, addr) = start(&tree);
+    let (head, body) = get(addr, "/big.bin");
+    assert!(head.starts_with("http/1.1 200 "), "{head}");
+    assert!(body == big, "5 MB sent whole");
+    let (head, body) = raw(
+        addr,
+        "GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=1000000-3999999\r\n\r\n",
+    );
+    assert!(head.starts_with("http/1.1 206 "), "{head}");
+    assert_eq!(
+        header(&head, "content-range"),
+        Some("bytes 1000000-3999999/5000000")
+    );
+    assert!(
+        body == big[1_000_000..4_000_000],
+        "the range, from its offset"
+    );
+    assert!(ex.stop_with("TERM").success());
+}
+
+#[test]
 fn directories_are_never_listed() {
     let tree = Tree::new("dirs");
     let (mut ex, addr) = start(&tree);

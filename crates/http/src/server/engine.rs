@@ -89,6 +89,9 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         in_pump: false,
         dirty: false,
         logged: false,
+        holding: false,
+        hold_in: Buffer::new(),
+        hold_out: Buffer::new(),
     };
     let sv = ctx.ext_or_default::<Servers<T>>();
     let key = sv.conns.insert(c);
@@ -191,18 +194,9 @@ fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     let Some(c) = conn(ctx, key) else { return };
     c.in_pump = true;
     let sid = c.stream;
+    hold(ctx, key);
     loop {
-        if conn(ctx, key).is_none() {
-            return;
-        }
-        let Ok(mut s) = ctx.stream(sid) else { return };
-        let mut input = std::mem::take(s.input());
-        drop(s);
-        let act = step(ctx, key, &mut input);
-        if let Ok(mut s) = ctx.stream(sid) {
-            *s.input() = input;
-        }
-        match act {
+        match step(ctx, key) {
             Act::Idle => break,
             Act::Again => {}
             Act::Call(h, req) => call(ctx, data, key, h, req),
@@ -223,6 +217,7 @@ fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
             }
         }
     }
+    release(ctx, key);
     let Some(c) = conn(ctx, key) else { return };
     c.in_pump = false;
     let off = c.read_off;
@@ -237,13 +232,75 @@ fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     }
 }
 
-/// The next thing to do for the connection, given its input.
-fn step<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key, input: &mut Buffer) -> Act<T> {
+/// Takes the stream's buffers into the connection for a run of the engine.
+fn hold<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    let Some(c) = conn(ctx, key) else { return };
+    if c.holding {
+        return;
+    }
+    let sid = c.stream;
+    let Ok(mut s) = ctx.stream(sid) else { return };
+    let (i, o) = s.buffers();
+    let (i, o) = (std::mem::take(i), std::mem::take(o));
+    drop(s);
+    if let Some(c) = conn(ctx, key) {
+        c.hold_in = i;
+        c.hold_out = o;
+        c.holding = true;
+    }
+}
+
+/// Gives the held buffers back to the stream (what may have reached the
+/// stream meanwhile stays after them).
+pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    let Some(c) = conn(ctx, key) else { return };
+    if !c.holding {
+        return;
+    }
+    c.holding = false;
+    let mut i = std::mem::take(&mut c.hold_in);
+    let mut o = std::mem::take(&mut c.hold_out);
+    let sid = c.stream;
+    let Ok(mut s) = ctx.stream(sid) else { return };
+    let (si, so) = s.buffers();
+    if si.is_empty() {
+        std::mem::swap(si, &mut i);
+    } else {
+        i.append_buffer(si);
+        std::mem::swap(si, &mut i);
+    }
+    if so.is_empty() {
+        std::mem::swap(so, &mut o);
+    } else {
+        o.append_buffer(so);
+        std::mem::swap(so, &mut o);
+    }
+}
+
+/// The next thing to do for the connection, given its (held) input.
+fn step<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> Act<T> {
     let now = ctx.now();
     let lp = ctx.loop_id();
     let Some((server, conn)) = parts(ctx, key) else {
         return Act::Idle;
     };
+    if !conn.holding {
+        return Act::Idle;
+    }
+    let mut input = std::mem::take(&mut conn.hold_in);
+    let act = step_with(server, conn, &mut input, now, lp, key);
+    conn.hold_in = input;
+    act
+}
+
+fn step_with<T: 'static>(
+    server: &mut super::state::ServerState<T>,
+    conn: &mut Conn<T>,
+    input: &mut Buffer,
+    now: std::time::Instant,
+    lp: evloop::LoopId,
+    key: Key,
+) -> Act<T> {
     match &mut conn.reader {
         Reader::Head => {
             if conn.queue.len() >= server.opts.max_pipeline {
@@ -669,6 +726,7 @@ pub(crate) fn fail<T: 'static>(
     for e in c.queue.iter_mut() {
         e.keep_alive = false;
     }
+    c.hold_in.clear();
     if let Ok(mut s) = ctx.stream(sid) {
         s.input().clear();
     }
@@ -722,6 +780,7 @@ pub(crate) fn forget<T: 'static>(
     key: Key,
     how: Close,
 ) -> Option<(Box<BodyCb<T>>, u64)> {
+    release(ctx, key);
     let sv = ctx.ext_mut::<Servers<T>>()?;
     let c = sv.conns.remove(key)?;
     let skey = c.server;
@@ -782,7 +841,8 @@ pub(crate) fn drive<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
         return;
     }
     let (sid, seq) = (c.stream, front.seq);
-    let queued = ctx.stream(sid).map_or(usize::MAX, |mut s| s.output().len());
+    let held = if c.holding { c.hold_out.len() } else { 0 };
+    let queued = held + ctx.stream(sid).map_or(usize::MAX, |mut s| s.output().len());
     if queued > low {
         return;
     }

@@ -59,6 +59,7 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             date: DateCache::default(),
             shutting_down: false,
             on_done: None,
+            scratch: Vec::new(),
         };
         let key = self.ext_or_default::<Servers<T>>().servers.insert(st);
         self.check(kick)?

@@ -42,7 +42,13 @@ pub(crate) fn with_target<T: 'static, R>(
     let Some(pos) = conn.queue.iter().position(|e| e.seq == r.seq) else {
         return Err(Error::StaleHandle);
     };
-    if pos == 0 {
+    if pos == 0 && conn.holding {
+        let (server, conn) = parts(ctx, r.conn).ok_or(Error::StaleHandle)?;
+        let super::state::Conn {
+            queue, hold_out, ..
+        } = conn;
+        f(server, &mut queue[0], hold_out)
+    } else if pos == 0 {
         let sid = conn.stream;
         let mut out = std::mem::take(ctx.stream(sid)?.output());
         let res = match parts(ctx, r.conn) {
@@ -129,6 +135,8 @@ pub(crate) fn bodiless_status(s: StatusCode) -> bool {
 
 /// Writes the status line and the header section, and decides whether the
 /// connection closes after this response (recorded in `ex.keep_alive`).
+/// One pass over the handler's headers; the head is put together in the
+/// server's scratch vector and copied into `out` once.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_head<T: 'static>(
     server: &mut ServerState<T>,
@@ -140,63 +148,76 @@ pub(crate) fn write_head<T: 'static>(
     framing: Framing,
     has_body: bool,
 ) {
-    let users_close = headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|v| has_token(v.as_bytes(), b"close"));
-    if users_close || server.shutting_down {
+    let mut h = std::mem::take(&mut server.scratch);
+    h.clear();
+    h.extend_from_slice(b"HTTP/1.1 ");
+    h.extend_from_slice(status.as_str().as_bytes());
+    h.push(b' ');
+    h.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    h.extend_from_slice(b"\r\n");
+    if server.shutting_down {
         ex.keep_alive = false;
     }
-    out.add(b"HTTP/1.1 ");
-    out.add(status.as_str().as_bytes());
-    out.add(b" ");
-    out.add(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-    out.add(b"\r\n");
-    if !headers.contains_key(DATE) {
-        out.add(server.date.line(now));
-    }
-    if let Some(v) = &server.opts.server_header {
-        if !headers.contains_key(SERVER) {
-            out.add(b"server: ");
-            out.add(v.as_bytes());
-            out.add(b"\r\n");
-        }
-    }
+    let (mut has_date, mut has_server, mut has_type) = (false, false, false);
+    let mut connection: Option<&http::HeaderValue> = None;
     for (name, value) in headers {
-        if name == TRANSFER_ENCODING
-            || (name == CONTENT_LENGTH && framing != Framing::KeepUsers)
-            || (name == CONNECTION && (!ex.keep_alive || ex.version == Version::HTTP_10))
+        if *name == CONNECTION {
+            if has_token(value.as_bytes(), b"close") {
+                ex.keep_alive = false;
+            }
+            // Written at the end, once it is known whether it closes.
+            connection = Some(value);
+            continue;
+        }
+        if *name == TRANSFER_ENCODING || (*name == CONTENT_LENGTH && framing != Framing::KeepUsers)
         {
             continue;
         }
-        out.add(name.as_str().as_bytes());
-        out.add(b": ");
-        out.add(value.as_bytes());
-        out.add(b"\r\n");
+        has_date |= *name == DATE;
+        has_server |= *name == SERVER;
+        has_type |= *name == CONTENT_TYPE;
+        h.extend_from_slice(name.as_str().as_bytes());
+        h.extend_from_slice(b": ");
+        h.extend_from_slice(value.as_bytes());
+        h.extend_from_slice(b"\r\n");
     }
-    if has_body && !headers.contains_key(CONTENT_TYPE) && !bodiless_status(status) {
+    if !has_date {
+        h.extend_from_slice(server.date.line(now));
+    }
+    if let (Some(v), false) = (&server.opts.server_header, has_server) {
+        h.extend_from_slice(b"server: ");
+        h.extend_from_slice(v.as_bytes());
+        h.extend_from_slice(b"\r\n");
+    }
+    if has_body && !has_type && !bodiless_status(status) {
         if let Some(v) = &server.opts.default_content_type {
-            out.add(b"content-type: ");
-            out.add(v.as_bytes());
-            out.add(b"\r\n");
+            h.extend_from_slice(b"content-type: ");
+            h.extend_from_slice(v.as_bytes());
+            h.extend_from_slice(b"\r\n");
         }
     }
     match framing {
         Framing::Length(n) => {
-            out.add(b"content-length: ");
+            h.extend_from_slice(b"content-length: ");
             let mut digits = [0u8; 20];
-            out.add(format_u64(n, &mut digits));
-            out.add(b"\r\n");
+            h.extend_from_slice(format_u64(n, &mut digits));
+            h.extend_from_slice(b"\r\n");
         }
-        Framing::Chunked => out.add(b"transfer-encoding: chunked\r\n"),
+        Framing::Chunked => h.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::KeepUsers | Framing::None => {}
     }
     if !ex.keep_alive {
-        out.add(b"connection: close\r\n");
+        h.extend_from_slice(b"connection: close\r\n");
+    } else if let Some(v) = connection.filter(|_| ex.version != Version::HTTP_10) {
+        h.extend_from_slice(b"connection: ");
+        h.extend_from_slice(v.as_bytes());
+        h.extend_from_slice(b"\r\n");
     } else if ex.version == Version::HTTP_10 {
-        out.add(b"connection: keep-alive\r\n");
+        h.extend_from_slice(b"connection: keep-alive\r\n");
     }
-    out.add(b"\r\n");
+    h.extend_from_slice(b"\r\n");
+    out.add(&h);
+    server.scratch = h;
 }
 
 /// Whether a comma-separated header value holds `token` (any case).
@@ -242,6 +263,9 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
         let done = matches!(front.state, Out::Done);
         let closes = front.closes();
         let sid = conn.stream;
+        if conn.holding && !moved.is_empty() {
+            conn.hold_out.append_buffer(&mut moved);
+        }
         if done {
             conn.queue.pop_front();
             if conn.queue.is_empty() {
@@ -274,11 +298,14 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
 /// input would reset the connection, and the client could lose the
 /// response).
 pub(crate) fn begin_linger<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    // The shutdown must come after everything queued, held output too.
+    super::engine::release(ctx, key);
     let now = ctx.now();
     let Some((_, conn)) = parts(ctx, key) else {
         return;
     };
     conn.reader = Reader::Linger;
+    conn.hold_in.clear();
     conn.idle_since = now;
     conn.read_off = false;
     let sid = conn.stream;

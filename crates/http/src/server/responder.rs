@@ -304,9 +304,10 @@ impl Responder {
             return 0;
         };
         let own = c.queue[pos].out.len();
+        let held = if c.holding { c.hold_out.len() } else { 0 };
         let sid = c.stream;
         if pos == 0 {
-            own + ctx.stream(sid).map_or(0, |mut s| s.output().len())
+            own + held + ctx.stream(sid).map_or(0, |mut s| s.output().len())
         } else {
             own
         }
@@ -522,6 +523,7 @@ impl Responder {
             Ok(())
         })?;
         let sid = conn(ctx, self.conn).ok_or(Error::StaleHandle)?.stream;
+        // forget gives held buffers back to the stream first.
         forget(ctx, self.conn, Close::Keep);
         let mut s = ctx.stream(sid)?;
         s.clear_data_callbacks();

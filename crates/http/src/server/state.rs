@@ -51,6 +51,9 @@ pub(crate) struct ServerState<T: 'static> {
     pub(crate) date: DateCache,
     pub(crate) shutting_down: bool,
     pub(crate) on_done: Option<Box<DoneCb<T>>>,
+    /// Where a response head is put together before one copy into the
+    /// output.
+    pub(crate) scratch: Vec<u8>,
 }
 
 /// Responses posted from other threads.
@@ -92,6 +95,12 @@ pub(crate) struct Conn<T: 'static> {
     pub(crate) in_pump: bool,
     pub(crate) dirty: bool,
     pub(crate) logged: bool,
+    /// While the engine runs for the connection, the stream's input and
+    /// output are held here (taken once, given back once at the end)
+    /// rather than looked up for every request of a pipelined batch.
+    pub(crate) holding: bool,
+    pub(crate) hold_in: Buffer,
+    pub(crate) hold_out: Buffer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -534,3 +534,25 @@ fn a_stream_closed_directly_makes_the_handle_stale() {
     assert!(matches!(ctx.websocket(id), Err(evloop::Error::StaleHandle)));
     assert!(matches!(ctx.websocket(id), Err(evloop::Error::StaleHandle)));
 }
+
+#[test]
+fn nothing_can_be_sent_once_the_peer_closed() {
+    let mut lp: Loop<Log> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let (server, peer) = ctx.new_stream_pair().unwrap();
+    let id = ctx
+        .new_websocket(server, Role::Server, Config::default())
+        .unwrap();
+    ctx.websocket(id).unwrap().on_message(|ctx, log, id, msg| {
+        let mut ws = ctx.websocket(id).unwrap();
+        assert!(!ws.is_open());
+        assert_eq!(ws.send_text("too late"), Err(SendError::Closed));
+        assert_eq!(ws.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
+        log.got.push(msg);
+    });
+    raw_peer(&mut ctx, peer, &close_frame(1000, ""), false);
+    let mut log = Log::default();
+    lp.run(&mut log, RunMode::Default).unwrap();
+    assert_eq!(log.got, [close_msg(CloseCode::NORMAL, "")]);
+    assert_eq!(server_frames(&log), [close_msg(CloseCode::NORMAL, "")]);
+}

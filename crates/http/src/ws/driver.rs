@@ -118,6 +118,9 @@ fn handle<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: StreamId, msg: Me
                 Some(f) => (f.code, f.reason.clone()),
                 None => (CloseCode::NO_STATUS, String::new()),
             });
+            // Nothing may be sent after a close frame, not even by the
+            // message callback that is told of this one.
+            c.phase = Phase::CloseSent;
             if phase == Phase::Open {
                 // Echo the code (RFC 6455 section 5.5.1), without the reason.
                 let echo = frame.as_ref().map(|f| CloseFrame {

@@ -181,7 +181,8 @@ impl<T: 'static> WebSocket<'_, T> {
         self.state().role
     }
 
-    /// Whether messages may still be sent: no close frame has been sent.
+    /// Whether messages may still be sent: no close frame has been sent
+    /// or received.
     pub fn is_open(&mut self) -> bool {
         self.state().phase == Phase::Open
     }
@@ -326,7 +327,7 @@ impl<T: 'static> WebSocket<'_, T> {
     ///
     /// # Errors
     ///
-    /// [`SendError::Closed`] once our close frame was sent;
+    /// [`SendError::Closed`] once a close frame was sent or received;
     /// [`SendError::ControlTooLong`] for a ping or pong over 125 bytes;
     /// for a [`Message::Close`], what [`close`](Self::close) refuses.
     pub fn send(&mut self, msg: Message) -> Result<(), SendError> {

@@ -624,7 +624,7 @@ fn call<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key, h: HandlerRef,
         }
     }
     if let Reply::Now(resp) = reply {
-        let _ = respond(ctx, r, resp);
+        let _ = r.respond(ctx, resp);
     }
 }
 

@@ -28,7 +28,8 @@ fn drive(bytes: &[u8], cuts: &[usize], room: usize, limits: &Limits) -> Vec<Stri
     let mut from = 0;
     for end in cuts.iter().copied().chain([bytes.len()]) {
         let end = end.clamp(from, bytes.len());
-        input.add(&bytes[from..end]);
+        // Each piece its own chunk: scans cross chunk boundaries.
+        input.add_bytes(Bytes::copy_from_slice(&bytes[from..end]));
         from = end;
         loop {
             match &mut phase {

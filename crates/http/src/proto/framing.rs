@@ -1,7 +1,7 @@
 //! How a request's body is framed (RFC 9112 section 6), and the fields that
 //! steer the connection: Expect, Connection, Upgrade.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::token::{is_token, list_elements, trim_ows};
@@ -144,20 +144,33 @@ pub(crate) fn expect_continue(
     Ok(cont && has_body && version != Version::HTTP_10)
 }
 
-/// `(keep_alive, upgrade)` from the Connection options and the version:
-/// `close` always ends the connection; 1.1 persists by default, 1.0 only
-/// with `keep-alive`. An upgrade needs 1.1, an Upgrade field and the
-/// `upgrade` option (RFC 9110 section 7.8 ignores Upgrade in 1.0).
-pub(crate) fn connection(version: Version, headers: &HeaderMap) -> (bool, bool) {
-    let (mut close, mut keep, mut upgrade) = (false, false, false);
-    for v in headers.get_all(CONNECTION) {
-        for opt in list_elements(v.as_bytes()) {
-            close |= opt.eq_ignore_ascii_case(b"close");
-            keep |= opt.eq_ignore_ascii_case(b"keep-alive");
-            upgrade |= opt.eq_ignore_ascii_case(b"upgrade");
+/// The Connection options seen (`close`, `keep-alive`, `upgrade`; others
+/// name fields for proxies and do not concern an origin server).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ConnectionOptions {
+    close: bool,
+    keep_alive: bool,
+    upgrade: bool,
+}
+
+impl ConnectionOptions {
+    /// Adds the options of one Connection field line.
+    pub(crate) fn add(&mut self, value: &[u8]) {
+        for opt in list_elements(value) {
+            self.close |= opt.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= opt.eq_ignore_ascii_case(b"keep-alive");
+            self.upgrade |= opt.eq_ignore_ascii_case(b"upgrade");
         }
     }
-    let keep_alive = !close && (version != Version::HTTP_10 || keep);
-    let upgrade = upgrade && version != Version::HTTP_10 && headers.contains_key(UPGRADE);
-    (keep_alive, upgrade)
+
+    /// `(keep_alive, upgrade)` by the options and the version: `close`
+    /// always ends the connection; 1.1 persists by default, 1.0 only with
+    /// `keep-alive`. An upgrade needs 1.1, an Upgrade field
+    /// (`upgrade_field`) and the `upgrade` option (RFC 9110 section 7.8
+    /// ignores Upgrade in 1.0).
+    pub(crate) fn decide(self, version: Version, upgrade_field: bool) -> (bool, bool) {
+        let keep_alive = !self.close && (version != Version::HTTP_10 || self.keep_alive);
+        let upgrade = self.upgrade && upgrade_field && version != Version::HTTP_10;
+        (keep_alive, upgrade)
+    }
 }

@@ -1,9 +1,14 @@
 //! [`parse_request_head`]: a complete request head to a [`RequestHead`].
 
-use http::header::{HeaderName, HeaderValue, HOST};
+use std::mem::MaybeUninit;
+
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE,
+};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
-use super::framing::{body_kind, connection, expect_continue};
+use super::framing::{body_kind, expect_continue, ConnectionOptions};
 use super::scan::MAX_LEADING_EMPTY_LINES;
 use super::target::{parse_target, valid_host};
 use super::version::parse_version;
@@ -76,7 +81,8 @@ pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, H
     if !head.ends_with(b"\r\n\r\n") {
         return Err(HttpError::bad("incomplete request head"));
     }
-    let line_len = head.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+    // Every LF follows a CR now: the first one ends the request line.
+    let line_len = head.iter().position(|&b| b == b'\n').map_or(0, |lf| lf - 1);
     if line_len > limits.max_request_line {
         return Err(HttpError::new(
             StatusCode::URI_TOO_LONG,
@@ -108,17 +114,19 @@ pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, H
 }
 
 fn parse_checked(head: &[u8], version: Version, limits: &Limits) -> Result<RequestHead, HttpError> {
+    // Uninitialised slots: zeroing a hundred headers costs more than
+    // parsing a small request.
     const ON_STACK: usize = 128;
-    let mut stack = [httparse::EMPTY_HEADER; ON_STACK];
-    let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if limits.max_headers <= ON_STACK {
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; ON_STACK];
+    let mut heap = Vec::new();
+    let slots = if limits.max_headers <= ON_STACK {
         &mut stack[..limits.max_headers]
     } else {
-        heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        &mut heap
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut heap[..]
     };
-    let mut req = httparse::Request::new(slots);
-    match req.parse(head) {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, slots) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}
         Ok(_) => return Err(HttpError::bad("malformed request head")),
         Err(e) => return Err(httparse_error(e)),
@@ -128,20 +136,28 @@ fn parse_checked(head: &[u8], version: Version, limits: &Limits) -> Result<Reque
     };
     let method =
         Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::bad("invalid method"))?;
-    let uri = parse_target(&method, target)?;
+    // One copy of the head; the target and the values are slices of it.
+    let shared = Bytes::copy_from_slice(head);
+    let uri = parse_target(&method, sub(&shared, head, target.as_bytes()))?;
 
     let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut present = Present::default();
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HttpError::bad("invalid field name"))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|_| HttpError::bad("invalid field value"))?;
+        present.note(&name, h.value);
+        let value = HeaderValue::from_maybe_shared(sub(&shared, head, h.value))
+            .map_err(|_| HttpError::bad("invalid field value"))?;
         headers.append(name, value);
     }
-    check_host(&uri, version, &mut headers)?;
-    let body = body_kind(&method, version, &headers)?;
-    let expect_continue = expect_continue(version, &headers, body)?;
-    let (keep_alive, upgrade) = connection(version, &headers);
+    check_host(&uri, version, &present, &mut headers)?;
+    let body = if present.framing {
+        body_kind(&method, version, &headers)?
+    } else {
+        BodyKind::None
+    };
+    let expect_continue = present.expect && expect_continue(version, &headers, body)?;
+    let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
     Ok(RequestHead {
         method,
         uri,
@@ -154,21 +170,63 @@ fn parse_checked(head: &[u8], version: Version, limits: &Limits) -> Result<Reque
     })
 }
 
+/// `part`, a slice of `head`, as the same bytes of `shared` (a copy of
+/// `head`): no allocation.
+fn sub(shared: &Bytes, head: &[u8], part: &[u8]) -> Bytes {
+    let at = (part.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+    match at.checked_add(part.len()) {
+        Some(end) if end <= head.len() && !part.is_empty() => shared.slice(at..end),
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
+/// What the checks need from the fields, gathered while the map is built
+/// so that the common request costs no lookups in it.
+#[derive(Default)]
+struct Present<'a> {
+    hosts: usize,
+    host: &'a [u8],
+    framing: bool,
+    expect: bool,
+    upgrade: bool,
+    connection: ConnectionOptions,
+}
+
+impl<'a> Present<'a> {
+    fn note(&mut self, name: &HeaderName, value: &'a [u8]) {
+        if name == HOST {
+            self.hosts += 1;
+            self.host = value;
+        } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            self.framing = true;
+        } else if name == EXPECT {
+            self.expect = true;
+        } else if name == CONNECTION {
+            self.connection.add(value);
+        } else if name == UPGRADE {
+            self.upgrade = true;
+        }
+    }
+}
+
 /// RFC 9112 section 3.2: a 1.1 request needs exactly one Host field, every
 /// request at most one, and its value must be a valid `host[:port]` (or
 /// empty). With an absolute-form target the target's authority is the
 /// host: the Host field is replaced by it.
-fn check_host(uri: &Uri, version: Version, headers: &mut HeaderMap) -> Result<(), HttpError> {
-    let mut hosts = headers.get_all(HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (_, Some(_)) => return Err(HttpError::bad("more than one Host")),
-        (None, None) if version != Version::HTTP_10 => {
-            return Err(HttpError::bad("missing Host"));
-        }
-        (Some(h), None) if !h.is_empty() && !valid_host(h.as_bytes(), false) => {
+fn check_host(
+    uri: &Uri,
+    version: Version,
+    present: &Present<'_>,
+    headers: &mut HeaderMap,
+) -> Result<(), HttpError> {
+    match present.hosts {
+        0 if version != Version::HTTP_10 => return Err(HttpError::bad("missing Host")),
+        0 => {}
+        1 if !present.host.is_empty() && !valid_host(present.host, false) => {
             return Err(HttpError::bad("invalid Host"));
         }
-        _ => {}
+        1 => {}
+        _ => return Err(HttpError::bad("more than one Host")),
     }
     if let (Some(_), Some(authority)) = (uri.scheme(), uri.authority()) {
         let value = HeaderValue::from_str(authority.as_str())
@@ -194,20 +252,24 @@ fn skip_empty_lines(mut head: &[u8]) -> Result<&[u8], HttpError> {
 /// Every CR is followed by LF and every LF preceded by CR (RFC 9112
 /// section 2.2: a bare CR is invalid; a bare LF is refused by choice).
 fn check_line_ends(head: &[u8]) -> Result<(), HttpError> {
-    let mut prev_cr = false;
-    for &b in head {
-        match (prev_cr, b) {
-            (true, b'\n') => prev_cr = false,
-            (true, _) => return Err(HttpError::bad("bare CR")),
-            (false, b'\n') => return Err(HttpError::bad("bare LF line end")),
-            (false, b'\r') => prev_cr = true,
-            (false, _) => {}
-        }
+    // Branch-free over byte pairs so that it vectorises; the reason is
+    // looked for only once something is wrong.
+    let bad = head.first() == Some(&b'\n')
+        || head.last() == Some(&b'\r')
+        || head
+            .iter()
+            .zip(&head[1.min(head.len())..])
+            .fold(false, |bad, (&a, &b)| bad | ((a == b'\r') != (b == b'\n')));
+    if !bad {
+        return Ok(());
     }
-    if prev_cr {
-        return Err(HttpError::bad("bare CR"));
-    }
-    Ok(())
+    let bare_cr =
+        head.last() == Some(&b'\r') || head.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n');
+    Err(HttpError::bad(if bare_cr {
+        "bare CR"
+    } else {
+        "bare LF line end"
+    }))
 }
 
 fn httparse_error(e: httparse::Error) -> HttpError {

@@ -62,6 +62,9 @@ pub struct HeadScanner {
     skipped: usize,
     /// Field lines seen.
     fields: usize,
+    /// Whether the byte before `pos` is a CR (it may be in an earlier
+    /// piece of the input).
+    prev_cr: bool,
 }
 
 impl HeadScanner {
@@ -86,104 +89,139 @@ impl HeadScanner {
     /// while the head is incomplete, `Ok(Some(n))` when the first `n` bytes
     /// are a complete head, or the error to answer with.
     pub fn scan(&mut self, input: &Buffer, limits: &Limits) -> Result<Option<usize>, HttpError> {
-        loop {
-            let len = input.len();
-            let head_start = match self.head_start {
-                Some(s) => s,
-                None => match self.skip_empty_line(input)? {
-                    Some(true) => continue,
-                    Some(false) => self.line_start,
-                    None => return Ok(None),
-                },
-            };
-            let in_request_line = self.line_start == head_start;
-            // The byte at `head_limit` would make the head one too large;
-            // a byte other than LF at `line_limit` makes the request line
-            // one too long (its last allowed byte is the CR).
-            let head_limit = head_start.saturating_add(limits.max_head);
-            let line_limit = if in_request_line {
-                self.line_start
-                    .saturating_add(limits.max_request_line)
-                    .saturating_add(1)
-            } else {
-                usize::MAX
-            };
-            let end = len.min(line_limit.saturating_add(1)).min(head_limit);
-            let Some(lf) = input.find_in(b"\n", self.pos..end) else {
-                self.pos = self.pos.max(end);
-                if line_limit < len && end == line_limit + 1 {
-                    return Err(HttpError::new(
-                        StatusCode::URI_TOO_LONG,
-                        "request line too long",
-                    ));
-                }
-                if head_limit < len && end == head_limit {
-                    return Err(HttpError::new(
-                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                        "request head too large",
-                    ));
-                }
-                return Ok(None);
-            };
-            if lf == self.line_start || byte_at(input, lf - 1) != b'\r' {
-                return Err(HttpError::bad("bare LF line end"));
-            }
-            if lf - 1 == self.line_start {
-                // The blank line: the head is complete.
-                self.reset();
-                return Ok(Some(lf + 1));
-            }
-            if !in_request_line {
-                self.fields += 1;
-                if self.fields > limits.max_headers {
-                    return Err(HttpError::new(
-                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                        "too many header fields",
-                    ));
+        // The buffer's pieces are walked in place: pieces before the scan
+        // position are stepped over by length, nothing is copied.
+        let mut at = 0;
+        for piece in input.chunks() {
+            let end = at + piece.len();
+            while self.pos < end {
+                if let Some(n) = self.step(&piece[self.pos - at..], limits)? {
+                    return Ok(Some(n));
                 }
             }
-            self.line_start = lf + 1;
-            self.pos = lf + 1;
+            at = end;
         }
+        Ok(None)
     }
 
-    /// Before the request line: `Some(true)` when an empty line was skipped,
-    /// `Some(false)` when the request line starts here, `None` when more
-    /// bytes are needed to tell.
-    fn skip_empty_line(&mut self, input: &Buffer) -> Result<Option<bool>, HttpError> {
-        let at = self.line_start;
-        if at >= input.len() {
+    /// Examines `bytes` (which start at `self.pos`, at least one) up to
+    /// the next line end or limit; `Some(n)` when the head is complete.
+    fn step(&mut self, bytes: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
+        let Some(head_start) = self.head_start else {
+            return self.step_before_request(bytes[0]);
+        };
+        // Any byte at `head_limit` makes the head one too large; a byte
+        // other than LF at `line_limit` makes the request line one too
+        // long (the byte before it, its last allowed one, is the CR).
+        let head_limit = head_start.saturating_add(limits.max_head);
+        if self.pos >= head_limit {
+            return Err(HttpError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request head too large",
+            ));
+        }
+        let in_request_line = self.line_start == head_start;
+        let line_limit = if in_request_line {
+            self.line_start
+                .saturating_add(limits.max_request_line)
+                .saturating_add(1)
+        } else {
+            usize::MAX
+        };
+        if self.pos > line_limit {
+            // Only reached when called again after that error.
+            return Err(HttpError::new(
+                StatusCode::URI_TOO_LONG,
+                "request line too long",
+            ));
+        }
+        let end = head_limit.min(line_limit.saturating_add(1));
+        let window = &bytes[..bytes.len().min(end - self.pos)];
+        let Some(i) = find_lf(window) else {
+            self.prev_cr = window.last() == Some(&b'\r');
+            self.pos += window.len();
+            if self.pos > line_limit {
+                return Err(HttpError::new(
+                    StatusCode::URI_TOO_LONG,
+                    "request line too long",
+                ));
+            }
+            return Ok(None);
+        };
+        let lf = self.pos + i;
+        let cr = match i {
+            0 => self.prev_cr,
+            _ => window[i - 1] == b'\r',
+        };
+        if lf == self.line_start || !cr {
+            return Err(HttpError::bad("bare LF line end"));
+        }
+        if lf - 1 == self.line_start {
+            // The blank line: the head is complete.
+            self.reset();
+            return Ok(Some(lf + 1));
+        }
+        if !in_request_line {
+            self.fields += 1;
+            if self.fields > limits.max_headers {
+                return Err(HttpError::new(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "too many header fields",
+                ));
+            }
+        }
+        self.line_start = lf + 1;
+        self.pos = lf + 1;
+        self.prev_cr = false;
+        Ok(None)
+    }
+
+    /// One byte before the request line: empty lines are skipped, the
+    /// first other byte starts the request line (and is examined again as
+    /// its first byte).
+    fn step_before_request(&mut self, b: u8) -> Result<Option<usize>, HttpError> {
+        if self.pos == self.line_start {
+            match b {
+                b'\n' => return Err(HttpError::bad("bare LF line end")),
+                b'\r' => self.pos += 1,
+                _ => self.head_start = Some(self.line_start),
+            }
             return Ok(None);
         }
-        match byte_at(input, at) {
-            b'\n' => Err(HttpError::bad("bare LF line end")),
-            b'\r' => {
-                if at + 1 >= input.len() {
-                    return Ok(None);
-                }
-                if byte_at(input, at + 1) != b'\n' {
-                    return Err(HttpError::bad("bare CR"));
-                }
-                self.skipped += 1;
-                if self.skipped > MAX_LEADING_EMPTY_LINES {
-                    return Err(HttpError::bad("too many empty lines before the request"));
-                }
-                self.line_start = at + 2;
-                self.pos = at + 2;
-                Ok(Some(true))
-            }
-            _ => {
-                self.head_start = Some(at);
-                Ok(Some(false))
-            }
+        // After the CR of what must be an empty line.
+        if b != b'\n' {
+            return Err(HttpError::bad("bare CR"));
         }
+        self.skipped += 1;
+        if self.skipped > MAX_LEADING_EMPTY_LINES {
+            return Err(HttpError::bad("too many empty lines before the request"));
+        }
+        self.pos += 1;
+        self.line_start = self.pos;
+        Ok(None)
     }
 }
 
-fn byte_at(input: &Buffer, at: usize) -> u8 {
-    let mut b = [0u8];
-    input.copy_out_at(at, &mut b);
-    b[0]
+/// The first LF in `bytes`, eight bytes per step (a head is mostly long
+/// lines; a byte-by-byte loop costs several instructions per byte).
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const LFS: u64 = ONES * b'\n' as u64;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) ^ LFS;
+        // A zero byte in `x` is an LF in `w` (the classic has-zero test:
+        // exact for the lowest zero byte, which is the one wanted).
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let tail = words.remainder();
+    tail.iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -298,6 +336,63 @@ mod tests {
             .is_some());
         let three = b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n";
         assert_eq!(both(three, &l).unwrap_err().status, 431);
+    }
+
+    #[test]
+    fn line_ends_across_chunks() {
+        let l = Limits::default();
+        let req = b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut input = Buffer::new();
+        let mut s = HeadScanner::new();
+        for (i, &b) in req.iter().enumerate() {
+            input.add_bytes(bytes::Bytes::copy_from_slice(&[b]));
+            let want = if i + 1 == req.len() {
+                Some(req.len())
+            } else {
+                None
+            };
+            assert_eq!(s.scan(&input, &l), Ok(want), "at {i}");
+        }
+        assert_eq!(input.chunk_count(), req.len());
+        let mut input = Buffer::new();
+        let mut s = HeadScanner::new();
+        input.add_bytes(bytes::Bytes::from_static(b"GET / HTTP/1.1\r"));
+        input.add_bytes(bytes::Bytes::from_static(b"X\n"));
+        assert_eq!(s.scan(&input, &l).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn an_error_repeats_and_never_hangs() {
+        let l = Limits::default().with_max_request_line(4);
+        let mut input = Buffer::from(&b"GET /abc HTTP/1.1"[..]);
+        let mut s = HeadScanner::new();
+        assert_eq!(s.scan(&input, &l).unwrap_err().status, 414);
+        input.add(b"\r\n\r\n");
+        assert_eq!(s.scan(&input, &l).unwrap_err().status, 414);
+    }
+
+    #[test]
+    fn find_lf_agrees_with_a_plain_search() {
+        let mut bytes = [b'a'; 40];
+        assert_eq!(find_lf(&bytes), None);
+        for lf in 0..40 {
+            for other in [0u8, 0x0b, 0x8a, 0xff, b'\r', 0x09] {
+                bytes = [b'x'; 40];
+                bytes[..lf].fill(other);
+                bytes[lf] = b'\n';
+                for len in 0..=40 {
+                    let want = bytes[..len].iter().position(|&b| b == b'\n');
+                    assert_eq!(
+                        find_lf(&bytes[..len]),
+                        want,
+                        "lf {lf} len {len} other {other}"
+                    );
+                    let from = lf.min(len);
+                    let want = bytes[from..len].iter().position(|&b| b == b'\n');
+                    assert_eq!(find_lf(&bytes[from..len]), want);
+                }
+            }
+        }
     }
 
     #[test]

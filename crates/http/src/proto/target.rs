@@ -3,6 +3,7 @@
 
 use std::net::Ipv6Addr;
 
+use bytes::Bytes;
 use http::{Method, StatusCode, Uri};
 
 use super::HttpError;
@@ -15,7 +16,14 @@ const URI_MAX: usize = u16::MAX as usize - 1;
 /// there, otherwise origin-form (`/path?query`) or absolute-form
 /// (`http://host/path`, also `https`). A userinfo part or a fragment is a
 /// 400, as is an absolute-form or authority-form without a host.
-pub(crate) fn parse_target(method: &Method, target: &str) -> Result<Uri, HttpError> {
+///
+/// The [`Uri`] keeps `target` without copying it.
+pub(crate) fn parse_target(method: &Method, target: Bytes) -> Result<Uri, HttpError> {
+    let Ok(text) = std::str::from_utf8(&target) else {
+        return Err(HttpError::bad("invalid request target"));
+    };
+    let uri = || Uri::from_maybe_shared(target.clone());
+    let target = text;
     if target.len() > URI_MAX {
         return Err(HttpError::new(
             StatusCode::URI_TOO_LONG,
@@ -30,15 +38,15 @@ pub(crate) fn parse_target(method: &Method, target: &str) -> Result<Uri, HttpErr
         if !valid_host(target.as_bytes(), true) {
             return Err(HttpError::bad("CONNECT target must be host:port"));
         }
-        return Uri::try_from(target).map_err(|_| bad_form());
+        return uri().map_err(|_| bad_form());
     }
     if target == "*" {
         if *method != Method::OPTIONS {
             return Err(bad_form());
         }
-        return Uri::try_from(target).map_err(|_| HttpError::bad("invalid request target"));
+        return uri().map_err(|_| HttpError::bad("invalid request target"));
     }
-    let uri = Uri::try_from(target).map_err(|_| HttpError::bad("invalid request target"))?;
+    let uri = uri().map_err(|_| HttpError::bad("invalid request target"))?;
     if target.starts_with('/') {
         if uri.scheme().is_some() || uri.authority().is_some() {
             return Err(HttpError::bad("invalid request target"));
@@ -140,8 +148,9 @@ mod tests {
 
     #[test]
     fn forms_per_method() {
-        let ok = |m: Method, t: &str| parse_target(&m, t).unwrap();
-        let bad = |m: Method, t: &str| parse_target(&m, t).unwrap_err().status;
+        let parse = |m: Method, t: &str| parse_target(&m, Bytes::copy_from_slice(t.as_bytes()));
+        let ok = |m: Method, t: &str| parse(m, t).unwrap();
+        let bad = |m: Method, t: &str| parse(m, t).unwrap_err().status;
         assert_eq!(ok(Method::GET, "/a/b?c=d").path(), "/a/b");
         assert_eq!(
             ok(Method::GET, "http://ex.org:8080/x").host(),

@@ -303,3 +303,53 @@ fn streaming_handler_hears_of_a_framing_error() {
     assert_eq!(seen.last().map(String::as_str), Some("aborted"), "{seen:?}");
     assert!(!seen.contains(&"end".to_string()), "{seen:?}");
 }
+
+#[test]
+fn an_unread_body_is_never_parsed_as_a_request() {
+    use evloop_http::server::{Body, ServerOptions};
+    use http::{Method, Response};
+
+    let s = TestServer::with_router(ServerOptions::new(), |router| {
+        // Answers at once and never reads the body.
+        router
+            .exact("/ignore", &[Method::POST], |_, _, _| {
+                Response::new(Body::from("ignored"))
+            })
+            .stream_body();
+        router.fallback(|_, _, req| echo(&req));
+    });
+    let inner = b"GET /inner HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut batch = format!(
+        "POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        inner.len()
+    )
+    .into_bytes();
+    batch.extend_from_slice(inner);
+    batch.extend_from_slice(b"GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let resps = s.exchange(&batch);
+    assert_eq!(resps[0].text(), "ignored");
+    assert!(
+        resps.iter().all(|r| !r.text().contains("/inner")),
+        "{resps:?}"
+    );
+    // Either the body was skipped and the next request answered, or the
+    // connection closed after the first answer.
+    match resps.len() {
+        1 => assert!(resps[0].closes()),
+        2 => assert!(resps[1].text().starts_with("GET /after ")),
+        _ => panic!("{resps:?}"),
+    }
+}
+
+#[test]
+fn odd_but_valid_chunk_lines() {
+    let s = TestServer::start();
+    let mut c = s.connect();
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0003\r\nabc\r\nA;a;b=\"c;d\";e=f\r\n0123456789\r\n000\r\n\r\n",
+    )
+    .unwrap();
+    let r = read_response(&mut c, false);
+    assert!(r.text().contains("body=13:abc0123456789"), "{}", r.text());
+}

@@ -40,6 +40,7 @@
 //! | several spaces or tabs in the request line, invalid method token | 400 |
 //! | `*` other than with OPTIONS, authority-form other than with CONNECT, CONNECT without `host:port` | 400 |
 //! | fragment, userinfo, empty host, scheme other than http/https in the target | 400 |
+//! | characters in the target | as [`http::Uri`] takes them: RFC 3986's, plus those browsers leave unencoded in queries (`{`, `}`, `^`, `"`, backslash, vertical bar); controls, space, `<`, `>`, backquote, non-ASCII: 400 |
 //! | whitespace between field name and colon, obs-fold, space before the first field | 400 |
 //! | control characters (NUL, bare CR, ...) in a field value | 400 |
 //! | HTTP/1.1 without Host, any request with two Host fields, invalid Host value | 400 (an empty Host is valid) |

@@ -310,6 +310,40 @@ mod tests {
     }
 
     #[test]
+    fn framing_bytes_are_consumed_as_they_arrive() {
+        // A chunk line or trailer arriving a byte at a time is never kept
+        // to be looked at again: each decode call consumes what it got.
+        let mut dec = ChunkedDecoder::new(&Limits::default());
+        let (mut input, mut out) = (Buffer::new(), Buffer::new());
+        for &b in b"1a;name=\"a long quoted value\";x=y\r\n".iter() {
+            input.add(&[b]);
+            assert_eq!(
+                dec.decode(&mut input, &mut out, 100),
+                Ok(ChunkStep::NeedMore)
+            );
+            assert!(input.is_empty());
+        }
+        input.add(&[b'z'; 26]);
+        assert_eq!(
+            dec.decode(&mut input, &mut out, 100),
+            Ok(ChunkStep::Data(26))
+        );
+        for &b in b"\r\n0\r\nX-Long-Trailer: value\r\n".iter() {
+            input.add(&[b]);
+            assert_eq!(
+                dec.decode(&mut input, &mut out, 100),
+                Ok(ChunkStep::NeedMore)
+            );
+            assert!(input.is_empty());
+        }
+        input.add(b"\r\n");
+        assert!(matches!(
+            dec.decode(&mut input, &mut out, 100),
+            Ok(ChunkStep::Done { .. })
+        ));
+    }
+
+    #[test]
     fn zero_room_moves_nothing() {
         let mut dec = ChunkedDecoder::new(&Limits::default());
         let (mut input, mut out) = (Buffer::from(&b"3\r\nabc\r\n0\r\n\r\n"[..]), Buffer::new());

@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[test]
+    fn each_byte_is_examined_once() {
+        // The scan position follows the input a byte at a time: nothing is
+        // looked at again from the head's start (the memcached example's
+        // quadratic cost).
+        let l = Limits::default();
+        let head = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X-Filler: 0123456789\r\n".repeat(50)
+        );
+        let mut input = Buffer::new();
+        let mut s = HeadScanner::new();
+        for (i, &b) in head.as_bytes().iter().enumerate() {
+            input.add(&[b]);
+            match s.scan(&input, &l).unwrap() {
+                None => assert_eq!(s.scanned(), i + 1),
+                Some(n) => assert_eq!((n, i + 1), (head.len(), head.len())),
+            }
+        }
+    }
+
+    #[test]
     fn scanner_resets_after_a_head() {
         let l = Limits::default();
         let mut input = Buffer::new();

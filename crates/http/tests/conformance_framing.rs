@@ -311,3 +311,11 @@ fn body_over_the_limit() {
         .text()
         .contains("body=10:0123456789"));
 }
+
+#[test]
+fn huge_content_length_is_413_at_once() {
+    let s = TestServer::start();
+    let max = format!("Content-Length: {}\r\n", u64::MAX);
+    refused(&s, &post(&max, "abc"), 413);
+    refused(&s, &post("Content-Length: 8388609\r\n", "abc"), 413);
+}

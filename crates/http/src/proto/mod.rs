@@ -13,6 +13,42 @@
 //! Every [`HttpError`] means: answer with its status, then close. No byte
 //! after the error may be read as another request.
 //!
+//! ```
+//! use evloop_buffer::Buffer;
+//! use evloop_http::proto::{
+//!     parse_request_head, BodyKind, ChunkStep, ChunkedDecoder, HeadScanner, Limits,
+//! };
+//!
+//! let limits = Limits::default();
+//! let mut scanner = HeadScanner::new();
+//! let mut input = Buffer::new();
+//! // Two reads' worth of a pipelined pair: a chunked POST, then a GET.
+//! input.add(b"POST /up HTTP/1.1\r\nHost: ex.org\r\nTransfer-Encoding: chu");
+//! assert_eq!(scanner.scan(&input, &limits)?, None);
+//! input.add(b"nked\r\n\r\n4\r\nWiki\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: ex.org\r\n\r\n");
+//!
+//! let n = scanner.scan(&input, &limits)?.expect("a complete head");
+//! let head = parse_request_head(input.pullup(n), &limits)?;
+//! input.drain(n);
+//! assert_eq!(head.body, BodyKind::Chunked);
+//!
+//! let mut decoder = ChunkedDecoder::new(&limits);
+//! let mut body = Buffer::new();
+//! loop {
+//!     match decoder.decode(&mut input, &mut body, 64 * 1024)? {
+//!         ChunkStep::Data(_) => {}                  // hand `body` on, call again
+//!         ChunkStep::NeedMore => unreachable!(),    // (a server would read more)
+//!         ChunkStep::Done { trailers } => break assert!(trailers.is_empty()),
+//!     }
+//! }
+//! assert_eq!(body.split_to(usize::MAX), "Wiki");
+//!
+//! // The input now starts with the next request.
+//! let n = scanner.scan(&input, &limits)?.expect("the GET");
+//! assert_eq!(parse_request_head(input.pullup(n), &limits)?.method, http::Method::GET);
+//! # Ok::<(), evloop_http::proto::HttpError>(())
+//! ```
+//!
 //! Names are those the server was planned against; additions:
 //! [`Limits::new`] and its `with_` builders, [`RequestHead::has_body`],
 //! [`HeadScanner::reset`]/[`HeadScanner::scanned`],

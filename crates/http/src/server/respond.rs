@@ -38,36 +38,37 @@ pub(crate) fn with_target<T: 'static, R>(
     if r.lp != ctx.loop_id() {
         return Err(Error::ForeignHandle);
     }
-    let (_, conn) = parts(ctx, r.conn).ok_or(Error::StaleHandle)?;
+    let (server, conn) = parts(ctx, r.conn).ok_or(Error::StaleHandle)?;
     let Some(pos) = conn.queue.iter().position(|e| e.seq == r.seq) else {
         return Err(Error::StaleHandle);
     };
-    if pos == 0 && conn.holding {
-        let (server, conn) = parts(ctx, r.conn).ok_or(Error::StaleHandle)?;
-        let super::state::Conn {
-            queue, hold_out, ..
-        } = conn;
-        f(server, &mut queue[0], hold_out)
-    } else if pos == 0 {
-        let sid = conn.stream;
-        let mut out = std::mem::take(ctx.stream(sid)?.output());
-        let res = match parts(ctx, r.conn) {
-            Some((server, conn)) => f(server, &mut conn.queue[0], &mut out),
-            None => Err(Error::StaleHandle),
-        };
-        if let Ok(mut s) = ctx.stream(sid) {
-            *s.output() = out;
-        }
-        res
-    } else {
-        let ex = &mut conn.queue[pos];
+    let super::state::Conn {
+        queue,
+        hold_out,
+        holding,
+        stream,
+        ..
+    } = conn;
+    if pos == 0 && *holding {
+        return f(server, &mut queue[0], hold_out);
+    }
+    if pos > 0 {
+        let ex = &mut queue[pos];
         let mut out = std::mem::take(&mut ex.out);
-        let (server, conn) = parts(ctx, r.conn).ok_or(Error::StaleHandle)?;
-        let ex = &mut conn.queue[pos];
         let res = f(server, ex, &mut out);
         ex.out = out;
-        res
+        return res;
     }
+    let sid = *stream;
+    let mut out = std::mem::take(ctx.stream(sid)?.output());
+    let res = match parts(ctx, r.conn) {
+        Some((server, conn)) => f(server, &mut conn.queue[0], &mut out),
+        None => Err(Error::StaleHandle),
+    };
+    if let Ok(mut s) = ctx.stream(sid) {
+        *s.output() = out;
+    }
+    res
 }
 
 /// Answers request `r` with `resp` (a whole response).
@@ -79,15 +80,16 @@ pub(crate) fn respond<T: 'static>(
     let now = ctx.now_wall();
     let (head, body) = resp.into_parts();
     // A file range is checked before anything is written.
-    let mut file_body = Buffer::new();
+    let mut file_body = None;
     if let Body::File { file, offset, len } = &body {
-        file_body
-            .add_file(file.clone(), *offset, *len)
+        let mut b = Buffer::new();
+        b.add_file(file.clone(), *offset, *len)
             .map_err(|_| Error::InvalidArgument("the file range of the body cannot be sent"))?;
+        file_body = Some(b);
     }
     with_target(ctx, r, |server, ex, out| {
         if !matches!(ex.state, Out::Pending) {
-            return Err(Error::InvalidArgument("this request was answered already"));
+            return Err(Error::StaleHandle);
         }
         let status = head.status;
         let no_body = ex.head_request || bodiless_status(status);
@@ -118,7 +120,11 @@ pub(crate) fn respond<T: 'static>(
                 Body::Empty => {}
                 Body::Bytes(b) if b.len() <= 4096 => out.add(&b),
                 Body::Bytes(b) => out.add_bytes(b),
-                Body::File { .. } => out.append_buffer(&mut file_body),
+                Body::File { .. } => {
+                    if let Some(b) = file_body.as_mut() {
+                        out.append_buffer(b);
+                    }
+                }
             }
         }
         ex.state = Out::Done;
@@ -252,43 +258,45 @@ pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
 /// response that ends the connection starts its close.
 pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
     let now = ctx.now();
-    loop {
-        let Some((_, conn)) = parts(ctx, key) else {
-            return;
-        };
-        let Some(front) = conn.queue.front_mut() else {
-            break;
-        };
-        let mut moved = std::mem::take(&mut front.out);
-        let done = matches!(front.state, Out::Done);
-        let closes = front.closes();
-        let sid = conn.stream;
-        if conn.holding && !moved.is_empty() {
-            conn.hold_out.append_buffer(&mut moved);
-        }
-        if done {
-            conn.queue.pop_front();
-            if conn.queue.is_empty() {
-                conn.idle_since = now;
-            }
-            if closes {
-                conn.reader = Reader::Stopped;
-                conn.queue.clear();
-            }
-        }
-        if !moved.is_empty() {
-            if let Ok(mut s) = ctx.stream(sid) {
-                s.write_buffer(&mut moved);
-            }
-        }
-        if !done {
-            return;
-        }
-    }
     let Some((_, conn)) = parts(ctx, key) else {
         return;
     };
+    // Outside an engine run, moved bytes are collected and handed to the
+    // stream once.
+    let mut moved = Buffer::new();
+    let mut stop = false;
+    while let Some(front) = conn.queue.front_mut() {
+        let target = if conn.holding {
+            &mut conn.hold_out
+        } else {
+            &mut moved
+        };
+        if !front.out.is_empty() {
+            target.append_buffer(&mut front.out);
+        }
+        if !matches!(front.state, Out::Done) {
+            break;
+        }
+        let closes = front.closes();
+        conn.queue.pop_front();
+        if conn.queue.is_empty() {
+            conn.idle_since = now;
+        }
+        if closes {
+            conn.reader = Reader::Stopped;
+            conn.queue.clear();
+        }
+    }
     if matches!(conn.reader, Reader::Stopped) && conn.queue.is_empty() {
+        stop = true;
+    }
+    let sid = conn.stream;
+    if !moved.is_empty() {
+        if let Ok(mut s) = ctx.stream(sid) {
+            s.write_buffer(&mut moved);
+        }
+    }
+    if stop {
         begin_linger(ctx, key);
     }
 }

@@ -92,7 +92,7 @@ impl Responder {
         ctx: &mut Ctx<'_, T>,
         resp: Response<Body>,
     ) -> Result<(), Error> {
-        self.check(ctx)?;
+        // `respond` checks the handle and that no response was given yet.
         self.unread_body(ctx);
         respond(ctx, self, resp)
     }
@@ -633,6 +633,9 @@ impl Responder {
     /// `100 Continue` will not send it, so the connection closes after the
     /// answer; any other client sends it, and it is read and dropped.
     fn unread_body<T: 'static>(self, ctx: &mut Ctx<'_, T>) {
+        if self.lp != ctx.loop_id() {
+            return;
+        }
         let Some((server, c)) = parts(ctx, self.conn) else {
             return;
         };

@@ -329,4 +329,3 @@ fn connection_options() {
         b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
     ));
 }
-

@@ -86,6 +86,7 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         body_since: now,
         fresh: true,
         read_off: false,
+        read_off_applied: false,
         in_pump: false,
         dirty: false,
         logged: false,
@@ -221,6 +222,10 @@ fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     let Some(c) = conn(ctx, key) else { return };
     c.in_pump = false;
     let off = c.read_off;
+    if off == c.read_off_applied {
+        return;
+    }
+    c.read_off_applied = off;
     if let Ok(mut s) = ctx.stream(sid) {
         if off == s.is_enabled(Direction::Read) {
             if off {

@@ -316,6 +316,7 @@ pub(crate) fn begin_linger<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
     conn.hold_in.clear();
     conn.idle_since = now;
     conn.read_off = false;
+    conn.read_off_applied = false;
     let sid = conn.stream;
     if ctx.stream(sid).is_ok_and(|s| s.is_eof()) {
         // The client is gone already: nothing to linger for.

@@ -90,6 +90,8 @@ pub(crate) struct Conn<T: 'static> {
     pub(crate) fresh: bool,
     /// Reading is switched off by the server (pipeline full, body paused).
     pub(crate) read_off: bool,
+    /// What the stream was last told (reading disabled or not).
+    pub(crate) read_off_applied: bool,
     /// The engine runs for this connection: responses given now need no
     /// kick.
     pub(crate) in_pump: bool,

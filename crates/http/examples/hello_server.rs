@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use evloop::{signum, Break, Loop, RunMode};
 use evloop_http::server::{Body, Router, ServerExt, ServerOptions};
-use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Response};
 
 const USAGE: &str = "usage: hello_server [--addr IP:PORT|unix:PATH] [--header-timeout S] \
@@ -87,11 +86,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
     Ok(Some(opts))
 }
 
+/// `Content-Type: text/plain` comes from the server's default (set in
+/// `serve`), so the response has no header map of its own to fill.
 fn hello() -> Response<Body> {
-    let mut r = Response::new(Body::from("Hello, World!"));
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    r
+    Response::new(Body::from("Hello, World!"))
 }
 
 fn serve(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
@@ -101,7 +99,10 @@ fn serve(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
     });
     let mut lp: Loop<()> = Loop::new()?;
     let mut ctx = lp.ctx();
-    let id = ctx.new_server(router, opts.server)?;
+    let server = opts
+        .server
+        .default_content_type(Some(HeaderValue::from_static("text/plain")));
+    let id = ctx.new_server(router, server)?;
     let addr = ctx
         .server(id)?
         .listen(opts.addr.as_str())

@@ -247,3 +247,80 @@ fn graceful_shutdown_finishes_requests_in_flight_and_closes_idle_connections() {
         "no longer listening"
     );
 }
+
+#[test]
+fn one_server_listens_on_tcp_and_unix_sockets_at_once() {
+    use std::os::unix::net::UnixStream;
+    let path = std::env::temp_dir().join(format!("evloop-http-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut router: Router<()> = Router::new();
+    router.exact("/", &[Method::GET], |_, _, req| {
+        let via = if req.peer_addr().is_some() {
+            "tcp"
+        } else {
+            "unix"
+        };
+        Response::new(Body::from(via))
+    });
+    let mut lp: Loop<()> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let id = ctx.new_server(router, ServerOptions::new()).unwrap();
+    let mut srv = ctx.server(id).unwrap();
+    let ListenAddr::Tcp(addr) = srv.listen("127.0.0.1:0").unwrap() else {
+        unreachable!()
+    };
+    srv.listen(path.as_path()).unwrap();
+    let p2 = path.clone();
+    let client = std::thread::spawn(move || {
+        let mut t = std::net::TcpStream::connect(addr).unwrap();
+        t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut a = String::new();
+        t.read_to_string(&mut a).unwrap();
+        let mut u = UnixStream::connect(&p2).unwrap();
+        u.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut b = String::new();
+        u.read_to_string(&mut b).unwrap();
+        (a, b)
+    });
+    while !client.is_finished() {
+        lp.run(&mut (), RunMode::NoWait).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (a, b) = client.join().unwrap();
+    assert!(a.ends_with("\r\n\r\ntcp"), "{a}");
+    assert!(b.ends_with("\r\n\r\nunix"), "{b}");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn the_body_timeout_does_not_count_while_the_handler_holds_the_body_back() {
+    let idle = Duration::from_millis(150);
+    let srv = spawn(ServerOptions::new().body_timeout(idle), (), move |r| {
+        r.exact("/", &[Method::POST], move |ctx, _, req| {
+            let r = req.responder();
+            // Ask for the body only after twice the body timeout.
+            ctx.once_timer(idle * 2, move |ctx, _, _| {
+                let mut n = 0;
+                r.read_body(ctx, move |ctx, _, r, chunk| match chunk {
+                    evloop_http::server::BodyChunk::Data(b) => n += b.len(),
+                    evloop_http::server::BodyChunk::End(_) => {
+                        r.respond(ctx, Response::new(Body::from(n.to_string())))
+                            .unwrap();
+                    }
+                    evloop_http::server::BodyChunk::Aborted => {}
+                })
+                .unwrap();
+            })
+            .unwrap();
+            Reply::Later
+        })
+        .stream_body();
+    });
+    let mut c = srv.connect();
+    c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
+    let r = Reader::new(&mut c).response(false).unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "5"));
+}

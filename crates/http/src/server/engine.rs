@@ -340,6 +340,8 @@ fn step_with<T: 'static>(
                     input.drain(n);
                     conn.head_since = None;
                     conn.fresh = false;
+                    // The body timeout counts from the head's end.
+                    conn.body_since = now;
                     start_request(server, conn, key, lp, head)
                 }
             }

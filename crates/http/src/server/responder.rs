@@ -358,6 +358,7 @@ impl Responder {
         F: FnMut(&mut Ctx<'_, T>, &mut T, Responder, BodyChunk) + 'static,
     {
         self.check(ctx)?;
+        let now = ctx.now();
         let c = conn(ctx, self.conn).ok_or(Error::StaleHandle)?;
         let Reader::Body(BodyRead {
             seq,
@@ -379,6 +380,8 @@ impl Responder {
             cb: Some(Box::new(cb)),
             paused: false,
         };
+        // The body timeout counts from when the body is wanted.
+        c.body_since = now;
         let cont = std::mem::take(continue_pending);
         if cont {
             send_continue(ctx, self);
@@ -411,7 +414,10 @@ impl Responder {
 
     fn set_paused<T: 'static>(self, ctx: &mut Ctx<'_, T>, on: bool) -> Result<(), Error> {
         self.check(ctx)?;
+        let now = ctx.now();
         let c = conn(ctx, self.conn).ok_or(Error::StaleHandle)?;
+        // A pause does not count against the body timeout.
+        c.body_since = now;
         match &mut c.reader {
             Reader::Body(BodyRead {
                 seq,

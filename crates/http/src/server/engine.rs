@@ -706,13 +706,16 @@ pub(crate) fn fail<T: 'static>(
         }
         _ => None,
     };
-    let target = body_seq.filter(|s| {
-        c.queue
+    // The request whose body broke gets the status, unless its handler
+    // has answered already (then the connection just closes after that
+    // answer); a broken head gets a response of its own.
+    let target = match (body_seq, status) {
+        (Some(seq), Some(_)) => c
+            .queue
             .iter()
-            .any(|e| e.seq == *s && matches!(e.state, Out::Pending))
-    });
-    let target = match (target, status) {
-        (Some(seq), _) => Some(seq),
+            .any(|e| e.seq == seq && matches!(e.state, Out::Pending))
+            .then_some(seq),
+        (Some(_), None) => None,
         (None, Some(_)) => {
             let seq = c.next_seq;
             c.next_seq += 1;

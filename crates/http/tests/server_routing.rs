@@ -234,3 +234,46 @@ fn handler_statuses_pass_through() {
         assert_eq!(roundtrip(&srv, req.as_bytes()).status, code);
     }
 }
+
+#[test]
+fn a_panicking_handler_propagates_out_of_run_and_the_server_still_works_after() {
+    use evloop::{Loop, RunMode};
+    use evloop_buffer::ListenAddr;
+    use evloop_http::server::{Router, ServerExt};
+    let mut router: Router<()> = Router::new();
+    router.exact("/boom", &[Method::GET], |_, _, _| -> Response<Body> {
+        panic!("boom")
+    });
+    router.exact("/", &[Method::GET], |_, _, _| text("fine"));
+    let mut lp: Loop<()> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let id = ctx.new_server(router, ServerOptions::new()).unwrap();
+    let ListenAddr::Tcp(addr) = ctx.server(id).unwrap().listen("127.0.0.1:0").unwrap() else {
+        unreachable!()
+    };
+    let client = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let boom_closed = closed(&mut c);
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let r = Reader::new(&mut c).response(false).unwrap();
+        (boom_closed, r.text())
+    });
+    let mut panics = 0;
+    while !client.is_finished() {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            lp.run(&mut (), RunMode::NoWait)
+        }));
+        if run.is_err() {
+            panics += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let (boom_closed, text) = client.join().unwrap();
+    assert_eq!(panics, 1);
+    assert!(boom_closed, "the panicking request's connection is closed");
+    assert_eq!(text, "fine");
+}

@@ -623,13 +623,26 @@ fn call<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key, h: HandlerRef,
         HandlerRef::Fallback => sv.router.fallback.take(),
     };
     let Some(mut f) = taken else { return };
-    let reply = f(ctx, data, req);
+    // A panicking handler goes back into its route, and the connection
+    // gives its buffers back, before the panic goes on out of `run`.
+    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(ctx, data, req)));
     if let Some(sv) = server(ctx, skey) {
         match h {
             HandlerRef::Route(i) => sv.router.routes[i].handler = Some(f),
             HandlerRef::Fallback => sv.router.fallback = Some(f),
         }
     }
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(panic) => {
+            release(ctx, key);
+            if let Some(c) = conn(ctx, key) {
+                c.in_pump = false;
+            }
+            forget(ctx, key, Close::Now);
+            std::panic::resume_unwind(panic);
+        }
+    };
     if let Reply::Now(resp) = reply {
         let _ = r.respond(ctx, resp);
     }

@@ -324,3 +324,31 @@ fn the_body_timeout_does_not_count_while_the_handler_holds_the_body_back() {
     let r = Reader::new(&mut c).response(false).unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, "5"));
 }
+
+#[test]
+fn a_client_that_sends_a_batch_and_its_eof_together_gets_every_answer() {
+    // Answers come from timers, so the pipeline limit holds requests back
+    // in the input while the EOF is already known.
+    let srv = spawn(ServerOptions::new().max_pipeline(2), (), |r| {
+        r.prefix("/", &[Method::GET], |ctx, _, req| {
+            let (r, path) = (req.responder(), req.path().to_string());
+            ctx.once_timer(Duration::from_millis(2), move |ctx, _, _| {
+                r.respond(ctx, Response::new(Body::from(path))).unwrap();
+            })
+            .unwrap();
+            Reply::Later
+        });
+    });
+    let mut c = srv.connect();
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        batch.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    c.write_all(&batch).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rd = Reader::new(&mut c);
+    for i in 0..10 {
+        assert_eq!(rd.response(false).unwrap().text(), format!("/{i}"));
+    }
+    assert!(rd.rest().unwrap().is_empty());
+}

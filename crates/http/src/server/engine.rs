@@ -144,9 +144,10 @@ fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key, ev: Stream
     let Some(c) = conn(ctx, key) else { return };
     match ev {
         StreamEvent::Connected => {}
+        // Responses queued in the same event as the EOF still go out.
         StreamEvent::Eof => match &c.reader {
-            Reader::Linger => drop_conn(ctx, data, key, false),
-            Reader::Head if c.queue.is_empty() => drop_conn(ctx, data, key, false),
+            Reader::Linger => drop_conn(ctx, data, key, true),
+            Reader::Head if c.queue.is_empty() => drop_conn(ctx, data, key, true),
             Reader::Body(_) => fail(ctx, data, key, None, "the client closed during a body"),
             _ => {
                 // Answers to requests in flight still go out (half-close).

@@ -55,6 +55,10 @@ struct Hello {
 
 impl Hello {
     fn start(extra: &[&str]) -> Hello {
+        Hello::start_with(extra, Stdio::inherit())
+    }
+
+    fn start_with(extra: &[&str], stderr: Stdio) -> Hello {
         // A free port: bind 0, note it, let it go.
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -66,7 +70,7 @@ impl Hello {
             .args(["--addr", &addr])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -165,4 +169,36 @@ fn hello_server_refuses_unknown_flags_with_status_2() {
     let out = Command::new(bin()).arg("--nope").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument"));
+}
+
+#[test]
+fn log_errors_prints_one_line_per_failed_connection() {
+    let mut h = Hello::start_with(&["--log-errors"], Stdio::piped());
+    for bad in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
+        &b"GET / HTTP/9.9\r\n\r\n"[..],
+    ] {
+        let mut c = h.connect();
+        c.write_all(bad).unwrap();
+        let r = Reader::new(&mut c).response(false).unwrap();
+        assert!(r.status >= 400);
+    }
+    // A good connection logs nothing.
+    let mut c = h.connect();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(Reader::new(&mut c).response(false).unwrap().status, 200);
+    let stderr = h.child.stderr.take().unwrap();
+    let st = h.signal_and_wait("-TERM");
+    assert_eq!(st.code(), Some(0));
+    let lines: Vec<String> = BufReader::new(stderr).lines().map(Result::unwrap).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("evloop-http: 127.0.0.1:")),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("400"), "{lines:?}");
+    assert!(lines[1].contains("505"), "{lines:?}");
 }

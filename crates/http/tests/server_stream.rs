@@ -226,3 +226,36 @@ fn a_streamed_response_to_http10_is_close_delimited() {
 fn a_1gib_download_to_a_slow_reader() {
     download(1024 * MIB, false);
 }
+
+#[test]
+fn a_streamed_response_behind_a_pending_one_waits_its_turn() {
+    let srv = spawn(ServerOptions::new(), (), |r| {
+        r.exact("/late", &[Method::GET], |ctx, _, req| {
+            let r = req.responder();
+            ctx.once_timer(Duration::from_millis(30), move |ctx, _, _| {
+                r.respond(ctx, Response::new(Body::from("late"))).unwrap();
+            })
+            .unwrap();
+            Reply::Later
+        });
+        r.exact("/stream", &[Method::GET], |ctx, _, req| {
+            let r = req.responder();
+            r.stream(ctx, Response::new(())).unwrap();
+            for piece in ["a", "bb", "ccc"] {
+                r.send(ctx, piece).unwrap();
+            }
+            // Not sent yet: it waits behind /late.
+            assert!(r.buffered(ctx) > 0);
+            r.finish(ctx).unwrap();
+            Reply::Later
+        });
+    });
+    let mut c = srv.connect();
+    c.write_all(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut rd = Reader::new(&mut c);
+    assert_eq!(rd.response(false).unwrap().text(), "late");
+    let s = rd.response(false).unwrap();
+    assert_eq!(s.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(s.text(), "abbccc");
+}

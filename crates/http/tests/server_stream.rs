@@ -259,3 +259,29 @@ fn a_streamed_response_behind_a_pending_one_waits_its_turn() {
     assert_eq!(s.header("transfer-encoding"), Some("chunked"));
     assert_eq!(s.text(), "abbccc");
 }
+
+#[test]
+fn a_streamed_response_ends_with_its_trailers_and_head_gets_no_body() {
+    let srv = spawn(ServerOptions::new(), (), |r| {
+        r.exact("/t", &[Method::GET], |ctx, _, req| {
+            let r = req.responder();
+            r.stream(ctx, Response::new(())).unwrap();
+            r.send(ctx, "abc").unwrap();
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("x-sum", http::HeaderValue::from_static("6"));
+            r.finish_with_trailers(ctx, &trailers).unwrap();
+            Reply::Later
+        });
+    });
+    let mut c = srv.connect();
+    c.write_all(b"HEAD /t HTTP/1.1\r\nHost: x\r\n\r\nGET /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut rd = Reader::new(&mut c);
+    let head = rd.response(true).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("transfer-encoding"), None);
+    let get = rd.head().unwrap();
+    assert_eq!(get.header("transfer-encoding"), Some("chunked"));
+    let rest = rd.rest().unwrap();
+    assert_eq!(rest, b"3\r\nabc\r\n0\r\nx-sum: 6\r\n\r\n");
+}

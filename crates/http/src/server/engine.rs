@@ -152,7 +152,7 @@ fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key, ev: Stream
             _ => {
                 // Answers to requests in flight still go out (half-close).
                 c.reader = Reader::Stopped;
-                advance(ctx, key);
+                let _ = advance(ctx, key);
             }
         },
         StreamEvent::Timeout(_) => drop_conn(ctx, data, key, false),
@@ -767,7 +767,9 @@ pub(crate) fn fail<T: 'static>(
             let r = Responder { lp, conn: key, seq };
             let _ = respond(ctx, r, error_response(status, None));
         }
-        _ => advance(ctx, key),
+        _ => {
+            let _ = advance(ctx, key);
+        }
     }
     arm(ctx, key);
 }

@@ -205,7 +205,7 @@ impl<T: 'static> Server<'_, T> {
                         .front()
                         .is_some_and(|e| matches!(e.state, Out::Done))
                     {
-                        super::respond::advance(&mut self.ctx, ck);
+                        let _ = super::respond::advance(&mut self.ctx, ck);
                     }
                 }
                 Reader::Body(_) | Reader::Stopped | Reader::Linger => {}

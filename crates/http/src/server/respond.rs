@@ -250,28 +250,30 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// responses along, and have the engine look at the connection again if
 /// something now waits on it.
 pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    advance(ctx, key);
-    super::engine::schedule(ctx, key);
+    if advance(ctx, key) {
+        super::engine::schedule(ctx, key);
+    }
 }
 
 /// Moves the oldest responses to the socket while they are complete; a
 /// response that ends the connection starts its close.
-pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+/// Returns whether the connection may need the engine to look at it
+/// again (it is not running for it now).
+pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
     let now = ctx.now();
     let Some((_, conn)) = parts(ctx, key) else {
-        return;
+        return false;
     };
     // Outside an engine run, moved bytes are collected and handed to the
     // stream once.
-    let mut moved = Buffer::new();
-    let mut stop = false;
+    let mut moved: Option<Buffer> = None;
     while let Some(front) = conn.queue.front_mut() {
-        let target = if conn.holding {
-            &mut conn.hold_out
-        } else {
-            &mut moved
-        };
         if !front.out.is_empty() {
+            let target = if conn.holding {
+                &mut conn.hold_out
+            } else {
+                moved.get_or_insert_with(Buffer::new)
+            };
             target.append_buffer(&mut front.out);
         }
         if !matches!(front.state, Out::Done) {
@@ -287,11 +289,10 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
             conn.queue.clear();
         }
     }
-    if matches!(conn.reader, Reader::Stopped) && conn.queue.is_empty() {
-        stop = true;
-    }
+    let stop = matches!(conn.reader, Reader::Stopped) && conn.queue.is_empty();
+    let again = !conn.in_pump;
     let sid = conn.stream;
-    if !moved.is_empty() {
+    if let Some(mut moved) = moved {
         if let Ok(mut s) = ctx.stream(sid) {
             s.write_buffer(&mut moved);
         }
@@ -299,6 +300,7 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
     if stop {
         begin_linger(ctx, key);
     }
+    again
 }
 
 /// The last response is queued: shut the write side once it is sent, and

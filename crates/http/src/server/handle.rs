@@ -7,8 +7,10 @@ use std::io;
 use evloop::{Ctx, Error, LoopId};
 use evloop_buffer::{ListenAddr, ListenerExt, ListenerOptions, ToListenAddr};
 
+use super::close::{forget, Close};
+use super::conn::accept;
 use super::date::DateCache;
-use super::engine::{accept, forget, kick_server, on_kick, Close};
+use super::kick::{kick_server, on_kick};
 use super::route::Router;
 use super::slab::Key;
 use super::state::{server, Out, Reader, ServerState, Servers};

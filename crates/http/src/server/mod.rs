@@ -89,11 +89,15 @@
 //! ```
 
 mod body;
+mod close;
+mod conn;
 mod date;
 mod deadline;
 mod engine;
 mod handle;
+mod kick;
 mod options;
+mod read;
 mod request;
 mod respond;
 mod responder;

@@ -251,7 +251,7 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// something now waits on it.
 pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
     if advance(ctx, key) {
-        super::engine::schedule(ctx, key);
+        super::kick::schedule(ctx, key);
     }
 }
 
@@ -322,7 +322,7 @@ pub(crate) fn begin_linger<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
     let sid = conn.stream;
     if ctx.stream(sid).is_ok_and(|s| s.is_eof()) {
         // The client is gone already: nothing to linger for.
-        super::engine::forget(ctx, key, super::engine::Close::Flush);
+        super::close::forget(ctx, key, super::close::Close::Flush);
         return;
     }
     if let Ok(mut s) = ctx.stream(sid) {

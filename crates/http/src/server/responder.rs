@@ -9,7 +9,9 @@ use evloop_buffer::stream::{Direction, StreamEvent, Watermarks};
 use evloop_buffer::{StreamExt, StreamId};
 use http::{HeaderMap, Response, StatusCode};
 
-use super::engine::{forget, schedule, send_continue, Close};
+use super::close::{forget, Close};
+use super::engine::send_continue;
+use super::kick::schedule;
 use super::respond::{after_response, bodiless_status, respond, with_target, write_head, Framing};
 use super::slab::Key;
 use super::state::{conn, parts, BodyRead, Out, Reader, Remote, Sink};

@@ -74,10 +74,12 @@
 //!     c.read_to_string(&mut answer).unwrap();
 //!     answer
 //! });
-//! // Serve until the client is done, then shut down.
+//! // Serve until the client is done (without blocking: the client may
+//! // finish between two iterations), then shut down.
 //! let mut hits = 0;
 //! while !client.is_finished() {
-//!     lp.run(&mut hits, RunMode::Once)?;
+//!     lp.run(&mut hits, RunMode::NoWait)?;
+//!     std::thread::sleep(std::time::Duration::from_millis(1));
 //! }
 //! let answer = client.join().unwrap();
 //! assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
@@ -89,6 +91,7 @@
 //! ```
 
 mod body;
+mod body_in;
 mod close;
 mod conn;
 mod date;
@@ -104,6 +107,8 @@ mod responder;
 mod route;
 mod slab;
 mod state;
+mod stream_out;
+mod upgrade;
 
 pub use body::{Body, BodyChunk};
 pub use handle::{Server, ServerExt, ServerId};

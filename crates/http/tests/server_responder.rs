@@ -109,3 +109,50 @@ fn a_client_that_half_closes_still_gets_its_late_answer() {
     // Then the server closes: the client will send nothing more.
     assert!(rd.rest().unwrap().is_empty());
 }
+
+#[test]
+fn a_handler_answers_requests_waiting_on_other_connections() {
+    // Long polling: /wait parks its responder in the loop's state; /post
+    // answers every parked request with the posted body.
+    let srv = spawn(
+        ServerOptions::new(),
+        Vec::<evloop_http::server::Responder>::new(),
+        |r| {
+            r.exact("/wait", &[Method::GET], |_, parked, req| {
+                parked.push(req.responder());
+                Reply::Later
+            });
+            r.exact("/parked", &[Method::GET], |_, parked, _| {
+                Response::new(Body::from(parked.len().to_string()))
+            });
+            r.exact("/post", &[Method::POST], |ctx, parked, req| {
+                let n = parked.len();
+                for r in parked.drain(..) {
+                    let body = Body::from(req.body().clone());
+                    r.respond(ctx, Response::new(body)).unwrap();
+                }
+                Response::new(Body::from(format!("woke {n}")))
+            });
+        },
+    );
+    let mut waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let mut c = srv.connect();
+            c.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    // The post comes once the server holds the three waits.
+    while server_util::roundtrip(&srv, b"GET /parked HTTP/1.1\r\nHost: x\r\n\r\n").text() != "3" {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let r = server_util::roundtrip(
+        &srv,
+        b"POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nnews!",
+    );
+    assert_eq!(r.text(), "woke 3");
+    for c in waiters.iter_mut() {
+        assert_eq!(Reader::new(c).response(false).unwrap().text(), "news!");
+    }
+}

@@ -285,3 +285,65 @@ fn a_streamed_response_ends_with_its_trailers_and_head_gets_no_body() {
     let rest = rd.rest().unwrap();
     assert_eq!(rest, b"3\r\nabc\r\n0\r\nx-sum: 6\r\n\r\n");
 }
+
+fn closes_mid_body(from_timer: bool) {
+    #[derive(Default)]
+    struct Seen {
+        data: usize,
+        aborted: bool,
+        ended: bool,
+    }
+    let srv = spawn(ServerOptions::new(), Seen::default(), move |r| {
+        r.exact("/up", &[Method::PUT], move |ctx, _, req| {
+            req.responder()
+                .read_body(ctx, move |ctx, seen: &mut Seen, r, chunk| match chunk {
+                    BodyChunk::Data(b) => {
+                        seen.data += b.len();
+                        // Enough: refuse the rest and close, now or from
+                        // a timer while the body is paused.
+                        let mut resp = Response::new(Body::from("no more"));
+                        resp.headers_mut()
+                            .insert("connection", http::HeaderValue::from_static("close"));
+                        if from_timer {
+                            r.pause_body(ctx).unwrap();
+                            ctx.once_timer(Duration::from_millis(10), move |ctx, _, _| {
+                                r.respond(ctx, resp).unwrap();
+                            })
+                            .unwrap();
+                        } else {
+                            let _ = r.respond(ctx, resp);
+                        }
+                    }
+                    BodyChunk::End(_) => seen.ended = true,
+                    BodyChunk::Aborted => seen.aborted = true,
+                })
+                .unwrap();
+            Reply::Later
+        })
+        .stream_body();
+    });
+    let mut c = srv.connect();
+    c.write_all(b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nfirst")
+        .unwrap();
+    let mut rd = Reader::new(&mut c);
+    let r = rd.response(false).unwrap();
+    assert_eq!(
+        (r.text().as_str(), r.header("connection")),
+        ("no more", Some("close"))
+    );
+    drop(rd);
+    drop(c);
+    let seen = srv.stop();
+    assert_eq!(seen.data, 5);
+    assert!(seen.aborted && !seen.ended);
+}
+
+#[test]
+fn a_response_that_closes_mid_body_tells_the_body_callback_aborted() {
+    closes_mid_body(false);
+}
+
+#[test]
+fn a_later_response_that_closes_mid_body_tells_the_paused_body_callback_aborted() {
+    closes_mid_body(true);
+}

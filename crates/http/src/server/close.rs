@@ -169,7 +169,7 @@ pub(crate) fn forget<T: 'static>(
             sink: Sink::Stream { cb: Some(cb), .. },
             ..
         }) => Some((cb, seq)),
-        _ => None,
+        _ => c.aborted,
     }
 }
 

@@ -15,7 +15,7 @@ use super::engine::pump;
 use super::respond::advance;
 use super::slab::Key;
 use super::state::{conn, parts, server, Conn, Deadline, Out, Reader, Servers};
-use super::Responder;
+use super::{BodyChunk, Responder};
 use crate::proto::HeadScanner;
 
 /// A new connection of server `skey`.
@@ -64,6 +64,7 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         in_pump: false,
         dirty: false,
         logged: false,
+        aborted: None,
         holding: false,
         hold_in: Buffer::new(),
         hold_out: Buffer::new(),
@@ -101,6 +102,7 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) 
 
 /// Everything the engine does for a connection after an event.
 pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
+    tell_aborted(ctx, data, key);
     let Some(c) = conn(ctx, key) else { return };
     if matches!(c.reader, Reader::Linger) {
         let sid = c.stream;
@@ -110,8 +112,23 @@ pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
         return;
     }
     pump(ctx, data, key);
+    tell_aborted(ctx, data, key);
     drive(ctx, data, key);
     arm(ctx, key);
+}
+
+/// A body callback cut off by a closing response hears `Aborted`.
+fn tell_aborted<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
+    let lp = ctx.loop_id();
+    let Some((mut cb, seq)) = conn(ctx, key).and_then(|c| c.aborted.take()) else {
+        return;
+    };
+    cb(
+        ctx,
+        data,
+        Responder { lp, conn: key, seq },
+        BodyChunk::Aborted,
+    );
 }
 
 pub(crate) fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key, ev: StreamEvent) {

@@ -217,9 +217,13 @@ pub(crate) fn deliver<T: 'static>(
         {
             if *seq == r.seq {
                 *slot = Some(cb);
+                return;
             }
         }
     }
+    // While it ran, the body was cut off (a response that closes the
+    // connection, an error, the connection gone): it hears so now.
+    cb(ctx, data, r, BodyChunk::Aborted);
 }
 
 pub(crate) fn body_cb<T: 'static>(ctx: &mut Ctx<'_, T>, r: Responder) -> Option<Box<BodyCb<T>>> {

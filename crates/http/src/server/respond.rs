@@ -285,11 +285,18 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
             conn.idle_since = now;
         }
         if closes {
-            conn.reader = Reader::Stopped;
+            let reader = std::mem::replace(&mut conn.reader, Reader::Stopped);
+            if let Reader::Body(b) = reader {
+                if let super::state::Sink::Stream { cb: Some(cb), .. } = b.sink {
+                    conn.aborted = Some((cb, b.seq));
+                }
+            }
             conn.queue.clear();
         }
     }
     let stop = matches!(conn.reader, Reader::Stopped) && conn.queue.is_empty();
+    // Outside an engine run, the engine must look again (a cut-off body
+    // callback, input held back by the pipeline limit, a producer).
     let again = !conn.in_pump;
     let sid = conn.stream;
     if let Some(mut moved) = moved {

@@ -97,6 +97,10 @@ pub(crate) struct Conn<T: 'static> {
     pub(crate) in_pump: bool,
     pub(crate) dirty: bool,
     pub(crate) logged: bool,
+    /// A body callback cut off by a response that closed the connection:
+    /// it hears `Aborted` from the engine's next run (which has the
+    /// application state to call it with).
+    pub(crate) aborted: Option<(Box<BodyCb<T>>, u64)>,
     /// While the engine runs for the connection, the stream's input and
     /// output are held here (taken once, given back once at the end)
     /// rather than looked up for every request of a pipelined batch.

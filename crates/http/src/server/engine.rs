@@ -153,10 +153,11 @@ pub(crate) fn call<T: 'static>(
     req: Request,
 ) {
     let r = req.responder;
-    let Some(skey) = conn(ctx, key).map(|c| c.server) else {
+    let has_body = req.has_body;
+    let Some((sv, c)) = parts(ctx, key) else {
         return;
     };
-    let Some(sv) = server(ctx, skey) else { return };
+    let skey = c.server;
     let taken = match h {
         HandlerRef::Route(i) => sv.router.routes[i].handler.take(),
         HandlerRef::Fallback => sv.router.fallback.take(),
@@ -183,7 +184,12 @@ pub(crate) fn call<T: 'static>(
         }
     };
     if let Reply::Now(resp) = reply {
-        let _ = r.respond(ctx, resp);
+        if has_body {
+            // Drops or refuses a body the handler did not read.
+            let _ = r.respond(ctx, resp);
+        } else {
+            let _ = respond(ctx, r, resp);
+        }
     }
 }
 

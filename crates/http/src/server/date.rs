@@ -23,6 +23,11 @@ impl Default for DateCache {
 }
 
 impl DateCache {
+    /// The second (since the epoch) of the line last given.
+    pub(crate) fn secs(&self) -> u64 {
+        self.secs
+    }
+
     /// The header line for `now`, re-formatted only when the second changed.
     pub(crate) fn line(&mut self, now: SystemTime) -> &[u8] {
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

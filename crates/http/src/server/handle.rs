@@ -62,6 +62,8 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             shutting_down: false,
             on_done: None,
             scratch: Vec::new(),
+            ok_prefix: Vec::new(),
+            ok_prefix_secs: u64::MAX,
         };
         let key = self.ext_or_default::<Servers<T>>().servers.insert(st);
         self.check(kick)?

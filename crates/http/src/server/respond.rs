@@ -156,6 +156,28 @@ pub(crate) fn write_head<T: 'static>(
 ) {
     let mut h = std::mem::take(&mut server.scratch);
     h.clear();
+    if let Framing::Length(n) = framing {
+        if status == StatusCode::OK
+            && headers.is_empty()
+            && has_body
+            && ex.keep_alive
+            && !server.shutting_down
+            && ex.version == Version::HTTP_11
+        {
+            // The common case, from a prefix made once per second.
+            let _ = server.date.line(now);
+            if server.ok_prefix_secs != server.date.secs() {
+                build_ok_prefix(server, now);
+            }
+            h.extend_from_slice(&server.ok_prefix);
+            let mut digits = [0u8; 20];
+            h.extend_from_slice(format_u64(n, &mut digits));
+            h.extend_from_slice(b"\r\n\r\n");
+            out.add(&h);
+            server.scratch = h;
+            return;
+        }
+    }
     h.extend_from_slice(b"HTTP/1.1 ");
     h.extend_from_slice(status.as_str().as_bytes());
     h.push(b' ');
@@ -224,6 +246,28 @@ pub(crate) fn write_head<T: 'static>(
     h.extend_from_slice(b"\r\n");
     out.add(&h);
     server.scratch = h;
+}
+
+/// The plain `200 OK` head up to the Content-Length value (see
+/// `ServerState::ok_prefix`).
+fn build_ok_prefix<T: 'static>(server: &mut ServerState<T>, now: SystemTime) {
+    let mut p = std::mem::take(&mut server.ok_prefix);
+    p.clear();
+    p.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    p.extend_from_slice(server.date.line(now));
+    if let Some(v) = &server.opts.server_header {
+        p.extend_from_slice(b"server: ");
+        p.extend_from_slice(v.as_bytes());
+        p.extend_from_slice(b"\r\n");
+    }
+    if let Some(v) = &server.opts.default_content_type {
+        p.extend_from_slice(b"content-type: ");
+        p.extend_from_slice(v.as_bytes());
+        p.extend_from_slice(b"\r\n");
+    }
+    p.extend_from_slice(b"content-length: ");
+    server.ok_prefix_secs = server.date.secs();
+    server.ok_prefix = p;
 }
 
 /// Whether a comma-separated header value holds `token` (any case).

@@ -54,6 +54,11 @@ pub(crate) struct ServerState<T: 'static> {
     /// Where a response head is put together before one copy into the
     /// output.
     pub(crate) scratch: Vec<u8>,
+    /// The head of a plain `200 OK` with a body and no header of the
+    /// handler's, up to the Content-Length value: status line, Date,
+    /// Server, Content-Type. Rebuilt when the Date second changes.
+    pub(crate) ok_prefix: Vec<u8>,
+    pub(crate) ok_prefix_secs: u64,
 }
 
 /// Responses posted from other threads.

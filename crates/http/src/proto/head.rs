@@ -1,0 +1,288 @@
+//! [`parse_request_head`]: a complete request head to a [`RequestHead`].
+
+use std::mem::MaybeUninit;
+
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+use super::framing::{body_kind, expect_continue, ConnectionOptions};
+use super::scan::MAX_LEADING_EMPTY_LINES;
+use super::target::{parse_target, valid_host};
+use super::version::parse_version;
+use super::{BodyKind, HttpError, Limits};
+
+/// A parsed, checked request head.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RequestHead {
+    /// The method.
+    pub method: Method,
+    /// The request-target. For absolute-form it carries scheme and
+    /// authority; the Host field then holds the same authority.
+    pub uri: Uri,
+    /// `HTTP_10` or `HTTP_11` (a request naming `HTTP/1.2`..`HTTP/1.9` is
+    /// treated as 1.1).
+    pub version: Version,
+    /// The header fields, in order; names are lowercase.
+    pub headers: HeaderMap,
+    /// How the body is framed.
+    pub body: BodyKind,
+    /// Whether the connection may carry another request after this one
+    /// (by version and the Connection field).
+    pub keep_alive: bool,
+    /// The client waits for `100 Continue` before sending the body (only
+    /// set for an HTTP/1.1 request that has a body).
+    pub expect_continue: bool,
+    /// The client asks to switch protocols (HTTP/1.1, an Upgrade field and
+    /// `Connection: upgrade`).
+    pub upgrade: bool,
+}
+
+impl RequestHead {
+    /// True when body bytes follow the head (chunked, or a non-zero
+    /// Content-Length).
+    pub fn has_body(&self) -> bool {
+        !matches!(self.body, BodyKind::None | BodyKind::Length(0))
+    }
+}
+
+/// Parses a complete head: the bytes [`HeadScanner::scan`] measured (up to
+/// [`MAX_LEADING_EMPTY_LINES`] empty lines, the request line, the field
+/// lines and the blank line; nothing after it).
+///
+/// On top of `httparse` (single spaces in the request line, token method
+/// and field names, no whitespace before a colon, no obs-fold, field values
+/// without control characters) it checks everything RFC 9112 and RFC 9110
+/// require of a server; see the [module documentation](super) for the list
+/// and the choices made where the RFCs leave one. Any error means: answer
+/// with its status and close.
+///
+/// ```
+/// use evloop_http::proto::{parse_request_head, BodyKind, Limits};
+///
+/// let head = b"POST /up HTTP/1.1\r\nHost: ex.org\r\nContent-Length: 5\r\n\r\n";
+/// let req = parse_request_head(head, &Limits::default()).unwrap();
+/// assert_eq!(req.method, http::Method::POST);
+/// assert_eq!(req.body, BodyKind::Length(5));
+/// assert!(req.keep_alive);
+///
+/// let smuggle = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\
+///                 Transfer-Encoding: chunked\r\n\r\n";
+/// assert_eq!(parse_request_head(smuggle, &Limits::default()).unwrap_err().status, 400);
+/// ```
+///
+/// [`HeadScanner::scan`]: super::HeadScanner::scan
+pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, HttpError> {
+    let head = skip_empty_lines(head)?;
+    check_line_ends(head)?;
+    if !head.ends_with(b"\r\n\r\n") {
+        return Err(HttpError::bad("incomplete request head"));
+    }
+    // Every LF follows a CR now: the first one ends the request line.
+    let line_len = head.iter().position(|&b| b == b'\n').map_or(0, |lf| lf - 1);
+    if line_len > limits.max_request_line {
+        return Err(HttpError::new(
+            StatusCode::URI_TOO_LONG,
+            "request line too long",
+        ));
+    }
+    if head.len() > limits.max_head {
+        return Err(HttpError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head too large",
+        ));
+    }
+    let request_line = &head[..line_len];
+    let version = match request_line.iter().rposition(|&b| b == b' ') {
+        Some(sp) => parse_version(&request_line[sp + 1..])?,
+        None => return Err(HttpError::bad("malformed request line")),
+    };
+    // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
+    let patched;
+    let head = if request_line.ends_with(b"HTTP/1.1") || request_line.ends_with(b"HTTP/1.0") {
+        head
+    } else {
+        let mut h = head.to_vec();
+        h[line_len - 1] = b'1';
+        patched = h;
+        &patched[..]
+    };
+    parse_checked(head, version, limits)
+}
+
+fn parse_checked(head: &[u8], version: Version, limits: &Limits) -> Result<RequestHead, HttpError> {
+    // Uninitialised slots: zeroing a hundred headers costs more than
+    // parsing a small request.
+    const ON_STACK: usize = 128;
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; ON_STACK];
+    let mut heap = Vec::new();
+    let slots = if limits.max_headers <= ON_STACK {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, slots) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Ok(_) => return Err(HttpError::bad("malformed request head")),
+        Err(e) => return Err(httparse_error(e)),
+    }
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Err(HttpError::bad("malformed request line"));
+    };
+    let method =
+        Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::bad("invalid method"))?;
+    // One copy of the head; the target and the values are slices of it.
+    let shared = Bytes::copy_from_slice(head);
+    let uri = parse_target(&method, sub(&shared, head, target.as_bytes()))?;
+
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut present = Present::default();
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HttpError::bad("invalid field name"))?;
+        present.note(&name, h.value);
+        let value = HeaderValue::from_maybe_shared(sub(&shared, head, h.value))
+            .map_err(|_| HttpError::bad("invalid field value"))?;
+        headers.append(name, value);
+    }
+    check_host(&uri, version, &present, &mut headers)?;
+    let body = if present.framing {
+        body_kind(&method, version, &headers)?
+    } else {
+        BodyKind::None
+    };
+    let expect_continue = present.expect && expect_continue(version, &headers, body)?;
+    let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
+    Ok(RequestHead {
+        method,
+        uri,
+        version,
+        headers,
+        body,
+        keep_alive,
+        expect_continue,
+        upgrade,
+    })
+}
+
+/// `part`, a slice of `head`, as the same bytes of `shared` (a copy of
+/// `head`): no allocation.
+fn sub(shared: &Bytes, head: &[u8], part: &[u8]) -> Bytes {
+    let at = (part.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+    match at.checked_add(part.len()) {
+        Some(end) if end <= head.len() && !part.is_empty() => shared.slice(at..end),
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
+/// What the checks need from the fields, gathered while the map is built
+/// so that the common request costs no lookups in it.
+#[derive(Default)]
+struct Present<'a> {
+    hosts: usize,
+    host: &'a [u8],
+    framing: bool,
+    expect: bool,
+    upgrade: bool,
+    connection: ConnectionOptions,
+}
+
+impl<'a> Present<'a> {
+    fn note(&mut self, name: &HeaderName, value: &'a [u8]) {
+        if name == HOST {
+            self.hosts += 1;
+            self.host = value;
+        } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            self.framing = true;
+        } else if name == EXPECT {
+            self.expect = true;
+        } else if name == CONNECTION {
+            self.connection.add(value);
+        } else if name == UPGRADE {
+            self.upgrade = true;
+        }
+    }
+}
+
+/// RFC 9112 section 3.2: a 1.1 request needs exactly one Host field, every
+/// request at most one, and its value must be a valid `host[:port]` (or
+/// empty). With an absolute-form target the target's authority is the
+/// host: the Host field is replaced by it.
+fn check_host(
+    uri: &Uri,
+    version: Version,
+    present: &Present<'_>,
+    headers: &mut HeaderMap,
+) -> Result<(), HttpError> {
+    match present.hosts {
+        0 if version != Version::HTTP_10 => return Err(HttpError::bad("missing Host")),
+        0 => {}
+        1 if !present.host.is_empty() && !valid_host(present.host, false) => {
+            return Err(HttpError::bad("invalid Host"));
+        }
+        1 => {}
+        _ => return Err(HttpError::bad("more than one Host")),
+    }
+    if let (Some(_), Some(authority)) = (uri.scheme(), uri.authority()) {
+        let value = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| HttpError::bad("invalid authority in request target"))?;
+        headers.insert(HOST, value);
+    }
+    Ok(())
+}
+
+/// Drops the empty lines [`HeadScanner`](super::HeadScanner) skipped.
+fn skip_empty_lines(mut head: &[u8]) -> Result<&[u8], HttpError> {
+    let mut n = 0;
+    while let Some(rest) = head.strip_prefix(b"\r\n") {
+        n += 1;
+        if n > MAX_LEADING_EMPTY_LINES {
+            return Err(HttpError::bad("too many empty lines before the request"));
+        }
+        head = rest;
+    }
+    Ok(head)
+}
+
+/// Every CR is followed by LF and every LF preceded by CR (RFC 9112
+/// section 2.2: a bare CR is invalid; a bare LF is refused by choice).
+fn check_line_ends(head: &[u8]) -> Result<(), HttpError> {
+    // Branch-free over byte pairs so that it vectorises; the reason is
+    // looked for only once something is wrong.
+    let bad = head.first() == Some(&b'\n')
+        || head.last() == Some(&b'\r')
+        || head
+            .iter()
+            .zip(&head[1.min(head.len())..])
+            .fold(false, |bad, (&a, &b)| bad | ((a == b'\r') != (b == b'\n')));
+    if !bad {
+        return Ok(());
+    }
+    let bare_cr =
+        head.last() == Some(&b'\r') || head.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n');
+    Err(HttpError::bad(if bare_cr {
+        "bare CR"
+    } else {
+        "bare LF line end"
+    }))
+}
+
+fn httparse_error(e: httparse::Error) -> HttpError {
+    match e {
+        httparse::Error::TooManyHeaders => HttpError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "too many header fields",
+        ),
+        httparse::Error::Token => HttpError::bad("invalid method or request line"),
+        httparse::Error::Version => HttpError::bad("malformed HTTP version"),
+        httparse::Error::HeaderName => HttpError::bad("invalid field line"),
+        httparse::Error::HeaderValue => HttpError::bad("invalid field value"),
+        httparse::Error::NewLine => HttpError::bad("malformed line end"),
+        _ => HttpError::bad("malformed request head"),
+    }
+}

@@ -1,0 +1,244 @@
+//! The engine's run for one connection: the stream's buffers held for the
+//! run, requests taken from the input one step at a time, handlers and
+//! body callbacks called with the loop (never while the server's state is
+//! borrowed).
+
+use bytes::Bytes;
+use evloop::Ctx;
+use evloop_buffer::stream::Direction;
+use evloop_buffer::StreamExt;
+use http::{HeaderMap, StatusCode};
+
+use super::close::{fail, forget, Close};
+use super::read::step_with;
+use super::respond::{respond, with_target};
+use super::route::Reply;
+use super::slab::Key;
+use super::state::{conn, parts, server, BodyCb, BodyRead, HandlerRef, Reader, Sink};
+use super::{BodyChunk, Request, Responder};
+
+/// What the engine does next for a connection; computed while it holds the
+/// server's state, done once it has let go (handlers get the loop).
+pub(crate) enum Act<T: 'static> {
+    /// Nothing more until more bytes arrive (or a response moves things).
+    Idle,
+    /// Look again.
+    Again,
+    Call(HandlerRef, Request),
+    /// The engine answers itself (404, 405, 413, 501).
+    Answer(Responder, http::Response<super::Body>),
+    /// `100 Continue` for this request.
+    Continue(Responder),
+    /// A piece of a streamed body; the end too if `end` is set.
+    Deliver(Responder, Bytes),
+    End(Responder, Box<BodyCb<T>>, Bytes, HeaderMap),
+    Fail(Option<StatusCode>, &'static str),
+}
+
+/// Reads requests out of the input for as long as there is something to do.
+pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
+    let Some(c) = conn(ctx, key) else { return };
+    c.in_pump = true;
+    let sid = c.stream;
+    hold(ctx, key);
+    loop {
+        match step(ctx, key) {
+            Act::Idle => break,
+            Act::Again => {}
+            Act::Call(h, req) => call(ctx, data, key, h, req),
+            Act::Answer(r, resp) => {
+                let _ = respond(ctx, r, resp);
+            }
+            Act::Continue(r) => send_continue(ctx, r),
+            Act::Deliver(r, bytes) => deliver(ctx, data, r, BodyChunk::Data(bytes)),
+            Act::End(r, mut cb, bytes, trailers) => {
+                if !bytes.is_empty() {
+                    cb(ctx, data, r, BodyChunk::Data(bytes));
+                }
+                cb(ctx, data, r, BodyChunk::End(trailers));
+            }
+            Act::Fail(status, reason) => {
+                fail(ctx, data, key, status, reason);
+                break;
+            }
+        }
+    }
+    release(ctx, key);
+    let Some(c) = conn(ctx, key) else { return };
+    c.in_pump = false;
+    let off = c.read_off;
+    if off == c.read_off_applied {
+        return;
+    }
+    c.read_off_applied = off;
+    if let Ok(mut s) = ctx.stream(sid) {
+        if off == s.is_enabled(Direction::Read) {
+            if off {
+                s.disable(Direction::Read);
+            } else {
+                s.enable(Direction::Read);
+            }
+        }
+    }
+}
+
+/// Takes the stream's buffers into the connection for a run of the engine.
+pub(crate) fn hold<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    let Some(c) = conn(ctx, key) else { return };
+    if c.holding {
+        return;
+    }
+    let sid = c.stream;
+    let Ok(mut s) = ctx.stream(sid) else { return };
+    let (i, o) = s.buffers();
+    let (i, o) = (std::mem::take(i), std::mem::take(o));
+    drop(s);
+    if let Some(c) = conn(ctx, key) {
+        c.hold_in = i;
+        c.hold_out = o;
+        c.holding = true;
+    }
+}
+
+/// Gives the held buffers back to the stream (what may have reached the
+/// stream meanwhile stays after them).
+pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
+    let Some(c) = conn(ctx, key) else { return };
+    if !c.holding {
+        return;
+    }
+    c.holding = false;
+    let mut i = std::mem::take(&mut c.hold_in);
+    let mut o = std::mem::take(&mut c.hold_out);
+    let sid = c.stream;
+    let Ok(mut s) = ctx.stream(sid) else { return };
+    let (si, so) = s.buffers();
+    if si.is_empty() {
+        std::mem::swap(si, &mut i);
+    } else {
+        i.append_buffer(si);
+        std::mem::swap(si, &mut i);
+    }
+    if so.is_empty() {
+        std::mem::swap(so, &mut o);
+    } else {
+        o.append_buffer(so);
+        std::mem::swap(so, &mut o);
+    }
+}
+
+/// The next thing to do for the connection, given its (held) input.
+pub(crate) fn step<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> Act<T> {
+    let now = ctx.now();
+    let lp = ctx.loop_id();
+    let Some((server, conn)) = parts(ctx, key) else {
+        return Act::Idle;
+    };
+    if !conn.holding {
+        return Act::Idle;
+    }
+    let mut input = std::mem::take(&mut conn.hold_in);
+    let act = step_with(server, conn, &mut input, now, lp, key);
+    conn.hold_in = input;
+    act
+}
+
+/// Calls a handler (taken out of the router while it runs) and sends what
+/// it returns.
+pub(crate) fn call<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    key: Key,
+    h: HandlerRef,
+    req: Request,
+) {
+    let r = req.responder;
+    let has_body = req.has_body;
+    let Some((sv, c)) = parts(ctx, key) else {
+        return;
+    };
+    let skey = c.server;
+    let taken = match h {
+        HandlerRef::Route(i) => sv.router.routes[i].handler.take(),
+        HandlerRef::Fallback => sv.router.fallback.take(),
+    };
+    let Some(mut f) = taken else { return };
+    // A panicking handler goes back into its route, and the connection
+    // gives its buffers back, before the panic goes on out of `run`.
+    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(ctx, data, req)));
+    if let Some(sv) = server(ctx, skey) {
+        match h {
+            HandlerRef::Route(i) => sv.router.routes[i].handler = Some(f),
+            HandlerRef::Fallback => sv.router.fallback = Some(f),
+        }
+    }
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(panic) => {
+            release(ctx, key);
+            if let Some(c) = conn(ctx, key) {
+                c.in_pump = false;
+            }
+            forget(ctx, key, Close::Now);
+            std::panic::resume_unwind(panic);
+        }
+    };
+    if let Reply::Now(resp) = reply {
+        if has_body {
+            // Drops or refuses a body the handler did not read.
+            let _ = r.respond(ctx, resp);
+        } else {
+            let _ = respond(ctx, r, resp);
+        }
+    }
+}
+
+/// `100 Continue`, in its place among the responses.
+pub(crate) fn send_continue<T: 'static>(ctx: &mut Ctx<'_, T>, r: Responder) {
+    let _ = with_target(ctx, r, |_, _, out| {
+        out.add(b"HTTP/1.1 100 Continue\r\n\r\n");
+        Ok(())
+    });
+}
+
+/// Hands a piece of body to the request's body callback.
+pub(crate) fn deliver<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    r: Responder,
+    chunk: BodyChunk,
+) {
+    let Some(mut cb) = body_cb(ctx, r) else {
+        return;
+    };
+    cb(ctx, data, r, chunk);
+    if let Some(c) = conn(ctx, r.conn) {
+        if let Reader::Body(BodyRead {
+            seq,
+            sink: Sink::Stream {
+                cb: slot @ None, ..
+            },
+            ..
+        }) = &mut c.reader
+        {
+            if *seq == r.seq {
+                *slot = Some(cb);
+                return;
+            }
+        }
+    }
+    // While it ran, the body was cut off (a response that closes the
+    // connection, an error, the connection gone): it hears so now.
+    cb(ctx, data, r, BodyChunk::Aborted);
+}
+
+pub(crate) fn body_cb<T: 'static>(ctx: &mut Ctx<'_, T>, r: Responder) -> Option<Box<BodyCb<T>>> {
+    match &mut conn(ctx, r.conn)?.reader {
+        Reader::Body(BodyRead {
+            seq,
+            sink: Sink::Stream { cb, .. },
+            ..
+        }) if *seq == r.seq => cb.take(),
+        _ => None,
+    }
+}

@@ -1,0 +1,118 @@
+// Note to proto's owners (from the server engine): the engine uses
+// HeadScanner, parse_request_head, RequestHead, BodyKind, ChunkedDecoder,
+// ChunkStep and Limits as documented. Cost, callgrind, hello_server with 16
+// pipelined GETs: ~6.9k instructions per request in all, of which
+// parse_request_head ~2.3k and HeadScanner::scan ~0.45k (hyper's whole
+// request costs ~3.6k). The head is walked about five times (scan,
+// check_line_ends, the request-line search, httparse, then HeaderMap
+// lookups for Host, Content-Length, Transfer-Encoding, Expect, Connection):
+// deciding framing/host/connection from httparse's header slice in the one
+// pass that builds the HeaderMap, and letting the scanner's result stand
+// for the line-end check, would bring us near hyper.
+
+//! The server: listeners, connections, routing, responses (libevent's
+//! evhttp, with hyper's pipelining, upgrades and limits).
+//!
+//! # Model
+//!
+//! * A server lives inside the loop (in its extension slot), as
+//!   evloop-buffer's streams do: [`ServerExt::new_server`] makes one from a
+//!   [`Router`] and [`ServerOptions`] and returns a `Copy` [`ServerId`];
+//!   [`ctx.server(id)`](ServerExt::server) lends a [`Server`] to
+//!   [`listen`](Server::listen) on TCP or Unix addresses (several per
+//!   server) or to [`shutdown`](Server::shutdown).
+//! * Handlers are `FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R` with `R`
+//!   a [`Reply`] or an `http::Response<Body>`: the same shared-state model
+//!   as evloop's watchers, no `Rc<RefCell<_>>`.
+//! * A request is answered by the handler's return value, or later through
+//!   its [`Responder`] (a `Copy` token) from any callback on the loop, or
+//!   from another thread through a [`RemoteResponder`].
+//! * Request bodies are buffered for the handler (up to
+//!   [`Limits::max_body`](crate::proto::Limits), 413 above), or streamed to
+//!   it ([`Route::stream_body`], [`Responder::read_body`]) with
+//!   back-pressure. `Expect: 100-continue` is answered only once the limit
+//!   check (buffered routes) or the handler (streaming routes, by calling
+//!   `read_body`) accepts the body.
+//! * Responses: fixed bodies with `Content-Length` ([`Body::Bytes`]), files
+//!   sent with `sendfile` ([`Body::File`]), streamed bodies
+//!   ([`Responder::stream`], chunked for HTTP/1.1, close-delimited for 1.0)
+//!   with a producer called when the output runs low
+//!   ([`Responder::on_drain`]).
+//! * Connections: keep-alive by default for 1.1 and on request for 1.0;
+//!   pipelined requests are read ahead (up to
+//!   [`ServerOptions::max_pipeline`]) and answered strictly in order, the
+//!   responses of one batch written with one `writev`. `TCP_NODELAY` is
+//!   set on accepted sockets. A malformed request is answered with the
+//!   parser's status and `Connection: close`; nothing after it is parsed.
+//! * Deadlines on by default: the whole head (slowloris: 408), body idle
+//!   (408), keep-alive idle (silent close); and a maximum number of
+//!   connections.
+//!
+//! # A server
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use evloop::{Loop, RunMode};
+//! use evloop_buffer::ListenAddr;
+//! use evloop_http::server::{Body, Router, ServerExt, ServerOptions};
+//! use http::{Method, Response};
+//!
+//! let mut router: Router<u32> = Router::new();
+//! router.exact("/", &[Method::GET], |_ctx, hits, _req| {
+//!     *hits += 1;
+//!     Response::new(Body::from("Hello, World!"))
+//! });
+//! let mut lp: Loop<u32> = Loop::new()?;
+//! let mut ctx = lp.ctx();
+//! let id = ctx.new_server(router, ServerOptions::new())?;
+//! let ListenAddr::Tcp(addr) = ctx.server(id)?.listen("127.0.0.1:0")? else { unreachable!() };
+//!
+//! let client = std::thread::spawn(move || {
+//!     let mut c = std::net::TcpStream::connect(addr).unwrap();
+//!     c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+//!     let mut answer = String::new();
+//!     c.read_to_string(&mut answer).unwrap();
+//!     answer
+//! });
+//! // Serve until the client is done (without blocking: the client may
+//! // finish between two iterations), then shut down.
+//! let mut hits = 0;
+//! while !client.is_finished() {
+//!     lp.run(&mut hits, RunMode::NoWait)?;
+//!     std::thread::sleep(std::time::Duration::from_millis(1));
+//! }
+//! let answer = client.join().unwrap();
+//! assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(answer.ends_with("\r\n\r\nHello, World!"));
+//! assert_eq!(hits, 1);
+//! lp.ctx().server(id)?.shutdown(|_, _| {});
+//! lp.run(&mut hits, RunMode::Default)?; // returns once the server is gone
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod body;
+mod body_in;
+mod close;
+mod conn;
+mod date;
+mod deadline;
+mod engine;
+mod handle;
+mod kick;
+mod options;
+mod read;
+mod request;
+mod respond;
+mod responder;
+mod route;
+mod slab;
+mod state;
+mod stream_out;
+mod upgrade;
+
+pub use body::{Body, BodyChunk};
+pub use handle::{Server, ServerExt, ServerId};
+pub use options::ServerOptions;
+pub use request::Request;
+pub use responder::{RemoteResponder, Responder};
+pub use route::{Reply, Route, Router};

@@ -1,0 +1,156 @@
+//! [`ServerOptions`]: limits, deadlines and header choices.
+
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use crate::proto::Limits;
+
+/// How a server treats its connections. Every limit and deadline is on by
+/// default; change them with the chained setters:
+///
+/// ```
+/// use std::time::Duration;
+/// use evloop_http::server::ServerOptions;
+///
+/// let opts = ServerOptions::new()
+///     .header_timeout(Duration::from_secs(5))
+///     .max_connections(1000)
+///     .server_header(Some("evloop"));
+/// assert_eq!(opts.limits().max_headers, 100);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub(crate) limits: Limits,
+    pub(crate) header_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) linger: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) max_pipeline: usize,
+    pub(crate) stream_low_water: usize,
+    pub(crate) server_header: Option<HeaderValue>,
+    pub(crate) default_content_type: Option<HeaderValue>,
+    pub(crate) log_errors: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions::new()
+    }
+}
+
+impl ServerOptions {
+    /// The defaults: [`Limits::default`], a 30 s header deadline, a 30 s
+    /// body idle timeout, a 60 s keep-alive idle timeout, at most 10 000
+    /// connections, 32 pipelined requests in flight per connection, no
+    /// `Server` header, `Content-Type: text/plain; charset=utf-8` for bodies
+    /// without one, no error log.
+    pub fn new() -> Self {
+        ServerOptions {
+            limits: Limits::default(),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+            max_connections: 10_000,
+            max_pipeline: 32,
+            stream_low_water: 64 * 1024,
+            server_header: None,
+            default_content_type: Some(HeaderValue::from_static("text/plain; charset=utf-8")),
+            log_errors: false,
+        }
+    }
+
+    /// The size limits (request line, head, header count, buffered body,
+    /// chunk extensions, trailers).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Replaces the size limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long a whole request head may take to arrive, counted from its
+    /// first byte (from the connection's start for its first request):
+    /// a slow client (slowloris) gets `408 Request Timeout` and is closed.
+    /// Zero turns the deadline off.
+    pub fn header_timeout(mut self, d: Duration) -> Self {
+        self.header_timeout = d;
+        self
+    }
+
+    /// How long a request body may go without a byte arriving, while the
+    /// server wants it: 408 (if no response was sent yet) and close. Zero
+    /// turns it off.
+    pub fn body_timeout(mut self, d: Duration) -> Self {
+        self.body_timeout = d;
+        self
+    }
+
+    /// How long a keep-alive connection may stay idle between requests
+    /// before it is closed (silently, as RFC 9112 section 9.8 allows). Zero
+    /// turns it off.
+    pub fn keepalive_timeout(mut self, d: Duration) -> Self {
+        self.keepalive_timeout = d;
+        self
+    }
+
+    /// How many connections the server holds at once; at the limit it
+    /// stops accepting (new clients wait in the listen backlog) until one
+    /// closes. At least 1.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// How many requests of one connection may be parsed ahead and waiting
+    /// for their responses (pipelining); beyond it the connection is not
+    /// read until the oldest is answered. At least 1.
+    pub fn max_pipeline(mut self, n: usize) -> Self {
+        self.max_pipeline = n.max(1);
+        self
+    }
+
+    /// A streamed response's producer (see
+    /// [`Responder::on_drain`](super::Responder::on_drain)) is called when
+    /// at most this many of its bytes wait to be sent. Default 64 KiB.
+    pub fn stream_low_watermark(mut self, n: usize) -> Self {
+        self.stream_low_water = n;
+        self
+    }
+
+    /// The `Server` header sent with every response, or none (the
+    /// default). A value that is not a valid header value is ignored.
+    pub fn server_header(mut self, value: Option<&str>) -> Self {
+        self.server_header = value.and_then(|v| HeaderValue::from_str(v).ok());
+        self
+    }
+
+    /// The `Content-Type` given to a response with a body and without one
+    /// of its own, or none.
+    pub fn default_content_type(mut self, value: Option<HeaderValue>) -> Self {
+        self.default_content_type = value;
+        self
+    }
+
+    /// Whether a connection that ends in an error (a malformed request, a
+    /// limit, a deadline, a socket error) prints one line to stderr. Off by
+    /// default.
+    pub fn log_errors(mut self, on: bool) -> Self {
+        self.log_errors = on;
+        self
+    }
+
+    /// How long a connection closed after an error response keeps reading
+    /// (and dropping) what the client still sends, so that closing does
+    /// not reset the connection before the client has read the response.
+    /// Default 2 s.
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
+        self
+    }
+}

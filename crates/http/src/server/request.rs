@@ -1,0 +1,103 @@
+//! [`Request`]: what a handler gets.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri, Version};
+
+use super::Responder;
+
+/// A request, as a handler gets it: the head, the body (for routes that
+/// buffer it; see [`Route::stream_body`](super::Route::stream_body)) and
+/// the [`Responder`] that answers it.
+#[derive(Debug)]
+pub struct Request {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) trailers: HeaderMap,
+    pub(crate) has_body: bool,
+    pub(crate) responder: Responder,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl Request {
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request target as sent (origin form `/path?query`, or absolute
+    /// form, or `host:port` for CONNECT, or `*` for `OPTIONS *`).
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The path of the target (`/` when it has none).
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The query of the target, without its `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+
+    /// The HTTP version (1.0 or 1.1).
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The whole body, for routes that buffer it (the default); empty for a
+    /// streaming route, whose body comes through
+    /// [`Responder::read_body`].
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Whether the request has a body (a non-zero Content-Length, or the
+    /// chunked coding): for a streaming route, whether
+    /// [`Responder::read_body`] has anything to read.
+    pub fn has_body(&self) -> bool {
+        self.has_body
+    }
+
+    /// Takes the body out, without a copy.
+    pub fn take_body(&mut self) -> Bytes {
+        std::mem::take(&mut self.body)
+    }
+
+    /// A buffered chunked body's trailer fields (empty if none).
+    pub fn trailers(&self) -> &HeaderMap {
+        &self.trailers
+    }
+
+    /// The handle that answers this request, from the handler or later
+    /// (it is `Copy`).
+    pub fn responder(&self) -> Responder {
+        self.responder
+    }
+
+    /// The client's address, for TCP connections.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The request as an [`http::Request`] (for code written against the
+    /// `http` crate's types); the responder is lost, take it first.
+    pub fn into_http(self) -> http::Request<Bytes> {
+        let mut req = http::Request::new(self.body);
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers;
+        req
+    }
+}

@@ -1,0 +1,311 @@
+//! [`Router`]: which handler answers which request.
+
+use std::fmt;
+
+use evloop::Ctx;
+use http::{HeaderValue, Method, Response};
+
+use super::{Body, Request};
+
+/// What a handler returns: a response now, or the promise of one later
+/// through the request's [`Responder`](super::Responder).
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this response.
+    Now(Response<Body>),
+    /// The handler (or a timer, another callback, another thread) answers
+    /// later with the request's responder. Until then the connection's
+    /// later responses wait (they go out in request order).
+    Later,
+}
+
+impl From<Response<Body>> for Reply {
+    fn from(r: Response<Body>) -> Reply {
+        Reply::Now(r)
+    }
+}
+
+pub(crate) type HandlerFn<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Request) -> Reply;
+
+/// One route: a path (exact or prefix), the methods it takes and its
+/// handler. Returned by [`Router::exact`] and [`Router::prefix`] to set
+/// options.
+pub struct Route<T: 'static> {
+    pub(crate) path: String,
+    pub(crate) prefix: bool,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) handler: Option<Box<HandlerFn<T>>>,
+    pub(crate) streaming: bool,
+    pub(crate) max_body: Option<u64>,
+}
+
+impl<T: 'static> fmt::Debug for Route<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("path", &self.path)
+            .field("prefix", &self.prefix)
+            .field("methods", &self.methods)
+            .field("streaming", &self.streaming)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: 'static> Route<T> {
+    /// The handler is called as soon as the head has arrived, and gets the
+    /// body piece by piece through
+    /// [`Responder::read_body`](super::Responder::read_body), with
+    /// back-pressure; the server's [`Limits::max_body`](crate::proto::Limits)
+    /// does not apply (see [`max_body`](Self::max_body)). Without it the
+    /// server reads the whole body first (up to `Limits::max_body`, `413`
+    /// above) and calls the handler with it.
+    pub fn stream_body(&mut self) -> &mut Self {
+        self.streaming = true;
+        self
+    }
+
+    /// The largest body this route takes (`413` above it), instead of the
+    /// server's `Limits::max_body`; for a streaming route, `None` (its
+    /// default) means no limit.
+    pub fn max_body(&mut self, max: Option<u64>) -> &mut Self {
+        self.max_body = max;
+        self
+    }
+}
+
+/// Routes requests by path to handlers (evhttp's `evhttp_set_cb` and
+/// `evhttp_set_gencb`): exact paths first, then the longest matching
+/// prefix, then the fallback (`404 Not Found` unless set).
+///
+/// A route names the methods it takes (an empty list takes any); one that
+/// takes `GET` takes `HEAD` too (answered by the `GET` handler, the body
+/// left out). A method the route does not take gets `405 Method Not
+/// Allowed` with an `Allow` header; a method no route names and that HTTP
+/// does not define gets `501 Not Implemented`.
+///
+/// ```
+/// use evloop_http::server::{Body, Reply, Router};
+/// use http::{Method, Response};
+///
+/// let mut router: Router<u64> = Router::new();
+/// router.exact("/", &[Method::GET], |_ctx, hits, _req| {
+///     *hits += 1;
+///     Response::new(Body::from("home"))
+/// });
+/// router.prefix("/files/", &[Method::GET, Method::PUT], |_ctx, _, req| {
+///     Response::new(Body::from(format!("file {}", &req.path()[7..])))
+/// });
+/// router.fallback(|_ctx, _, _req| {
+///     let mut r = Response::new(Body::from("nothing here"));
+///     *r.status_mut() = http::StatusCode::NOT_FOUND;
+///     Reply::Now(r)
+/// });
+/// ```
+pub struct Router<T: 'static> {
+    pub(crate) routes: Vec<Route<T>>,
+    pub(crate) fallback: Option<Box<HandlerFn<T>>>,
+    /// Methods that routes name beyond the standard ones.
+    extra_methods: Vec<Method>,
+}
+
+impl<T: 'static> fmt::Debug for Router<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("routes", &self.routes)
+            .field("fallback", &self.fallback.is_some())
+            .finish()
+    }
+}
+
+impl<T: 'static> Default for Router<T> {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+/// Which handler a request goes to, or which status it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Routed {
+    Route(usize),
+    Fallback,
+    NotFound,
+    /// The route at this index does not take the method.
+    NotAllowed(usize),
+    NotImplemented,
+}
+
+impl<T: 'static> Router<T> {
+    /// No routes; everything gets `404` (or `501` for unknown methods).
+    pub fn new() -> Self {
+        Router {
+            routes: Vec::new(),
+            fallback: None,
+            extra_methods: Vec::new(),
+        }
+    }
+
+    /// Routes requests whose path is exactly `path` (the query is not part
+    /// of it) and whose method is in `methods` (any if empty) to `handler`.
+    /// A later route for the same path is never reached.
+    pub fn exact<F, R>(&mut self, path: &str, methods: &[Method], handler: F) -> &mut Route<T>
+    where
+        F: FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R + 'static,
+        R: Into<Reply>,
+    {
+        self.add(path, false, methods, handler)
+    }
+
+    /// Routes requests whose path starts with `prefix` to `handler`; the
+    /// longest matching prefix wins, exact routes go first.
+    pub fn prefix<F, R>(&mut self, prefix: &str, methods: &[Method], handler: F) -> &mut Route<T>
+    where
+        F: FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R + 'static,
+        R: Into<Reply>,
+    {
+        self.add(prefix, true, methods, handler)
+    }
+
+    /// The handler for requests no route matches, any method (default:
+    /// `404 Not Found`).
+    pub fn fallback<F, R>(&mut self, handler: F)
+    where
+        F: FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R + 'static,
+        R: Into<Reply>,
+    {
+        self.fallback = Some(wrap(handler));
+    }
+
+    fn add<F, R>(
+        &mut self,
+        path: &str,
+        prefix: bool,
+        methods: &[Method],
+        handler: F,
+    ) -> &mut Route<T>
+    where
+        F: FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R + 'static,
+        R: Into<Reply>,
+    {
+        for m in methods {
+            if !is_standard(m) && !self.extra_methods.contains(m) {
+                self.extra_methods.push(m.clone());
+            }
+        }
+        self.routes.push(Route {
+            path: path.to_owned(),
+            prefix,
+            methods: methods.to_vec(),
+            handler: Some(wrap(handler)),
+            streaming: false,
+            max_body: None,
+        });
+        let last = self.routes.len() - 1;
+        &mut self.routes[last]
+    }
+
+    pub(crate) fn route(&self, method: &Method, path: &str) -> Routed {
+        if !is_standard(method) && !self.extra_methods.contains(method) {
+            return Routed::NotImplemented;
+        }
+        let found = self
+            .routes
+            .iter()
+            .position(|r| !r.prefix && r.path == path)
+            .or_else(|| {
+                self.routes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.prefix && path.starts_with(r.path.as_str()))
+                    .max_by_key(|(_, r)| r.path.len())
+                    .map(|(i, _)| i)
+            });
+        match found {
+            Some(i) if takes(&self.routes[i].methods, method) => Routed::Route(i),
+            Some(i) => Routed::NotAllowed(i),
+            None if self.fallback.is_some() => Routed::Fallback,
+            None => Routed::NotFound,
+        }
+    }
+
+    /// The `Allow` header of route `i`.
+    pub(crate) fn allow(&self, i: usize) -> HeaderValue {
+        let methods = &self.routes[i].methods;
+        let mut s = String::new();
+        for m in methods {
+            if !s.is_empty() {
+                s.push_str(", ");
+            }
+            s.push_str(m.as_str());
+        }
+        if methods.contains(&Method::GET) && !methods.contains(&Method::HEAD) {
+            s.push_str(", HEAD");
+        }
+        HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""))
+    }
+}
+
+fn wrap<T: 'static, F, R>(mut handler: F) -> Box<HandlerFn<T>>
+where
+    F: FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R + 'static,
+    R: Into<Reply>,
+{
+    Box::new(move |ctx, data, req| handler(ctx, data, req).into())
+}
+
+fn takes(methods: &[Method], m: &Method) -> bool {
+    methods.is_empty()
+        || methods.contains(m)
+        || (*m == Method::HEAD && methods.contains(&Method::GET))
+}
+
+/// The methods RFC 9110 (and RFC 5789, PATCH) define.
+fn is_standard(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::DELETE
+            | Method::CONNECT
+            | Method::OPTIONS
+            | Method::TRACE
+            | Method::PATCH
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(_: &mut Ctx<'_, ()>, _: &mut (), _: Request) -> Reply {
+        Reply::Later
+    }
+
+    #[test]
+    fn exact_then_longest_prefix_then_fallback() {
+        let mut r: Router<()> = Router::new();
+        r.prefix("/a/", &[], ok);
+        r.prefix("/a/b/", &[Method::GET], ok);
+        r.exact("/a/b/c", &[Method::POST], ok);
+        assert_eq!(r.route(&Method::POST, "/a/b/c"), Routed::Route(2));
+        assert_eq!(r.route(&Method::GET, "/a/b/x"), Routed::Route(1));
+        assert_eq!(r.route(&Method::HEAD, "/a/b/x"), Routed::Route(1));
+        assert_eq!(r.route(&Method::PUT, "/a/b/x"), Routed::NotAllowed(1));
+        assert_eq!(r.allow(1), "GET, HEAD");
+        assert_eq!(r.route(&Method::DELETE, "/a/x"), Routed::Route(0));
+        assert_eq!(r.route(&Method::GET, "/z"), Routed::NotFound);
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(r.route(&purge, "/a/x"), Routed::NotImplemented);
+        r.fallback(ok);
+        assert_eq!(r.route(&Method::GET, "/z"), Routed::Fallback);
+    }
+
+    #[test]
+    fn a_method_a_route_names_is_known() {
+        let mut r: Router<()> = Router::new();
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        r.exact("/c", std::slice::from_ref(&purge), ok);
+        assert_eq!(r.route(&purge, "/c"), Routed::Route(0));
+        assert_eq!(r.route(&purge, "/d"), Routed::NotFound);
+    }
+}

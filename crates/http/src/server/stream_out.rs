@@ -1,0 +1,224 @@
+//! Streamed responses: [`Responder::stream`], `send`, `finish`, the
+//! producer called when the output runs low, and how much waits.
+
+use bytes::Bytes;
+use evloop::{Ctx, Error};
+use evloop_buffer::StreamExt;
+use http::{HeaderMap, Response};
+
+use super::kick::schedule;
+use super::respond::{after_response, bodiless_status, with_target, write_head, Framing};
+use super::state::{conn, parts, Out};
+use super::Responder;
+
+impl Responder {
+    /// Starts a streamed response (evhttp's `evhttp_send_reply_start`):
+    /// sends `head`, then the body as [`send`](Self::send) gives it, until
+    /// [`finish`](Self::finish). HTTP/1.1 clients get the chunked coding,
+    /// HTTP/1.0 clients a body that ends when the connection closes. To
+    /// produce without piling data up, set a producer with
+    /// [`on_drain`](Self::on_drain).
+    ///
+    /// ```
+    /// use evloop_http::server::{Reply, Router};
+    /// use http::{Method, Response};
+    ///
+    /// let mut router: Router<()> = Router::new();
+    /// router.exact("/count", &[Method::GET], |ctx, _, req| {
+    ///     let r = req.responder();
+    ///     r.stream(ctx, Response::new(())).unwrap();
+    ///     let mut n = 0;
+    ///     r.on_drain(ctx, move |ctx, _, r| {
+    ///         // Called whenever little of this body waits to be sent.
+    ///         while n < 1000 && r.buffered(ctx) < 64 * 1024 {
+    ///             r.send(ctx, format!("{n}\n")).unwrap();
+    ///             n += 1;
+    ///         }
+    ///         if n == 1000 {
+    ///             r.finish(ctx).unwrap();
+    ///         }
+    ///     })
+    ///     .unwrap();
+    ///     Reply::Later
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] as for [`respond`](Self::respond).
+    pub fn stream<T: 'static>(self, ctx: &mut Ctx<'_, T>, head: Response<()>) -> Result<(), Error> {
+        self.check(ctx)?;
+        self.unread_body(ctx);
+        let now = ctx.now_wall();
+        let (head, ()) = head.into_parts();
+        with_target(ctx, self, |server, ex, out| {
+            if !matches!(ex.state, Out::Pending) {
+                return Err(Error::StaleHandle);
+            }
+            let bodiless = ex.head_request || bodiless_status(head.status);
+            let chunked = !bodiless && ex.version != http::Version::HTTP_10;
+            let framing = if bodiless {
+                Framing::KeepUsers
+            } else if chunked {
+                Framing::Chunked
+            } else {
+                ex.keep_alive = false;
+                Framing::None
+            };
+            write_head(
+                server,
+                ex,
+                out,
+                now,
+                head.status,
+                &head.headers,
+                framing,
+                !bodiless,
+            );
+            ex.state = Out::Streaming {
+                chunked,
+                bodiless,
+                on_drain: None,
+            };
+            Ok(())
+        })?;
+        after_response(ctx, self.conn);
+        Ok(())
+    }
+
+    /// Queues the next piece of a streamed body (evhttp's
+    /// `evhttp_send_reply_chunk`); an empty piece is ignored. Nothing limits
+    /// how much may be queued: check [`buffered`](Self::buffered), or
+    /// produce from [`on_drain`](Self::on_drain).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StaleHandle`] if the connection closed or the response is
+    /// finished; [`Error::InvalidArgument`] if no streamed response was
+    /// started.
+    pub fn send<T: 'static>(
+        self,
+        ctx: &mut Ctx<'_, T>,
+        data: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        let data = data.into();
+        with_target(ctx, self, |_, ex, out| {
+            let Out::Streaming {
+                chunked, bodiless, ..
+            } = ex.state
+            else {
+                return Err(Error::InvalidArgument("no streamed response was started"));
+            };
+            if bodiless || data.is_empty() {
+                return Ok(());
+            }
+            if chunked {
+                out.add_fmt(format_args!("{:x}\r\n", data.len()));
+            }
+            if data.len() <= 4096 {
+                out.add(&data);
+            } else {
+                out.add_bytes(data);
+            }
+            if chunked {
+                out.add(b"\r\n");
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends a streamed body (evhttp's `evhttp_send_reply_end`).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn finish<T: 'static>(self, ctx: &mut Ctx<'_, T>) -> Result<(), Error> {
+        self.finish_with_trailers(ctx, &HeaderMap::new())
+    }
+
+    /// Ends a streamed body with trailer fields (sent only with the chunked
+    /// coding, that is to HTTP/1.1 clients).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn finish_with_trailers<T: 'static>(
+        self,
+        ctx: &mut Ctx<'_, T>,
+        trailers: &HeaderMap,
+    ) -> Result<(), Error> {
+        with_target(ctx, self, |_, ex, out| {
+            let Out::Streaming {
+                chunked, bodiless, ..
+            } = ex.state
+            else {
+                return Err(Error::InvalidArgument("no streamed response was started"));
+            };
+            if chunked && !bodiless {
+                out.add(b"0\r\n");
+                for (name, value) in trailers {
+                    out.add(name.as_str().as_bytes());
+                    out.add(b": ");
+                    out.add(value.as_bytes());
+                    out.add(b"\r\n");
+                }
+                out.add(b"\r\n");
+            }
+            ex.state = Out::Done;
+            Ok(())
+        })?;
+        after_response(ctx, self.conn);
+        Ok(())
+    }
+
+    /// Sets the producer of a streamed response: it is called when at most
+    /// [`ServerOptions::stream_low_watermark`](super::ServerOptions::stream_low_watermark)
+    /// bytes of the connection's output wait to be sent and this response
+    /// is the one being sent (once soon after being set, then after writes
+    /// that drained the output that far). It should [`send`](Self::send)
+    /// until [`buffered`](Self::buffered) reaches a bound of its choice, and
+    /// [`finish`](Self::finish) at the end; if it has nothing to send yet,
+    /// it may send later from anywhere (the producer is called again after
+    /// that data is written).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn on_drain<T: 'static, F>(self, ctx: &mut Ctx<'_, T>, cb: F) -> Result<(), Error>
+    where
+        F: FnMut(&mut Ctx<'_, T>, &mut T, Responder) + 'static,
+    {
+        let (_, c) = parts(ctx, self.conn).ok_or(Error::StaleHandle)?;
+        let ex = c
+            .queue
+            .iter_mut()
+            .find(|e| e.seq == self.seq)
+            .ok_or(Error::StaleHandle)?;
+        let Out::Streaming { on_drain, .. } = &mut ex.state else {
+            return Err(Error::InvalidArgument("no streamed response was started"));
+        };
+        *on_drain = Some(Box::new(cb));
+        schedule(ctx, self.conn);
+        Ok(())
+    }
+
+    /// How many bytes of this response wait to be sent (with what is
+    /// queued on the connection ahead of it, once it is the response being
+    /// sent). 0 for a stale responder.
+    pub fn buffered<T: 'static>(self, ctx: &mut Ctx<'_, T>) -> usize {
+        let Some(c) = conn(ctx, self.conn) else {
+            return 0;
+        };
+        let Some(pos) = c.queue.iter().position(|e| e.seq == self.seq) else {
+            return 0;
+        };
+        let own = c.queue[pos].out.len();
+        let held = if c.holding { c.hold_out.len() } else { 0 };
+        let sid = c.stream;
+        if pos == 0 {
+            own + held + ctx.stream(sid).map_or(0, |mut s| s.output().len())
+        } else {
+            own
+        }
+    }
+}

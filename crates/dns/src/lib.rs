@@ -1,0 +1,2 @@
+//! DNS for [evloop]: a stub resolver and a server side.
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! Resolver configuration: resolv.conf, hosts files, or built in code.

@@ -1,0 +1,1 @@
+//! Happy-eyeballs connect by host name (RFC 8305).

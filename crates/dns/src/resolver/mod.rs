@@ -1,0 +1,1 @@
+//! The stub resolver: queries on the loop, retries, failover, cache.

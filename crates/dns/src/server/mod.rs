@@ -1,0 +1,1 @@
+//! The server side: answer DNS queries over UDP and TCP on the loop.

@@ -1,0 +1,248 @@
+//! The bytes on the wire: queries are written directly (a header, one
+//! question and an optional OPT record are a fixed layout, and writing them
+//! by hand makes a query a few dozen stores, with the id patched in place
+//! for a retransmission); replies are checked on their raw bytes first
+//! (cheap to drop spoofs), then decoded with hickory-proto.
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use super::rng::Rng;
+
+pub(crate) const HEADER_LEN: usize = 12;
+/// CNAME links followed inside one answer before giving up.
+pub(crate) const MAX_CNAME_LINKS: usize = 16;
+
+/// Writes a query for `name`/`qtype` (class IN, RD set) into `buf` and
+/// returns the end of its question section. With `case` the letters of the
+/// name get random case (DNS 0x20).
+pub(crate) fn encode_query(
+    buf: &mut Vec<u8>,
+    id: u16,
+    name: &Name,
+    qtype: RecordType,
+    edns: Option<u16>,
+    case: Option<&mut Rng>,
+) -> usize {
+    buf.clear();
+    buf.extend_from_slice(&id.to_be_bytes());
+    buf.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns.is_some())]);
+    let name_start = buf.len();
+    for label in name.iter() {
+        buf.push(label.len() as u8);
+        buf.extend_from_slice(label);
+    }
+    buf.push(0);
+    if let Some(rng) = case {
+        let mut bits = 0u64;
+        let mut left = 0;
+        for b in &mut buf[name_start..] {
+            if b.is_ascii_alphabetic() {
+                if left == 0 {
+                    bits = rng.next_u64();
+                    left = 64;
+                }
+                if bits & 1 == 1 {
+                    *b ^= 0x20;
+                }
+                bits >>= 1;
+                left -= 1;
+            }
+        }
+    }
+    buf.extend_from_slice(&u16::from(qtype).to_be_bytes());
+    buf.extend_from_slice(&[0, 1]);
+    let end = buf.len();
+    if let Some(payload) = edns {
+        buf.extend_from_slice(&[0, 0, 41]);
+        buf.extend_from_slice(&payload.to_be_bytes());
+        buf.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+    end
+}
+
+pub(crate) fn id_of(reply: &[u8]) -> Option<u16> {
+    (reply.len() >= HEADER_LEN).then(|| u16::from_be_bytes([reply[0], reply[1]]))
+}
+
+/// How a reply's header and question compare with the query.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// Same id, a response, same question (exact case if asked).
+    Yes,
+    /// Everything matches but the case of the name (a 0x20 mismatch).
+    CaseOnly,
+    /// Not an answer to this query.
+    No,
+}
+
+/// Checks id, QR, opcode and the question against the query's bytes. The
+/// question of a reply starts right after the header, where no compression
+/// pointer can point anywhere valid, so it is compared as bytes. A FORMERR
+/// or NOTIMP may come back without the question (a server that could not
+/// parse it); then the id alone has to do.
+pub(crate) fn check_reply(reply: &[u8], query: &[u8], question_end: usize, exact: bool) -> Match {
+    if reply.len() < HEADER_LEN || reply[..2] != query[..2] {
+        return Match::No;
+    }
+    let flags = reply[2];
+    if flags & 0x80 == 0 || (flags >> 3) & 0x0f != 0 {
+        return Match::No;
+    }
+    let qdcount = u16::from_be_bytes([reply[4], reply[5]]);
+    let rcode = reply[3] & 0x0f;
+    if qdcount == 0 && (rcode == 1 || rcode == 4) {
+        return Match::Yes;
+    }
+    if qdcount != 1 || reply.len() < question_end {
+        return Match::No;
+    }
+    let got = &reply[HEADER_LEN..question_end];
+    let want = &query[HEADER_LEN..question_end];
+    if got == want {
+        return Match::Yes;
+    }
+    if got.eq_ignore_ascii_case(want) {
+        // Label length bytes are below 64, never letters, so a
+        // case-insensitive equality is one of the same labels.
+        return if exact { Match::CaseOnly } else { Match::Yes };
+    }
+    Match::No
+}
+
+pub(crate) fn is_truncated(reply: &[u8]) -> bool {
+    reply.len() >= 3 && reply[2] & 0x02 != 0
+}
+
+/// The 4-bit rcode of the header (the extended bits live in OPT; rcodes
+/// that matter to failover are all below 16).
+pub(crate) fn rcode_of(reply: &[u8]) -> u8 {
+    reply.get(3).map_or(0, |b| b & 0x0f)
+}
+
+/// Whether the reply carries an OPT record (a FORMERR without one means
+/// the server does not speak EDNS). Only called on a decodable reply.
+pub(crate) fn has_opt(msg: &Message) -> bool {
+    msg.extensions().is_some()
+}
+
+/// A decoded reply, reduced to what a lookup needs.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) rcode: ResponseCode,
+    pub(crate) answers: Vec<Record>,
+    /// min(SOA TTL, SOA minimum) of an SOA in the authority section
+    /// (RFC 2308's negative TTL).
+    pub(crate) negative_ttl: Option<u32>,
+    pub(crate) has_opt: bool,
+}
+
+pub(crate) fn decode(reply: &[u8]) -> Result<Reply, String> {
+    let mut msg = Message::from_vec(reply).map_err(|e| format!("malformed reply: {e}"))?;
+    let negative_ttl = msg.name_servers().iter().find_map(|r| match r.data() {
+        RData::SOA(soa) => Some(r.ttl().min(soa.minimum())),
+        _ => None,
+    });
+    Ok(Reply {
+        rcode: msg.response_code(),
+        has_opt: has_opt(&msg),
+        answers: msg.take_answers(),
+        negative_ttl,
+    })
+}
+
+/// What one reply (or cache entry) says about (name, type).
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    /// Records of the asked type at the end of the CNAME chain.
+    Records {
+        records: Vec<Record>,
+        canonical: Name,
+        ttl: u32,
+    },
+    /// The name (end of the chain) exists without records of this type.
+    NoData {
+        canonical: Name,
+        negative_ttl: Option<u32>,
+    },
+    /// The name (end of the chain) does not exist.
+    NxDomain {
+        canonical: Name,
+        negative_ttl: Option<u32>,
+    },
+    /// The chain ends at a name the answer says nothing more about: ask
+    /// for it (the server did not chase the CNAME itself).
+    Dangling { target: Name, ttl: u32 },
+    /// The answer cannot be used (a CNAME loop, an overlong chain, an
+    /// unexpected rcode).
+    Error(String),
+}
+
+impl Outcome {
+    /// How long it may be cached (None: not at all).
+    pub(crate) fn cache_ttl(&self) -> Option<u32> {
+        match self {
+            Outcome::Records { ttl, .. } | Outcome::Dangling { ttl, .. } => Some(*ttl),
+            Outcome::NoData { negative_ttl, .. } | Outcome::NxDomain { negative_ttl, .. } => {
+                *negative_ttl
+            }
+            Outcome::Error(_) => None,
+        }
+    }
+}
+
+/// Follows the CNAME chain from `qname` inside the answer section and
+/// collects the records of `qtype` at its end (in the order received).
+pub(crate) fn resolve(reply: &Reply, qname: &Name, qtype: RecordType) -> Outcome {
+    let mut current = qname.clone();
+    let mut chain_ttl = u32::MAX;
+    let mut seen: Vec<Name> = Vec::new();
+    loop {
+        let mut records = Vec::new();
+        let mut ttl = chain_ttl;
+        for r in &reply.answers {
+            if r.record_type() == qtype && r.name() == &current {
+                ttl = ttl.min(r.ttl());
+                records.push(r.clone());
+            }
+        }
+        if !records.is_empty() {
+            return Outcome::Records {
+                records,
+                canonical: current,
+                ttl,
+            };
+        }
+        let next = reply.answers.iter().find_map(|r| match r.data() {
+            RData::CNAME(c) if r.name() == &current => Some((c.0.clone(), r.ttl())),
+            _ => None,
+        });
+        let Some((target, ttl)) = next else { break };
+        if seen.iter().any(|n| n == &target) || &target == qname {
+            return Outcome::Error(format!("CNAME loop at {target}"));
+        }
+        if seen.len() >= MAX_CNAME_LINKS {
+            return Outcome::Error(format!("CNAME chain longer than {MAX_CNAME_LINKS}"));
+        }
+        seen.push(current);
+        current = target;
+        chain_ttl = chain_ttl.min(ttl);
+    }
+    match reply.rcode {
+        ResponseCode::NXDomain => Outcome::NxDomain {
+            canonical: current,
+            negative_ttl: reply.negative_ttl,
+        },
+        ResponseCode::NoError if !seen.is_empty() && reply.negative_ttl.is_none() => {
+            Outcome::Dangling {
+                target: current,
+                ttl: chain_ttl,
+            }
+        }
+        ResponseCode::NoError => Outcome::NoData {
+            canonical: current,
+            negative_ttl: reply.negative_ttl,
+        },
+        other => Outcome::Error(format!("unexpected rcode {other}")),
+    }
+}

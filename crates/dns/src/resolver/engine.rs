@@ -6,6 +6,7 @@
 //! place again (so a callback may start, cancel or shut down lookups).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::rc::Rc;
@@ -112,6 +113,7 @@ struct Txn {
     started: bool,
 }
 
+#[derive(Clone)]
 enum TxnEnd {
     Answer(Rc<Outcome>),
     Fail(Status),
@@ -125,7 +127,8 @@ pub(crate) struct State<T> {
     addrs: Slab<AddrLookup<T>>,
     txns: Slab<Txn>,
     by_id: Vec<u32>,
-    shared: HashMap<(Name, RecordType), Key>,
+    /// Queries in flight by a hash of (lower-case name, type).
+    shared: HashMap<u64, Key, BuildHasherDefault<IdHasher>>,
     queue: VecDeque<Key>,
     inflight: usize,
     socks: Slab<Sock>,
@@ -190,7 +193,7 @@ pub(crate) fn create<T: 'static>(ctx: &mut Ctx<'_, T>, mut cfg: Config) -> io::R
         addrs: Slab::new(),
         txns: Slab::new(),
         by_id: vec![NO_TXN; 1 << 16],
-        shared: HashMap::new(),
+        shared: HashMap::default(),
         queue: VecDeque::new(),
         inflight: 0,
         socks: Slab::new(),
@@ -605,31 +608,31 @@ fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
             return;
         };
         let qtype = l.qtype;
-        l.current = Some(name.clone());
         if st.cfg.cache {
             let now = ctx.now();
             if let Some((outcome, left)) = st.cache.get(&name, qtype, now) {
                 st.stats.cache_hits += 1;
-                if apply(st, key, &TxnEnd::Answer(outcome), Some(left), Source::Cache) {
+                l.current = Some(name);
+                if apply(st, key, TxnEnd::Answer(outcome), Some(left), Source::Cache) {
                     continue;
                 }
                 return;
             }
         }
-        let shared_key = (name, qtype);
-        if let Some(&tk) = st.shared.get(&shared_key) {
-            if let Some(txn) = st.txns.get_mut(tk) {
+        let hash = question_hash(&name, qtype);
+        if let Some(&tk) = st.shared.get(&hash) {
+            if let Some(txn) = st.txns.get_mut(tk).filter(|t| t.qtype == qtype && wire::same_name(&t.name, &name)) {
                 txn.waiters.push(key);
-                if let Some(l) = st.lookups.get_mut(key) {
-                    l.txn = Some(tk);
-                }
+                l.txn = Some(tk);
+                l.current = Some(name);
                 return;
             }
         }
-        let tk = new_txn(st, shared_key.0.clone(), qtype, key);
-        st.shared.insert(shared_key, tk);
+        let tk = new_txn(st, name.clone(), qtype, key);
+        st.shared.entry(hash).or_insert(tk);
         if let Some(l) = st.lookups.get_mut(key) {
             l.txn = Some(tk);
+            l.current = Some(name);
         }
         if st.inflight < st.cfg.max_inflight {
             begin(st, ctx, tk);
@@ -642,7 +645,7 @@ fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
 
 /// Hands a query's end to one of its lookups. True: the lookup goes on
 /// (next candidate or a CNAME target); false: it finished.
-fn apply<T: 'static>(st: &mut State<T>, key: Key, end: &TxnEnd, left: Option<u32>, source: Source) -> bool {
+fn apply<T: 'static>(st: &mut State<T>, key: Key, end: TxnEnd, left: Option<u32>, source: Source) -> bool {
     let Some(l) = st.lookups.get_mut(key) else { return false };
     l.txn = None;
     let chasing = l.chases > 0;
@@ -658,32 +661,27 @@ fn apply<T: 'static>(st: &mut State<T>, key: Key, end: &TxnEnd, left: Option<u32
         }
         TxnEnd::Answer(o) => o,
     };
-    match &**outcome {
+    // The last holder of an answer (no cache, one lookup) takes its
+    // records instead of copying them.
+    let outcome = match Rc::try_unwrap(outcome) {
+        Ok(Outcome::Records {
+            records,
+            canonical,
+            ttl,
+        }) => Err((records, canonical, ttl)),
+        Ok(other) => Ok(Rc::new(other)),
+        Err(rc) => Ok(rc),
+    };
+    let outcome = match outcome {
+        Err(owned) => return apply_records(st, key, owned, left, source),
+        Ok(rc) => rc,
+    };
+    match &*outcome {
         Outcome::Records {
             records,
             canonical,
             ttl,
-        } => {
-            let ttl = left.map_or(*ttl, |left| left.min(*ttl));
-            let mut records = records.clone();
-            if source == Source::Cache {
-                for r in &mut records {
-                    let t = r.ttl().min(ttl);
-                    r.set_ttl(t);
-                }
-            }
-            let renamed = l.chases > 0 || l.current.as_ref() != Some(canonical);
-            let mut r = answer(qtype, l.current.clone(), records, source);
-            r.ttl = Some(ttl);
-            r.canonical = renamed.then(|| canonical.clone());
-            if let Some(first) = l.candidates.get(l.next.wrapping_sub(1)) {
-                if l.chases > 0 {
-                    r.name = Some(first.clone());
-                }
-            }
-            finish(st, key, r);
-            false
-        }
+        } => apply_records(st, key, (records.clone(), canonical.clone(), *ttl), left, source),
         Outcome::NoData {
             negative_ttl,
             canonical,
@@ -692,8 +690,8 @@ fn apply<T: 'static>(st: &mut State<T>, key: Key, end: &TxnEnd, left: Option<u32
             negative_ttl,
             canonical,
         } => {
-            let nx = matches!(&**outcome, Outcome::NxDomain { .. });
-            if l.chases > 0 || l.current.as_ref() != Some(canonical) {
+            let nx = matches!(&*outcome, Outcome::NxDomain { .. });
+            if l.chases > 0 || !l.current.as_ref().is_some_and(|c| wire::same_name(c, canonical)) {
                 l.canonical = Some(canonical.clone());
             }
             l.negative_ttl = negative_ttl.map(|t| left.map_or(t, |left| left.min(t)));
@@ -726,6 +724,35 @@ fn apply<T: 'static>(st: &mut State<T>, key: Key, end: &TxnEnd, left: Option<u32
             false
         }
     }
+}
+
+fn apply_records<T: 'static>(
+    st: &mut State<T>,
+    key: Key,
+    (mut records, canonical, ttl): (Vec<Record>, Name, u32),
+    left: Option<u32>,
+    source: Source,
+) -> bool {
+    let Some(l) = st.lookups.get_mut(key) else { return false };
+    let ttl = left.map_or(ttl, |left| left.min(ttl));
+    if source == Source::Cache {
+        for r in &mut records {
+            let t = r.ttl().min(ttl);
+            r.set_ttl(t);
+        }
+    }
+    let renamed = l.chases > 0 || !l.current.as_ref().is_some_and(|c| wire::same_name(c, &canonical));
+    let qtype = l.qtype;
+    let mut r = answer(qtype, l.current.take(), records, source);
+    r.ttl = Some(ttl);
+    r.canonical = renamed.then_some(canonical);
+    if l.chases > 0 {
+        if let Some(first) = l.candidates.get(l.next.wrapping_sub(1)) {
+            r.name = Some(first.clone());
+        }
+    }
+    finish(st, key, r);
+    false
 }
 
 /// Ends a lookup: queues its callback, or completes its address lookup.
@@ -815,6 +842,41 @@ fn drop_lookup<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
 
 // ------------------------------------------------------------ queries
 
+/// FNV-1a over the lower-cased name and the type: computed once per
+/// question, and the map then hashes the u64 as is (a collision only
+/// costs a query not shared: the names are compared too).
+fn question_hash(name: &Name, qtype: RecordType) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for label in name.iter() {
+        eat(label.len() as u8);
+        label.iter().for_each(|b| eat(b.to_ascii_lowercase()));
+    }
+    u16::from(qtype).to_be_bytes().into_iter().for_each(eat);
+    h
+}
+
+/// Passes an already computed hash through.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 fn new_txn<T>(st: &mut State<T>, name: Name, qtype: RecordType, waiter: Key) -> Key {
     let mut txid = st.rng.next_u16();
     while st.by_id[usize::from(txid)] != NO_TXN {
@@ -862,7 +924,8 @@ fn new_txn<T>(st: &mut State<T>, name: Name, qtype: RecordType, waiter: Key) -> 
 fn server_order<T>(st: &mut State<T>, start: usize) -> Vec<u16> {
     let n = st.servers.len();
     if n == 1 {
-        return vec![0];
+        // The common case: no allocation (send_next reads index 0).
+        return Vec::new();
     }
     let now = Instant::now();
     let delay = st.cfg.server_retry_delay;
@@ -924,7 +987,10 @@ fn send_next<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key) {
             end_txn(st, ctx, tk, TxnEnd::Fail(status));
             return;
         }
-        let s = usize::from(txn.order[txn.sent as usize % n]);
+        let s = txn
+            .order
+            .get(txn.sent as usize % n)
+            .map_or(0, |&s| usize::from(s));
         txn.sent += 1;
         if s < 64 && txn.rcode_failed & (1 << s) != 0 {
             continue;
@@ -996,9 +1062,15 @@ fn end_txn<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, end: Tx
         st.inflight -= 1;
     }
     release(st, ctx, &mut txn);
-    let waiters = std::mem::take(&mut txn.waiters);
+    let mut waiters = std::mem::take(&mut txn.waiters);
+    let last = waiters.pop();
     for w in waiters {
-        if apply(st, w, &end, None, Source::Network) {
+        if apply(st, w, end.clone(), None, Source::Network) {
+            advance(st, ctx, w);
+        }
+    }
+    if let Some(w) = last {
+        if apply(st, w, end, None, Source::Network) {
             advance(st, ctx, w);
         }
     }
@@ -1011,9 +1083,9 @@ fn release<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &mut Txn) {
     if st.by_id[usize::from(txn.txid)] != NO_TXN {
         st.by_id[usize::from(txn.txid)] = NO_TXN;
     }
-    let key = (txn.name.clone(), txn.qtype);
-    if st.txns.get(st.shared.get(&key).copied().unwrap_or(Key { idx: u32::MAX, gen: 0 })).is_none() {
-        st.shared.remove(&key);
+    let hash = question_hash(&txn.name, txn.qtype);
+    if st.shared.get(&hash).is_some_and(|&k| st.txns.get(k).is_none()) {
+        st.shared.remove(&hash);
     }
     detach(st, ctx, txn);
     if st.spare_wire.len() < 64 {
@@ -1239,7 +1311,7 @@ fn handle_reply<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, by
     }
     let rcode = wire::rcode_of(bytes);
     if rcode == 1 && txn.edns.is_some() {
-        let no_opt = wire::decode(bytes).map_or(true, |r| !r.has_opt);
+        let no_opt = wire::decode_full(bytes).map_or(true, |m| m.extensions().is_none());
         if no_opt {
             txn.edns = None;
             let case = st.cfg.case_randomization.then_some(&mut st.rng);
@@ -1265,7 +1337,7 @@ fn handle_reply<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, by
         send_next(st, ctx, tk);
         return;
     }
-    match wire::decode(bytes) {
+    match wire::decode(bytes, txn.qend) {
         Err(reason) => {
             // Never ends the query early: the real answer may follow.
             txn.malformed = Some(reason);

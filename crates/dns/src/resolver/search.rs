@@ -10,6 +10,20 @@ use crate::config::Config;
 /// Parses a name as the user typed it (ASCII kept as is, so 0x20 and the
 /// reported name keep the user's case; other text through IDNA).
 pub(crate) fn parse_name(s: &str) -> Result<Name, String> {
+    // Plain host names (letters, digits, '-', '_', dots between non-empty
+    // labels) need no escape handling: build them from their labels.
+    let plain = s.trim_end_matches('.');
+    if !plain.is_empty()
+        && plain.len() < 254
+        && plain
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() < 64 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        if let Ok(mut n) = Name::from_labels(plain.split('.').map(str::as_bytes)) {
+            n.set_fqdn(s.ends_with('.'));
+            return Ok(n);
+        }
+    }
     let r = if s.is_ascii() {
         Name::from_ascii(s)
     } else {

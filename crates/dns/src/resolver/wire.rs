@@ -6,6 +6,8 @@
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::ProtoError;
 
 use super::rng::Rng;
 
@@ -120,12 +122,6 @@ pub(crate) fn rcode_of(reply: &[u8]) -> u8 {
     reply.get(3).map_or(0, |b| b & 0x0f)
 }
 
-/// Whether the reply carries an OPT record (a FORMERR without one means
-/// the server does not speak EDNS). Only called on a decodable reply.
-pub(crate) fn has_opt(msg: &Message) -> bool {
-    msg.extensions().is_some()
-}
-
 /// A decoded reply, reduced to what a lookup needs.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -134,21 +130,56 @@ pub(crate) struct Reply {
     /// min(SOA TTL, SOA minimum) of an SOA in the authority section
     /// (RFC 2308's negative TTL).
     pub(crate) negative_ttl: Option<u32>,
-    pub(crate) has_opt: bool,
 }
 
-pub(crate) fn decode(reply: &[u8]) -> Result<Reply, String> {
-    let mut msg = Message::from_vec(reply).map_err(|e| format!("malformed reply: {e}"))?;
-    let negative_ttl = msg.name_servers().iter().find_map(|r| match r.data() {
-        RData::SOA(soa) => Some(r.ttl().min(soa.minimum())),
-        _ => None,
-    });
+/// Case-insensitive name equality on the label bytes (hickory's `==`
+/// builds comparison state per label; this is a byte loop).
+pub(crate) fn same_name(a: &Name, b: &Name) -> bool {
+    a.num_labels() == b.num_labels() && a.iter().zip(b.iter()).all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// Decodes what a lookup uses: the answer section, and the authority
+/// section when it may hold the SOA of a negative answer. The header and
+/// question were checked on the raw bytes already (`question_end` is where
+/// the question ends); the additional section is not read (its OPT only
+/// matters to a FORMERR, which [`decode_full`] handles).
+pub(crate) fn decode(reply: &[u8], question_end: usize) -> Result<Reply, String> {
+    let count = |i: usize| usize::from(u16::from_be_bytes([reply[i], reply[i + 1]]));
+    if reply.len() < HEADER_LEN {
+        return Err("malformed reply: short header".into());
+    }
+    let (qd, an, ns) = (count(4), count(6), count(8));
+    let rcode = ResponseCode::from_low(reply[3] & 0x0f);
+    let skip = if qd == 1 { question_end } else { HEADER_LEN };
+    if skip > reply.len() || qd > 1 {
+        return Err("malformed reply: question".into());
+    }
+    let mut d = BinDecoder::new(reply);
+    let bad = |e: ProtoError| format!("malformed reply: {e}");
+    d.read_slice(skip).map_err(|e| bad(e.into()))?;
+    let mut answers = Vec::with_capacity(an.min(64));
+    for _ in 0..an {
+        answers.push(Record::read(&mut d).map_err(bad)?);
+    }
+    let mut negative_ttl = None;
+    if answers.is_empty() || rcode == ResponseCode::NXDomain || answers.iter().all(|r| r.record_type() == RecordType::CNAME) {
+        for _ in 0..ns {
+            let r = Record::read(&mut d).map_err(bad)?;
+            if let RData::SOA(soa) = r.data() {
+                negative_ttl.get_or_insert(r.ttl().min(soa.minimum()));
+            }
+        }
+    }
     Ok(Reply {
-        rcode: msg.response_code(),
-        has_opt: has_opt(&msg),
-        answers: msg.take_answers(),
+        rcode,
+        answers,
         negative_ttl,
     })
+}
+
+/// Decodes the whole message (for a FORMERR: does it carry an OPT?).
+pub(crate) fn decode_full(reply: &[u8]) -> Result<Message, String> {
+    Message::from_vec(reply).map_err(|e| format!("malformed reply: {e}"))
 }
 
 /// What one reply (or cache entry) says about (name, type).
@@ -201,7 +232,7 @@ pub(crate) fn resolve(reply: &Reply, qname: &Name, qtype: RecordType) -> Outcome
         let mut records = Vec::new();
         let mut ttl = chain_ttl;
         for r in &reply.answers {
-            if r.record_type() == qtype && r.name() == &current {
+            if r.record_type() == qtype && same_name(r.name(), &current) {
                 ttl = ttl.min(r.ttl());
                 records.push(r.clone());
             }
@@ -214,11 +245,11 @@ pub(crate) fn resolve(reply: &Reply, qname: &Name, qtype: RecordType) -> Outcome
             };
         }
         let next = reply.answers.iter().find_map(|r| match r.data() {
-            RData::CNAME(c) if r.name() == &current => Some((c.0.clone(), r.ttl())),
+            RData::CNAME(c) if same_name(r.name(), &current) => Some((c.0.clone(), r.ttl())),
             _ => None,
         });
         let Some((target, ttl)) = next else { break };
-        if seen.iter().any(|n| n == &target) || &target == qname {
+        if seen.iter().any(|n| same_name(n, &target)) || same_name(&target, qname) {
             return Outcome::Error(format!("CNAME loop at {target}"));
         }
         if seen.len() >= MAX_CNAME_LINKS {

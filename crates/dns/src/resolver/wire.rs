@@ -277,3 +277,88 @@ pub(crate) fn resolve(reply: &Reply, qname: &Name, qtype: RecordType) -> Outcome
         other => Outcome::Error(format!("unexpected rcode {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn query(name: &str, qtype: RecordType) -> (Vec<u8>, usize) {
+        let mut buf = Vec::new();
+        let n = Name::from_ascii(name).unwrap();
+        let end = encode_query(&mut buf, 0x1234, &n, qtype, Some(1232), None);
+        (buf, end)
+    }
+
+    /// Every step a reply goes through, as the engine runs them.
+    fn handle(reply: &[u8], q: &[u8], qend: usize) {
+        let name = Name::from_ascii("host.example.").unwrap();
+        if check_reply(reply, q, qend, true) != Match::No {
+            let _ = is_truncated(reply);
+            let _ = rcode_of(reply);
+            let _ = decode_full(reply);
+            if let Ok(r) = decode(reply, qend) {
+                let _ = resolve(&r, &name, RecordType::A).cache_ttl();
+            }
+        }
+    }
+
+    #[test]
+    fn query_layout() {
+        let (q, end) = query("Host.Example.", RecordType::AAAA);
+        assert_eq!(&q[..2], &[0x12, 0x34]);
+        assert_eq!(&q[12..end], b"\x04Host\x07Example\x00\x00\x1c\x00\x01");
+        assert_eq!(q.len(), end + 11, "an OPT record follows");
+        let msg = Message::from_vec(&q).unwrap();
+        assert_eq!(msg.max_payload(), 1232);
+        assert!(msg.recursion_desired());
+    }
+
+    #[test]
+    fn reply_checks() {
+        let (q, end) = query("host.example.", RecordType::A);
+        let mut r = q[..end].to_vec();
+        r[2] |= 0x80;
+        assert_eq!(check_reply(&r, &q, end, true), Match::Yes);
+        let mut upper = r.clone();
+        upper[13] = b'H';
+        assert_eq!(check_reply(&upper, &q, end, true), Match::CaseOnly);
+        assert_eq!(check_reply(&upper, &q, end, false), Match::Yes);
+        let mut other_id = r.clone();
+        other_id[1] ^= 1;
+        assert_eq!(check_reply(&other_id, &q, end, false), Match::No);
+        let mut not_response = r.clone();
+        not_response[2] &= 0x7f;
+        assert_eq!(check_reply(&not_response, &q, end, false), Match::No);
+        let mut other_type = r.clone();
+        other_type[end - 3] = 28;
+        assert_eq!(check_reply(&other_type, &q, end, false), Match::No);
+        let mut other_class = r;
+        other_class[end - 1] = 3;
+        assert_eq!(check_reply(&other_class, &q, end, false), Match::No);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let (q, end) = query("host.example.", RecordType::A);
+            handle(&bytes, &q, end);
+        }
+
+        /// Past the checks: the right id, flags and question, then garbage.
+        #[test]
+        fn garbage_after_a_valid_question_never_panics(
+            flags in any::<u16>(),
+            counts in proptest::collection::vec(any::<u8>(), 6),
+            tail in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let (q, end) = query("host.example.", RecordType::A);
+            let mut r = q[..end].to_vec();
+            r[2..4].copy_from_slice(&((flags | 0x8000) & !0x7800).to_be_bytes());
+            r[4..6].copy_from_slice(&[0, 1]);
+            r[6..12].copy_from_slice(&counts);
+            r.extend_from_slice(&tail);
+            handle(&r, &q, end);
+        }
+    }
+}

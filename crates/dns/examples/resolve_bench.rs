@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse(&args) {
         Ok(Mode::Bench(b)) => bench(b),
-        Ok(Mode::Query(q)) => query(q),
+        Ok(Mode::Query(q)) => query(*q),
         Err(msg) => {
             eprintln!("resolve_bench: {msg}");
             eprintln!("usage: resolve_bench --nameserver HOST:PORT --names FILE [--concurrency N]");
@@ -75,11 +75,12 @@ struct QueryArgs {
 
 enum Mode {
     Bench(BenchArgs),
-    Query(QueryArgs),
+    Query(Box<QueryArgs>),
 }
 
 fn num<T: FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag}: not a number: {v:?}"))
+    v.parse()
+        .map_err(|_| format!("{flag}: not a number: {v:?}"))
 }
 
 fn parse(args: &[String]) -> Result<Mode, String> {
@@ -92,11 +93,18 @@ fn parse(args: &[String]) -> Result<Mode, String> {
     let (mut cancel_after, mut shutdown_after) = (None, None);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let mut val = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--nameserver" => {
                 let v = val()?;
-                servers.push(parse_nameserver(&v).ok_or_else(|| format!("--nameserver: not an IP[:PORT]: {v:?}"))?);
+                servers.push(
+                    parse_nameserver(&v)
+                        .ok_or_else(|| format!("--nameserver: not an IP[:PORT]: {v:?}"))?,
+                );
             }
             "--names" => names = Some(val()?),
             "--concurrency" => concurrency = num::<usize>(flag, &val()?)?.max(1),
@@ -111,7 +119,9 @@ fn parse(args: &[String]) -> Result<Mode, String> {
             "--repeat" => repeat = num::<u32>(flag, &val()?)?.max(1),
             "--interval-ms" => interval = Duration::from_millis(num(flag, &val()?)?),
             "--cancel-after-ms" => cancel_after = Some(Duration::from_millis(num(flag, &val()?)?)),
-            "--shutdown-after-ms" => shutdown_after = Some(Duration::from_millis(num(flag, &val()?)?)),
+            "--shutdown-after-ms" => {
+                shutdown_after = Some(Duration::from_millis(num(flag, &val()?)?))
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -161,11 +171,13 @@ fn parse(args: &[String]) -> Result<Mode, String> {
             Err(_) => QType::Plain(RecordType::PTR),
         },
         t => match RecordType::from_str(t) {
-            Ok(RecordType::Unknown(_)) | Err(_) => return Err(format!("--type: unknown type {t:?}")),
+            Ok(RecordType::Unknown(_)) | Err(_) => {
+                return Err(format!("--type: unknown type {t:?}"))
+            }
             Ok(rt) => QType::Plain(rt),
         },
     };
-    Ok(Mode::Query(QueryArgs {
+    Ok(Mode::Query(Box::new(QueryArgs {
         name,
         qtype,
         config,
@@ -173,7 +185,7 @@ fn parse(args: &[String]) -> Result<Mode, String> {
         interval,
         cancel_after,
         shutdown_after,
-    }))
+    })))
 }
 
 // ------------------------------------------------------------ bench mode
@@ -190,32 +202,43 @@ struct Bench {
 
 /// `nI.bench.test` maps to 10.(i>>16).((i>>8)&255).(i&255).
 fn expected(name: &str) -> Option<Ipv4Addr> {
-    let i: u32 = name.strip_prefix('n')?.strip_suffix(".bench.test")?.parse().ok()?;
+    let i: u32 = name
+        .strip_prefix('n')?
+        .strip_suffix(".bench.test")?
+        .parse()
+        .ok()?;
     Some(Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8))
 }
 
 fn bench_next(ctx: &mut Ctx<'_, Bench>, b: &mut Bench) {
     let i = b.next;
     b.next += 1;
-    let Ok(mut r) = ctx.resolver(b.rid) else { return };
-    r.lookup(&b.names[i], RecordType::A, move |ctx, b: &mut Bench, res| {
-        let good = res.status == Status::NoError
-            && !res.addrs.is_empty()
-            && expected(&b.names[i]).is_none_or(|want| res.addrs.iter().all(|a| *a == IpAddr::V4(want)));
-        if good {
-            b.ok += 1;
-        } else {
-            b.failed += 1;
-            eprintln!("{}: {} {:?}", b.names[i], res.status, res.addrs);
-        }
-        b.done += 1;
-        if b.done == b.names.len() {
-            b.end = Some(Instant::now());
-        }
-        if b.next < b.names.len() {
-            bench_next(ctx, b);
-        }
-    });
+    let Ok(mut r) = ctx.resolver(b.rid) else {
+        return;
+    };
+    r.lookup(
+        &b.names[i],
+        RecordType::A,
+        move |ctx, b: &mut Bench, res| {
+            let good = res.status == Status::NoError
+                && !res.addrs.is_empty()
+                && expected(&b.names[i])
+                    .is_none_or(|want| res.addrs.iter().all(|a| *a == IpAddr::V4(want)));
+            if good {
+                b.ok += 1;
+            } else {
+                b.failed += 1;
+                eprintln!("{}: {} {:?}", b.names[i], res.status, res.addrs);
+            }
+            b.done += 1;
+            if b.done == b.names.len() {
+                b.end = Some(Instant::now());
+            }
+            if b.next < b.names.len() {
+                bench_next(ctx, b);
+            }
+        },
+    );
 }
 
 fn bench(a: BenchArgs) -> ExitCode {
@@ -226,7 +249,12 @@ fn bench(a: BenchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     let mut lp: Loop<Bench> = match Loop::new() {
         Ok(lp) => lp,
         Err(e) => {
@@ -239,7 +267,13 @@ fn bench(a: BenchArgs) -> ExitCode {
         .with_nameserver(a.nameserver)
         .with_cache(false)
         .with_max_inflight(a.concurrency);
-    let config = Config { udp_max_queries: std::env::var("UMQ").ok().and_then(|v| v.parse().ok()).unwrap_or(16), ..config };
+    let config = Config {
+        udp_max_queries: std::env::var("UMQ")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16),
+        ..config
+    };
     let rid = match lp.ctx().new_resolver(config) {
         Ok(r) => r,
         Err(e) => {
@@ -295,7 +329,11 @@ fn print_block(q: &mut Query, res: &LookupResult) {
             RData::AAAA(a) if q.args.qtype != QType::Addr => format!("AAAA {a}"),
             RData::A(_) | RData::AAAA(_) => continue,
             RData::TXT(t) => {
-                let bytes: Vec<u8> = t.txt_data().iter().flat_map(|s| s.iter().copied()).collect();
+                let bytes: Vec<u8> = t
+                    .txt_data()
+                    .iter()
+                    .flat_map(|s| s.iter().copied())
+                    .collect();
                 format!("TXT {}", String::from_utf8_lossy(&bytes))
             }
             RData::PTR(p) => format!("PTR {}", p.0),
@@ -332,7 +370,7 @@ fn print_block(q: &mut Query, res: &LookupResult) {
     for l in &lines {
         println!("{l}");
     }
-    if !(res.status.is_ok() && !lines.is_empty()) {
+    if !res.status.is_ok() || lines.is_empty() {
         q.all_ok = false;
     }
 }
@@ -388,7 +426,9 @@ fn query(args: QueryArgs) -> ExitCode {
         }
         if let Some(after) = q.args.cancel_after {
             let _ = ctx.once_timer(after, |ctx, q: &mut Query, _| {
-                let (Some(rid), Some(id)) = (q.rid, q.pending.take()) else { return };
+                let (Some(rid), Some(id)) = (q.rid, q.pending.take()) else {
+                    return;
+                };
                 if ctx.resolver(rid).is_ok_and(|mut r| r.cancel(id)) {
                     // The cancelled lookup's callback never runs: the
                     // block is printed here.

@@ -69,10 +69,15 @@ fn comments_blank_lines_and_whitespace() {
 
 #[test]
 fn config_from_resolv_conf_and_overrides() {
-    let rc = ResolvConf::parse("nameserver 192.0.2.1\nsearch x.example\noptions ndots:2 timeout:3 attempts:1 rotate\n");
+    let rc = ResolvConf::parse(
+        "nameserver 192.0.2.1\nsearch x.example\noptions ndots:2 timeout:3 attempts:1 rotate\n",
+    );
     let c = Config::from_resolv_conf(&rc);
     assert_eq!(c.nameservers, [sa("192.0.2.1:53")]);
-    assert_eq!((c.ndots, c.timeout, c.attempts, c.rotate), (2, Duration::from_secs(3), 1, true));
+    assert_eq!(
+        (c.ndots, c.timeout, c.attempts, c.rotate),
+        (2, Duration::from_secs(3), 1, true)
+    );
     assert_eq!(c.edns, Some(DEFAULT_EDNS_PAYLOAD));
     // options only, servers kept
     let mut d = Config::default().with_nameserver(sa("127.0.0.1:5353"));
@@ -116,13 +121,21 @@ fn hosts_file_parsing() {
          fe80::1%eth0 linklocal\n\
          10.0.0.3\n",
     );
-    let ips = |n: &str| h.lookup(n).iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    let ips = |n: &str| {
+        h.lookup(n)
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ips("localhost"), ["127.0.0.1", "::1"]);
     assert_eq!(ips("WEB.example."), ["10.0.0.1", "10.0.0.2"]);
     assert_eq!(ips("web"), ["10.0.0.1"]);
     assert!(ips("commented.out").is_empty());
     assert!(ips("name").is_empty());
-    assert!(ips("linklocal").is_empty(), "zone ids are not addresses std parses");
+    assert!(
+        ips("linklocal").is_empty(),
+        "zone ids are not addresses std parses"
+    );
     assert_eq!(h.name_of("10.0.0.1".parse().unwrap()), Some("web.example"));
     assert_eq!(h.name_of("::1".parse().unwrap()), Some("localhost"));
     let mut h2 = Hosts::default();

@@ -16,7 +16,10 @@ use evloop_dns::server::Action;
 use hickory_proto::rr::{RData, Record, RecordType};
 use proptest::prelude::*;
 
-fn setup() -> (TestServer, Arc<Mutex<(Vec<u8>, bool)>>) {
+/// The garbage tail to send, and whether the question is echoed first.
+type Garbage = Arc<Mutex<(Vec<u8>, bool)>>;
+
+fn setup() -> (TestServer, Garbage) {
     let srv = TestServer::start();
     let garbage = Arc::new(Mutex::new((Vec::new(), false)));
     let g = garbage.clone();
@@ -32,7 +35,11 @@ fn setup() -> (TestServer, Arc<Mutex<(Vec<u8>, bool)>>) {
         }
         bad[2] |= 0x80;
         bad.extend_from_slice(&tail);
-        let rec = Record::from_rdata(req.name().clone(), 60, RData::A(std::net::Ipv4Addr::new(10, 0, 0, 7).into()));
+        let rec = Record::from_rdata(
+            req.name().clone(),
+            60,
+            RData::A(std::net::Ipv4Addr::new(10, 0, 0, 7).into()),
+        );
         let good = req.answer([rec]);
         Action::Many(vec![Action::Raw(bad), good])
     });

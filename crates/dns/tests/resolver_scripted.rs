@@ -56,7 +56,11 @@ fn ip(s: &str) -> IpAddr {
 #[test]
 fn a_answer_with_ttl_name_and_source() {
     let srv = TestServer::start();
-    srv.on("host.test", RecordType::A, Reply::a(&["10.0.0.1", "10.0.0.2"], 300));
+    srv.on(
+        "host.test",
+        RecordType::A,
+        Reply::a(&["10.0.0.1", "10.0.0.2"], 300),
+    );
     let r = one(config(&srv), "host.test", RecordType::A);
     assert_eq!(r.status, Status::NoError);
     assert_eq!(r.addrs, [ip("10.0.0.1"), ip("10.0.0.2")]);
@@ -71,14 +75,25 @@ fn a_answer_with_ttl_name_and_source() {
 #[test]
 fn txt_and_mx_records() {
     let srv = TestServer::start();
-    srv.on("t.test", RecordType::TXT, Reply::txt(&["hello ", "world"], 60));
+    srv.on(
+        "t.test",
+        RecordType::TXT,
+        Reply::txt(&["hello ", "world"], 60),
+    );
     srv.on("m.test", RecordType::MX, Reply::mx(10, "mail.test", 60));
     let r = one(config(&srv), "t.test", RecordType::TXT);
-    let RData::TXT(t) = r.records[0].data() else { panic!("not TXT") };
+    let RData::TXT(t) = r.records[0].data() else {
+        panic!("not TXT")
+    };
     assert_eq!(t.to_string(), "hello world");
     let r = one(config(&srv), "m.test", RecordType::MX);
-    let RData::MX(mx) = r.records[0].data() else { panic!("not MX") };
-    assert_eq!((mx.preference(), mx.exchange().to_ascii()), (10, "mail.test.".to_string()));
+    let RData::MX(mx) = r.records[0].data() else {
+        panic!("not MX")
+    };
+    assert_eq!(
+        (mx.preference(), mx.exchange().to_ascii()),
+        (10, "mail.test.".to_string())
+    );
 }
 
 #[test]
@@ -86,10 +101,14 @@ fn cache_hit_sends_no_second_query_and_counts_ttl_down() {
     let srv = TestServer::start();
     srv.on("c.test", RecordType::A, Reply::a(&["10.1.1.1"], 120));
     let out = run(config(&srv), |ctx, rid| {
-        ctx.resolver(rid).unwrap().lookup("c.test", RecordType::A, move |ctx, out: &mut Out, r| {
-            out.push(r);
-            ctx.resolver(rid).unwrap().lookup("C.TEST", RecordType::A, push);
-        });
+        ctx.resolver(rid)
+            .unwrap()
+            .lookup("c.test", RecordType::A, move |ctx, out: &mut Out, r| {
+                out.push(r);
+                ctx.resolver(rid)
+                    .unwrap()
+                    .lookup("C.TEST", RecordType::A, push);
+            });
     });
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].status, Status::NoError);
@@ -106,10 +125,14 @@ fn cache_off_asks_again() {
     let cfg = config(&srv).with_cache(false);
     one(cfg.clone(), "c.test", RecordType::A);
     let out = run(cfg, |ctx, rid| {
-        ctx.resolver(rid).unwrap().lookup("c.test", RecordType::A, move |ctx, out: &mut Out, r| {
-            out.push(r);
-            ctx.resolver(rid).unwrap().lookup("c.test", RecordType::A, push);
-        });
+        ctx.resolver(rid)
+            .unwrap()
+            .lookup("c.test", RecordType::A, move |ctx, out: &mut Out, r| {
+                out.push(r);
+                ctx.resolver(rid)
+                    .unwrap()
+                    .lookup("c.test", RecordType::A, push);
+            });
     });
     assert_eq!(out[1].source, Source::Network);
     assert_eq!(srv.count("c.test", RecordType::A), 3);
@@ -118,27 +141,64 @@ fn cache_off_asks_again() {
 #[test]
 fn nxdomain_and_nodata_are_distinct_and_cached_by_soa() {
     let srv = TestServer::start();
-    srv.on("gone.test", RecordType::A, Reply::NxDomain { soa_ttl: 600, minimum: 30 });
-    srv.on("v4only.test", RecordType::AAAA, Reply::NoData { soa_ttl: 20, minimum: 900 });
-    srv.on("nosoa.test", RecordType::A, Reply::Rcode(ResponseCode::NXDomain));
+    srv.on(
+        "gone.test",
+        RecordType::A,
+        Reply::NxDomain {
+            soa_ttl: 600,
+            minimum: 30,
+        },
+    );
+    srv.on(
+        "v4only.test",
+        RecordType::AAAA,
+        Reply::NoData {
+            soa_ttl: 20,
+            minimum: 900,
+        },
+    );
+    srv.on(
+        "nosoa.test",
+        RecordType::A,
+        Reply::Rcode(ResponseCode::NXDomain),
+    );
     let out = run(config(&srv), |ctx, rid| {
         let mut r = ctx.resolver(rid).unwrap();
-        r.lookup("gone.test", RecordType::A, move |ctx, out: &mut Out, res| {
-            out.push(res);
-            let mut r = ctx.resolver(rid).unwrap();
-            r.lookup("gone.test", RecordType::A, push);
-            r.lookup("v4only.test", RecordType::AAAA, move |ctx, out: &mut Out, res| {
+        r.lookup(
+            "gone.test",
+            RecordType::A,
+            move |ctx, out: &mut Out, res| {
                 out.push(res);
                 let mut r = ctx.resolver(rid).unwrap();
-                r.lookup("v4only.test", RecordType::AAAA, push);
-                r.lookup("nosoa.test", RecordType::A, move |ctx, out: &mut Out, res| {
-                    out.push(res);
-                    ctx.resolver(rid).unwrap().lookup("nosoa.test", RecordType::A, push);
-                });
-            });
-        });
+                r.lookup("gone.test", RecordType::A, push);
+                r.lookup(
+                    "v4only.test",
+                    RecordType::AAAA,
+                    move |ctx, out: &mut Out, res| {
+                        out.push(res);
+                        let mut r = ctx.resolver(rid).unwrap();
+                        r.lookup("v4only.test", RecordType::AAAA, push);
+                        r.lookup(
+                            "nosoa.test",
+                            RecordType::A,
+                            move |ctx, out: &mut Out, res| {
+                                out.push(res);
+                                ctx.resolver(rid).unwrap().lookup(
+                                    "nosoa.test",
+                                    RecordType::A,
+                                    push,
+                                );
+                            },
+                        );
+                    },
+                );
+            },
+        );
     });
-    let st: Vec<_> = out.iter().map(|r| (r.status.clone(), r.ttl, r.source)).collect();
+    let st: Vec<_> = out
+        .iter()
+        .map(|r| (r.status.clone(), r.ttl, r.source))
+        .collect();
     assert_eq!(
         st,
         [
@@ -151,15 +211,34 @@ fn nxdomain_and_nodata_are_distinct_and_cached_by_soa() {
         ]
     );
     assert_eq!(srv.count("gone.test", RecordType::A), 1, "NXDOMAIN cached");
-    assert_eq!(srv.count("v4only.test", RecordType::AAAA), 1, "NODATA cached");
-    assert_eq!(srv.count("nosoa.test", RecordType::A), 2, "no SOA: not cached");
-    assert_eq!(srv.count("v4only.test", RecordType::A), 0, "per-type entries");
+    assert_eq!(
+        srv.count("v4only.test", RecordType::AAAA),
+        1,
+        "NODATA cached"
+    );
+    assert_eq!(
+        srv.count("nosoa.test", RecordType::A),
+        2,
+        "no SOA: not cached"
+    );
+    assert_eq!(
+        srv.count("v4only.test", RecordType::A),
+        0,
+        "per-type entries"
+    );
 }
 
 #[test]
 fn identical_lookups_in_flight_share_one_query() {
     let srv = TestServer::start();
-    srv.on("s.test", RecordType::A, Reply::Delay(Duration::from_millis(30), Box::new(Reply::a(&["10.2.2.2"], 60))));
+    srv.on(
+        "s.test",
+        RecordType::A,
+        Reply::Delay(
+            Duration::from_millis(30),
+            Box::new(Reply::a(&["10.2.2.2"], 60)),
+        ),
+    );
     let out = run(config(&srv).with_cache(false), |ctx, rid| {
         let mut r = ctx.resolver(rid).unwrap();
         for _ in 0..5 {
@@ -176,7 +255,11 @@ fn truncated_answer_is_asked_again_over_tcp() {
     let srv = TestServer::start();
     let many: Vec<String> = (0..100).map(|i| format!("10.254.0.{i}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    srv.on("big.test", RecordType::A, Reply::TcpOnly(Box::new(Reply::a(&many, 300))));
+    srv.on(
+        "big.test",
+        RecordType::A,
+        Reply::TcpOnly(Box::new(Reply::a(&many, 300))),
+    );
     let r = one(config(&srv), "big.test", RecordType::A);
     assert_eq!(r.status, Status::NoError);
     assert_eq!(r.addrs.len(), 100);
@@ -186,11 +269,22 @@ fn truncated_answer_is_asked_again_over_tcp() {
 
 #[test]
 fn tcp_replies_split_into_single_bytes_are_reassembled() {
-    let srv = TestServer::start_with(ServerOptions::new().tcp_write_chunks(1, Duration::from_millis(1)));
-    srv.on("split.test", RecordType::TXT, Reply::TcpOnly(Box::new(Reply::txt(&["x".repeat(200).as_str()], 60))));
-    let r = one(config(&srv).with_timeout(Duration::from_secs(3)), "split.test", RecordType::TXT);
+    let srv =
+        TestServer::start_with(ServerOptions::new().tcp_write_chunks(1, Duration::from_millis(1)));
+    srv.on(
+        "split.test",
+        RecordType::TXT,
+        Reply::TcpOnly(Box::new(Reply::txt(&["x".repeat(200).as_str()], 60))),
+    );
+    let r = one(
+        config(&srv).with_timeout(Duration::from_secs(3)),
+        "split.test",
+        RecordType::TXT,
+    );
     assert_eq!(r.status, Status::NoError);
-    let RData::TXT(t) = r.records[0].data() else { panic!() };
+    let RData::TXT(t) = r.records[0].data() else {
+        panic!()
+    };
     assert_eq!(t.to_string().len(), 200);
 }
 
@@ -201,7 +295,11 @@ fn tcp_frames_merged_in_one_read_are_each_checked() {
     // back to back (one read on the client side, usually).
     let real = Reply::a(&["10.3.3.3"], 60);
     let spoof = Reply::WrongId(Box::new(Reply::a(&["6.6.6.6"], 60)));
-    srv.on("merged.test", RecordType::A, Reply::TcpOnly(Box::new(Reply::Many(vec![spoof, real]))));
+    srv.on(
+        "merged.test",
+        RecordType::A,
+        Reply::TcpOnly(Box::new(Reply::Many(vec![spoof, real]))),
+    );
     let r = one(config(&srv), "merged.test", RecordType::A);
     assert_eq!(r.addrs, [ip("10.3.3.3")]);
 }
@@ -209,7 +307,11 @@ fn tcp_frames_merged_in_one_read_are_each_checked() {
 #[test]
 fn formerr_without_opt_retries_without_edns() {
     let srv = TestServer::start();
-    srv.on("old.test", RecordType::A, Reply::NoEdns(Box::new(Reply::a(&["10.4.4.4"], 60))));
+    srv.on(
+        "old.test",
+        RecordType::A,
+        Reply::NoEdns(Box::new(Reply::a(&["10.4.4.4"], 60))),
+    );
     let r = one(config(&srv), "old.test", RecordType::A);
     assert_eq!(r.addrs, [ip("10.4.4.4")]);
     let edns: Vec<_> = srv.seen().iter().map(|s| s.edns).collect();
@@ -221,7 +323,11 @@ fn edns_off_and_other_payload() {
     let srv = TestServer::start();
     srv.on("e.test", RecordType::A, Reply::a(&["10.4.4.5"], 60));
     one(config(&srv).with_edns(None), "e.test", RecordType::A);
-    one(config(&srv).with_edns(Some(4000)).with_cache(false), "e.test", RecordType::A);
+    one(
+        config(&srv).with_edns(Some(4000)).with_cache(false),
+        "e.test",
+        RecordType::A,
+    );
     let edns: Vec<_> = srv.seen().iter().map(|s| s.edns).collect();
     assert_eq!(edns, [None, Some(4000)]);
 }
@@ -231,23 +337,41 @@ fn case_randomisation_is_sent_and_a_case_mismatch_goes_to_tcp() {
     let srv = TestServer::start();
     let long = "abcdefghijklmnopqrstuvwxyz.abcdefghijklmnopqrstuvwxyz.test";
     srv.on(long, RecordType::A, Reply::a(&["10.5.5.5"], 60));
-    srv.on("flip.abcdefghijklmnopqrstuvwxyz.test", RecordType::A, Reply::CaseFlipped(Box::new(Reply::a(&["10.5.5.6"], 60))));
+    srv.on(
+        "flip.abcdefghijklmnopqrstuvwxyz.test",
+        RecordType::A,
+        Reply::CaseFlipped(Box::new(Reply::a(&["10.5.5.6"], 60))),
+    );
     let cfg = config(&srv).with_case_randomization(true);
     let r = one(cfg.clone(), long, RecordType::A);
     assert_eq!(r.addrs, [ip("10.5.5.5")]);
     let sent = &srv.seen()[0].name;
     assert!(sent.eq_ignore_ascii_case(&format!("{long}.")));
-    assert_ne!(sent, &format!("{long}."), "52 letters, all lower case: not random");
+    assert_ne!(
+        sent,
+        &format!("{long}."),
+        "52 letters, all lower case: not random"
+    );
     // The flipped echo is a spoof under 0x20: asked again over TCP, where
     // the server's (flipped) answer is accepted.
     let r = one(cfg, "flip.abcdefghijklmnopqrstuvwxyz.test", RecordType::A);
     assert_eq!(r.addrs, [ip("10.5.5.6")]);
-    assert_eq!(srv.count_tcp("flip.abcdefghijklmnopqrstuvwxyz.test", RecordType::A), 1);
+    assert_eq!(
+        srv.count_tcp("flip.abcdefghijklmnopqrstuvwxyz.test", RecordType::A),
+        1
+    );
     // Without 0x20 the same flipped echo is fine over UDP.
     srv.reset_counts();
-    let r = one(config(&srv), "flip.abcdefghijklmnopqrstuvwxyz.test", RecordType::A);
+    let r = one(
+        config(&srv),
+        "flip.abcdefghijklmnopqrstuvwxyz.test",
+        RecordType::A,
+    );
     assert_eq!(r.addrs, [ip("10.5.5.6")]);
-    assert_eq!(srv.count_tcp("flip.abcdefghijklmnopqrstuvwxyz.test", RecordType::A), 0);
+    assert_eq!(
+        srv.count_tcp("flip.abcdefghijklmnopqrstuvwxyz.test", RecordType::A),
+        0
+    );
 }
 
 #[test]
@@ -275,10 +399,17 @@ fn cname_loop_is_an_error() {
     srv.on(
         "loop1.test",
         RecordType::A,
-        Reply::Answer(vec![cname_rec("loop1.test", 60, "loop2.test"), cname_rec("loop2.test", 60, "loop1.test")]),
+        Reply::Answer(vec![
+            cname_rec("loop1.test", 60, "loop2.test"),
+            cname_rec("loop2.test", 60, "loop1.test"),
+        ]),
     );
     let r = one(config(&srv), "loop1.test", RecordType::A);
-    assert!(matches!(&r.status, Status::Error(reason) if reason.contains("loop")), "{:?}", r.status);
+    assert!(
+        matches!(&r.status, Status::Error(reason) if reason.contains("loop")),
+        "{:?}",
+        r.status
+    );
 }
 
 #[test]
@@ -295,9 +426,19 @@ fn dangling_cname_is_chased_with_a_second_query() {
 #[test]
 fn search_list_and_ndots() {
     let srv = TestServer::start();
-    srv.on("db.a.test", RecordType::A, Reply::NxDomain { soa_ttl: 60, minimum: 60 });
+    srv.on(
+        "db.a.test",
+        RecordType::A,
+        Reply::NxDomain {
+            soa_ttl: 60,
+            minimum: 60,
+        },
+    );
     srv.on("db.b.test", RecordType::A, Reply::a(&["10.8.8.8"], 60));
-    srv.otherwise(Reply::NxDomain { soa_ttl: 60, minimum: 60 });
+    srv.otherwise(Reply::NxDomain {
+        soa_ttl: 60,
+        minimum: 60,
+    });
     let cfg = config(&srv).with_search("a.test").with_search("b.test");
     let r = one(cfg.clone(), "db", RecordType::A);
     assert_eq!(r.addrs, [ip("10.8.8.8")]);
@@ -329,8 +470,18 @@ fn search_list_and_ndots() {
 #[test]
 fn nodata_on_a_candidate_wins_over_a_later_nxdomain() {
     let srv = TestServer::start();
-    srv.on("h.a.test", RecordType::A, Reply::NoData { soa_ttl: 60, minimum: 60 });
-    srv.otherwise(Reply::NxDomain { soa_ttl: 60, minimum: 60 });
+    srv.on(
+        "h.a.test",
+        RecordType::A,
+        Reply::NoData {
+            soa_ttl: 60,
+            minimum: 60,
+        },
+    );
+    srv.otherwise(Reply::NxDomain {
+        soa_ttl: 60,
+        minimum: 60,
+    });
     let r = one(config(&srv).with_search("a.test"), "h", RecordType::A);
     assert_eq!(r.status, Status::NoData);
     assert_eq!(srv.total(), 2);
@@ -343,11 +494,20 @@ fn hosts_file_answers_first_and_literals_directly() {
     let hosts = Hosts::parse("10.0.0.42 printer.lan printer\n::1 printer.lan\n");
     let cfg = config(&srv).with_hosts(hosts);
     let r = one(cfg.clone(), "printer.lan", RecordType::A);
-    assert_eq!((r.addrs.clone(), r.source), (vec![ip("10.0.0.42")], Source::Hosts));
+    assert_eq!(
+        (r.addrs.clone(), r.source),
+        (vec![ip("10.0.0.42")], Source::Hosts)
+    );
     let r = one(cfg.clone(), "PRINTER.LAN", RecordType::AAAA);
-    assert_eq!((r.addrs.clone(), r.source), (vec![ip("::1")], Source::Hosts));
+    assert_eq!(
+        (r.addrs.clone(), r.source),
+        (vec![ip("::1")], Source::Hosts)
+    );
     let r = one(cfg.clone(), "192.0.2.9", RecordType::A);
-    assert_eq!((r.addrs.clone(), r.source), (vec![ip("192.0.2.9")], Source::Literal));
+    assert_eq!(
+        (r.addrs.clone(), r.source),
+        (vec![ip("192.0.2.9")], Source::Literal)
+    );
     let r = one(cfg, "other.lan", RecordType::A);
     assert_eq!(r.source, Source::Network);
     assert_eq!(srv.total(), 1, "only other.lan went to the server");
@@ -357,21 +517,35 @@ fn hosts_file_answers_first_and_literals_directly() {
 fn lookup_addr_asks_both_families_and_reports_partial_results() {
     let srv = TestServer::start();
     srv.on("dual.test", RecordType::A, Reply::a(&["10.10.0.1"], 60));
-    srv.on("dual.test", RecordType::AAAA, Reply::aaaa(&["2001:db8::2"], 30));
+    srv.on(
+        "dual.test",
+        RecordType::AAAA,
+        Reply::aaaa(&["2001:db8::2"], 30),
+    );
     srv.on("half.test", RecordType::A, Reply::a(&["10.10.0.2"], 60));
-    srv.on("half.test", RecordType::AAAA, Reply::Rcode(ResponseCode::ServFail));
+    srv.on(
+        "half.test",
+        RecordType::AAAA,
+        Reply::Rcode(ResponseCode::ServFail),
+    );
     let out = run(config(&srv), |ctx, rid| {
         let mut r = ctx.resolver(rid).unwrap();
         r.lookup_addr("dual.test", push);
         r.lookup_addr("half.test", push);
     });
-    let dual = out.iter().find(|r| r.name.as_ref().unwrap().to_ascii() == "dual.test.").unwrap();
+    let dual = out
+        .iter()
+        .find(|r| r.name.as_ref().unwrap().to_ascii() == "dual.test.")
+        .unwrap();
     assert_eq!(dual.status, Status::NoError);
     let mut got = dual.addrs.clone();
     got.sort();
     assert_eq!(got, [ip("10.10.0.1"), ip("2001:db8::2")]);
     assert_eq!(dual.ttl, Some(30));
-    let half = out.iter().find(|r| r.name.as_ref().unwrap().to_ascii() == "half.test.").unwrap();
+    let half = out
+        .iter()
+        .find(|r| r.name.as_ref().unwrap().to_ascii() == "half.test.")
+        .unwrap();
     assert_eq!(half.status, Status::NoError);
     assert_eq!(half.addrs, [ip("10.10.0.2")]);
     assert_eq!(half.families, Some((Status::NoError, Status::ServFail)));
@@ -380,8 +554,19 @@ fn lookup_addr_asks_both_families_and_reports_partial_results() {
 #[test]
 fn reverse_lookup_asks_the_arpa_names() {
     let srv = TestServer::start();
-    srv.on("4.3.2.10.in-addr.arpa", RecordType::PTR, Reply::Answer(vec![common::rec("4.3.2.10.in-addr.arpa", 60, RData::PTR(hickory_proto::rr::rdata::PTR(common::name("h.test"))))]));
-    srv.otherwise(Reply::NxDomain { soa_ttl: 60, minimum: 60 });
+    srv.on(
+        "4.3.2.10.in-addr.arpa",
+        RecordType::PTR,
+        Reply::Answer(vec![common::rec(
+            "4.3.2.10.in-addr.arpa",
+            60,
+            RData::PTR(hickory_proto::rr::rdata::PTR(common::name("h.test"))),
+        )]),
+    );
+    srv.otherwise(Reply::NxDomain {
+        soa_ttl: 60,
+        minimum: 60,
+    });
     let out = run(config(&srv), |ctx, rid| {
         let mut r = ctx.resolver(rid).unwrap();
         r.reverse(ip("10.2.3.4"), push);
@@ -391,7 +576,9 @@ fn reverse_lookup_asks_the_arpa_names() {
     let ok = out.iter().find(|r| r.status == Status::NoError).unwrap();
     assert_eq!(ok.records[0].data().to_string(), "h.test.");
     let names: Vec<_> = srv.seen().iter().map(|s| s.name.clone()).collect();
-    assert!(names.contains(&"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.".to_string()));
+    assert!(names.contains(
+        &"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.".to_string()
+    ));
 }
 
 #[test]
@@ -399,7 +586,13 @@ fn silence_times_out_after_attempts() {
     let srv = TestServer::start();
     srv.on("quiet.test", RecordType::A, Reply::Drop);
     let t0 = Instant::now();
-    let r = one(config(&srv).with_timeout(Duration::from_millis(100)).with_attempts(3), "quiet.test", RecordType::A);
+    let r = one(
+        config(&srv)
+            .with_timeout(Duration::from_millis(100))
+            .with_attempts(3),
+        "quiet.test",
+        RecordType::A,
+    );
     assert_eq!(r.status, Status::Timeout);
     assert!(t0.elapsed() >= Duration::from_millis(300));
     assert_eq!(srv.count("quiet.test", RecordType::A), 3);
@@ -408,14 +601,31 @@ fn silence_times_out_after_attempts() {
 #[test]
 fn rcode_failures_are_reported_when_every_server_gave_them() {
     let srv = TestServer::start();
-    srv.on("sf.test", RecordType::A, Reply::Rcode(ResponseCode::ServFail));
+    srv.on(
+        "sf.test",
+        RecordType::A,
+        Reply::Rcode(ResponseCode::ServFail),
+    );
     srv.on("ni.test", RecordType::A, Reply::Rcode(ResponseCode::NotImp));
     srv.on("rf.test", RecordType::A, Reply::Refuse);
-    srv.on("fe.test", RecordType::A, Reply::Rcode(ResponseCode::FormErr));
+    srv.on(
+        "fe.test",
+        RecordType::A,
+        Reply::Rcode(ResponseCode::FormErr),
+    );
     let cfg = config(&srv).with_edns(None);
-    assert_eq!(one(cfg.clone(), "sf.test", RecordType::A).status, Status::ServFail);
-    assert_eq!(one(cfg.clone(), "ni.test", RecordType::A).status, Status::NotImp);
-    assert_eq!(one(cfg.clone(), "rf.test", RecordType::A).status, Status::Refused);
+    assert_eq!(
+        one(cfg.clone(), "sf.test", RecordType::A).status,
+        Status::ServFail
+    );
+    assert_eq!(
+        one(cfg.clone(), "ni.test", RecordType::A).status,
+        Status::NotImp
+    );
+    assert_eq!(
+        one(cfg.clone(), "rf.test", RecordType::A).status,
+        Status::Refused
+    );
     assert_eq!(one(cfg, "fe.test", RecordType::A).status, Status::FormErr);
     // one server: one query each (an rcode is an answer, not silence)
     assert_eq!(srv.count("sf.test", RecordType::A), 1);
@@ -424,28 +634,51 @@ fn rcode_failures_are_reported_when_every_server_gave_them() {
 #[test]
 fn cancel_before_the_reply_drops_the_callback_and_the_late_reply() {
     let srv = TestServer::start();
-    srv.on("slow.test", RecordType::A, Reply::Delay(Duration::from_millis(40), Box::new(Reply::a(&["10.11.0.1"], 60))));
+    srv.on(
+        "slow.test",
+        RecordType::A,
+        Reply::Delay(
+            Duration::from_millis(40),
+            Box::new(Reply::a(&["10.11.0.1"], 60)),
+        ),
+    );
     srv.on("fast.test", RecordType::A, Reply::a(&["10.11.0.2"], 60));
     let mut lp: Loop<(Out, usize)> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
     let rid = ctx.new_resolver(config(&srv)).unwrap();
     let mut r = ctx.resolver(rid).unwrap();
-    let slow = r.lookup("slow.test", RecordType::A, |_, out: &mut (Out, usize), res| out.0.push(res));
+    let slow = r.lookup(
+        "slow.test",
+        RecordType::A,
+        |_, out: &mut (Out, usize), res| out.0.push(res),
+    );
     // cancelled at once: the reply to it arrives while the loop runs
-    let fast = r.lookup("fast.test", RecordType::A, |_, out: &mut (Out, usize), res| out.0.push(res));
+    let fast = r.lookup(
+        "fast.test",
+        RecordType::A,
+        |_, out: &mut (Out, usize), res| out.0.push(res),
+    );
     assert!(r.cancel(fast));
     assert!(!r.cancel(fast), "a second cancel finds nothing");
-    ctx.once_timer(Duration::from_millis(10), move |ctx, out: &mut (Out, usize), _| {
-        out.1 += usize::from(ctx.resolver(rid).unwrap().cancel(slow));
-    })
+    ctx.once_timer(
+        Duration::from_millis(10),
+        move |ctx, out: &mut (Out, usize), _| {
+            out.1 += usize::from(ctx.resolver(rid).unwrap().cancel(slow));
+        },
+    )
     .unwrap();
     // keep the loop alive past the slow reply
-    ctx.once_timer(Duration::from_millis(120), |_, _, _| {}).unwrap();
+    ctx.once_timer(Duration::from_millis(120), |_, _, _| {})
+        .unwrap();
     let mut out = (Vec::new(), 0);
     lp.run(&mut out, RunMode::Default).unwrap();
     assert!(out.0.is_empty(), "no callback of a cancelled lookup ran");
     assert_eq!(out.1, 1);
-    assert_eq!(srv.wait_total(2, Duration::from_secs(1)), 2, "both queries had gone out");
+    assert_eq!(
+        srv.wait_total(2, Duration::from_secs(1)),
+        2,
+        "both queries had gone out"
+    );
     let stats = lp.ctx().resolver(rid).unwrap().stats();
     assert_eq!(stats.pending, 0);
     assert_eq!(stats.inflight, 0);
@@ -472,7 +705,9 @@ fn shutdown_ends_every_pending_lookup_once() {
     srv.otherwise(Reply::Drop);
     let mut lp: Loop<Out> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
-    let rid = ctx.new_resolver(config(&srv).with_timeout(Duration::from_secs(5))).unwrap();
+    let rid = ctx
+        .new_resolver(config(&srv).with_timeout(Duration::from_secs(5)))
+        .unwrap();
     let mut r = ctx.resolver(rid).unwrap();
     for i in 0..5 {
         r.lookup(&format!("p{i}.test"), RecordType::A, push);
@@ -489,16 +724,26 @@ fn shutdown_ends_every_pending_lookup_once() {
     let t0 = Instant::now();
     let mut out = Vec::new();
     lp.run(&mut out, RunMode::Default).unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(4), "did not wait for timeouts");
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "did not wait for timeouts"
+    );
     assert_eq!(out.len(), 8);
-    assert!(out.iter().all(|r| r.status == Status::Shutdown), "{:?}", out.iter().map(|r| &r.status).collect::<Vec<_>>());
+    assert!(
+        out.iter().all(|r| r.status == Status::Shutdown),
+        "{:?}",
+        out.iter().map(|r| &r.status).collect::<Vec<_>>()
+    );
     assert_eq!(srv.count("after.test", RecordType::A), 0);
 }
 
 #[test]
 fn inflight_cap_queues_the_rest() {
     let srv = TestServer::start();
-    srv.otherwise(Reply::Delay(Duration::from_millis(20), Box::new(Reply::a(&["10.12.0.1"], 60))));
+    srv.otherwise(Reply::Delay(
+        Duration::from_millis(20),
+        Box::new(Reply::a(&["10.12.0.1"], 60)),
+    ));
     let mut lp: Loop<Out> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
     let rid = ctx.new_resolver(config(&srv).with_max_inflight(2)).unwrap();
@@ -519,15 +764,26 @@ fn invalid_names_and_no_nameserver_are_errors() {
     let r = one(Config::default(), "host.test", RecordType::A);
     assert!(matches!(r.status, Status::Error(ref m) if m.contains("nameserver")));
     let long = "a".repeat(70);
-    let r = one(Config::default().with_nameserver("127.0.0.1:9".parse().unwrap()), &long, RecordType::A);
-    assert!(matches!(r.status, Status::Error(ref m) if m.contains("invalid name")), "{:?}", r.status);
+    let r = one(
+        Config::default().with_nameserver("127.0.0.1:9".parse().unwrap()),
+        &long,
+        RecordType::A,
+    );
+    assert!(
+        matches!(r.status, Status::Error(ref m) if m.contains("invalid name")),
+        "{:?}",
+        r.status
+    );
 }
 
 #[test]
 fn udp_queries_use_random_ids_and_several_source_ports() {
     let srv = TestServer::start();
     srv.otherwise(Reply::a(&["10.13.0.1"], 60));
-    let cfg = Config { udp_max_queries: 4, ..config(&srv).with_cache(false) };
+    let cfg = Config {
+        udp_max_queries: 4,
+        ..config(&srv).with_cache(false)
+    };
     run(cfg, |ctx, rid| {
         let mut r = ctx.resolver(rid).unwrap();
         for i in 0..40 {
@@ -539,7 +795,11 @@ fn udp_queries_use_random_ids_and_several_source_ports() {
     let mut ports: Vec<u16> = seen.iter().map(|s| s.peer.port()).collect();
     ports.sort();
     ports.dedup();
-    assert!(ports.len() >= 10, "a new socket every 4 queries: {} ports", ports.len());
+    assert!(
+        ports.len() >= 10,
+        "a new socket every 4 queries: {} ports",
+        ports.len()
+    );
     let mut ids: Vec<u16> = seen.iter().map(|s| s.id).collect();
     ids.sort();
     ids.dedup();

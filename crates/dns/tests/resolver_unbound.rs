@@ -27,10 +27,14 @@ impl Drop for Unbound {
 }
 
 fn unbound_path() -> Option<PathBuf> {
-    ["/usr/sbin/unbound", "/usr/bin/unbound", "/usr/local/sbin/unbound"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/unbound",
+        "/usr/bin/unbound",
+        "/usr/local/sbin/unbound",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// A port free for both UDP and TCP right now.
@@ -111,18 +115,28 @@ remote-control:
     // ready when it answers
     let end = Instant::now() + Duration::from_secs(10);
     while Instant::now() < end {
-        let r = lookups(&ub, Duration::from_millis(100), &[("n1.bench.test", RecordType::A)]);
+        let r = lookups(
+            &ub,
+            Duration::from_millis(100),
+            &[("n1.bench.test", RecordType::A)],
+        );
         if r[0].status == Status::NoError {
             return Some(ub);
         }
     }
-    panic!("unbound did not come up (see its log in {})", ub.dir.display());
+    panic!(
+        "unbound did not come up (see its log in {})",
+        ub.dir.display()
+    );
 }
 
 type Out = Vec<LookupResult>;
 
 fn lookups(ub: &Unbound, timeout: Duration, what: &[(&str, RecordType)]) -> Out {
-    let cfg = Config::default().with_nameserver(ub.addr).with_timeout(timeout).with_attempts(1);
+    let cfg = Config::default()
+        .with_nameserver(ub.addr)
+        .with_timeout(timeout)
+        .with_attempts(1);
     let mut lp: Loop<Out> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
     let rid: ResolverId = ctx.new_resolver(cfg).unwrap();
@@ -144,7 +158,9 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn against_unbound() {
-    let Some(ub) = start_unbound("main") else { return };
+    let Some(ub) = start_unbound("main") else {
+        return;
+    };
     let t = Duration::from_millis(500);
     let out = lookups(
         &ub,
@@ -161,21 +177,41 @@ fn against_unbound() {
             ("x.drop.example", RecordType::A),
         ],
     );
-    assert_eq!((out[0].status.clone(), out[0].addrs.clone(), out[0].ttl), (Status::NoError, vec![ip("10.0.0.1")], Some(300)));
+    assert_eq!(
+        (out[0].status.clone(), out[0].addrs.clone(), out[0].ttl),
+        (Status::NoError, vec![ip("10.0.0.1")], Some(300))
+    );
     assert_eq!(out[1].addrs, [ip("2001:db8::1")]);
-    let RData::TXT(txt) = out[2].records[0].data() else { panic!() };
+    let RData::TXT(txt) = out[2].records[0].data() else {
+        panic!()
+    };
     assert_eq!(txt.to_string(), "hello from bench.test");
     // 1500 bytes of text: truncated over UDP, asked again over TCP
-    let RData::TXT(txt) = out[3].records[0].data() else { panic!("{:?}", out[3].status) };
-    let text: Vec<u8> = txt.txt_data().iter().flat_map(|s| s.iter().copied()).collect();
+    let RData::TXT(txt) = out[3].records[0].data() else {
+        panic!("{:?}", out[3].status)
+    };
+    let text: Vec<u8> = txt
+        .txt_data()
+        .iter()
+        .flat_map(|s| s.iter().copied())
+        .collect();
     assert_eq!(text.len(), 1500);
     assert!(text.starts_with(b"aaaa") && text.ends_with(b"ffff"));
     // NXDOMAIN and NODATA with the SOA's negative TTL (min(3600, 300))
-    assert_eq!((out[4].status.clone(), out[4].ttl), (Status::NxDomain, Some(300)));
-    assert_eq!((out[5].status.clone(), out[5].ttl), (Status::NoData, Some(300)));
+    assert_eq!(
+        (out[4].status.clone(), out[4].ttl),
+        (Status::NxDomain, Some(300))
+    );
+    assert_eq!(
+        (out[5].status.clone(), out[5].ttl),
+        (Status::NoData, Some(300))
+    );
     // a bare CNAME: chased with a second query
     assert_eq!(out[6].addrs, [ip("10.0.0.1")]);
-    assert_eq!(out[6].canonical.as_ref().unwrap().to_ascii(), "n1.bench.test.");
+    assert_eq!(
+        out[6].canonical.as_ref().unwrap().to_ascii(),
+        "n1.bench.test."
+    );
     assert_eq!(out[7].status, Status::Refused);
     assert_eq!(out[8].status, Status::Timeout);
     assert_eq!(out[0].source, Source::Network);
@@ -183,12 +219,16 @@ fn against_unbound() {
 
 #[test]
 fn address_lookup_against_unbound() {
-    let Some(ub) = start_unbound("addr") else { return };
+    let Some(ub) = start_unbound("addr") else {
+        return;
+    };
     let cfg = Config::default().with_nameserver(ub.addr);
     let mut lp: Loop<Out> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
     let rid = ctx.new_resolver(cfg).unwrap();
-    ctx.resolver(rid).unwrap().lookup_addr("dual.bench.test", |_, out: &mut Out, r| out.push(r));
+    ctx.resolver(rid)
+        .unwrap()
+        .lookup_addr("dual.bench.test", |_, out: &mut Out, r| out.push(r));
     let mut out = Vec::new();
     lp.run(&mut out, RunMode::Default).unwrap();
     let mut got = out[0].addrs.clone();

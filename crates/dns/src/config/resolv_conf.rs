@@ -125,7 +125,10 @@ pub fn parse_nameserver(s: &str) -> Option<SocketAddr> {
         return Some(sa);
     }
     let inner = s.strip_prefix('[')?.strip_suffix(']')?;
-    inner.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+    inner
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 53))
 }
 
 /// A search domain, fully qualified; `None` if it does not parse or is the

@@ -55,8 +55,16 @@ impl Cache {
         Some((e.outcome.clone(), e.ttl - age as u32))
     }
 
-    pub(crate) fn insert(&mut self, name: &Name, qtype: RecordType, outcome: Rc<Outcome>, now: Instant) {
-        let Some(ttl) = outcome.cache_ttl() else { return };
+    pub(crate) fn insert(
+        &mut self,
+        name: &Name,
+        qtype: RecordType,
+        outcome: Rc<Outcome>,
+        now: Instant,
+    ) {
+        let Some(ttl) = outcome.cache_ttl() else {
+            return;
+        };
         let ttl = ttl.min(self.max_ttl);
         if ttl == 0 || self.cap == 0 {
             return;
@@ -74,7 +82,9 @@ impl Cache {
             },
         );
         while self.map.len() > self.cap {
-            let Some((k, seq)) = self.order.pop_front() else { break };
+            let Some((k, seq)) = self.order.pop_front() else {
+                break;
+            };
             if self.map.get(&k).is_some_and(|e| e.seq == seq) {
                 self.map.remove(&k);
             }
@@ -96,5 +106,4 @@ impl Cache {
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
-
 }

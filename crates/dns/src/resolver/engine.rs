@@ -292,7 +292,10 @@ pub(crate) fn lookup<T: 'static>(
     let Some(mut st) = take(ctx, rid) else {
         return LookupId {
             rid,
-            key: Key { idx: u32::MAX, gen: 0 },
+            key: Key {
+                idx: u32::MAX,
+                gen: 0,
+            },
             addr: false,
         };
     };
@@ -315,11 +318,16 @@ pub(crate) fn reverse<T: 'static>(
     let Some(mut st) = take(ctx, rid) else {
         return LookupId {
             rid,
-            key: Key { idx: u32::MAX, gen: 0 },
+            key: Key {
+                idx: u32::MAX,
+                gen: 0,
+            },
             addr: false,
         };
     };
-    let key = st.lookups.insert(Lookup::new(Owner::Callback(cb), RecordType::PTR));
+    let key = st
+        .lookups
+        .insert(Lookup::new(Owner::Callback(cb), RecordType::PTR));
     let arpa = Name::from(ip);
     let from_hosts = st
         .cfg
@@ -328,10 +336,18 @@ pub(crate) fn reverse<T: 'static>(
         .and_then(|h| h.name_of(ip))
         .and_then(|n| search::parse_name(&format!("{n}.")).ok());
     if st.shut {
-        finish(&mut st, key, LookupResult::status_only(Status::Shutdown, RecordType::PTR));
+        finish(
+            &mut st,
+            key,
+            LookupResult::status_only(Status::Shutdown, RecordType::PTR),
+        );
     } else if let Some(target) = from_hosts {
         let rec = Record::from_rdata(arpa.clone(), 0, RData::PTR(rdata::PTR(target)));
-        finish(&mut st, key, answer(RecordType::PTR, Some(arpa), vec![rec], Source::Hosts));
+        finish(
+            &mut st,
+            key,
+            answer(RecordType::PTR, Some(arpa), vec![rec], Source::Hosts),
+        );
     } else {
         start_lookup(&mut st, ctx, key, &arpa.to_ascii(), false);
     }
@@ -352,7 +368,10 @@ pub(crate) fn lookup_addr<T: 'static>(
     let Some(mut st) = take(ctx, rid) else {
         return LookupId {
             rid,
-            key: Key { idx: u32::MAX, gen: 0 },
+            key: Key {
+                idx: u32::MAX,
+                gen: 0,
+            },
             addr: true,
         };
     };
@@ -425,7 +444,10 @@ pub(crate) fn cancel<T: 'static>(ctx: &mut Ctx<'_, T>, id: LookupId) -> bool {
                 }
             }
         }
-    } else if matches!(st.lookups.get(id.key).map(|l| &l.owner), Some(Owner::Callback(_))) {
+    } else if matches!(
+        st.lookups.get(id.key).map(|l| &l.owner),
+        Some(Owner::Callback(_))
+    ) {
         found = true;
         drop_lookup(&mut st, ctx, id.key);
     }
@@ -452,7 +474,11 @@ pub(crate) fn shutdown<T: 'static>(ctx: &mut Ctx<'_, T>, rid: ResolverId) {
         if let Some(l) = st.lookups.get_mut(k) {
             l.txn = None;
             let qtype = l.qtype;
-            finish(&mut st, k, LookupResult::status_only(Status::Shutdown, qtype));
+            finish(
+                &mut st,
+                k,
+                LookupResult::status_only(Status::Shutdown, qtype),
+            );
         }
     }
     for sk in st.socks.keys() {
@@ -486,7 +512,12 @@ impl<T> Lookup<T> {
     }
 }
 
-fn answer(qtype: RecordType, name: Option<Name>, records: Vec<Record>, source: Source) -> LookupResult {
+fn answer(
+    qtype: RecordType,
+    name: Option<Name>,
+    records: Vec<Record>,
+    source: Source,
+) -> LookupResult {
     let mut r = LookupResult::status_only(Status::NoError, qtype);
     r.name = name;
     r.records = records;
@@ -510,7 +541,13 @@ fn address_answer(ips: &[IpAddr], name: Option<Name>, source: Source) -> LookupR
 }
 
 /// Answers from a literal or the hosts file, or starts the DNS part.
-fn start_lookup<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key, input: &str, search: bool) {
+fn start_lookup<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    key: Key,
+    input: &str,
+    search: bool,
+) {
     let qtype = match st.lookups.get(key) {
         Some(l) => l.qtype,
         None => return,
@@ -538,7 +575,13 @@ fn start_lookup<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key, i
             .cfg
             .hosts
             .as_ref()
-            .map(|h| h.lookup(input).iter().copied().filter(|ip| ip.is_ipv6() == want_v6).collect())
+            .map(|h| {
+                h.lookup(input)
+                    .iter()
+                    .copied()
+                    .filter(|ip| ip.is_ipv6() == want_v6)
+                    .collect()
+            })
             .unwrap_or_default();
         if !found.is_empty() {
             let name = search::parse_name(input).ok().map(|mut n| {
@@ -555,8 +598,16 @@ fn start_lookup<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key, i
 }
 
 /// Computes the search candidates and asks the first.
-fn start_names<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key, input: &str, search: bool) {
-    let Some(qtype) = st.lookups.get(key).map(|l| l.qtype) else { return };
+fn start_names<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    key: Key,
+    input: &str,
+    search: bool,
+) {
+    let Some(qtype) = st.lookups.get(key).map(|l| l.qtype) else {
+        return;
+    };
     let names = if search {
         search::candidates(input, &st.cfg)
     } else {
@@ -566,7 +617,11 @@ fn start_names<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key, in
         })
     };
     match names {
-        Err(reason) => finish(st, key, LookupResult::status_only(Status::Error(reason), qtype)),
+        Err(reason) => finish(
+            st,
+            key,
+            LookupResult::status_only(Status::Error(reason), qtype),
+        ),
         Ok(_) if st.servers.is_empty() => finish(
             st,
             key,
@@ -586,7 +641,9 @@ fn start_names<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key, in
 /// with a new query.
 fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
     loop {
-        let Some(l) = st.lookups.get_mut(key) else { return };
+        let Some(l) = st.lookups.get_mut(key) else {
+            return;
+        };
         let name = if let Some(t) = l.chase.take() {
             t
         } else if l.next < l.candidates.len() {
@@ -621,7 +678,11 @@ fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
         }
         let hash = question_hash(&name, qtype);
         if let Some(&tk) = st.shared.get(&hash) {
-            if let Some(txn) = st.txns.get_mut(tk).filter(|t| t.qtype == qtype && wire::same_name(&t.name, &name)) {
+            if let Some(txn) = st
+                .txns
+                .get_mut(tk)
+                .filter(|t| t.qtype == qtype && wire::same_name(&t.name, &name))
+            {
                 txn.waiters.push(key);
                 l.txn = Some(tk);
                 l.current = Some(name);
@@ -645,8 +706,16 @@ fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
 
 /// Hands a query's end to one of its lookups. True: the lookup goes on
 /// (next candidate or a CNAME target); false: it finished.
-fn apply<T: 'static>(st: &mut State<T>, key: Key, end: TxnEnd, left: Option<u32>, source: Source) -> bool {
-    let Some(l) = st.lookups.get_mut(key) else { return false };
+fn apply<T: 'static>(
+    st: &mut State<T>,
+    key: Key,
+    end: TxnEnd,
+    left: Option<u32>,
+    source: Source,
+) -> bool {
+    let Some(l) = st.lookups.get_mut(key) else {
+        return false;
+    };
     l.txn = None;
     let chasing = l.chases > 0;
     let qtype = l.qtype;
@@ -681,7 +750,13 @@ fn apply<T: 'static>(st: &mut State<T>, key: Key, end: TxnEnd, left: Option<u32>
             records,
             canonical,
             ttl,
-        } => apply_records(st, key, (records.clone(), canonical.clone(), *ttl), left, source),
+        } => apply_records(
+            st,
+            key,
+            (records.clone(), canonical.clone(), *ttl),
+            left,
+            source,
+        ),
         Outcome::NoData {
             negative_ttl,
             canonical,
@@ -691,7 +766,12 @@ fn apply<T: 'static>(st: &mut State<T>, key: Key, end: TxnEnd, left: Option<u32>
             canonical,
         } => {
             let nx = matches!(&*outcome, Outcome::NxDomain { .. });
-            if l.chases > 0 || !l.current.as_ref().is_some_and(|c| wire::same_name(c, canonical)) {
+            if l.chases > 0
+                || !l
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| wire::same_name(c, canonical))
+            {
                 l.canonical = Some(canonical.clone());
             }
             l.negative_ttl = negative_ttl.map(|t| left.map_or(t, |left| left.min(t)));
@@ -711,7 +791,11 @@ fn apply<T: 'static>(st: &mut State<T>, key: Key, end: TxnEnd, left: Option<u32>
         Outcome::Dangling { target, .. } => {
             if l.chases >= MAX_CHASES {
                 let reason = format!("CNAME chain longer than {MAX_CHASES} queries");
-                finish(st, key, LookupResult::status_only(Status::Error(reason), qtype));
+                finish(
+                    st,
+                    key,
+                    LookupResult::status_only(Status::Error(reason), qtype),
+                );
                 return false;
             }
             l.chases += 1;
@@ -720,7 +804,11 @@ fn apply<T: 'static>(st: &mut State<T>, key: Key, end: TxnEnd, left: Option<u32>
             true
         }
         Outcome::Error(reason) => {
-            finish(st, key, LookupResult::status_only(Status::Error(reason.clone()), qtype));
+            finish(
+                st,
+                key,
+                LookupResult::status_only(Status::Error(reason.clone()), qtype),
+            );
             false
         }
     }
@@ -733,7 +821,9 @@ fn apply_records<T: 'static>(
     left: Option<u32>,
     source: Source,
 ) -> bool {
-    let Some(l) = st.lookups.get_mut(key) else { return false };
+    let Some(l) = st.lookups.get_mut(key) else {
+        return false;
+    };
     let ttl = left.map_or(ttl, |left| left.min(ttl));
     if source == Source::Cache {
         for r in &mut records {
@@ -741,7 +831,11 @@ fn apply_records<T: 'static>(
             r.set_ttl(t);
         }
     }
-    let renamed = l.chases > 0 || !l.current.as_ref().is_some_and(|c| wire::same_name(c, &canonical));
+    let renamed = l.chases > 0
+        || !l
+            .current
+            .as_ref()
+            .is_some_and(|c| wire::same_name(c, &canonical));
     let qtype = l.qtype;
     let mut r = answer(qtype, l.current.take(), records, source);
     r.ttl = Some(ttl);
@@ -757,7 +851,9 @@ fn apply_records<T: 'static>(
 
 /// Ends a lookup: queues its callback, or completes its address lookup.
 fn finish<T: 'static>(st: &mut State<T>, key: Key, mut res: LookupResult) {
-    let Some(l) = st.lookups.remove(key) else { return };
+    let Some(l) = st.lookups.remove(key) else {
+        return;
+    };
     if res.name.is_none() {
         res.name = l.current;
     }
@@ -771,7 +867,9 @@ fn finish<T: 'static>(st: &mut State<T>, key: Key, mut res: LookupResult) {
             st.completed.push_back((id, cb, res));
         }
         Owner::Addr(pk, v6) => {
-            let Some(a) = st.addrs.get_mut(pk) else { return };
+            let Some(a) = st.addrs.get_mut(pk) else {
+                return;
+            };
             if v6 {
                 a.v6 = Some(res);
             } else {
@@ -780,7 +878,9 @@ fn finish<T: 'static>(st: &mut State<T>, key: Key, mut res: LookupResult) {
             if a.v4.is_some() && a.v6.is_some() {
                 let Some(a) = st.addrs.remove(pk) else { return };
                 let reach = *st.reach.get_or_insert_with(Reach::probe);
-                let (Some(v4), Some(v6), Some(cb)) = (a.v4, a.v6, a.cb) else { return };
+                let (Some(v4), Some(v6), Some(cb)) = (a.v4, a.v6, a.cb) else {
+                    return;
+                };
                 let id = LookupId {
                     rid: st.rid,
                     key: pk,
@@ -805,8 +905,16 @@ fn combine(v4: LookupResult, v6: LookupResult, reach: Reach) -> LookupResult {
         .filter(|r| r.status.is_ok())
         .filter_map(|r| r.ttl)
         .min()
-        .or(if status.is_ok() { None } else { v4.ttl.or(v6.ttl) });
-    let source = if v4.status.is_ok() { v4.source } else { v6.source };
+        .or(if status.is_ok() {
+            None
+        } else {
+            v4.ttl.or(v6.ttl)
+        });
+    let source = if v4.status.is_ok() {
+        v4.source
+    } else {
+        v6.source
+    };
     let mut addrs: Vec<IpAddr> = v4.addrs.iter().chain(&v6.addrs).copied().collect();
     sort::sort(&mut addrs, reach);
     LookupResult {
@@ -825,9 +933,13 @@ fn combine(v4: LookupResult, v6: LookupResult, reach: Reach) -> LookupResult {
 /// Removes a lookup without a callback (cancel); its query goes on only if
 /// another lookup shares it.
 fn drop_lookup<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
-    let Some(l) = st.lookups.remove(key) else { return };
+    let Some(l) = st.lookups.remove(key) else {
+        return;
+    };
     let Some(tk) = l.txn else { return };
-    let Some(txn) = st.txns.get_mut(tk) else { return };
+    let Some(txn) = st.txns.get_mut(tk) else {
+        return;
+    };
     txn.waiters.retain(|&w| w != key);
     if txn.waiters.is_empty() {
         if let Some(mut txn) = st.txns.remove(tk) {
@@ -958,7 +1070,9 @@ fn begin<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key) {
 
 fn start_queued<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
     while st.inflight < st.cfg.max_inflight {
-        let Some(tk) = st.queue.pop_front() else { break };
+        let Some(tk) = st.queue.pop_front() else {
+            break;
+        };
         if st.txns.get(tk).is_some_and(|t| !t.started) {
             begin(st, ctx, tk);
         }
@@ -972,7 +1086,9 @@ fn send_next<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key) {
     loop {
         let n = st.servers.len();
         let budget = st.cfg.attempts.saturating_mul(n as u32);
-        let Some(txn) = st.txns.get_mut(tk) else { return };
+        let Some(txn) = st.txns.get_mut(tk) else {
+            return;
+        };
         let all_failed = (0..n).all(|i| i < 64 && txn.rcode_failed & (1 << i) != 0);
         if all_failed || txn.sent >= budget {
             let status = if all_failed {
@@ -1005,7 +1121,9 @@ fn send_next<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key) {
 
 /// Sends the query (again) to its current server.
 fn transmit<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key) -> io::Result<()> {
-    let Some(mut txn) = st.txns.remove_in_place(tk) else { return Ok(()) };
+    let Some(mut txn) = st.txns.remove_in_place(tk) else {
+        return Ok(());
+    };
     detach(st, ctx, &mut txn);
     let addr = st.servers[txn.server].addr;
     let r = if txn.tcp {
@@ -1057,7 +1175,9 @@ fn server_failed<T>(st: &mut State<T>, s: usize, now: Instant) {
 }
 
 fn end_txn<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, end: TxnEnd) {
-    let Some(mut txn) = st.txns.remove(tk) else { return };
+    let Some(mut txn) = st.txns.remove(tk) else {
+        return;
+    };
     if txn.started {
         st.inflight -= 1;
     }
@@ -1084,7 +1204,11 @@ fn release<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &mut Txn) {
         st.by_id[usize::from(txn.txid)] = NO_TXN;
     }
     let hash = question_hash(&txn.name, txn.qtype);
-    if st.shared.get(&hash).is_some_and(|&k| st.txns.get(k).is_none()) {
+    if st
+        .shared
+        .get(&hash)
+        .is_some_and(|&k| st.txns.get(k).is_none())
+    {
         st.shared.remove(&hash);
     }
     detach(st, ctx, txn);
@@ -1148,7 +1272,11 @@ fn on_deadline<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) 
 
 // ------------------------------------------------------------ UDP
 
-fn udp_socket<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, server: usize) -> io::Result<Key> {
+fn udp_socket<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    server: usize,
+) -> io::Result<Key> {
     if let Some(sk) = st.current[server] {
         if let Some(s) = st.socks.get_mut(sk) {
             if s.used < st.cfg.udp_max_queries {
@@ -1180,7 +1308,9 @@ fn udp_socket<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, server: usize
     });
     let rid = st.rid;
     let made = ctx
-        .new_io(sock, Events::READ, move |ctx, data, io, _| on_udp(ctx, data, rid, sk, io))
+        .new_io(sock, Events::READ, move |ctx, data, io, _| {
+            on_udp(ctx, data, rid, sk, io)
+        })
         .and_then(|io| {
             let mut w = ctx.io(io)?;
             w.set_keepalive(false);
@@ -1231,7 +1361,13 @@ fn detach<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &mut Txn) {
     }
 }
 
-fn on_udp<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId, sk: Key, io: IoId<UdpSocket>) {
+fn on_udp<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    rid: ResolverId,
+    sk: Key,
+    io: IoId<UdpSocket>,
+) {
     let Some(mut st) = take(ctx, rid) else { return };
     let mut buf = std::mem::take(&mut st.buf);
     while let Ok(w) = ctx.io(io) {
@@ -1259,7 +1395,13 @@ fn txn_of_id<T>(st: &State<T>, bytes: &[u8]) -> Option<Key> {
     (idx != NO_TXN).then(|| st.txns.key_at(idx)).flatten()
 }
 
-fn udp_reply<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key, from: SocketAddr, bytes: &[u8]) {
+fn udp_reply<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    sk: Key,
+    from: SocketAddr,
+    bytes: &[u8],
+) {
     let exact = st.cfg.case_randomization;
     let verdict = txn_of_id(st, bytes).and_then(|tk| {
         let txn = st.txns.get(tk)?;
@@ -1302,8 +1444,16 @@ fn sock_error<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key) {
 
 // ------------------------------------------------------------ replies
 
-fn handle_reply<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, bytes: &[u8], tcp: bool) {
-    let Some(txn) = st.txns.get_mut(tk) else { return };
+fn handle_reply<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    tk: Key,
+    bytes: &[u8],
+    tcp: bool,
+) {
+    let Some(txn) = st.txns.get_mut(tk) else {
+        return;
+    };
     if !tcp && wire::is_truncated(bytes) {
         txn.tcp = true;
         resend_same(st, ctx, tk);
@@ -1315,7 +1465,8 @@ fn handle_reply<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, by
         if no_opt {
             txn.edns = None;
             let case = st.cfg.case_randomization.then_some(&mut st.rng);
-            txn.qend = wire::encode_query(&mut txn.wire, txn.txid, &txn.name, txn.qtype, None, case);
+            txn.qend =
+                wire::encode_query(&mut txn.wire, txn.txid, &txn.name, txn.qtype, None, case);
             resend_same(st, ctx, tk);
             return;
         }
@@ -1400,14 +1551,19 @@ fn take_frames<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) -> Vec<bytes::By
     frames
 }
 
-fn on_tcp_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId, tk: Key, sid: StreamId) {
+fn on_tcp_read<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    rid: ResolverId,
+    tk: Key,
+    sid: StreamId,
+) {
     let frames = take_frames(ctx, sid);
     let Some(mut st) = take(ctx, rid) else { return };
     for f in frames {
-        let ok = st
-            .txns
-            .get(tk)
-            .is_some_and(|t| t.stream == Some(sid) && wire::check_reply(&f, &t.wire, t.qend, false) == Match::Yes);
+        let ok = st.txns.get(tk).is_some_and(|t| {
+            t.stream == Some(sid) && wire::check_reply(&f, &t.wire, t.qend, false) == Match::Yes
+        });
         if ok {
             st.stats.accepted += 1;
             handle_reply(&mut st, ctx, tk, &f, true);

@@ -219,7 +219,14 @@ impl<T: 'static> Resolver<'_, T> {
     {
         let mut n = name.clone();
         n.set_fqdn(true);
-        engine::lookup(&mut self.ctx, self.id, &n.to_ascii(), rtype, Box::new(cb), false)
+        engine::lookup(
+            &mut self.ctx,
+            self.id,
+            &n.to_ascii(),
+            rtype,
+            Box::new(cb),
+            false,
+        )
     }
 
     /// A reverse lookup: PTR records of `ip`'s `in-addr.arpa` /

@@ -15,9 +15,12 @@ pub(crate) fn parse_name(s: &str) -> Result<Name, String> {
     let plain = s.trim_end_matches('.');
     if !plain.is_empty()
         && plain.len() < 254
-        && plain
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() < 64 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && plain.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() < 64
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
     {
         if let Ok(mut n) = Name::from_labels(plain.split('.').map(str::as_bytes)) {
             n.set_fqdn(s.ends_with('.'));
@@ -71,9 +74,17 @@ mod tests {
 
     #[test]
     fn order_follows_ndots() {
-        let cfg = Config::default().with_search("a.example").with_search("b.example");
-        assert_eq!(names("www", &cfg), ["www.a.example.", "www.b.example.", "www."]);
-        assert_eq!(names("www.x", &cfg), ["www.x.", "www.x.a.example.", "www.x.b.example."]);
+        let cfg = Config::default()
+            .with_search("a.example")
+            .with_search("b.example");
+        assert_eq!(
+            names("www", &cfg),
+            ["www.a.example.", "www.b.example.", "www."]
+        );
+        assert_eq!(
+            names("www.x", &cfg),
+            ["www.x.", "www.x.a.example.", "www.x.b.example."]
+        );
         assert_eq!(names("www.", &cfg), ["www."]);
         let cfg = cfg.with_ndots(2);
         assert_eq!(names("www.x", &cfg)[0], "www.x.a.example.");

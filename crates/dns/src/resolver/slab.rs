@@ -41,7 +41,10 @@ impl<V> Slab<V> {
             Key { idx, gen: e.gen }
         } else {
             let idx = self.entries.len() as u32;
-            self.entries.push(Entry { gen: 0, val: Some(v) });
+            self.entries.push(Entry {
+                gen: 0,
+                val: Some(v),
+            });
             Key { idx, gen: 0 }
         }
     }

@@ -91,7 +91,13 @@ mod tests {
         let mut a: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
         sort(&mut a, Reach { v4: true, v6: true });
         assert!(a[0].is_ipv6());
-        sort(&mut a, Reach { v4: true, v6: false });
+        sort(
+            &mut a,
+            Reach {
+                v4: true,
+                v6: false,
+            },
+        );
         assert!(a[0].is_ipv4());
     }
 
@@ -102,7 +108,13 @@ mod tests {
             "10.0.0.1".parse().unwrap(),
             "127.0.0.1".parse().unwrap(),
         ];
-        sort(&mut a, Reach { v4: true, v6: false });
+        sort(
+            &mut a,
+            Reach {
+                v4: true,
+                v6: false,
+            },
+        );
         assert_eq!(a[0].to_string(), "127.0.0.1");
         assert_eq!(a[1].to_string(), "10.0.0.2");
     }

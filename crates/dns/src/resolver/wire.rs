@@ -135,7 +135,10 @@ pub(crate) struct Reply {
 /// Case-insensitive name equality on the label bytes (hickory's `==`
 /// builds comparison state per label; this is a byte loop).
 pub(crate) fn same_name(a: &Name, b: &Name) -> bool {
-    a.num_labels() == b.num_labels() && a.iter().zip(b.iter()).all(|(x, y)| x.eq_ignore_ascii_case(y))
+    a.num_labels() == b.num_labels()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| x.eq_ignore_ascii_case(y))
 }
 
 /// Decodes what a lookup uses: the answer section, and the authority
@@ -162,7 +165,10 @@ pub(crate) fn decode(reply: &[u8], question_end: usize) -> Result<Reply, String>
         answers.push(Record::read(&mut d).map_err(bad)?);
     }
     let mut negative_ttl = None;
-    if answers.is_empty() || rcode == ResponseCode::NXDomain || answers.iter().all(|r| r.record_type() == RecordType::CNAME) {
+    if answers.is_empty()
+        || rcode == ResponseCode::NXDomain
+        || answers.iter().all(|r| r.record_type() == RecordType::CNAME)
+    {
         for _ in 0..ns {
             let r = Record::read(&mut d).map_err(bad)?;
             if let RData::SOA(soa) = r.data() {

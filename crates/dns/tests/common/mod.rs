@@ -575,3 +575,58 @@ pub fn dig(addr: SocketAddr, args: &[&str]) -> String {
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("an IP address")
 }
+
+/// A lookup's result and how long it took.
+pub type Timed = (evloop_dns::resolver::LookupResult, Duration);
+
+/// One lookup with a fresh resolver on a fresh loop.
+pub fn resolve(cfg: evloop_dns::config::Config, n: &str, t: RecordType) -> Timed {
+    let mut v = resolve_seq(cfg, &[(n, t)]);
+    assert_eq!(v.len(), 1, "the lookup's callback ran once");
+    v.pop().unwrap()
+}
+
+/// Lookups one after the other (each starts when the previous ended)
+/// with one resolver, so its cache and server state carry over.
+pub fn resolve_seq(cfg: evloop_dns::config::Config, qs: &[(&str, RecordType)]) -> Vec<Timed> {
+    use evloop_dns::resolver::{ResolverExt, ResolverId};
+    fn next(
+        ctx: &mut evloop::Ctx<'_, Vec<Timed>>,
+        rid: ResolverId,
+        mut rest: std::collections::VecDeque<(String, RecordType)>,
+    ) {
+        let Some((n, t)) = rest.pop_front() else {
+            return;
+        };
+        // Timed on the loop's clock, which the resolver's timers use too:
+        // lower bounds on waits are then exact.
+        ctx.now_update();
+        let t0 = ctx.now();
+        ctx.resolver(rid)
+            .unwrap()
+            .lookup(&n, t, move |ctx, out, res| {
+                out.push((res, ctx.now().saturating_duration_since(t0)));
+                next(ctx, rid, rest);
+            });
+    }
+    let mut lp: Loop<Vec<Timed>> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let rid = ctx.new_resolver(cfg).unwrap();
+    let rest = qs.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+    next(&mut ctx, rid, rest);
+    // A guard against a hang that does not itself keep the loop going.
+    let guard = ctx
+        .once_timer(Duration::from_secs(30), |ctx, _, _| {
+            ctx.break_loop(evloop::Break::All)
+        })
+        .unwrap();
+    ctx.set_once_keepalive(guard, false).unwrap();
+    let mut out = Vec::new();
+    lp.run(&mut out, RunMode::Default).unwrap();
+    out
+}
+
+/// The addresses of a result, as strings.
+pub fn addrs(r: &evloop_dns::resolver::LookupResult) -> Vec<String> {
+    r.addrs.iter().map(|a| a.to_string()).collect()
+}

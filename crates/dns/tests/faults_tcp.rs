@@ -1,0 +1,97 @@
+//! Truncated UDP answers retried over TCP, with the TCP replies split
+//! into single bytes, several frames merged in one write (a spoof first),
+//! and a server that closes the connection.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{resolve, Reply, TestServer};
+use evloop_dns::config::Config;
+use evloop_dns::resolver::Status;
+use evloop_dns::server::ServerOptions;
+use hickory_proto::rr::RecordType;
+
+fn many_a() -> Reply {
+    let ips: Vec<String> = (0..100).map(|i| format!("10.254.0.{i}")).collect();
+    let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+    Reply::a(&refs, 60)
+}
+
+fn cfg(srv: &TestServer) -> Config {
+    Config::default()
+        .with_nameserver(srv.addr())
+        .with_timeout(Duration::from_millis(1500))
+        .with_attempts(2)
+}
+
+#[test]
+fn truncated_answer_comes_over_tcp_in_single_bytes() {
+    let opts = ServerOptions::new().tcp_write_chunks(1, Duration::ZERO);
+    let srv = TestServer::start_with(opts);
+    // 100 A records: 1.6 kB, over 1232 bytes, so UDP is truncated by the
+    // server side itself.
+    srv.on("biga.test", RecordType::A, many_a());
+    let (r, _) = resolve(cfg(&srv), "biga.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.addrs.len(), 100);
+    assert_eq!(srv.count_udp("biga.test", RecordType::A), 1);
+    assert_eq!(srv.count_tcp("biga.test", RecordType::A), 1);
+}
+
+#[test]
+fn big_txt_over_tcp_split_in_small_chunks() {
+    let opts = ServerOptions::new().tcp_write_chunks(7, Duration::from_millis(1));
+    let srv = TestServer::start_with(opts);
+    let s = "x".repeat(250);
+    let parts: Vec<&str> = (0..6).map(|_| s.as_str()).collect();
+    srv.on("big.test", RecordType::TXT, Reply::txt(&parts, 60));
+    let (r, _) = resolve(cfg(&srv), "big.test", RecordType::TXT);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.records.len(), 1);
+    let text = r.records[0].data().to_string();
+    assert_eq!(text.matches('x').count(), 1500, "all 1500 bytes");
+}
+
+#[test]
+fn merged_frames_spoof_first_then_real() {
+    let srv = TestServer::start();
+    srv.on(
+        "biga.test",
+        RecordType::A,
+        Reply::TcpOnly(Box::new(Reply::Many(vec![
+            Reply::WrongId(Box::new(Reply::a(&["10.6.6.6"], 60))),
+            Reply::WrongName("evil.test".into(), Box::new(Reply::a(&["10.6.6.7"], 60))),
+            many_a(),
+        ]))),
+    );
+    let (r, _) = resolve(cfg(&srv), "biga.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.addrs.len(), 100);
+    assert!(r
+        .addrs
+        .iter()
+        .all(|a| a.to_string().starts_with("10.254.0.")));
+}
+
+#[test]
+fn tcp_closed_without_an_answer_fails_over() {
+    let first = TestServer::start();
+    let second = TestServer::start();
+    first.on(
+        "biga.test",
+        RecordType::A,
+        Reply::TcpOnly(Box::new(Reply::Close)),
+    );
+    second.on("biga.test", RecordType::A, many_a());
+    let cfg = Config::default()
+        .with_nameserver(first.addr())
+        .with_nameserver(second.addr())
+        .with_timeout(Duration::from_millis(400))
+        .with_attempts(1);
+    let (r, _) = resolve(cfg, "biga.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.addrs.len(), 100);
+    assert_eq!(first.count_tcp("biga.test", RecordType::A), 1);
+    assert_eq!(second.count_tcp("biga.test", RecordType::A), 1);
+}

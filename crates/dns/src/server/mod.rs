@@ -155,7 +155,9 @@ pub trait ServerExt<T: 'static> {
 
     /// Carries out `action` for a query whose handler returned
     /// [`Action::Defer`] (libevent's `evdns_server_request_respond`). Over
-    /// TCP, a connection closed meanwhile drops it.
+    /// TCP, the answer is dropped if the connection was closed meanwhile,
+    /// or the client shut down its sending side (the server then closes
+    /// the connection once the answers already written have gone out).
     ///
     /// ```
     /// use std::net::UdpSocket;

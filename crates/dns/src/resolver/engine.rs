@@ -12,10 +12,11 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use evloop::{Ctx, Events, IoId, TimerId};
+use evloop::{Ctx, Events, IoId, PrepareId, TimerId};
 use evloop_buffer::{StreamEvent, StreamExt, StreamId};
 use hickory_proto::rr::{rdata, Name, RData, Record, RecordType};
 
+use super::batch::{RecvBatch, SendBatch, SLOTS};
 use super::cache::Cache;
 use super::result::{LookupResult, Source, Status};
 use super::rng::Rng;
@@ -71,8 +72,13 @@ enum Owner<T> {
 struct Lookup<T> {
     owner: Owner<T>,
     qtype: RecordType,
+    /// The name to ask when there is no search list (no allocation).
+    single: Option<Name>,
+    /// Search candidates, asked in order.
     candidates: Vec<Name>,
     next: usize,
+    /// The candidate whose answer a CNAME chase continues.
+    asked: Option<Name>,
     /// The name asked now (or last).
     current: Option<Name>,
     /// A CNAME target to ask next.
@@ -95,7 +101,9 @@ struct AddrLookup<T> {
 struct Txn {
     name: Name,
     qtype: RecordType,
-    waiters: Vec<Key>,
+    /// The lookups waiting for it: the first without an allocation.
+    waiter: Option<Key>,
+    more_waiters: Vec<Key>,
     wire: Vec<u8>,
     qend: usize,
     txid: u16,
@@ -115,7 +123,10 @@ struct Txn {
 
 #[derive(Clone)]
 enum TxnEnd {
+    /// An answer also held by the cache or several lookups.
     Answer(Rc<Outcome>),
+    /// An answer for one lookup only (no cache): moved, not copied.
+    Owned(Outcome),
     Fail(Status),
 }
 
@@ -141,7 +152,13 @@ pub(crate) struct State<T> {
     pub(crate) cache: Cache,
     rng: Rng,
     reach: Option<Reach>,
-    buf: Vec<u8>,
+    /// Taken out while a socket is read.
+    batch: Option<RecvBatch>,
+    sender: SendBatch,
+    /// UDP queries to send before the loop polls again: (socket, query,
+    /// its transmission number).
+    outq: Vec<(Key, Key, u32)>,
+    flush: PrepareId,
     spare_wire: Vec<Vec<u8>>,
     rotate_next: usize,
     pub(crate) shut: bool,
@@ -175,6 +192,17 @@ pub(crate) fn create<T: 'static>(ctx: &mut Ctx<'_, T>, mut cfg: Config) -> io::R
             drain(ctx, data, rid)
         })
         .map_err(to_io)?;
+    // Sends queued during an iteration go out together just before the
+    // loop polls. Not keeping the loop alive: a query in flight has its
+    // deadline timer for that.
+    let flush = ctx
+        .new_prepare(move |ctx, data, _, _| on_flush(ctx, data, rid))
+        .map_err(to_io)?;
+    {
+        let mut w = ctx.prepare(flush).map_err(to_io)?;
+        w.set_keepalive(false);
+        w.start().map_err(to_io)?;
+    }
     let now = ctx.now();
     let servers = cfg
         .nameservers
@@ -205,7 +233,12 @@ pub(crate) fn create<T: 'static>(ctx: &mut Ctx<'_, T>, mut cfg: Config) -> io::R
         cache: Cache::new(cfg.cache_size, cfg.cache_max_ttl),
         rng: Rng::new(),
         reach: None,
-        buf: vec![0; 65536],
+        batch: Some(RecvBatch::new(usize::from(
+            cfg.edns.unwrap_or(512).max(512),
+        ))),
+        sender: SendBatch::new(),
+        outq: Vec::new(),
+        flush,
         spare_wire: Vec::new(),
         rotate_next: 0,
         shut: false,
@@ -486,8 +519,10 @@ pub(crate) fn shutdown<T: 'static>(ctx: &mut Ctx<'_, T>, rid: ResolverId) {
     }
     st.current.iter_mut().for_each(|c| *c = None);
     st.deadlines.clear();
+    st.outq.clear();
     st.armed = None;
     let _ = ctx.stop(st.timer);
+    let _ = ctx.stop(st.flush);
     put_and_defer(ctx, st);
 }
 
@@ -498,8 +533,10 @@ impl<T> Lookup<T> {
         Lookup {
             owner,
             qtype,
+            single: None,
             candidates: Vec::new(),
             next: 0,
+            asked: None,
             current: None,
             chase: None,
             chases: 0,
@@ -608,12 +645,13 @@ fn start_names<T: 'static>(
     let Some(qtype) = st.lookups.get(key).map(|l| l.qtype) else {
         return;
     };
-    let names = if search {
-        search::candidates(input, &st.cfg)
+    // (single name, search candidates)
+    let names = if search && !st.cfg.search.is_empty() && !input.ends_with('.') {
+        search::candidates(input, &st.cfg).map(|c| (None, c))
     } else {
         search::parse_name(input).map(|mut n| {
             n.set_fqdn(true);
-            vec![n]
+            (Some(n), Vec::new())
         })
     };
     match names {
@@ -627,9 +665,10 @@ fn start_names<T: 'static>(
             key,
             LookupResult::status_only(Status::Error("no nameserver configured".into()), qtype),
         ),
-        Ok(names) => {
+        Ok((single, candidates)) => {
             if let Some(l) = st.lookups.get_mut(key) {
-                l.candidates = names;
+                l.single = single;
+                l.candidates = candidates;
             }
             advance(st, ctx, key);
         }
@@ -646,6 +685,8 @@ fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
         };
         let name = if let Some(t) = l.chase.take() {
             t
+        } else if let Some(n) = l.single.take() {
+            n
         } else if l.next < l.candidates.len() {
             l.next += 1;
             l.canonical = None;
@@ -683,7 +724,7 @@ fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
                 .get_mut(tk)
                 .filter(|t| t.qtype == qtype && wire::same_name(&t.name, &name))
             {
-                txn.waiters.push(key);
+                txn.more_waiters.push(key);
                 l.txn = Some(tk);
                 l.current = Some(name);
                 return;
@@ -728,6 +769,12 @@ fn apply<T: 'static>(
             finish(st, key, LookupResult::status_only(s.clone(), qtype));
             return false;
         }
+        TxnEnd::Owned(Outcome::Records {
+            records,
+            canonical,
+            ttl,
+        }) => return apply_records(st, key, (records, canonical, ttl), left, source),
+        TxnEnd::Owned(other) => Rc::new(other),
         TxnEnd::Answer(o) => o,
     };
     // The last holder of an answer (no cache, one lookup) takes its
@@ -799,6 +846,9 @@ fn apply<T: 'static>(
                 return false;
             }
             l.chases += 1;
+            if l.asked.is_none() {
+                l.asked = l.current.clone();
+            }
             l.chase = Some(target.clone());
             l.canonical = Some(target.clone());
             true
@@ -841,9 +891,7 @@ fn apply_records<T: 'static>(
     r.ttl = Some(ttl);
     r.canonical = renamed.then_some(canonical);
     if l.chases > 0 {
-        if let Some(first) = l.candidates.get(l.next.wrapping_sub(1)) {
-            r.name = Some(first.clone());
-        }
+        r.name = l.asked.take();
     }
     finish(st, key, r);
     false
@@ -855,7 +903,7 @@ fn finish<T: 'static>(st: &mut State<T>, key: Key, mut res: LookupResult) {
         return;
     };
     if res.name.is_none() {
-        res.name = l.current;
+        res.name = l.asked.or(l.current);
     }
     match l.owner {
         Owner::Callback(cb) => {
@@ -940,8 +988,12 @@ fn drop_lookup<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
     let Some(txn) = st.txns.get_mut(tk) else {
         return;
     };
-    txn.waiters.retain(|&w| w != key);
-    if txn.waiters.is_empty() {
+    if txn.waiter == Some(key) {
+        txn.waiter = txn.more_waiters.pop();
+    } else {
+        txn.more_waiters.retain(|&w| w != key);
+    }
+    if txn.waiter.is_none() {
         if let Some(mut txn) = st.txns.remove(tk) {
             if txn.started {
                 st.inflight -= 1;
@@ -1009,7 +1061,8 @@ fn new_txn<T>(st: &mut State<T>, name: Name, qtype: RecordType, waiter: Key) -> 
     let tk = st.txns.insert(Txn {
         name,
         qtype,
-        waiters: vec![waiter],
+        waiter: Some(waiter),
+        more_waiters: Vec::new(),
         wire,
         qend,
         txid,
@@ -1129,21 +1182,16 @@ fn transmit<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key) -> io:
     let r = if txn.tcp {
         open_tcp(st.rid, ctx, tk, addr, &txn.wire).map(|sid| {
             txn.stream = Some(sid);
+            st.stats.sent += 1;
             st.stats.sent_tcp += 1;
         })
     } else {
-        udp_socket(st, ctx, txn.server).and_then(|sk| {
+        udp_socket(st, ctx, txn.server).map(|sk| {
             txn.sock = Some(sk);
-            let io = st.socks.get(sk).and_then(|s| s.io);
-            match io.map(|io| ctx.io(io).map(|w| w.source().send(&txn.wire))) {
-                Some(Ok(Ok(_))) => Ok(()),
-                Some(Ok(Err(e))) => Err(e),
-                _ => Err(io::Error::other("socket watcher gone")),
-            }
+            st.outq.push((sk, tk, txn.seq.wrapping_add(1)));
         })
     };
     if r.is_ok() {
-        st.stats.sent += 1;
         txn.seq = txn.seq.wrapping_add(1);
         let when = ctx.now() + st.cfg.timeout;
         st.deadlines.push_back((when, tk, txn.seq));
@@ -1182,8 +1230,12 @@ fn end_txn<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, end: Tx
         st.inflight -= 1;
     }
     release(st, ctx, &mut txn);
-    let mut waiters = std::mem::take(&mut txn.waiters);
-    let last = waiters.pop();
+    let waiters = std::mem::take(&mut txn.more_waiters);
+    let last = txn.waiter.take();
+    let end = match end {
+        TxnEnd::Owned(o) if !waiters.is_empty() => TxnEnd::Answer(Rc::new(o)),
+        e => e,
+    };
     for w in waiters {
         if apply(st, w, end.clone(), None, Source::Network) {
             advance(st, ctx, w);
@@ -1369,24 +1421,107 @@ fn on_udp<T: 'static>(
     io: IoId<UdpSocket>,
 ) {
     let Some(mut st) = take(ctx, rid) else { return };
-    let mut buf = std::mem::take(&mut st.buf);
-    while let Ok(w) = ctx.io(io) {
-        match w.source().recv_from(&mut buf) {
-            Ok((n, from)) => udp_reply(&mut st, ctx, sk, from, &buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+    let (Some(mut batch), Ok(fd)) = (st.batch.take(), ctx.io(io).map(|w| w.fd())) else {
+        put(ctx, st);
+        return;
+    };
+    loop {
+        match batch.recv(fd) {
+            Ok(0) => break,
+            Ok(n) => {
+                for i in 0..n {
+                    let (d, bytes) = batch.get(i);
+                    match d.from {
+                        Some(from) if !d.truncated => udp_reply(&mut st, ctx, sk, from, bytes),
+                        _ => st.stats.dropped += 1,
+                    }
+                }
+                // A short batch emptied the socket: no call just to hear
+                // EAGAIN (the watcher is level-triggered). And a socket
+                // closed meanwhile must not be read (its fd may be reused).
+                if n < SLOTS || st.socks.get(sk).is_none() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => {
                 sock_error(&mut st, ctx, sk);
                 break;
             }
         }
-        if st.socks.get(sk).is_none() {
-            break;
-        }
     }
-    st.buf = buf;
+    st.batch = Some(batch);
     put(ctx, st);
     drain(ctx, data, rid);
+}
+
+fn on_flush<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
+    let Some(mut st) = take(ctx, rid) else { return };
+    if st.outq.is_empty() {
+        put(ctx, st);
+        return;
+    }
+    flush(&mut st, ctx);
+    put(ctx, st);
+    drain(ctx, data, rid);
+}
+
+/// Sends the queued UDP queries, a batch per socket; a query whose send
+/// fails moves on to its next server (which may queue it again).
+fn flush<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
+    while !st.outq.is_empty() {
+        let mut q = std::mem::take(&mut st.outq);
+        // keep each socket's queries together, in order
+        q.sort_by_key(|&(sk, _, _)| (sk.idx, sk.gen));
+        let mut failed = Vec::new();
+        for run in q.chunk_by(|a, b| a.0 == b.0) {
+            let sk = run[0].0;
+            let Some(io) = st.socks.get(sk).and_then(|s| s.io) else {
+                continue;
+            };
+            let live: Vec<Key> = run
+                .iter()
+                .filter(|&&(_, tk, seq)| {
+                    st.txns
+                        .get(tk)
+                        .is_some_and(|t| t.sock == Some(sk) && t.seq == seq)
+                })
+                .map(|&(_, tk, _)| tk)
+                .collect();
+            for part in live.chunks(SLOTS) {
+                let batch_ok = part.len() > 1 && {
+                    let Ok(fd) = ctx.io(io).map(|w| w.fd()) else {
+                        break;
+                    };
+                    let msgs: Vec<&[u8]> = part
+                        .iter()
+                        .filter_map(|&tk| st.txns.get(tk).map(|t| t.wire.as_slice()))
+                        .collect();
+                    st.sender.send(fd, &msgs).is_ok()
+                };
+                if batch_ok {
+                    st.stats.sent += part.len() as u64;
+                    continue;
+                }
+                // one by one, to learn which failed
+                for &tk in part {
+                    let Some(t) = st.txns.get(tk) else { continue };
+                    let r = ctx.io(io).map(|w| w.source().send(&t.wire));
+                    match r {
+                        Ok(Ok(_)) => st.stats.sent += 1,
+                        _ => failed.push(tk),
+                    }
+                }
+            }
+        }
+        let now = ctx.now();
+        for tk in failed {
+            if let Some(s) = st.txns.get(tk).map(|t| t.server) {
+                server_failed(st, s, now);
+                send_next(st, ctx, tk);
+            }
+        }
+    }
 }
 
 fn txn_of_id<T>(st: &State<T>, bytes: &[u8]) -> Option<Key> {
@@ -1498,14 +1633,18 @@ fn handle_reply<T: 'static>(
         Ok(reply) => {
             let s = txn.server;
             st.servers[s].failures = 0;
-            let outcome = Rc::new(wire::resolve(&reply, &txn.name, txn.qtype));
-            if st.cfg.cache {
+            let outcome = wire::resolve(reply, &txn.name, txn.qtype);
+            let end = if st.cfg.cache && outcome.cache_ttl().is_some_and(|t| t > 0) {
+                let outcome = Rc::new(outcome);
                 let now = ctx.now();
                 let name = txn.name.clone();
                 let qtype = txn.qtype;
                 st.cache.insert(&name, qtype, outcome.clone(), now);
-            }
-            end_txn(st, ctx, tk, TxnEnd::Answer(outcome));
+                TxnEnd::Answer(outcome)
+            } else {
+                TxnEnd::Owned(outcome)
+            };
+            end_txn(st, ctx, tk, end);
         }
     }
 }

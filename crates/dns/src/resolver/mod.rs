@@ -68,6 +68,7 @@
 //!   [`Status::Shutdown`] (each callback runs exactly once) and makes later
 //!   lookups end so too.
 
+mod batch;
 mod cache;
 mod engine;
 mod result;

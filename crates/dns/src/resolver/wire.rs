@@ -230,7 +230,21 @@ impl Outcome {
 
 /// Follows the CNAME chain from `qname` inside the answer section and
 /// collects the records of `qtype` at its end (in the order received).
-pub(crate) fn resolve(reply: &Reply, qname: &Name, qtype: RecordType) -> Outcome {
+pub(crate) fn resolve(reply: Reply, qname: &Name, qtype: RecordType) -> Outcome {
+    // The common answer: only records of the type, all for the name asked.
+    if !reply.answers.is_empty()
+        && reply
+            .answers
+            .iter()
+            .all(|r| r.record_type() == qtype && same_name(r.name(), qname))
+    {
+        let ttl = reply.answers.iter().map(Record::ttl).min().unwrap_or(0);
+        return Outcome::Records {
+            records: reply.answers,
+            canonical: qname.clone(),
+            ttl,
+        };
+    }
     let mut current = qname.clone();
     let mut chain_ttl = u32::MAX;
     let mut seen: Vec<Name> = Vec::new();
@@ -304,7 +318,7 @@ mod tests {
             let _ = rcode_of(reply);
             let _ = decode_full(reply);
             if let Ok(r) = decode(reply, qend) {
-                let _ = resolve(&r, &name, RecordType::A).cache_ttl();
+                let _ = resolve(r, &name, RecordType::A).cache_ttl();
             }
         }
     }

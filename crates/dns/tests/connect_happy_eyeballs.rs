@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Reply, TestServer};
 use evloop::{Ctx, Loop, RunMode};
@@ -47,6 +47,10 @@ fn refused() -> SocketAddr {
 fn run_loop(start: impl FnOnce(&mut Ctx<'_, Out>)) -> (Out, Duration) {
     let mut lp: Loop<Out> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
+    // Timed from the loop's clock, from which the connect's timers count:
+    // lower bounds on waits are then exact.
+    ctx.now_update();
+    let t0 = ctx.now();
     start(&mut ctx);
     // A guard against a hang that does not itself keep the loop going.
     let guard = ctx
@@ -55,7 +59,6 @@ fn run_loop(start: impl FnOnce(&mut Ctx<'_, Out>)) -> (Out, Duration) {
         })
         .unwrap();
     ctx.set_once_keepalive(guard, false).unwrap();
-    let t0 = Instant::now();
     let mut out = None;
     lp.run(&mut out, RunMode::Default).unwrap();
     (out, t0.elapsed())
@@ -269,4 +272,49 @@ fn a_name_without_addresses_is_a_resolve_error() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn blackholed_ipv6_falls_back_to_ipv4_after_the_attempt_delay() {
+    // A full-backlog listener on [::1]:P and a working one on 127.0.0.1:P.
+    let mut found = None;
+    for _ in 0..16 {
+        let v6 = ListenAddr::Tcp("[::1]:0".parse().unwrap());
+        let Ok(l6) = ListenSocket::bind(&v6, &ListenerOptions::new().backlog(0)) else {
+            eprintln!("SKIP: no IPv6 loopback here");
+            return;
+        };
+        let Ok(ListenAddr::Tcp(at6)) = l6.local_addr() else {
+            return;
+        };
+        if let Ok(l4) = TcpListener::bind(("127.0.0.1", at6.port())) {
+            found = Some((l6, l4, at6));
+            break;
+        }
+    }
+    let Some((_l6, l4, at6)) = found else { return };
+    let mut held = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&at6, Duration::from_millis(200)) {
+        held.push(s);
+        if held.len() > 32 {
+            eprintln!("SKIP: could not fill a listen backlog here");
+            return;
+        }
+    }
+    let port = at6.port();
+    let delay = Duration::from_millis(120);
+    let opts = ConnectOptions::new().attempt_delay(delay);
+    let (out, took) = run_loop(|ctx| {
+        let hosts = Hosts::parse("::1 both.lan\n127.0.0.1 both.lan\n");
+        let r = ctx
+            .new_resolver(Config::default().with_hosts(hosts))
+            .unwrap();
+        ctx.connect_host(r, "both.lan", port, &opts, store);
+    });
+    let c = out.unwrap().unwrap();
+    assert_eq!(c.addr, l4.local_addr().unwrap(), "IPv4 won");
+    assert!(
+        took >= delay,
+        "IPv6 went first and was given {delay:?}: {took:?}"
+    );
 }

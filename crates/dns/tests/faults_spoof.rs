@@ -188,3 +188,57 @@ fn without_0x20_a_case_change_is_accepted() {
     assert_eq!(r.status, Status::NoError, "{r:?}");
     assert_eq!(srv.count_tcp("plain.test", RecordType::A), 0);
 }
+
+#[test]
+fn an_echoed_query_is_not_a_reply() {
+    // The query's own bytes (QR=0, same id and question) sent back.
+    let srv = TestServer::start();
+    srv.on_fn("victim.test", RecordType::A, |req, _| {
+        use evloop_dns::server::Action;
+        let ip: std::net::Ipv4Addr = REAL.parse().unwrap();
+        let rec = hickory_proto::rr::Record::from_rdata(
+            req.name().clone(),
+            60,
+            hickory_proto::rr::RData::A(ip.into()),
+        );
+        Action::Many(vec![
+            Action::Raw(req.message().to_vec().unwrap()),
+            Action::Delay(Duration::from_millis(20), Box::new(req.answer([rec]))),
+        ])
+    });
+    let (r, _) = resolve(cfg(&srv), "victim.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(addrs(&r), [REAL]);
+}
+
+#[test]
+fn records_for_other_names_are_not_taken_as_the_answer() {
+    // NOERROR, but the only record is for another name (not reached by a
+    // CNAME): nothing for the name asked.
+    let srv = TestServer::start();
+    srv.on(
+        "victim.test",
+        RecordType::A,
+        Reply::Answer(vec![common::a_rec("evil.test", 60, FAKE)]),
+    );
+    let (r, _) = resolve(cfg(&srv), "victim.test", RecordType::A);
+    assert!(r.addrs.is_empty(), "{r:?}");
+    assert_ne!(r.status, Status::NoError, "{r:?}");
+}
+
+#[test]
+fn records_beside_a_cname_chain_are_not_taken() {
+    let srv = TestServer::start();
+    srv.on(
+        "victim.test",
+        RecordType::A,
+        Reply::Answer(vec![
+            common::a_rec("evil.test", 60, FAKE),
+            common::cname_rec("victim.test", 60, "real.test"),
+            common::a_rec("real.test", 60, REAL),
+        ]),
+    );
+    let (r, _) = resolve(cfg(&srv), "victim.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(addrs(&r), [REAL]);
+}

@@ -95,3 +95,23 @@ fn tcp_closed_without_an_answer_fails_over() {
     assert_eq!(first.count_tcp("biga.test", RecordType::A), 1);
     assert_eq!(second.count_tcp("biga.test", RecordType::A), 1);
 }
+
+#[test]
+fn a_truncated_answer_over_tcp_too_does_not_loop() {
+    // TC=1 on both transports (a broken server): the lookup ends, with
+    // a bounded number of queries.
+    let srv = TestServer::start();
+    srv.on_fn("tc.test", RecordType::A, |req, _| {
+        let mut m = req.reply();
+        m.set_truncated(true);
+        evloop_dns::server::Action::Answer(m)
+    });
+    let c = Config::default()
+        .with_nameserver(srv.addr())
+        .with_timeout(Duration::from_millis(300))
+        .with_attempts(2);
+    let (r, took) = resolve(c, "tc.test", RecordType::A);
+    assert!(r.addrs.is_empty(), "{r:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(srv.count("tc.test", RecordType::A) <= 8, "bounded");
+}

@@ -151,3 +151,37 @@ fn formerr_without_opt_is_retried_without_edns() {
     assert_eq!(seen[1].edns, None);
     assert!(took < TIMEOUT, "{took:?}");
 }
+
+#[test]
+fn a_dead_server_is_probed_again_after_the_retry_delay() {
+    let first = TestServer::start();
+    let second = TestServer::start();
+    // The first server is silent once, then recovers.
+    first.on_seq("one.test", RecordType::A, vec![Reply::Drop]);
+    first.otherwise(Reply::a(&["10.0.0.1"], 60));
+    second.otherwise(Reply::a(&["10.0.0.2"], 60));
+    let mut cfg = two(&first, &second);
+    let retry = Duration::from_millis(400);
+    cfg.server_retry_delay = retry;
+    let out = common::resolve_plan(
+        cfg,
+        &[
+            (Duration::ZERO, "one.test", RecordType::A),
+            (Duration::ZERO, "two.test", RecordType::A),
+            (
+                retry + Duration::from_millis(50),
+                "three.test",
+                RecordType::A,
+            ),
+            (Duration::ZERO, "four.test", RecordType::A),
+        ],
+    );
+    let got: Vec<Vec<String>> = out.iter().map(|(r, _)| addrs(r)).collect();
+    assert_eq!(got[0], ["10.0.0.2"], "failed over");
+    assert_eq!(got[1], ["10.0.0.2"], "the dead server skipped");
+    assert_eq!(first.count("two.test", RecordType::A), 0);
+    // After the delay a real query probes the first server again; it
+    // answers, and is first in line once more.
+    assert_eq!(first.count("three.test", RecordType::A), 1, "probed");
+    assert_eq!(got[3], ["10.0.0.1"], "back in use");
+}

@@ -589,15 +589,26 @@ pub fn resolve(cfg: evloop_dns::config::Config, n: &str, t: RecordType) -> Timed
 /// Lookups one after the other (each starts when the previous ended)
 /// with one resolver, so its cache and server state carry over.
 pub fn resolve_seq(cfg: evloop_dns::config::Config, qs: &[(&str, RecordType)]) -> Vec<Timed> {
+    let plan: Vec<(Duration, &str, RecordType)> =
+        qs.iter().map(|(n, t)| (Duration::ZERO, *n, *t)).collect();
+    resolve_plan(cfg, &plan)
+}
+
+/// Like [`resolve_seq`], each lookup starting the given pause after the
+/// previous one ended.
+pub fn resolve_plan(
+    cfg: evloop_dns::config::Config,
+    plan: &[(Duration, &str, RecordType)],
+) -> Vec<Timed> {
     use evloop_dns::resolver::{ResolverExt, ResolverId};
-    fn next(
+    type Rest = std::collections::VecDeque<(Duration, String, RecordType)>;
+    fn start(
         ctx: &mut evloop::Ctx<'_, Vec<Timed>>,
         rid: ResolverId,
-        mut rest: std::collections::VecDeque<(String, RecordType)>,
+        n: String,
+        t: RecordType,
+        rest: Rest,
     ) {
-        let Some((n, t)) = rest.pop_front() else {
-            return;
-        };
         // Timed on the loop's clock, which the resolver's timers use too:
         // lower bounds on waits are then exact.
         ctx.now_update();
@@ -609,10 +620,24 @@ pub fn resolve_seq(cfg: evloop_dns::config::Config, qs: &[(&str, RecordType)]) -
                 next(ctx, rid, rest);
             });
     }
+    fn next(ctx: &mut evloop::Ctx<'_, Vec<Timed>>, rid: ResolverId, mut rest: Rest) {
+        let Some((pause, n, t)) = rest.pop_front() else {
+            return;
+        };
+        if pause.is_zero() {
+            start(ctx, rid, n, t, rest);
+        } else {
+            ctx.once_timer(pause, move |ctx, _, _| start(ctx, rid, n, t, rest))
+                .unwrap();
+        }
+    }
     let mut lp: Loop<Vec<Timed>> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
     let rid = ctx.new_resolver(cfg).unwrap();
-    let rest = qs.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+    let rest = plan
+        .iter()
+        .map(|(p, n, t)| (*p, n.to_string(), *t))
+        .collect();
     next(&mut ctx, rid, rest);
     // A guard against a hang that does not itself keep the loop going.
     let guard = ctx

@@ -29,7 +29,6 @@ use crate::config::Config;
 
 /// CNAME targets chased with a query of their own, per lookup.
 const MAX_CHASES: u8 = 8;
-const NO_TXN: u32 = u32::MAX;
 
 pub(crate) struct Resolvers<T> {
     slots: Vec<Slot<T>>,
@@ -101,6 +100,8 @@ struct AddrLookup<T> {
 struct Txn {
     name: Name,
     qtype: RecordType,
+    /// Of the question section, the key in `shared`.
+    hash: u64,
     /// The lookups waiting for it: the first without an allocation.
     waiter: Option<Key>,
     more_waiters: Vec<Key>,
@@ -137,7 +138,9 @@ pub(crate) struct State<T> {
     lookups: Slab<Lookup<T>>,
     addrs: Slab<AddrLookup<T>>,
     txns: Slab<Txn>,
-    by_id: Vec<u32>,
+    /// Query ids in flight, to the query's slot (a small map: a table of
+    /// all 65536 ids costs a cache miss per reply).
+    by_id: HashMap<u16, u32, BuildHasherDefault<IdHasher>>,
     /// Queries in flight by a hash of (lower-case name, type).
     shared: HashMap<u64, Key, BuildHasherDefault<IdHasher>>,
     queue: VecDeque<Key>,
@@ -220,7 +223,7 @@ pub(crate) fn create<T: 'static>(ctx: &mut Ctx<'_, T>, mut cfg: Config) -> io::R
         lookups: Slab::new(),
         addrs: Slab::new(),
         txns: Slab::new(),
-        by_id: vec![NO_TXN; 1 << 16],
+        by_id: HashMap::default(),
         shared: HashMap::default(),
         queue: VecDeque::new(),
         inflight: 0,
@@ -302,7 +305,12 @@ fn drain<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
 }
 
 /// For entry points without `&mut T`: callbacks run from the loop.
-fn put_and_defer<T: 'static>(ctx: &mut Ctx<'_, T>, st: Box<State<T>>) {
+fn put_and_defer<T: 'static>(ctx: &mut Ctx<'_, T>, mut st: Box<State<T>>) {
+    // Enough queries queued to fill a batch: send them now rather than
+    // at the end of the iteration (the server works on them meanwhile).
+    if st.outq.len() >= SLOTS {
+        flush(&mut st, ctx);
+    }
     let defer = (!st.completed.is_empty()).then_some(st.defer);
     put(ctx, st);
     if let Some(t) = defer {
@@ -717,20 +725,27 @@ fn advance<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
                 return;
             }
         }
-        let hash = question_hash(&name, qtype);
+        // The query's bytes are written first: their question section is
+        // what identical lookups share on (hashed and compared as bytes).
+        let mut wire = st.spare_wire.pop().unwrap_or_default();
+        let case = st.cfg.case_randomization.then_some(&mut st.rng);
+        let qend = wire::encode_query(&mut wire, 0, &name, qtype, st.cfg.edns, case);
+        let question = &wire[wire::HEADER_LEN..qend];
+        let hash = question_hash(question);
         if let Some(&tk) = st.shared.get(&hash) {
             if let Some(txn) = st
                 .txns
                 .get_mut(tk)
-                .filter(|t| t.qtype == qtype && wire::same_name(&t.name, &name))
+                .filter(|t| t.wire[wire::HEADER_LEN..t.qend].eq_ignore_ascii_case(question))
             {
+                st.spare_wire.push(wire);
                 txn.more_waiters.push(key);
                 l.txn = Some(tk);
                 l.current = Some(name);
                 return;
             }
         }
-        let tk = new_txn(st, name.clone(), qtype, key);
+        let tk = new_txn(st, name.clone(), qtype, key, (wire, qend, hash));
         st.shared.entry(hash).or_insert(tk);
         if let Some(l) = st.lookups.get_mut(key) {
             l.txn = Some(tk);
@@ -773,7 +788,8 @@ fn apply<T: 'static>(
             records,
             canonical,
             ttl,
-        }) => return apply_records(st, key, (records, canonical, ttl), left, source),
+            aliased,
+        }) => return apply_records(st, key, (records, canonical, ttl, aliased), left, source),
         TxnEnd::Owned(other) => Rc::new(other),
         TxnEnd::Answer(o) => o,
     };
@@ -784,7 +800,8 @@ fn apply<T: 'static>(
             records,
             canonical,
             ttl,
-        }) => Err((records, canonical, ttl)),
+            aliased,
+        }) => Err((records, canonical, ttl, aliased)),
         Ok(other) => Ok(Rc::new(other)),
         Err(rc) => Ok(rc),
     };
@@ -797,10 +814,11 @@ fn apply<T: 'static>(
             records,
             canonical,
             ttl,
+            aliased,
         } => apply_records(
             st,
             key,
-            (records.clone(), canonical.clone(), *ttl),
+            (records.clone(), canonical.clone(), *ttl, *aliased),
             left,
             source,
         ),
@@ -867,7 +885,7 @@ fn apply<T: 'static>(
 fn apply_records<T: 'static>(
     st: &mut State<T>,
     key: Key,
-    (mut records, canonical, ttl): (Vec<Record>, Name, u32),
+    (mut records, canonical, ttl, aliased): (Vec<Record>, Name, u32, bool),
     left: Option<u32>,
     source: Source,
 ) -> bool {
@@ -881,11 +899,7 @@ fn apply_records<T: 'static>(
             r.set_ttl(t);
         }
     }
-    let renamed = l.chases > 0
-        || !l
-            .current
-            .as_ref()
-            .is_some_and(|c| wire::same_name(c, &canonical));
+    let renamed = l.chases > 0 || aliased;
     let qtype = l.qtype;
     let mut r = answer(qtype, l.current.take(), records, source);
     r.ttl = Some(ttl);
@@ -1006,21 +1020,13 @@ fn drop_lookup<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, key: Key) {
 
 // ------------------------------------------------------------ queries
 
-/// FNV-1a over the lower-cased name and the type: computed once per
-/// question, and the map then hashes the u64 as is (a collision only
-/// costs a query not shared: the names are compared too).
-fn question_hash(name: &Name, qtype: RecordType) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    };
-    for label in name.iter() {
-        eat(label.len() as u8);
-        label.iter().for_each(|b| eat(b.to_ascii_lowercase()));
-    }
-    u16::from(qtype).to_be_bytes().into_iter().for_each(eat);
-    h
+/// FNV-1a over the question section (name lower-cased, type, class):
+/// computed once per query, and the map then uses the u64 as is (a
+/// collision only costs a query not shared: the bytes are compared too).
+fn question_hash(question: &[u8]) -> u64 {
+    question.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Passes an already computed hash through.
@@ -1039,17 +1045,27 @@ impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+    fn write_u16(&mut self, n: u16) {
+        // ids are random already; spread them over the high bits too
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
-fn new_txn<T>(st: &mut State<T>, name: Name, qtype: RecordType, waiter: Key) -> Key {
+/// A new query for `name` whose bytes (id still 0), question end and
+/// question hash are given.
+fn new_txn<T>(
+    st: &mut State<T>,
+    name: Name,
+    qtype: RecordType,
+    waiter: Key,
+    (mut wire, qend, hash): (Vec<u8>, usize, u64),
+) -> Key {
     let mut txid = st.rng.next_u16();
-    while st.by_id[usize::from(txid)] != NO_TXN {
+    while st.by_id.contains_key(&txid) {
         txid = st.rng.next_u16();
     }
-    let mut wire = st.spare_wire.pop().unwrap_or_default();
+    wire[..2].copy_from_slice(&txid.to_be_bytes());
     let edns = st.cfg.edns;
-    let case = st.cfg.case_randomization.then_some(&mut st.rng);
-    let qend = wire::encode_query(&mut wire, txid, &name, qtype, edns, case);
     let n = st.servers.len();
     let start = if st.cfg.rotate && n > 0 {
         st.rotate_next = (st.rotate_next + 1) % n;
@@ -1061,6 +1077,7 @@ fn new_txn<T>(st: &mut State<T>, name: Name, qtype: RecordType, waiter: Key) -> 
     let tk = st.txns.insert(Txn {
         name,
         qtype,
+        hash,
         waiter: Some(waiter),
         more_waiters: Vec::new(),
         wire,
@@ -1079,7 +1096,7 @@ fn new_txn<T>(st: &mut State<T>, name: Name, qtype: RecordType, waiter: Key) -> 
         seq: 0,
         started: false,
     });
-    st.by_id[usize::from(txid)] = tk.idx;
+    st.by_id.insert(txid, tk.idx);
     tk
 }
 
@@ -1252,10 +1269,8 @@ fn end_txn<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key, end: Tx
 
 /// Frees a query's id, socket share, stream and buffer.
 fn release<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &mut Txn) {
-    if st.by_id[usize::from(txn.txid)] != NO_TXN {
-        st.by_id[usize::from(txn.txid)] = NO_TXN;
-    }
-    let hash = question_hash(&txn.name, txn.qtype);
+    st.by_id.remove(&txn.txid);
+    let hash = txn.hash;
     if st
         .shared
         .get(&hash)
@@ -1453,6 +1468,9 @@ fn on_udp<T: 'static>(
     st.batch = Some(batch);
     put(ctx, st);
     drain(ctx, data, rid);
+    // The lookups those callbacks started go out now, while the loop
+    // handles its other events.
+    on_flush(ctx, data, rid);
 }
 
 fn on_flush<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
@@ -1526,8 +1544,7 @@ fn flush<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
 
 fn txn_of_id<T>(st: &State<T>, bytes: &[u8]) -> Option<Key> {
     let id = wire::id_of(bytes)?;
-    let idx = st.by_id[usize::from(id)];
-    (idx != NO_TXN).then(|| st.txns.key_at(idx)).flatten()
+    st.by_id.get(&id).and_then(|&idx| st.txns.key_at(idx))
 }
 
 fn udp_reply<T: 'static>(
@@ -1623,7 +1640,7 @@ fn handle_reply<T: 'static>(
         send_next(st, ctx, tk);
         return;
     }
-    match wire::decode(bytes, txn.qend) {
+    match wire::decode(bytes, txn.qend, &txn.name, txn.qtype) {
         Err(reason) => {
             // Never ends the query early: the real answer may follow.
             txn.malformed = Some(reason);

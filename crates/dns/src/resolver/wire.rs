@@ -5,8 +5,9 @@
 //! (cheap to drop spoofs), then decoded with hickory-proto.
 
 use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::DNSClass;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, Restrict};
 use hickory_proto::ProtoError;
 
 use super::rng::Rng;
@@ -130,6 +131,9 @@ pub(crate) struct Reply {
     /// min(SOA TTL, SOA minimum) of an SOA in the authority section
     /// (RFC 2308's negative TTL).
     pub(crate) negative_ttl: Option<u32>,
+    /// Every answer record's owner is a pointer to the question's name and
+    /// its type the one asked: the answer needs no CNAME walk.
+    pub(crate) direct: bool,
 }
 
 /// Case-insensitive name equality on the label bytes (hickory's `==`
@@ -146,7 +150,12 @@ pub(crate) fn same_name(a: &Name, b: &Name) -> bool {
 /// question were checked on the raw bytes already (`question_end` is where
 /// the question ends); the additional section is not read (its OPT only
 /// matters to a FORMERR, which [`decode_full`] handles).
-pub(crate) fn decode(reply: &[u8], question_end: usize) -> Result<Reply, String> {
+pub(crate) fn decode(
+    reply: &[u8],
+    question_end: usize,
+    qname: &Name,
+    qtype: RecordType,
+) -> Result<Reply, String> {
     let count = |i: usize| usize::from(u16::from_be_bytes([reply[i], reply[i + 1]]));
     if reply.len() < HEADER_LEN {
         return Err("malformed reply: short header".into());
@@ -157,12 +166,28 @@ pub(crate) fn decode(reply: &[u8], question_end: usize) -> Result<Reply, String>
     if skip > reply.len() || qd > 1 {
         return Err("malformed reply: question".into());
     }
+    let direct = qd == 1 && an > 0 && all_direct(reply, question_end, an, qtype);
     let mut d = BinDecoder::new(reply);
     let bad = |e: ProtoError| format!("malformed reply: {e}");
     d.read_slice(skip).map_err(|e| bad(e.into()))?;
     let mut answers = Vec::with_capacity(an.min(64));
-    for _ in 0..an {
-        answers.push(Record::read(&mut d).map_err(bad)?);
+    if direct {
+        // Every owner is the question's name: take it from the query (the
+        // user's spelling, not a 0x20 echo) and let hickory read the data.
+        for _ in 0..an {
+            let fixed = d.read_slice(12).map_err(|e| bad(e.into()))?.unverified();
+            let class = u16::from_be_bytes([fixed[4], fixed[5]]);
+            let ttl = u32::from_be_bytes([fixed[6], fixed[7], fixed[8], fixed[9]]);
+            let len = u16::from_be_bytes([fixed[10], fixed[11]]);
+            let data = RData::read(&mut d, qtype, Restrict::new(len)).map_err(bad)?;
+            let mut r = Record::from_rdata(qname.clone(), ttl, data);
+            r.set_dns_class(DNSClass::from(class));
+            answers.push(r);
+        }
+    } else {
+        for _ in 0..an {
+            answers.push(Record::read(&mut d).map_err(bad)?);
+        }
     }
     let mut negative_ttl = None;
     if answers.is_empty()
@@ -180,7 +205,25 @@ pub(crate) fn decode(reply: &[u8], question_end: usize) -> Result<Reply, String>
         rcode,
         answers,
         negative_ttl,
+        direct,
     })
+}
+
+/// Walks the raw answer section: does every record's owner point at the
+/// question's name (0xC00C), with the asked type? (Only a shortcut: the
+/// records are still decoded by hickory.)
+fn all_direct(reply: &[u8], mut pos: usize, count: usize, qtype: RecordType) -> bool {
+    let want = u16::from(qtype).to_be_bytes();
+    for _ in 0..count {
+        let Some(rr) = reply.get(pos..pos + 12) else {
+            return false;
+        };
+        if rr[..2] != [0xc0, 0x0c] || rr[2..4] != want {
+            return false;
+        }
+        pos += 12 + usize::from(u16::from_be_bytes([rr[10], rr[11]]));
+    }
+    true
 }
 
 /// Decodes the whole message (for a FORMERR: does it carry an OPT?).
@@ -196,6 +239,8 @@ pub(crate) enum Outcome {
         records: Vec<Record>,
         canonical: Name,
         ttl: u32,
+        /// CNAMEs led to them (`canonical` differs from the name asked).
+        aliased: bool,
     },
     /// The name (end of the chain) exists without records of this type.
     NoData {
@@ -232,17 +277,13 @@ impl Outcome {
 /// collects the records of `qtype` at its end (in the order received).
 pub(crate) fn resolve(reply: Reply, qname: &Name, qtype: RecordType) -> Outcome {
     // The common answer: only records of the type, all for the name asked.
-    if !reply.answers.is_empty()
-        && reply
-            .answers
-            .iter()
-            .all(|r| r.record_type() == qtype && same_name(r.name(), qname))
-    {
+    if reply.direct && !reply.answers.is_empty() {
         let ttl = reply.answers.iter().map(Record::ttl).min().unwrap_or(0);
         return Outcome::Records {
             records: reply.answers,
             canonical: qname.clone(),
             ttl,
+            aliased: false,
         };
     }
     let mut current = qname.clone();
@@ -260,6 +301,7 @@ pub(crate) fn resolve(reply: Reply, qname: &Name, qtype: RecordType) -> Outcome 
         if !records.is_empty() {
             return Outcome::Records {
                 records,
+                aliased: !seen.is_empty(),
                 canonical: current,
                 ttl,
             };
@@ -317,7 +359,7 @@ mod tests {
             let _ = is_truncated(reply);
             let _ = rcode_of(reply);
             let _ = decode_full(reply);
-            if let Ok(r) = decode(reply, qend) {
+            if let Ok(r) = decode(reply, qend, &name, RecordType::A) {
                 let _ = resolve(r, &name, RecordType::A).cache_ttl();
             }
         }

@@ -267,13 +267,6 @@ fn bench(a: BenchArgs) -> ExitCode {
         .with_nameserver(a.nameserver)
         .with_cache(false)
         .with_max_inflight(a.concurrency);
-    let config = Config {
-        udp_max_queries: std::env::var("UMQ")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16),
-        ..config
-    };
     let rid = match lp.ctx().new_resolver(config) {
         Ok(r) => r,
         Err(e) => {

@@ -87,8 +87,10 @@ pub struct Config {
     /// (default 256).
     pub max_inflight: usize,
     /// A UDP socket (and so its random source port) is used for at most
-    /// this many queries, then a new one is opened (default 16). 1 gives
-    /// every query its own port.
+    /// this many queries, then a new one is opened (default 32; c-ares
+    /// keeps one socket per server unless told otherwise, evdns always
+    /// does). 1 gives every query its own port, at the cost of a socket
+    /// per query.
     pub udp_max_queries: u32,
     /// After a server failed, it is tried again (probed) only after this
     /// delay, until then healthy servers go first (default 5 s).
@@ -111,7 +113,7 @@ impl Default for Config {
             cache_max_ttl: 3600,
             hosts: None,
             max_inflight: 256,
-            udp_max_queries: 16,
+            udp_max_queries: 32,
             server_retry_delay: Duration::from_secs(5),
         }
     }

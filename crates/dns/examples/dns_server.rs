@@ -38,7 +38,7 @@
 //! It prints `dns_server: listening on ADDR (udp+tcp), zone ORIGIN, N records`
 //! and exits with status 0 on SIGINT or SIGTERM; 2 on a usage or zone error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
@@ -303,6 +303,9 @@ struct Zone {
     origin: Name,
     soa: Record,
     by_name: HashMap<Name, Vec<Record>>,
+    /// Names that own no record but have names below them (empty
+    /// non-terminals): they exist, so they get NODATA, not NXDOMAIN.
+    non_terminals: HashSet<Name>,
     count: usize,
 }
 
@@ -338,10 +341,19 @@ impl Zone {
             .or_default()
             .retain(|r| r.record_type() != RecordType::SOA);
         by_name.entry(origin.clone()).or_default().push(soa.clone());
+        let mut non_terminals = HashSet::new();
+        for name in by_name.keys() {
+            let mut up = name.base_name();
+            while origin.zone_of(&up) && up != origin {
+                non_terminals.insert(up.clone());
+                up = up.base_name();
+            }
+        }
         Ok(Zone {
             origin,
             soa,
             by_name,
+            non_terminals,
             count,
         })
     }
@@ -349,7 +361,7 @@ impl Zone {
     /// Whether the name exists: it owns records, or a name below it does
     /// (an empty non-terminal).
     fn exists(&self, name: &Name) -> bool {
-        self.by_name.contains_key(name) || self.by_name.keys().any(|k| name.zone_of(k))
+        self.by_name.contains_key(name) || self.non_terminals.contains(name)
     }
 
     /// The SOA for the authority section of a negative answer, its TTL

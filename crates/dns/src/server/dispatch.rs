@@ -32,7 +32,8 @@ pub(crate) fn packet<T: 'static>(
     }
     let payload = st.opts.payload;
     // Never answer a response (QR=1): two servers could ping-pong forever.
-    if bytes.len() < 12 || bytes[2] & 0x80 != 0 {
+    // Nor a source port 0, which no answer can reach.
+    if bytes.len() < 12 || bytes[2] & 0x80 != 0 || peer.port() == 0 {
         if bytes.len() < 12 {
             st.stats.malformed += 1;
         }

@@ -806,3 +806,139 @@ fn udp_queries_use_random_ids_and_several_source_ports() {
     assert!(ids.len() >= 38, "ids look random and distinct");
     assert!(seen.iter().all(|s| s.transport == Transport::Udp));
 }
+
+#[test]
+fn rcode_failure_moves_to_the_next_server() {
+    let bad = TestServer::start();
+    let good = TestServer::start();
+    bad.on(
+        "f.test",
+        RecordType::A,
+        Reply::Rcode(ResponseCode::ServFail),
+    );
+    good.on("f.test", RecordType::A, Reply::a(&["10.14.0.1"], 60));
+    let cfg = config(&bad).with_nameserver(good.addr());
+    let r = one(cfg, "f.test", RecordType::A);
+    assert_eq!(r.addrs, [ip("10.14.0.1")]);
+    assert_eq!((bad.total(), good.total()), (1, 1));
+}
+
+#[test]
+fn a_silent_server_is_skipped_until_its_retry_time() {
+    let dead = TestServer::start();
+    let live = TestServer::start();
+    dead.otherwise(Reply::Drop);
+    live.otherwise(Reply::a(&["10.15.0.1"], 60));
+    let cfg = config(&dead)
+        .with_nameserver(live.addr())
+        .with_timeout(Duration::from_millis(100))
+        .with_cache(false);
+    let cfg = Config {
+        server_retry_delay: Duration::from_secs(60),
+        ..cfg
+    };
+    let out = run(cfg, |ctx, rid| {
+        ctx.resolver(rid)
+            .unwrap()
+            .lookup("a.test", RecordType::A, move |ctx, out: &mut Out, r| {
+                out.push(r);
+                let mut res = ctx.resolver(rid).unwrap();
+                res.lookup("b.test", RecordType::A, push);
+                res.lookup("c.test", RecordType::A, push);
+            });
+    });
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|r| r.addrs == [ip("10.15.0.1")]));
+    // the first lookup waited for the dead server once; the next ones went
+    // straight to the live one
+    assert_eq!(dead.total(), 1);
+    assert_eq!(live.total(), 3);
+}
+
+#[test]
+fn a_failed_server_is_probed_again_after_its_retry_delay() {
+    let flaky = TestServer::start();
+    let backup = TestServer::start();
+    flaky.on_seq(
+        "p.test",
+        RecordType::A,
+        vec![Reply::Drop, Reply::a(&["10.16.0.1"], 60)],
+    );
+    backup.otherwise(Reply::a(&["10.16.0.2"], 60));
+    let cfg = Config {
+        server_retry_delay: Duration::from_millis(50),
+        ..config(&flaky)
+            .with_nameserver(backup.addr())
+            .with_timeout(Duration::from_millis(100))
+            .with_cache(false)
+    };
+    let out = run(cfg, |ctx, rid| {
+        ctx.resolver(rid)
+            .unwrap()
+            .lookup("p.test", RecordType::A, move |ctx, out: &mut Out, r| {
+                out.push(r);
+                ctx.once_timer(Duration::from_millis(80), move |ctx, _, _| {
+                    ctx.resolver(rid)
+                        .unwrap()
+                        .lookup("p.test", RecordType::A, push);
+                })
+                .unwrap();
+            });
+    });
+    assert_eq!(out[0].addrs, [ip("10.16.0.2")], "failed over to the backup");
+    assert_eq!(
+        out[1].addrs,
+        [ip("10.16.0.1")],
+        "the recovered server was probed"
+    );
+    assert_eq!(flaky.total(), 2);
+}
+
+#[test]
+fn rotate_spreads_queries_over_servers() {
+    let a = TestServer::start();
+    let b = TestServer::start();
+    a.otherwise(Reply::a(&["10.17.0.1"], 60));
+    b.otherwise(Reply::a(&["10.17.0.1"], 60));
+    let cfg = config(&a)
+        .with_nameserver(b.addr())
+        .with_rotate(true)
+        .with_cache(false);
+    run(cfg, |ctx, rid| {
+        let mut r = ctx.resolver(rid).unwrap();
+        for i in 0..10 {
+            r.lookup(&format!("r{i}.test"), RecordType::A, push);
+        }
+    });
+    assert_eq!((a.total(), b.total()), (5, 5));
+}
+
+#[test]
+fn spoofed_replies_are_dropped_and_the_real_one_accepted() {
+    let srv = TestServer::start();
+    let real = || Box::new(Reply::a(&["10.18.0.1"], 60));
+    srv.on(
+        "spoof.test",
+        RecordType::A,
+        Reply::Many(vec![
+            Reply::WrongId(Box::new(Reply::a(&["6.6.6.1"], 60))),
+            Reply::WrongName("other.test".into(), Box::new(Reply::a(&["6.6.6.2"], 60))),
+            Reply::WrongType(RecordType::AAAA, Box::new(Reply::a(&["6.6.6.3"], 60))),
+            Reply::WrongClass(Box::new(Reply::a(&["6.6.6.4"], 60))),
+            Reply::FromOtherPort(Box::new(Reply::a(&["6.6.6.5"], 60))),
+            Reply::Delay(Duration::from_millis(20), real()),
+        ]),
+    );
+    let mut lp: Loop<Out> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let rid = ctx.new_resolver(config(&srv)).unwrap();
+    ctx.resolver(rid)
+        .unwrap()
+        .lookup("spoof.test", RecordType::A, push);
+    let mut out = Vec::new();
+    lp.run(&mut out, RunMode::Default).unwrap();
+    assert_eq!(out[0].addrs, [ip("10.18.0.1")]);
+    let stats = lp.ctx().resolver(rid).unwrap().stats();
+    assert_eq!(stats.accepted, 1);
+    assert!(stats.dropped >= 4, "{stats:?}");
+}

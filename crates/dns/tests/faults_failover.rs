@@ -185,3 +185,62 @@ fn a_dead_server_is_probed_again_after_the_retry_delay() {
     assert_eq!(first.count("three.test", RecordType::A), 1, "probed");
     assert_eq!(got[3], ["10.0.0.1"], "back in use");
 }
+
+#[test]
+fn nxdomain_is_an_answer_not_a_failure() {
+    let first = TestServer::start();
+    let second = TestServer::start();
+    first.on(
+        "gone.test",
+        RecordType::A,
+        Reply::NxDomain {
+            soa_ttl: 60,
+            minimum: 60,
+        },
+    );
+    second.on("gone.test", RecordType::A, Reply::a(&["10.6.6.6"], 60));
+    let (r, _) = resolve(two(&first, &second), "gone.test", RecordType::A);
+    assert_eq!(r.status, Status::NxDomain);
+    assert_eq!(second.count("gone.test", RecordType::A), 0, "no failover");
+}
+
+#[test]
+fn formerr_with_opt_is_not_an_edns_problem() {
+    // The server understood EDNS (its FORMERR carries an OPT record): no
+    // retry without EDNS; the rcode counts as that server's failure.
+    let srv = TestServer::start();
+    srv.on(
+        "fe.test",
+        RecordType::A,
+        Reply::Rcode(ResponseCode::FormErr),
+    );
+    let cfg = Config::default()
+        .with_nameserver(srv.addr())
+        .with_timeout(TIMEOUT);
+    let (r, _) = resolve(cfg, "fe.test", RecordType::A);
+    assert_eq!(r.status, Status::FormErr, "{r:?}");
+    assert!(
+        srv.seen().iter().all(|s| s.edns.is_some()),
+        "never asked without EDNS: {:?}",
+        srv.seen()
+    );
+}
+
+#[test]
+fn duplicate_answers_run_the_callback_once() {
+    let srv = TestServer::start();
+    srv.on(
+        "dup.test",
+        RecordType::A,
+        Reply::Many(vec![
+            Reply::a(&["10.0.0.1"], 60),
+            Reply::a(&["10.0.0.1"], 60),
+        ]),
+    );
+    let cfg = Config::default()
+        .with_nameserver(srv.addr())
+        .with_timeout(TIMEOUT);
+    // `resolve` checks that the callback ran exactly once.
+    let (r, _) = resolve(cfg, "dup.test", RecordType::A);
+    assert_eq!(addrs(&r), ["10.0.0.1"]);
+}

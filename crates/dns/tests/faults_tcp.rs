@@ -115,3 +115,34 @@ fn a_truncated_answer_over_tcp_too_does_not_loop() {
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(srv.count("tc.test", RecordType::A) <= 8, "bounded");
 }
+
+#[test]
+fn partial_records_in_a_truncated_udp_answer_are_not_used() {
+    // Over UDP: one record and TC=1 (a server that filled what fit);
+    // over TCP: all three. The lookup must take the TCP answer.
+    let srv = TestServer::start();
+    srv.on_fn("part.test", RecordType::A, |req, _| {
+        use evloop_dns::server::Transport;
+        let rec = |ip: &str| {
+            let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+            hickory_proto::rr::Record::from_rdata(
+                req.name().clone(),
+                60,
+                hickory_proto::rr::RData::A(ip.into()),
+            )
+        };
+        match req.transport() {
+            Transport::Udp => {
+                let mut m = req.reply();
+                m.set_truncated(true);
+                m.add_answer(rec("10.0.0.1"));
+                evloop_dns::server::Action::Answer(m)
+            }
+            Transport::Tcp => req.answer([rec("10.0.0.1"), rec("10.0.0.2"), rec("10.0.0.3")]),
+        }
+    });
+    let (r, _) = resolve(cfg(&srv), "part.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.addrs.len(), 3, "{r:?}");
+    assert_eq!(srv.count_tcp("part.test", RecordType::A), 1);
+}

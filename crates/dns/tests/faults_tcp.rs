@@ -146,3 +146,42 @@ fn partial_records_in_a_truncated_udp_answer_are_not_used() {
     assert_eq!(r.addrs.len(), 3, "{r:?}");
     assert_eq!(srv.count_tcp("part.test", RecordType::A), 1);
 }
+
+fn two(first: &TestServer, second: &TestServer) -> Config {
+    Config::default()
+        .with_nameserver(first.addr())
+        .with_nameserver(second.addr())
+        .with_timeout(Duration::from_millis(300))
+        .with_attempts(1)
+}
+
+#[test]
+fn tcp_refused_after_truncation_fails_over() {
+    // The first server truncates over UDP and has no TCP at all.
+    let first = TestServer::start_with(ServerOptions::new().tcp(false));
+    let second = TestServer::start();
+    first.on("biga.test", RecordType::A, many_a());
+    second.on("biga.test", RecordType::A, many_a());
+    let (r, _) = resolve(two(&first, &second), "biga.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.addrs.len(), 100);
+    assert_eq!(first.count_udp("biga.test", RecordType::A), 1);
+    assert_eq!(second.count_tcp("biga.test", RecordType::A), 1);
+}
+
+#[test]
+fn silent_tcp_after_truncation_times_out_and_fails_over() {
+    let first = TestServer::start();
+    let second = TestServer::start();
+    first.on(
+        "biga.test",
+        RecordType::A,
+        Reply::TcpOnly(Box::new(Reply::Drop)),
+    );
+    second.on("biga.test", RecordType::A, many_a());
+    let (r, took) = resolve(two(&first, &second), "biga.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.addrs.len(), 100);
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert_eq!(first.count_tcp("biga.test", RecordType::A), 1);
+}

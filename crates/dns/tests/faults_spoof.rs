@@ -261,3 +261,52 @@ fn records_of_another_class_are_not_taken() {
     assert_eq!(r.status, Status::NoError, "{r:?}");
     assert_eq!(addrs(&r), [REAL]);
 }
+
+#[test]
+fn a_reply_without_its_question_is_dropped() {
+    let srv = TestServer::start();
+    srv.on_fn("victim.test", RecordType::A, |req, _| {
+        use evloop_dns::server::Action;
+        let rec = |ip: &str| {
+            let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+            hickory_proto::rr::Record::from_rdata(
+                req.name().clone(),
+                60,
+                hickory_proto::rr::RData::A(ip.into()),
+            )
+        };
+        let mut bare = req.reply();
+        bare.take_queries();
+        bare.add_answer(rec(FAKE));
+        Action::Many(vec![
+            Action::Raw(bare.to_vec().unwrap()),
+            Action::Delay(Duration::from_millis(20), Box::new(req.answer([rec(REAL)]))),
+        ])
+    });
+    let (r, _) = resolve(cfg(&srv), "victim.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(addrs(&r), [REAL]);
+}
+
+#[test]
+fn records_of_other_types_are_not_listed() {
+    let srv = TestServer::start();
+    srv.on(
+        "victim.test",
+        RecordType::A,
+        Reply::Answer(vec![
+            common::rec(
+                "victim.test",
+                60,
+                hickory_proto::rr::RData::AAAA(
+                    "2001:db8::6".parse::<std::net::Ipv6Addr>().unwrap().into(),
+                ),
+            ),
+            common::a_rec("victim.test", 60, REAL),
+        ]),
+    );
+    let (r, _) = resolve(cfg(&srv), "victim.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(addrs(&r), [REAL]);
+    assert_eq!(r.records.len(), 1);
+}

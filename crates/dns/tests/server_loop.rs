@@ -260,3 +260,34 @@ fn foreign_handles_and_taken_ports_are_errors() {
         "a taken port is an error value"
     );
 }
+
+#[test]
+fn serves_ipv6_when_the_host_has_it() {
+    let mut lp: Loop<()> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let served = ctx.serve_dns(
+        "[::1]:0".parse().unwrap(),
+        &ServerOptions::new(),
+        |_, _, req| {
+            assert!(req.peer().is_ipv6());
+            req.answer([])
+        },
+    );
+    let Ok(id) = served else {
+        eprintln!("SKIP serves_ipv6_when_the_host_has_it: no IPv6 loopback");
+        return;
+    };
+    let addr = ctx.dns_server(id).unwrap().local_addr();
+    assert!(addr.is_ipv6());
+    run_with_client(&mut lp, &mut (), move || {
+        let s = UdpSocket::bind("[::1]:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.send_to(&query(1, "six.test"), addr).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.recv(&mut buf).unwrap();
+        assert_eq!(Message::from_vec(&buf[..n]).unwrap().id(), 1);
+        let mut c = tcp(addr);
+        c.write_all(&framed(&query(2, "six.test"))).unwrap();
+        assert_eq!(read_frame(&mut c).unwrap().id(), 2);
+    });
+}

@@ -171,6 +171,12 @@ fn answers_echo_id_question_case_and_edns() {
     assert_eq!(got.answers().len(), 1);
     assert_eq!(got.answers()[0].ttl(), 9);
     assert_eq!(got.extensions().as_ref().unwrap().max_payload(), 1400);
+    assert!(!got.extensions().as_ref().unwrap().flags().dnssec_ok);
+    // The DO bit is echoed (RFC 3225).
+    let mut q = query(6, "echo.test", RecordType::AAAA, Some(1232));
+    q.extensions_mut().as_mut().unwrap().set_dnssec_ok(true);
+    let got = ask(&s, srv.addr(), &q);
+    assert!(got.extensions().as_ref().unwrap().flags().dnssec_ok);
     // No EDNS asked, none given.
     let got = ask(
         &s,

@@ -114,7 +114,8 @@ impl Request {
 
     /// The skeleton of an answer: same id, opcode, RD and CD bits, the
     /// question echoed (exact case), QR set, NOERROR, and an OPT record
-    /// when the query had one. Add records and return it with
+    /// (with the server's payload size and the query's DO bit) when the
+    /// query had one. Add records and return it with
     /// [`Action::Answer`].
     ///
     /// ```
@@ -134,9 +135,11 @@ impl Request {
         let mut msg = Message::new();
         msg.set_header(Header::response_from_request(self.message.header()));
         msg.add_query(self.question().clone());
-        if self.edns().is_some() {
+        if let Some(asked) = self.edns() {
             let mut edns = Edns::new();
             edns.set_max_payload(self.server_payload.max(MIN_UDP_PAYLOAD));
+            // RFC 3225: the DO bit is copied into the answer.
+            edns.set_dnssec_ok(asked.flags().dnssec_ok);
             msg.set_edns(edns);
         }
         msg

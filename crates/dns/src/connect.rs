@@ -153,6 +153,8 @@ pub enum ConnectError {
         /// The A lookup's status.
         a: Status,
     },
+    /// [`ConnectExt::connect_addrs`] was given no address.
+    NoAddress,
     /// Every address was tried and every attempt failed.
     Failed(Vec<(SocketAddr, io::Error)>),
     /// The [`ConnectOptions::timeout`] ran out.
@@ -178,6 +180,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Resolve { aaaa, a } => {
                 write!(f, "no address found (AAAA: {aaaa}, A: {a})")
             }
+            ConnectError::NoAddress => write!(f, "no address to connect to"),
             ConnectError::Failed(v) => {
                 write!(f, "every connect failed: ")?;
                 list(f, v)
@@ -617,7 +620,9 @@ fn check_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: u64) {
     if !a.racing.is_empty() || resolving || queued || a.wait.is_some() {
         return;
     }
-    let err = if a.failed.is_empty() {
+    let err = if a.failed.is_empty() && a.resolver.is_none() {
+        ConnectError::NoAddress
+    } else if a.failed.is_empty() {
         ConnectError::Resolve {
             aaaa: a.v6.status.clone().unwrap_or(Status::NoData),
             a: a.v4.status.clone().unwrap_or(Status::NoData),

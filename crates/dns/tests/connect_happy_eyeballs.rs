@@ -318,3 +318,11 @@ fn blackholed_ipv6_falls_back_to_ipv4_after_the_attempt_delay() {
         "IPv6 went first and was given {delay:?}: {took:?}"
     );
 }
+
+#[test]
+fn an_empty_address_list_is_an_error() {
+    let (out, _) = run_loop(|ctx| {
+        ctx.connect_addrs(Vec::new(), &ConnectOptions::new(), store);
+    });
+    assert!(matches!(out.unwrap(), Err(ConnectError::NoAddress)));
+}

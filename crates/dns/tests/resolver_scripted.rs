@@ -942,3 +942,48 @@ fn spoofed_replies_are_dropped_and_the_real_one_accepted() {
     assert_eq!(stats.accepted, 1);
     assert!(stats.dropped >= 4, "{stats:?}");
 }
+
+#[test]
+fn a_refusing_port_is_an_error_that_says_so_and_fails_over_at_once() {
+    // nothing listens on this UDP port: the kernel answers ICMP unreachable
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap();
+    drop(closed);
+    let live = TestServer::start();
+    live.otherwise(Reply::a(&["10.19.0.1"], 60));
+    let slow = Duration::from_secs(5);
+    let t0 = Instant::now();
+    let cfg = Config::default()
+        .with_nameserver(dead)
+        .with_nameserver(live.addr())
+        .with_timeout(slow);
+    let r = one(cfg, "x.test", RecordType::A);
+    assert_eq!(r.addrs, [ip("10.19.0.1")]);
+    let cfg = Config::default().with_nameserver(dead).with_timeout(slow);
+    let r = one(cfg, "x.test", RecordType::A);
+    assert!(
+        matches!(&r.status, Status::Error(m) if m.contains("refused")),
+        "{:?}",
+        r.status
+    );
+    assert!(t0.elapsed() < slow, "no timeout was waited for");
+}
+
+#[test]
+fn case_randomised_answers_come_back_in_the_askers_spelling() {
+    let srv = TestServer::start();
+    srv.on(
+        "www.example.test",
+        RecordType::A,
+        Reply::Answer(vec![
+            cname_rec("www.example.test", 60, "host.example.test"),
+            a_rec("host.example.test", 60, "10.20.0.1"),
+        ]),
+    );
+    let cfg = config(&srv).with_case_randomization(true);
+    let r = one(cfg, "www.Example.test", RecordType::A);
+    assert_eq!(r.addrs, [ip("10.20.0.1")]);
+    assert_eq!(r.name.unwrap().to_ascii(), "www.Example.test.");
+    let canonical = r.canonical.unwrap().to_ascii();
+    assert_eq!(canonical.to_ascii_lowercase(), "host.example.test.");
+}

@@ -114,6 +114,8 @@ struct Txn {
     rcode_failed: u64,
     last_rcode: Option<Status>,
     malformed: Option<String>,
+    /// The last socket error of a transmission (refused, unreachable).
+    io_error: Option<String>,
     edns: Option<u16>,
     tcp: bool,
     sock: Option<Key>,
@@ -1089,6 +1091,7 @@ fn new_txn<T>(
         rcode_failed: 0,
         last_rcode: None,
         malformed: None,
+        io_error: None,
         edns,
         tcp: false,
         sock: None,
@@ -1167,6 +1170,8 @@ fn send_next<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, tk: Key) {
                 Status::Error(reason)
             } else if let Some(s) = txn.last_rcode.clone() {
                 s
+            } else if let Some(e) = txn.io_error.take() {
+                Status::Error(e)
             } else {
                 Status::Timeout
             };
@@ -1459,8 +1464,8 @@ fn on_udp<T: 'static>(
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                sock_error(&mut st, ctx, sk);
+            Err(e) => {
+                sock_error(&mut st, ctx, sk, &e);
                 break;
             }
         }
@@ -1527,14 +1532,17 @@ fn flush<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
                     let r = ctx.io(io).map(|w| w.source().send(&t.wire));
                     match r {
                         Ok(Ok(_)) => st.stats.sent += 1,
-                        _ => failed.push(tk),
+                        Ok(Err(e)) => failed.push((tk, e.to_string())),
+                        Err(e) => failed.push((tk, e.to_string())),
                     }
                 }
             }
         }
         let now = ctx.now();
-        for tk in failed {
-            if let Some(s) = st.txns.get(tk).map(|t| t.server) {
+        for (tk, err) in failed {
+            if let Some(t) = st.txns.get_mut(tk) {
+                let s = t.server;
+                t.io_error = Some(format!("{}: {err}", st.servers[s].addr));
                 server_failed(st, s, now);
                 send_next(st, ctx, tk);
             }
@@ -1582,12 +1590,15 @@ fn udp_reply<T: 'static>(
 
 /// A socket error (an ICMP port unreachable, ...): the queries waiting on
 /// it move on to their next server at once.
-fn sock_error<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key) {
+fn sock_error<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key, err: &io::Error) {
     let now = ctx.now();
     for tk in st.txns.keys() {
-        let Some(txn) = st.txns.get(tk) else { continue };
+        let Some(txn) = st.txns.get_mut(tk) else {
+            continue;
+        };
         if txn.sock == Some(sk) && !txn.tcp {
             let s = txn.server;
+            txn.io_error = Some(format!("{}: {err}", st.servers[s].addr));
             server_failed(st, s, now);
             send_next(st, ctx, tk);
         }
@@ -1650,7 +1661,10 @@ fn handle_reply<T: 'static>(
         Ok(reply) => {
             let s = txn.server;
             st.servers[s].failures = 0;
-            let outcome = wire::resolve(reply, &txn.name, txn.qtype);
+            let mut outcome = wire::resolve(reply, &txn.name, txn.qtype);
+            if st.cfg.case_randomization {
+                wire::unrandomize(&mut outcome, &txn.name);
+            }
             let end = if st.cfg.cache && outcome.cache_ttl().is_some_and(|t| t > 0) {
                 let outcome = Rc::new(outcome);
                 let now = ctx.now();
@@ -1743,8 +1757,14 @@ fn on_tcp_event<T: 'static>(
         return;
     }
     let Some(mut st) = take(ctx, rid) else { return };
-    if let Some(txn) = st.txns.get(tk).filter(|t| t.stream == Some(sid)) {
+    if let Some(txn) = st.txns.get_mut(tk).filter(|t| t.stream == Some(sid)) {
         let s = txn.server;
+        let what = match &ev {
+            StreamEvent::Error { error, .. } => format!("TCP: {error}"),
+            StreamEvent::Eof => "TCP: closed without an answer".to_string(),
+            _ => "TCP: timed out".to_string(),
+        };
+        txn.io_error = Some(format!("{}: {what}", st.servers[s].addr));
         server_failed(&mut st, s, ctx.now());
         send_next(&mut st, ctx, tk);
     } else if let Ok(s) = ctx.stream(sid) {

@@ -273,6 +273,35 @@ impl Outcome {
     }
 }
 
+/// Under 0x20 the names a reply points into the question carry its random
+/// case: owners equal to the name asked get the asker's spelling, other
+/// names (CNAME targets) are lower-cased.
+pub(crate) fn unrandomize(outcome: &mut Outcome, qname: &Name) {
+    let fix = |n: &Name| {
+        if same_name(n, qname) {
+            qname.clone()
+        } else {
+            n.to_lowercase()
+        }
+    };
+    match outcome {
+        Outcome::Records {
+            records, canonical, ..
+        } => {
+            for r in records.iter_mut() {
+                let owner = fix(r.name());
+                r.set_name(owner);
+            }
+            *canonical = fix(canonical);
+        }
+        Outcome::NoData { canonical, .. } | Outcome::NxDomain { canonical, .. } => {
+            *canonical = fix(canonical);
+        }
+        Outcome::Dangling { target, .. } => *target = fix(target),
+        Outcome::Error(_) => {}
+    }
+}
+
 /// Follows the CNAME chain from `qname` inside the answer section and
 /// collects the records of `qtype` at its end (in the order received).
 pub(crate) fn resolve(reply: Reply, qname: &Name, qtype: RecordType) -> Outcome {

@@ -62,6 +62,8 @@ impl ServerOptions {
 
     /// How long a TCP connection may stay silent before the server closes
     /// it (RFC 7766 section 6.2.3; libevent's `EVDNS_SOPT_TCP_IDLE_TIMEOUT`).
+    /// The same bound applies to a client that stops reading its answers.
+    /// Zero means no limit.
     pub fn tcp_idle_timeout(mut self, idle: Duration) -> Self {
         self.idle = idle;
         self

@@ -30,7 +30,8 @@
 //! chain it starts inside the zone; NXDOMAIN with the SOA in the authority
 //! section for a name that does not exist; NODATA (NOERROR, no answers,
 //! the SOA) for a name that exists without records of the type (empty
-//! non-terminals included); REFUSED for names outside the zone. MX and NS
+//! non-terminals included); REFUSED for names outside the zone and for
+//! classes other than IN; NOTIMP for zone transfers (AXFR, IXFR). MX and NS
 //! answers carry the in-zone addresses of their targets as additional
 //! records. Large answers over UDP are truncated (TC) and dig retries over
 //! TCP on the same port.
@@ -47,7 +48,7 @@ use evloop::{signum, Break, Ctx, Loop, RunMode};
 use evloop_dns::server::{Action, Request, ServerExt, ServerOptions};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{CNAME, MX, NS, PTR, SOA, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 const USAGE: &str = "\
 usage: dns_server [--listen ADDR] (--zone FILE | --record LINE ...) [--origin NAME]
@@ -388,10 +389,14 @@ impl Zone {
 
     fn answer(&self, req: &Request) -> Action {
         let qname = req.name().to_lowercase();
-        if !self.origin.zone_of(&qname) {
+        if !self.origin.zone_of(&qname) || req.qclass() != DNSClass::IN {
             return Action::Refuse;
         }
         let qtype = req.qtype();
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            // Zone transfers are not offered (RFC 5936 allows NOTIMP).
+            return Action::Fail(ResponseCode::NotImp);
+        }
         let mut msg = req.reply();
         msg.set_authoritative(true);
         let mut name = qname;

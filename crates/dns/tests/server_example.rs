@@ -193,6 +193,15 @@ fn serves_a_zone_to_dig_and_exits_0_on_sigterm() {
 
     let out = q(&["www.elsewhere.test", "A"]);
     assert!(out.contains("status: REFUSED"), "{out}");
+    let out = q(&["-c", "CH", "www.example.test", "TXT"]);
+    assert!(out.contains("status: REFUSED"), "{out}");
+    let out = q(&["+tcp", "example.test", "AXFR"]);
+    assert!(!out.contains("192.0.2.1"), "no transfer: {out}");
+    let out = q(&["example.test", "ANY", "+noall", "+answer"]);
+    assert!(
+        out.contains("SOA") && out.contains("MX") && out.contains("NS"),
+        "{out}"
+    );
 
     let st = srv.stop_with("-TERM");
     assert_eq!(st.code(), Some(0), "{st:?}");

@@ -11,7 +11,7 @@ use common::{Reply, TestServer};
 use evloop::{Ctx, Loop, RunMode};
 use evloop_buffer::{ListenAddr, ListenSocket, ListenerOptions, StreamExt};
 use evloop_dns::config::{Config, Hosts};
-use evloop_dns::connect::{ConnectError, ConnectExt, ConnectOptions, Connected};
+use evloop_dns::connect::{ConnectError, ConnectExt, ConnectOptions, Connected, RESOLUTION_DELAY};
 use evloop_dns::resolver::{ResolverExt, Status};
 use hickory_proto::rr::RecordType;
 
@@ -325,4 +325,63 @@ fn an_empty_address_list_is_an_error() {
         ctx.connect_addrs(Vec::new(), &ConnectOptions::new(), store);
     });
     assert!(matches!(out.unwrap(), Err(ConnectError::NoAddress)));
+}
+
+#[test]
+fn a_late_aaaa_answer_joins_the_race() {
+    // IPv4 is a blackhole on 127.0.0.1:P, IPv6 works on [::1]:P; the AAAA
+    // answer comes after the resolution delay, so IPv4 starts alone and
+    // IPv6 joins when its turn comes.
+    let mut found = None;
+    for _ in 0..16 {
+        let v4 = ListenAddr::Tcp("127.0.0.1:0".parse().unwrap());
+        let l4 = ListenSocket::bind(&v4, &ListenerOptions::new().backlog(0)).unwrap();
+        let Ok(ListenAddr::Tcp(at4)) = l4.local_addr() else {
+            return;
+        };
+        match TcpListener::bind(("::1", at4.port())) {
+            Ok(l6) => {
+                found = Some((l4, l6, at4));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(_) => {
+                eprintln!("SKIP: no IPv6 loopback here");
+                return;
+            }
+        }
+    }
+    let Some((_l4, l6, at4)) = found else { return };
+    let mut held = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&at4, Duration::from_millis(200)) {
+        held.push(s);
+        if held.len() > 32 {
+            eprintln!("SKIP: could not fill a listen backlog here");
+            return;
+        }
+    }
+    let srv = TestServer::start();
+    srv.on("late6.test", RecordType::A, Reply::a(&["127.0.0.1"], 60));
+    srv.on(
+        "late6.test",
+        RecordType::AAAA,
+        Reply::Delay(
+            Duration::from_millis(150),
+            Box::new(Reply::aaaa(&["::1"], 60)),
+        ),
+    );
+    let cfg = Config::default()
+        .with_nameserver(srv.addr())
+        .with_timeout(Duration::from_secs(2));
+    let delay = Duration::from_millis(250);
+    let opts = ConnectOptions::new().attempt_delay(delay);
+    let (out, took) = run_loop(|ctx| {
+        let r = ctx.new_resolver(cfg).unwrap();
+        ctx.connect_host(r, "late6.test", at4.port(), &opts, store);
+    });
+    let c = out.unwrap().unwrap();
+    assert_eq!(c.addr, l6.local_addr().unwrap(), "IPv6 won after joining");
+    // IPv4 started after the 50 ms resolution delay, IPv6 one attempt
+    // delay after that.
+    assert!(took >= RESOLUTION_DELAY + delay, "{took:?}");
 }

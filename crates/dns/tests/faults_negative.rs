@@ -13,7 +13,7 @@ use hickory_proto::rr::RecordType;
 fn cfg(srv: &TestServer) -> Config {
     Config::default()
         .with_nameserver(srv.addr())
-        .with_timeout(Duration::from_millis(500))
+        .with_timeout(Duration::from_secs(2))
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn cname_loop_is_an_error() {
     assert!(matches!(r.status, Status::Error(_)), "{r:?}");
     assert!(r.addrs.is_empty());
     assert!(
-        took < Duration::from_millis(500),
+        took < Duration::from_secs(2),
         "no wait for a timeout: {took:?}"
     );
 }

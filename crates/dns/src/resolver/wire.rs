@@ -160,7 +160,7 @@ pub(crate) fn decode(
     if reply.len() < HEADER_LEN {
         return Err("malformed reply: short header".into());
     }
-    let (qd, an, ns) = (count(4), count(6), count(8));
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
     let rcode = ResponseCode::from_low(reply[3] & 0x0f);
     let skip = if qd == 1 { question_end } else { HEADER_LEN };
     if skip > reply.len() || qd > 1 {
@@ -189,7 +189,10 @@ pub(crate) fn decode(
             answers.push(Record::read(&mut d).map_err(bad)?);
         }
     }
+    // Records of another class are no answer to an IN question.
+    answers.retain(|r| r.dns_class() == DNSClass::IN);
     let mut negative_ttl = None;
+    let mut rest = ns + ar;
     if answers.is_empty()
         || rcode == ResponseCode::NXDomain
         || answers.iter().all(|r| r.record_type() == RecordType::CNAME)
@@ -197,9 +200,17 @@ pub(crate) fn decode(
         for _ in 0..ns {
             let r = Record::read(&mut d).map_err(bad)?;
             if let RData::SOA(soa) = r.data() {
-                negative_ttl.get_or_insert(r.ttl().min(soa.minimum()));
+                if r.dns_class() == DNSClass::IN {
+                    negative_ttl.get_or_insert(r.ttl().min(soa.minimum()));
+                }
             }
         }
+        rest = ar;
+    }
+    // The sections not decoded must still be there, whole: a reply cut
+    // short is malformed (c-ares says EBADRESP), whatever it announced.
+    if skip_records(reply, d.index(), rest).is_none() {
+        return Err("malformed reply: a section is cut short".into());
     }
     Ok(Reply {
         rcode,
@@ -207,6 +218,35 @@ pub(crate) fn decode(
         negative_ttl,
         direct,
     })
+}
+
+/// Skips `count` resource records from `pos` on the raw bytes; the end, or
+/// None if they do not fit (or a name is not well-formed).
+fn skip_records(b: &[u8], mut pos: usize, count: usize) -> Option<usize> {
+    for _ in 0..count {
+        loop {
+            let len = *b.get(pos)?;
+            match len & 0xc0 {
+                0xc0 => {
+                    b.get(pos + 1)?;
+                    pos += 2;
+                    break;
+                }
+                0 if len == 0 => {
+                    pos += 1;
+                    break;
+                }
+                0 => pos += 1 + usize::from(len),
+                _ => return None,
+            }
+        }
+        let fixed = b.get(pos..pos + 10)?;
+        pos += 10 + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        if pos > b.len() {
+            return None;
+        }
+    }
+    Some(pos)
 }
 
 /// Walks the raw answer section: does every record's owner point at the

@@ -31,7 +31,10 @@
 //!
 //! * **Transport**: UDP from a fresh socket (random source port) every
 //!   [`Config::udp_max_queries`] queries, connected to the server; query
-//!   ids random and never two alike in flight. A reply with TC set is asked
+//!   ids random and never two alike in flight. Queries started during one
+//!   loop iteration leave together (`sendmmsg`, just before the loop polls
+//!   or right after a socket's replies were handled), and replies are read
+//!   in batches (`recvmmsg`). A reply with TC set is asked
 //!   again over TCP (RFC 7766 framing). EDNS0 with a 1232-byte payload by
 //!   default; a FORMERR without OPT makes the query go again without EDNS.
 //! * **Checks**: a reply counts only if it comes from the server's address
@@ -135,8 +138,8 @@ pub type Callback<T> = Box<dyn FnOnce(&mut Ctx<'_, T>, &mut T, LookupResult)>;
 /// Resolver calls on evloop's [`Ctx`] (outside callbacks, `Loop::ctx()`
 /// gives one). `T` is the loop's application state.
 pub trait ResolverExt<T: 'static> {
-    /// Makes a resolver with `config`. It keeps no watcher active while it
-    /// has nothing to do, so it does not keep the loop running.
+    /// Makes a resolver with `config`. Only a query in flight keeps the
+    /// loop running (its timeout timer); an idle resolver does not.
     ///
     /// # Errors
     ///

@@ -162,12 +162,15 @@ fn deferred_answers_over_tcp_and_a_half_closed_client() {
             (7, ResponseCode::NXDomain)
         );
 
-        // A client that sends its query and shuts down its sending side
-        // still gets the answer, then the server closes.
+        // A client that sends its queries and shuts down its sending side
+        // still gets every answer, the deferred one included, then the
+        // server closes.
         let mut c = tcp(addr);
         c.write_all(&framed(&query(9, "now.test"))).unwrap();
+        c.write_all(&framed(&query(10, "later.test"))).unwrap();
         c.shutdown(Shutdown::Write).unwrap();
         assert_eq!(read_frame(&mut c).unwrap().id(), 9);
+        assert_eq!(read_frame(&mut c).unwrap().id(), 10);
         let mut b = [0u8; 1];
         assert_eq!(c.read(&mut b).unwrap(), 0);
     });

@@ -408,3 +408,30 @@ fn other_source_port_and_address_replies() {
     assert!(froms.contains(&srv.addr()));
     assert!(froms.iter().any(|f| f.port() != srv.addr().port()));
 }
+
+#[test]
+fn half_closed_with_an_answer_that_never_comes_closes_after_the_idle_timeout() {
+    let idle = Duration::from_millis(150);
+    let srv = TestServer::start_with(ServerOptions::new().tcp_idle_timeout(idle));
+    srv.on_fn("never.test", RecordType::A, |_, _| Action::Defer);
+    srv.on(
+        "late.test",
+        RecordType::A,
+        Reply::Delay(
+            Duration::from_millis(50),
+            Box::new(Reply::a(&["10.0.0.1"], 5)),
+        ),
+    );
+    let mut c = tcp(srv.addr());
+    c.write_all(&frame(&query(1, "late.test", RecordType::A, None)))
+        .unwrap();
+    c.write_all(&frame(&query(2, "never.test", RecordType::A, None)))
+        .unwrap();
+    let t0 = Instant::now();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    // The delayed answer still comes after the client's shutdown.
+    assert_eq!(read_frame(&mut c).id(), 1);
+    let mut b = [0u8; 1];
+    assert_eq!(c.read(&mut b).unwrap(), 0, "closed in the end");
+    assert!(t0.elapsed() >= idle, "{:?}", t0.elapsed());
+}

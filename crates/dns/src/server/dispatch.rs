@@ -9,7 +9,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 
 use super::action::encode;
 use super::request::Via;
-use super::state::{state, Conn};
+use super::state::state;
 use super::{Action, Request, ServerId};
 
 /// The largest message TCP framing carries.
@@ -136,18 +136,29 @@ pub(crate) fn perform<T: 'static>(
             }
         }
         Action::Delay(after, action) => {
-            let req = req.clone();
+            let r = req.clone();
+            expect_answer(ctx, server, req.via);
+            let armed = ctx.once_timer(after, move |ctx, _, _| {
+                answered(ctx, server, r.via);
+                perform(ctx, server, &r, *action);
+                if let Via::Tcp(sid) = r.via {
+                    close_if_done(ctx, server, sid);
+                }
+            });
             // A delay too long for the loop cannot be waited for: the
             // answer is dropped, as an answer from a server that never
             // comes.
-            let _ = ctx.once_timer(after, move |ctx, _, _| perform(ctx, server, &req, *action));
+            if armed.is_err() {
+                answered(ctx, server, req.via);
+            }
         }
         Action::Close => {
             if let Via::Tcp(sid) = req.via {
                 close_conn(ctx, server, sid);
             }
         }
-        Action::Drop | Action::Defer => {}
+        Action::Defer => expect_answer(ctx, server, req.via),
+        Action::Drop => {}
     }
 }
 
@@ -240,15 +251,58 @@ fn write_chunk<T: 'static>(ctx: &mut Ctx<'_, T>, server: ServerId, sid: StreamId
         if armed.is_err() {
             close_conn(ctx, server, sid);
         }
+    } else {
+        close_if_done(ctx, server, sid);
+    }
+}
+
+/// Notes that an answer will come later on a TCP connection, which then
+/// stays open after the client shut down its sending side.
+fn expect_answer<T: 'static>(ctx: &mut Ctx<'_, T>, server: ServerId, via: Via) {
+    if let Via::Tcp(sid) = via {
+        if let Some(conn) = state(ctx, server).and_then(|st| st.conns.get_mut(&sid)) {
+            conn.pending += 1;
+        }
+    }
+}
+
+/// A later answer is being sent (or given up): see [`expect_answer`].
+pub(crate) fn answered<T: 'static>(ctx: &mut Ctx<'_, T>, server: ServerId, via: Via) {
+    if let Via::Tcp(sid) = via {
+        if let Some(conn) = state(ctx, server).and_then(|st| st.conns.get_mut(&sid)) {
+            conn.pending = conn.pending.saturating_sub(1);
+        }
+    }
+}
+
+/// After the client shut down its sending side: closes the connection
+/// once no answer is pending and every byte is written.
+pub(crate) fn close_if_done<T: 'static>(ctx: &mut Ctx<'_, T>, server: ServerId, sid: StreamId) {
+    let Some(st) = state(ctx, server) else { return };
+    let done = st
+        .conns
+        .get(&sid)
+        .is_some_and(|c| c.eof && c.pending == 0 && !c.writing);
+    if !done {
+        return;
+    }
+    if let Some(linger) = st.conns.remove(&sid).and_then(|c| c.linger) {
+        ctx.cancel_once(linger);
+    }
+    if let Ok(s) = ctx.stream(sid) {
+        s.close_when_flushed();
     }
 }
 
 /// Closes a TCP connection and forgets it.
 pub(crate) fn close_conn<T: 'static>(ctx: &mut Ctx<'_, T>, server: ServerId, sid: StreamId) {
-    let known: Option<Conn> = state(ctx, server).and_then(|st| st.conns.remove(&sid));
-    if known.is_some() {
-        if let Ok(s) = ctx.stream(sid) {
-            s.close();
-        }
+    let Some(conn) = state(ctx, server).and_then(|st| st.conns.remove(&sid)) else {
+        return;
+    };
+    if let Some(linger) = conn.linger {
+        ctx.cancel_once(linger);
+    }
+    if let Ok(s) = ctx.stream(sid) {
+        s.close();
     }
 }

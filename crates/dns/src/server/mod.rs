@@ -155,9 +155,10 @@ pub trait ServerExt<T: 'static> {
 
     /// Carries out `action` for a query whose handler returned
     /// [`Action::Defer`] (libevent's `evdns_server_request_respond`). Over
-    /// TCP, the answer is dropped if the connection was closed meanwhile,
-    /// or the client shut down its sending side (the server then closes
-    /// the connection once the answers already written have gone out).
+    /// TCP, the answer is dropped if the connection was closed meanwhile.
+    /// A client that shut down its sending side still gets it: the server
+    /// closes such a connection once no answer is pending (or after one
+    /// idle timeout).
     ///
     /// ```
     /// use std::net::UdpSocket;
@@ -280,7 +281,12 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
     fn respond(&mut self, responder: Responder, action: Action) -> Result<(), evloop::Error> {
         let id = responder.request.server;
         self.dns_server(id)?;
+        let via = responder.request.via;
+        dispatch::answered(self, id, via);
         dispatch::perform(self, id, &responder.request, action);
+        if let request::Via::Tcp(sid) = via {
+            dispatch::close_if_done(self, id, sid);
+        }
         Ok(())
     }
 }
@@ -357,9 +363,12 @@ impl<T: 'static> DnsServer<'_, T> {
                 l.close();
             }
         }
-        for sid in st.conns.keys() {
+        for (sid, conn) in st.conns {
             use evloop_buffer::StreamExt;
-            if let Ok(s) = self.ctx.stream(*sid) {
+            if let Some(linger) = conn.linger {
+                self.ctx.cancel_once(linger);
+            }
+            if let Ok(s) = self.ctx.stream(sid) {
                 s.close();
             }
         }

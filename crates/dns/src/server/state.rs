@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::UdpSocket;
 use std::rc::Rc;
 
-use evloop::{Ctx, IoId};
+use evloop::{Ctx, IoId, Once};
 use evloop_buffer::{ListenerId, StreamId};
 
 use super::{Action, Request, ServerId, ServerOptions, ServerStats};
@@ -39,13 +39,20 @@ pub(crate) struct State<T: 'static> {
     pub stats: ServerStats,
 }
 
-/// One TCP connection, when answers are written in chunks.
+/// One TCP connection.
 #[derive(Default)]
 pub(crate) struct Conn {
-    /// Bytes waiting for the next chunk.
+    /// Bytes waiting for the next chunk (when answers are written in
+    /// chunks).
     pub queue: VecDeque<u8>,
     /// A chunk timer is armed.
     pub writing: bool,
+    /// Delayed or deferred answers still to come.
+    pub pending: usize,
+    /// The client shut down its sending side.
+    pub eof: bool,
+    /// After `eof`, the bound on waiting for pending answers.
+    pub linger: Option<Once>,
 }
 
 pub(crate) fn state<'c, T: 'static>(

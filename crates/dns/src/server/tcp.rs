@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use evloop::Ctx;
 use evloop_buffer::{Accepted, StreamEvent, StreamExt, StreamId};
 
-use super::dispatch::{self, close_conn};
+use super::dispatch::{self, close_conn, close_if_done};
 use super::request::Via;
 use super::state::{state, Conn};
 use super::ServerId;
@@ -32,11 +32,29 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, server: ServerId, conn: A
     let Ok(mut s) = ctx.stream(sid) else { return };
     s.on_read(move |ctx, data, sid| read(ctx, data, server, sid, peer));
     s.on_event(move |ctx, _, sid, ev| match ev {
-        // The client is done sending: answer what is queued, then close.
+        // The client is done sending: answer what is pending, then
+        // close. Answers that never come (a responder dropped) are waited
+        // for one idle timeout at most.
         StreamEvent::Eof => {
-            let known = state(ctx, server).and_then(|st| st.conns.remove(&sid));
-            if let (Some(_), Ok(s)) = (known, ctx.stream(sid)) {
-                s.close_when_flushed();
+            let Some(conn) = state(ctx, server).and_then(|st| st.conns.get_mut(&sid)) else {
+                return;
+            };
+            conn.eof = true;
+            close_if_done(ctx, server, sid);
+            let open = state(ctx, server).is_some_and(|st| st.conns.contains_key(&sid));
+            if open && !idle.is_zero() {
+                let linger = ctx.once_timer(idle, move |ctx, _, _| {
+                    if let Some(c) = state(ctx, server).and_then(|st| st.conns.get_mut(&sid)) {
+                        c.linger = None; // it is running: nothing to cancel
+                    }
+                    close_conn(ctx, server, sid)
+                });
+                if let (Ok(o), Some(c)) = (
+                    linger,
+                    state(ctx, server).and_then(|st| st.conns.get_mut(&sid)),
+                ) {
+                    c.linger = Some(o);
+                }
             }
         }
         StreamEvent::Connected => {}

@@ -987,3 +987,29 @@ fn case_randomised_answers_come_back_in_the_askers_spelling() {
     let canonical = r.canonical.unwrap().to_ascii();
     assert_eq!(canonical.to_ascii_lowercase(), "host.example.test.");
 }
+
+#[test]
+fn an_oversized_udp_reply_is_taken_as_truncated() {
+    let srv = TestServer::start();
+    srv.on_fn("huge.test", RecordType::A, |req, _| {
+        let recs: Vec<_> = (0..300u32)
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::from(0x0a15_0000 + i);
+                hickory_proto::rr::Record::from_rdata(req.name().clone(), 60, RData::A(ip.into()))
+            })
+            .collect();
+        match req.transport() {
+            // ~4.8 kB in one datagram, whatever payload the client announced
+            Transport::Udp => {
+                let mut m = req.reply();
+                m.add_answers(recs);
+                evloop_dns::server::Action::Raw(m.to_vec().unwrap())
+            }
+            Transport::Tcp => req.answer(recs),
+        }
+    });
+    let r = one(config(&srv), "huge.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError);
+    assert_eq!(r.addrs.len(), 300);
+    assert_eq!(srv.count_tcp("huge.test", RecordType::A), 1);
+}

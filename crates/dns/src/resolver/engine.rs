@@ -238,8 +238,10 @@ pub(crate) fn create<T: 'static>(ctx: &mut Ctx<'_, T>, mut cfg: Config) -> io::R
         cache: Cache::new(cfg.cache_size, cfg.cache_max_ttl),
         rng: Rng::new(),
         reach: None,
+        // Room for what the server was told, and for servers that ignore
+        // it up to 4 kB (a longer datagram is taken as truncated).
         batch: Some(RecvBatch::new(usize::from(
-            cfg.edns.unwrap_or(512).max(512),
+            cfg.edns.unwrap_or(512).max(4096),
         ))),
         sender: SendBatch::new(),
         outq: Vec::new(),
@@ -1452,8 +1454,8 @@ fn on_udp<T: 'static>(
                 for i in 0..n {
                     let (d, bytes) = batch.get(i);
                     match d.from {
-                        Some(from) if !d.truncated => udp_reply(&mut st, ctx, sk, from, bytes),
-                        _ => st.stats.dropped += 1,
+                        Some(from) => udp_reply(&mut st, ctx, sk, from, bytes, d.truncated),
+                        None => st.stats.dropped += 1,
                     }
                 }
                 // A short batch emptied the socket: no call just to hear
@@ -1561,6 +1563,7 @@ fn udp_reply<T: 'static>(
     sk: Key,
     from: SocketAddr,
     bytes: &[u8],
+    cut: bool,
 ) {
     let exact = st.cfg.case_randomization;
     let verdict = txn_of_id(st, bytes).and_then(|tk| {
@@ -1571,6 +1574,15 @@ fn udp_reply<T: 'static>(
         Some((tk, wire::check_reply(bytes, &txn.wire, txn.qend, exact)))
     });
     match verdict {
+        Some((tk, Match::Yes)) if cut => {
+            // Larger than our buffer (the server ignored the payload size
+            // we announced): taken as truncated, asked again over TCP.
+            st.stats.dropped += 1;
+            if let Some(txn) = st.txns.get_mut(tk) {
+                txn.tcp = true;
+            }
+            resend_same(st, ctx, tk);
+        }
         Some((tk, Match::Yes)) => {
             st.stats.accepted += 1;
             handle_reply(st, ctx, tk, bytes, false);

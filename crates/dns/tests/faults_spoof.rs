@@ -309,3 +309,28 @@ fn records_of_other_types_are_not_listed() {
     assert_eq!(addrs(&r), [REAL]);
     assert_eq!(r.records.len(), 1);
 }
+
+#[test]
+fn under_0x20_only_the_question_must_echo_the_case() {
+    // The question comes back exactly as sent, the answer's owner name in
+    // lower case (as servers that compress against their zone data do).
+    let srv = TestServer::start();
+    srv.on_fn("owner.test", RecordType::A, |req, _| {
+        let ip: std::net::Ipv4Addr = REAL.parse().unwrap();
+        let owner = req.name().to_lowercase();
+        req.answer([hickory_proto::rr::Record::from_rdata(
+            owner,
+            60,
+            hickory_proto::rr::RData::A(ip.into()),
+        )])
+    });
+    let c = cfg(&srv).with_case_randomization(true);
+    let (r, _) = resolve(c, "owner.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(addrs(&r), [REAL]);
+    assert_eq!(
+        srv.count_tcp("owner.test", RecordType::A),
+        0,
+        "no spoof suspected"
+    );
+}

@@ -185,3 +185,20 @@ fn silent_tcp_after_truncation_times_out_and_fails_over() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
     assert_eq!(first.count_tcp("biga.test", RecordType::A), 1);
 }
+
+#[test]
+fn a_malformed_tcp_frame_before_the_real_one_is_skipped() {
+    let srv = TestServer::start();
+    srv.on(
+        "biga.test",
+        RecordType::A,
+        Reply::TcpOnly(Box::new(Reply::Many(vec![
+            Reply::Cut(40, Box::new(many_a())),
+            Reply::Raw(b"\x00\x01garbage".to_vec()),
+            many_a(),
+        ]))),
+    );
+    let (r, _) = resolve(cfg(&srv), "biga.test", RecordType::A);
+    assert_eq!(r.status, Status::NoError, "{r:?}");
+    assert_eq!(r.addrs.len(), 100);
+}

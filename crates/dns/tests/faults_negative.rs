@@ -160,3 +160,69 @@ fn cname_chain_across_queries_is_followed() {
     assert_eq!(addrs(&r), ["10.0.0.1"]);
     assert_eq!(r.canonical.as_ref().unwrap().to_ascii(), "n1.test.");
 }
+
+#[test]
+fn nxdomain_at_the_end_of_a_cname_is_nxdomain() {
+    // RFC 6604: the rcode speaks for the last name of the chain.
+    let srv = TestServer::start();
+    srv.on_fn("old.test", RecordType::A, |req, _| {
+        let mut m = req.reply_with(hickory_proto::op::ResponseCode::NXDomain);
+        m.set_authoritative(true);
+        m.add_answer(cname_rec("old.test", 60, "gone.test"));
+        evloop_dns::server::Action::Answer(m)
+    });
+    let (r, _) = resolve(cfg(&srv), "old.test", RecordType::A);
+    assert_eq!(r.status, Status::NxDomain, "{r:?}");
+    assert!(r.addrs.is_empty());
+}
+
+#[test]
+fn nodata_behind_a_cname_is_cached() {
+    let srv = TestServer::start();
+    srv.on(
+        "www6.test",
+        RecordType::AAAA,
+        Reply::AnswerAuth(
+            vec![cname_rec("www6.test", 300, "host6.test")],
+            vec![common::rec(
+                "test",
+                300,
+                hickory_proto::rr::RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                    common::name("ns.test"),
+                    common::name("hostmaster.test"),
+                    1,
+                    3600,
+                    600,
+                    86400,
+                    120,
+                )),
+            )],
+        ),
+    );
+    let q = ("www6.test", RecordType::AAAA);
+    let out = resolve_seq(cfg(&srv), &[q, q]);
+    assert_eq!(out[0].0.status, Status::NoData, "{:?}", out[0].0);
+    assert_eq!(out[1].0.status, Status::NoData);
+    assert_eq!(srv.count("www6.test", RecordType::AAAA), 1, "cached");
+}
+
+#[test]
+fn zero_ttl_answers_are_not_cached_and_positive_ones_are() {
+    let srv = TestServer::start();
+    srv.on("zero.test", RecordType::A, Reply::a(&["10.0.0.1"], 0));
+    srv.on("kept.test", RecordType::A, Reply::a(&["10.0.0.2"], 300));
+    let out = resolve_seq(
+        cfg(&srv),
+        &[
+            ("zero.test", RecordType::A),
+            ("zero.test", RecordType::A),
+            ("kept.test", RecordType::A),
+            ("kept.test", RecordType::A),
+        ],
+    );
+    assert!(out.iter().all(|(r, _)| r.status == Status::NoError));
+    assert_eq!(srv.count("zero.test", RecordType::A), 2);
+    assert_eq!(srv.count("kept.test", RecordType::A), 1);
+    assert_eq!(out[3].0.source, evloop_dns::resolver::Source::Cache);
+    assert!(out[3].0.ttl.unwrap() <= 300);
+}

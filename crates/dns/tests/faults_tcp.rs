@@ -202,3 +202,61 @@ fn a_malformed_tcp_frame_before_the_real_one_is_skipped() {
     assert_eq!(r.status, Status::NoError, "{r:?}");
     assert_eq!(r.addrs.len(), 100);
 }
+
+/// Starts a lookup of `biga.test` whose TCP answer comes 2 s late, then after
+/// 50 ms cancels it or shuts the resolver down; returns the statuses the
+/// callback saw and how long the loop ran.
+fn interrupt_tcp(shutdown: bool) -> (Vec<Status>, Duration) {
+    use evloop::{Loop, RunMode};
+    use evloop_dns::resolver::ResolverExt;
+    let srv = TestServer::start();
+    srv.on(
+        "biga.test",
+        RecordType::A,
+        Reply::TcpOnly(Box::new(Reply::Delay(
+            Duration::from_millis(300),
+            Box::new(many_a()),
+        ))),
+    );
+    let mut lp: Loop<Vec<Status>> = Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let rid = ctx.new_resolver(cfg(&srv)).unwrap();
+    let lid = ctx
+        .resolver(rid)
+        .unwrap()
+        .lookup("biga.test", RecordType::A, |_, out, r| out.push(r.status));
+    ctx.once_timer(Duration::from_millis(50), move |ctx, _, _| {
+        let mut r = ctx.resolver(rid).unwrap();
+        if shutdown {
+            r.shutdown();
+        } else {
+            assert!(r.cancel(lid));
+        }
+    })
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let mut out = Vec::new();
+    lp.run(&mut out, RunMode::Default).unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        srv.count_tcp("biga.test", RecordType::A),
+        1,
+        "it was over TCP"
+    );
+    (out, took)
+}
+
+#[test]
+fn cancel_during_the_tcp_retry_runs_no_callback() {
+    let (out, took) = interrupt_tcp(false);
+    assert!(out.is_empty(), "{out:?}");
+    // The TCP connection went with the lookup: nothing kept the loop
+    // running until the late answer.
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn shutdown_during_the_tcp_retry_ends_the_lookup_once() {
+    let (out, _) = interrupt_tcp(true);
+    assert_eq!(out, [Status::Shutdown]);
+}

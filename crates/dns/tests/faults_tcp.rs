@@ -214,7 +214,7 @@ fn interrupt_tcp(shutdown: bool) -> (Vec<Status>, Duration) {
         "biga.test",
         RecordType::A,
         Reply::TcpOnly(Box::new(Reply::Delay(
-            Duration::from_millis(300),
+            Duration::from_secs(2),
             Box::new(many_a()),
         ))),
     );

@@ -27,6 +27,45 @@
 //! assert_eq!(out, ["192.0.2.7"]);
 //! ```
 //!
+//! Against a real server (here the crate's own [server side](crate::server)
+//! on the same loop), with the cache at work:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use evloop::{Loop, RunMode};
+//! use evloop_dns::config::Config;
+//! use evloop_dns::resolver::{ResolverExt, Source, Status};
+//! use evloop_dns::server::{ServerExt, ServerOptions};
+//! use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+//!
+//! let mut lp: Loop<Vec<Source>> = Loop::new()?;
+//! let mut ctx = lp.ctx();
+//! // every A query gets 192.0.2.1, TTL 300
+//! let sid = ctx.serve_dns("127.0.0.1:0".parse()?, &ServerOptions::new(), |_, _, req| {
+//!     let a = RData::A(A(Ipv4Addr::new(192, 0, 2, 1)));
+//!     req.answer([Record::from_rdata(req.name().clone(), 300, a)])
+//! })?;
+//! let addr = ctx.dns_server(sid)?.local_addr();
+//! let rid = ctx.new_resolver(Config::default().with_nameserver(addr))?;
+//! ctx.resolver(rid)?.lookup("www.example", RecordType::A, move |ctx, out: &mut Vec<Source>, res| {
+//!     assert_eq!(res.status, Status::NoError);
+//!     assert_eq!(res.ttl, Some(300));
+//!     out.push(res.source);
+//!     // asked again: answered from the cache, no packet sent
+//!     let mut r = ctx.resolver(rid).unwrap();
+//!     r.lookup("WWW.example", RecordType::A, move |ctx, out: &mut Vec<Source>, res| {
+//!         out.push(res.source);
+//!         let stats = ctx.resolver(rid).unwrap().stats();
+//!         assert_eq!((stats.sent, stats.cache_hits), (1, 1));
+//!         ctx.dns_server(sid).unwrap().close();
+//!     });
+//! });
+//! let mut out = Vec::new();
+//! lp.run(&mut out, RunMode::Default)?;
+//! assert_eq!(out, [Source::Network, Source::Cache]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Behaviour (c-ares' defaults, stricter where it matters)
 //!
 //! * **Transport**: UDP from a fresh socket (random source port) every
@@ -291,6 +330,24 @@ impl<T: 'static> Resolver<'_, T> {
     /// Cancels a lookup: its callback will not run, a reply arriving later
     /// is dropped. Returns false if it had already ended (or the handle is
     /// another resolver's).
+    ///
+    /// ```
+    /// use evloop::{Loop, RunMode};
+    /// use evloop_dns::config::Config;
+    /// use evloop_dns::resolver::ResolverExt;
+    /// use hickory_proto::rr::RecordType;
+    ///
+    /// let mut lp: Loop<u32> = Loop::new().unwrap();
+    /// let mut ctx = lp.ctx();
+    /// let r = ctx.new_resolver(Config::default()).unwrap();
+    /// let mut res = ctx.resolver(r).unwrap();
+    /// let id = res.lookup("192.0.2.1", RecordType::A, |_, calls: &mut u32, _| *calls += 1);
+    /// assert!(res.cancel(id));
+    /// assert!(!res.cancel(id));
+    /// let mut calls = 0;
+    /// lp.run(&mut calls, RunMode::Default).unwrap();
+    /// assert_eq!(calls, 0);
+    /// ```
     pub fn cancel(&mut self, id: LookupId) -> bool {
         id.rid == self.id && engine::cancel(&mut self.ctx, id)
     }

@@ -516,11 +516,10 @@ impl Store {
                 if w.cas != 0 && w.cas != it.cas {
                     return (StoreOutcome::Exists, None);
                 }
-                meta = (
-                    it.flags,
-                    it.exptime,
-                    it.bits & (KEY_BINARY | STALE | TOKEN_SENT),
-                );
+                // memcached builds a new item that keeps the old flags and
+                // expiry but none of its marks (stale, token sent, base64
+                // key).
+                meta = (it.flags, it.exptime, 0);
                 old_data = it.value_crlf();
                 let old_value = &old_data[..old_data.len() - 2];
                 if w.mode == Mode::Append {
@@ -612,13 +611,16 @@ impl Store {
     /// the time the delay names (relative or absolute, as exptimes) become
     /// invalid at that time. A later `flush_all` replaces a pending one.
     pub fn flush_all(&mut self, delay: i64) {
+        // memcached flushes what was stored up to the second before the
+        // time named (so `flush_all 1` flushes at once), and an immediate
+        // flush takes a CAS unique of its own as the barrier.
         let at = if delay > 0 {
-            self.clock.expiry(delay)
+            self.clock.expiry(delay).saturating_sub(1)
         } else {
             self.clock.now()
         };
         if at <= self.clock.now() {
-            self.oldest_cas = self.next_cas;
+            self.oldest_cas = self.take_cas();
             self.flush_at = None;
         } else {
             self.flush_at = Some(at);

@@ -166,6 +166,10 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             if !(2..=4).contains(&n) {
                 return Line::Error(Some(ERROR), 0);
             }
+            // `delete noreply` deletes the key "noreply": memcached only
+            // looks for the option after a key.
+            let noreply = noreply && n > 2;
+            let fail = |reply| Line::Error((!noreply).then_some(reply), 0);
             if n > 2 {
                 let hold_zero = t.get(2) == b"0";
                 let valid = (n == 3 && (hold_zero || noreply)) || (n == 4 && hold_zero && noreply);

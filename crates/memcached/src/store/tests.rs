@@ -202,9 +202,11 @@ fn flush_all_now_and_delayed() {
     s.store(&Write::set(b"a", b"2"));
     assert!(get(&mut s, b"a").is_some());
 
+    // As memcached: what was stored up to the second before the time
+    // named goes, so 9 seconds on.
     s.flush_all(10);
     s.store(&Write::set(b"b", b"1"));
-    s.advance(9);
+    s.advance(8);
     s.store(&Write::set(b"c", b"1"));
     assert!(get(&mut s, b"a").is_some() && get(&mut s, b"b").is_some());
     s.advance(1);
@@ -219,9 +221,23 @@ fn flush_all_now_and_delayed() {
     s.flush_all(100);
     s.advance(50);
     assert!(get(&mut s, b"d").is_some());
-    // a negative delay flushes now
+    // a negative delay flushes now, and so does 1 (the second before
+    // the next is this one)
     s.flush_all(-1);
     assert_eq!(get(&mut s, b"d"), None);
+    s.store(&Write::set(b"e", b"1"));
+    s.flush_all(1);
+    assert_eq!(get(&mut s, b"e"), None);
+    // An immediate flush takes a CAS unique, as memcached's does.
+    let before = match s.store(&Write::set(b"f", b"1")) {
+        StoreOutcome::Stored(cas) => cas,
+        other => panic!("{other:?}"),
+    };
+    s.flush_all(0);
+    assert!(matches!(
+        s.store(&Write::set(b"f", b"1")),
+        StoreOutcome::Stored(cas) if cas == before + 2
+    ));
 }
 
 #[test]
@@ -382,11 +398,11 @@ fn set_time_applies_due_flush() {
     let mut s = store();
     s.store(&Write::set(b"a", b"1"));
     s.flush_all(5);
-    s.set_time(T0 + 4);
+    s.set_time(T0 + 3);
     assert!(get(&mut s, b"a").is_some());
-    s.set_time(T0 + 5);
+    s.set_time(T0 + 4);
     assert_eq!(get(&mut s, b"a"), None);
-    assert_eq!(s.clock().uptime(), 5);
+    assert_eq!(s.clock().uptime(), 4);
 }
 
 #[test]

@@ -25,6 +25,7 @@ options:
   -t, --threads N           event loops, one thread each (default 1)
   -v, --verbose             more log lines (-vv, -vvv: more still)
   -A, --enable-shutdown     allow the shutdown command
+  -F, --disable-flush-all   refuse the flush_all command
   -u, --user USER           when started as root: run as USER once listening
   -P, --pidfile FILE        write the process id to FILE (removed at exit)
   --stdio                   serve one client on stdin/stdout instead of TCP
@@ -55,6 +56,8 @@ pub struct Config {
     pub verbosity: u8,
     /// The `shutdown` command is allowed.
     pub enable_shutdown: bool,
+    /// The `flush_all` command is refused (`-F`).
+    pub disable_flush: bool,
     /// A UDP port was asked for; it is not served (warned at start).
     pub udp_port: u16,
     /// `-u`: the user to become once listening, when started as root.
@@ -75,6 +78,7 @@ impl Default for Config {
             threads: 1,
             verbosity: 0,
             enable_shutdown: false,
+            disable_flush: false,
             udp_port: 0,
             user: None,
             pid_file: None,
@@ -132,6 +136,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "-V" | "--version" => return Ok(Args::Version),
             "--stdio" => cfg.stdio = true,
             "-A" | "--enable-shutdown" => cfg.enable_shutdown = true,
+            "-F" | "--disable-flush-all" => cfg.disable_flush = true,
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
@@ -301,6 +306,7 @@ mod tests {
             "-t",
             "4",
             "-A",
+            "-F",
             "-vv",
             "--stdio",
         ]);
@@ -311,6 +317,7 @@ mod tests {
         assert_eq!(c.threads, 4);
         assert_eq!(c.verbosity, 2);
         assert!(c.enable_shutdown);
+        assert!(c.disable_flush);
         assert!(c.stdio);
         let c = run(&[
             "--listen=[::1]:5000",

@@ -152,6 +152,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             .collect::<Vec<_>>()
             .join(","),
         verbosity: u64::from(cfg.verbosity),
+        flush_disabled: cfg.disable_flush,
         ..Settings::default()
     };
     let core = Core {

@@ -27,6 +27,8 @@ pub struct Settings {
     pub automove: Automove,
     /// `stats detail on`: per-prefix counts are being collected.
     pub detail_enabled: bool,
+    /// `-F`: `flush_all` is refused.
+    pub flush_disabled: bool,
     /// `lru_crawler disable`: dead items are no longer freed in the
     /// background, and crawls and dumps are refused.
     pub crawler_disabled: bool,
@@ -319,7 +321,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         format!("{:.2}", set.automove.ratio).as_str(),
     );
     stat(out, "lru_crawler", yes_no(!set.crawler_disabled));
-    stat(out, "flush_enabled", "yes");
+    stat(out, "flush_enabled", yes_no(!set.flush_disabled));
     stat(out, "dump_enabled", "yes");
     out.put(b"END\r\n");
 }

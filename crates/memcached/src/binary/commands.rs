@@ -102,6 +102,8 @@ pub fn run(
             req.ok(0, out);
             return true;
         }
+        // As memcached under -F: refused, and not counted.
+        Op::Flush if stats.settings.flush_disabled => error(req.header, opcode::AUTH_ERROR, out),
         Op::Flush => {
             let delay = if req.extras.len() == 4 {
                 req.extra_u32(0)

@@ -843,3 +843,28 @@ fn crawler_disable_and_enable() {
         .contains("STAT lru_crawler yes\r\n"));
     assert_eq!(s.send(b"lru_crawler metadump all\r\n"), "END\r\n");
 }
+
+#[test]
+fn flush_all_bad_delay() {
+    let mut s = Server::new();
+    assert_eq!(
+        s.send(b"flush_all abc\r\nflush_all abc noreply\r\n"),
+        "CLIENT_ERROR invalid exptime argument\r\n"
+    );
+}
+
+#[test]
+fn flush_all_refused_under_dash_f() {
+    let mut s = Server::new();
+    s.stats.settings.flush_disabled = true;
+    s.send(b"set a 0 0 1\r\nx\r\n");
+    assert_eq!(
+        s.send(b"flush_all\r\nflush_all noreply\r\nflush_all x\r\nget a\r\n"),
+        "CLIENT_ERROR flush_all not allowed\r\nCLIENT_ERROR flush_all not allowed\r\n\
+         VALUE a 0 1\r\nx\r\nEND\r\n"
+    );
+    assert_eq!(s.stats.cmd_flush, 3, "counted, as memcached counts them");
+    assert!(s
+        .send(b"stats settings\r\n")
+        .contains("STAT flush_enabled no\r\n"));
+}

@@ -149,7 +149,16 @@ pub struct Store {
     flush_at: Option<u32>,
     /// Counters for `stats`.
     counters: StoreCounters,
+    /// Items (and the CAS they had) whose values replies of the batch
+    /// being run still hold: memcached keeps a reference until a reply is
+    /// sent, and an incr/decr of a referenced item makes a new item rather
+    /// than rewriting it in place (so without space padding).
+    held: Vec<(ItemId, u64)>,
 }
+
+/// Most items [`Store::hold`] remembers per batch (memcached sends its
+/// replies at least every 20 requests).
+const HELD_MAX: usize = 64;
 
 impl Store {
     /// A store holding at most `memory_limit` bytes of items (as memcached
@@ -167,7 +176,20 @@ impl Store {
             oldest_cas: 0,
             flush_at: None,
             counters: StoreCounters::default(),
+            held: Vec::new(),
         }
+    }
+
+    /// Notes that a reply not sent yet holds item `id`'s value.
+    pub fn hold(&mut self, id: ItemId) {
+        if self.held.len() < HELD_MAX {
+            self.held.push((id, self.lru.get(id).cas));
+        }
+    }
+
+    /// The replies so far count as sent: no item is held any more.
+    pub fn release_held(&mut self) {
+        self.held.clear();
     }
 
     /// Server time.
@@ -584,9 +606,15 @@ impl Store {
         let digits = buf.format(new);
         // memcached rewrites a number that fits in place, padding it with
         // spaces to the old length ("10" decr 1 reads back "9 "); a longer
-        // one gets a new item of its own length.
+        // one, or one a reply not yet sent holds, gets a new item of its
+        // own length.
         let key_len = it.key_len as usize;
-        let value_len = it.value_len().max(digits.len());
+        let held = self.held.contains(&(id, it.cas));
+        let value_len = if held {
+            digits.len()
+        } else {
+            it.value_len().max(digits.len())
+        };
         let mut v = Vec::with_capacity(key_len + value_len + 2);
         v.extend_from_slice(it.key());
         v.extend_from_slice(digits);

@@ -112,6 +112,12 @@ const CASES: &[&[u8]] = &[
     b"set n 0 0 2\r\n12\r\ndecr n 10\r\nget n\r\nincr n 99\r\nget n\r\n",
     b"set n 0 0 3\r\n 7 \r\nincr n 1\r\nget n\r\n",
     b"ms n 2\r\n10\r\nma n MD v\r\nmg n v\r\n",
+    // ...unless a reply not yet sent holds the item (an mg's value; a get
+    // sends its replies at once).
+    b"ms n 2\r\n10\r\nmg n v\r\ndecr n 1\r\nmg n v\r\n",
+    b"ms n 2\r\n10\r\nmg n v\r\nmn\r\ndecr n 1\r\nmg n v\r\n",
+    b"set n 0 0 2\r\n10\r\nget n\r\ndecr n 1\r\nget n\r\n",
+    b"ms n 2\r\n10\r\nmg n\r\ndecr n 1\r\nmg n v\r\n",
     // slabs automove/reassign (t/strtol-testing.t).
     b"slabs automove invalid\r\nslabs automove 3\r\nslabs automove 1\r\n",
     b"slabs automove ratio 0.8\r\nslabs automove ratio\r\nslabs automove ratio x\r\n",

@@ -210,6 +210,8 @@ fn get(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl R
     if with_value {
         put_value(it, out);
     }
+    // The reply holds the item (memcached keeps a reference for any hit).
+    store.hold(id);
 }
 
 /// Appends an item's value (without the `\r\n` the store keeps).

@@ -184,6 +184,8 @@ fn get(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &mut
     if o.value {
         out.put_value(store.item(id));
     }
+    // The reply holds the item (memcached keeps a reference for any hit).
+    store.hold(id);
     if !o.no_bump {
         store.bump(id);
     }

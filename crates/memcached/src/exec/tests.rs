@@ -868,3 +868,21 @@ fn flush_all_refused_under_dash_f() {
         .send(b"stats settings\r\n")
         .contains("STAT flush_enabled no\r\n"));
 }
+
+#[test]
+fn decr_of_an_item_a_pending_reply_holds_is_not_padded() {
+    let mut s = Server::new();
+    // memcached rewrites in place (padded) only an item no unsent reply
+    // holds: an mg's reply in the same batch holds it, a get's is sent.
+    assert_eq!(
+        s.send(b"ms n 2\r\n10\r\nmg n\r\ndecr n 1\r\nmg n v\r\n"),
+        "HD\r\nHD\r\n9\r\nVA 1\r\n9\r\n"
+    );
+    assert_eq!(
+        s.send(b"set n 0 0 2\r\n10\r\nget n\r\ndecr n 1\r\nget n\r\n"),
+        "STORED\r\nVALUE n 0 2\r\n10\r\nEND\r\n9\r\nVALUE n 0 2\r\n9 \r\nEND\r\n"
+    );
+    // A new batch starts with nothing held.
+    s.send(b"ms n 2\r\n10\r\nmg n\r\n");
+    assert_eq!(s.send(b"decr n 1\r\nmg n v\r\n"), "9\r\nVA 2\r\n9 \r\n");
+}

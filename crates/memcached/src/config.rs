@@ -26,6 +26,10 @@ options:
   -v, --verbose             more log lines (-vv, -vvv: more still)
   -A, --enable-shutdown     allow the shutdown command
   -F, --disable-flush-all   refuse the flush_all command
+  -o, --extended OPT[,OPT]  memcached's extended options this server has:
+                            lru_crawler, no_lru_crawler (background freeing
+                            of dead items), relaxed_privileges,
+                            no_drop_privileges (it drops none anyway)
   -u, --user USER           when started as root: run as USER once listening
   -P, --pidfile FILE        write the process id to FILE (removed at exit)
   --stdio                   serve one client on stdin/stdout instead of TCP
@@ -58,6 +62,8 @@ pub struct Config {
     pub enable_shutdown: bool,
     /// The `flush_all` command is refused (`-F`).
     pub disable_flush: bool,
+    /// The LRU crawler starts disabled (`-o no_lru_crawler`).
+    pub no_lru_crawler: bool,
     /// A UDP port was asked for; it is not served (warned at start).
     pub udp_port: u16,
     /// `-u`: the user to become once listening, when started as root.
@@ -79,6 +85,7 @@ impl Default for Config {
             verbosity: 0,
             enable_shutdown: false,
             disable_flush: false,
+            no_lru_crawler: false,
             udp_port: 0,
             user: None,
             pid_file: None,
@@ -183,6 +190,18 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
                 let v = value("a size")?;
                 cfg.item_size_max =
                     parse_size(&v).ok_or_else(|| format!("-I: {v:?} is not a size"))?;
+            }
+            "-o" | "--extended" => {
+                for opt in value("options")?.split(',') {
+                    match opt {
+                        "lru_crawler" => cfg.no_lru_crawler = false,
+                        "no_lru_crawler" => cfg.no_lru_crawler = true,
+                        // memcached's seccomp privilege dropping; this
+                        // server drops none, which is what these ask.
+                        "relaxed_privileges" | "no_drop_privileges" => {}
+                        _ => return Err(format!("-o: unknown or unsupported option {opt:?}")),
+                    }
+                }
             }
             "-u" | "--user" => cfg.user = Some(value("a user name")?),
             "-P" | "--pidfile" => cfg.pid_file = Some(value("a file")?.into()),
@@ -307,6 +326,8 @@ mod tests {
             "4",
             "-A",
             "-F",
+            "-o",
+            "relaxed_privileges,no_lru_crawler",
             "-vv",
             "--stdio",
         ]);
@@ -318,6 +339,7 @@ mod tests {
         assert_eq!(c.verbosity, 2);
         assert!(c.enable_shutdown);
         assert!(c.disable_flush);
+        assert!(c.no_lru_crawler);
         assert!(c.stdio);
         let c = run(&[
             "--listen=[::1]:5000",
@@ -396,6 +418,8 @@ mod tests {
             &["-t", "100000"],
             &["-t", "18446744073709551616"],
             &["--bogus"],
+            &["-o", "no_modern"],
+            &["-o", "relaxed_privileges,ext_path=/tmp/x"],
             &["-d"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");

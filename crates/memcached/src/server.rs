@@ -153,6 +153,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             .join(","),
         verbosity: u64::from(cfg.verbosity),
         flush_disabled: cfg.disable_flush,
+        crawler_disabled: cfg.no_lru_crawler,
         ..Settings::default()
     };
     let core = Core {

@@ -28,8 +28,8 @@ options:
   -F, --disable-flush-all   refuse the flush_all command
   -o, --extended OPT[,OPT]  memcached's extended options this server has:
                             lru_crawler, no_lru_crawler (background freeing
-                            of dead items), relaxed_privileges,
-                            no_drop_privileges (it drops none anyway)
+                            of dead items); relaxed_privileges is accepted
+                            (this server drops no privileges)
   -u, --user USER           when started as root: run as USER once listening
   -P, --pidfile FILE        write the process id to FILE (removed at exit)
   --stdio                   serve one client on stdin/stdout instead of TCP

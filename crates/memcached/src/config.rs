@@ -26,6 +26,7 @@ options:
   -v, --verbose             more log lines (-vv, -vvv: more still)
   -A, --enable-shutdown     allow the shutdown command
   -F, --disable-flush-all   refuse the flush_all command
+  -M, --disable-evictions   answer an out-of-memory error instead of evicting
   -o, --extended OPT[,OPT]  memcached's extended options this server has:
                             lru_crawler, no_lru_crawler (background freeing
                             of dead items); relaxed_privileges is accepted
@@ -64,6 +65,8 @@ pub struct Config {
     pub disable_flush: bool,
     /// The LRU crawler starts disabled (`-o no_lru_crawler`).
     pub no_lru_crawler: bool,
+    /// Writes fail rather than evict live items (`-M`).
+    pub no_evict: bool,
     /// A UDP port was asked for; it is not served (warned at start).
     pub udp_port: u16,
     /// `-u`: the user to become once listening, when started as root.
@@ -86,6 +89,7 @@ impl Default for Config {
             enable_shutdown: false,
             disable_flush: false,
             no_lru_crawler: false,
+            no_evict: false,
             udp_port: 0,
             user: None,
             pid_file: None,
@@ -144,6 +148,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "--stdio" => cfg.stdio = true,
             "-A" | "--enable-shutdown" => cfg.enable_shutdown = true,
             "-F" | "--disable-flush-all" => cfg.disable_flush = true,
+            "-M" | "--disable-evictions" => cfg.no_evict = true,
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
@@ -326,6 +331,7 @@ mod tests {
             "4",
             "-A",
             "-F",
+            "-M",
             "-o",
             "relaxed_privileges,no_lru_crawler",
             "-vv",
@@ -340,6 +346,7 @@ mod tests {
         assert!(c.enable_shutdown);
         assert!(c.disable_flush);
         assert!(c.no_lru_crawler);
+        assert!(c.no_evict);
         assert!(c.stdio);
         let c = run(&[
             "--listen=[::1]:5000",

@@ -156,10 +156,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         crawler_disabled: cfg.no_lru_crawler,
         ..Settings::default()
     };
-    let core = Core {
-        store: Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system()),
-        stats,
-    };
+    let mut store = Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system());
+    store.set_no_evict(cfg.no_evict);
+    let core = Core { store, stats };
     // One loop keeps the core to itself; several share it.
     let (core, shared) = if cfg.threads > 1 {
         let arc = Arc::new(Mutex::new(core));

@@ -303,7 +303,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "udpport", 0);
     stat(out, "inter", set.interfaces.as_str());
     stat(out, "verbosity", set.verbosity);
-    stat(out, "evictions", "on");
+    stat(out, "evictions", if store.evicts() { "on" } else { "off" });
     stat(out, "domain_socket", "NULL");
     stat(out, "shutdown_command", yes_no(set.shutdown_enabled));
     stat(out, "num_threads", set.threads.max(1));

@@ -154,6 +154,8 @@ pub struct Store {
     /// sent, and an incr/decr of a referenced item makes a new item rather
     /// than rewriting it in place (so without space padding).
     held: Vec<(ItemId, u64)>,
+    /// `-M`: a write that needs a live item evicted fails instead.
+    no_evict: bool,
 }
 
 /// Most items [`Store::hold`] remembers per batch (memcached sends its
@@ -177,7 +179,19 @@ impl Store {
             flush_at: None,
             counters: StoreCounters::default(),
             held: Vec::new(),
+            no_evict: false,
         }
+    }
+
+    /// Whether live items are evicted to make room (no `-M`).
+    pub fn evicts(&self) -> bool {
+        !self.no_evict
+    }
+
+    /// `-M`: refuse writes that would need a live item evicted (dead ones
+    /// still make room), as memcached's `-M`.
+    pub fn set_no_evict(&mut self, on: bool) {
+        self.no_evict = on;
     }
 
     /// Notes that a reply not sent yet holds item `id`'s value.
@@ -457,6 +471,21 @@ impl Store {
         freed
     }
 
+    /// Whether `total` bytes fit (in place of `old`) once dead items at the
+    /// LRU tail are freed, without evicting a live one.
+    fn room_without_evicting(&mut self, total: usize, old: Option<ItemId>) -> bool {
+        let old_total = old.map_or(0, |id| self.lru.get(id).total());
+        while self.used - old_total + total > self.limit {
+            match self.lru.tail() {
+                Some(tail) if self.is_dead(tail) => {
+                    self.evict_tail();
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Makes room for `total` more bytes by evicting from the LRU tail.
     /// The caller made sure `total <= limit`.
     fn make_room(&mut self, total: usize) {
@@ -557,6 +586,12 @@ impl Store {
             prefix.len() + w.value.len() + suffix.len(),
             meta.0,
         );
+        // memcached cannot allocate the joined item of an append or prepend
+        // that grows too large: not stored, the old value kept.
+        let joins = matches!(w.mode, Mode::Append | Mode::Prepend);
+        if joins && (total > self.item_max || total > self.limit) {
+            return (StoreOutcome::NotStored, None);
+        }
         if total > self.item_max || total > self.limit {
             if w.mode == Mode::Set {
                 if let Some(id) = old {
@@ -569,6 +604,16 @@ impl Store {
                 StoreOutcome::NoMemory
             };
             return (refused, None);
+        }
+        if self.no_evict && !self.room_without_evicting(total, old) {
+            if joins {
+                return (StoreOutcome::NotStored, None);
+            }
+            // memcached drops the old value of a set it cannot store.
+            if let (Mode::Set, Some(id)) = (w.mode, old) {
+                self.unlink(id);
+            }
+            return (StoreOutcome::NoMemory, None);
         }
         if let Some(id) = old {
             self.unlink(id);
@@ -630,6 +675,10 @@ impl Store {
         self.used = self.used - old_total + new_total;
         self.lru.bump(id);
         while self.used > self.limit && self.lru.tail() != Some(id) {
+            // Under -M only dead items make room.
+            if self.no_evict && self.lru.tail().is_some_and(|t| !self.is_dead(t)) {
+                break;
+            }
             self.evict_tail();
         }
         Delta::Done(new, id)

@@ -265,6 +265,11 @@ fn write(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
         StoreOutcome::Stored(cas) => return req.ok(cas, out),
         StoreOutcome::Exists => opcode::KEY_EEXISTS,
         StoreOutcome::NotFound => opcode::KEY_ENOENT,
+        // Under -M a full cache refuses a set, add, replace or cas.
+        StoreOutcome::NoMemory if !matches!(mode, Mode::Append | Mode::Prepend) => {
+            stats.store_no_memory += 1;
+            opcode::ENOMEM
+        }
         StoreOutcome::NotStored | StoreOutcome::TooLarge | StoreOutcome::NoMemory => match mode {
             Mode::Add => opcode::KEY_EEXISTS,
             Mode::Replace => opcode::KEY_ENOENT,

@@ -886,3 +886,22 @@ fn decr_of_an_item_a_pending_reply_holds_is_not_padded() {
     s.send(b"ms n 2\r\n10\r\nmg n\r\n");
     assert_eq!(s.send(b"decr n 1\r\nmg n v\r\n"), "9\r\nVA 2\r\n9 \r\n");
 }
+
+#[test]
+fn append_past_the_item_limit_is_not_stored() {
+    let mut s = Server::with_limits(64 << 20, 2048);
+    let v = "x".repeat(1500);
+    s.send(format!("set a 0 0 1500\r\n{v}\r\n").as_bytes());
+    let more = "y".repeat(1000);
+    assert_eq!(
+        s.send(
+            format!("append a 0 0 1000\r\n{more}\r\nprepend a 0 0 1000\r\n{more}\r\n").as_bytes()
+        ),
+        "NOT_STORED\r\nNOT_STORED\r\n"
+    );
+    assert_eq!(
+        s.send(format!("ms a 1000 MA\r\n{more}\r\nmg a s\r\n").as_bytes()),
+        "NS\r\nHD s1500\r\n"
+    );
+    assert_eq!(s.stats.store_too_large, 0);
+}

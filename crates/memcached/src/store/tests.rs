@@ -318,9 +318,10 @@ fn too_large_and_no_memory() {
     assert!(s.find(b"k").is_none(), "a refused set drops the old value");
     s.store(&Write::set(b"k", &ok));
     assert_eq!(s.store(&w(Mode::Add, b"k", &big)), StoreOutcome::NotStored);
+    // memcached: the joined item cannot be made, so not stored.
     assert_eq!(
         s.store(&w(Mode::Append, b"k", b"+")),
-        StoreOutcome::TooLarge
+        StoreOutcome::NotStored
     );
     assert!(s.find(b"k").is_some(), "a refused append keeps the value");
     // item size above the memory limit
@@ -443,4 +444,40 @@ fn a_recent_fetch_is_not_moved_again_within_the_bump_interval() {
     s.advance(1);
     s.bump(a);
     assert_eq!(s.lru.tail(), Some(b));
+}
+
+#[test]
+fn without_evictions_a_full_cache_refuses_writes() {
+    let each = item_total(2, 100, 0);
+    let mut s = Store::new(each * 3, each * 2, Clock::starting_at(T0));
+    s.set_no_evict(true);
+    let v = [b'x'; 100];
+    s.store(&Write {
+        exptime: s.clock().now() + 1,
+        ..Write::set(b"k0", &v)
+    });
+    for k in [b"k1", b"k2"] {
+        assert!(matches!(
+            s.store(&Write::set(k, &v)),
+            StoreOutcome::Stored(_)
+        ));
+    }
+    assert_eq!(s.store(&Write::set(b"k3", &v)), StoreOutcome::NoMemory);
+    assert_eq!(s.counters().evictions, 0);
+    // A dead item still makes room.
+    s.advance(1);
+    assert!(matches!(
+        s.store(&Write::set(b"k3", &v)),
+        StoreOutcome::Stored(_)
+    ));
+    // Replacing an item in place needs no more room.
+    assert!(matches!(
+        s.store(&Write::set(b"k3", &v)),
+        StoreOutcome::Stored(_)
+    ));
+    // A refused set drops the old value, as memcached's does.
+    let bigger = [b'x'; 120];
+    assert_eq!(s.store(&Write::set(b"k1", &bigger)), StoreOutcome::NoMemory);
+    assert!(s.find(b"k1").is_none());
+    assert!(!s.evicts());
 }

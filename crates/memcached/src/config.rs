@@ -27,6 +27,7 @@ options:
   -A, --enable-shutdown     allow the shutdown command
   -F, --disable-flush-all   refuse the flush_all command
   -M, --disable-evictions   answer an out-of-memory error instead of evicting
+  -C, --disable-cas         hand out no CAS uniques (all 0)
   -o, --extended OPT[,OPT]  memcached's extended options this server has:
                             lru_crawler, no_lru_crawler (background freeing
                             of dead items); relaxed_privileges is accepted
@@ -67,6 +68,8 @@ pub struct Config {
     pub no_lru_crawler: bool,
     /// Writes fail rather than evict live items (`-M`).
     pub no_evict: bool,
+    /// No CAS uniques (`-C`).
+    pub disable_cas: bool,
     /// A UDP port was asked for; it is not served (warned at start).
     pub udp_port: u16,
     /// `-u`: the user to become once listening, when started as root.
@@ -90,6 +93,7 @@ impl Default for Config {
             disable_flush: false,
             no_lru_crawler: false,
             no_evict: false,
+            disable_cas: false,
             udp_port: 0,
             user: None,
             pid_file: None,
@@ -149,6 +153,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "-A" | "--enable-shutdown" => cfg.enable_shutdown = true,
             "-F" | "--disable-flush-all" => cfg.disable_flush = true,
             "-M" | "--disable-evictions" => cfg.no_evict = true,
+            "-C" | "--disable-cas" => cfg.disable_cas = true,
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
@@ -332,6 +337,7 @@ mod tests {
             "-A",
             "-F",
             "-M",
+            "-C",
             "-o",
             "relaxed_privileges,no_lru_crawler",
             "-vv",
@@ -347,6 +353,7 @@ mod tests {
         assert!(c.disable_flush);
         assert!(c.no_lru_crawler);
         assert!(c.no_evict);
+        assert!(c.disable_cas);
         assert!(c.stdio);
         let c = run(&[
             "--listen=[::1]:5000",

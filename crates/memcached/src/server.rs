@@ -158,6 +158,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     };
     let mut store = Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system());
     store.set_no_evict(cfg.no_evict);
+    if cfg.disable_cas {
+        store.disable_cas();
+    }
     let core = Core { store, stats };
     // One loop keeps the core to itself; several share it.
     let (core, shared) = if cfg.threads > 1 {

@@ -309,7 +309,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "num_threads", set.threads.max(1));
     stat(out, "stat_key_prefix", ":");
     stat(out, "detail_enabled", yes_no(set.detail_enabled));
-    stat(out, "cas_enabled", "yes");
+    stat(out, "cas_enabled", yes_no(store.uses_cas()));
     stat(out, "binding_protocol", "auto-negotiate");
     stat(out, "auth_enabled_sasl", "no");
     stat(out, "auth_enabled_ascii", "no");

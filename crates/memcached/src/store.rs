@@ -156,6 +156,12 @@ pub struct Store {
     held: Vec<(ItemId, u64)>,
     /// `-M`: a write that needs a live item evicted fails instead.
     no_evict: bool,
+    /// CAS uniques are handed out (no `-C`).
+    use_cas: bool,
+    /// Without CAS uniques (`-C`), a `flush_all` marks the items last
+    /// stored or bumped at or before this time dead once it has come, as
+    /// memcached does (so an item stored in the flush's second goes too).
+    flush_live: Option<u32>,
 }
 
 /// Most items [`Store::hold`] remembers per batch (memcached sends its
@@ -180,7 +186,20 @@ impl Store {
             counters: StoreCounters::default(),
             held: Vec::new(),
             no_evict: false,
+            use_cas: true,
+            flush_live: None,
         }
+    }
+
+    /// `-C`: hand out no CAS uniques (every item's is 0), as memcached's
+    /// `-C`; `flush_all` then goes by time.
+    pub fn disable_cas(&mut self) {
+        self.use_cas = false;
+    }
+
+    /// Whether CAS uniques are handed out (no `-C`).
+    pub fn uses_cas(&self) -> bool {
+        self.use_cas
     }
 
     /// Whether live items are evicted to make room (no `-M`).
@@ -295,7 +314,10 @@ impl Store {
     /// Whether `id` is expired or flushed.
     fn is_dead(&self, id: ItemId) -> bool {
         let it = self.lru.get(id);
-        (it.exptime != 0 && it.exptime <= self.clock.now()) || it.cas < self.oldest_cas
+        let now = self.clock.now();
+        (it.exptime != 0 && it.exptime <= now)
+            || it.cas < self.oldest_cas
+            || self.flush_live.is_some_and(|t| t <= now && it.atime <= t)
     }
 
     /// Slot of `key`'s live item; a dead one found on the way is removed
@@ -400,6 +422,9 @@ impl Store {
 
     /// Next CAS unique.
     fn take_cas(&mut self) -> u64 {
+        if !self.use_cas {
+            return 0;
+        }
         let cas = self.next_cas;
         self.next_cas += 1;
         cas
@@ -558,7 +583,8 @@ impl Store {
                     // Stored, but stale, keeping the old expiry.
                     meta.1 = it.exptime;
                     meta.2 |= STALE | (it.bits & TOKEN_SENT);
-                } else if w.cas != it.cas {
+                } else if w.cas == 0 || w.cas != it.cas {
+                    // memcached: a cas without a unique never matches.
                     return (StoreOutcome::Exists, None);
                 }
             }
@@ -688,6 +714,17 @@ impl Store {
     /// the time the delay names (relative or absolute, as exptimes) become
     /// invalid at that time. A later `flush_all` replaces a pending one.
     pub fn flush_all(&mut self, delay: i64) {
+        if !self.use_cas {
+            // memcached without CAS: by last store or bump time, from the
+            // time named (now: this whole second).
+            let at = if delay > 0 {
+                self.clock.expiry(delay)
+            } else {
+                self.clock.now()
+            };
+            self.flush_live = Some(at);
+            return;
+        }
         // memcached flushes what was stored up to the second before the
         // time named (so `flush_all 1` flushes at once), and an immediate
         // flush takes a CAS unique of its own as the barrier.

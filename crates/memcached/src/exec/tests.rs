@@ -905,3 +905,29 @@ fn append_past_the_item_limit_is_not_stored() {
     );
     assert_eq!(s.stats.store_too_large, 0);
 }
+
+#[test]
+fn without_cas_uniques() {
+    let mut s = Server::new();
+    s.store.disable_cas();
+    s.send(b"set a 0 0 1\r\n1\r\n");
+    // Every unique is 0, and a cas never matches (memcached -C).
+    assert_eq!(
+        s.send(b"gets a\r\ncas a 0 0 1 0\r\n2\r\nmg a c\r\n"),
+        "VALUE a 0 1 0\r\n1\r\nEND\r\nEXISTS\r\nHD c0\r\n"
+    );
+    // flush_all goes by time: an item stored in the flush's second goes
+    // too, one stored a second later stays.
+    assert_eq!(
+        s.send(b"flush_all\r\nset b 0 0 1\r\n1\r\nget b\r\n"),
+        "OK\r\nSTORED\r\nEND\r\n"
+    );
+    s.store.advance(1);
+    assert_eq!(
+        s.send(b"set b 0 0 1\r\n1\r\nget b\r\n"),
+        "STORED\r\nVALUE b 0 1\r\n1\r\nEND\r\n"
+    );
+    assert!(s
+        .send(b"stats settings\r\n")
+        .contains("STAT cas_enabled no\r\n"));
+}

@@ -25,6 +25,13 @@ options:
   -t, --threads N           event loops, one thread each (default 1)
   -v, --verbose             more log lines (-vv, -vvv: more still)
   -A, --enable-shutdown     allow the shutdown command
+  -F, --disable-flush-all   refuse the flush_all command
+  -M, --disable-evictions   answer an out-of-memory error instead of evicting
+  -C, --disable-cas         hand out no CAS uniques (all 0)
+  -o, --extended OPT[,OPT]  memcached's extended options this server has:
+                            lru_crawler, no_lru_crawler (background freeing
+                            of dead items); relaxed_privileges is accepted
+                            (this server drops no privileges)
   -u, --user USER           when started as root: run as USER once listening
   -P, --pidfile FILE        write the process id to FILE (removed at exit)
   --stdio                   serve one client on stdin/stdout instead of TCP
@@ -55,6 +62,14 @@ pub struct Config {
     pub verbosity: u8,
     /// The `shutdown` command is allowed.
     pub enable_shutdown: bool,
+    /// The `flush_all` command is refused (`-F`).
+    pub disable_flush: bool,
+    /// The LRU crawler starts disabled (`-o no_lru_crawler`).
+    pub no_lru_crawler: bool,
+    /// Writes fail rather than evict live items (`-M`).
+    pub no_evict: bool,
+    /// No CAS uniques (`-C`).
+    pub disable_cas: bool,
     /// A UDP port was asked for; it is not served (warned at start).
     pub udp_port: u16,
     /// `-u`: the user to become once listening, when started as root.
@@ -75,6 +90,10 @@ impl Default for Config {
             threads: 1,
             verbosity: 0,
             enable_shutdown: false,
+            disable_flush: false,
+            no_lru_crawler: false,
+            no_evict: false,
+            disable_cas: false,
             udp_port: 0,
             user: None,
             pid_file: None,
@@ -132,6 +151,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "-V" | "--version" => return Ok(Args::Version),
             "--stdio" => cfg.stdio = true,
             "-A" | "--enable-shutdown" => cfg.enable_shutdown = true,
+            "-F" | "--disable-flush-all" => cfg.disable_flush = true,
+            "-M" | "--disable-evictions" => cfg.no_evict = true,
+            "-C" | "--disable-cas" => cfg.disable_cas = true,
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
@@ -178,6 +200,18 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
                 let v = value("a size")?;
                 cfg.item_size_max =
                     parse_size(&v).ok_or_else(|| format!("-I: {v:?} is not a size"))?;
+            }
+            "-o" | "--extended" => {
+                for opt in value("options")?.split(',') {
+                    match opt {
+                        "lru_crawler" => cfg.no_lru_crawler = false,
+                        "no_lru_crawler" => cfg.no_lru_crawler = true,
+                        // memcached's seccomp privilege dropping; this
+                        // server drops none, which is what these ask.
+                        "relaxed_privileges" | "no_drop_privileges" => {}
+                        _ => return Err(format!("-o: unknown or unsupported option {opt:?}")),
+                    }
+                }
             }
             "-u" | "--user" => cfg.user = Some(value("a user name")?),
             "-P" | "--pidfile" => cfg.pid_file = Some(value("a file")?.into()),
@@ -301,6 +335,11 @@ mod tests {
             "-t",
             "4",
             "-A",
+            "-F",
+            "-M",
+            "-C",
+            "-o",
+            "relaxed_privileges,no_lru_crawler",
             "-vv",
             "--stdio",
         ]);
@@ -311,6 +350,10 @@ mod tests {
         assert_eq!(c.threads, 4);
         assert_eq!(c.verbosity, 2);
         assert!(c.enable_shutdown);
+        assert!(c.disable_flush);
+        assert!(c.no_lru_crawler);
+        assert!(c.no_evict);
+        assert!(c.disable_cas);
         assert!(c.stdio);
         let c = run(&[
             "--listen=[::1]:5000",
@@ -389,6 +432,8 @@ mod tests {
             &["-t", "100000"],
             &["-t", "18446744073709551616"],
             &["--bogus"],
+            &["-o", "no_modern"],
+            &["-o", "relaxed_privileges,ext_path=/tmp/x"],
             &["-d"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");

@@ -21,7 +21,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
 
-use evloop::signum::{SIGINT, SIGTERM};
+use evloop::signum::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use evloop::{AsyncSender, Break, Ctx, Loop, RunMode};
 use evloop_buffer::{
     ListenAddr, ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamId,
@@ -152,12 +152,16 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             .collect::<Vec<_>>()
             .join(","),
         verbosity: u64::from(cfg.verbosity),
+        flush_disabled: cfg.disable_flush,
+        crawler_disabled: cfg.no_lru_crawler,
         ..Settings::default()
     };
-    let core = Core {
-        store: Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system()),
-        stats,
-    };
+    let mut store = Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system());
+    store.set_no_evict(cfg.no_evict);
+    if cfg.disable_cas {
+        store.disable_cas();
+    }
+    let core = Core { store, stats };
     // One loop keeps the core to itself; several share it.
     let (core, shared) = if cfg.threads > 1 {
         let arc = Arc::new(Mutex::new(core));
@@ -175,10 +179,15 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     let addrs = listen_all(&mut lp.ctx(), &cfg.listen, &opts, &core)?;
     {
         let mut ctx = lp.ctx();
-        for signum in [SIGTERM, SIGINT] {
+        // SIGUSR1 is memcached's graceful stop, which here stops as
+        // `shutdown graceful` does.
+        for signum in [SIGTERM, SIGINT, SIGUSR1] {
             let id = ctx.new_signal(signum, |ctx, app: &mut App, _, _| shutdown(ctx, app))?;
             ctx.start(id)?;
         }
+        // memcached keeps running on SIGHUP (its terminal closing, say).
+        let hup = ctx.new_signal(SIGHUP, |_, _: &mut App, _, _| {})?;
+        ctx.start(hup)?;
         let clock = ctx.new_timer(TICK, TICK, |ctx, app, _, _| {
             let mut core = lock(&app.core);
             tick_clock(ctx, &mut core.store);

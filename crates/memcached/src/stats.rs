@@ -27,6 +27,8 @@ pub struct Settings {
     pub automove: Automove,
     /// `stats detail on`: per-prefix counts are being collected.
     pub detail_enabled: bool,
+    /// `-F`: `flush_all` is refused.
+    pub flush_disabled: bool,
     /// `lru_crawler disable`: dead items are no longer freed in the
     /// background, and crawls and dumps are refused.
     pub crawler_disabled: bool,
@@ -301,13 +303,13 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "udpport", 0);
     stat(out, "inter", set.interfaces.as_str());
     stat(out, "verbosity", set.verbosity);
-    stat(out, "evictions", "on");
+    stat(out, "evictions", if store.evicts() { "on" } else { "off" });
     stat(out, "domain_socket", "NULL");
     stat(out, "shutdown_command", yes_no(set.shutdown_enabled));
     stat(out, "num_threads", set.threads.max(1));
     stat(out, "stat_key_prefix", ":");
     stat(out, "detail_enabled", yes_no(set.detail_enabled));
-    stat(out, "cas_enabled", "yes");
+    stat(out, "cas_enabled", yes_no(store.uses_cas()));
     stat(out, "binding_protocol", "auto-negotiate");
     stat(out, "auth_enabled_sasl", "no");
     stat(out, "auth_enabled_ascii", "no");
@@ -319,7 +321,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         format!("{:.2}", set.automove.ratio).as_str(),
     );
     stat(out, "lru_crawler", yes_no(!set.crawler_disabled));
-    stat(out, "flush_enabled", "yes");
+    stat(out, "flush_enabled", yes_no(!set.flush_disabled));
     stat(out, "dump_enabled", "yes");
     out.put(b"END\r\n");
 }

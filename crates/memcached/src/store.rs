@@ -149,7 +149,24 @@ pub struct Store {
     flush_at: Option<u32>,
     /// Counters for `stats`.
     counters: StoreCounters,
+    /// Items (and the CAS they had) whose values replies of the batch
+    /// being run still hold: memcached keeps a reference until a reply is
+    /// sent, and an incr/decr of a referenced item makes a new item rather
+    /// than rewriting it in place (so without space padding).
+    held: Vec<(ItemId, u64)>,
+    /// `-M`: a write that needs a live item evicted fails instead.
+    no_evict: bool,
+    /// CAS uniques are handed out (no `-C`).
+    use_cas: bool,
+    /// Without CAS uniques (`-C`), a `flush_all` marks the items last
+    /// stored or bumped at or before this time dead once it has come, as
+    /// memcached does (so an item stored in the flush's second goes too).
+    flush_live: Option<u32>,
 }
+
+/// Most items [`Store::hold`] remembers per batch (memcached sends its
+/// replies at least every 20 requests).
+const HELD_MAX: usize = 64;
 
 impl Store {
     /// A store holding at most `memory_limit` bytes of items (as memcached
@@ -167,7 +184,45 @@ impl Store {
             oldest_cas: 0,
             flush_at: None,
             counters: StoreCounters::default(),
+            held: Vec::new(),
+            no_evict: false,
+            use_cas: true,
+            flush_live: None,
         }
+    }
+
+    /// `-C`: hand out no CAS uniques (every item's is 0), as memcached's
+    /// `-C`; `flush_all` then goes by time.
+    pub fn disable_cas(&mut self) {
+        self.use_cas = false;
+    }
+
+    /// Whether CAS uniques are handed out (no `-C`).
+    pub fn uses_cas(&self) -> bool {
+        self.use_cas
+    }
+
+    /// Whether live items are evicted to make room (no `-M`).
+    pub fn evicts(&self) -> bool {
+        !self.no_evict
+    }
+
+    /// `-M`: refuse writes that would need a live item evicted (dead ones
+    /// still make room), as memcached's `-M`.
+    pub fn set_no_evict(&mut self, on: bool) {
+        self.no_evict = on;
+    }
+
+    /// Notes that a reply not sent yet holds item `id`'s value.
+    pub fn hold(&mut self, id: ItemId) {
+        if self.held.len() < HELD_MAX {
+            self.held.push((id, self.lru.get(id).cas));
+        }
+    }
+
+    /// The replies so far count as sent: no item is held any more.
+    pub fn release_held(&mut self) {
+        self.held.clear();
     }
 
     /// Server time.
@@ -259,7 +314,10 @@ impl Store {
     /// Whether `id` is expired or flushed.
     fn is_dead(&self, id: ItemId) -> bool {
         let it = self.lru.get(id);
-        (it.exptime != 0 && it.exptime <= self.clock.now()) || it.cas < self.oldest_cas
+        let now = self.clock.now();
+        (it.exptime != 0 && it.exptime <= now)
+            || it.cas < self.oldest_cas
+            || self.flush_live.is_some_and(|t| t <= now && it.atime <= t)
     }
 
     /// Slot of `key`'s live item; a dead one found on the way is removed
@@ -364,6 +422,9 @@ impl Store {
 
     /// Next CAS unique.
     fn take_cas(&mut self) -> u64 {
+        if !self.use_cas {
+            return 0;
+        }
         let cas = self.next_cas;
         self.next_cas += 1;
         cas
@@ -433,6 +494,21 @@ impl Store {
             at = (prev != crate::lru::NIL).then_some(prev);
         }
         freed
+    }
+
+    /// Whether `total` bytes fit (in place of `old`) once dead items at the
+    /// LRU tail are freed, without evicting a live one.
+    fn room_without_evicting(&mut self, total: usize, old: Option<ItemId>) -> bool {
+        let old_total = old.map_or(0, |id| self.lru.get(id).total());
+        while self.used - old_total + total > self.limit {
+            match self.lru.tail() {
+                Some(tail) if self.is_dead(tail) => {
+                    self.evict_tail();
+                }
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Makes room for `total` more bytes by evicting from the LRU tail.
@@ -507,7 +583,8 @@ impl Store {
                     // Stored, but stale, keeping the old expiry.
                     meta.1 = it.exptime;
                     meta.2 |= STALE | (it.bits & TOKEN_SENT);
-                } else if w.cas != it.cas {
+                } else if w.cas == 0 || w.cas != it.cas {
+                    // memcached: a cas without a unique never matches.
                     return (StoreOutcome::Exists, None);
                 }
             }
@@ -516,11 +593,10 @@ impl Store {
                 if w.cas != 0 && w.cas != it.cas {
                     return (StoreOutcome::Exists, None);
                 }
-                meta = (
-                    it.flags,
-                    it.exptime,
-                    it.bits & (KEY_BINARY | STALE | TOKEN_SENT),
-                );
+                // memcached builds a new item that keeps the old flags and
+                // expiry but none of its marks (stale, token sent, base64
+                // key).
+                meta = (it.flags, it.exptime, 0);
                 old_data = it.value_crlf();
                 let old_value = &old_data[..old_data.len() - 2];
                 if w.mode == Mode::Append {
@@ -536,6 +612,12 @@ impl Store {
             prefix.len() + w.value.len() + suffix.len(),
             meta.0,
         );
+        // memcached cannot allocate the joined item of an append or prepend
+        // that grows too large: not stored, the old value kept.
+        let joins = matches!(w.mode, Mode::Append | Mode::Prepend);
+        if joins && (total > self.item_max || total > self.limit) {
+            return (StoreOutcome::NotStored, None);
+        }
         if total > self.item_max || total > self.limit {
             if w.mode == Mode::Set {
                 if let Some(id) = old {
@@ -548,6 +630,16 @@ impl Store {
                 StoreOutcome::NoMemory
             };
             return (refused, None);
+        }
+        if self.no_evict && !self.room_without_evicting(total, old) {
+            if joins {
+                return (StoreOutcome::NotStored, None);
+            }
+            // memcached drops the old value of a set it cannot store.
+            if let (Mode::Set, Some(id)) = (w.mode, old) {
+                self.unlink(id);
+            }
+            return (StoreOutcome::NoMemory, None);
         }
         if let Some(id) = old {
             self.unlink(id);
@@ -585,9 +677,15 @@ impl Store {
         let digits = buf.format(new);
         // memcached rewrites a number that fits in place, padding it with
         // spaces to the old length ("10" decr 1 reads back "9 "); a longer
-        // one gets a new item of its own length.
+        // one, or one a reply not yet sent holds, gets a new item of its
+        // own length.
         let key_len = it.key_len as usize;
-        let value_len = it.value_len().max(digits.len());
+        let held = self.held.contains(&(id, it.cas));
+        let value_len = if held {
+            digits.len()
+        } else {
+            it.value_len().max(digits.len())
+        };
         let mut v = Vec::with_capacity(key_len + value_len + 2);
         v.extend_from_slice(it.key());
         v.extend_from_slice(digits);
@@ -603,6 +701,10 @@ impl Store {
         self.used = self.used - old_total + new_total;
         self.lru.bump(id);
         while self.used > self.limit && self.lru.tail() != Some(id) {
+            // Under -M only dead items make room.
+            if self.no_evict && self.lru.tail().is_some_and(|t| !self.is_dead(t)) {
+                break;
+            }
             self.evict_tail();
         }
         Delta::Done(new, id)
@@ -612,13 +714,27 @@ impl Store {
     /// the time the delay names (relative or absolute, as exptimes) become
     /// invalid at that time. A later `flush_all` replaces a pending one.
     pub fn flush_all(&mut self, delay: i64) {
+        if !self.use_cas {
+            // memcached without CAS: by last store or bump time, from the
+            // time named (now: this whole second).
+            let at = if delay > 0 {
+                self.clock.expiry(delay)
+            } else {
+                self.clock.now()
+            };
+            self.flush_live = Some(at);
+            return;
+        }
+        // memcached flushes what was stored up to the second before the
+        // time named (so `flush_all 1` flushes at once), and an immediate
+        // flush takes a CAS unique of its own as the barrier.
         let at = if delay > 0 {
-            self.clock.expiry(delay)
+            self.clock.expiry(delay).saturating_sub(1)
         } else {
             self.clock.now()
         };
         if at <= self.clock.now() {
-            self.oldest_cas = self.next_cas;
+            self.oldest_cas = self.take_cas();
             self.flush_at = None;
         } else {
             self.flush_at = Some(at);

@@ -138,10 +138,10 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
                 delta(0x05, b"n", 5, 10, 0, 0),
                 delta(0x06, b"n", 3, 0, 0, 0),
                 keyed(0x00, b"n"),
-                // A decr to fewer digits: memcached pads the value it
-                // rewrites in place with spaces ("0 "); this server's store
-                // keeps the digits ("0"), so only the reply is compared.
+                // A decr to fewer digits: the value is rewritten in place,
+                // padded with spaces ("0 ").
                 delta(0x06, b"n", 100, 0, 0, 0),
+                keyed(0x00, b"n"),
             ]
             .concat(),
         ),

@@ -112,6 +112,12 @@ const CASES: &[&[u8]] = &[
     b"set n 0 0 2\r\n12\r\ndecr n 10\r\nget n\r\nincr n 99\r\nget n\r\n",
     b"set n 0 0 3\r\n 7 \r\nincr n 1\r\nget n\r\n",
     b"ms n 2\r\n10\r\nma n MD v\r\nmg n v\r\n",
+    // ...unless a reply not yet sent holds the item (an mg's value; a get
+    // sends its replies at once).
+    b"ms n 2\r\n10\r\nmg n v\r\ndecr n 1\r\nmg n v\r\n",
+    b"ms n 2\r\n10\r\nmg n v\r\nmn\r\ndecr n 1\r\nmg n v\r\n",
+    b"set n 0 0 2\r\n10\r\nget n\r\ndecr n 1\r\nget n\r\n",
+    b"ms n 2\r\n10\r\nmg n\r\ndecr n 1\r\nmg n v\r\n",
     // slabs automove/reassign (t/strtol-testing.t).
     b"slabs automove invalid\r\nslabs automove 3\r\nslabs automove 1\r\n",
     b"slabs automove ratio 0.8\r\nslabs automove ratio\r\nslabs automove ratio x\r\n",
@@ -134,6 +140,13 @@ const CASES: &[&[u8]] = &[
     b"mn\r\nlru_crawler metadump hash\r\n",
     b"lru_crawler crawl hash\r\n",
     b"lru_crawler metadump 0\r\nlru_crawler crawl 0\r\n",
+    b"set noreply 0 0 1\r\nx\r\ndelete noreply\r\ndelete  noreply\r\n",
+    // CAS uniques as memcached hands them out (an immediate flush_all takes
+    // one, an in-place incr one), and me's exp (now - exptime).
+    b"set a 0 0 1\r\n1\r\ngets a\r\nincr a 1\r\ngets a\r\nflush_all\r\nset a 0 0 1\r\n1\r\ngets a\r\n",
+    b"ms k 1 T30 c\r\nx\r\nme k\r\nmg k c\r\nma k N0 c\r\nmg v N30 c\r\nme v\r\n",
+    b"ms k 2 I\r\nhi\r\nmd k I\r\nmg k c\r\nappend k 0 0 1\r\n!\r\nmg k c v\r\nme k\r\n",
+    b"ms AAEC 2 b\r\nhi\r\nms AAEC 1 b MA\r\nx\r\nmg AAEC b k v\r\nme AAEC b\r\n",
 ];
 
 /// A real memcached on a free port, killed when dropped.

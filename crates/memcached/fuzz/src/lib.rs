@@ -14,6 +14,8 @@
 mod binary;
 #[path = "../../src/clock.rs"]
 mod clock;
+#[path = "../../src/detail.rs"]
+mod detail;
 #[path = "../../src/exec/mod.rs"]
 mod exec;
 #[path = "../../src/binary/harness.rs"]

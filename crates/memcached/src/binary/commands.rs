@@ -102,6 +102,8 @@ pub fn run(
             req.ok(0, out);
             return true;
         }
+        // As memcached under -F: refused, and not counted.
+        Op::Flush if stats.settings.flush_disabled => error(req.header, opcode::AUTH_ERROR, out),
         Op::Flush => {
             let delay = if req.extras.len() == 4 {
                 req.extra_u32(0)
@@ -208,6 +210,8 @@ fn get(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl R
     if with_value {
         put_value(it, out);
     }
+    // The reply holds the item (memcached keeps a reference for any hit).
+    store.hold(id);
 }
 
 /// Appends an item's value (without the `\r\n` the store keeps).
@@ -261,6 +265,11 @@ fn write(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
         StoreOutcome::Stored(cas) => return req.ok(cas, out),
         StoreOutcome::Exists => opcode::KEY_EEXISTS,
         StoreOutcome::NotFound => opcode::KEY_ENOENT,
+        // Under -M a full cache refuses a set, add, replace or cas.
+        StoreOutcome::NoMemory if !matches!(mode, Mode::Append | Mode::Prepend) => {
+            stats.store_no_memory += 1;
+            opcode::ENOMEM
+        }
         StoreOutcome::NotStored | StoreOutcome::TooLarge | StoreOutcome::NoMemory => match mode {
             Mode::Add => opcode::KEY_EEXISTS,
             Mode::Replace => opcode::KEY_ENOENT,

@@ -94,6 +94,9 @@ impl BinarySession {
         stats: &mut Stats,
         out: &mut impl ReplySink,
     ) -> (usize, bool) {
+        // What earlier batches replied has gone out (or will before any
+        // reply of this one).
+        store.release_held();
         let mut pos = 0;
         self.wanted = 0;
         while !out.is_full() {

@@ -134,6 +134,8 @@ pub const EINVAL: u16 = 0x0004;
 pub const NOT_STORED: u16 = 0x0005;
 /// incr/decr of a value that is not a number.
 pub const DELTA_BADVAL: u16 = 0x0006;
+/// Not allowed (Flush under `-F`).
+pub const AUTH_ERROR: u16 = 0x0020;
 /// An opcode this server does not serve.
 pub const UNKNOWN_COMMAND: u16 = 0x0081;
 /// The item cannot fit in memory at all.
@@ -148,6 +150,7 @@ pub fn message(status: u16) -> &'static [u8] {
         EINVAL => b"Invalid arguments",
         NOT_STORED => b"Not stored.",
         DELTA_BADVAL => b"Non-numeric server-side value for incr or decr",
+        AUTH_ERROR => b"Auth failure.",
         UNKNOWN_COMMAND => b"Unknown command",
         ENOMEM => b"Out of memory",
         _ => b"",

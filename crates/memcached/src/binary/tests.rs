@@ -366,6 +366,16 @@ fn flush_noop_version_verbosity_quit() {
     assert_eq!(s.one(&get(0x00, b"k")).status, SUCCESS);
     s.store.advance(3);
     assert_eq!(s.one(&get(0x00, b"k")).status, KEY_ENOENT);
+    // Under -F a Flush is refused as memcached refuses it.
+    s.stats.settings.flush_disabled = true;
+    s.one(&set(b"k", b"v", 0, 0));
+    let refused = s.one(&req(0x08, b"", &[], &[], 0, 0));
+    assert_eq!(
+        (refused.status, &refused.value[..]),
+        (0x20, &b"Auth failure."[..])
+    );
+    assert_eq!(s.one(&get(0x00, b"k")).status, SUCCESS);
+    s.stats.settings.flush_disabled = false;
     let noop = s.one(&req(0x0a, b"", &[], &[], 0, 42));
     assert_eq!((noop.opcode, noop.status, noop.opaque), (0x0a, SUCCESS, 42));
     assert_eq!(

@@ -25,7 +25,7 @@ pub fn execute(m: &Meta<'_>, store: &mut Store, stats: &mut Stats, out: &mut imp
         MetaKind::Set => set(m, key, store, stats, out),
         MetaKind::Delete => delete(m, key, store, stats, out),
         MetaKind::Arith => arith(m, key, store, stats, out),
-        MetaKind::Debug => debug(m, key, store, out),
+        MetaKind::Debug => debug(key, store, out),
     }
 }
 
@@ -184,6 +184,8 @@ fn get(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &mut
     if o.value {
         out.put_value(store.item(id));
     }
+    // The reply holds the item (memcached keeps a reference for any hit).
+    store.hold(id);
     if !o.no_bump {
         store.bump(id);
     }
@@ -384,7 +386,7 @@ fn arith(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &m
 }
 
 /// `me`: a human-readable dump of an item's metadata.
-fn debug(m: &Meta<'_>, key: &[u8], store: &mut Store, out: &mut impl ReplySink) {
+fn debug(key: &[u8], store: &mut Store, out: &mut impl ReplySink) {
     let Some(id) = store.find(key) else {
         return out.put(b"EN\r\n");
     };
@@ -392,9 +394,11 @@ fn debug(m: &Meta<'_>, key: &[u8], store: &mut Store, out: &mut impl ReplySink) 
     let it = store.item(id);
     let mut l = Line::new();
     l.push(out, b"ME ");
-    if m.opts.binary {
+    // As memcached: encoded when the item was stored with a base64 key,
+    // whatever this request said.
+    if it.has(KEY_BINARY) {
         let mut enc = Vec::new();
-        base64::encode(key, &mut enc);
+        base64::encode(it.key(), &mut enc);
         l.push(out, &enc);
     } else {
         l.push(out, key);
@@ -403,7 +407,9 @@ fn debug(m: &Meta<'_>, key: &[u8], store: &mut Store, out: &mut impl ReplySink) 
     if it.exptime() == 0 {
         l.push(out, b"-1");
     } else {
-        l.signed(out, it.exptime() as i64 - now as i64);
+        // memcached prints `now - exptime` (so a TTL of 30 shows as -30),
+        // in 32 bits.
+        l.signed(out, i64::from(now.wrapping_sub(it.exptime()) as i32));
     }
     l.push(out, b" la=");
     l.num(out, now.saturating_sub(it.atime()) as u64);

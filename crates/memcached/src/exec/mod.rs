@@ -194,8 +194,10 @@ impl Session {
         }
         // Whether replies of earlier requests in this batch wait to be
         // sent: memcached sends them at a get or `mn` (or when the input
-        // runs out), and refuses a metadump after unsent ones.
+        // runs out), and refuses a metadump after unsent ones. The items
+        // they hold are the store's `held` ones.
         let mut stacked = false;
+        store.release_held();
         while !out.is_full() {
             let rest = &input[pos..];
             match self.parser.parse(rest) {
@@ -221,6 +223,7 @@ impl Session {
                 }
                 Parsed::Command(Command::Get { keys, cas, touch }, n) => {
                     stacked = false;
+                    store.release_held();
                     let Some(left) = text::get(keys, cas, touch, store, stats, out) else {
                         pos += n;
                         continue;
@@ -260,13 +263,17 @@ impl Session {
                 }
                 Parsed::Command(cmd, n) => {
                     pos += n;
-                    stacked = !matches!(
+                    let flush = matches!(
                         cmd,
                         Command::Meta(Meta {
                             kind: MetaKind::Noop,
                             ..
                         })
                     );
+                    stacked = !flush;
+                    if flush {
+                        store.release_held();
+                    }
                     match execute(&cmd, store, stats, out) {
                         Action::Continue => {}
                         action => {

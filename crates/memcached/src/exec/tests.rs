@@ -228,8 +228,10 @@ fn expiry_through_commands() {
 fn flush_all_with_delay() {
     let mut s = Server::new();
     s.send(b"set a 0 0 1\r\n1\r\n");
+    // memcached flushes what was stored up to the second before the time
+    // named: 9 seconds on.
     assert_eq!(s.send(b"flush_all 10\r\n"), "OK\r\n");
-    s.store.advance(9);
+    s.store.advance(8);
     assert_eq!(s.send(b"get a\r\n"), "VALUE a 0 1\r\n1\r\nEND\r\n");
     s.store.advance(1);
     assert_eq!(s.send(b"get a\r\n"), "END\r\n");
@@ -840,4 +842,92 @@ fn crawler_disable_and_enable() {
         .send(b"stats settings\r\n")
         .contains("STAT lru_crawler yes\r\n"));
     assert_eq!(s.send(b"lru_crawler metadump all\r\n"), "END\r\n");
+}
+
+#[test]
+fn flush_all_bad_delay() {
+    let mut s = Server::new();
+    assert_eq!(
+        s.send(b"flush_all abc\r\nflush_all abc noreply\r\n"),
+        "CLIENT_ERROR invalid exptime argument\r\n"
+    );
+}
+
+#[test]
+fn flush_all_refused_under_dash_f() {
+    let mut s = Server::new();
+    s.stats.settings.flush_disabled = true;
+    s.send(b"set a 0 0 1\r\nx\r\n");
+    assert_eq!(
+        s.send(b"flush_all\r\nflush_all noreply\r\nflush_all x\r\nget a\r\n"),
+        "CLIENT_ERROR flush_all not allowed\r\nCLIENT_ERROR flush_all not allowed\r\n\
+         VALUE a 0 1\r\nx\r\nEND\r\n"
+    );
+    assert_eq!(s.stats.cmd_flush, 3, "counted, as memcached counts them");
+    assert!(s
+        .send(b"stats settings\r\n")
+        .contains("STAT flush_enabled no\r\n"));
+}
+
+#[test]
+fn decr_of_an_item_a_pending_reply_holds_is_not_padded() {
+    let mut s = Server::new();
+    // memcached rewrites in place (padded) only an item no unsent reply
+    // holds: an mg's reply in the same batch holds it, a get's is sent.
+    assert_eq!(
+        s.send(b"ms n 2\r\n10\r\nmg n\r\ndecr n 1\r\nmg n v\r\n"),
+        "HD\r\nHD\r\n9\r\nVA 1\r\n9\r\n"
+    );
+    assert_eq!(
+        s.send(b"set n 0 0 2\r\n10\r\nget n\r\ndecr n 1\r\nget n\r\n"),
+        "STORED\r\nVALUE n 0 2\r\n10\r\nEND\r\n9\r\nVALUE n 0 2\r\n9 \r\nEND\r\n"
+    );
+    // A new batch starts with nothing held.
+    s.send(b"ms n 2\r\n10\r\nmg n\r\n");
+    assert_eq!(s.send(b"decr n 1\r\nmg n v\r\n"), "9\r\nVA 2\r\n9 \r\n");
+}
+
+#[test]
+fn append_past_the_item_limit_is_not_stored() {
+    let mut s = Server::with_limits(64 << 20, 2048);
+    let v = "x".repeat(1500);
+    s.send(format!("set a 0 0 1500\r\n{v}\r\n").as_bytes());
+    let more = "y".repeat(1000);
+    assert_eq!(
+        s.send(
+            format!("append a 0 0 1000\r\n{more}\r\nprepend a 0 0 1000\r\n{more}\r\n").as_bytes()
+        ),
+        "NOT_STORED\r\nNOT_STORED\r\n"
+    );
+    assert_eq!(
+        s.send(format!("ms a 1000 MA\r\n{more}\r\nmg a s\r\n").as_bytes()),
+        "NS\r\nHD s1500\r\n"
+    );
+    assert_eq!(s.stats.store_too_large, 0);
+}
+
+#[test]
+fn without_cas_uniques() {
+    let mut s = Server::new();
+    s.store.disable_cas();
+    s.send(b"set a 0 0 1\r\n1\r\n");
+    // Every unique is 0, and a cas never matches (memcached -C).
+    assert_eq!(
+        s.send(b"gets a\r\ncas a 0 0 1 0\r\n2\r\nmg a c\r\n"),
+        "VALUE a 0 1 0\r\n1\r\nEND\r\nEXISTS\r\nHD c0\r\n"
+    );
+    // flush_all goes by time: an item stored in the flush's second goes
+    // too, one stored a second later stays.
+    assert_eq!(
+        s.send(b"flush_all\r\nset b 0 0 1\r\n1\r\nget b\r\n"),
+        "OK\r\nSTORED\r\nEND\r\n"
+    );
+    s.store.advance(1);
+    assert_eq!(
+        s.send(b"set b 0 0 1\r\n1\r\nget b\r\n"),
+        "STORED\r\nVALUE b 0 1\r\n1\r\nEND\r\n"
+    );
+    assert!(s
+        .send(b"stats settings\r\n")
+        .contains("STAT cas_enabled no\r\n"));
 }

@@ -2,6 +2,7 @@
 
 use super::dump;
 use crate::item::Item;
+use crate::protocol::text::BAD_EXPTIME;
 use crate::protocol::{base64, Command, Crawler, Mode};
 use crate::reply::{Line, ReplySink};
 use crate::stats::{self, Stats, CLASS_ID, VERSION};
@@ -226,6 +227,12 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
         }
         Command::FlushAll { delay, noreply } => {
             stats.cmd_flush += 1;
+            if stats.settings.flush_disabled {
+                return say(out, noreply, b"CLIENT_ERROR flush_all not allowed\r\n");
+            }
+            let Some(delay) = delay else {
+                return say(out, noreply, BAD_EXPTIME.as_bytes());
+            };
             store.flush_all(delay);
             say(out, noreply, b"OK\r\n");
         }

@@ -97,8 +97,9 @@ pub enum Command<'a> {
     },
     /// `flush_all [delay] [noreply]`.
     FlushAll {
-        /// Delay as an exptime; 0 for now.
-        delay: i64,
+        /// Delay as an exptime; 0 for now; `None` when unreadable (an
+        /// error, but memcached first says if flush_all is allowed).
+        delay: Option<i64>,
         /// `noreply` was given.
         noreply: bool,
     },

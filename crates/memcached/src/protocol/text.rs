@@ -14,7 +14,7 @@ pub const ERROR: &str = "ERROR\r\n";
 /// Malformed arguments.
 pub const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format\r\n";
 /// Unparsable exptime in touch/gat/flush_all.
-const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument\r\n";
+pub const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument\r\n";
 /// Unparsable incr/decr amount.
 const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument\r\n";
 /// Extra arguments to delete.
@@ -166,6 +166,10 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             if !(2..=4).contains(&n) {
                 return Line::Error(Some(ERROR), 0);
             }
+            // `delete noreply` deletes the key "noreply": memcached only
+            // looks for the option after a key.
+            let noreply = noreply && n > 2;
+            let fail = |reply| Line::Error((!noreply).then_some(reply), 0);
             if n > 2 {
                 let hold_zero = t.get(2) == b"0";
                 let valid = (n == 3 && (hold_zero || noreply)) || (n == 4 && hold_zero && noreply);
@@ -219,12 +223,9 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
                 return Line::Error(Some(ERROR), 0);
             }
             let delay = if n != if noreply { 2 } else { 1 } {
-                match parse_exptime(t.get(1)) {
-                    Some(d) => d,
-                    None => return fail(BAD_EXPTIME),
-                }
+                parse_exptime(t.get(1))
             } else {
-                0
+                Some(0)
             };
             done(Command::FlushAll { delay, noreply })
         }

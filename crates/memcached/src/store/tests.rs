@@ -202,9 +202,11 @@ fn flush_all_now_and_delayed() {
     s.store(&Write::set(b"a", b"2"));
     assert!(get(&mut s, b"a").is_some());
 
+    // As memcached: what was stored up to the second before the time
+    // named goes, so 9 seconds on.
     s.flush_all(10);
     s.store(&Write::set(b"b", b"1"));
-    s.advance(9);
+    s.advance(8);
     s.store(&Write::set(b"c", b"1"));
     assert!(get(&mut s, b"a").is_some() && get(&mut s, b"b").is_some());
     s.advance(1);
@@ -219,9 +221,23 @@ fn flush_all_now_and_delayed() {
     s.flush_all(100);
     s.advance(50);
     assert!(get(&mut s, b"d").is_some());
-    // a negative delay flushes now
+    // a negative delay flushes now, and so does 1 (the second before
+    // the next is this one)
     s.flush_all(-1);
     assert_eq!(get(&mut s, b"d"), None);
+    s.store(&Write::set(b"e", b"1"));
+    s.flush_all(1);
+    assert_eq!(get(&mut s, b"e"), None);
+    // An immediate flush takes a CAS unique, as memcached's does.
+    let before = match s.store(&Write::set(b"f", b"1")) {
+        StoreOutcome::Stored(cas) => cas,
+        other => panic!("{other:?}"),
+    };
+    s.flush_all(0);
+    assert!(matches!(
+        s.store(&Write::set(b"f", b"1")),
+        StoreOutcome::Stored(cas) if cas == before + 2
+    ));
 }
 
 #[test]
@@ -302,9 +318,10 @@ fn too_large_and_no_memory() {
     assert!(s.find(b"k").is_none(), "a refused set drops the old value");
     s.store(&Write::set(b"k", &ok));
     assert_eq!(s.store(&w(Mode::Add, b"k", &big)), StoreOutcome::NotStored);
+    // memcached: the joined item cannot be made, so not stored.
     assert_eq!(
         s.store(&w(Mode::Append, b"k", b"+")),
-        StoreOutcome::TooLarge
+        StoreOutcome::NotStored
     );
     assert!(s.find(b"k").is_some(), "a refused append keeps the value");
     // item size above the memory limit
@@ -382,11 +399,11 @@ fn set_time_applies_due_flush() {
     let mut s = store();
     s.store(&Write::set(b"a", b"1"));
     s.flush_all(5);
-    s.set_time(T0 + 4);
+    s.set_time(T0 + 3);
     assert!(get(&mut s, b"a").is_some());
-    s.set_time(T0 + 5);
+    s.set_time(T0 + 4);
     assert_eq!(get(&mut s, b"a"), None);
-    assert_eq!(s.clock().uptime(), 5);
+    assert_eq!(s.clock().uptime(), 4);
 }
 
 #[test]
@@ -427,4 +444,40 @@ fn a_recent_fetch_is_not_moved_again_within_the_bump_interval() {
     s.advance(1);
     s.bump(a);
     assert_eq!(s.lru.tail(), Some(b));
+}
+
+#[test]
+fn without_evictions_a_full_cache_refuses_writes() {
+    let each = item_total(2, 100, 0);
+    let mut s = Store::new(each * 3, each * 2, Clock::starting_at(T0));
+    s.set_no_evict(true);
+    let v = [b'x'; 100];
+    s.store(&Write {
+        exptime: s.clock().now() + 1,
+        ..Write::set(b"k0", &v)
+    });
+    for k in [b"k1", b"k2"] {
+        assert!(matches!(
+            s.store(&Write::set(k, &v)),
+            StoreOutcome::Stored(_)
+        ));
+    }
+    assert_eq!(s.store(&Write::set(b"k3", &v)), StoreOutcome::NoMemory);
+    assert_eq!(s.counters().evictions, 0);
+    // A dead item still makes room.
+    s.advance(1);
+    assert!(matches!(
+        s.store(&Write::set(b"k3", &v)),
+        StoreOutcome::Stored(_)
+    ));
+    // Replacing an item in place needs no more room.
+    assert!(matches!(
+        s.store(&Write::set(b"k3", &v)),
+        StoreOutcome::Stored(_)
+    ));
+    // A refused set drops the old value, as memcached's does.
+    let bigger = [b'x'; 120];
+    assert_eq!(s.store(&Write::set(b"k1", &bigger)), StoreOutcome::NoMemory);
+    assert!(s.find(b"k1").is_none());
+    assert!(!s.evicts());
 }

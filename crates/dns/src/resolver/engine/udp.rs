@@ -22,15 +22,7 @@ pub(super) fn udp_socket<T: 'static>(
             }
         }
     }
-    let addr = st.servers[server].addr;
-    let bind: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(bind)?;
-    sock.connect(addr)?;
-    sock.set_nonblocking(true)?;
+    let sock = connected_udp(st.servers[server].addr)?;
     let sk = st.socks.insert(Sock {
         io: None,
         server,
@@ -64,6 +56,30 @@ pub(super) fn udp_socket<T: 'static>(
             Err(to_io(e))
         }
     }
+}
+
+/// A non-blocking UDP socket connected to `addr`: the connect binds it to
+/// a random ephemeral port, so it takes two system calls (std's bind,
+/// connect and set_nonblocking take four).
+fn connected_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use nix::sys::socket::{
+        connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6,
+    };
+    use std::os::fd::AsRawFd;
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = match addr {
+        SocketAddr::V4(a) => {
+            let fd = socket(AddressFamily::Inet, SockType::Datagram, flags, None)?;
+            connect(fd.as_raw_fd(), &SockaddrIn::from(a))?;
+            fd
+        }
+        SocketAddr::V6(a) => {
+            let fd = socket(AddressFamily::Inet6, SockType::Datagram, flags, None)?;
+            connect(fd.as_raw_fd(), &SockaddrIn6::from(a))?;
+            fd
+        }
+    };
+    Ok(UdpSocket::from(fd))
 }
 
 pub(super) fn close_sock<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key) {

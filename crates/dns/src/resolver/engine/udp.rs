@@ -96,7 +96,17 @@ pub(super) fn close_sock<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk
 /// Leaves the query's socket (closing a retired one it was the last on)
 /// and closes its TCP stream.
 pub(super) fn detach<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &mut Txn) {
-    if let Some(sk) = txn.sock.take() {
+    detach_parts(st, ctx, txn.sock.take(), txn.stream.take());
+}
+
+/// [`detach`] for what was taken out of a query left in its slot.
+pub(super) fn detach_parts<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    sock: Option<Key>,
+    stream: Option<StreamId>,
+) {
+    if let Some(sk) = sock {
         if let Some(s) = st.socks.get_mut(sk) {
             s.live -= 1;
             if s.live == 0 && st.current.get(s.server) != Some(&Some(sk)) {
@@ -104,7 +114,7 @@ pub(super) fn detach<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &
             }
         }
     }
-    if let Some(sid) = txn.stream.take() {
+    if let Some(sid) = stream {
         if let Ok(s) = ctx.stream(sid) {
             s.close();
         }
@@ -129,7 +139,9 @@ pub(super) fn on_udp<T: 'static>(
 pub(super) fn on_coalesce<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
     let Some(mut st) = take(ctx, rid) else { return };
     for sk in st.socks.keys() {
-        if let Some(io) = st.socks.get(sk).and_then(|s| s.io) {
+        // A socket no query waits on has nothing to read worth a call.
+        let live = st.socks.get(sk).filter(|s| s.live > 0).and_then(|s| s.io);
+        if let Some(io) = live {
             read_udp(&mut st, ctx, sk, io);
         }
     }

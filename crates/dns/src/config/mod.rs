@@ -87,10 +87,11 @@ pub struct Config {
     /// (default 256).
     pub max_inflight: usize,
     /// A UDP socket (and so its random source port) is used for at most
-    /// this many queries, then a new one is opened (default 32; c-ares
+    /// this many queries, then a new one is opened (default 64; c-ares
     /// keeps one socket per server unless told otherwise, evdns always
     /// does). 1 gives every query its own port, at the cost of a socket
-    /// per query.
+    /// per query (a socket's life is about five system calls and the
+    /// kernel's work on them).
     pub udp_max_queries: u32,
     /// After a server failed, it is tried again (probed) only after this
     /// delay, until then healthy servers go first (default 5 s).
@@ -130,7 +131,7 @@ impl Default for Config {
             cache_max_ttl: 3600,
             hosts: None,
             max_inflight: 256,
-            udp_max_queries: 32,
+            udp_max_queries: 64,
             server_retry_delay: Duration::from_secs(5),
             reply_coalescing: Duration::from_micros(50),
         }

@@ -129,8 +129,9 @@ pub(super) fn on_udp<T: 'static>(
     io: IoId<UdpSocket>,
 ) {
     let Some(mut st) = take(ctx, rid) else { return };
+    let load = st.inflight;
     read_udp(&mut st, ctx, sk, io);
-    moderate(&mut st, ctx);
+    moderate(&mut st, ctx, load);
     put(ctx, st);
     drain(ctx, data, rid);
 }
@@ -138,6 +139,7 @@ pub(super) fn on_udp<T: 'static>(
 /// The coalescing period is over: reads every UDP socket.
 pub(super) fn on_coalesce<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
     let Some(mut st) = take(ctx, rid) else { return };
+    let load = st.inflight;
     for sk in st.socks.keys() {
         // A socket no query waits on has nothing to read worth a call.
         let live = st.socks.get(sk).filter(|s| s.live > 0).and_then(|s| s.io);
@@ -145,7 +147,7 @@ pub(super) fn on_coalesce<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: R
             read_udp(&mut st, ctx, sk, io);
         }
     }
-    moderate(&mut st, ctx);
+    moderate(&mut st, ctx, load);
     put(ctx, st);
     drain(ctx, data, rid);
 }
@@ -153,10 +155,13 @@ pub(super) fn on_coalesce<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: R
 /// Reads on readiness when few queries are in flight, every
 /// `reply_coalescing` period under load (the socket watchers stopped, a
 /// timer instead). A watcher stopped and started within one loop iteration
-/// costs no system call, so staying in either mode costs nothing.
-fn moderate<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
+/// costs no system call, so staying in either mode costs nothing. `load`
+/// is the number in flight before the replies just read: the lookups they
+/// end usually start new queries right after, so the number after them
+/// would switch modes back and forth under a steady load.
+fn moderate<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, load: usize) {
     let period = st.cfg.reply_coalescing;
-    let busy = !period.is_zero() && !st.shut && st.inflight >= COALESCE_MIN_INFLIGHT;
+    let busy = !period.is_zero() && !st.shut && load >= COALESCE_MIN_INFLIGHT;
     if busy != st.paused {
         st.paused = busy;
         for sk in st.socks.keys() {

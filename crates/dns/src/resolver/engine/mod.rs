@@ -329,8 +329,20 @@ pub(crate) fn stats<T>(st: &mut State<T>) -> Stats {
 /// Runs the callbacks of finished lookups, one at a time with the state in
 /// place (a callback may use the resolver, even cancel a later one).
 fn drain<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
+    let mut ran = false;
     while let Some((_, cb, res)) = with_state(ctx, rid, |st| st.completed.pop_front()).flatten() {
         cb(ctx, data, res);
+        ran = true;
+    }
+    // A callback that used the resolver while others were still queued
+    // started the deferred run; they have all run now, and a due timer
+    // would only make the loop poll without waiting.
+    if ran {
+        if let Some(t) = with_state(ctx, rid, |st| st.defer) {
+            if ctx.is_active(t) {
+                let _ = ctx.stop(t);
+            }
+        }
     }
 }
 

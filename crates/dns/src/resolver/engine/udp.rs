@@ -176,14 +176,23 @@ fn moderate<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, load: usize) {
             }
         }
     }
-    if busy {
-        if !ctx.is_active(st.coalesce) {
-            if let Ok(mut t) = ctx.timer(st.coalesce) {
-                let _ = t.again_with(period);
-            }
-        }
-    } else {
+    if !busy {
         let _ = ctx.stop(st.coalesce);
+    }
+    // else the period starts once this iteration's queries are sent
+    // (arm_tick, from the prepare watcher)
+}
+
+/// Starts the next coalescing period, counted from now (after the replies
+/// were handled and the queries they led to sent): counted from the start
+/// of the iteration, a period shorter than the work left the loop no time
+/// to sleep.
+fn arm_tick<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
+    if st.paused && !ctx.is_active(st.coalesce) {
+        ctx.now_update();
+        if let Ok(mut t) = ctx.timer(st.coalesce) {
+            let _ = t.again_with(st.cfg.reply_coalescing);
+        }
     }
 }
 
@@ -227,10 +236,12 @@ fn read_udp<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key, io: Io
 pub(super) fn on_flush<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
     let Some(mut st) = take(ctx, rid) else { return };
     if st.outq.is_empty() {
+        arm_tick(&mut st, ctx);
         put(ctx, st);
         return;
     }
     flush(&mut st, ctx);
+    arm_tick(&mut st, ctx);
     put(ctx, st);
     drain(ctx, data, rid);
 }

@@ -294,6 +294,11 @@ pub(super) fn flush<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
                 send_next(st, ctx, tk);
             }
         }
+        // The queue keeps its room for the next iteration's queries.
+        if st.outq.is_empty() {
+            q.clear();
+            st.outq = q;
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! side, for one zone given in a simple zone file or on the command line.
 //!
 //! ```text
-//! cargo run -p evloop-dns --example dns_server -- --zone example.zone --listen 127.0.0.1:5300
+//! cargo run -p evloop-dns --example dns_server -- --zone crates/dns/examples/example.zone --listen 127.0.0.1:5300
 //! dig @127.0.0.1 -p 5300 www.example.test
 //! dig @127.0.0.1 -p 5300 +tcp example.test MX
 //! ```
@@ -11,6 +11,7 @@
 //! line: `NAME [TTL] [IN] TYPE DATA`, with `$ORIGIN` and `$TTL`, `@` for
 //! the origin, names without a final dot relative to it, `;` comments and
 //! quoted TXT strings. Types: A, AAAA, TXT, MX, CNAME, NS, SOA, PTR.
+//! `crates/dns/examples/example.zone` holds this one:
 //!
 //! ```text
 //! $ORIGIN example.test.

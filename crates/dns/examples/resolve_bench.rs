@@ -34,15 +34,29 @@ use evloop_dns::config::{parse_nameserver, Config, Hosts, ResolvConf};
 use evloop_dns::resolver::{LookupId, LookupResult, ResolverExt, ResolverId, Status};
 use hickory_proto::rr::{RData, RecordType};
 
+/// What `--help` prints: the flags of both modes.
+const USAGE: &str = "\
+usage: resolve_bench --nameserver HOST:PORT --names FILE [--concurrency N]
+       resolve_bench --query NAME [--type A|AAAA|TXT|PTR|ADDR|<any type>] --nameserver HOST:PORT
+                     [--nameserver HOST:PORT] [--resolv-conf FILE] [--hosts FILE]
+                     [--timeout-ms N] [--attempts N] [--edns SIZE (0: off)] [--0x20 1]
+                     [--repeat N --interval-ms M] [--cancel-after-ms N] [--shutdown-after-ms N]
+Bench mode prints `queries=Q ok=K failed=F elapsed_us=T`; query mode prints a
+`status=... answers=N` block per lookup. Exit status: 0 when every lookup
+answered NOERROR with records, 1 otherwise, 2 for a usage error.";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match parse(&args) {
         Ok(Mode::Bench(b)) => bench(b),
         Ok(Mode::Query(q)) => query(*q),
         Err(msg) => {
             eprintln!("resolve_bench: {msg}");
-            eprintln!("usage: resolve_bench --nameserver HOST:PORT --names FILE [--concurrency N]");
-            eprintln!("       resolve_bench --query NAME [--type A|AAAA|TXT|PTR|ADDR|...] --nameserver HOST:PORT [...]");
+            eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }

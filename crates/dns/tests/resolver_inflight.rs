@@ -129,10 +129,24 @@ fn start_next(ctx: &mut Ctx<'_, Client>, c: &mut Client) {
 
 #[test]
 fn ten_thousand_lookups_100_in_flight_no_duplicate_ids() {
+    window_test(Config::default());
+}
+
+/// The same with replies read as each comes instead of every coalescing
+/// period (the default under load).
+#[test]
+fn ten_thousand_lookups_100_in_flight_without_reply_coalescing() {
+    window_test(Config {
+        reply_coalescing: Duration::ZERO,
+        ..Config::default()
+    });
+}
+
+fn window_test(cfg: Config) {
     let (addr, srv) = server();
     let mut lp: Loop<Client> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
-    let cfg = Config::default().with_nameserver(addr).with_cache(false);
+    let cfg = cfg.with_nameserver(addr).with_cache(false);
     let rid = ctx.new_resolver(cfg).unwrap();
     let mut c = Client {
         rid,

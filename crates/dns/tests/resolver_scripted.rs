@@ -1013,3 +1013,40 @@ fn an_oversized_udp_reply_is_taken_as_truncated() {
     assert_eq!(r.addrs.len(), 300);
     assert_eq!(srv.count_tcp("huge.test", RecordType::A), 1);
 }
+
+/// 100 lookups at once are read in coalescing periods (64 or more in
+/// flight); once they are done the resolver reads on readiness again: a
+/// lone lookup started from the last callback is answered at once, not
+/// after its timeout, and nothing was sent twice.
+#[test]
+fn after_a_coalesced_burst_a_lone_lookup_is_read_when_its_reply_comes() {
+    let srv = TestServer::start();
+    srv.otherwise(Reply::a(&["10.15.0.1"], 60));
+    let cfg = config(&srv).with_cache(false);
+    let out = run(cfg, |ctx, rid| {
+        let mut r = ctx.resolver(rid).unwrap();
+        for i in 0..100 {
+            r.lookup(
+                &format!("b{i}.test"),
+                RecordType::A,
+                move |ctx: &mut Ctx<'_, Out>, out: &mut Out, res: LookupResult| {
+                    out.push(res);
+                    if out.len() == 100 {
+                        ctx.resolver(rid)
+                            .unwrap()
+                            .lookup("lone.test", RecordType::A, push);
+                    }
+                },
+            );
+        }
+    });
+    assert_eq!(out.len(), 101);
+    let bad: Vec<_> = out
+        .iter()
+        .filter(|r| r.status != Status::NoError)
+        .map(|r| (r.name.clone(), r.status.clone()))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(out[100].addrs, [ip("10.15.0.1")]);
+    assert_eq!(srv.total(), 101, "no query waited for its timeout");
+}

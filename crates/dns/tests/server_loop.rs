@@ -190,9 +190,16 @@ fn udp_only_server_and_prebound_sockets() {
     let a = ctx.dns_server(udp_only).unwrap().local_addr();
     assert!(!ctx.dns_server(udp_only).unwrap().serves_tcp());
 
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = udp.local_addr().unwrap();
-    let tcp_l = TcpListener::bind(b).unwrap();
+    // The TCP port of the same number may be taken by someone else on a
+    // shared machine: try other ports then.
+    let (udp, b, tcp_l) = (0..50)
+        .find_map(|_| {
+            let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+            let b = udp.local_addr().ok()?;
+            let tcp_l = TcpListener::bind(b).ok()?;
+            Some((udp, b, tcp_l))
+        })
+        .expect("a UDP and TCP port pair");
     let pre = ctx
         .serve_dns_on(udp, Some(tcp_l), &ServerOptions::new(), |_, _, _| {
             Action::Fail(ResponseCode::NotImp)

@@ -71,9 +71,14 @@
 //! * **Transport**: UDP from a fresh socket (random source port) every
 //!   [`Config::udp_max_queries`] queries, connected to the server; query
 //!   ids random and never two alike in flight. Queries started during one
-//!   loop iteration leave together (`sendmmsg`, just before the loop polls
-//!   or right after a socket's replies were handled), and replies are read
-//!   in batches (`recvmmsg`). A reply with TC set is asked
+//!   loop iteration leave together just before the loop polls (one
+//!   segmented send per socket with UDP GSO where the kernel has it, else
+//!   `sendmmsg`), and replies are read in batches (`recvmmsg`). Under load
+//!   (at least [`COALESCE_MIN_INFLIGHT`](crate::config::COALESCE_MIN_INFLIGHT)
+//!   queries in flight) replies are read every
+//!   [`Config::reply_coalescing`] period rather than as each arrives, so a
+//!   busy resolver pays one wake-up, read and send per period instead of
+//!   per reply. A reply with TC set is asked
 //!   again over TCP (RFC 7766 framing). EDNS0 with a 1232-byte payload by
 //!   default; a FORMERR without OPT makes the query go again without EDNS.
 //! * **Checks**: a reply counts only if it comes from the server's address

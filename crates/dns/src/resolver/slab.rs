@@ -95,21 +95,4 @@ impl<V> Slab<V> {
         let e = self.entries.get(idx as usize)?;
         e.val.as_ref().map(|_| Key { idx, gen: e.gen })
     }
-
-    /// Takes a value out while keeping its slot (and key) reserved; give
-    /// it back with [`restore`](Self::restore).
-    pub(crate) fn remove_in_place(&mut self, k: Key) -> Option<V> {
-        match self.entries.get_mut(k.idx as usize) {
-            Some(e) if e.gen == k.gen => e.val.take(),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn restore(&mut self, k: Key, v: V) {
-        if let Some(e) = self.entries.get_mut(k.idx as usize) {
-            if e.gen == k.gen && e.val.is_none() {
-                e.val = Some(v);
-            }
-        }
-    }
 }

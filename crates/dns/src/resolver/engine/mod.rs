@@ -28,7 +28,7 @@ use evloop::{Ctx, Events, IoId, PrepareId, TimerId};
 use evloop_buffer::{StreamEvent, StreamExt, StreamId};
 use hickory_proto::rr::{rdata, Name, RData, Record, RecordType};
 
-use super::batch::{RecvBatch, SendBatch, SLOTS};
+use super::batch::{RecvBatch, SendBatch, GSO_SEGMENTS, SLOTS};
 use super::cache::Cache;
 use super::result::{LookupResult, Source, Status};
 use super::rng::Rng;
@@ -37,7 +37,7 @@ use super::slab::{Key, Slab};
 use super::sort::{self, Reach};
 use super::wire::{self, Match, Outcome};
 use super::{Callback, LookupId, ResolverId, Stats};
-use crate::config::Config;
+use crate::config::{Config, COALESCE_MIN_INFLIGHT};
 
 /// CNAME targets chased with a query of their own, per lookup.
 const MAX_CHASES: u8 = 8;
@@ -165,6 +165,10 @@ pub(crate) struct State<T> {
     timer: TimerId,
     armed: Option<Instant>,
     defer: TimerId,
+    /// Reads the UDP sockets every `reply_coalescing` period while
+    /// `paused` (their watchers stopped: under load).
+    coalesce: TimerId,
+    paused: bool,
     completed: VecDeque<(LookupId, Callback<T>, LookupResult)>,
     pub(crate) cache: Cache,
     rng: Rng,
@@ -209,6 +213,14 @@ pub(crate) fn create<T: 'static>(ctx: &mut Ctx<'_, T>, mut cfg: Config) -> io::R
             drain(ctx, data, rid)
         })
         .map_err(to_io)?;
+    let coalesce = ctx
+        .new_timer(Duration::ZERO, Duration::ZERO, move |ctx, data, _, _| {
+            on_coalesce(ctx, data, rid)
+        })
+        .map_err(to_io)?;
+    if let Ok(mut t) = ctx.timer(coalesce) {
+        t.set_keepalive(false);
+    }
     // Sends queued during an iteration go out together just before the
     // loop polls. Not keeping the loop alive: a query in flight has its
     // deadline timer for that.
@@ -246,6 +258,8 @@ pub(crate) fn create<T: 'static>(ctx: &mut Ctx<'_, T>, mut cfg: Config) -> io::R
         timer,
         armed: None,
         defer,
+        coalesce,
+        paused: false,
         completed: VecDeque::new(),
         cache: Cache::new(cfg.cache_size, cfg.cache_max_ttl),
         rng: Rng::new(),
@@ -315,8 +329,20 @@ pub(crate) fn stats<T>(st: &mut State<T>) -> Stats {
 /// Runs the callbacks of finished lookups, one at a time with the state in
 /// place (a callback may use the resolver, even cancel a later one).
 fn drain<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
+    let mut ran = false;
     while let Some((_, cb, res)) = with_state(ctx, rid, |st| st.completed.pop_front()).flatten() {
         cb(ctx, data, res);
+        ran = true;
+    }
+    // A callback that used the resolver while others were still queued
+    // started the deferred run; they have all run now, and a due timer
+    // would only make the loop poll without waiting.
+    if ran {
+        if let Some(t) = with_state(ctx, rid, |st| st.defer) {
+            if ctx.is_active(t) {
+                let _ = ctx.stop(t);
+            }
+        }
     }
 }
 
@@ -324,7 +350,7 @@ fn drain<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
 fn put_and_defer<T: 'static>(ctx: &mut Ctx<'_, T>, mut st: Box<State<T>>) {
     // Enough queries queued to fill a batch: send them now rather than
     // at the end of the iteration (the server works on them meanwhile).
-    if st.outq.len() >= SLOTS {
+    if st.outq.len() >= GSO_SEGMENTS {
         flush(&mut st, ctx);
     }
     let defer = (!st.completed.is_empty()).then_some(st.defer);
@@ -545,7 +571,9 @@ pub(crate) fn shutdown<T: 'static>(ctx: &mut Ctx<'_, T>, rid: ResolverId) {
     st.deadlines.clear();
     st.outq.clear();
     st.armed = None;
+    st.paused = false;
     let _ = ctx.stop(st.timer);
+    let _ = ctx.stop(st.coalesce);
     let _ = ctx.stop(st.flush);
     put_and_defer(ctx, st);
 }

@@ -181,35 +181,42 @@ pub(super) fn transmit<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     tk: Key,
 ) -> io::Result<()> {
-    let Some(mut txn) = st.txns.remove_in_place(tk) else {
+    // The query stays in its slot (it is large: moving it out and back
+    // costs more than the rest of this function).
+    let Some(txn) = st.txns.get_mut(tk) else {
         return Ok(());
     };
-    detach(st, ctx, &mut txn);
-    let addr = st.servers[txn.server].addr;
-    let r = if txn.tcp {
-        open_tcp(st.rid, ctx, tk, addr, &txn.wire).map(|sid| {
-            txn.stream = Some(sid);
-            st.stats.sent += 1;
-            st.stats.sent_tcp += 1;
-        })
+    let (sock, stream) = (txn.sock.take(), txn.stream.take());
+    let (server, tcp) = (txn.server, txn.tcp);
+    detach_parts(st, ctx, sock, stream);
+    let addr = st.servers[server].addr;
+    let r = if tcp {
+        match st.txns.get(tk) {
+            Some(txn) => open_tcp(st.rid, ctx, tk, addr, &txn.wire).map(|sid| (None, Some(sid))),
+            None => return Ok(()),
+        }
     } else {
-        udp_socket(st, ctx, txn.server).map(|sk| {
-            txn.sock = Some(sk);
-            st.outq.push((sk, tk, txn.seq.wrapping_add(1)));
-        })
+        udp_socket(st, ctx, server).map(|sk| (Some(sk), None))
     };
-    if r.is_ok() {
-        txn.seq = txn.seq.wrapping_add(1);
-        let when = ctx.now() + st.cfg.timeout;
-        st.deadlines.push_back((when, tk, txn.seq));
+    let (sock, stream) = r?;
+    let when = ctx.now() + st.cfg.timeout;
+    let Some(txn) = st.txns.get_mut(tk) else {
+        detach_parts(st, ctx, sock, stream);
+        return Ok(());
+    };
+    txn.seq = txn.seq.wrapping_add(1);
+    txn.sock = sock;
+    txn.stream = stream;
+    let seq = txn.seq;
+    if let Some(sk) = sock {
+        st.outq.push((sk, tk, seq));
     } else {
-        detach(st, ctx, &mut txn);
+        st.stats.sent += 1;
+        st.stats.sent_tcp += 1;
     }
-    st.txns.restore(tk, txn);
-    if r.is_ok() {
-        arm(st, ctx);
-    }
-    r
+    st.deadlines.push_back((when, tk, seq));
+    arm(st, ctx);
+    Ok(())
 }
 
 /// Sends again to the same server without spending an attempt (after TC,

@@ -22,15 +22,7 @@ pub(super) fn udp_socket<T: 'static>(
             }
         }
     }
-    let addr = st.servers[server].addr;
-    let bind: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(bind)?;
-    sock.connect(addr)?;
-    sock.set_nonblocking(true)?;
+    let sock = connected_udp(st.servers[server].addr)?;
     let sk = st.socks.insert(Sock {
         io: None,
         server,
@@ -45,7 +37,10 @@ pub(super) fn udp_socket<T: 'static>(
         .and_then(|io| {
             let mut w = ctx.io(io)?;
             w.set_keepalive(false);
-            w.start()?;
+            // While paused, the coalescing timer reads it.
+            if !st.paused {
+                w.start()?;
+            }
             Ok(io)
         });
     match made {
@@ -63,6 +58,30 @@ pub(super) fn udp_socket<T: 'static>(
     }
 }
 
+/// A non-blocking UDP socket connected to `addr`: the connect binds it to
+/// a random ephemeral port, so it takes two system calls (std's bind,
+/// connect and set_nonblocking take four).
+fn connected_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use nix::sys::socket::{
+        connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6,
+    };
+    use std::os::fd::AsRawFd;
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = match addr {
+        SocketAddr::V4(a) => {
+            let fd = socket(AddressFamily::Inet, SockType::Datagram, flags, None)?;
+            connect(fd.as_raw_fd(), &SockaddrIn::from(a))?;
+            fd
+        }
+        SocketAddr::V6(a) => {
+            let fd = socket(AddressFamily::Inet6, SockType::Datagram, flags, None)?;
+            connect(fd.as_raw_fd(), &SockaddrIn6::from(a))?;
+            fd
+        }
+    };
+    Ok(UdpSocket::from(fd))
+}
+
 pub(super) fn close_sock<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key) {
     if let Some(s) = st.socks.remove(sk) {
         if let Some(io) = s.io {
@@ -77,7 +96,17 @@ pub(super) fn close_sock<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk
 /// Leaves the query's socket (closing a retired one it was the last on)
 /// and closes its TCP stream.
 pub(super) fn detach<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &mut Txn) {
-    if let Some(sk) = txn.sock.take() {
+    detach_parts(st, ctx, txn.sock.take(), txn.stream.take());
+}
+
+/// [`detach`] for what was taken out of a query left in its slot.
+pub(super) fn detach_parts<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    sock: Option<Key>,
+    stream: Option<StreamId>,
+) {
+    if let Some(sk) = sock {
         if let Some(s) = st.socks.get_mut(sk) {
             s.live -= 1;
             if s.live == 0 && st.current.get(s.server) != Some(&Some(sk)) {
@@ -85,7 +114,7 @@ pub(super) fn detach<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, txn: &
             }
         }
     }
-    if let Some(sid) = txn.stream.take() {
+    if let Some(sid) = stream {
         if let Ok(s) = ctx.stream(sid) {
             s.close();
         }
@@ -100,8 +129,80 @@ pub(super) fn on_udp<T: 'static>(
     io: IoId<UdpSocket>,
 ) {
     let Some(mut st) = take(ctx, rid) else { return };
-    let (Some(mut batch), Ok(fd)) = (st.batch.take(), ctx.io(io).map(|w| w.fd())) else {
-        put(ctx, st);
+    let load = st.inflight;
+    read_udp(&mut st, ctx, sk, io);
+    moderate(&mut st, ctx, load);
+    put(ctx, st);
+    drain(ctx, data, rid);
+}
+
+/// The coalescing period is over: reads every UDP socket.
+pub(super) fn on_coalesce<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
+    let Some(mut st) = take(ctx, rid) else { return };
+    let load = st.inflight;
+    for sk in st.socks.keys() {
+        // A socket no query waits on has nothing to read worth a call.
+        let live = st.socks.get(sk).filter(|s| s.live > 0).and_then(|s| s.io);
+        if let Some(io) = live {
+            read_udp(&mut st, ctx, sk, io);
+        }
+    }
+    moderate(&mut st, ctx, load);
+    put(ctx, st);
+    drain(ctx, data, rid);
+}
+
+/// Reads on readiness when few queries are in flight, every
+/// `reply_coalescing` period under load (the socket watchers stopped, a
+/// timer instead). A watcher stopped and started within one loop iteration
+/// costs no system call, so staying in either mode costs nothing. `load`
+/// is the number in flight before the replies just read: the lookups they
+/// end usually start new queries right after, so the number after them
+/// would switch modes back and forth under a steady load.
+fn moderate<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, load: usize) {
+    let period = st.cfg.reply_coalescing;
+    let busy = !period.is_zero() && !st.shut && load >= COALESCE_MIN_INFLIGHT;
+    if busy != st.paused {
+        st.paused = busy;
+        for sk in st.socks.keys() {
+            if let Some(io) = st.socks.get(sk).and_then(|s| s.io) {
+                if let Ok(mut w) = ctx.io(io) {
+                    if busy {
+                        w.stop();
+                    } else {
+                        let _ = w.start();
+                    }
+                }
+            }
+        }
+    }
+    if !busy {
+        let _ = ctx.stop(st.coalesce);
+    }
+    // else the period starts once this iteration's queries are sent
+    // (arm_tick, from the prepare watcher)
+}
+
+/// Starts the next coalescing period, counted from now (after the replies
+/// were handled and the queries they led to sent): counted from the start
+/// of the iteration, a period shorter than the work left the loop no time
+/// to sleep.
+fn arm_tick<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
+    if st.paused && !ctx.is_active(st.coalesce) {
+        ctx.now_update();
+        if let Ok(mut t) = ctx.timer(st.coalesce) {
+            let _ = t.again_with(st.cfg.reply_coalescing);
+        }
+    }
+}
+
+/// Reads what waits on one socket and handles each datagram.
+fn read_udp<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>, sk: Key, io: IoId<UdpSocket>) {
+    let Some(mut batch) = st.batch.take() else {
+        return;
+    };
+    let Ok(fd) = ctx.io(io).map(|w| w.fd()) else {
+        st.batch = Some(batch);
         return;
     };
     loop {
@@ -111,39 +212,36 @@ pub(super) fn on_udp<T: 'static>(
                 for i in 0..n {
                     let (d, bytes) = batch.get(i);
                     match d.from {
-                        Some(from) => udp_reply(&mut st, ctx, sk, from, bytes, d.truncated),
+                        Some(from) => udp_reply(st, ctx, sk, from, bytes, d.truncated),
                         None => st.stats.dropped += 1,
                     }
                 }
                 // A short batch emptied the socket: no call just to hear
-                // EAGAIN (the watcher is level-triggered). And a socket
-                // closed meanwhile must not be read (its fd may be reused).
+                // EAGAIN. And a socket closed meanwhile must not be read
+                // (its fd may be reused).
                 if n < SLOTS || st.socks.get(sk).is_none() {
                     break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                sock_error(&mut st, ctx, sk, &e);
+                sock_error(st, ctx, sk, &e);
                 break;
             }
         }
     }
     st.batch = Some(batch);
-    put(ctx, st);
-    drain(ctx, data, rid);
-    // The lookups those callbacks started go out now, while the loop
-    // handles its other events.
-    on_flush(ctx, data, rid);
 }
 
 pub(super) fn on_flush<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: ResolverId) {
     let Some(mut st) = take(ctx, rid) else { return };
     if st.outq.is_empty() {
+        arm_tick(&mut st, ctx);
         put(ctx, st);
         return;
     }
     flush(&mut st, ctx);
+    arm_tick(&mut st, ctx);
     put(ctx, st);
     drain(ctx, data, rid);
 }
@@ -161,40 +259,30 @@ pub(super) fn flush<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
             let Some(io) = st.socks.get(sk).and_then(|s| s.io) else {
                 continue;
             };
-            let live: Vec<Key> = run
+            let mut live: Vec<(usize, Key)> = run
                 .iter()
-                .filter(|&&(_, tk, seq)| {
+                .filter_map(|&(_, tk, seq)| {
                     st.txns
                         .get(tk)
-                        .is_some_and(|t| t.sock == Some(sk) && t.seq == seq)
+                        .filter(|t| t.sock == Some(sk) && t.seq == seq)
+                        .map(|t| (t.wire.len(), tk))
                 })
-                .map(|&(_, tk, _)| tk)
                 .collect();
-            for part in live.chunks(SLOTS) {
-                let batch_ok = part.len() > 1 && {
-                    let Ok(fd) = ctx.io(io).map(|w| w.fd()) else {
-                        break;
-                    };
-                    let msgs: Vec<&[u8]> = part
-                        .iter()
-                        .filter_map(|&tk| st.txns.get(tk).map(|t| t.wire.as_slice()))
-                        .collect();
-                    st.sender.send(fd, &msgs).is_ok()
-                };
-                if batch_ok {
-                    st.stats.sent += part.len() as u64;
-                    continue;
-                }
-                // one by one, to learn which failed
-                for &tk in part {
-                    let Some(t) = st.txns.get(tk) else { continue };
-                    let r = ctx.io(io).map(|w| w.source().send(&t.wire));
-                    match r {
-                        Ok(Ok(_)) => st.stats.sent += 1,
-                        Ok(Err(e)) => failed.push((tk, e.to_string())),
-                        Err(e) => failed.push((tk, e.to_string())),
-                    }
-                }
+            // Longest first: a run of equal sizes, and one shorter query
+            // to end it, make one segmented send.
+            live.sort_by_key(|&(len, _)| std::cmp::Reverse(len));
+            let mut rest = &live[..];
+            while !rest.is_empty() {
+                let seg = rest[0].0;
+                let same = rest
+                    .iter()
+                    .take(GSO_SEGMENTS)
+                    .take_while(|&&(len, _)| len == seg)
+                    .count();
+                let n = (same + 1).min(rest.len()).min(GSO_SEGMENTS);
+                let (group, tail) = rest.split_at(n);
+                rest = tail;
+                send_group(st, ctx, io, group, &mut failed);
             }
         }
         let now = ctx.now();
@@ -204,6 +292,59 @@ pub(super) fn flush<T: 'static>(st: &mut State<T>, ctx: &mut Ctx<'_, T>) {
                 t.io_error = Some(format!("{}: {err}", st.servers[s].addr));
                 server_failed(st, s, now);
                 send_next(st, ctx, tk);
+            }
+        }
+        // The queue keeps its room for the next iteration's queries.
+        if st.outq.is_empty() {
+            q.clear();
+            st.outq = q;
+        }
+    }
+}
+
+/// Sends one socket's queries (longest first; all of one size but the
+/// last): segmented if possible, else in batches of [`SLOTS`], else one by
+/// one (to learn which failed).
+fn send_group<T: 'static>(
+    st: &mut State<T>,
+    ctx: &mut Ctx<'_, T>,
+    io: IoId<UdpSocket>,
+    group: &[(usize, Key)],
+    failed: &mut Vec<(Key, String)>,
+) {
+    let Ok(fd) = ctx.io(io).map(|w| w.fd()) else {
+        return;
+    };
+    if group.len() > 1 {
+        let msgs: Vec<&[u8]> = group
+            .iter()
+            .filter_map(|&(_, tk)| st.txns.get(tk).map(|t| t.wire.as_slice()))
+            .collect();
+        let seg = u16::try_from(group[0].0).unwrap_or(u16::MAX);
+        if let Ok(true) = st.sender.send_segmented(fd, &msgs, seg) {
+            st.stats.sent += msgs.len() as u64;
+            return;
+        }
+    }
+    for part in group.chunks(SLOTS) {
+        let batch_ok = part.len() > 1 && {
+            let msgs: Vec<&[u8]> = part
+                .iter()
+                .filter_map(|&(_, tk)| st.txns.get(tk).map(|t| t.wire.as_slice()))
+                .collect();
+            st.sender.send(fd, &msgs).is_ok()
+        };
+        if batch_ok {
+            st.stats.sent += part.len() as u64;
+            continue;
+        }
+        for &(_, tk) in part {
+            let Some(t) = st.txns.get(tk) else { continue };
+            let r = ctx.io(io).map(|w| w.source().send(&t.wire));
+            match r {
+                Ok(Ok(_)) => st.stats.sent += 1,
+                Ok(Err(e)) => failed.push((tk, e.to_string())),
+                Err(e) => failed.push((tk, e.to_string())),
             }
         }
     }

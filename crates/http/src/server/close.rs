@@ -70,7 +70,11 @@ pub(crate) fn fail<T: 'static>(
         }
         (None, None) => None,
     };
-    for e in c.queue.iter_mut() {
+    // Only the last exchange closes the connection: the answers queued
+    // before it still go out, in order, on a connection kept open for them
+    // (closing after the first of them would lose the others). With
+    // nothing queued, the stopped reader closes the connection.
+    if let Some(e) = c.queue.back_mut() {
         e.keep_alive = false;
     }
     c.hold_in.clear();

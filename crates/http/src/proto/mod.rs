@@ -112,6 +112,7 @@ mod version;
 pub use chunked::{ChunkStep, ChunkedDecoder};
 pub use error::HttpError;
 pub use framing::BodyKind;
+pub(crate) use head::parse_request_head_shared;
 pub use head::{parse_request_head, RequestHead};
 pub use limits::Limits;
 pub use scan::{HeadScanner, MAX_LEADING_EMPTY_LINES};

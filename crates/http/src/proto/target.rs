@@ -107,23 +107,39 @@ pub(crate) fn valid_host(v: &[u8], need_port: bool) -> bool {
 fn valid_reg_name(h: &[u8]) -> bool {
     let mut i = 0;
     while i < h.len() {
-        match h[i] {
-            b'%' => {
-                let hex = |j: usize| h.get(j).is_some_and(u8::is_ascii_hexdigit);
-                if !(hex(i + 1) && hex(i + 2)) {
-                    return false;
-                }
-                i += 3;
-                continue;
-            }
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {}
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
-            _ => return false,
+        let b = h[i];
+        if REG_NAME[usize::from(b)] {
+            i += 1;
+        } else if b == b'%'
+            && h.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && h.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+        {
+            i += 3;
+        } else {
+            return false;
         }
-        i += 1;
     }
     true
 }
+
+/// The bytes a `reg-name` holds as themselves: unreserved and sub-delims
+/// (a table: a host is checked on every request).
+const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let extra = b"-._~!$&'()*+,;=";
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
 
 /// The inside of `[...]`: an IPv6 address or `IPvFuture`.
 fn valid_ip_literal(s: &[u8]) -> bool {

@@ -12,7 +12,7 @@ use super::route::Routed;
 use super::slab::Key;
 use super::state::{BodyRead, Conn, Exchange, Framing, HandlerRef, Out, Reader, Sink};
 use super::{Request, Responder};
-use crate::proto::{parse_request_head, BodyKind, ChunkStep, ChunkedDecoder};
+use crate::proto::{parse_request_head_shared, BodyKind, ChunkStep, ChunkedDecoder};
 
 /// Most body bytes decoded from the chunked coding per step.
 pub(crate) const CHUNK_STEP: usize = 64 * 1024;
@@ -45,7 +45,11 @@ pub(crate) fn step_with<T: 'static>(
                     Act::Idle
                 }
                 Ok(Some(n)) => {
-                    let head = match parse_request_head(input.pullup(n), limits) {
+                    // Split off (no copy when the head lies in one
+                    // piece of the input): the request's target and field
+                    // values are slices of it.
+                    let bytes = input.split_to(n);
+                    let head = match parse_request_head_shared(&bytes, limits) {
                         Ok(h) => h,
                         Err(e) => return Act::Fail(Some(e.status), e.reason),
                     };
@@ -53,12 +57,12 @@ pub(crate) fn step_with<T: 'static>(
                     if upgradable && !conn.queue.is_empty() {
                         // The bytes after it may not be HTTP: it waits
                         // until every earlier request is answered.
+                        input.prepend_bytes(bytes);
                         conn.scanner.reset();
                         conn.reader = Reader::Wait;
                         conn.read_off = true;
                         return Act::Idle;
                     }
-                    input.drain(n);
                     conn.head_since = None;
                     conn.fresh = false;
                     // The body timeout counts from the head's end.

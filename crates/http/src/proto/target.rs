@@ -82,12 +82,16 @@ pub(crate) fn valid_host(v: &[u8], need_port: bool) -> bool {
             _ => return false,
         }
     } else {
-        match v.iter().rposition(|&b| b == b':') {
-            Some(i) => (&v[..i], Some(&v[i + 1..])),
-            None => (v, None),
+        // A reg-name holds no colon: the host ends at the first byte it
+        // cannot hold, which must then start the port.
+        let end = reg_name_len(v);
+        match &v[end..] {
+            [] => (v, None),
+            [b':', port @ ..] => (&v[..end], Some(port)),
+            _ => return false,
         }
     };
-    if host.is_empty() || !(host[0] == b'[' || valid_reg_name(host)) {
+    if host.is_empty() {
         return false;
     }
     match port {
@@ -102,9 +106,10 @@ pub(crate) fn valid_host(v: &[u8], need_port: bool) -> bool {
     }
 }
 
-/// `reg-name` or `IPv4address` (the second is a case of the first):
-/// unreserved, sub-delims and percent-encoded octets.
-fn valid_reg_name(h: &[u8]) -> bool {
+/// How many of the first bytes of `h` make a `reg-name` or
+/// `IPv4address` (the second is a case of the first): unreserved,
+/// sub-delims and percent-encoded octets.
+fn reg_name_len(h: &[u8]) -> usize {
     let mut i = 0;
     while i < h.len() {
         let b = h[i];
@@ -116,10 +121,10 @@ fn valid_reg_name(h: &[u8]) -> bool {
         {
             i += 3;
         } else {
-            return false;
+            break;
         }
     }
-    true
+    i
 }
 
 /// The bytes a `reg-name` holds as themselves: unreserved and sub-delims

@@ -63,7 +63,8 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             on_done: None,
             scratch: Vec::new(),
             ok_prefix: Vec::new(),
-            ok_prefix_secs: u64::MAX,
+            ok_prefix_from: std::time::UNIX_EPOCH,
+            ok_prefix_until: std::time::UNIX_EPOCH,
         };
         let key = self.ext_or_default::<Servers<T>>().servers.insert(st);
         self.check(kick)?

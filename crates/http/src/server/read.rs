@@ -175,7 +175,7 @@ pub(crate) fn start_request<T: 'static>(
         version: head.version,
         headers: head.headers,
         body: Bytes::new(),
-        trailers: HeaderMap::new(),
+        trailers: None,
         has_body,
         responder,
         peer: conn.peer,
@@ -327,7 +327,7 @@ pub(crate) fn body_step<T: 'static>(
         } => {
             buf.add_bytes(data);
             req.body = buf.split_to(usize::MAX);
-            req.trailers = trailers;
+            req.trailers = (!trailers.is_empty()).then(|| Box::new(trailers));
             Act::Call(handler, *req)
         }
         Sink::Stream { cb: Some(cb), .. } => Act::End(r, cb, data, trailers),

@@ -17,7 +17,9 @@ pub struct Request {
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
-    pub(crate) trailers: HeaderMap,
+    /// Boxed: most requests have none, and a request is moved several
+    /// times on its way to the handler.
+    pub(crate) trailers: Option<Box<HeaderMap>>,
     pub(crate) has_body: bool,
     pub(crate) responder: Responder,
     pub(crate) peer: Option<SocketAddr>,
@@ -76,7 +78,11 @@ impl Request {
 
     /// A buffered chunked body's trailer fields (empty if none).
     pub fn trailers(&self) -> &HeaderMap {
-        &self.trailers
+        static NONE: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+        match &self.trailers {
+            Some(t) => t,
+            None => NONE.get_or_init(HeaderMap::new),
+        }
     }
 
     /// The handle that answers this request, from the handler or later

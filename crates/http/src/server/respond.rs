@@ -91,6 +91,16 @@ pub(crate) fn respond<T: 'static>(
         if !matches!(ex.state, Out::Pending) {
             return Err(Error::StaleHandle);
         }
+        if let Body::Bytes(b) = &body {
+            if head.status == StatusCode::OK
+                && head.headers.is_empty()
+                && !ex.head_request
+                && write_plain_ok(server, ex, out, now, b)
+            {
+                ex.state = Out::Done;
+                return Ok(());
+            }
+        }
         let status = head.status;
         let no_body = ex.head_request || bodiless_status(status);
         let framing = if status.is_informational()
@@ -157,22 +167,9 @@ pub(crate) fn write_head<T: 'static>(
     let mut h = std::mem::take(&mut server.scratch);
     h.clear();
     if let Framing::Length(n) = framing {
-        if status == StatusCode::OK
-            && headers.is_empty()
-            && has_body
-            && ex.keep_alive
-            && !server.shutting_down
-            && ex.version == Version::HTTP_11
-        {
+        if status == StatusCode::OK && headers.is_empty() && has_body && plain_ok(server, ex) {
             // The common case, from a prefix made once per second.
-            let _ = server.date.line(now);
-            if server.ok_prefix_secs != server.date.secs() {
-                build_ok_prefix(server, now);
-            }
-            h.extend_from_slice(&server.ok_prefix);
-            let mut digits = [0u8; 20];
-            h.extend_from_slice(format_u64(n, &mut digits));
-            h.extend_from_slice(b"\r\n\r\n");
+            ok_head(server, &mut h, now, n);
             out.add(&h);
             server.scratch = h;
             return;
@@ -248,6 +245,44 @@ pub(crate) fn write_head<T: 'static>(
     server.scratch = h;
 }
 
+/// Whether a plain `200 OK` (no header of the handler's) for `ex` is the
+/// prefix's: keep-alive HTTP/1.1 and no shutdown under way.
+fn plain_ok<T: 'static>(server: &ServerState<T>, ex: &Exchange<T>) -> bool {
+    ex.keep_alive && !server.shutting_down && ex.version == Version::HTTP_11
+}
+
+/// A plain `200 OK` head with a body of `len` bytes into `h`.
+fn ok_head<T: 'static>(server: &mut ServerState<T>, h: &mut Vec<u8>, now: SystemTime, len: u64) {
+    if !(server.ok_prefix_from <= now && now < server.ok_prefix_until) {
+        build_ok_prefix(server, now);
+    }
+    h.extend_from_slice(&server.ok_prefix);
+    let mut digits = [0u8; 20];
+    h.extend_from_slice(format_u64(len, &mut digits));
+    h.extend_from_slice(b"\r\n\r\n");
+}
+
+/// A plain `200 OK` with a small body, head and body copied into `out`
+/// at once; false (nothing written) when the response is not that case.
+fn write_plain_ok<T: 'static>(
+    server: &mut ServerState<T>,
+    ex: &Exchange<T>,
+    out: &mut Buffer,
+    now: SystemTime,
+    body: &bytes::Bytes,
+) -> bool {
+    if body.is_empty() || body.len() > 4096 || !plain_ok(server, ex) {
+        return false;
+    }
+    let mut h = std::mem::take(&mut server.scratch);
+    h.clear();
+    ok_head(server, &mut h, now, body.len() as u64);
+    h.extend_from_slice(body);
+    out.add(&h);
+    server.scratch = h;
+    true
+}
+
 /// The plain `200 OK` head up to the Content-Length value (see
 /// `ServerState::ok_prefix`).
 fn build_ok_prefix<T: 'static>(server: &mut ServerState<T>, now: SystemTime) {
@@ -266,7 +301,9 @@ fn build_ok_prefix<T: 'static>(server: &mut ServerState<T>, now: SystemTime) {
         p.extend_from_slice(b"\r\n");
     }
     p.extend_from_slice(b"content-length: ");
-    server.ok_prefix_secs = server.date.secs();
+    let from = std::time::UNIX_EPOCH + std::time::Duration::from_secs(server.date.secs());
+    server.ok_prefix_from = from;
+    server.ok_prefix_until = from + std::time::Duration::from_secs(1);
     server.ok_prefix = p;
 }
 

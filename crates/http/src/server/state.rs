@@ -58,7 +58,9 @@ pub(crate) struct ServerState<T: 'static> {
     /// handler's, up to the Content-Length value: status line, Date,
     /// Server, Content-Type. Rebuilt when the Date second changes.
     pub(crate) ok_prefix: Vec<u8>,
-    pub(crate) ok_prefix_secs: u64,
+    /// The wall-clock second the prefix's Date is for: `[from, until)`.
+    pub(crate) ok_prefix_from: std::time::SystemTime,
+    pub(crate) ok_prefix_until: std::time::SystemTime,
 }
 
 /// Responses posted from other threads.

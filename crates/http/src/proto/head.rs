@@ -151,7 +151,7 @@ fn parse_checked(
         Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::bad("invalid method"))?;
     let uri = parse_target(&method, sub(shared, target.as_bytes()))?;
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut headers = super::spare_maps::take(req.headers.len());
     let mut present = Present::default();
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())

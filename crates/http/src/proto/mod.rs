@@ -104,6 +104,7 @@ mod framing;
 mod head;
 mod limits;
 mod scan;
+pub(crate) mod spare_maps;
 mod target;
 mod token;
 mod trailer;

@@ -98,12 +98,18 @@ impl Request {
 
     /// The request as an [`http::Request`] (for code written against the
     /// `http` crate's types); the responder is lost, take it first.
-    pub fn into_http(self) -> http::Request<Bytes> {
-        let mut req = http::Request::new(self.body);
-        *req.method_mut() = self.method;
-        *req.uri_mut() = self.uri;
+    pub fn into_http(mut self) -> http::Request<Bytes> {
+        let mut req = http::Request::new(std::mem::take(&mut self.body));
+        *req.method_mut() = std::mem::take(&mut self.method);
+        *req.uri_mut() = std::mem::take(&mut self.uri);
         *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers;
+        *req.headers_mut() = std::mem::take(&mut self.headers);
         req
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
     }
 }

@@ -19,35 +19,35 @@ const URI_MAX: usize = u16::MAX as usize - 1;
 ///
 /// The [`Uri`] keeps `target` without copying it.
 pub(crate) fn parse_target(method: &Method, target: Bytes) -> Result<Uri, HttpError> {
-    let Ok(text) = std::str::from_utf8(&target) else {
-        return Err(HttpError::bad("invalid request target"));
-    };
-    let uri = || Uri::from_maybe_shared(target.clone());
-    let target = text;
-    if target.len() > URI_MAX {
+    // Checked as bytes: a non-ASCII target fails in `Uri`'s own parse.
+    let t: &[u8] = &target;
+    if t.len() > URI_MAX {
         return Err(HttpError::new(
             StatusCode::URI_TOO_LONG,
             "request target too long",
         ));
     }
-    if target.contains('#') {
+    if t.contains(&b'#') {
         return Err(HttpError::bad("fragment in request target"));
     }
     let bad_form = || HttpError::bad("request target form not allowed for the method");
     if *method == Method::CONNECT {
-        if !valid_host(target.as_bytes(), true) {
+        if !valid_host(t, true) {
             return Err(HttpError::bad("CONNECT target must be host:port"));
         }
-        return uri().map_err(|_| bad_form());
+        return Uri::from_maybe_shared(target).map_err(|_| bad_form());
     }
-    if target == "*" {
+    if t == b"*" {
         if *method != Method::OPTIONS {
             return Err(bad_form());
         }
-        return uri().map_err(|_| HttpError::bad("invalid request target"));
+        return Uri::from_maybe_shared(target)
+            .map_err(|_| HttpError::bad("invalid request target"));
     }
-    let uri = uri().map_err(|_| HttpError::bad("invalid request target"))?;
-    if target.starts_with('/') {
+    let origin_form = t.first() == Some(&b'/');
+    let uri =
+        Uri::from_maybe_shared(target).map_err(|_| HttpError::bad("invalid request target"))?;
+    if origin_form {
         if uri.scheme().is_some() || uri.authority().is_some() {
             return Err(HttpError::bad("invalid request target"));
         }

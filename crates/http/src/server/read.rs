@@ -181,7 +181,11 @@ pub(crate) fn start_request<T: 'static>(
         peer: conn.peer,
     };
     if !has_body {
-        conn.reader = next;
+        // Reading heads already, as is most often next (a Reader is large
+        // to move).
+        if !matches!(next, Reader::Head) {
+            conn.reader = next;
+        }
         return Act::Call(handler, req);
     }
     let body = |sink| BodyRead {

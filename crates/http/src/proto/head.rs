@@ -9,7 +9,7 @@ use http::header::{
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use super::framing::{body_kind, expect_continue, ConnectionOptions};
-use super::scan::MAX_LEADING_EMPTY_LINES;
+use super::scan::{find_lf, MAX_LEADING_EMPTY_LINES};
 use super::target::{parse_target, valid_host};
 use super::version::parse_version;
 use super::{BodyKind, HttpError, Limits};
@@ -92,7 +92,7 @@ pub(crate) fn parse_request_head_shared(
         return Err(HttpError::bad("incomplete request head"));
     }
     // Every LF follows a CR now: the first one ends the request line.
-    let line_len = head.iter().position(|&b| b == b'\n').map_or(0, |lf| lf - 1);
+    let line_len = find_lf(head).map_or(0, |lf| lf - 1);
     if line_len > limits.max_request_line {
         return Err(HttpError::new(
             StatusCode::URI_TOO_LONG,
@@ -106,9 +106,13 @@ pub(crate) fn parse_request_head_shared(
         ));
     }
     let request_line = &head[..line_len];
-    let version = match request_line.iter().rposition(|&b| b == b' ') {
-        Some(sp) => parse_version(&request_line[sp + 1..])?,
-        None => return Err(HttpError::bad("malformed request line")),
+    let version = if request_line.ends_with(b" HTTP/1.1") {
+        Version::HTTP_11
+    } else {
+        match request_line.iter().rposition(|&b| b == b' ') {
+            Some(sp) => parse_version(&request_line[sp + 1..])?,
+            None => return Err(HttpError::bad("malformed request line")),
+        }
     };
     // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
     if request_line.ends_with(b"HTTP/1.1") || request_line.ends_with(b"HTTP/1.0") {

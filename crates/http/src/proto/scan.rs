@@ -244,7 +244,7 @@ fn whole_head(piece: &[u8], limits: &Limits) -> Option<usize> {
 
 /// The first LF in `bytes`, eight bytes per step (a head is mostly long
 /// lines; a byte-by-byte loop costs several instructions per byte).
-fn find_lf(bytes: &[u8]) -> Option<usize> {
+pub(super) fn find_lf(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const LFS: u64 = ONES * b'\n' as u64;

@@ -90,7 +90,8 @@ impl HeadScanner {
     /// are a complete head, or the error to answer with.
     pub fn scan(&mut self, input: &Buffer, limits: &Limits) -> Result<Option<usize>, HttpError> {
         if self.pos == 0 {
-            if let Some(n) = input.chunks().next().and_then(|p| whole_head(p, limits)) {
+            // The input's first piece (without building an iterator).
+            if let Some(n) = whole_head(bytes::Buf::chunk(input), limits) {
                 return Ok(Some(n));
             }
         }

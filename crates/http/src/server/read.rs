@@ -7,6 +7,7 @@ use evloop_buffer::Buffer;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::engine::Act;
+use super::request::Content;
 use super::respond::error_response;
 use super::route::Routed;
 use super::slab::Key;
@@ -177,8 +178,7 @@ pub(crate) fn start_request<T: 'static>(
         uri: head.uri,
         version: head.version,
         headers: head.headers,
-        body: Bytes::new(),
-        trailers: None,
+        content: None,
         has_body,
         responder,
         peer: conn.peer,
@@ -333,8 +333,10 @@ pub(crate) fn body_step<T: 'static>(
             handler,
         } => {
             buf.add_bytes(data);
-            req.body = buf.split_to(usize::MAX);
-            req.trailers = (!trailers.is_empty()).then(|| Box::new(trailers));
+            let body = buf.split_to(usize::MAX);
+            if !body.is_empty() || !trailers.is_empty() {
+                req.content = Some(Box::new(Content { body, trailers }));
+            }
             Act::Call(handler, *req)
         }
         Sink::Stream { cb: Some(cb), .. } => Act::End(r, cb, data, trailers),

@@ -102,7 +102,10 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) 
 
 /// Everything the engine does for a connection after an event.
 pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
-    tell_aborted(ctx, data, key);
+    let Some(c) = conn(ctx, key) else { return };
+    if c.aborted.is_some() {
+        tell_aborted(ctx, data, key);
+    }
     let Some(c) = conn(ctx, key) else { return };
     if matches!(c.reader, Reader::Linger) {
         let sid = c.stream;
@@ -112,8 +115,22 @@ pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
         return;
     }
     pump(ctx, data, key);
-    tell_aborted(ctx, data, key);
-    drive(ctx, data, key);
+    // One look at the connection for what the common event needs none of
+    // (each call below looks it up again).
+    let Some(c) = conn(ctx, key) else { return };
+    let aborted = c.aborted.is_some();
+    if aborted {
+        tell_aborted(ctx, data, key);
+    }
+    let streaming = conn(ctx, key).is_some_and(|c| {
+        matches!(
+            c.queue.front().map(|f| &f.state),
+            Some(Out::Streaming { .. })
+        )
+    });
+    if streaming {
+        drive(ctx, data, key);
+    }
     arm(ctx, key);
 }
 

@@ -2,7 +2,7 @@
 //! once; and the one log line a failed connection may print.
 
 use evloop::Ctx;
-use evloop_buffer::{Buffer, StreamExt};
+use evloop_buffer::StreamExt;
 use http::{StatusCode, Version};
 
 use super::deadline::arm;
@@ -63,7 +63,7 @@ pub(crate) fn fail<T: 'static>(
                 keep_alive: false,
                 upgradable: false,
                 connect: false,
-                out: Buffer::new(),
+                out: None,
                 state: Out::Pending,
             });
             Some(seq)

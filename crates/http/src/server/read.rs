@@ -114,7 +114,7 @@ pub(crate) fn start_request<T: 'static>(
         keep_alive: head.keep_alive && !server.shutting_down,
         upgradable,
         connect: head.method == Method::CONNECT,
-        out: Buffer::new(),
+        out: None,
         state: Out::Pending,
     });
     let has_body = head.has_body();

@@ -54,9 +54,9 @@ pub(crate) fn with_target<T: 'static, R>(
     }
     if pos > 0 {
         let ex = &mut queue[pos];
-        let mut out = std::mem::take(&mut ex.out);
+        let mut out = ex.out.take().unwrap_or_default();
         let res = f(server, ex, &mut out);
-        ex.out = out;
+        ex.out = Some(out);
         return res;
     }
     let sid = *stream;
@@ -179,7 +179,7 @@ fn plain_front<T: 'static>(
         || front.seq != r.seq
         || !matches!(front.state, Out::Pending)
         || front.head_request
-        || !front.out.is_empty()
+        || front.out.as_ref().is_some_and(|o| !o.is_empty())
         || !write_plain_ok(server, front, hold_out, now, body)
     {
         return false;
@@ -325,18 +325,44 @@ fn write_plain_ok<T: 'static>(
     if body.is_empty() || body.len() > 4096 || !plain_ok(server, ex) {
         return false;
     }
-    let mut h = std::mem::take(&mut server.scratch);
+    let fresh = server.ok_prefix_from <= now && now < server.ok_prefix_until;
+    let small = body.len() <= OK_LAST_MAX_BODY;
+    if fresh
+        && small
+        && !server.ok_last.is_empty()
+        && server.ok_last[server.ok_last_body_at..] == body[..]
+    {
+        // The same answer as the last one (a server's fixed reply).
+        out.add(&server.ok_last);
+        return true;
+    }
+    let mut h = if small {
+        std::mem::take(&mut server.ok_last)
+    } else {
+        std::mem::take(&mut server.scratch)
+    };
     h.clear();
     ok_head(server, &mut h, now, body.len() as u64);
+    let at = h.len();
     h.extend_from_slice(body);
     out.add(&h);
-    server.scratch = h;
+    if small {
+        server.ok_last = h;
+        server.ok_last_body_at = at;
+    } else {
+        server.scratch = h;
+    }
     true
 }
+
+/// The largest body [`write_plain_ok`] keeps with its head for the next
+/// response (compared with it byte for byte).
+const OK_LAST_MAX_BODY: usize = 256;
 
 /// The plain `200 OK` head up to the Content-Length value (see
 /// `ServerState::ok_prefix`).
 fn build_ok_prefix<T: 'static>(server: &mut ServerState<T>, now: SystemTime) {
+    server.ok_last.clear();
     let mut p = std::mem::take(&mut server.ok_prefix);
     p.clear();
     p.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -400,13 +426,13 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
     // stream once.
     let mut moved: Option<Buffer> = None;
     while let Some(front) = conn.queue.front_mut() {
-        if !front.out.is_empty() {
+        if let Some(out) = front.out.as_mut().filter(|o| !o.is_empty()) {
             let target = if conn.holding {
                 &mut conn.hold_out
             } else {
                 moved.get_or_insert_with(Buffer::new)
             };
-            target.append_buffer(&mut front.out);
+            target.append_buffer(out);
         }
         if !matches!(front.state, Out::Done) {
             break;

@@ -59,6 +59,11 @@ pub(crate) struct ServerState<T: 'static> {
     /// Server, Content-Type. Rebuilt when the Date second changes.
     pub(crate) ok_prefix: Vec<u8>,
     /// The wall-clock second the prefix's Date is for: `[from, until)`.
+    /// The last plain `200 OK` with a small body, whole, and where its
+    /// body starts: sent again as is for the same body in the same second
+    /// (emptied with the prefix).
+    pub(crate) ok_last: Vec<u8>,
+    pub(crate) ok_last_body_at: usize,
     pub(crate) ok_prefix_from: std::time::SystemTime,
     pub(crate) ok_prefix_until: std::time::SystemTime,
 }
@@ -196,8 +201,9 @@ pub(crate) struct Exchange<T: 'static> {
     pub(crate) upgradable: bool,
     pub(crate) connect: bool,
     /// Response bytes made while an older response is still unsent; they
-    /// move to the socket's output when this one becomes the oldest.
-    pub(crate) out: Buffer,
+    /// move to the socket's output when this one becomes the oldest. Made
+    /// only then (most responses are written straight to the output).
+    pub(crate) out: Option<Box<Buffer>>,
     pub(crate) state: Out<T>,
 }
 

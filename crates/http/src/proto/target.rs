@@ -95,36 +95,43 @@ pub(crate) fn valid_host(v: &[u8], need_port: bool) -> bool {
         return false;
     }
     match port {
-        None => !need_port,
-        Some([]) => !need_port,
-        Some(p) => {
-            p.len() <= 5 && p.iter().all(u8::is_ascii_digit) && {
-                let n: u32 = p.iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0'));
-                n <= u32::from(u16::MAX)
-            }
-        }
+        None | Some([]) => !need_port,
+        Some(p) => valid_port(p),
     }
+}
+
+/// `1*5DIGIT` up to 65535, in one pass.
+fn valid_port(p: &[u8]) -> bool {
+    if p.len() > 5 {
+        return false;
+    }
+    let mut n: u32 = 0;
+    for &d in p {
+        if !d.is_ascii_digit() {
+            return false;
+        }
+        n = n * 10 + u32::from(d - b'0');
+    }
+    n <= u32::from(u16::MAX)
 }
 
 /// How many of the first bytes of `h` make a `reg-name` or
 /// `IPv4address` (the second is a case of the first): unreserved,
 /// sub-delims and percent-encoded octets.
 fn reg_name_len(h: &[u8]) -> usize {
+    let hex = |j: usize| h.get(j).is_some_and(u8::is_ascii_hexdigit);
     let mut i = 0;
-    while i < h.len() {
-        let b = h[i];
-        if REG_NAME[usize::from(b)] {
-            i += 1;
-        } else if b == b'%'
-            && h.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-            && h.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
-        {
+    loop {
+        i += h[i..]
+            .iter()
+            .position(|&b| !REG_NAME[usize::from(b)])
+            .unwrap_or(h.len() - i);
+        if h.get(i) == Some(&b'%') && hex(i + 1) && hex(i + 2) {
             i += 3;
         } else {
-            break;
+            return i;
         }
     }
-    i
 }
 
 /// The bytes a `reg-name` holds as themselves: unreserved and sub-delims

@@ -1,8 +1,8 @@
 // Cost notes (callgrind, release hello_server, GET / with a Host field;
 // the difference of two runs of N requests, so startup is left out).
-// 16 pipelined requests per write: 4.17k instructions per request (hyper
-// 1.x: 3.60k); one request per round trip: 8.6k (hyper: 5.7k). Of the
-// pipelined 4.17k, parsing is ~1.7k (httparse ~550, the http crate's
+// 16 pipelined requests per write: 4.13k instructions per request (hyper
+// 1.x: 3.60k); one request per round trip: 8.55k (hyper: 5.66k). Of the
+// pipelined 4.13k, parsing is ~1.7k (httparse ~550, the http crate's
 // HeaderMap/HeaderName/HeaderValue/Uri ~450, Host and target checks ~350),
 // the response ~450, the rest moving the request to its handler and back.
 // What a head costs is kept down by: the scanner finding a whole head in

@@ -51,7 +51,9 @@ pub(crate) fn step_with<T: 'static>(
                 Ok(Some(n)) => {
                     // Split off (no copy when the head lies in one
                     // piece of the input): the request's target and field
-                    // values are slices of it.
+                    // values are slices of it. As with hyper, a request
+                    // kept alive (long polling) keeps its read block
+                    // alive with it.
                     let bytes = input.split_to(n);
                     let head = match parse_request_head_shared(&bytes, limits) {
                         Ok(h) => h,

@@ -40,7 +40,7 @@
 //! | `evhttp_request_own` + a later reply | [`Reply::Later`](server::Reply::Later) and the `Copy` [`Responder`](server::Responder); from other threads [`Responder::remote`](server::Responder::remote) |
 //! | `evhttp_send_reply_start/_chunk/_end` | [`Responder::stream`](server::Responder::stream), [`send`](server::Responder::send), [`finish`](server::Responder::finish), with [`on_drain`](server::Responder::on_drain) for back-pressure |
 //! | `evhttp_set_max_body_size`, `set_max_headers_size` | [`ServerOptions::with_limits`](server::ServerOptions::with_limits) ([`proto::Limits`]); 413, 414, 431 |
-//! | `evhttp_set_timeout` | [`header_timeout`](server::ServerOptions::header_timeout), [`body_timeout`](server::ServerOptions::body_timeout), [`keepalive_timeout`](server::ServerOptions::keepalive_timeout) |
+//! | `evhttp_set_timeout` | [`header_timeout`](server::ServerOptions::header_timeout), [`body_timeout`](server::ServerOptions::body_timeout), [`keepalive_timeout`](server::ServerOptions::keepalive_timeout), [`write_timeout`](server::ServerOptions::write_timeout) |
 //! | `evhttp_set_max_connections` | [`ServerOptions::max_connections`](server::ServerOptions::max_connections) (stops accepting at the limit) |
 //! | `evhttp_set_default_content_type` | [`ServerOptions::default_content_type`](server::ServerOptions::default_content_type) |
 //! | body callbacks (libevent PR #1865) | [`Route::stream_body`](server::Route::stream_body) and [`Responder::read_body`](server::Responder::read_body) |

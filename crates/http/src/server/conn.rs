@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use evloop::Ctx;
 use evloop_buffer::stream::{StreamEvent, Watermarks};
-use evloop_buffer::{Accepted, Buffer, StreamExt};
+use evloop_buffer::{Accepted, Buffer, StreamExt, StreamId};
 use http::StatusCode;
 
 use super::close::{drop_conn, fail, log};
@@ -28,7 +28,9 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         }
         Accepted::Unix { .. } => None,
     };
-    let Some(low) = server(ctx, skey).map(|s| s.opts.stream_low_water) else {
+    let Some((low, write_timeout)) =
+        server(ctx, skey).map(|s| (s.opts.stream_low_water, s.opts.write_timeout))
+    else {
         return;
     };
     let Ok(sid) = ctx.new_stream(accepted) else {
@@ -89,9 +91,13 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
             write_low: low,
             ..Watermarks::default()
         });
+        // The stream's write timeout runs only while output waits and
+        // restarts on every byte sent: exactly a write stall. Zero is none.
+        // It cannot fail: the option is clamped below the timers' limit.
+        let _ = s.set_timeouts(None, Some(write_timeout));
         s.on_read(move |ctx, data, _| on_read(ctx, data, key));
         s.on_write(move |ctx, data, _| drive(ctx, data, key));
-        s.on_event(move |ctx, data, _, ev| on_event(ctx, data, key, ev));
+        s.on_event(move |ctx, data, sid, ev| on_event(ctx, data, key, sid, ev));
     }
     arm(ctx, key);
 }
@@ -148,8 +154,23 @@ fn tell_aborted<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     );
 }
 
-pub(crate) fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key, ev: StreamEvent) {
-    let Some(c) = conn(ctx, key) else { return };
+pub(crate) fn on_event<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    key: Key,
+    sid: StreamId,
+    ev: StreamEvent,
+) {
+    let Some(c) = conn(ctx, key) else {
+        // A connection forgotten while its last bytes are flushed: a
+        // client that stopped reading them would hold the socket forever.
+        if matches!(ev, StreamEvent::Timeout(_)) {
+            if let Ok(s) = ctx.stream(sid) {
+                s.close();
+            }
+        }
+        return;
+    };
     match ev {
         StreamEvent::Connected => {}
         // Responses queued in the same event as the EOF still go out.
@@ -163,7 +184,17 @@ pub(crate) fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key,
                 let _ = advance(ctx, key);
             }
         },
-        StreamEvent::Timeout(_) => drop_conn(ctx, data, key, false),
+        StreamEvent::Timeout(_) => {
+            // The write timeout (no read timeout is set): responses wait
+            // and the client takes none of them. No response can get
+            // through, so the connection just closes.
+            log(
+                ctx,
+                key,
+                "response write timed out (the client reads nothing)",
+            );
+            drop_conn(ctx, data, key, false);
+        }
         StreamEvent::Error { error, .. } => {
             log(ctx, key, &format!("connection error: {error}"));
             drop_conn(ctx, data, key, false);

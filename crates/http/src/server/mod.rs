@@ -50,9 +50,24 @@
 //!   responses of one batch written with one `writev`. `TCP_NODELAY` is
 //!   set on accepted sockets. A malformed request is answered with the
 //!   parser's status and `Connection: close`; nothing after it is parsed.
-//! * Deadlines on by default: the whole head (slowloris: 408), body idle
-//!   (408), keep-alive idle (silent close); and a maximum number of
-//!   connections.
+//! * Deadlines on by default (see the table below) and a maximum number
+//!   of connections.
+//!
+//! # Deadlines and limits
+//!
+//! | What | Default | Set with | At the deadline |
+//! |---|---|---|---|
+//! | a whole request head, from its first byte (slowloris) | 30 s | [`ServerOptions::header_timeout`] | `408`, close (a silent close if nothing of it came) |
+//! | a request body without a byte arriving | 30 s | [`ServerOptions::body_timeout`] | `408` (unless answered), close |
+//! | an idle keep-alive connection | 60 s | [`ServerOptions::keepalive_timeout`] | silent close |
+//! | response bytes waiting without one being sent (the client reads nothing) | 60 s | [`ServerOptions::write_timeout`] | close (no response can get through) |
+//! | reading what the client still sends after the last response | 2 s | [`ServerOptions::linger`] | close |
+//! | connections held at once | 10 000 | [`ServerOptions::max_connections`] | accepting pauses |
+//! | requests read ahead per connection | 32 | [`ServerOptions::max_pipeline`] | reading pauses |
+//!
+//! Zero turns a deadline off. Size limits (request line, head, header
+//! count, body, chunk extensions, trailers) are in
+//! [`Limits`](crate::proto::Limits).
 //!
 //! # A server
 //!

@@ -33,6 +33,8 @@
 //! |---|---|
 //! | `evhttp_new(base)` | [`ctx.new_server(router, opts)`](server::ServerExt::new_server) |
 //! | `evhttp_bind_socket(http, addr, port)` | [`ctx.server(id)?.listen("addr:port")`](server::Server::listen) (TCP or `unix:PATH`, several per server) |
+//! | `evhttp_accept_socket(http, fd)` | [`listen_on(std_listener)`](server::Server::listen_on) (a `TcpListener`, `UnixListener` or [`evloop_buffer::ListenSocket`]) |
+//! | `evhttp_del_accept_socket(http, handle)` | [`stop_listening(&addr)`](server::Server::stop_listening), with the address `listen`/`listen_on` returned; [`listen_addrs`](server::Server::listen_addrs) lists them |
 //! | `evhttp_set_cb(http, path, cb, arg)` | [`router.exact(path, methods, handler)`](server::Router::exact); [`prefix`](server::Router::prefix) for path prefixes |
 //! | `evhttp_set_gencb` | [`router.fallback(handler)`](server::Router::fallback) (404 when unset) |
 //! | `evhttp_set_allowed_methods` | the methods of each route: 405 with `Allow`, 501 for unknown methods |

@@ -26,7 +26,9 @@
 //!   [`Router`] and [`ServerOptions`] and returns a `Copy` [`ServerId`];
 //!   [`ctx.server(id)`](ServerExt::server) lends a [`Server`] to
 //!   [`listen`](Server::listen) on TCP or Unix addresses (several per
-//!   server) or to [`shutdown`](Server::shutdown).
+//!   server), [serve sockets bound already](Server::listen_on),
+//!   [stop listening](Server::stop_listening) on one, or
+//!   [`shutdown`](Server::shutdown).
 //! * Handlers are `FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R` with `R`
 //!   a [`Reply`] or an `http::Response<Body>`: the same shared-state model
 //!   as evloop's watchers, no `Rc<RefCell<_>>`.
@@ -120,6 +122,7 @@ mod deadline;
 mod engine;
 mod handle;
 mod kick;
+mod listen;
 mod options;
 mod read;
 mod request;

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use evloop::{AsyncId, AsyncSender, CheckId, Ctx, TimerId};
-use evloop_buffer::{Buffer, ListenerId, StreamId};
+use evloop_buffer::{Buffer, ListenAddr, ListenerId, StreamId};
 use http::{Response, Version};
 
 use super::date::DateCache;
@@ -38,7 +38,8 @@ impl<T: 'static> Default for Servers<T> {
 pub(crate) struct ServerState<T: 'static> {
     pub(crate) router: Router<T>,
     pub(crate) opts: ServerOptions,
-    pub(crate) listeners: Vec<ListenerId>,
+    /// Each listener and the address it listens on.
+    pub(crate) listeners: Vec<(ListenerId, ListenAddr)>,
     pub(crate) conn_count: usize,
     /// Listeners are disabled because of `max_connections`.
     pub(crate) at_capacity: bool,

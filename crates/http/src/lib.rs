@@ -33,6 +33,8 @@
 //! |---|---|
 //! | `evhttp_new(base)` | [`ctx.new_server(router, opts)`](server::ServerExt::new_server) |
 //! | `evhttp_bind_socket(http, addr, port)` | [`ctx.server(id)?.listen("addr:port")`](server::Server::listen) (TCP or `unix:PATH`, several per server) |
+//! | `evhttp_accept_socket(http, fd)` | [`listen_on(std_listener)`](server::Server::listen_on) (a `TcpListener`, `UnixListener` or [`evloop_buffer::ListenSocket`]) |
+//! | `evhttp_del_accept_socket(http, handle)` | [`stop_listening(&addr)`](server::Server::stop_listening), with the address `listen`/`listen_on` returned; [`listen_addrs`](server::Server::listen_addrs) lists them |
 //! | `evhttp_set_cb(http, path, cb, arg)` | [`router.exact(path, methods, handler)`](server::Router::exact); [`prefix`](server::Router::prefix) for path prefixes |
 //! | `evhttp_set_gencb` | [`router.fallback(handler)`](server::Router::fallback) (404 when unset) |
 //! | `evhttp_set_allowed_methods` | the methods of each route: 405 with `Allow`, 501 for unknown methods |
@@ -40,7 +42,7 @@
 //! | `evhttp_request_own` + a later reply | [`Reply::Later`](server::Reply::Later) and the `Copy` [`Responder`](server::Responder); from other threads [`Responder::remote`](server::Responder::remote) |
 //! | `evhttp_send_reply_start/_chunk/_end` | [`Responder::stream`](server::Responder::stream), [`send`](server::Responder::send), [`finish`](server::Responder::finish), with [`on_drain`](server::Responder::on_drain) for back-pressure |
 //! | `evhttp_set_max_body_size`, `set_max_headers_size` | [`ServerOptions::with_limits`](server::ServerOptions::with_limits) ([`proto::Limits`]); 413, 414, 431 |
-//! | `evhttp_set_timeout` | [`header_timeout`](server::ServerOptions::header_timeout), [`body_timeout`](server::ServerOptions::body_timeout), [`keepalive_timeout`](server::ServerOptions::keepalive_timeout) |
+//! | `evhttp_set_timeout` | [`header_timeout`](server::ServerOptions::header_timeout), [`body_timeout`](server::ServerOptions::body_timeout), [`keepalive_timeout`](server::ServerOptions::keepalive_timeout), [`write_timeout`](server::ServerOptions::write_timeout) |
 //! | `evhttp_set_max_connections` | [`ServerOptions::max_connections`](server::ServerOptions::max_connections) (stops accepting at the limit) |
 //! | `evhttp_set_default_content_type` | [`ServerOptions::default_content_type`](server::ServerOptions::default_content_type) |
 //! | body callbacks (libevent PR #1865) | [`Route::stream_body`](server::Route::stream_body) and [`Responder::read_body`](server::Responder::read_body) |

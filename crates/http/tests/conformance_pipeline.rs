@@ -171,9 +171,6 @@ fn incomplete_request_then_close_gets_no_answer() {
 }
 
 #[test]
-#[ignore = "server bug (engine.rs fail()): every queued exchange is set keep_alive = false, \
-            so the first late answer goes out with Connection: close and the connection \
-            closes; the answers after it and the error response are lost"]
 fn error_waits_for_the_answers_before_it() {
     use evloop_http::server::{Body, Reply, ServerOptions};
     use http::{Method, Response};

@@ -9,7 +9,7 @@ use http::header::{
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use super::framing::{body_kind, expect_continue, ConnectionOptions};
-use super::scan::MAX_LEADING_EMPTY_LINES;
+use super::scan::{find_lf, MAX_LEADING_EMPTY_LINES};
 use super::target::{parse_target, valid_host};
 use super::version::parse_version;
 use super::{BodyKind, HttpError, Limits};
@@ -76,13 +76,23 @@ impl RequestHead {
 ///
 /// [`HeadScanner::scan`]: super::HeadScanner::scan
 pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, HttpError> {
-    let head = skip_empty_lines(head)?;
+    parse_request_head_shared(&Bytes::copy_from_slice(head), limits)
+}
+
+/// [`parse_request_head`] of a head already held as [`Bytes`] (the server
+/// splits it off its input): the target and the field values are slices
+/// of `head`, nothing is copied.
+pub(crate) fn parse_request_head_shared(
+    shared: &Bytes,
+    limits: &Limits,
+) -> Result<RequestHead, HttpError> {
+    let head = skip_empty_lines(shared)?;
     check_line_ends(head)?;
     if !head.ends_with(b"\r\n\r\n") {
         return Err(HttpError::bad("incomplete request head"));
     }
     // Every LF follows a CR now: the first one ends the request line.
-    let line_len = head.iter().position(|&b| b == b'\n').map_or(0, |lf| lf - 1);
+    let line_len = find_lf(head).map_or(0, |lf| lf - 1);
     if line_len > limits.max_request_line {
         return Err(HttpError::new(
             StatusCode::URI_TOO_LONG,
@@ -96,24 +106,31 @@ pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, H
         ));
     }
     let request_line = &head[..line_len];
-    let version = match request_line.iter().rposition(|&b| b == b' ') {
-        Some(sp) => parse_version(&request_line[sp + 1..])?,
-        None => return Err(HttpError::bad("malformed request line")),
+    let version = if request_line.ends_with(b" HTTP/1.1") {
+        Version::HTTP_11
+    } else {
+        match request_line.iter().rposition(|&b| b == b' ') {
+            Some(sp) => parse_version(&request_line[sp + 1..])?,
+            None => return Err(HttpError::bad("malformed request line")),
+        }
     };
     // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
-    let patched;
-    let head = if request_line.ends_with(b"HTTP/1.1") || request_line.ends_with(b"HTTP/1.0") {
-        head
-    } else {
-        let mut h = head.to_vec();
-        h[line_len - 1] = b'1';
-        patched = h;
-        &patched[..]
-    };
-    parse_checked(head, version, limits)
+    if request_line.ends_with(b"HTTP/1.1") || request_line.ends_with(b"HTTP/1.0") {
+        return parse_checked(shared, head, version, limits);
+    }
+    let mut h = head.to_vec();
+    h[line_len - 1] = b'1';
+    let patched = Bytes::from(h);
+    parse_checked(&patched, &patched, version, limits)
 }
 
-fn parse_checked(head: &[u8], version: Version, limits: &Limits) -> Result<RequestHead, HttpError> {
+/// `head` is a slice of `shared`.
+fn parse_checked(
+    shared: &Bytes,
+    head: &[u8],
+    version: Version,
+    limits: &Limits,
+) -> Result<RequestHead, HttpError> {
     // Uninitialised slots: zeroing a hundred headers costs more than
     // parsing a small request.
     const ON_STACK: usize = 128;
@@ -136,17 +153,15 @@ fn parse_checked(head: &[u8], version: Version, limits: &Limits) -> Result<Reque
     };
     let method =
         Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::bad("invalid method"))?;
-    // One copy of the head; the target and the values are slices of it.
-    let shared = Bytes::copy_from_slice(head);
-    let uri = parse_target(&method, sub(&shared, head, target.as_bytes()))?;
+    let uri = parse_target(&method, sub(shared, target.as_bytes()))?;
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut headers = super::spare_maps::take(req.headers.len());
     let mut present = Present::default();
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HttpError::bad("invalid field name"))?;
         present.note(&name, h.value);
-        let value = HeaderValue::from_maybe_shared(sub(&shared, head, h.value))
+        let value = HeaderValue::from_maybe_shared(sub(shared, h.value))
             .map_err(|_| HttpError::bad("invalid field value"))?;
         headers.append(name, value);
     }
@@ -170,12 +185,12 @@ fn parse_checked(head: &[u8], version: Version, limits: &Limits) -> Result<Reque
     })
 }
 
-/// `part`, a slice of `head`, as the same bytes of `shared` (a copy of
-/// `head`): no allocation.
-fn sub(shared: &Bytes, head: &[u8], part: &[u8]) -> Bytes {
-    let at = (part.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+/// `part`, a slice of `shared`, as the same bytes of `shared`: no
+/// allocation.
+fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
+    let at = (part.as_ptr() as usize).wrapping_sub(shared.as_ptr() as usize);
     match at.checked_add(part.len()) {
-        Some(end) if end <= head.len() && !part.is_empty() => shared.slice(at..end),
+        Some(end) if end <= shared.len() && !part.is_empty() => shared.slice(at..end),
         _ => Bytes::copy_from_slice(part),
     }
 }

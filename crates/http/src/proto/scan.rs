@@ -89,6 +89,12 @@ impl HeadScanner {
     /// while the head is incomplete, `Ok(Some(n))` when the first `n` bytes
     /// are a complete head, or the error to answer with.
     pub fn scan(&mut self, input: &Buffer, limits: &Limits) -> Result<Option<usize>, HttpError> {
+        if self.pos == 0 {
+            // The input's first piece (without building an iterator).
+            if let Some(n) = whole_head(bytes::Buf::chunk(input), limits) {
+                return Ok(Some(n));
+            }
+        }
         // The buffer's pieces are walked in place: pieces before the scan
         // position are stepped over by length, nothing is copied.
         let mut at = 0;
@@ -202,9 +208,44 @@ impl HeadScanner {
     }
 }
 
+/// The common case in one pass, for a scanner at the start of a head:
+/// `piece` (the input's first piece) starts with a request line and holds
+/// the whole head, every line ending in CRLF and every limit kept. `None`
+/// for anything else (an incomplete head, leading empty lines, any error):
+/// the scanner's step-by-step walk then decides, from the same start (a
+/// byte is looked at no more than twice).
+fn whole_head(piece: &[u8], limits: &Limits) -> Option<usize> {
+    if matches!(piece.first(), None | Some(b'\r' | b'\n')) {
+        return None;
+    }
+    // A byte at `max_head` would make the head too large.
+    let window = &piece[..piece.len().min(limits.max_head)];
+    let mut line_start = 0;
+    let mut fields = 0;
+    loop {
+        let lf = line_start + find_lf(&window[line_start..])?;
+        if lf == line_start || window[lf - 1] != b'\r' {
+            return None;
+        }
+        if line_start == 0 {
+            if lf - 1 > limits.max_request_line {
+                return None;
+            }
+        } else if lf - 1 == line_start {
+            return Some(lf + 1);
+        } else {
+            fields += 1;
+            if fields > limits.max_headers {
+                return None;
+            }
+        }
+        line_start = lf + 1;
+    }
+}
+
 /// The first LF in `bytes`, eight bytes per step (a head is mostly long
 /// lines; a byte-by-byte loop costs several instructions per byte).
-fn find_lf(bytes: &[u8]) -> Option<usize> {
+pub(super) fn find_lf(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const LFS: u64 = ONES * b'\n' as u64;
@@ -412,6 +453,45 @@ mod tests {
             match s.scan(&input, &l).unwrap() {
                 None => assert_eq!(s.scanned(), i + 1),
                 Some(n) => assert_eq!((n, i + 1), (head.len(), head.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn the_one_pass_case_agrees_with_the_walk() {
+        // Heads at and around every limit, whole in one piece: the same
+        // answer as when they arrive a byte at a time (the walk).
+        let l = Limits {
+            max_request_line: 16,
+            max_head: 40,
+            max_headers: 2,
+            ..Limits::default()
+        };
+        for head in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"GET /234 HTTP/1.1\r\n\r\n",
+            b"GET /2345 HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n",
+            b"GET / HTTP/1.1\r\na: 12345678901234\r\n\r\n",
+            b"GET / HTTP/1.1\r\na: 123456789012345\r\n\r\n",
+            b"GET / HTTP/1.1\r\na: 1234567890123456\r\n\r\n",
+            b"GET / HTTP/1.1\na: 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\na: 1\n\r\n",
+            b"GET / HTTP/1.1\r\na: 1\r\n\n",
+            b"\r\nGET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\na: 1\r\n",
+        ] {
+            let mut with_next = head.to_vec();
+            with_next.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
+            for bytes in [head, &with_next[..]] {
+                let want = scan_bytewise(bytes, &l);
+                assert_eq!(
+                    scan_all(bytes, &l),
+                    want,
+                    "{:?}",
+                    String::from_utf8_lossy(bytes)
+                );
             }
         }
     }

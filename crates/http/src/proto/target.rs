@@ -19,35 +19,35 @@ const URI_MAX: usize = u16::MAX as usize - 1;
 ///
 /// The [`Uri`] keeps `target` without copying it.
 pub(crate) fn parse_target(method: &Method, target: Bytes) -> Result<Uri, HttpError> {
-    let Ok(text) = std::str::from_utf8(&target) else {
-        return Err(HttpError::bad("invalid request target"));
-    };
-    let uri = || Uri::from_maybe_shared(target.clone());
-    let target = text;
-    if target.len() > URI_MAX {
+    // Checked as bytes: a non-ASCII target fails in `Uri`'s own parse.
+    let t: &[u8] = &target;
+    if t.len() > URI_MAX {
         return Err(HttpError::new(
             StatusCode::URI_TOO_LONG,
             "request target too long",
         ));
     }
-    if target.contains('#') {
+    if t.contains(&b'#') {
         return Err(HttpError::bad("fragment in request target"));
     }
     let bad_form = || HttpError::bad("request target form not allowed for the method");
     if *method == Method::CONNECT {
-        if !valid_host(target.as_bytes(), true) {
+        if !valid_host(t, true) {
             return Err(HttpError::bad("CONNECT target must be host:port"));
         }
-        return uri().map_err(|_| bad_form());
+        return Uri::from_maybe_shared(target).map_err(|_| bad_form());
     }
-    if target == "*" {
+    if t == b"*" {
         if *method != Method::OPTIONS {
             return Err(bad_form());
         }
-        return uri().map_err(|_| HttpError::bad("invalid request target"));
+        return Uri::from_maybe_shared(target)
+            .map_err(|_| HttpError::bad("invalid request target"));
     }
-    let uri = uri().map_err(|_| HttpError::bad("invalid request target"))?;
-    if target.starts_with('/') {
+    let origin_form = t.first() == Some(&b'/');
+    let uri =
+        Uri::from_maybe_shared(target).map_err(|_| HttpError::bad("invalid request target"))?;
+    if origin_form {
         if uri.scheme().is_some() || uri.authority().is_some() {
             return Err(HttpError::bad("invalid request target"));
         }
@@ -82,48 +82,76 @@ pub(crate) fn valid_host(v: &[u8], need_port: bool) -> bool {
             _ => return false,
         }
     } else {
-        match v.iter().rposition(|&b| b == b':') {
-            Some(i) => (&v[..i], Some(&v[i + 1..])),
-            None => (v, None),
+        // A reg-name holds no colon: the host ends at the first byte it
+        // cannot hold, which must then start the port.
+        let end = reg_name_len(v);
+        match &v[end..] {
+            [] => (v, None),
+            [b':', port @ ..] => (&v[..end], Some(port)),
+            _ => return false,
         }
     };
-    if host.is_empty() || !(host[0] == b'[' || valid_reg_name(host)) {
+    if host.is_empty() {
         return false;
     }
     match port {
-        None => !need_port,
-        Some([]) => !need_port,
-        Some(p) => {
-            p.len() <= 5 && p.iter().all(u8::is_ascii_digit) && {
-                let n: u32 = p.iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0'));
-                n <= u32::from(u16::MAX)
-            }
+        None | Some([]) => !need_port,
+        Some(p) => valid_port(p),
+    }
+}
+
+/// `1*5DIGIT` up to 65535, in one pass.
+fn valid_port(p: &[u8]) -> bool {
+    if p.len() > 5 {
+        return false;
+    }
+    let mut n: u32 = 0;
+    for &d in p {
+        if !d.is_ascii_digit() {
+            return false;
+        }
+        n = n * 10 + u32::from(d - b'0');
+    }
+    n <= u32::from(u16::MAX)
+}
+
+/// How many of the first bytes of `h` make a `reg-name` or
+/// `IPv4address` (the second is a case of the first): unreserved,
+/// sub-delims and percent-encoded octets.
+fn reg_name_len(h: &[u8]) -> usize {
+    let hex = |j: usize| h.get(j).is_some_and(u8::is_ascii_hexdigit);
+    let mut i = 0;
+    loop {
+        i += h[i..]
+            .iter()
+            .position(|&b| !REG_NAME[usize::from(b)])
+            .unwrap_or(h.len() - i);
+        if h.get(i) == Some(&b'%') && hex(i + 1) && hex(i + 2) {
+            i += 3;
+        } else {
+            return i;
         }
     }
 }
 
-/// `reg-name` or `IPv4address` (the second is a case of the first):
-/// unreserved, sub-delims and percent-encoded octets.
-fn valid_reg_name(h: &[u8]) -> bool {
+/// The bytes a `reg-name` holds as themselves: unreserved and sub-delims
+/// (a table: a host is checked on every request).
+const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let extra = b"-._~!$&'()*+,;=";
     let mut i = 0;
-    while i < h.len() {
-        match h[i] {
-            b'%' => {
-                let hex = |j: usize| h.get(j).is_some_and(u8::is_ascii_hexdigit);
-                if !(hex(i + 1) && hex(i + 2)) {
-                    return false;
-                }
-                i += 3;
-                continue;
-            }
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {}
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
-            _ => return false,
-        }
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric();
         i += 1;
     }
-    true
-}
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
 
 /// The inside of `[...]`: an IPv6 address or `IPvFuture`.
 fn valid_ip_literal(s: &[u8]) -> bool {

@@ -2,7 +2,7 @@
 //! once; and the one log line a failed connection may print.
 
 use evloop::Ctx;
-use evloop_buffer::{Buffer, StreamExt};
+use evloop_buffer::StreamExt;
 use http::{StatusCode, Version};
 
 use super::deadline::arm;
@@ -63,14 +63,18 @@ pub(crate) fn fail<T: 'static>(
                 keep_alive: false,
                 upgradable: false,
                 connect: false,
-                out: Buffer::new(),
+                out: None,
                 state: Out::Pending,
             });
             Some(seq)
         }
         (None, None) => None,
     };
-    for e in c.queue.iter_mut() {
+    // Only the last exchange closes the connection: the answers queued
+    // before it still go out, in order, on a connection kept open for them
+    // (closing after the first of them would lose the others). With
+    // nothing queued, the stopped reader closes the connection.
+    if let Some(e) = c.queue.back_mut() {
         e.keep_alive = false;
     }
     c.hold_in.clear();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use evloop::Ctx;
 use evloop_buffer::stream::{StreamEvent, Watermarks};
-use evloop_buffer::{Accepted, Buffer, StreamExt};
+use evloop_buffer::{Accepted, Buffer, StreamExt, StreamId};
 use http::StatusCode;
 
 use super::close::{drop_conn, fail, log};
@@ -28,7 +28,9 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         }
         Accepted::Unix { .. } => None,
     };
-    let Some(low) = server(ctx, skey).map(|s| s.opts.stream_low_water) else {
+    let Some((low, write_timeout)) =
+        server(ctx, skey).map(|s| (s.opts.stream_low_water, s.opts.write_timeout))
+    else {
         return;
     };
     let Ok(sid) = ctx.new_stream(accepted) else {
@@ -89,9 +91,13 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
             write_low: low,
             ..Watermarks::default()
         });
+        // The stream's write timeout runs only while output waits and
+        // restarts on every byte sent: exactly a write stall. Zero is none.
+        // It cannot fail: the option is clamped below the timers' limit.
+        let _ = s.set_timeouts(None, Some(write_timeout));
         s.on_read(move |ctx, data, _| on_read(ctx, data, key));
         s.on_write(move |ctx, data, _| drive(ctx, data, key));
-        s.on_event(move |ctx, data, _, ev| on_event(ctx, data, key, ev));
+        s.on_event(move |ctx, data, sid, ev| on_event(ctx, data, key, sid, ev));
     }
     arm(ctx, key);
 }
@@ -102,7 +108,10 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) 
 
 /// Everything the engine does for a connection after an event.
 pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
-    tell_aborted(ctx, data, key);
+    let Some(c) = conn(ctx, key) else { return };
+    if c.aborted.is_some() {
+        tell_aborted(ctx, data, key);
+    }
     let Some(c) = conn(ctx, key) else { return };
     if matches!(c.reader, Reader::Linger) {
         let sid = c.stream;
@@ -112,8 +121,22 @@ pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
         return;
     }
     pump(ctx, data, key);
-    tell_aborted(ctx, data, key);
-    drive(ctx, data, key);
+    // One look at the connection for what the common event needs none of
+    // (each call below looks it up again).
+    let Some(c) = conn(ctx, key) else { return };
+    let aborted = c.aborted.is_some();
+    if aborted {
+        tell_aborted(ctx, data, key);
+    }
+    let streaming = conn(ctx, key).is_some_and(|c| {
+        matches!(
+            c.queue.front().map(|f| &f.state),
+            Some(Out::Streaming { .. })
+        )
+    });
+    if streaming {
+        drive(ctx, data, key);
+    }
     arm(ctx, key);
 }
 
@@ -131,8 +154,23 @@ fn tell_aborted<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     );
 }
 
-pub(crate) fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key, ev: StreamEvent) {
-    let Some(c) = conn(ctx, key) else { return };
+pub(crate) fn on_event<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    key: Key,
+    sid: StreamId,
+    ev: StreamEvent,
+) {
+    let Some(c) = conn(ctx, key) else {
+        // A connection forgotten while its last bytes are flushed: a
+        // client that stopped reading them would hold the socket forever.
+        if matches!(ev, StreamEvent::Timeout(_)) {
+            if let Ok(s) = ctx.stream(sid) {
+                s.close();
+            }
+        }
+        return;
+    };
     match ev {
         StreamEvent::Connected => {}
         // Responses queued in the same event as the EOF still go out.
@@ -146,7 +184,17 @@ pub(crate) fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key,
                 let _ = advance(ctx, key);
             }
         },
-        StreamEvent::Timeout(_) => drop_conn(ctx, data, key, false),
+        StreamEvent::Timeout(_) => {
+            // The write timeout (no read timeout is set): responses wait
+            // and the client takes none of them. No response can get
+            // through, so the connection just closes.
+            log(
+                ctx,
+                key,
+                "response write timed out (the client reads nothing)",
+            );
+            drop_conn(ctx, data, key, false);
+        }
         StreamEvent::Error { error, .. } => {
             log(ctx, key, &format!("connection error: {error}"));
             drop_conn(ctx, data, key, false);

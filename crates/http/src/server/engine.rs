@@ -137,10 +137,7 @@ pub(crate) fn step<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> Act<T> {
     if !conn.holding {
         return Act::Idle;
     }
-    let mut input = std::mem::take(&mut conn.hold_in);
-    let act = step_with(server, conn, &mut input, now, lp, key);
-    conn.hold_in = input;
-    act
+    step_with(server, conn, now, lp, key)
 }
 
 /// Calls a handler (taken out of the router while it runs) and sends what

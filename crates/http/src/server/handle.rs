@@ -2,13 +2,11 @@
 //! [`Server`] view: listening, counting, shutting down.
 
 use std::fmt;
-use std::io;
 
 use evloop::{Ctx, Error, LoopId};
-use evloop_buffer::{ListenAddr, ListenerExt, ListenerOptions, ToListenAddr};
+use evloop_buffer::ListenerExt;
 
 use super::close::{forget, Close};
-use super::conn::accept;
 use super::date::DateCache;
 use super::kick::{kick_server, on_kick};
 use super::route::Router;
@@ -21,7 +19,7 @@ use super::ServerOptions;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServerId {
     lp: LoopId,
-    key: Key,
+    pub(super) key: Key,
 }
 
 /// Server calls on evloop's [`Ctx`] (outside callbacks, `Loop::ctx()`
@@ -63,7 +61,10 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             on_done: None,
             scratch: Vec::new(),
             ok_prefix: Vec::new(),
-            ok_prefix_secs: u64::MAX,
+            ok_last: Vec::new(),
+            ok_last_body_at: 0,
+            ok_prefix_from: std::time::UNIX_EPOCH,
+            ok_prefix_until: std::time::UNIX_EPOCH,
         };
         let key = self.ext_or_default::<Servers<T>>().servers.insert(st);
         self.check(kick)?
@@ -90,8 +91,8 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
 
 /// A server, borrowed from the loop by [`ctx.server(id)`](ServerExt::server).
 pub struct Server<'a, T: 'static> {
-    ctx: Ctx<'a, T>,
-    id: ServerId,
+    pub(super) ctx: Ctx<'a, T>,
+    pub(super) id: ServerId,
 }
 
 impl<T: 'static> fmt::Debug for Server<'_, T> {
@@ -103,7 +104,7 @@ impl<T: 'static> fmt::Debug for Server<'_, T> {
 }
 
 impl<T: 'static> Server<'_, T> {
-    fn st(&mut self) -> &mut ServerState<T> {
+    pub(super) fn st(&mut self) -> &mut ServerState<T> {
         match server(&mut self.ctx, self.id.key) {
             Some(s) => s,
             None => unreachable!("checked when the Server was made, and it borrows the loop"),
@@ -113,40 +114,6 @@ impl<T: 'static> Server<'_, T> {
     /// Its handle.
     pub fn id(&self) -> ServerId {
         self.id
-    }
-
-    /// Listens on `addr` too (evhttp's `evhttp_bind_socket`): a TCP
-    /// address (`"127.0.0.1:8080"`, port 0 for any free one) or a Unix
-    /// socket (`"unix:/run/app.sock"`), as evloop-buffer's
-    /// [`ListenerExt::listen`] takes them. Returns the address it listens
-    /// on (with the port chosen).
-    ///
-    /// # Errors
-    ///
-    /// As [`ListenerExt::listen`]; and `Other` if the server is shutting
-    /// down.
-    pub fn listen(&mut self, addr: impl ToListenAddr) -> io::Result<ListenAddr> {
-        if self.st().shutting_down {
-            return Err(io::Error::other("the server is shutting down"));
-        }
-        let key = self.id.key;
-        let opts = ListenerOptions::new();
-        let lid = self
-            .ctx
-            .listen(addr, &opts, move |ctx, _, _, conn| accept(ctx, key, conn))?;
-        let local = self
-            .ctx
-            .listener(lid)
-            .map_err(io::Error::other)?
-            .local_addr()?;
-        let st = self.st();
-        st.listeners.push(lid);
-        if st.at_capacity {
-            if let Ok(mut l) = self.ctx.listener(lid) {
-                l.disable();
-            }
-        }
-        Ok(local)
     }
 
     /// How many connections it holds (lingering ones included).
@@ -176,7 +143,7 @@ impl<T: 'static> Server<'_, T> {
         st.shutting_down = true;
         st.on_done = Some(Box::new(on_done));
         let listeners = std::mem::take(&mut st.listeners);
-        for lid in listeners {
+        for (lid, _) in listeners {
             if let Ok(l) = self.ctx.listener(lid) {
                 l.close();
             }
@@ -223,7 +190,7 @@ impl<T: 'static> Server<'_, T> {
 pub(crate) fn set_capacity<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, full: bool) {
     let Some(st) = server(ctx, skey) else { return };
     st.at_capacity = full;
-    let listeners = st.listeners.clone();
+    let listeners: Vec<_> = st.listeners.iter().map(|(lid, _)| *lid).collect();
     for lid in listeners {
         if let Ok(mut l) = ctx.listener(lid) {
             if full {

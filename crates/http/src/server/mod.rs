@@ -1,14 +1,20 @@
-// Note to proto's owners (from the server engine): the engine uses
-// HeadScanner, parse_request_head, RequestHead, BodyKind, ChunkedDecoder,
-// ChunkStep and Limits as documented. Cost, callgrind, hello_server with 16
-// pipelined GETs: ~6.9k instructions per request in all, of which
-// parse_request_head ~2.3k and HeadScanner::scan ~0.45k (hyper's whole
-// request costs ~3.6k). The head is walked about five times (scan,
-// check_line_ends, the request-line search, httparse, then HeaderMap
-// lookups for Host, Content-Length, Transfer-Encoding, Expect, Connection):
-// deciding framing/host/connection from httparse's header slice in the one
-// pass that builds the HeaderMap, and letting the scanner's result stand
-// for the line-end check, would bring us near hyper.
+// Cost notes (callgrind, release hello_server, GET / with a Host field;
+// the difference of two runs of N requests, so startup is left out).
+// 16 pipelined requests per write: 4.13k instructions per request (hyper
+// 1.x: 3.60k); one request per round trip: 8.55k (hyper: 5.66k). Of the
+// pipelined 4.13k, parsing is ~1.7k (httparse ~550, the http crate's
+// HeaderMap/HeaderName/HeaderValue/Uri ~450, Host and target checks ~350),
+// the response ~450, the rest moving the request to its handler and back.
+// What a head costs is kept down by: the scanner finding a whole head in
+// one pass when the input's first piece holds it (scan.rs), the head split
+// off the input as Bytes without a copy (field values and the target are
+// slices of the read buffer), a spare HeaderMap reused across requests
+// (proto/spare_maps.rs), a plain 200 written from a per-second prefix or
+// resent whole (respond.rs), and the reader working on the held input in
+// place. Per event (one request per round trip) about 4.4k more, mostly
+// in evloop and evloop-buffer: two clock reads per loop iteration
+// (~1.0k), the stream's write and settle (~1.1k), the hold/release of the
+// stream's buffers through the stream handle (~0.8k).
 
 //! The server: listeners, connections, routing, responses (libevent's
 //! evhttp, with hyper's pipelining, upgrades and limits).
@@ -20,7 +26,9 @@
 //!   [`Router`] and [`ServerOptions`] and returns a `Copy` [`ServerId`];
 //!   [`ctx.server(id)`](ServerExt::server) lends a [`Server`] to
 //!   [`listen`](Server::listen) on TCP or Unix addresses (several per
-//!   server) or to [`shutdown`](Server::shutdown).
+//!   server), [serve sockets bound already](Server::listen_on),
+//!   [stop listening](Server::stop_listening) on one, or
+//!   [`shutdown`](Server::shutdown).
 //! * Handlers are `FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R` with `R`
 //!   a [`Reply`] or an `http::Response<Body>`: the same shared-state model
 //!   as evloop's watchers, no `Rc<RefCell<_>>`.
@@ -44,9 +52,24 @@
 //!   responses of one batch written with one `writev`. `TCP_NODELAY` is
 //!   set on accepted sockets. A malformed request is answered with the
 //!   parser's status and `Connection: close`; nothing after it is parsed.
-//! * Deadlines on by default: the whole head (slowloris: 408), body idle
-//!   (408), keep-alive idle (silent close); and a maximum number of
-//!   connections.
+//! * Deadlines on by default (see the table below) and a maximum number
+//!   of connections.
+//!
+//! # Deadlines and limits
+//!
+//! | What | Default | Set with | At the deadline |
+//! |---|---|---|---|
+//! | a whole request head, from its first byte (slowloris) | 30 s | [`ServerOptions::header_timeout`] | `408`, close (a silent close if nothing of it came) |
+//! | a request body without a byte arriving | 30 s | [`ServerOptions::body_timeout`] | `408` (unless answered), close |
+//! | an idle keep-alive connection | 60 s | [`ServerOptions::keepalive_timeout`] | silent close |
+//! | response bytes waiting without one being sent (the client reads nothing) | 60 s | [`ServerOptions::write_timeout`] | close (no response can get through) |
+//! | reading what the client still sends after the last response | 2 s | [`ServerOptions::linger`] | close |
+//! | connections held at once | 10 000 | [`ServerOptions::max_connections`] | accepting pauses |
+//! | requests read ahead per connection | 32 | [`ServerOptions::max_pipeline`] | reading pauses |
+//!
+//! Zero turns a deadline off. Size limits (request line, head, header
+//! count, body, chunk extensions, trailers) are in
+//! [`Limits`](crate::proto::Limits).
 //!
 //! # A server
 //!
@@ -99,6 +122,7 @@ mod deadline;
 mod engine;
 mod handle;
 mod kick;
+mod listen;
 mod options;
 mod read;
 mod request;

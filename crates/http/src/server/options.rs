@@ -25,6 +25,7 @@ pub struct ServerOptions {
     pub(crate) header_timeout: Duration,
     pub(crate) body_timeout: Duration,
     pub(crate) keepalive_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     pub(crate) linger: Duration,
     pub(crate) max_connections: usize,
     pub(crate) max_pipeline: usize,
@@ -42,7 +43,8 @@ impl Default for ServerOptions {
 
 impl ServerOptions {
     /// The defaults: [`Limits::default`], a 30 s header deadline, a 30 s
-    /// body idle timeout, a 60 s keep-alive idle timeout, at most 10 000
+    /// body idle timeout, a 60 s keep-alive idle timeout, a 60 s write
+    /// stall timeout, at most 10 000
     /// connections, 32 pipelined requests in flight per connection, no
     /// `Server` header, `Content-Type: text/plain; charset=utf-8` for bodies
     /// without one, no error log.
@@ -52,6 +54,7 @@ impl ServerOptions {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
             linger: Duration::from_secs(2),
             max_connections: 10_000,
             max_pipeline: 32,
@@ -96,6 +99,21 @@ impl ServerOptions {
     /// turns it off.
     pub fn keepalive_timeout(mut self, d: Duration) -> Self {
         self.keepalive_timeout = d;
+        self
+    }
+
+    /// How long a connection may go without sending a byte while response
+    /// bytes wait to be sent (a client that stops reading its responses):
+    /// the connection is then closed, with no response (there is no way to
+    /// send one). Every byte sent starts the time afresh, so a slow client
+    /// that keeps reading is not cut off; a streamed response whose
+    /// producer has nothing queued is waiting on the producer, not on the
+    /// client, and does not count. This is the write half of evhttp's
+    /// `evhttp_set_timeout` (nginx's `send_timeout`). Default 60 s; zero
+    /// turns it off. Durations beyond about 136 years are taken as that.
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        // The stream refuses timeouts its timers cannot arm (~292 years).
+        self.write_timeout = d.min(Duration::from_secs(1 << 32));
         self
     }
 

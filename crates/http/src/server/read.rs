@@ -7,12 +7,13 @@ use evloop_buffer::Buffer;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::engine::Act;
+use super::request::Content;
 use super::respond::error_response;
 use super::route::Routed;
 use super::slab::Key;
 use super::state::{BodyRead, Conn, Exchange, Framing, HandlerRef, Out, Reader, Sink};
 use super::{Request, Responder};
-use crate::proto::{parse_request_head, BodyKind, ChunkStep, ChunkedDecoder};
+use crate::proto::{parse_request_head_shared, BodyKind, ChunkStep, ChunkedDecoder};
 
 /// Most body bytes decoded from the chunked coding per step.
 pub(crate) const CHUNK_STEP: usize = 64 * 1024;
@@ -22,11 +23,14 @@ pub(crate) const CHUNK_STEP: usize = 64 * 1024;
 pub(crate) fn step_with<T: 'static>(
     server: &mut super::state::ServerState<T>,
     conn: &mut Conn<T>,
-    input: &mut Buffer,
     now: std::time::Instant,
     lp: evloop::LoopId,
     key: Key,
 ) -> Act<T> {
+    // The held input, borrowed apart from the connection's other fields
+    // (taking it out and putting it back costs more than a request's
+    // routing).
+    let input = &mut conn.hold_in;
     match &mut conn.reader {
         Reader::Head => {
             if conn.queue.len() >= server.opts.max_pipeline {
@@ -45,7 +49,13 @@ pub(crate) fn step_with<T: 'static>(
                     Act::Idle
                 }
                 Ok(Some(n)) => {
-                    let head = match parse_request_head(input.pullup(n), limits) {
+                    // Split off (no copy when the head lies in one
+                    // piece of the input): the request's target and field
+                    // values are slices of it. As with hyper, a request
+                    // kept alive (long polling) keeps its read block
+                    // alive with it.
+                    let bytes = input.split_to(n);
+                    let head = match parse_request_head_shared(&bytes, limits) {
                         Ok(h) => h,
                         Err(e) => return Act::Fail(Some(e.status), e.reason),
                     };
@@ -53,12 +63,12 @@ pub(crate) fn step_with<T: 'static>(
                     if upgradable && !conn.queue.is_empty() {
                         // The bytes after it may not be HTTP: it waits
                         // until every earlier request is answered.
+                        input.prepend_bytes(bytes);
                         conn.scanner.reset();
                         conn.reader = Reader::Wait;
                         conn.read_off = true;
                         return Act::Idle;
                     }
-                    input.drain(n);
                     conn.head_since = None;
                     conn.fresh = false;
                     // The body timeout counts from the head's end.
@@ -67,7 +77,7 @@ pub(crate) fn step_with<T: 'static>(
                 }
             }
         }
-        Reader::Body(_) => body_step(server, conn, input, now, lp, key),
+        Reader::Body(_) => body_step(server, conn, now, lp, key),
         Reader::Wait => {
             if conn.queue.is_empty() {
                 conn.reader = Reader::Head;
@@ -106,7 +116,7 @@ pub(crate) fn start_request<T: 'static>(
         keep_alive: head.keep_alive && !server.shutting_down,
         upgradable,
         connect: head.method == Method::CONNECT,
-        out: Buffer::new(),
+        out: None,
         state: Out::Pending,
     });
     let has_body = head.has_body();
@@ -170,14 +180,17 @@ pub(crate) fn start_request<T: 'static>(
         uri: head.uri,
         version: head.version,
         headers: head.headers,
-        body: Bytes::new(),
-        trailers: HeaderMap::new(),
+        content: None,
         has_body,
         responder,
         peer: conn.peer,
     };
     if !has_body {
-        conn.reader = next;
+        // Reading heads already, as is most often next (a Reader is large
+        // to move).
+        if !matches!(next, Reader::Head) {
+            conn.reader = next;
+        }
         return Act::Call(handler, req);
     }
     let body = |sink| BodyRead {
@@ -244,12 +257,12 @@ pub(crate) fn unread_body<T: 'static>(
 pub(crate) fn body_step<T: 'static>(
     server: &mut super::state::ServerState<T>,
     conn: &mut Conn<T>,
-    input: &mut Buffer,
     now: std::time::Instant,
     lp: evloop::LoopId,
     key: Key,
 ) -> Act<T> {
     let _ = server;
+    let input = &mut conn.hold_in;
     let Reader::Body(b) = &mut conn.reader else {
         return Act::Idle;
     };
@@ -322,8 +335,10 @@ pub(crate) fn body_step<T: 'static>(
             handler,
         } => {
             buf.add_bytes(data);
-            req.body = buf.split_to(usize::MAX);
-            req.trailers = trailers;
+            let body = buf.split_to(usize::MAX);
+            if !body.is_empty() || !trailers.is_empty() {
+                req.content = Some(Box::new(Content { body, trailers }));
+            }
             Act::Call(handler, *req)
         }
         Sink::Stream { cb: Some(cb), .. } => Act::End(r, cb, data, trailers),

@@ -16,12 +16,22 @@ pub struct Request {
     pub(crate) uri: Uri,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-    pub(crate) trailers: HeaderMap,
+    /// Boxed: most requests have neither body nor trailers, and a request
+    /// is moved several times on its way to the handler.
+    pub(crate) content: Option<Box<Content>>,
     pub(crate) has_body: bool,
     pub(crate) responder: Responder,
     pub(crate) peer: Option<SocketAddr>,
 }
+
+/// A buffered body and its trailer fields.
+#[derive(Debug, Default)]
+pub(crate) struct Content {
+    pub(crate) body: Bytes,
+    pub(crate) trailers: HeaderMap,
+}
+
+static NO_BODY: Bytes = Bytes::new();
 
 impl Request {
     /// The method.
@@ -59,7 +69,7 @@ impl Request {
     /// streaming route, whose body comes through
     /// [`Responder::read_body`].
     pub fn body(&self) -> &Bytes {
-        &self.body
+        self.content.as_ref().map_or(&NO_BODY, |c| &c.body)
     }
 
     /// Whether the request has a body (a non-zero Content-Length, or the
@@ -71,12 +81,19 @@ impl Request {
 
     /// Takes the body out, without a copy.
     pub fn take_body(&mut self) -> Bytes {
-        std::mem::take(&mut self.body)
+        self.content
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.body))
+            .unwrap_or_default()
     }
 
     /// A buffered chunked body's trailer fields (empty if none).
     pub fn trailers(&self) -> &HeaderMap {
-        &self.trailers
+        static NONE: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+        match &self.content {
+            Some(c) => &c.trailers,
+            None => NONE.get_or_init(HeaderMap::new),
+        }
     }
 
     /// The handle that answers this request, from the handler or later
@@ -92,12 +109,18 @@ impl Request {
 
     /// The request as an [`http::Request`] (for code written against the
     /// `http` crate's types); the responder is lost, take it first.
-    pub fn into_http(self) -> http::Request<Bytes> {
-        let mut req = http::Request::new(self.body);
-        *req.method_mut() = self.method;
-        *req.uri_mut() = self.uri;
+    pub fn into_http(mut self) -> http::Request<Bytes> {
+        let mut req = http::Request::new(self.take_body());
+        *req.method_mut() = std::mem::take(&mut self.method);
+        *req.uri_mut() = std::mem::take(&mut self.uri);
         *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers;
+        *req.headers_mut() = std::mem::take(&mut self.headers);
         req
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
     }
 }

@@ -54,9 +54,9 @@ pub(crate) fn with_target<T: 'static, R>(
     }
     if pos > 0 {
         let ex = &mut queue[pos];
-        let mut out = std::mem::take(&mut ex.out);
+        let mut out = ex.out.take().unwrap_or_default();
         let res = f(server, ex, &mut out);
-        ex.out = out;
+        ex.out = Some(out);
         return res;
     }
     let sid = *stream;
@@ -79,6 +79,11 @@ pub(crate) fn respond<T: 'static>(
 ) -> Result<(), Error> {
     let now = ctx.now_wall();
     let (head, body) = resp.into_parts();
+    if let Body::Bytes(b) = &body {
+        if head.status == StatusCode::OK && head.headers.is_empty() && plain_front(ctx, r, now, b) {
+            return Ok(());
+        }
+    }
     // A file range is checked before anything is written.
     let mut file_body = None;
     if let Body::File { file, offset, len } = &body {
@@ -90,6 +95,16 @@ pub(crate) fn respond<T: 'static>(
     with_target(ctx, r, |server, ex, out| {
         if !matches!(ex.state, Out::Pending) {
             return Err(Error::StaleHandle);
+        }
+        if let Body::Bytes(b) = &body {
+            if head.status == StatusCode::OK
+                && head.headers.is_empty()
+                && !ex.head_request
+                && write_plain_ok(server, ex, out, now, b)
+            {
+                ex.state = Out::Done;
+                return Ok(());
+            }
         }
         let status = head.status;
         let no_body = ex.head_request || bodiless_status(status);
@@ -134,6 +149,52 @@ pub(crate) fn respond<T: 'static>(
     Ok(())
 }
 
+/// The common case with one look at the connection: a plain `200 OK` for
+/// the oldest request in flight during an engine run, written to the held
+/// output and taken off the queue at once. False (nothing done) for any
+/// other case.
+fn plain_front<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    r: Responder,
+    now: SystemTime,
+    body: &bytes::Bytes,
+) -> bool {
+    let mono = ctx.now();
+    if r.lp != ctx.loop_id() {
+        return false;
+    }
+    let Some((server, conn)) = parts(ctx, r.conn) else {
+        return false;
+    };
+    let super::state::Conn {
+        queue,
+        hold_out,
+        holding,
+        ..
+    } = conn;
+    let Some(front) = queue.front_mut() else {
+        return false;
+    };
+    if !*holding
+        || front.seq != r.seq
+        || !matches!(front.state, Out::Pending)
+        || front.head_request
+        || front.out.as_ref().is_some_and(|o| !o.is_empty())
+        || !write_plain_ok(server, front, hold_out, now, body)
+    {
+        return false;
+    }
+    // As `advance` does for it (it keeps the connection open: a plain
+    // response is a keep-alive one).
+    queue.pop_front();
+    if !queue.is_empty() || matches!(conn.reader, Reader::Stopped) {
+        let _ = advance(ctx, r.conn);
+    } else {
+        conn.idle_since = mono;
+    }
+    true
+}
+
 /// 1xx, 204 and 304 responses never carry a body.
 pub(crate) fn bodiless_status(s: StatusCode) -> bool {
     s.is_informational() || s == StatusCode::NO_CONTENT || s == StatusCode::NOT_MODIFIED
@@ -157,22 +218,9 @@ pub(crate) fn write_head<T: 'static>(
     let mut h = std::mem::take(&mut server.scratch);
     h.clear();
     if let Framing::Length(n) = framing {
-        if status == StatusCode::OK
-            && headers.is_empty()
-            && has_body
-            && ex.keep_alive
-            && !server.shutting_down
-            && ex.version == Version::HTTP_11
-        {
+        if status == StatusCode::OK && headers.is_empty() && has_body && plain_ok(server, ex) {
             // The common case, from a prefix made once per second.
-            let _ = server.date.line(now);
-            if server.ok_prefix_secs != server.date.secs() {
-                build_ok_prefix(server, now);
-            }
-            h.extend_from_slice(&server.ok_prefix);
-            let mut digits = [0u8; 20];
-            h.extend_from_slice(format_u64(n, &mut digits));
-            h.extend_from_slice(b"\r\n\r\n");
+            ok_head(server, &mut h, now, n);
             out.add(&h);
             server.scratch = h;
             return;
@@ -248,9 +296,73 @@ pub(crate) fn write_head<T: 'static>(
     server.scratch = h;
 }
 
+/// Whether a plain `200 OK` (no header of the handler's) for `ex` is the
+/// prefix's: keep-alive HTTP/1.1 and no shutdown under way.
+fn plain_ok<T: 'static>(server: &ServerState<T>, ex: &Exchange<T>) -> bool {
+    ex.keep_alive && !server.shutting_down && ex.version == Version::HTTP_11
+}
+
+/// A plain `200 OK` head with a body of `len` bytes into `h`.
+fn ok_head<T: 'static>(server: &mut ServerState<T>, h: &mut Vec<u8>, now: SystemTime, len: u64) {
+    if !(server.ok_prefix_from <= now && now < server.ok_prefix_until) {
+        build_ok_prefix(server, now);
+    }
+    h.extend_from_slice(&server.ok_prefix);
+    let mut digits = [0u8; 20];
+    h.extend_from_slice(format_u64(len, &mut digits));
+    h.extend_from_slice(b"\r\n\r\n");
+}
+
+/// A plain `200 OK` with a small body, head and body copied into `out`
+/// at once; false (nothing written) when the response is not that case.
+fn write_plain_ok<T: 'static>(
+    server: &mut ServerState<T>,
+    ex: &Exchange<T>,
+    out: &mut Buffer,
+    now: SystemTime,
+    body: &bytes::Bytes,
+) -> bool {
+    if body.is_empty() || body.len() > 4096 || !plain_ok(server, ex) {
+        return false;
+    }
+    let fresh = server.ok_prefix_from <= now && now < server.ok_prefix_until;
+    let small = body.len() <= OK_LAST_MAX_BODY;
+    if fresh
+        && small
+        && !server.ok_last.is_empty()
+        && server.ok_last[server.ok_last_body_at..] == body[..]
+    {
+        // The same answer as the last one (a server's fixed reply).
+        out.add(&server.ok_last);
+        return true;
+    }
+    let mut h = if small {
+        std::mem::take(&mut server.ok_last)
+    } else {
+        std::mem::take(&mut server.scratch)
+    };
+    h.clear();
+    ok_head(server, &mut h, now, body.len() as u64);
+    let at = h.len();
+    h.extend_from_slice(body);
+    out.add(&h);
+    if small {
+        server.ok_last = h;
+        server.ok_last_body_at = at;
+    } else {
+        server.scratch = h;
+    }
+    true
+}
+
+/// The largest body [`write_plain_ok`] keeps with its head for the next
+/// response (compared with it byte for byte).
+const OK_LAST_MAX_BODY: usize = 256;
+
 /// The plain `200 OK` head up to the Content-Length value (see
 /// `ServerState::ok_prefix`).
 fn build_ok_prefix<T: 'static>(server: &mut ServerState<T>, now: SystemTime) {
+    server.ok_last.clear();
     let mut p = std::mem::take(&mut server.ok_prefix);
     p.clear();
     p.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -266,7 +378,9 @@ fn build_ok_prefix<T: 'static>(server: &mut ServerState<T>, now: SystemTime) {
         p.extend_from_slice(b"\r\n");
     }
     p.extend_from_slice(b"content-length: ");
-    server.ok_prefix_secs = server.date.secs();
+    let from = std::time::UNIX_EPOCH + std::time::Duration::from_secs(server.date.secs());
+    server.ok_prefix_from = from;
+    server.ok_prefix_until = from + std::time::Duration::from_secs(1);
     server.ok_prefix = p;
 }
 
@@ -312,13 +426,13 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
     // stream once.
     let mut moved: Option<Buffer> = None;
     while let Some(front) = conn.queue.front_mut() {
-        if !front.out.is_empty() {
+        if let Some(out) = front.out.as_mut().filter(|o| !o.is_empty()) {
             let target = if conn.holding {
                 &mut conn.hold_out
             } else {
                 moved.get_or_insert_with(Buffer::new)
             };
-            target.append_buffer(&mut front.out);
+            target.append_buffer(out);
         }
         if !matches!(front.state, Out::Done) {
             break;

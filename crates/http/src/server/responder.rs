@@ -47,6 +47,14 @@ pub struct Responder {
 /// A [`Responder`] for another thread ([`Responder::remote`]): it posts the
 /// response to the loop, which sends it (through an async watcher, so the
 /// loop wakes up at once).
+///
+/// It sends whole responses only ([`respond`](Self::respond), consuming
+/// it): streaming a response ([`Responder::stream`],
+/// [`send`](Responder::send), [`finish`](Responder::finish)), reading a
+/// request body and upgrading need the loop's `Ctx`, so they are done on
+/// the loop thread. A worker thread that produces a body piece by piece
+/// hands its pieces to the loop itself (a channel and an async watcher of
+/// the application's, whose callback calls `send`).
 #[derive(Debug)]
 pub struct RemoteResponder {
     token: Responder,
@@ -100,8 +108,8 @@ impl Responder {
         self.exchange_state(ctx).is_some()
     }
 
-    /// A handle that answers this request from another thread (see
-    /// [`RemoteResponder`]).
+    /// A handle that answers this request from another thread with a
+    /// whole response (see [`RemoteResponder`]; it cannot stream).
     ///
     /// ```
     /// use evloop_http::server::{Body, Reply, Router};

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use evloop::{AsyncId, AsyncSender, CheckId, Ctx, TimerId};
-use evloop_buffer::{Buffer, ListenerId, StreamId};
+use evloop_buffer::{Buffer, ListenAddr, ListenerId, StreamId};
 use http::{Response, Version};
 
 use super::date::DateCache;
@@ -38,7 +38,8 @@ impl<T: 'static> Default for Servers<T> {
 pub(crate) struct ServerState<T: 'static> {
     pub(crate) router: Router<T>,
     pub(crate) opts: ServerOptions,
-    pub(crate) listeners: Vec<ListenerId>,
+    /// Each listener and the address it listens on.
+    pub(crate) listeners: Vec<(ListenerId, ListenAddr)>,
     pub(crate) conn_count: usize,
     /// Listeners are disabled because of `max_connections`.
     pub(crate) at_capacity: bool,
@@ -58,7 +59,14 @@ pub(crate) struct ServerState<T: 'static> {
     /// handler's, up to the Content-Length value: status line, Date,
     /// Server, Content-Type. Rebuilt when the Date second changes.
     pub(crate) ok_prefix: Vec<u8>,
-    pub(crate) ok_prefix_secs: u64,
+    /// The wall-clock second the prefix's Date is for: `[from, until)`.
+    /// The last plain `200 OK` with a small body, whole, and where its
+    /// body starts: sent again as is for the same body in the same second
+    /// (emptied with the prefix).
+    pub(crate) ok_last: Vec<u8>,
+    pub(crate) ok_last_body_at: usize,
+    pub(crate) ok_prefix_from: std::time::SystemTime,
+    pub(crate) ok_prefix_until: std::time::SystemTime,
 }
 
 /// Responses posted from other threads.
@@ -194,8 +202,9 @@ pub(crate) struct Exchange<T: 'static> {
     pub(crate) upgradable: bool,
     pub(crate) connect: bool,
     /// Response bytes made while an older response is still unsent; they
-    /// move to the socket's output when this one becomes the oldest.
-    pub(crate) out: Buffer,
+    /// move to the socket's output when this one becomes the oldest. Made
+    /// only then (most responses are written straight to the output).
+    pub(crate) out: Option<Box<Buffer>>,
     pub(crate) state: Out<T>,
 }
 

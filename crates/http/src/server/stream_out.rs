@@ -212,7 +212,7 @@ impl Responder {
         let Some(pos) = c.queue.iter().position(|e| e.seq == self.seq) else {
             return 0;
         };
-        let own = c.queue[pos].out.len();
+        let own = c.queue[pos].out.as_ref().map_or(0, |o| o.len());
         let held = if c.holding { c.hold_out.len() } else { 0 };
         let sid = c.stream;
         if pos == 0 {

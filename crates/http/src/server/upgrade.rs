@@ -19,7 +19,8 @@ impl Responder {
     /// [`StreamId`] is returned and the server forgets it. The caller owns
     /// the stream from now on: its read and write callbacks are cleared and
     /// its event callback closes it on any event until the caller sets its
-    /// own. **Bytes the client sent after the request are already in the
+    /// own; it has no timeouts (the server's write timeout is taken off).
+    /// **Bytes the client sent after the request are already in the
     /// stream's input**: handle them at once (the read callback only runs
     /// for new bytes).
     ///
@@ -128,6 +129,8 @@ impl Responder {
             }
         });
         s.set_watermarks(Watermarks::default());
+        // The server's write timeout is its own policy, not the new owner's.
+        let _ = s.set_timeouts(None, None);
         s.enable(Direction::Read);
         Ok(sid)
     }

@@ -3,7 +3,7 @@
 
 use crate::detail::Detail;
 use crate::reply::{Line, ReplySink};
-use crate::store::Store;
+use crate::store::{Mode, Store, StoreOutcome};
 
 /// Version string of `version` and `stats`: the memcached release whose
 /// protocol this server follows, tagged with what it is.
@@ -147,6 +147,20 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts a write's outcome in the `cas_*` counters when it was a
+    /// `cas` (text, meta or binary).
+    #[inline]
+    pub fn count_store(&mut self, mode: Mode, result: StoreOutcome) {
+        if mode == Mode::Cas {
+            match result {
+                StoreOutcome::Stored(_) => self.cas_hits += 1,
+                StoreOutcome::Exists => self.cas_badval += 1,
+                StoreOutcome::NotFound => self.cas_misses += 1,
+                _ => {}
+            }
+        }
+    }
+
     /// Counts a lookup for `stats detail`, when it is on.
     pub fn detail_get(&mut self, key: &[u8], hit: bool) {
         if self.settings.detail_enabled {

@@ -253,14 +253,7 @@ fn write(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
         key_binary: false,
     };
     let result = store.store(&w);
-    if mode == Mode::Cas {
-        match result {
-            StoreOutcome::Stored(_) => stats.cas_hits += 1,
-            StoreOutcome::Exists => stats.cas_badval += 1,
-            StoreOutcome::NotFound => stats.cas_misses += 1,
-            _ => {}
-        }
-    }
+    stats.count_store(mode, result);
     let status = match result {
         StoreOutcome::Stored(cas) => return req.ok(cas, out),
         StoreOutcome::Exists => opcode::KEY_EEXISTS,

@@ -224,14 +224,7 @@ fn set(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &mut
         key_binary: o.binary,
     };
     let result = store.store(&w);
-    if mode == Mode::Cas {
-        match result {
-            StoreOutcome::Stored(_) => stats.cas_hits += 1,
-            StoreOutcome::Exists => stats.cas_badval += 1,
-            StoreOutcome::NotFound => stats.cas_misses += 1,
-            _ => {}
-        }
-    }
+    stats.count_store(mode, result);
     let (code, cas): (&[u8], u64) = match result {
         StoreOutcome::Stored(_) if o.quiet => return,
         StoreOutcome::Stored(cas) => (b"HD", cas),

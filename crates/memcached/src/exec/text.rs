@@ -3,7 +3,7 @@
 use super::dump;
 use crate::item::Item;
 use crate::protocol::text::BAD_EXPTIME;
-use crate::protocol::{base64, Command, Crawler, Mode};
+use crate::protocol::{base64, Command, Crawler};
 use crate::reply::{Line, ReplySink};
 use crate::stats::{self, Stats, CLASS_ID, VERSION};
 use crate::store::{Delta, Store, StoreOutcome, Write};
@@ -110,14 +110,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
                 key_binary: false,
             };
             let result = store.store(&w);
-            if mode == Mode::Cas {
-                match result {
-                    StoreOutcome::Stored(_) => stats.cas_hits += 1,
-                    StoreOutcome::Exists => stats.cas_badval += 1,
-                    StoreOutcome::NotFound => stats.cas_misses += 1,
-                    _ => {}
-                }
-            }
+            stats.count_store(mode, result);
             let reply: &[u8] = match result {
                 StoreOutcome::Stored(_) => b"STORED\r\n",
                 StoreOutcome::NotStored => b"NOT_STORED\r\n",

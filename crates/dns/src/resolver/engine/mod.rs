@@ -364,6 +364,19 @@ fn put_and_defer<T: 'static>(ctx: &mut Ctx<'_, T>, mut st: Box<State<T>>) {
 
 // ------------------------------------------------------------ entry points
 
+/// The id handed out when the resolver is gone: its key matches no
+/// lookup, so cancelling it is a no-op.
+fn dead_id(rid: ResolverId, addr: bool) -> LookupId {
+    LookupId {
+        rid,
+        key: Key {
+            idx: u32::MAX,
+            gen: 0,
+        },
+        addr,
+    }
+}
+
 pub(crate) fn lookup<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     rid: ResolverId,
@@ -373,14 +386,7 @@ pub(crate) fn lookup<T: 'static>(
     search: bool,
 ) -> LookupId {
     let Some(mut st) = take(ctx, rid) else {
-        return LookupId {
-            rid,
-            key: Key {
-                idx: u32::MAX,
-                gen: 0,
-            },
-            addr: false,
-        };
+        return dead_id(rid, false);
     };
     let key = st.lookups.insert(Lookup::new(Owner::Callback(cb), qtype));
     start_lookup(&mut st, ctx, key, name, search);
@@ -399,14 +405,7 @@ pub(crate) fn reverse<T: 'static>(
     cb: Callback<T>,
 ) -> LookupId {
     let Some(mut st) = take(ctx, rid) else {
-        return LookupId {
-            rid,
-            key: Key {
-                idx: u32::MAX,
-                gen: 0,
-            },
-            addr: false,
-        };
+        return dead_id(rid, false);
     };
     let key = st
         .lookups
@@ -449,14 +448,7 @@ pub(crate) fn lookup_addr<T: 'static>(
     cb: Callback<T>,
 ) -> LookupId {
     let Some(mut st) = take(ctx, rid) else {
-        return LookupId {
-            rid,
-            key: Key {
-                idx: u32::MAX,
-                gen: 0,
-            },
-            addr: true,
-        };
+        return dead_id(rid, true);
     };
     let pk = st.addrs.insert(AddrLookup {
         cb: Some(cb),

@@ -103,12 +103,7 @@ impl Responder {
     ) -> Result<(), Error> {
         let data = data.into();
         with_target(ctx, self, |_, ex, out| {
-            let Out::Streaming {
-                chunked, bodiless, ..
-            } = ex.state
-            else {
-                return Err(Error::InvalidArgument("no streamed response was started"));
-            };
+            let (chunked, bodiless) = streaming(&ex.state)?;
             if bodiless || data.is_empty() {
                 return Ok(());
             }
@@ -148,12 +143,7 @@ impl Responder {
         trailers: &HeaderMap,
     ) -> Result<(), Error> {
         with_target(ctx, self, |_, ex, out| {
-            let Out::Streaming {
-                chunked, bodiless, ..
-            } = ex.state
-            else {
-                return Err(Error::InvalidArgument("no streamed response was started"));
-            };
+            let (chunked, bodiless) = streaming(&ex.state)?;
             if chunked && !bodiless {
                 out.add(b"0\r\n");
                 for (name, value) in trailers {
@@ -220,5 +210,18 @@ impl Responder {
         } else {
             own
         }
+    }
+}
+
+/// The `(chunked, bodiless)` framing of the streamed response `state`
+/// describes, or the error of [`Responder::send`] and
+/// [`Responder::finish`] when none was started.
+#[inline]
+fn streaming<T: 'static>(state: &Out<T>) -> Result<(bool, bool), Error> {
+    match *state {
+        Out::Streaming {
+            chunked, bodiless, ..
+        } => Ok((chunked, bodiless)),
+        _ => Err(Error::InvalidArgument("no streamed response was started")),
     }
 }

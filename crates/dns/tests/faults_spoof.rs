@@ -135,18 +135,7 @@ fn case_mismatch_under_0x20_is_a_spoof_and_goes_to_tcp() {
             Transport::Tcp => req.answer([rec]),
             Transport::Udp => {
                 let mut m = req.reply();
-                let flipped: String = req
-                    .name()
-                    .to_ascii()
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_lowercase() {
-                            c.to_ascii_uppercase()
-                        } else {
-                            c.to_ascii_lowercase()
-                        }
-                    })
-                    .collect();
+                let flipped = common::flip_case(&req.name().to_ascii());
                 let name = hickory_proto::rr::Name::from_ascii(&flipped).unwrap();
                 m.queries_mut()[0].set_name(name.clone());
                 let fake_ip: std::net::Ipv4Addr = FAKE.parse().unwrap();

@@ -459,18 +459,7 @@ fn to_message(req: &Request, reply: &Reply) -> Option<Message> {
         }
         Reply::CaseFlipped(inner) => {
             let mut m = to_message(req, inner)?;
-            let flipped: String = req
-                .name()
-                .to_ascii()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_lowercase() {
-                        c.to_ascii_uppercase()
-                    } else {
-                        c.to_ascii_lowercase()
-                    }
-                })
-                .collect();
+            let flipped = flip_case(&req.name().to_ascii());
             m.queries_mut()[0].set_name(Name::from_ascii(&flipped).unwrap());
             m
         }
@@ -654,4 +643,18 @@ pub fn resolve_plan(
 /// The addresses of a result, as strings.
 pub fn addrs(r: &evloop_dns::resolver::LookupResult) -> Vec<String> {
     r.addrs.iter().map(|a| a.to_string()).collect()
+}
+
+/// `name` with the case of every ASCII letter swapped (a reply whose
+/// question is the query's with its 0x20 bits flipped).
+pub fn flip_case(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
 }

@@ -9,27 +9,6 @@ use std::io::Write;
 
 use conformance_common::*;
 
-/// A request that must be refused with `status`, followed by a valid one
-/// that must never be answered.
-fn refused(server: &TestServer, request: &[u8], status: u16) {
-    let mut bytes = request.to_vec();
-    bytes.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
-    let resps = server.exchange(&bytes);
-    let req = String::from_utf8_lossy(request);
-    assert_eq!(
-        resps.len(),
-        1,
-        "{req:?}: one response, then a close: {resps:?}"
-    );
-    assert_eq!(resps[0].status, status, "{req:?}: {:?}", resps[0]);
-    assert!(
-        resps[0].closes(),
-        "{req:?}: no Connection: close: {:?}",
-        resps[0]
-    );
-    assert!(!resps[0].text().contains("smuggled"));
-}
-
 /// A POST with `fields` (each line with its CRLF) and then `body`.
 fn post(fields: &str, body: &str) -> Vec<u8> {
     format!("POST / HTTP/1.1\r\nHost: a\r\n{fields}\r\n{body}").into_bytes()

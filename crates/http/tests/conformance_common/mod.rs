@@ -327,3 +327,24 @@ pub fn closed_without_more(c: &mut TcpStream) -> bool {
 pub fn finish(c: &TcpStream) {
     let _ = c.shutdown(Shutdown::Write);
 }
+
+/// `request` gets one response with `status` and the connection closes;
+/// the request sent after it is never answered.
+pub fn refused(server: &TestServer, request: &[u8], status: u16) {
+    let mut bytes = request.to_vec();
+    bytes.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
+    let resps = server.exchange(&bytes);
+    let req = String::from_utf8_lossy(request);
+    assert_eq!(
+        resps.len(),
+        1,
+        "{req:?}: one response, then a close: {resps:?}"
+    );
+    assert_eq!(resps[0].status, status, "{req:?}: {:?}", resps[0]);
+    assert!(
+        resps[0].closes(),
+        "{req:?}: no Connection: close: {:?}",
+        resps[0]
+    );
+    assert!(!resps[0].text().contains("smuggled"));
+}

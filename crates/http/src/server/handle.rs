@@ -61,8 +61,6 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             on_done: None,
             scratch: Vec::new(),
             ok_prefix: Vec::new(),
-            ok_last: Vec::new(),
-            ok_last_body_at: 0,
             ok_prefix_from: std::time::UNIX_EPOCH,
             ok_prefix_until: std::time::UNIX_EPOCH,
         };

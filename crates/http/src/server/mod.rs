@@ -9,8 +9,8 @@
 // one pass when the input's first piece holds it (scan.rs), the head split
 // off the input as Bytes without a copy (field values and the target are
 // slices of the read buffer), a spare HeaderMap reused across requests
-// (proto/spare_maps.rs), a plain 200 written from a per-second prefix or
-// resent whole (respond.rs), and the reader working on the held input in
+// (proto/spare_maps.rs), a plain 200 written from a per-second prefix
+// (respond.rs), and the reader working on the held input in
 // place. Per event (one request per round trip) about 4.4k more, mostly
 // in evloop and evloop-buffer: two clock reads per loop iteration
 // (~1.0k), the stream's write and settle (~1.1k), the hold/release of the

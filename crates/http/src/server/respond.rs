@@ -325,44 +325,18 @@ fn write_plain_ok<T: 'static>(
     if body.is_empty() || body.len() > 4096 || !plain_ok(server, ex) {
         return false;
     }
-    let fresh = server.ok_prefix_from <= now && now < server.ok_prefix_until;
-    let small = body.len() <= OK_LAST_MAX_BODY;
-    if fresh
-        && small
-        && !server.ok_last.is_empty()
-        && server.ok_last[server.ok_last_body_at..] == body[..]
-    {
-        // The same answer as the last one (a server's fixed reply).
-        out.add(&server.ok_last);
-        return true;
-    }
-    let mut h = if small {
-        std::mem::take(&mut server.ok_last)
-    } else {
-        std::mem::take(&mut server.scratch)
-    };
+    let mut h = std::mem::take(&mut server.scratch);
     h.clear();
     ok_head(server, &mut h, now, body.len() as u64);
-    let at = h.len();
     h.extend_from_slice(body);
     out.add(&h);
-    if small {
-        server.ok_last = h;
-        server.ok_last_body_at = at;
-    } else {
-        server.scratch = h;
-    }
+    server.scratch = h;
     true
 }
-
-/// The largest body [`write_plain_ok`] keeps with its head for the next
-/// response (compared with it byte for byte).
-const OK_LAST_MAX_BODY: usize = 256;
 
 /// The plain `200 OK` head up to the Content-Length value (see
 /// `ServerState::ok_prefix`).
 fn build_ok_prefix<T: 'static>(server: &mut ServerState<T>, now: SystemTime) {
-    server.ok_last.clear();
     let mut p = std::mem::take(&mut server.ok_prefix);
     p.clear();
     p.extend_from_slice(b"HTTP/1.1 200 OK\r\n");

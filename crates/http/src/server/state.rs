@@ -60,11 +60,6 @@ pub(crate) struct ServerState<T: 'static> {
     /// Server, Content-Type. Rebuilt when the Date second changes.
     pub(crate) ok_prefix: Vec<u8>,
     /// The wall-clock second the prefix's Date is for: `[from, until)`.
-    /// The last plain `200 OK` with a small body, whole, and where its
-    /// body starts: sent again as is for the same body in the same second
-    /// (emptied with the prefix).
-    pub(crate) ok_last: Vec<u8>,
-    pub(crate) ok_last_body_at: usize,
     pub(crate) ok_prefix_from: std::time::SystemTime,
     pub(crate) ok_prefix_until: std::time::SystemTime,
 }

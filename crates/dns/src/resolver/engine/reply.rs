@@ -57,8 +57,11 @@ pub(super) fn handle_reply<T: 'static>(
         Ok(reply) => {
             let s = txn.server;
             st.servers[s].failures = 0;
+            // A direct reply's names are all the query's own (decode took
+            // the owners from it): nothing carries the 0x20 echo.
+            let direct = reply.direct;
             let mut outcome = wire::resolve(reply, &txn.name, txn.qtype);
-            if st.cfg.case_randomization {
+            if st.cfg.case_randomization && !direct {
                 wire::unrandomize(&mut outcome, &txn.name);
             }
             let end = if st.cfg.cache && outcome.cache_ttl().is_some_and(|t| t > 0) {

@@ -67,9 +67,7 @@ pub(super) fn handle_reply<T: 'static>(
             let end = if st.cfg.cache && outcome.cache_ttl().is_some_and(|t| t > 0) {
                 let outcome = Rc::new(outcome);
                 let now = ctx.now();
-                let name = txn.name.clone();
-                let qtype = txn.qtype;
-                st.cache.insert(&name, qtype, outcome.clone(), now);
+                st.cache.insert(&txn.name, txn.qtype, outcome.clone(), now);
                 TxnEnd::Answer(outcome)
             } else {
                 TxnEnd::Owned(outcome)

@@ -44,5 +44,6 @@
 
 pub mod config;
 pub mod connect;
+mod frame;
 pub mod resolver;
 pub mod server;

@@ -71,10 +71,15 @@ impl Hosts {
     /// The addresses of `name` (case-insensitive, a trailing dot ignored),
     /// in file order; empty if none.
     pub fn lookup(&self, name: &str) -> &[IpAddr] {
-        self.by_name
-            .get(&normalize(name))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        // Every lookup asks here first, mostly in lower case already: no
+        // copy for those.
+        let name = name.trim_end_matches('.');
+        let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_name.get(&name.to_ascii_lowercase())
+        } else {
+            self.by_name.get(name)
+        };
+        found.map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The first name given for `ip`, lower-case without a trailing dot.

@@ -59,11 +59,11 @@ impl RecvBatch {
     /// 0 if none.
     pub(crate) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         self.got.clear();
-        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
-            .buf
-            .chunks_mut(self.slot)
-            .map(|c| [IoSliceMut::new(c)])
-            .collect();
+        // On the stack: a read per readiness (or coalescing period) is
+        // too frequent for a heap vector each time.
+        let mut slots = self.buf.chunks_mut(self.slot);
+        let mut iovs: [[IoSliceMut<'_>; 1]; SLOTS] =
+            std::array::from_fn(|_| [IoSliceMut::new(slots.next().unwrap_or_default())]);
         match recvmmsg(
             fd,
             &mut self.headers,

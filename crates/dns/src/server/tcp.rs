@@ -79,17 +79,10 @@ fn read<T: 'static>(
     loop {
         let frame = {
             let Ok(mut s) = ctx.stream(sid) else { return };
-            let input = s.input();
-            let mut len = [0u8; 2];
-            if input.copy_out_at(0, &mut len) < 2 {
+            let Some(frame) = crate::frame::take_frame(s.input()) else {
                 return;
-            }
-            let len = usize::from(u16::from_be_bytes(len));
-            if input.len() < 2 + len {
-                return;
-            }
-            input.drain(2);
-            input.split_to(len)
+            };
+            frame
         };
         dispatch::packet(ctx, data, server, &frame, peer, Via::Tcp(sid));
         // The handler may have closed the connection or the server.

@@ -444,15 +444,19 @@ pub(super) fn combine(v4: LookupResult, v6: LookupResult, reach: Reach) -> Looku
     } else {
         v6.source
     };
-    let mut addrs: Vec<IpAddr> = v4.addrs.iter().chain(&v6.addrs).copied().collect();
+    // Both halves are ours: their parts move into the result.
+    let mut addrs = v4.addrs;
+    addrs.extend(v6.addrs);
     sort::sort(&mut addrs, reach);
+    let mut records = v4.records;
+    records.extend(v6.records);
     LookupResult {
         status,
         record_type: RecordType::A,
-        name: v4.name.clone().or(v6.name.clone()),
-        canonical: v4.canonical.clone().or(v6.canonical.clone()),
+        name: v4.name.or(v6.name),
+        canonical: v4.canonical.or(v6.canonical),
         ttl,
-        records: v4.records.iter().chain(&v6.records).cloned().collect(),
+        records,
         addrs,
         source,
         families: Some((v4.status, v6.status)),

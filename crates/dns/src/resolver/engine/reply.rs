@@ -57,16 +57,17 @@ pub(super) fn handle_reply<T: 'static>(
         Ok(reply) => {
             let s = txn.server;
             st.servers[s].failures = 0;
+            // A direct reply's names are all the query's own (decode took
+            // the owners from it): nothing carries the 0x20 echo.
+            let direct = reply.direct;
             let mut outcome = wire::resolve(reply, &txn.name, txn.qtype);
-            if st.cfg.case_randomization {
+            if st.cfg.case_randomization && !direct {
                 wire::unrandomize(&mut outcome, &txn.name);
             }
             let end = if st.cfg.cache && outcome.cache_ttl().is_some_and(|t| t > 0) {
                 let outcome = Rc::new(outcome);
                 let now = ctx.now();
-                let name = txn.name.clone();
-                let qtype = txn.qtype;
-                st.cache.insert(&name, qtype, outcome.clone(), now);
+                st.cache.insert(&txn.name, txn.qtype, outcome.clone(), now);
                 TxnEnd::Answer(outcome)
             } else {
                 TxnEnd::Owned(outcome)

@@ -20,23 +20,12 @@ pub(super) fn open_tcp<T: 'static>(
     Ok(sid)
 }
 
-/// Cuts RFC 7766 frames (2-byte length, then the message) out of the
-/// stream's input: a read may end anywhere, or hold several frames.
+/// Every whole frame now in the stream's input.
 pub(super) fn take_frames<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) -> Vec<bytes::Bytes> {
     let mut frames = Vec::new();
     if let Ok(mut s) = ctx.stream(sid) {
-        let input = s.input();
-        loop {
-            let mut len = [0u8; 2];
-            if input.copy_out_at(0, &mut len) < 2 {
-                break;
-            }
-            let n = usize::from(u16::from_be_bytes(len));
-            if input.len() < 2 + n {
-                break;
-            }
-            input.drain(2);
-            frames.push(input.split_to(n));
+        while let Some(f) = crate::frame::take_frame(s.input()) {
+            frames.push(f);
         }
     }
     frames

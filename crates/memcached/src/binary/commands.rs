@@ -160,21 +160,7 @@ fn get(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl R
     let touch = matches!(req.op, Op::Touch | Op::Gat | Op::GatK);
     let found = store.find(req.key);
     stats.detail_get(req.key, found.is_some());
-    if touch {
-        stats.cmd_touch += 1;
-        if found.is_some() {
-            stats.touch_hits += 1;
-        } else {
-            stats.touch_misses += 1;
-        }
-    } else {
-        stats.cmd_get += 1;
-        if found.is_some() {
-            stats.get_hits += 1;
-        } else {
-            stats.get_misses += 1;
-        }
-    }
+    stats.count_fetch(touch, found.is_some());
     let with_key = matches!(req.op, Op::GetK | Op::GatK);
     let Some(id) = found else {
         if req.quiet {
@@ -296,21 +282,13 @@ fn delta(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
     let (amount, initial, exptime) = (req.extra_u64(0), req.extra_u64(8), req.extra_u32(16));
     let (value, cas) = match store.delta(req.key, incr, amount, req.header.cas) {
         Delta::Done(n, id) => {
-            if incr {
-                stats.incr_hits += 1;
-            } else {
-                stats.decr_hits += 1;
-            }
+            stats.count_delta(incr, true);
             (n, store.item(id).cas())
         }
         Delta::NonNumeric => return error(req.header, opcode::DELTA_BADVAL, out),
         Delta::CasMismatch => return error(req.header, opcode::KEY_EEXISTS, out),
         Delta::NotFound if exptime == NO_CREATE => {
-            if incr {
-                stats.incr_misses += 1;
-            } else {
-                stats.decr_misses += 1;
-            }
+            stats.count_delta(incr, false);
             return error(req.header, opcode::KEY_ENOENT, out);
         }
         Delta::NotFound => {

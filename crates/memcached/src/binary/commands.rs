@@ -5,7 +5,7 @@ use super::header::{Header, Response};
 use super::opcode::{self, Op};
 use crate::exec;
 use crate::item::Item;
-use crate::protocol::{Parsed, Parser};
+use crate::protocol::Command;
 use crate::reply::ReplySink;
 use crate::stats::{Stats, VERSION};
 use crate::store::{Delta, Mode, Store, StoreOutcome, Write};
@@ -353,21 +353,13 @@ fn stat(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl 
     } else {
         return error(req.header, opcode::KEY_ENOENT, out);
     };
-    let mut line = Vec::with_capacity(8 + group.len());
-    line.extend_from_slice(b"stats");
-    if !group.is_empty() {
-        line.push(b' ');
-        line.extend_from_slice(group);
-    }
-    line.extend_from_slice(b"\r\n");
+    // The text protocol's `stats <group>` (no group here has a space or
+    // names another stats command, so it is that command as parsed).
+    let cmd = Command::Stats {
+        sub: (!group.is_empty()).then_some(group),
+    };
     let mut text = Vec::new();
-    let mut parser = Parser::new(store.item_max());
-    match parser.parse(&line) {
-        Parsed::Command(cmd @ crate::protocol::Command::Stats { .. }, _) => {
-            exec::execute(&cmd, store, stats, &mut text);
-        }
-        _ => return error(req.header, opcode::KEY_ENOENT, out),
-    }
+    exec::execute(&cmd, store, stats, &mut text);
     // Only `STAT name value` lines and an end line make a group (`ERROR`,
     // `CLIENT_ERROR ...` or `stats cachedump`'s `ITEM` lines do not).
     let lines = || {

@@ -147,6 +147,39 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Counts a lookup of one key: a get (`touch` false) or a touch/gat
+    /// (`touch` true), found (`hit`) or not. Text, meta and binary alike.
+    #[inline]
+    pub fn count_fetch(&mut self, touch: bool, hit: bool) {
+        if touch {
+            self.cmd_touch += 1;
+            if hit {
+                self.touch_hits += 1;
+            } else {
+                self.touch_misses += 1;
+            }
+        } else {
+            self.cmd_get += 1;
+            if hit {
+                self.get_hits += 1;
+            } else {
+                self.get_misses += 1;
+            }
+        }
+    }
+
+    /// Counts an incr (`incr` true) or decr that found its item (`hit`)
+    /// or not.
+    #[inline]
+    pub fn count_delta(&mut self, incr: bool, hit: bool) {
+        match (incr, hit) {
+            (true, true) => self.incr_hits += 1,
+            (true, false) => self.incr_misses += 1,
+            (false, true) => self.decr_hits += 1,
+            (false, false) => self.decr_misses += 1,
+        }
+    }
+
     /// Counts a write's outcome in the `cas_*` counters when it was a
     /// `cas` (text, meta or binary).
     #[inline]

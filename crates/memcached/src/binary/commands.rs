@@ -5,7 +5,7 @@ use super::header::{Header, Response};
 use super::opcode::{self, Op};
 use crate::exec;
 use crate::item::Item;
-use crate::protocol::{Parsed, Parser};
+use crate::protocol::Command;
 use crate::reply::ReplySink;
 use crate::stats::{Stats, VERSION};
 use crate::store::{Delta, Mode, Store, StoreOutcome, Write};
@@ -160,21 +160,7 @@ fn get(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl R
     let touch = matches!(req.op, Op::Touch | Op::Gat | Op::GatK);
     let found = store.find(req.key);
     stats.detail_get(req.key, found.is_some());
-    if touch {
-        stats.cmd_touch += 1;
-        if found.is_some() {
-            stats.touch_hits += 1;
-        } else {
-            stats.touch_misses += 1;
-        }
-    } else {
-        stats.cmd_get += 1;
-        if found.is_some() {
-            stats.get_hits += 1;
-        } else {
-            stats.get_misses += 1;
-        }
-    }
+    stats.count_fetch(touch, found.is_some());
     let with_key = matches!(req.op, Op::GetK | Op::GatK);
     let Some(id) = found else {
         if req.quiet {
@@ -296,21 +282,13 @@ fn delta(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl
     let (amount, initial, exptime) = (req.extra_u64(0), req.extra_u64(8), req.extra_u32(16));
     let (value, cas) = match store.delta(req.key, incr, amount, req.header.cas) {
         Delta::Done(n, id) => {
-            if incr {
-                stats.incr_hits += 1;
-            } else {
-                stats.decr_hits += 1;
-            }
+            stats.count_delta(incr, true);
             (n, store.item(id).cas())
         }
         Delta::NonNumeric => return error(req.header, opcode::DELTA_BADVAL, out),
         Delta::CasMismatch => return error(req.header, opcode::KEY_EEXISTS, out),
         Delta::NotFound if exptime == NO_CREATE => {
-            if incr {
-                stats.incr_misses += 1;
-            } else {
-                stats.decr_misses += 1;
-            }
+            stats.count_delta(incr, false);
             return error(req.header, opcode::KEY_ENOENT, out);
         }
         Delta::NotFound => {
@@ -375,21 +353,13 @@ fn stat(req: &Request<'_>, store: &mut Store, stats: &mut Stats, out: &mut impl 
     } else {
         return error(req.header, opcode::KEY_ENOENT, out);
     };
-    let mut line = Vec::with_capacity(8 + group.len());
-    line.extend_from_slice(b"stats");
-    if !group.is_empty() {
-        line.push(b' ');
-        line.extend_from_slice(group);
-    }
-    line.extend_from_slice(b"\r\n");
+    // The text protocol's `stats <group>` (no group here has a space or
+    // names another stats command, so it is that command as parsed).
+    let cmd = Command::Stats {
+        sub: (!group.is_empty()).then_some(group),
+    };
     let mut text = Vec::new();
-    let mut parser = Parser::new(store.item_max());
-    match parser.parse(&line) {
-        Parsed::Command(cmd @ crate::protocol::Command::Stats { .. }, _) => {
-            exec::execute(&cmd, store, stats, &mut text);
-        }
-        _ => return error(req.header, opcode::KEY_ENOENT, out),
-    }
+    exec::execute(&cmd, store, stats, &mut text);
     // Only `STAT name value` lines and an end line make a group (`ERROR`,
     // `CLIENT_ERROR ...` or `stats cachedump`'s `ITEM` lines do not).
     let lines = || {

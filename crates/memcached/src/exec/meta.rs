@@ -102,8 +102,7 @@ fn get(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &mut
         }
     }
     let Some(id) = found else {
-        stats.cmd_get += 1;
-        stats.get_misses += 1;
+        stats.count_fetch(false, false);
         if !o.quiet {
             bare(b"EN", m, key, out);
         }
@@ -189,13 +188,7 @@ fn get(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &mut
     if !o.no_bump {
         store.bump(id);
     }
-    if o.ttl.is_some() {
-        stats.cmd_touch += 1;
-        stats.touch_hits += 1;
-    } else {
-        stats.cmd_get += 1;
-        stats.get_hits += 1;
-    }
+    stats.count_fetch(o.ttl.is_some(), true);
 }
 
 /// `ms`: a write in any storage mode; `HD` (silent with `q`), `NS`, `EX`
@@ -308,11 +301,7 @@ fn arith(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &m
     let mut created = false;
     let (id, value) = match store.delta(key, incr, o.delta, o.cas.unwrap_or(0)) {
         Delta::Done(n, id) => {
-            if incr {
-                stats.incr_hits += 1;
-            } else {
-                stats.decr_hits += 1;
-            }
+            stats.count_delta(incr, true);
             if o.quiet {
                 return;
             }
@@ -336,11 +325,7 @@ fn arith(m: &Meta<'_>, key: &[u8], store: &mut Store, stats: &mut Stats, out: &m
             }
         }
         Delta::NotFound => {
-            if incr {
-                stats.incr_misses += 1;
-            } else {
-                stats.decr_misses += 1;
-            }
+            stats.count_delta(incr, false);
             return bare(b"NF", m, key, out);
         }
     };

@@ -40,6 +40,12 @@ impl Server {
         (out, p)
     }
 
+    /// Sends complete requests and checks the replies are `want`.
+    #[track_caller]
+    fn expect(&mut self, input: &[u8], want: &str) {
+        assert_eq!(self.send(input), want);
+    }
+
     /// Processes complete requests; returns the replies as text.
     fn send(&mut self, input: &[u8]) -> String {
         let (out, p) = self.feed(input);
@@ -72,32 +78,29 @@ fn matches_memcached_transcripts() {
 #[test]
 fn storage_commands() {
     let mut s = Server::new();
-    assert_eq!(s.send(b"set k 42 0 5\r\nhello\r\n"), "STORED\r\n");
-    assert_eq!(s.send(b"get k\r\n"), "VALUE k 42 5\r\nhello\r\nEND\r\n");
-    assert_eq!(s.send(b"add k 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
-    assert_eq!(s.send(b"add k2 0 0 3\r\ntwo\r\n"), "STORED\r\n");
-    assert_eq!(s.send(b"replace k3 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
-    assert_eq!(s.send(b"replace k2 1 0 3\r\nTWO\r\n"), "STORED\r\n");
-    assert_eq!(s.send(b"append k 0 0 4\r\n-app\r\n"), "STORED\r\n");
-    assert_eq!(s.send(b"prepend k 0 0 4\r\npre-\r\n"), "STORED\r\n");
-    assert_eq!(s.send(b"append nope 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
-    assert_eq!(s.send(b"prepend nope 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
-    assert_eq!(
-        s.send(b"get k k2 nope\r\n"),
-        "VALUE k 42 13\r\npre-hello-app\r\nVALUE k2 1 3\r\nTWO\r\nEND\r\n"
+    s.expect(b"set k 42 0 5\r\nhello\r\n", "STORED\r\n");
+    s.expect(b"get k\r\n", "VALUE k 42 5\r\nhello\r\nEND\r\n");
+    s.expect(b"add k 0 0 1\r\nx\r\n", "NOT_STORED\r\n");
+    s.expect(b"add k2 0 0 3\r\ntwo\r\n", "STORED\r\n");
+    s.expect(b"replace k3 0 0 1\r\nx\r\n", "NOT_STORED\r\n");
+    s.expect(b"replace k2 1 0 3\r\nTWO\r\n", "STORED\r\n");
+    s.expect(b"append k 0 0 4\r\n-app\r\n", "STORED\r\n");
+    s.expect(b"prepend k 0 0 4\r\npre-\r\n", "STORED\r\n");
+    s.expect(b"append nope 0 0 1\r\nx\r\n", "NOT_STORED\r\n");
+    s.expect(b"prepend nope 0 0 1\r\nx\r\n", "NOT_STORED\r\n");
+    s.expect(
+        b"get k k2 nope\r\n",
+        "VALUE k 42 13\r\npre-hello-app\r\nVALUE k2 1 3\r\nTWO\r\nEND\r\n",
     );
     // binary-safe values, flags up to 2^32-1, empty values
-    assert_eq!(
-        s.send(b"set b 4294967295 0 9\r\na\r\nEND\r\nb\r\n"),
-        "STORED\r\n"
+    s.expect(b"set b 4294967295 0 9\r\na\r\nEND\r\nb\r\n", "STORED\r\n");
+    s.expect(
+        b"get b\r\n",
+        "VALUE b 4294967295 9\r\na\r\nEND\r\nb\r\nEND\r\n",
     );
-    assert_eq!(
-        s.send(b"get b\r\n"),
-        "VALUE b 4294967295 9\r\na\r\nEND\r\nb\r\nEND\r\n"
-    );
-    assert_eq!(
-        s.send(b"set e 0 0 0\r\n\r\nget e\r\n"),
-        "STORED\r\nVALUE e 0 0\r\n\r\nEND\r\n"
+    s.expect(
+        b"set e 0 0 0\r\n\r\nget e\r\n",
+        "STORED\r\nVALUE e 0 0\r\n\r\nEND\r\n",
     );
 }
 
@@ -107,15 +110,15 @@ fn gets_and_cas() {
     s.send(b"set k 0 0 1\r\na\r\n");
     let reply = s.send(b"gets k\r\n");
     let cas: u64 = reply.split_whitespace().nth(4).unwrap().parse().unwrap();
-    assert_eq!(
-        s.send(format!("cas k 0 0 1 {cas}\r\nb\r\n").as_bytes()),
-        "STORED\r\n"
+    s.expect(
+        format!("cas k 0 0 1 {cas}\r\nb\r\n").as_bytes(),
+        "STORED\r\n",
     );
-    assert_eq!(
-        s.send(format!("cas k 0 0 1 {cas}\r\nc\r\n").as_bytes()),
-        "EXISTS\r\n"
+    s.expect(
+        format!("cas k 0 0 1 {cas}\r\nc\r\n").as_bytes(),
+        "EXISTS\r\n",
     );
-    assert_eq!(s.send(b"cas nope 0 0 1 1\r\nc\r\n"), "NOT_FOUND\r\n");
+    s.expect(b"cas nope 0 0 1 1\r\nc\r\n", "NOT_FOUND\r\n");
     let after: u64 = s
         .send(b"gets k\r\n")
         .split_whitespace()
@@ -124,7 +127,7 @@ fn gets_and_cas() {
         .parse()
         .unwrap();
     assert_ne!(cas, after);
-    assert_eq!(s.send(b"get k\r\n"), "VALUE k 0 1\r\nb\r\nEND\r\n");
+    s.expect(b"get k\r\n", "VALUE k 0 1\r\nb\r\nEND\r\n");
     assert_eq!(
         (s.stats.cas_hits, s.stats.cas_badval, s.stats.cas_misses),
         (1, 1, 1)
@@ -144,9 +147,9 @@ flush_all 1000 noreply\r\nverbosity 1 noreply\r\nset c 0 0 1 noreply\r\nxy\r\nin
         "ERROR\r\n",
         "only the bad chunk's leftover line answers"
     );
-    assert_eq!(
-        s.send(b"get a b\r\n"),
-        "VALUE a 0 3\r\n534\r\nVALUE b 0 1\r\n6\r\nEND\r\n"
+    s.expect(
+        b"get a b\r\n",
+        "VALUE a 0 3\r\n534\r\nVALUE b 0 1\r\n6\r\nEND\r\n",
     );
 }
 
@@ -154,17 +157,17 @@ flush_all 1000 noreply\r\nverbosity 1 noreply\r\nset c 0 0 1 noreply\r\nxy\r\nin
 fn delete_touch_gat() {
     let mut s = Server::new();
     s.send(b"set k 3 0 1\r\nv\r\n");
-    assert_eq!(s.send(b"touch k 10\r\n"), "TOUCHED\r\n");
-    assert_eq!(s.send(b"touch nope 10\r\n"), "NOT_FOUND\r\n");
-    assert_eq!(s.send(b"gat 100 k nope\r\n"), "VALUE k 3 1\r\nv\r\nEND\r\n");
+    s.expect(b"touch k 10\r\n", "TOUCHED\r\n");
+    s.expect(b"touch nope 10\r\n", "NOT_FOUND\r\n");
+    s.expect(b"gat 100 k nope\r\n", "VALUE k 3 1\r\nv\r\nEND\r\n");
     s.store.advance(99);
     assert!(s.send(b"gats 5 k\r\n").starts_with("VALUE k 3 1 "));
     s.store.advance(5);
     assert_eq!(s.send(b"get k\r\n"), "END\r\n", "gats set a 5 s expiry");
     s.send(b"set k 0 0 1\r\nv\r\n");
-    assert_eq!(s.send(b"delete k\r\n"), "DELETED\r\n");
-    assert_eq!(s.send(b"delete k\r\n"), "NOT_FOUND\r\n");
-    assert_eq!(s.send(b"get k\r\n"), "END\r\n");
+    s.expect(b"delete k\r\n", "DELETED\r\n");
+    s.expect(b"delete k\r\n", "NOT_FOUND\r\n");
+    s.expect(b"get k\r\n", "END\r\n");
     assert_eq!((s.stats.delete_hits, s.stats.delete_misses), (1, 1));
     assert_eq!(
         (s.stats.touch_hits, s.stats.touch_misses, s.stats.cmd_touch),
@@ -176,36 +179,36 @@ fn delete_touch_gat() {
 fn incr_decr() {
     let mut s = Server::new();
     s.send(b"set n 5 0 2\r\n10\r\n");
-    assert_eq!(s.send(b"incr n 5\r\n"), "15\r\n");
-    assert_eq!(s.send(b"decr n 3\r\n"), "12\r\n");
-    assert_eq!(s.send(b"decr n 100\r\n"), "0\r\n");
+    s.expect(b"incr n 5\r\n", "15\r\n");
+    s.expect(b"decr n 3\r\n", "12\r\n");
+    s.expect(b"decr n 100\r\n", "0\r\n");
     assert_eq!(
         s.send(b"get n\r\n"),
         "VALUE n 5 2\r\n0 \r\nEND\r\n",
         "padded with a space to the old length as memcached does, flags kept"
     );
-    assert_eq!(s.send(b"incr n 100\r\n"), "100\r\n");
+    s.expect(b"incr n 100\r\n", "100\r\n");
     assert_eq!(
         s.send(b"get n\r\n"),
         "VALUE n 5 3\r\n100\r\nEND\r\n",
         "a longer number grows the value"
     );
     s.send(b"set w 0 0 20\r\n18446744073709551615\r\n");
-    assert_eq!(s.send(b"incr w 1\r\n"), "0\r\n");
-    assert_eq!(s.send(b"incr nope 1\r\n"), "NOT_FOUND\r\n");
+    s.expect(b"incr w 1\r\n", "0\r\n");
+    s.expect(b"incr nope 1\r\n", "NOT_FOUND\r\n");
     s.send(b"set t 0 0 3\r\nabc\r\n");
-    assert_eq!(
-        s.send(b"incr t 1\r\n"),
-        "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+    s.expect(
+        b"incr t 1\r\n",
+        "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
     );
-    assert_eq!(
-        s.send(b"incr n abc\r\n"),
-        "CLIENT_ERROR invalid numeric delta argument\r\n"
+    s.expect(
+        b"incr n abc\r\n",
+        "CLIENT_ERROR invalid numeric delta argument\r\n",
     );
     s.send(b"set n 0 0 1\r\n9\r\n");
-    assert_eq!(
-        s.send(b"incr n 1\r\nget n\r\n"),
-        "10\r\nVALUE n 0 2\r\n10\r\nEND\r\n"
+    s.expect(
+        b"incr n 1\r\nget n\r\n",
+        "10\r\nVALUE n 0 2\r\n10\r\nEND\r\n",
     );
 }
 
@@ -215,13 +218,13 @@ fn expiry_through_commands() {
     let abs = T0 + 3600;
     s.send(format!("set abs 0 {abs} 1\r\na\r\n").as_bytes());
     s.send(b"set rel 0 2 1\r\nr\r\nset neg 0 -1 1\r\nn\r\nset old 0 2592001 1\r\no\r\n");
-    assert_eq!(s.send(b"get neg old\r\n"), "END\r\n");
-    assert_eq!(s.send(b"get rel\r\n"), "VALUE rel 0 1\r\nr\r\nEND\r\n");
+    s.expect(b"get neg old\r\n", "END\r\n");
+    s.expect(b"get rel\r\n", "VALUE rel 0 1\r\nr\r\nEND\r\n");
     s.store.advance(2);
-    assert_eq!(s.send(b"get rel\r\n"), "END\r\n");
-    assert_eq!(s.send(b"mg abs t\r\n"), "HD t3598\r\n");
+    s.expect(b"get rel\r\n", "END\r\n");
+    s.expect(b"mg abs t\r\n", "HD t3598\r\n");
     s.store.advance(3598);
-    assert_eq!(s.send(b"get abs\r\n"), "END\r\n");
+    s.expect(b"get abs\r\n", "END\r\n");
 }
 
 #[test]
@@ -230,14 +233,14 @@ fn flush_all_with_delay() {
     s.send(b"set a 0 0 1\r\n1\r\n");
     // memcached flushes what was stored up to the second before the time
     // named: 9 seconds on.
-    assert_eq!(s.send(b"flush_all 10\r\n"), "OK\r\n");
+    s.expect(b"flush_all 10\r\n", "OK\r\n");
     s.store.advance(8);
-    assert_eq!(s.send(b"get a\r\n"), "VALUE a 0 1\r\n1\r\nEND\r\n");
+    s.expect(b"get a\r\n", "VALUE a 0 1\r\n1\r\nEND\r\n");
     s.store.advance(1);
-    assert_eq!(s.send(b"get a\r\n"), "END\r\n");
+    s.expect(b"get a\r\n", "END\r\n");
     s.send(b"set a 0 0 1\r\n2\r\n");
-    assert_eq!(s.send(b"get a\r\n"), "VALUE a 0 1\r\n2\r\nEND\r\n");
-    assert_eq!(s.send(b"flush_all\r\nget a\r\n"), "OK\r\nEND\r\n");
+    s.expect(b"get a\r\n", "VALUE a 0 1\r\n2\r\nEND\r\n");
+    s.expect(b"flush_all\r\nget a\r\n", "OK\r\nEND\r\n");
     assert_eq!(s.stats.cmd_flush, 2);
 }
 
@@ -249,7 +252,7 @@ fn eviction_with_a_small_memory_limit() {
         let mut req = format!("set key{i} 0 0 1000\r\n").into_bytes();
         req.extend_from_slice(&value);
         req.extend_from_slice(b"\r\n");
-        assert_eq!(s.send(&req), "STORED\r\n");
+        s.expect(&req, "STORED\r\n");
         if i == 100 {
             // keep key0 recently used
             assert!(s.send(b"get key0\r\n").starts_with("VALUE"));
@@ -310,7 +313,7 @@ fn stats_general_counters() {
     ] {
         stat(name);
     }
-    assert_eq!(s.send(b"stats reset\r\n"), "RESET\r\n");
+    s.expect(b"stats reset\r\n", "RESET\r\n");
     assert!(s.send(b"stats\r\n").contains("STAT cmd_get 0\r\n"));
     let settings = s.send(b"stats settings\r\n");
     assert!(settings.contains("STAT item_size_max 1048576\r\n") && settings.ends_with("END\r\n"));
@@ -370,25 +373,22 @@ fn malformed_storage_data_is_read_as_commands() {
     s.send(b"set keep 0 0 1\r\nk\r\n");
     // As memcached: a storage line refused for its syntax leaves its data
     // block to be read as the next command lines.
-    assert_eq!(
-        s.send(b"set a bad 0 11\r\nversion\r\n\r\nset a 0 0 11 1 2\r\nget keep\r\n\r\n"),
+    s.expect(
+        b"set a bad 0 11\r\nversion\r\n\r\nset a 0 0 11 1 2\r\nget keep\r\n\r\n",
         "CLIENT_ERROR bad command line format\r\nVERSION 1.6.18-evloop\r\nERROR\r\n\
-         ERROR\r\nVALUE keep 0 1\r\nk\r\nEND\r\nERROR\r\n"
+         ERROR\r\nVALUE keep 0 1\r\nk\r\nEND\r\nERROR\r\n",
     );
     // cas with a missing field (memcached's t/cas.t): ERROR, then ERROR
     // again for the data line.
-    assert_eq!(
-        s.send(b"cas foo 0 0 6 \r\nbarva2\r\n"),
-        "ERROR\r\nERROR\r\n"
-    );
+    s.expect(b"cas foo 0 0 6 \r\nbarva2\r\n", "ERROR\r\nERROR\r\n");
     // noreply silences the refusal, not the data line's own reply.
-    assert_eq!(s.send(b"set a 0 x 1 noreply\r\nx\r\n"), "ERROR\r\n");
+    s.expect(b"set a 0 x 1 noreply\r\nx\r\n", "ERROR\r\n");
     // A value refused for its size is skipped, as memcached skips it.
-    assert_eq!(s.send(b"get keep\r\n"), "VALUE keep 0 1\r\nk\r\nEND\r\n");
-    assert_eq!(s.send(b"bogus\r\n"), "ERROR\r\n");
-    assert_eq!(
-        s.send(b"set a 0 0 1\r\nxy\r\n"),
-        "CLIENT_ERROR bad data chunk\r\nERROR\r\n"
+    s.expect(b"get keep\r\n", "VALUE keep 0 1\r\nk\r\nEND\r\n");
+    s.expect(b"bogus\r\n", "ERROR\r\n");
+    s.expect(
+        b"set a 0 0 1\r\nxy\r\n",
+        "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
     );
 }
 
@@ -438,36 +438,30 @@ fn quit_stops_and_closes() {
 #[test]
 fn meta_commands() {
     let mut s = Server::new();
-    assert_eq!(s.send(b"ms k 2 F9 T60 c\r\nhi\r\n"), "HD c1\r\n");
-    assert_eq!(
-        s.send(b"mg k v f t c s k O123\r\n"),
-        "VA 2 f9 t60 c1 s2 kk O123\r\nhi\r\n"
+    s.expect(b"ms k 2 F9 T60 c\r\nhi\r\n", "HD c1\r\n");
+    s.expect(
+        b"mg k v f t c s k O123\r\n",
+        "VA 2 f9 t60 c1 s2 kk O123\r\nhi\r\n",
     );
-    assert_eq!(s.send(b"mg k T10 t\r\n"), "HD t10\r\n");
-    assert_eq!(
-        s.send(b"mg nope v\r\nmg nope v q\r\nmn\r\n"),
-        "EN\r\nMN\r\n"
+    s.expect(b"mg k T10 t\r\n", "HD t10\r\n");
+    s.expect(b"mg nope v\r\nmg nope v q\r\nmn\r\n", "EN\r\nMN\r\n");
+    s.expect(b"ms k 1 q\r\nx\r\nms k 1 ME q\r\nx\r\n", "NS\r\n");
+    s.expect(
+        b"ms k 1 MA\r\ny\r\nms k 1 MP\r\nw\r\nmg k v\r\n",
+        "HD\r\nHD\r\nVA 3\r\nwxy\r\n",
     );
-    assert_eq!(s.send(b"ms k 1 q\r\nx\r\nms k 1 ME q\r\nx\r\n"), "NS\r\n");
-    assert_eq!(
-        s.send(b"ms k 1 MA\r\ny\r\nms k 1 MP\r\nw\r\nmg k v\r\n"),
-        "HD\r\nHD\r\nVA 3\r\nwxy\r\n"
+    s.expect(b"ms k 1 C999\r\nz\r\n", "EX\r\n");
+    s.expect(b"ms new 1 MR\r\nz\r\n", "NS\r\n");
+    s.expect(b"ms new 1 C5\r\nz\r\n", "NF\r\n");
+    s.expect(b"md k q\r\nmd k\r\nmd k q Oo\r\n", "NF\r\nNF Oo\r\n");
+    s.expect(
+        b"ma n N0 J41\r\nma n v\r\nma n MD D50 v\r\n",
+        "HD\r\nVA 2\r\n42\r\nVA 1\r\n0\r\n",
     );
-    assert_eq!(s.send(b"ms k 1 C999\r\nz\r\n"), "EX\r\n");
-    assert_eq!(s.send(b"ms new 1 MR\r\nz\r\n"), "NS\r\n");
-    assert_eq!(s.send(b"ms new 1 C5\r\nz\r\n"), "NF\r\n");
-    assert_eq!(
-        s.send(b"md k q\r\nmd k\r\nmd k q Oo\r\n"),
-        "NF\r\nNF Oo\r\n"
-    );
-    assert_eq!(
-        s.send(b"ma n N0 J41\r\nma n v\r\nma n MD D50 v\r\n"),
-        "HD\r\nVA 2\r\n42\r\nVA 1\r\n0\r\n"
-    );
-    assert_eq!(s.send(b"ma none\r\n"), "NF\r\n");
-    assert_eq!(
-        s.send(b"me n\r\n"),
-        "ME n exp=-1 la=0 cas=7 fetch=no cls=1 size=62\r\n"
+    s.expect(b"ma none\r\n", "NF\r\n");
+    s.expect(
+        b"me n\r\n",
+        "ME n exp=-1 la=0 cas=7 fetch=no cls=1 size=62\r\n",
     );
     assert_eq!(s.stats.cmd_meta, 22);
 }
@@ -748,9 +742,9 @@ proptest! {
 #[test]
 fn stats_detail_counts_by_prefix() {
     let mut s = Server::new();
-    assert_eq!(s.send(b"stats detail dump\r\n"), "END\r\n");
+    s.expect(b"stats detail dump\r\n", "END\r\n");
     s.send(b"set early:1 0 0 1\r\nx\r\n");
-    assert_eq!(s.send(b"stats detail on\r\n"), "OK\r\n");
+    s.expect(b"stats detail on\r\n", "OK\r\n");
     s.send(b"set foo:123 0 0 6\r\nfooval\r\nget foo:123 foo:124 nodelim\r\n");
     s.send(b"delete foo:125\r\n");
     assert_eq!(
@@ -758,10 +752,10 @@ fn stats_detail_counts_by_prefix() {
         "PREFIX foo get 2 hit 1 set 1 del 1\r\nEND\r\n",
         "keys without a ':' and requests before 'on' are not counted"
     );
-    assert_eq!(s.send(b"stats reset\r\n"), "RESET\r\n");
-    assert_eq!(s.send(b"stats detail dump\r\n"), "END\r\n");
+    s.expect(b"stats reset\r\n", "RESET\r\n");
+    s.expect(b"stats detail dump\r\n", "END\r\n");
     s.send(b"get foo:123\r\n");
-    assert_eq!(s.send(b"stats detail off\r\n"), "OK\r\n");
+    s.expect(b"stats detail off\r\n", "OK\r\n");
     s.send(b"get foo:123\r\n");
     assert_eq!(
         s.send(b"stats detail dump\r\n"),
@@ -778,9 +772,9 @@ fn metadump_refused_after_unsent_replies() {
     let mut s = Server::new();
     s.send(b"set a 0 0 1\r\nx\r\n");
     // As memcached's t/lru-crawler.t: an mg's reply waits in the batch.
-    assert_eq!(
-        s.send(b"mg foo v\r\nlru_crawler metadump all\r\n"),
-        "EN\r\nERROR cannot pipeline other commands before metadump\r\n"
+    s.expect(
+        b"mg foo v\r\nlru_crawler metadump all\r\n",
+        "EN\r\nERROR cannot pipeline other commands before metadump\r\n",
     );
     // A get or mn sends what waits (memcached flushes there).
     let dumped = s.send(b"get a\r\nlru_crawler metadump hash\r\n");
@@ -791,9 +785,9 @@ fn metadump_refused_after_unsent_replies() {
     );
     let dumped = s.send(b"mn\r\nlru_crawler metadump all\r\n");
     assert!(dumped.starts_with("MN\r\nkey=a "), "{dumped:?}");
-    assert_eq!(
-        s.send(b"mn\r\nmn noreply\r\nlru_crawler metadump 2\r\n"),
-        "MN\r\nMN\r\nEND\r\n"
+    s.expect(
+        b"mn\r\nmn noreply\r\nlru_crawler metadump 2\r\n",
+        "MN\r\nMN\r\nEND\r\n",
     );
     // Each batch starts with nothing waiting.
     assert!(s
@@ -805,7 +799,7 @@ fn metadump_refused_after_unsent_replies() {
 fn crawler_counts_what_it_checks_and_frees() {
     let mut s = Server::new();
     s.send(b"set gone 0 -1 1\r\nx\r\nset kept 0 0 1\r\ny\r\n");
-    assert_eq!(s.send(b"lru_crawler crawl 1\r\n"), "OK\r\n");
+    s.expect(b"lru_crawler crawl 1\r\n", "OK\r\n");
     let items = s.send(b"stats items\r\n");
     assert!(
         items.contains("STAT items:1:crawler_reclaimed 1\r\n")
@@ -828,28 +822,28 @@ fn crawler_disable_and_enable() {
         "ERROR failed to start lru crawler thread\r\n",
         "it runs from the start"
     );
-    assert_eq!(s.send(b"lru_crawler disable\r\n"), "OK\r\n");
-    assert_eq!(s.send(b"lru_crawler disable\r\n"), "OK\r\n");
+    s.expect(b"lru_crawler disable\r\n", "OK\r\n");
+    s.expect(b"lru_crawler disable\r\n", "OK\r\n");
     assert!(s
         .send(b"stats settings\r\n")
         .contains("STAT lru_crawler no\r\n"));
-    assert_eq!(
-        s.send(b"lru_crawler crawl 1\r\nlru_crawler metadump all\r\n"),
-        "CLIENT_ERROR lru crawler disabled\r\nCLIENT_ERROR lru crawler disabled\r\n"
+    s.expect(
+        b"lru_crawler crawl 1\r\nlru_crawler metadump all\r\n",
+        "CLIENT_ERROR lru crawler disabled\r\nCLIENT_ERROR lru crawler disabled\r\n",
     );
-    assert_eq!(s.send(b"lru_crawler enable\r\n"), "OK\r\n");
+    s.expect(b"lru_crawler enable\r\n", "OK\r\n");
     assert!(s
         .send(b"stats settings\r\n")
         .contains("STAT lru_crawler yes\r\n"));
-    assert_eq!(s.send(b"lru_crawler metadump all\r\n"), "END\r\n");
+    s.expect(b"lru_crawler metadump all\r\n", "END\r\n");
 }
 
 #[test]
 fn flush_all_bad_delay() {
     let mut s = Server::new();
-    assert_eq!(
-        s.send(b"flush_all abc\r\nflush_all abc noreply\r\n"),
-        "CLIENT_ERROR invalid exptime argument\r\n"
+    s.expect(
+        b"flush_all abc\r\nflush_all abc noreply\r\n",
+        "CLIENT_ERROR invalid exptime argument\r\n",
     );
 }
 
@@ -858,10 +852,10 @@ fn flush_all_refused_under_dash_f() {
     let mut s = Server::new();
     s.stats.settings.flush_disabled = true;
     s.send(b"set a 0 0 1\r\nx\r\n");
-    assert_eq!(
-        s.send(b"flush_all\r\nflush_all noreply\r\nflush_all x\r\nget a\r\n"),
+    s.expect(
+        b"flush_all\r\nflush_all noreply\r\nflush_all x\r\nget a\r\n",
         "CLIENT_ERROR flush_all not allowed\r\nCLIENT_ERROR flush_all not allowed\r\n\
-         VALUE a 0 1\r\nx\r\nEND\r\n"
+         VALUE a 0 1\r\nx\r\nEND\r\n",
     );
     assert_eq!(s.stats.cmd_flush, 3, "counted, as memcached counts them");
     assert!(s
@@ -874,17 +868,17 @@ fn decr_of_an_item_a_pending_reply_holds_is_not_padded() {
     let mut s = Server::new();
     // memcached rewrites in place (padded) only an item no unsent reply
     // holds: an mg's reply in the same batch holds it, a get's is sent.
-    assert_eq!(
-        s.send(b"ms n 2\r\n10\r\nmg n\r\ndecr n 1\r\nmg n v\r\n"),
-        "HD\r\nHD\r\n9\r\nVA 1\r\n9\r\n"
+    s.expect(
+        b"ms n 2\r\n10\r\nmg n\r\ndecr n 1\r\nmg n v\r\n",
+        "HD\r\nHD\r\n9\r\nVA 1\r\n9\r\n",
     );
-    assert_eq!(
-        s.send(b"set n 0 0 2\r\n10\r\nget n\r\ndecr n 1\r\nget n\r\n"),
-        "STORED\r\nVALUE n 0 2\r\n10\r\nEND\r\n9\r\nVALUE n 0 2\r\n9 \r\nEND\r\n"
+    s.expect(
+        b"set n 0 0 2\r\n10\r\nget n\r\ndecr n 1\r\nget n\r\n",
+        "STORED\r\nVALUE n 0 2\r\n10\r\nEND\r\n9\r\nVALUE n 0 2\r\n9 \r\nEND\r\n",
     );
     // A new batch starts with nothing held.
     s.send(b"ms n 2\r\n10\r\nmg n\r\n");
-    assert_eq!(s.send(b"decr n 1\r\nmg n v\r\n"), "9\r\nVA 2\r\n9 \r\n");
+    s.expect(b"decr n 1\r\nmg n v\r\n", "9\r\nVA 2\r\n9 \r\n");
 }
 
 #[test]
@@ -893,15 +887,13 @@ fn append_past_the_item_limit_is_not_stored() {
     let v = "x".repeat(1500);
     s.send(format!("set a 0 0 1500\r\n{v}\r\n").as_bytes());
     let more = "y".repeat(1000);
-    assert_eq!(
-        s.send(
-            format!("append a 0 0 1000\r\n{more}\r\nprepend a 0 0 1000\r\n{more}\r\n").as_bytes()
-        ),
-        "NOT_STORED\r\nNOT_STORED\r\n"
+    s.expect(
+        format!("append a 0 0 1000\r\n{more}\r\nprepend a 0 0 1000\r\n{more}\r\n").as_bytes(),
+        "NOT_STORED\r\nNOT_STORED\r\n",
     );
-    assert_eq!(
-        s.send(format!("ms a 1000 MA\r\n{more}\r\nmg a s\r\n").as_bytes()),
-        "NS\r\nHD s1500\r\n"
+    s.expect(
+        format!("ms a 1000 MA\r\n{more}\r\nmg a s\r\n").as_bytes(),
+        "NS\r\nHD s1500\r\n",
     );
     assert_eq!(s.stats.store_too_large, 0);
 }
@@ -912,20 +904,20 @@ fn without_cas_uniques() {
     s.store.disable_cas();
     s.send(b"set a 0 0 1\r\n1\r\n");
     // Every unique is 0, and a cas never matches (memcached -C).
-    assert_eq!(
-        s.send(b"gets a\r\ncas a 0 0 1 0\r\n2\r\nmg a c\r\n"),
-        "VALUE a 0 1 0\r\n1\r\nEND\r\nEXISTS\r\nHD c0\r\n"
+    s.expect(
+        b"gets a\r\ncas a 0 0 1 0\r\n2\r\nmg a c\r\n",
+        "VALUE a 0 1 0\r\n1\r\nEND\r\nEXISTS\r\nHD c0\r\n",
     );
     // flush_all goes by time: an item stored in the flush's second goes
     // too, one stored a second later stays.
-    assert_eq!(
-        s.send(b"flush_all\r\nset b 0 0 1\r\n1\r\nget b\r\n"),
-        "OK\r\nSTORED\r\nEND\r\n"
+    s.expect(
+        b"flush_all\r\nset b 0 0 1\r\n1\r\nget b\r\n",
+        "OK\r\nSTORED\r\nEND\r\n",
     );
     s.store.advance(1);
-    assert_eq!(
-        s.send(b"set b 0 0 1\r\n1\r\nget b\r\n"),
-        "STORED\r\nVALUE b 0 1\r\n1\r\nEND\r\n"
+    s.expect(
+        b"set b 0 0 1\r\n1\r\nget b\r\n",
+        "STORED\r\nVALUE b 0 1\r\n1\r\nEND\r\n",
     );
     assert!(s
         .send(b"stats settings\r\n")

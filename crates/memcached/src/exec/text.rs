@@ -175,11 +175,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             noreply,
         } => match store.delta(key, incr, delta, 0) {
             Delta::Done(n, _) => {
-                if incr {
-                    stats.incr_hits += 1;
-                } else {
-                    stats.decr_hits += 1;
-                }
+                stats.count_delta(incr, true);
                 if !noreply {
                     let mut l = Line::new();
                     l.num(out, n);
@@ -188,11 +184,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
                 }
             }
             Delta::NotFound => {
-                if incr {
-                    stats.incr_misses += 1;
-                } else {
-                    stats.decr_misses += 1;
-                }
+                stats.count_delta(incr, false);
                 say(out, noreply, b"NOT_FOUND\r\n");
             }
             Delta::NonNumeric | Delta::CasMismatch => say(out, noreply, NON_NUMERIC),
@@ -202,19 +194,16 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             exptime,
             noreply,
         } => {
-            stats.cmd_touch += 1;
             let exptime = store.clock().expiry(exptime);
-            let reply: &[u8] = match store.find(key) {
+            let found = store.find(key);
+            stats.count_fetch(true, found.is_some());
+            let reply: &[u8] = match found {
                 Some(id) => {
                     store.set_exptime(id, exptime);
                     store.bump(id);
-                    stats.touch_hits += 1;
                     b"TOUCHED\r\n"
                 }
-                None => {
-                    stats.touch_misses += 1;
-                    b"NOT_FOUND\r\n"
-                }
+                None => b"NOT_FOUND\r\n",
             };
             say(out, noreply, reply);
         }
@@ -381,24 +370,7 @@ pub fn get(
         let key = &keys[start..end];
         let found = store.find(key);
         stats.detail_get(key, found.is_some());
-        match exptime {
-            Some(_) => {
-                stats.cmd_touch += 1;
-                if found.is_some() {
-                    stats.touch_hits += 1;
-                } else {
-                    stats.touch_misses += 1;
-                }
-            }
-            None => {
-                stats.cmd_get += 1;
-                if found.is_some() {
-                    stats.get_hits += 1;
-                } else {
-                    stats.get_misses += 1;
-                }
-            }
-        }
+        stats.count_fetch(exptime.is_some(), found.is_some());
         let Some(id) = found else { continue };
         if let Some(t) = exptime {
             store.set_exptime(id, t);

@@ -266,7 +266,7 @@ fn skip_empty_lines(mut head: &[u8]) -> Result<&[u8], HttpError> {
 
 /// Every CR is followed by LF and every LF preceded by CR (RFC 9112
 /// section 2.2: a bare CR is invalid; a bare LF is refused by choice).
-fn check_line_ends(head: &[u8]) -> Result<(), HttpError> {
+pub(super) fn check_line_ends(head: &[u8]) -> Result<(), HttpError> {
     // Branch-free over byte pairs so that it vectorises; the reason is
     // looked for only once something is wrong.
     let bad = head.first() == Some(&b'\n')

@@ -103,6 +103,9 @@ mod error;
 mod framing;
 mod head;
 mod limits;
+mod response;
+mod response_framing;
+mod response_scan;
 mod scan;
 pub(crate) mod spare_maps;
 mod target;
@@ -116,7 +119,11 @@ pub use framing::BodyKind;
 pub(crate) use head::parse_request_head_shared;
 pub use head::{parse_request_head, RequestHead};
 pub use limits::Limits;
+pub use response::{parse_response_head, Lenient, ResponseBodyKind, ResponseHead};
+pub use response_scan::ResponseScanner;
 pub use scan::{HeadScanner, MAX_LEADING_EMPTY_LINES};
 
 #[cfg(test)]
 mod head_tests;
+#[cfg(test)]
+mod response_tests;

@@ -1,0 +1,1 @@
+//! The response head rules, one test per rule.

@@ -187,7 +187,7 @@ fn parse_checked(
 
 /// `part`, a slice of `shared`, as the same bytes of `shared`: no
 /// allocation.
-fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
+pub(super) fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
     let at = (part.as_ptr() as usize).wrapping_sub(shared.as_ptr() as usize);
     match at.checked_add(part.len()) {
         Some(end) if end <= shared.len() && !part.is_empty() => shared.slice(at..end),

@@ -8,7 +8,7 @@ use http::header::{HeaderName, HeaderValue, CONNECTION};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::framing::ConnectionOptions;
-use super::head::check_line_ends;
+use super::head::{check_line_ends, sub};
 use super::response_framing::response_body_kind;
 use super::scan::{find_lf, MAX_LEADING_EMPTY_LINES};
 use super::version::parse_version;
@@ -173,7 +173,19 @@ pub fn parse_response_head(
     limits: &Limits,
     lenient: &Lenient,
 ) -> Result<ResponseHead, HttpError> {
-    let head = skip_empty_lines(head, lenient)?;
+    parse_response_head_shared(&Bytes::copy_from_slice(head), req_method, limits, lenient)
+}
+
+/// [`parse_response_head`] of a head already held as [`Bytes`] (a client
+/// splits it off its input): the field values are slices of `shared`,
+/// nothing is copied.
+pub(crate) fn parse_response_head_shared(
+    shared: &Bytes,
+    req_method: &Method,
+    limits: &Limits,
+    lenient: &Lenient,
+) -> Result<ResponseHead, HttpError> {
+    let head = skip_empty_lines(shared, lenient)?;
     if lenient.http09 && !head.starts_with(b"HTTP/") {
         return Ok(http09_head());
     }
@@ -204,12 +216,13 @@ pub fn parse_response_head(
     }
     let line = parse_status_line(&head[..line_len])?;
     if line.version_bytes == b"HTTP/1.1" || line.version_bytes == b"HTTP/1.0" {
-        return parse_fields(head, line, req_method, limits, lenient);
+        return parse_fields(shared, head, line, req_method, limits, lenient);
     }
     // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
     let mut h = head.to_vec();
     h[7] = b'1';
-    parse_fields(&h, line, req_method, limits, lenient)
+    let patched = Bytes::from(h);
+    parse_fields(&patched, &patched, line, req_method, limits, lenient)
 }
 
 /// The status line's parts.
@@ -263,26 +276,37 @@ fn parse_status_line(line: &[u8]) -> Result<StatusLine<'_>, HttpError> {
 }
 
 /// The field lines, by httparse with the lenient switches, then framing.
+/// `head` is a slice of `shared`.
 fn parse_fields(
+    shared: &Bytes,
     head: &[u8],
     line: StatusLine<'_>,
     req_method: &Method,
     limits: &Limits,
     lenient: &Lenient,
 ) -> Result<ResponseHead, HttpError> {
-    let mut slots = Vec::new();
-    slots.resize_with(limits.max_headers, MaybeUninit::uninit);
+    // Uninitialised slots, on the stack for the usual limits (as the
+    // request parser does).
+    const ON_STACK: usize = 128;
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; ON_STACK];
+    let mut heap = Vec::new();
+    let slots = if limits.max_headers <= ON_STACK {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut heap[..]
+    };
     let mut resp = httparse::Response::new(&mut []);
     let mut config = httparse::ParserConfig::default();
     config
         .allow_obsolete_multiline_headers_in_responses(lenient.obs_fold)
         .allow_spaces_after_header_name_in_responses(lenient.space_before_colon);
-    match config.parse_response_with_uninit_headers(&mut resp, head, &mut slots) {
+    match config.parse_response_with_uninit_headers(&mut resp, head, slots) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}
         Ok(_) => return Err(bad("malformed response head")),
         Err(e) => return Err(httparse_error(e)),
     }
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    let mut headers = super::spare_maps::take(resp.headers.len());
     let mut connection = ConnectionOptions::default();
     for h in resp.headers.iter() {
         let name =
@@ -297,7 +321,7 @@ fn parse_fields(
                 .collect();
             HeaderValue::from_maybe_shared(Bytes::from(unfolded))
         } else {
-            HeaderValue::from_bytes(h.value)
+            HeaderValue::from_maybe_shared(sub(shared, h.value))
         }
         .map_err(|_| bad("invalid field value"))?;
         if name == CONNECTION {

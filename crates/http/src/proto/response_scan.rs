@@ -2,6 +2,7 @@
 
 use evloop_buffer::Buffer;
 
+use super::response::bad;
 use super::{HeadScanner, HttpError, Lenient, Limits, MAX_LEADING_EMPTY_LINES};
 
 /// Finds the end of a response head in a connection's input: a
@@ -19,7 +20,9 @@ use super::{HeadScanner, HttpError, Lenient, Limits, MAX_LEADING_EMPTY_LINES};
 /// cannot start `HTTP/` gives `Ok(Some(0))`: there is no head, everything
 /// is the body of an HTTP/0.9 response, which
 /// [`parse_response_head`](super::parse_response_head) describes when
-/// handed the empty head.
+/// handed the empty head. While the input is a prefix of `HTTP/` (such as
+/// `HT`) the answer is `Ok(None)`; if the connection closes then, those
+/// bytes are the whole HTTP/0.9 body.
 ///
 /// ```
 /// use evloop_buffer::Buffer;
@@ -79,7 +82,7 @@ impl ResponseScanner {
                 None => return Ok(None),
             }
         }
-        let found = self.head.scan(input, limits)?;
+        let found = self.head.scan(input, limits).map_err(as_response_error)?;
         if found.is_some() {
             self.has_status_line = false;
         }
@@ -115,4 +118,15 @@ fn starts_with_http(input: &Buffer) -> Option<bool> {
         }
     }
     None
+}
+
+/// The head scanner's error in a response's words, with the status of
+/// every response error (502).
+fn as_response_error(e: HttpError) -> HttpError {
+    bad(match e.reason {
+        "request line too long" => "status line too long",
+        "request head too large" => "response head too large",
+        "too many empty lines before the request" => "too many empty lines before the response",
+        other => other,
+    })
 }

@@ -103,6 +103,11 @@ fn head_step<T: 'static>(
         };
     }
     r.got_bytes = true;
+    if !lenient.http09 && starts_http(input) == Some(false) {
+        return Step::Fail(ClientError::Protocol(
+            "the response does not start with HTTP/".into(),
+        ));
+    }
     let n = match r.scanner.scan(input, limits) {
         Err(e) => return Step::Fail(e.into()),
         Ok(None) if eof => {
@@ -144,4 +149,25 @@ fn head_step<T: 'static>(
     r.head = Some(head);
     r.framing = Some(framing);
     Step::Head
+}
+
+/// Whether the input (after empty lines) starts like a status line:
+/// `None` while too little has come to tell.
+fn starts_http(input: &Buffer) -> Option<bool> {
+    let mut want = b"HTTP/".iter();
+    let mut leading = true;
+    for piece in input.chunks() {
+        for &b in piece {
+            if leading && (b == b'\r' || b == b'\n') {
+                continue;
+            }
+            leading = false;
+            match want.next() {
+                Some(&w) if w == b => {}
+                Some(_) => return Some(false),
+                None => return Some(true),
+            }
+        }
+    }
+    want.as_slice().is_empty().then_some(true)
 }

@@ -147,8 +147,13 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     r.body_abandoned = true;
                     r.held.clear();
                 }
-                if super::follow::check(ctx, rid) {
-                    continue;
+                match super::follow::check(ctx, rid) {
+                    super::follow::Follow::No => {}
+                    super::follow::Follow::Yes => continue,
+                    super::follow::Follow::Fail(e) => {
+                        fail(ctx, data, rid, e);
+                        return;
+                    }
                 }
                 let Some(r) = req::<T>(ctx, rid) else { return };
                 let too_large = !r.stream_response
@@ -169,6 +174,14 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                 let Some(r) = req::<T>(ctx, rid) else { return };
                 r.body_since = now;
                 if r.redirect.is_some() {
+                    r.discarded += bytes.len() as u64;
+                    if r.discarded > super::follow::MAX_DISCARD {
+                        // Not worth reading to keep the connection.
+                        r.conn = None;
+                        close_conn(ctx, id);
+                        super::follow::restart(ctx, rid);
+                        return;
+                    }
                     continue;
                 }
                 if r.stream_response {

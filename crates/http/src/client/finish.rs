@@ -84,7 +84,7 @@ pub(crate) fn complete<T: 'static>(
     r.conn = None;
     release(ctx, cid, reusable);
     if req::<T>(ctx, rid).is_some_and(|r| r.redirect.is_some()) {
-        super::follow::restart(ctx, data, rid);
+        super::follow::restart(ctx, rid);
         return;
     }
     let Some(mut r) = detach_req(ctx, rid) else {

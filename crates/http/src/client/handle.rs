@@ -217,6 +217,7 @@ impl<T: 'static> Client<'_, T> {
             redirects: 0,
             max_redirects,
             redirect: None,
+            discarded: 0,
         };
         let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
         cs.reqs.insert(rid, r);

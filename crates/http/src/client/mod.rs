@@ -17,6 +17,7 @@ mod options;
 mod pool;
 mod prepare;
 mod read;
+mod redirect;
 mod response;
 mod state;
 

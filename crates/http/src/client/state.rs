@@ -172,6 +172,8 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) max_redirects: u32,
     /// A redirect to follow once this response's body is read.
     pub(crate) redirect: Option<super::follow::Next>,
+    /// Bytes of a redirect's body read and dropped.
+    pub(crate) discarded: u64,
 }
 
 pub(crate) fn clients<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>) -> Option<&'c mut Clients<T>> {

@@ -118,9 +118,16 @@ fn interim_responses_are_kept_in_order() {
     )
     .unwrap();
     assert_eq!(r.body(), "ok");
-    let statuses: Vec<u16> = r.informational().iter().map(|h| h.status.as_u16()).collect();
+    let statuses: Vec<u16> = r
+        .informational()
+        .iter()
+        .map(|h| h.status.as_u16())
+        .collect();
     assert_eq!(statuses, [103, 100]);
-    assert_eq!(r.informational()[0].headers["link"], "</style.css>; rel=preload");
+    assert_eq!(
+        r.informational()[0].headers["link"],
+        "</style.css>; rel=preload"
+    );
 }
 
 #[test]

@@ -61,9 +61,10 @@ fn keep_alive_race_retries_an_idempotent_request_once() {
         lp.ctx()
             .client(client)
             .unwrap()
-            .send(req(Method::GET, addr, RequestBody::Empty), |_, st: &mut St, r| {
-                st.done.push(r)
-            })
+            .send(
+                req(Method::GET, addr, RequestBody::Empty),
+                |_, st: &mut St, r| st.done.push(r),
+            )
             .unwrap();
         run_until(&mut lp, &mut st, |s| s.done.len() == i + 1);
     }
@@ -81,17 +82,19 @@ fn keep_alive_race_does_not_retry_a_post() {
     lp.ctx()
         .client(client)
         .unwrap()
-        .send(req(Method::GET, addr, RequestBody::Empty), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     run_until(&mut lp, &mut st, |s| s.done.len() == 1);
     lp.ctx()
         .client(client)
         .unwrap()
-        .send(req(Method::POST, addr, "data".into()), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        .send(
+            req(Method::POST, addr, "data".into()),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     run_until(&mut lp, &mut st, |s| s.done.len() == 2);
     // A close or a reset (the server dropped the unread body), never an answer.
@@ -116,9 +119,10 @@ fn a_fresh_connection_that_closes_is_not_retried() {
     lp.ctx()
         .client(client)
         .unwrap()
-        .send(req(Method::GET, addr, RequestBody::Empty), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
@@ -147,10 +151,13 @@ fn pool_caps_queue_requests() {
     let mut ctx = lp.ctx();
     let mut c = ctx.client(client).unwrap();
     for _ in 0..5 {
-        c.send(req(Method::GET, addr, RequestBody::Empty), |ctx, st: &mut St, r| {
-            st.done.push(r);
-            let _ = ctx;
-        })
+        c.send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |ctx, st: &mut St, r| {
+                st.done.push(r);
+                let _ = ctx;
+            },
+        )
         .unwrap();
     }
     assert_eq!(c.connection_count(), 2);
@@ -177,9 +184,10 @@ fn max_total_is_shared_between_hosts() {
     };
     let mut c = ctx.client(client).unwrap();
     for a in [addr, addr2, addr] {
-        c.send(req(Method::GET, a, RequestBody::Empty), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        c.send(
+            req(Method::GET, a, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     }
     assert_eq!(c.connection_count(), 1);
@@ -200,9 +208,10 @@ fn idle_connection_closed_by_the_server_leaves_the_pool() {
     lp.ctx()
         .client(client)
         .unwrap()
-        .send(req(Method::GET, addr, RequestBody::Empty), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
@@ -234,9 +243,10 @@ fn cancel_drops_the_callback_and_the_connection() {
         .ctx()
         .client(client)
         .unwrap()
-        .send(req(Method::GET, addr, RequestBody::Empty), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     let mut st = St::default();
     run_for(&mut lp, &mut st, Duration::from_millis(50));
@@ -265,9 +275,10 @@ fn shutdown_ends_pending_requests() {
     lp.ctx()
         .client(client)
         .unwrap()
-        .send(req(Method::GET, addr, RequestBody::Empty), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     let mut st = St::default();
     run_for(&mut lp, &mut st, Duration::from_millis(30));
@@ -327,7 +338,9 @@ fn unix_socket() {
     ctx.client(client)
         .unwrap()
         .send_with(
-            Request::get("http://app.local/").body(RequestBody::Empty).unwrap(),
+            Request::get("http://app.local/")
+                .body(RequestBody::Empty)
+                .unwrap(),
             opts,
             |_, st: &mut St, r| st.done.push(r),
         )
@@ -347,23 +360,32 @@ fn refused_connect_and_bad_urls() {
     let (mut lp, client) = client_loop::<St>(ClientOptions::new());
     let mut ctx = lp.ctx();
     let mut c = ctx.client(client).unwrap();
-    c.send(req(Method::GET, free, RequestBody::Empty), |_, st: &mut St, r| {
-        st.done.push(r)
-    })
+    c.send(
+        req(Method::GET, free, RequestBody::Empty),
+        |_, st: &mut St, r| st.done.push(r),
+    )
     .unwrap();
-    let https = Request::get("https://example.org/").body(RequestBody::Empty).unwrap();
+    let https = Request::get("https://example.org/")
+        .body(RequestBody::Empty)
+        .unwrap();
     assert!(matches!(
         c.send(https, |_, _, _| {}),
         Err(ClientError::UnsupportedScheme(s)) if s == "https"
     ));
-    let relative = Request::get("/just/a/path").body(RequestBody::Empty).unwrap();
+    let relative = Request::get("/just/a/path")
+        .body(RequestBody::Empty)
+        .unwrap();
     assert!(matches!(
         c.send(relative, |_, _, _| {}),
         Err(ClientError::InvalidRequest(_))
     ));
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
-    assert!(matches!(st.done[0], Err(ClientError::Connect(_))), "{:?}", st.done[0]);
+    assert!(
+        matches!(st.done[0], Err(ClientError::Connect(_))),
+        "{:?}",
+        st.done[0]
+    );
     assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
     let _ = st.max_conns;
 }

@@ -36,13 +36,19 @@ fn router() -> Router<St> {
         }
     });
     r.exact("/loop", &[Method::GET], |_, _, _| redirect(302, "loop"));
-    r.exact("/see-other", &[Method::POST], |_, _, _| redirect(303, "/what"));
-    r.exact("/temporary", &[Method::POST], |_, _, _| redirect(307, "/what"));
+    r.exact("/see-other", &[Method::POST], |_, _, _| {
+        redirect(303, "/what")
+    });
+    r.exact("/temporary", &[Method::POST], |_, _, _| {
+        redirect(307, "/what")
+    });
     r.exact("/what", &[Method::GET, Method::POST], |_, _, mut req| {
         let body = req.take_body();
         http::Response::new(Body::from(format!("{} {}", req.method(), body.len())))
     });
-    r.exact("/tls", &[Method::GET], |_, _, _| redirect(301, "https://example.org/"));
+    r.exact("/tls", &[Method::GET], |_, _, _| {
+        redirect(301, "https://example.org/")
+    });
     r
 }
 
@@ -65,7 +71,9 @@ fn send(
 #[test]
 fn not_followed_by_default() {
     let (mut lp, _, addr, client) = setup(router(), ClientOptions::new());
-    let req = Request::get(format!("http://{addr}/hop/2")).body(RequestBody::Empty).unwrap();
+    let req = Request::get(format!("http://{addr}/hop/2"))
+        .body(RequestBody::Empty)
+        .unwrap();
     let r = send(&mut lp, client, req, RequestOptions::new()).unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);
     assert_eq!(r.headers()["location"], "/hop/1");
@@ -76,7 +84,9 @@ fn not_followed_by_default() {
 #[test]
 fn followed_when_asked_on_one_connection() {
     let (mut lp, _, addr, client) = setup(router(), ClientOptions::new().follow_redirects(5));
-    let req = Request::get(format!("http://{addr}/hop/3")).body(RequestBody::Empty).unwrap();
+    let req = Request::get(format!("http://{addr}/hop/3"))
+        .body(RequestBody::Empty)
+        .unwrap();
     let r = send(&mut lp, client, req, RequestOptions::new()).unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.body(), "arrived");
@@ -89,8 +99,15 @@ fn followed_when_asked_on_one_connection() {
 #[test]
 fn redirect_loop_is_cut() {
     let (mut lp, _, addr, client) = setup(router(), ClientOptions::new());
-    let req = Request::get(format!("http://{addr}/loop")).body(RequestBody::Empty).unwrap();
-    let r = send(&mut lp, client, req, RequestOptions::new().follow_redirects(4));
+    let req = Request::get(format!("http://{addr}/loop"))
+        .body(RequestBody::Empty)
+        .unwrap();
+    let r = send(
+        &mut lp,
+        client,
+        req,
+        RequestOptions::new().follow_redirects(4),
+    );
     assert!(matches!(r, Err(ClientError::TooManyRedirects)), "{r:?}");
 }
 
@@ -111,7 +128,9 @@ fn method_rules() {
 #[test]
 fn redirect_to_another_scheme_is_an_error() {
     let (mut lp, _, addr, client) = setup(router(), ClientOptions::new().follow_redirects(3));
-    let req = Request::get(format!("http://{addr}/tls")).body(RequestBody::Empty).unwrap();
+    let req = Request::get(format!("http://{addr}/tls"))
+        .body(RequestBody::Empty)
+        .unwrap();
     let r = send(&mut lp, client, req, RequestOptions::new());
     assert!(matches!(r, Err(ClientError::UnsupportedScheme(_))), "{r:?}");
 }
@@ -119,8 +138,12 @@ fn redirect_to_another_scheme_is_an_error() {
 #[test]
 fn streamed_response_after_redirects() {
     let (mut lp, _, addr, client) = setup(router(), ClientOptions::new());
-    let req = Request::get(format!("http://{addr}/hop/2")).body(RequestBody::Empty).unwrap();
-    let opts = RequestOptions::new().stream_response(true).follow_redirects(2);
+    let req = Request::get(format!("http://{addr}/hop/2"))
+        .body(RequestBody::Empty)
+        .unwrap();
+    let opts = RequestOptions::new()
+        .stream_response(true)
+        .follow_redirects(2);
     lp.ctx()
         .client(client)
         .unwrap()

@@ -139,7 +139,10 @@ fn streamed_upload_with_back_pressure_and_trailers() {
     assert_eq!(r.headers()["x-sum"], "4MiB");
     assert!(st.max_buffered <= 256 * 1024 + PIECE, "{}", st.max_buffered);
     assert!(!id.is_pending(&mut lp.ctx()));
-    assert_eq!(id.send_body(&mut lp.ctx(), "late").unwrap_err().to_string(), ClientError::Stale.to_string());
+    assert_eq!(
+        id.send_body(&mut lp.ctx(), "late").unwrap_err().to_string(),
+        ClientError::Stale.to_string()
+    );
 }
 
 #[test]
@@ -193,10 +196,13 @@ fn streamed_download_with_pause_and_resume() {
                             st.pauses += 1;
                             st.paused = true;
                             id.pause_body(ctx).unwrap();
-                            ctx.once_timer(Duration::from_millis(20), move |ctx, st: &mut St, _| {
-                                st.paused = false;
-                                id.resume_body(ctx).unwrap();
-                            })
+                            ctx.once_timer(
+                                Duration::from_millis(20),
+                                move |ctx, st: &mut St, _| {
+                                    st.paused = false;
+                                    id.resume_body(ctx).unwrap();
+                                },
+                            )
                             .unwrap();
                         }
                     }
@@ -221,8 +227,10 @@ fn streamed_download_with_pause_and_resume() {
 
 #[test]
 fn buffered_download_keeps_trailers_and_limit() {
-    let (mut lp, _, addr, client) =
-        setup(router(), ClientOptions::new().limits(evloop_http::proto::Limits::new().with_max_body(100 * 1024)));
+    let (mut lp, _, addr, client) = setup(
+        router(),
+        ClientOptions::new().limits(evloop_http::proto::Limits::new().with_max_body(100 * 1024)),
+    );
     let mut ctx = lp.ctx();
     let mut c = ctx.client(client).unwrap();
     for q in ["64", "200"] {
@@ -277,9 +285,11 @@ fn expect_continue_accepted() {
     lp.ctx()
         .client(client)
         .unwrap()
-        .send_with(req, RequestOptions::new().expect_continue(true), |_, st: &mut St, r| {
-            st.done.push(r)
-        })
+        .send_with(
+            req,
+            RequestOptions::new().expect_continue(true),
+            |_, st: &mut St, r| st.done.push(r),
+        )
         .unwrap();
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
@@ -326,11 +336,13 @@ fn upgrade_hands_over_the_stream() {
             assert_eq!(r.status(), StatusCode::SWITCHING_PROTOCOLS);
             let sid = r.take_upgrade().unwrap();
             let mut s = ctx.stream(sid).unwrap();
-            st.upgraded.extend_from_slice(&s.input().split_to(usize::MAX));
+            st.upgraded
+                .extend_from_slice(&s.input().split_to(usize::MAX));
             s.write(b"+ping");
             s.on_read(|ctx, st: &mut St, sid| {
                 let mut s = ctx.stream(sid).unwrap();
-                st.upgraded.extend_from_slice(&s.input().split_to(usize::MAX));
+                st.upgraded
+                    .extend_from_slice(&s.input().split_to(usize::MAX));
                 if st.upgraded.ends_with(b"+ping") {
                     s.close();
                 }

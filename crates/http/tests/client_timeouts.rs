@@ -21,7 +21,6 @@ fn get(addr: SocketAddr) -> Request<RequestBody> {
 }
 
 fn run_one(
-    addr: SocketAddr,
     opts: ClientOptions,
     ropts: RequestOptions,
     req: Request<RequestBody>,
@@ -48,12 +47,14 @@ fn head_timeout() {
         std::thread::sleep(Duration::from_secs(2));
     });
     let (r, took) = run_one(
-        addr,
         ClientOptions::new().head_timeout(Some(T)),
         RequestOptions::new(),
         get(addr),
     );
-    assert!(matches!(r, Err(ClientError::Timeout(TimeoutKind::Head))), "{r:?}");
+    assert!(
+        matches!(r, Err(ClientError::Timeout(TimeoutKind::Head))),
+        "{r:?}"
+    );
     assert!(took >= T && took < Duration::from_secs(2), "{took:?}");
 }
 
@@ -67,12 +68,14 @@ fn body_timeout() {
         std::thread::sleep(Duration::from_secs(2));
     });
     let (r, took) = run_one(
-        addr,
         ClientOptions::new().body_timeout(Some(T)),
         RequestOptions::new(),
         get(addr),
     );
-    assert!(matches!(r, Err(ClientError::Timeout(TimeoutKind::Body))), "{r:?}");
+    assert!(
+        matches!(r, Err(ClientError::Timeout(TimeoutKind::Body))),
+        "{r:?}"
+    );
     // The stall counts from the last byte.
     assert!(took >= T + Duration::from_millis(100), "{took:?}");
     assert!(took < Duration::from_secs(2), "{took:?}");
@@ -90,13 +93,18 @@ fn whole_request_timeout() {
         }
     });
     let (r, took) = run_one(
-        addr,
         ClientOptions::new(),
         RequestOptions::new().timeout(Some(Duration::from_millis(300))),
         get(addr),
     );
-    assert!(matches!(r, Err(ClientError::Timeout(TimeoutKind::Request))), "{r:?}");
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        matches!(r, Err(ClientError::Timeout(TimeoutKind::Request))),
+        "{r:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -114,7 +122,6 @@ fn expect_continue_wait_ends_and_the_body_goes() {
         .body(RequestBody::from("data"))
         .unwrap();
     let (r, took) = run_one(
-        addr,
         ClientOptions::new().expect_continue_timeout(T),
         RequestOptions::new().expect_continue(true),
         req,

@@ -19,7 +19,9 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
 pub(crate) fn on_write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
     let now = ctx.now();
     let Some(c) = conn::<T>(ctx, id) else { return };
-    let ConnPhase::Busy(rid) = c.phase else { return };
+    let ConnPhase::Busy(rid) = c.phase else {
+        return;
+    };
     if let Some(r) = req::<T>(ctx, rid) {
         r.body_since = now;
         if r.body_queued && r.framing.is_none() {
@@ -109,7 +111,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
             Err(_) => return,
         };
         let Some(cs) = clients::<T>(ctx) else { return };
-        let Some(r) = cs.reqs.get_mut(&rid) else { return };
+        let Some(r) = cs.reqs.get_mut(&rid) else {
+            return;
+        };
         let Some(cl) = cs.clients.get(&r.client) else {
             return;
         };

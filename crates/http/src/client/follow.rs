@@ -10,7 +10,7 @@ use http::{HeaderMap, Method, Uri};
 
 use super::finish::{defer_error, reset_response};
 use super::pool::dispatch;
-use super::prepare::prepare;
+use super::prepare::{prepare, Ask};
 use super::redirect::{next_request, KeepBody};
 use super::state::{clients, req};
 use super::{ClientError, RequestBody};
@@ -99,16 +99,16 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         r.body = RequestBody::Empty;
         r.out = None;
     }
-    let p = match prepare(
-        &r.method,
-        &r.url,
-        r.version,
-        &r.headers,
-        &r.body,
-        r.unix.as_ref(),
-        r.expect,
-        &cl.opts,
-    ) {
+    let ask = Ask {
+        method: &r.method,
+        url: &r.url,
+        version: r.version,
+        headers: &r.headers,
+        body: &r.body,
+        unix: r.unix.as_ref(),
+        expect_continue: r.expect,
+    };
+    let p = match prepare(ask, &cl.opts) {
         Ok(p) => p,
         Err(e) => {
             defer_error(ctx, rid, e);

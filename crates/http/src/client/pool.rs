@@ -162,8 +162,12 @@ fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: PoolKey) {
                 }
             };
             let opts = ConnectOptions::new().timeout(timeout);
-            let dns = ctx.connect_host(resolver, &host, port, &opts, move |ctx, data, res| {
-                match res {
+            let dns = ctx.connect_host(
+                resolver,
+                &host,
+                port,
+                &opts,
+                move |ctx, data, res| match res {
                     Ok(c) => {
                         setup(ctx, id, c.stream);
                         connected(ctx, id, c.stream);
@@ -184,8 +188,8 @@ fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: PoolKey) {
                         };
                         connect_failed(ctx, data, id, err);
                     }
-                }
-            });
+                },
+            );
             if let Some(Conn {
                 phase: ConnPhase::Connecting { dns: slot, .. },
                 ..
@@ -308,12 +312,19 @@ fn connect_failed_later<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, err: ClientEr
 pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     let now = ctx.now();
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.get_mut(&id) else { return };
+    let Some(c) = cs.conns.get_mut(&id) else {
+        return;
+    };
     c.phase = ConnPhase::Busy(rid);
     c.read_off = false;
     let sid = c.stream;
-    let body_timeout = cs.clients.get(&c.client).and_then(|cl| cl.opts.body_timeout);
-    let Some(r) = cs.reqs.get_mut(&rid) else { return };
+    let body_timeout = cs
+        .clients
+        .get(&c.client)
+        .and_then(|cl| cl.opts.body_timeout);
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
     if let Some(other) = r.connecting.take() {
         if other != id {
             if let Some(Conn {
@@ -378,7 +389,9 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
 pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
     let now = ctx.now();
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(r) = cs.reqs.get_mut(&rid) else { return };
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
     if !r.expect_wait {
         return;
     }
@@ -423,7 +436,9 @@ pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
 /// and it closes after the idle timeout or when the server closes it.
 fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.get_mut(&id) else { return };
+    let Some(c) = cs.conns.get_mut(&id) else {
+        return;
+    };
     c.phase = ConnPhase::Idle;
     c.read_off = false;
     let sid = c.stream;
@@ -460,7 +475,9 @@ pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool)
 /// Closes connection `id` and forgets it (it leaves its pool's counts).
 pub(crate) fn close_conn<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.remove(&id) else { return };
+    let Some(c) = cs.conns.remove(&id) else {
+        return;
+    };
     if let Some(cl) = cs.clients.get_mut(&c.client) {
         cl.total = cl.total.saturating_sub(1);
         if let Some(p) = cl.pools.get_mut(&c.key) {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use http::header::{
-    HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE, USER_AGENT,
+    CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE, USER_AGENT,
 };
 use http::{HeaderMap, Method, Uri, Version};
 
@@ -26,24 +26,33 @@ pub(crate) struct Prepared {
 
 fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
 
+/// What a request is made of, borrowed.
+pub(crate) struct Ask<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) url: &'a Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a RequestBody,
+    pub(crate) unix: Option<&'a PathBuf>,
+    pub(crate) expect_continue: bool,
+}
+
 /// Checks the request and writes its head.
-pub(crate) fn prepare(
-    method: &Method,
-    url: &Uri,
-    version: Version,
-    headers: &HeaderMap,
-    body: &RequestBody,
-    unix: Option<&PathBuf>,
-    expect_continue: bool,
-    opts: &ClientOptions,
-) -> Result<Prepared, ClientError> {
+pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, ClientError> {
+    let Ask {
+        method,
+        url,
+        version,
+        headers,
+        body,
+        unix,
+        expect_continue,
+    } = ask;
     let connect = method == Method::CONNECT;
     match url.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("http") => {}
@@ -52,7 +61,9 @@ pub(crate) fn prepare(
         None => return Err(ClientError::InvalidRequest("the URL has no scheme")),
     }
     if version != Version::HTTP_11 && version != Version::HTTP_10 {
-        return Err(ClientError::InvalidRequest("only HTTP/1.0 and HTTP/1.1 are spoken"));
+        return Err(ClientError::InvalidRequest(
+            "only HTTP/1.0 and HTTP/1.1 are spoken",
+        ));
     }
     let host = url.host().filter(|h| !h.is_empty());
     let port = url.port_u16().unwrap_or(80);
@@ -191,7 +202,6 @@ pub(crate) fn prepare(
         field(b"connection", b"upgrade");
     }
     h.extend_from_slice(b"\r\n");
-    let _ = HeaderValue::from_static("");
     Ok(Prepared {
         key,
         head: Bytes::from(h),

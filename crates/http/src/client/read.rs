@@ -143,7 +143,9 @@ fn head_step<T: 'static>(
         }
         ResponseBodyKind::None => In::Length(0),
         ResponseBodyKind::Length(n) => In::Length(n),
-        ResponseBodyKind::Chunked => In::Chunked(Box::new((ChunkedDecoder::new(limits), Buffer::new()))),
+        ResponseBodyKind::Chunked => {
+            In::Chunked(Box::new((ChunkedDecoder::new(limits), Buffer::new())))
+        }
         ResponseBodyKind::CloseDelimited => In::Close,
     };
     r.head = Some(head);

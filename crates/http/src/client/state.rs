@@ -50,7 +50,10 @@ impl<T: 'static> Clients<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum PoolKey {
     /// `http://host:port` (host lowercase, IPv6 without brackets).
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Unix(PathBuf),
 }
 

@@ -252,21 +252,26 @@ impl<T: 'static> Client<'_, T> {
     }
 
     /// Connections open or being made (idle and busy).
-    pub fn connection_count(&mut self) -> usize {
-        client::<T>(&mut self.ctx, self.id).map_or(0, |cl| cl.total)
+    pub fn connection_count(&self) -> usize {
+        self.state().map_or(0, |cl| cl.total)
     }
 
     /// Idle connections in the pool.
-    pub fn idle_count(&mut self) -> usize {
-        client::<T>(&mut self.ctx, self.id)
+    pub fn idle_count(&self) -> usize {
+        self.state()
             .map_or(0, |cl| cl.pools.values().map(|p| p.idle.len()).sum())
     }
 
     /// Requests not ended yet (waiting, sent, or reading their body).
-    pub fn pending_count(&mut self) -> usize {
+    pub fn pending_count(&self) -> usize {
         let id = self.id;
-        clients::<T>(&mut self.ctx)
+        self.ctx
+            .ext::<Clients<T>>()
             .map_or(0, |cs| cs.reqs.values().filter(|r| r.client == id).count())
+    }
+
+    fn state(&self) -> Option<&ClientState> {
+        self.ctx.ext::<Clients<T>>()?.clients.get(&self.id)
     }
 
     /// Stops the client: requests not ended fail with

@@ -75,7 +75,10 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
                     close_conn(ctx, v);
                     continue;
                 }
-                None => return,
+                None => {
+                    i += 1;
+                    continue;
+                }
             }
         }
         pool.open += 1;

@@ -28,6 +28,8 @@ struct St {
     data_while_paused: bool,
     pauses: usize,
     upgraded: Vec<u8>,
+    produced: usize,
+    head: Option<evloop_http::client::RequestId>,
 }
 
 const PIECE: usize = 16 * 1024;
@@ -63,10 +65,11 @@ fn router() -> Router<St> {
         let r = req.responder();
         r.stream(ctx, http::Response::new(())).unwrap();
         let mut left = n;
-        r.on_drain(ctx, move |ctx, _, r| {
+        r.on_drain(ctx, move |ctx, st: &mut St, r| {
             while left > 0 && r.buffered(ctx) < 128 * 1024 {
                 r.send(ctx, Bytes::from(vec![b'x'; 1024])).unwrap();
                 left -= 1;
+                st.produced += 1024;
             }
             if left == 0 {
                 let mut t = HeaderMap::new();
@@ -85,6 +88,28 @@ fn router() -> Router<St> {
         http::Response::new(Body::from(req.take_body()))
     })
     .max_body(Some(4));
+    r.fallback(|ctx, _, req| {
+        if req.method() != Method::CONNECT {
+            return Reply::Now(
+                http::Response::builder()
+                    .status(404)
+                    .body(Body::empty())
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            req.uri().authority().unwrap().as_str(),
+            "tunnel.example:443"
+        );
+        let head = http::Response::builder().status(200).body(()).unwrap();
+        let id = req.responder().upgrade(ctx, head).unwrap();
+        ctx.stream(id).unwrap().on_read(|ctx, _, id| {
+            let mut s = ctx.stream(id).unwrap();
+            let b = s.input().split_to(usize::MAX);
+            s.write_bytes(b);
+        });
+        Reply::Later
+    });
     r.exact("/up", &[Method::GET], |ctx, _, req| {
         let head = http::Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -353,4 +378,67 @@ fn upgrade_hands_over_the_stream() {
     run_until(&mut lp, &mut st, |s| s.upgraded.ends_with(b"+ping"));
     assert_eq!(st.upgraded, b"early+ping");
     assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}
+
+#[test]
+fn connect_opens_a_tunnel() {
+    let (mut lp, _, addr, client) = setup(router(), ClientOptions::new());
+    // The server at `addr` plays a proxy: the tunnel's target is only named.
+    let req = Request::connect("tunnel.example:443")
+        .body(RequestBody::Empty)
+        .unwrap();
+    let opts = RequestOptions::new().connect_to(addr.ip().to_string(), addr.port());
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send_with(req, opts, |ctx, _, r| {
+            let mut r = r.unwrap();
+            assert_eq!(r.status(), 200);
+            let sid = r.take_upgrade().unwrap();
+            let mut s = ctx.stream(sid).unwrap();
+            s.write(b"through the tunnel");
+            s.on_read(|ctx, st: &mut St, sid| {
+                let mut s = ctx.stream(sid).unwrap();
+                st.upgraded
+                    .extend_from_slice(&s.input().split_to(usize::MAX));
+            });
+        })
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| s.upgraded.len() == 18);
+    assert_eq!(st.upgraded, b"through the tunnel");
+}
+
+#[test]
+fn an_unread_streamed_body_holds_the_server_back() {
+    let (mut lp, _, addr, client) = setup(router(), ClientOptions::new());
+    const KIB: usize = 32 * 1024;
+    let req = Request::get(format!("http://{addr}/download?{KIB}"))
+        .body(RequestBody::Empty)
+        .unwrap();
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send_with(
+            req,
+            RequestOptions::new().stream_response(true),
+            |_, st: &mut St, r| {
+                st.head = Some(r.unwrap().request_id());
+            },
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| s.head.is_some());
+    client_util::run_for(&mut lp, &mut st, Duration::from_millis(200));
+    // Socket buffers hold a few MiB at most: the producer was stopped.
+    assert!(st.produced < KIB * 1024 / 2, "{}", st.produced);
+    let id = st.head.unwrap();
+    id.read_body(&mut lp.ctx(), |_, st: &mut St, _, chunk| match chunk {
+        ResponseChunk::Data(b) => st.got += b.len(),
+        ResponseChunk::End(_) => st.ended = true,
+        ResponseChunk::Error(e) => panic!("{e}"),
+    })
+    .unwrap();
+    run_until(&mut lp, &mut st, |s| s.ended);
+    assert_eq!(st.got, KIB * 1024);
 }

@@ -92,6 +92,9 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         return;
     };
     r.redirects += 1;
+    if r.url.authority() != next.url.authority() {
+        r.connect_to = None;
+    }
     r.method = next.method;
     r.url = next.url;
     r.headers = next.headers;
@@ -106,6 +109,7 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         headers: &r.headers,
         body: &r.body,
         unix: r.unix.as_ref(),
+        connect_to: r.connect_to.as_ref(),
         expect_continue: r.expect,
     };
     let p = match prepare(ask, &cl.opts) {

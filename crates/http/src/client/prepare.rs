@@ -39,6 +39,7 @@ pub(crate) struct Ask<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a RequestBody,
     pub(crate) unix: Option<&'a PathBuf>,
+    pub(crate) connect_to: Option<&'a (String, u16)>,
     pub(crate) expect_continue: bool,
 }
 
@@ -51,13 +52,14 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
         headers,
         body,
         unix,
+        connect_to,
         expect_continue,
     } = ask;
     let connect = method == Method::CONNECT;
     match url.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("http") => {}
         Some(s) => return Err(ClientError::UnsupportedScheme(s.to_string())),
-        None if connect || unix.is_some() => {}
+        None if connect || unix.is_some() || connect_to.is_some() => {}
         None => return Err(ClientError::InvalidRequest("the URL has no scheme")),
     }
     if version != Version::HTTP_11 && version != Version::HTTP_10 {
@@ -67,6 +69,8 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
     }
     let host = url.host().filter(|h| !h.is_empty());
     let port = url.port_u16().unwrap_or(80);
+    let host = connect_to.map(|(h, _)| h.as_str()).or(host);
+    let port = connect_to.map_or(port, |(_, p)| *p);
     let key = match (unix, host) {
         (Some(p), _) => PoolKey::Unix(p.clone()),
         (None, Some(h)) => {

@@ -15,6 +15,9 @@ use crate::proto::{
 /// Most body bytes handed over per step.
 pub(crate) const STEP: usize = 256 * 1024;
 
+/// Most interim (1xx) responses before the final one.
+const MAX_INTERIM: usize = 32;
+
 pub(crate) enum Step {
     /// Read more.
     NeedMore,
@@ -127,6 +130,11 @@ fn head_step<T: 'static>(
     };
     r.scanner.reset();
     if head.is_informational() {
+        if r.informational.len() >= MAX_INTERIM {
+            return Step::Fail(ClientError::Protocol(
+                "too many interim (1xx) responses".into(),
+            ));
+        }
         let cont = head.status == StatusCode::CONTINUE;
         r.informational.push(head);
         return Step::Interim(cont);

@@ -126,6 +126,7 @@ pub(crate) struct Req<T: 'static> {
     /// The caller's fields (for a redirect's next request).
     pub(crate) headers: HeaderMap,
     pub(crate) unix: Option<PathBuf>,
+    pub(crate) connect_to: Option<(String, u16)>,
     /// The request head as sent.
     pub(crate) wire_head: Bytes,
     pub(crate) body: RequestBody,

@@ -33,7 +33,7 @@ use evloop_http::client::{
     ResponseChunk,
 };
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Request};
+use http::{HeaderMap, HeaderValue, Method, Request};
 
 use args::{ArgError, Args, Upload, USAGE};
 use report::{Failure, Timings};
@@ -176,9 +176,12 @@ fn build_request(args: &Args) -> Result<Request<RequestBody>, Failure> {
         }
         headers.append(name.clone(), value.clone());
     }
+    // The client sends `Content-Length: 0` for a bodiless POST, PUT and
+    // PATCH itself; written here so that -v shows it.
     let length = match &body {
         RequestBody::Bytes(b) => Some(b.len() as u64),
         RequestBody::File { len, .. } => Some(*len),
+        _ if matches!(args.method, Method::POST | Method::PUT | Method::PATCH) => Some(0),
         _ => None,
     };
     if let (Some(n), false) = (length, headers.contains_key(CONTENT_LENGTH)) {

@@ -634,4 +634,57 @@ mod tests {
             assert_eq!(remove_dot_segments(p), want, "{p}");
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// Any Location a header can hold: no panic, and a followed
+            /// redirect always leads to an http URL with a host and a path
+            /// free of dot segments.
+            #[test]
+            fn any_location_is_resolved_or_refused(
+                loc in proptest::collection::vec(
+                    prop_oneof![
+                        proptest::sample::select(&[
+                            "/", "//", ".", "..", "?", "#", "@", ":", "%", "%2e", "http:", "HTTP://",
+                            "https:", "a", "b.example", ":80", ":99999", "[::1]", " ", "\\",
+                        ][..]).prop_map(|s| s.as_bytes().to_vec()),
+                        any::<u8>().prop_map(|b| vec![b]),
+                    ],
+                    0..12,
+                ),
+                status in proptest::sample::select(&[301u16, 302, 303, 307, 308][..]),
+                replayable in any::<bool>(),
+            ) {
+                let loc: Vec<u8> = loc.concat();
+                let Ok(value) = HeaderValue::from_bytes(&loc) else {
+                    return Ok(());
+                };
+                let url: Uri = "http://a.example/x/y?q".parse().unwrap();
+                let r = next_request(
+                    &Method::POST,
+                    &url,
+                    &HeaderMap::new(),
+                    replayable,
+                    StatusCode::from_u16(status).unwrap(),
+                    &value,
+                );
+                if let Ok(Some((_, u, _, _))) = r {
+                    prop_assert_eq!(u.scheme_str(), Some("http"));
+                    prop_assert!(u.host().is_some_and(|h| !h.is_empty()), "{}", u);
+                    let path = u.path();
+                    prop_assert!(path.starts_with('/'), "{}", u);
+                    prop_assert!(
+                        !path.split('/').any(|seg| seg == "." || seg == ".."),
+                        "{}",
+                        u
+                    );
+                }
+            }
+        }
+    }
 }

@@ -389,3 +389,47 @@ fn refused_connect_and_bad_urls() {
     assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
     let _ = st.max_conns;
 }
+
+#[test]
+fn idle_timeout_closes_pooled_connections() {
+    let (mut lp, _, addr, client) = setup(
+        hello(),
+        ClientOptions::new().idle_timeout(Some(Duration::from_millis(100))),
+    );
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+    run_for(&mut lp, &mut st, Duration::from_millis(150));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}
+
+#[test]
+fn http10_and_connection_close_are_not_reused() {
+    let (mut lp, _, addr, client) = setup(hello(), ClientOptions::new());
+    let mut ctx = lp.ctx();
+    let mut c = ctx.client(client).unwrap();
+    let close = Request::get(format!("http://{addr}/"))
+        .header("connection", "close")
+        .body(RequestBody::Empty)
+        .unwrap();
+    c.send(close, |_, st: &mut St, r| st.done.push(r)).unwrap();
+    let old = Request::get(format!("http://{addr}/"))
+        .version(http::Version::HTTP_10)
+        .body(RequestBody::Empty)
+        .unwrap();
+    c.send(old, |_, st: &mut St, r| st.done.push(r)).unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| s.done.len() == 2);
+    assert!(st.done.iter().all(|r| r.is_ok()));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}

@@ -1,6 +1,6 @@
 //! The fetch example, run as a program: against the hello_server example
 //! (this crate's server) and scripted std socket servers. Body to stdout
-//! or -o, -v heads and timings on stderr, -d and -T bodies (-T streamed
+//! or -o, -v heads and timings on stderr, -i/-I/-f/-s, -d and -T bodies (-T streamed
 //! from disk), a large download in bounded memory, curl's exit statuses
 //! with a message for each failure.
 //!
@@ -181,6 +181,39 @@ fn verbose_shows_both_heads_and_the_timings_on_stderr() {
     // A status other than 2xx is still a response: exit 0, body out.
     let out = fetch(&[&format!("http://{}/missing", h.addr)]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn include_head_fail_and_silent_as_curl() {
+    let h = Hello::start();
+    let base = format!("http://{}", h.addr);
+    // -i: the response head, then the body, on stdout.
+    let out = fetch(&["-i", &format!("{base}/")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("\r\ncontent-length: 13\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nHello, World!"), "{text}");
+    // -I: HEAD, the head only.
+    let out = fetch(&["-I", &format!("{base}/")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\n"));
+    // -f: a 404 is a failure (22) without its body.
+    let out = fetch(&["-f", &format!("{base}/missing")]);
+    assert_eq!(out.status.code(), Some(22));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    // -s: the same status, no message.
+    let out = fetch(&["-f", "-s", &format!("{base}/missing")]);
+    assert_eq!(out.status.code(), Some(22));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    // A 2xx with -f is as without.
+    let out = fetch(&["-f", &format!("{base}/")]);
+    assert_eq!(
+        (out.status.code(), &out.stdout[..]),
+        (Some(0), &b"Hello, World!"[..])
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 
 pub const USAGE: &str = "\
 usage: fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
-             [-v] [-L] [--max-time SECONDS] [--max-redirs N]
+             [-v] [-i] [-I] [-f] [-s] [-L] [--max-time SECONDS] [--max-redirs N]
 
   -X, --request METHOD   the method (default GET; POST with -d, PUT with -T)
   -H, --header 'K: V'    an extra header field (repeatable)
@@ -18,6 +18,10 @@ usage: fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
                          ending in / gets the file's name appended)
   -o, --output FILE      write the body to FILE instead of stdout
   -v, --verbose          request and response heads and timings on stderr
+  -i, --include          the response head before the body in the output
+  -I, --head             send HEAD and output the response head
+  -f, --fail             no body and exit status 22 for a status of 400 or more
+  -s, --silent           no error messages (the exit status still tells)
   -L, --location         follow redirects (up to --max-redirs, default 50)
   -m, --max-time S       give up after S seconds (fractions allowed)
   -h, --help             this text
@@ -43,6 +47,9 @@ pub struct Args {
     pub upload: Upload,
     pub output: Option<PathBuf>,
     pub verbose: bool,
+    pub include: bool,
+    pub fail: bool,
+    pub silent: bool,
     pub follow: Option<u32>,
     pub max_time: Option<Duration>,
 }
@@ -63,6 +70,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
     let mut upload = Upload::None;
     let mut output = None;
     let mut verbose = false;
+    let mut include = false;
+    let mut head = false;
+    let mut fail = false;
+    let mut silent = false;
     let mut location = false;
     let mut max_redirs = 50;
     let mut max_time = None;
@@ -107,6 +118,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
             }
             "-o" | "--output" => output = Some(PathBuf::from(value()?)),
             "-v" | "--verbose" => verbose = true,
+            "-i" | "--include" => include = true,
+            "-I" | "--head" => head = true,
+            "-f" | "--fail" => fail = true,
+            "-s" | "--silent" => silent = true,
             "-L" | "--location" => location = true,
             "--max-redirs" => {
                 let v = value()?;
@@ -136,6 +151,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
         url = with_file_name(url, path)?;
     }
     let method = method.unwrap_or(match upload {
+        Upload::None if head => Method::HEAD,
         Upload::None => Method::GET,
         Upload::Data(_) => Method::POST,
         Upload::File(_) => Method::PUT,
@@ -147,6 +163,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
         upload,
         output,
         verbose,
+        include: include || head,
+        fail,
+        silent,
         follow: location.then_some(max_redirs),
         max_time,
     }))
@@ -244,9 +263,16 @@ mod tests {
         assert_eq!(a.headers[0].1, "1");
         assert_eq!(a.headers[1].1, "");
         assert!(a.verbose);
+        assert!(!a.include && !a.fail && !a.silent);
         assert_eq!(a.follow, Some(3));
         assert_eq!(a.max_time, Some(Duration::from_millis(1500)));
         assert_eq!(a.output.as_deref(), Some(std::path::Path::new("out")));
+        let a = p(&["-I", "-f", "-s", "http://h/"]).unwrap().unwrap();
+        assert_eq!(a.method, Method::HEAD);
+        assert!(a.include && a.fail && a.silent);
+        let a = p(&["-i", "http://h/"]).unwrap().unwrap();
+        assert_eq!(a.method, Method::GET);
+        assert!(a.include);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
-//!           [-v] [-L] [--max-time SECONDS] [--max-redirs N]
+//!           [-v] [-i] [-I] [-f] [-s] [-L] [--max-time SECONDS] [--max-redirs N]
 //! ```
 //!
 //! The response body is written to stdout (or `-o FILE`) as it arrives: the
@@ -16,7 +16,8 @@
 //! (`> ` sent, `< ` received, `* ` notes). Errors end the program with a
 //! message and curl's exit status for them (6 resolve, 7 connect, 28
 //! timeout, 8 bad response, 52 nothing received, 18 body cut short, 47
-//! redirects, 23 write, 26 read, 2 usage, 3 URL).
+//! redirects, 22 a status of 400 or more with `-f`, 23 write, 26 read, 2
+//! usage, 3 URL).
 
 mod args;
 mod report;
@@ -41,6 +42,8 @@ use report::{Failure, Timings};
 /// The program's state on the loop.
 struct Fetch {
     verbose: bool,
+    include: bool,
+    fail: bool,
     output: Option<std::path::PathBuf>,
     out: Option<Box<dyn Write>>,
     started: Instant,
@@ -66,10 +69,13 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    let silent = args.silent;
     match fetch(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("fetch: {f}");
+            if !silent {
+                eprintln!("fetch: {f}");
+            }
             ExitCode::from(f.exit_code())
         }
     }
@@ -79,6 +85,8 @@ fn fetch(args: Args) -> Result<(), Failure> {
     let request = build_request(&args)?;
     let mut st = Fetch {
         verbose: args.verbose,
+        include: args.include,
+        fail: args.fail,
         output: args.output.clone(),
         out: None,
         started: Instant::now(),
@@ -207,12 +215,23 @@ fn on_head(ctx: &mut Ctx<'_, Fetch>, st: &mut Fetch, r: Result<Response, ClientE
     if st.verbose {
         report::response_head(&resp);
     }
+    let rid = resp.request_id();
+    if st.fail && resp.status().as_u16() >= 400 {
+        rid.cancel(ctx);
+        st.outcome = Some(Err(Failure::HttpStatus(resp.status())));
+        return;
+    }
     let out: io::Result<Box<dyn Write>> = match &st.output {
         Some(path) => File::create(path).map(|f| Box::new(BufWriter::new(f)) as Box<dyn Write>),
         None => Ok(Box::new(BufWriter::with_capacity(64 * 1024, io::stdout()))),
     };
-    let rid = resp.request_id();
-    match out {
+    let written = out.and_then(|mut o| {
+        if st.include {
+            o.write_all(&report::head_text(&resp))?;
+        }
+        Ok(o)
+    });
+    match written {
         Ok(o) => st.out = Some(o),
         Err(e) => {
             rid.cancel(ctx);

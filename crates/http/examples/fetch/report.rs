@@ -5,7 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use evloop_http::client::{ClientError, RequestBody, Response, TimeoutKind};
-use http::{HeaderMap, Request};
+use http::{HeaderMap, Request, StatusCode};
 
 /// Why the program failed.
 #[derive(Debug)]
@@ -14,6 +14,8 @@ pub enum Failure {
     Client(ClientError, bool),
     /// Writing the body out failed.
     Write(io::Error),
+    /// `-f` and a status of 400 or more.
+    HttpStatus(StatusCode),
     /// Reading the file to upload failed.
     Read(String),
     /// The loop or the client could not be set up.
@@ -38,6 +40,7 @@ impl Failure {
                 ClientError::Io(_) => 56,
                 _ => 1,
             },
+            Failure::HttpStatus(_) => 22,
             Failure::Write(_) => 23,
             Failure::Read(_) => 26,
             Failure::Setup(_) => 2,
@@ -64,6 +67,7 @@ impl fmt::Display for Failure {
                 f.write_str("empty reply: the server closed the connection without a response")
             }
             Failure::Client(e, _) => write!(f, "{e}"),
+            Failure::HttpStatus(s) => write!(f, "the server answered {s}"),
             Failure::Write(e) => write!(f, "cannot write the body: {e}"),
             Failure::Read(m) | Failure::Setup(m) => f.write_str(m),
         }
@@ -108,6 +112,26 @@ pub fn response_head(resp: &Response) {
     );
     fields(resp.headers());
     eprintln!("<");
+}
+
+/// The final head as received (curl's `-i`): status line, fields, blank
+/// line, with CRLF line ends.
+pub fn head_text(resp: &Response) -> Vec<u8> {
+    let mut t = format!(
+        "{:?} {} {}\r\n",
+        resp.version(),
+        resp.status().as_u16(),
+        resp.reason()
+    )
+    .into_bytes();
+    for (name, value) in resp.headers() {
+        t.extend_from_slice(name.as_str().as_bytes());
+        t.extend_from_slice(b": ");
+        t.extend_from_slice(value.as_bytes());
+        t.extend_from_slice(b"\r\n");
+    }
+    t.extend_from_slice(b"\r\n");
+    t
 }
 
 /// The trailer fields of a chunked body.

@@ -264,6 +264,71 @@ fn upload_file_sends_every_byte_with_put() {
     assert!(body == data, "the uploaded bytes differ");
 }
 
+/// Reads a chunked body (after its head) to its end: the data.
+fn read_chunked(c: &mut TcpStream) -> Vec<u8> {
+    let mut r = BufReader::new(c);
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let size = usize::from_str_radix(line.trim_end().split(';').next().unwrap(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk line {line:?}"));
+        if size == 0 {
+            let mut end = String::new();
+            r.read_line(&mut end).unwrap();
+            assert_eq!(end, "\r\n", "trailers were not expected");
+            return body;
+        }
+        let at = body.len();
+        body.resize(at + size, 0);
+        r.read_exact(&mut body[at..]).unwrap();
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf).unwrap();
+        assert_eq!(&crlf, b"\r\n");
+    }
+}
+
+#[test]
+fn upload_from_stdin_is_streamed_chunked() {
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 253) as u8).collect();
+    let (tx, rx) = mpsc::channel();
+    let (addr, server) = serve_one(move |mut c| {
+        let (head, _) = read_request(&mut c);
+        let body = read_chunked(&mut c);
+        tx.send((head, body)).unwrap();
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+            .unwrap();
+    });
+    let mut child = Command::new(examples_dir().join("fetch"))
+        .args(["-T", "-", &format!("http://{addr}/in")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = data.clone();
+    let writer = std::thread::spawn(move || {
+        // In pieces, as a pipe delivers them.
+        for piece in feed.chunks(100_000) {
+            stdin.write_all(piece).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"done");
+    let (head, body) = rx.recv().unwrap();
+    assert!(head.starts_with("PUT /in HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("content-length"),
+        "{head}"
+    );
+    assert!(body == data, "the streamed bytes differ");
+}
+
 #[test]
 fn output_file_gets_the_body() {
     let h = Hello::start();

@@ -12,10 +12,11 @@ usage: fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
   -X, --request METHOD   the method (default GET; POST with -d, PUT with -T)
   -H, --header 'K: V'    an extra header field (repeatable)
   -d, --data DATA        send DATA as the body (@FILE: the file's bytes, as
-                         curl's --data-binary; Content-Type
+                         curl's --data-binary, @- stdin's; Content-Type
                          application/x-www-form-urlencoded unless given)
   -T, --upload-file FILE send FILE as the body, streamed from disk (a URL
-                         ending in / gets the file's name appended)
+                         ending in / gets the file's name appended); -T -
+                         streams stdin, chunked, as it is read
   -o, --output FILE      write the body to FILE instead of stdout
   -v, --verbose          request and response heads and timings on stderr
   -i, --include          the response head before the body in the output
@@ -36,6 +37,7 @@ pub enum Upload {
     None,
     Data(Vec<u8>),
     File(PathBuf),
+    Stdin,
 }
 
 /// The parsed command line.
@@ -105,6 +107,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
                 }
                 let v = value()?;
                 upload = Upload::Data(match v.strip_prefix('@') {
+                    Some("-") => {
+                        let mut all = Vec::new();
+                        std::io::Read::read_to_end(&mut std::io::stdin(), &mut all)
+                            .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
+                        all
+                    }
                     Some(path) => std::fs::read(path)
                         .map_err(|e| usage(format!("cannot read {path}: {e}")))?,
                     None => v.into_bytes(),
@@ -114,7 +122,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
                 if !matches!(upload, Upload::None) {
                     return Err(usage("only one of -d and -T".into()));
                 }
-                upload = Upload::File(PathBuf::from(value()?));
+                let v = value()?;
+                upload = if v == "-" {
+                    Upload::Stdin
+                } else {
+                    Upload::File(PathBuf::from(v))
+                };
             }
             "-o" | "--output" => output = Some(PathBuf::from(value()?)),
             "-v" | "--verbose" => verbose = true,
@@ -154,7 +167,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
         Upload::None if head => Method::HEAD,
         Upload::None => Method::GET,
         Upload::Data(_) => Method::POST,
-        Upload::File(_) => Method::PUT,
+        Upload::File(_) | Upload::Stdin => Method::PUT,
     });
     Ok(Some(Args {
         url,

@@ -11,7 +11,10 @@
 //! [`read_body`](evloop_http::client::RequestId::read_body) hands over is
 //! written before the next is read, so a download of any size takes
 //! little memory. `-T FILE` sends the file as a [`RequestBody::File`]
-//! (from disk, with `sendfile`), never reading it whole. With `-v` the
+//! (from disk, with `sendfile`), never reading it whole; `-T -` sends
+//! stdin as a [`RequestBody::Stream`], chunked, a read each time the
+//! client asks for more ([`RequestId::on_drain`]), so a slow server holds
+//! the reading back. With `-v` the
 //! request and response heads and the timings go to stderr, curl's way
 //! (`> ` sent, `< ` received, `* ` notes). Errors end the program with a
 //! message and curl's exit status for them (6 resolve, 7 connect, 28
@@ -33,7 +36,7 @@ use evloop_http::client::{
     ClientError, ClientExt, ClientOptions, RequestBody, RequestId, RequestOptions, Response,
     ResponseChunk,
 };
-use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request};
 
 use args::{ArgError, Args, Upload, USAGE};
@@ -110,11 +113,16 @@ fn fetch(args: Args) -> Result<(), Failure> {
     if let Some(max) = args.follow {
         ropts = ropts.follow_redirects(max);
     }
-    lp.ctx()
+    let rid = lp
+        .ctx()
         .client(client)
         .map_err(|e| Failure::Setup(e.to_string()))?
         .send_with(request, ropts, on_head)
         .map_err(|e| Failure::Client(e, false))?;
+    if matches!(args.upload, Upload::Stdin) {
+        rid.on_drain(&mut lp.ctx(), pump_stdin)
+            .map_err(|e| Failure::Client(e, false))?;
+    }
     while st.outcome.is_none() {
         let alive = lp
             .run(&mut st, RunMode::Once)
@@ -161,6 +169,12 @@ fn build_request(args: &Args) -> Result<Request<RequestBody>, Failure> {
             );
             RequestBody::Bytes(d.clone().into())
         }
+        Upload::Stdin => {
+            // The client writes this itself for a stream without a
+            // Content-Length; here so that -v shows it.
+            headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            RequestBody::Stream
+        }
         Upload::File(path) => {
             let file = File::open(path)
                 .map_err(|e| Failure::Read(format!("cannot open {}: {e}", path.display())))?;
@@ -189,7 +203,9 @@ fn build_request(args: &Args) -> Result<Request<RequestBody>, Failure> {
     let length = match &body {
         RequestBody::Bytes(b) => Some(b.len() as u64),
         RequestBody::File { len, .. } => Some(*len),
-        _ if matches!(args.method, Method::POST | Method::PUT | Method::PATCH) => Some(0),
+        RequestBody::Empty if matches!(args.method, Method::POST | Method::PUT | Method::PATCH) => {
+            Some(0)
+        }
         _ => None,
     };
     if let (Some(n), false) = (length, headers.contains_key(CONTENT_LENGTH)) {
@@ -200,6 +216,29 @@ fn build_request(args: &Args) -> Result<Request<RequestBody>, Failure> {
     *req.uri_mut() = args.url.clone();
     *req.headers_mut() = headers;
     Ok(req)
+}
+
+/// Called when little of the streamed body waits to be sent: the next
+/// read of stdin (blocking: this is a command-line tool, and nothing else
+/// can go on before the body is sent), or the end of the body.
+fn pump_stdin(ctx: &mut Ctx<'_, Fetch>, st: &mut Fetch, rid: RequestId) {
+    let mut buf = vec![0; 64 * 1024];
+    let sent = match io::Read::read(&mut io::stdin(), &mut buf) {
+        Ok(0) => rid.finish_body(ctx, HeaderMap::new()),
+        Ok(n) => {
+            buf.truncate(n);
+            rid.send_body(ctx, buf)
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+        Err(e) => {
+            rid.cancel(ctx);
+            st.outcome = Some(Err(Failure::Read(format!("cannot read stdin: {e}"))));
+            return;
+        }
+    };
+    // An error here means the request already ended (its callback says
+    // why), or the server answered without wanting the rest.
+    let _ = sent;
 }
 
 /// The final response head (or the request's error).

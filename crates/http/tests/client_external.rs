@@ -386,9 +386,20 @@ http {{
     start(cmd, port, &dir.0.join("logs/stderr.log"))
 }
 
-/// The access log's lines: (connection number, request line, status).
-fn access_log(dir: &TempDir) -> Vec<(u64, String, u16)> {
-    let log = std::fs::read_to_string(dir.0.join("logs/access.log")).unwrap_or_default();
+/// The access log's lines once it has at least `n`: (connection number,
+/// request line, status). nginx writes a request's line after handing its
+/// response to the socket, so the last one may come just after the
+/// client has the response.
+fn access_log(dir: &TempDir, n: usize) -> Vec<(u64, String, u16)> {
+    let t0 = Instant::now();
+    let mut log = String::new();
+    while t0.elapsed() < Duration::from_secs(5) {
+        log = std::fs::read_to_string(dir.0.join("logs/access.log")).unwrap_or_default();
+        if log.lines().count() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     log.lines()
         .map(|l| {
             let (conn, rest) = l.split_once(' ').unwrap();
@@ -437,7 +448,7 @@ fn nginx_keep_alive_reuses_one_connection() {
         req(Method::GET, &url(server.port, "/nope")),
     );
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let log = access_log(&dir);
+    let log = access_log(&dir, 11);
     assert_eq!(log.len(), 11, "{log:?}");
     assert!(log.iter().all(|(c, ..)| *c == log[0].0), "{log:?}");
 }
@@ -459,7 +470,7 @@ fn nginx_connection_limits_and_idle_close_are_survived() {
         );
         assert_eq!(r.body(), &Bytes::from_static(b"x"));
     }
-    let log = access_log(&dir);
+    let log = access_log(&dir, 7);
     let conns: std::collections::BTreeSet<u64> = log.iter().map(|(c, ..)| *c).collect();
     assert_eq!(conns.len(), 3, "{log:?}");
     // keepalive_timeout 200ms: nginx closes the idle connection; the
@@ -525,7 +536,7 @@ fn nginx_chunked_bodies_buffered_and_streamed() {
     run_until(&mut lp, &mut st, |s| s.stream_end.is_some());
     assert_eq!(st.stream_end, Some(Ok(())));
     assert!(st.streamed == want, "streamed chunked body differs");
-    let log = access_log(&dir);
+    let log = access_log(&dir, 2);
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].0, log[1].0, "not reused after a chunked body");
 }
@@ -592,7 +603,7 @@ fn nginx_many_requests_share_a_capped_pool() {
     }
     assert!(lp.ctx().client(client).unwrap().connection_count() <= 4);
     let conns: std::collections::BTreeSet<u64> =
-        access_log(&dir).iter().map(|(c, ..)| *c).collect();
+        access_log(&dir, 64).iter().map(|(c, ..)| *c).collect();
     assert!(!conns.is_empty() && conns.len() <= 4, "{conns:?}");
 }
 

@@ -161,6 +161,41 @@ fn get_writes_the_body_to_stdout_and_nothing_else() {
 }
 
 #[test]
+fn unix_socket_reaches_a_server_listening_on_a_path() {
+    let dir = TempDir::new("unix");
+    let path = dir.0.join("hello.sock");
+    let mut child = Command::new(examples_dir().join("hello_server"))
+        .arg("--addr")
+        .arg(format!("unix:{}", path.display()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let h = Hello {
+        child,
+        addr: String::new(),
+    };
+    assert!(line.contains("listening on"), "{line:?}");
+    let out = fetch(&[
+        "-v",
+        "--unix-socket",
+        path.to_str().unwrap(),
+        "http://localhost/",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"Hello, World!");
+    assert!(
+        stderr(&out).contains("> host: localhost\n"),
+        "{}",
+        stderr(&out)
+    );
+    drop(h);
+}
+
+#[test]
 fn verbose_shows_both_heads_and_the_timings_on_stderr() {
     let h = Hello::start();
     let out = fetch(&["-v", "-H", "X-Trace: 7", &format!("http://{}/", h.addr)]);

@@ -8,6 +8,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 pub const USAGE: &str = "\
 usage: fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
              [-v] [-i] [-I] [-f] [-s] [-L] [--max-time SECONDS] [--max-redirs N]
+             [--unix-socket PATH]
 
   -X, --request METHOD   the method (default GET; POST with -d, PUT with -T)
   -H, --header 'K: V'    an extra header field (repeatable)
@@ -25,6 +26,8 @@ usage: fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
   -s, --silent           no error messages (the exit status still tells)
   -L, --location         follow redirects (up to --max-redirs, default 50)
   -m, --max-time S       give up after S seconds (fractions allowed)
+      --unix-socket PATH connect to this Unix socket instead of the URL's
+                         host and port (which still name the Host field)
   -h, --help             this text
 
 The body goes to stdout as it arrives. Exit status as curl's: 0 when a
@@ -54,6 +57,7 @@ pub struct Args {
     pub silent: bool,
     pub follow: Option<u32>,
     pub max_time: Option<Duration>,
+    pub unix_socket: Option<PathBuf>,
 }
 
 /// A usage error (exit 2) or a malformed URL (exit 3), with its message.
@@ -79,6 +83,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
     let mut location = false;
     let mut max_redirs = 50;
     let mut max_time = None;
+    let mut unix_socket = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -130,6 +135,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
                 };
             }
             "-o" | "--output" => output = Some(PathBuf::from(value()?)),
+            "--unix-socket" => unix_socket = Some(PathBuf::from(value()?)),
             "-v" | "--verbose" => verbose = true,
             "-i" | "--include" => include = true,
             "-I" | "--head" => head = true,
@@ -181,6 +187,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
         silent,
         follow: location.then_some(max_redirs),
         max_time,
+        unix_socket,
     }))
 }
 

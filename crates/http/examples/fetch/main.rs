@@ -3,6 +3,7 @@
 //! ```text
 //! fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
 //!           [-v] [-i] [-I] [-f] [-s] [-L] [--max-time SECONDS] [--max-redirs N]
+//!           [--unix-socket PATH]
 //! ```
 //!
 //! The response body is written to stdout (or `-o FILE`) as it arrives: the
@@ -112,6 +113,9 @@ fn fetch(args: Args) -> Result<(), Failure> {
         .timeout(args.max_time);
     if let Some(max) = args.follow {
         ropts = ropts.follow_redirects(max);
+    }
+    if let Some(path) = &args.unix_socket {
+        ropts = ropts.unix_socket(path);
     }
     let rid = lp
         .ctx()

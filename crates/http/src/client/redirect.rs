@@ -33,8 +33,8 @@ pub(crate) enum KeepBody {
 /// - A body dropped takes its fields with it (Content-*, Transfer-Encoding,
 ///   Trailer, Expect).
 /// - Authorization, Proxy-Authorization and Cookie are dropped when the
-///   origin (scheme, host, port) changes; a Host field is rewritten to the
-///   new authority.
+///   origin (scheme, host, port) changes, and a Host field is then
+///   rewritten to the new authority (within the origin it is kept).
 /// - A Location with another scheme than `http` is
 ///   [`ClientError::UnsupportedScheme`]; one that is not a URI reference,
 ///   [`ClientError::Protocol`]. Its fragment is dropped, its userinfo too
@@ -90,16 +90,19 @@ pub(crate) fn next_request(
         next.remove(AUTHORIZATION);
         next.remove(PROXY_AUTHORIZATION);
         next.remove(COOKIE);
-    }
-    if next.contains_key(HOST) {
-        match target.authority() {
-            Some(a) => {
-                let host = HeaderValue::from_str(a.as_str())
-                    .map_err(|_| ClientError::Protocol("invalid Location host".into()))?;
-                next.insert(HOST, host);
-            }
-            None => {
-                next.remove(HOST);
+        // A Host the caller set names the old origin: the new one's
+        // authority replaces it. Within the origin it is kept (a virtual
+        // host reached by address stays that host).
+        if next.contains_key(HOST) {
+            match target.authority() {
+                Some(a) => {
+                    let host = HeaderValue::from_str(a.as_str())
+                        .map_err(|_| ClientError::Protocol("invalid Location host".into()))?;
+                    next.insert(HOST, host);
+                }
+                None => {
+                    next.remove(HOST);
+                }
             }
         }
     }
@@ -530,6 +533,7 @@ mod tests {
         ] {
             let (_, u, nh, _) = follow(same);
             assert_eq!(u.path(), "/y");
+            assert_eq!(nh[HOST], "a.example");
             assert!(nh.contains_key(AUTHORIZATION), "{same}");
             assert!(nh.contains_key(COOKIE) && nh.contains_key(PROXY_AUTHORIZATION));
         }
@@ -546,6 +550,22 @@ mod tests {
             assert_eq!(nh[HOST], host);
             assert_eq!(u.authority().unwrap().as_str(), host);
         }
+    }
+
+    #[test]
+    fn a_virtual_host_is_kept_within_the_origin() {
+        let url: Uri = "http://127.0.0.1:8080/a".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(HOST, hv("site.example"));
+        let follow = |loc: &str| {
+            next_request(&Method::GET, &url, &h, true, StatusCode::FOUND, &hv(loc))
+                .unwrap()
+                .unwrap()
+                .2
+        };
+        assert_eq!(follow("/b")[HOST], "site.example");
+        assert_eq!(follow("http://127.0.0.1:8080/b")[HOST], "site.example");
+        assert_eq!(follow("http://other.example/b")[HOST], "other.example");
     }
 
     #[test]

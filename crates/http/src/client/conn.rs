@@ -78,7 +78,13 @@ pub(crate) fn on_event<T: 'static>(
                 fail(ctx, data, rid, ClientError::Timeout(TimeoutKind::Body));
             }
             StreamEvent::Timeout(Direction::Read) => {
-                fail(ctx, data, rid, ClientError::Timeout(TimeoutKind::Body));
+                // The idle timeout, running on: the request has deadlines
+                // of its own.
+                if !c.read_off {
+                    if let Ok(mut s) = ctx.stream(sid) {
+                        s.enable(Direction::Read);
+                    }
+                }
             }
         },
     }

@@ -256,12 +256,17 @@ pub(crate) fn connected<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId
     let Some(cl) = cs.clients.get_mut(&cid) else {
         return;
     };
-    let body_timeout = cl.opts.body_timeout;
+    // Set once for the connection's life: the read timeout is the idle
+    // timeout (a busy connection ignores it: its request has its own
+    // deadlines), the write timeout is the upload stall.
+    let (idle, body) = (cl.opts.idle_timeout, cl.opts.body_timeout);
     if let Some(rid) = waiting {
         cl.queue.retain(|&q| q != rid);
-        if let Ok(mut s) = ctx.stream(sid) {
-            let _ = s.set_timeouts(None, body_timeout);
-        }
+    }
+    if let Ok(mut s) = ctx.stream(sid) {
+        let _ = s.set_timeouts(idle, body);
+    }
+    if let Some(rid) = waiting {
         assign(ctx, rid, id);
     } else {
         if let Some(r) = for_req.and_then(|r| req::<T>(ctx, r)) {
@@ -321,10 +326,6 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     c.phase = ConnPhase::Busy(rid);
     c.read_off = false;
     let sid = c.stream;
-    let body_timeout = cs
-        .clients
-        .get(&c.client)
-        .and_then(|cl| cl.opts.body_timeout);
     let Some(r) = cs.reqs.get_mut(&rid) else {
         return;
     };
@@ -349,10 +350,10 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     let body = r.body.clone();
     let mut held = std::mem::take(&mut r.held);
     let stream_done = r.out.as_ref().is_none_or(|o| o.finished);
+    let streamed = r.out.is_some();
     let Ok(mut s) = ctx.stream(sid) else { return };
     s.set_keepalive(true);
     s.enable(Direction::Read);
-    let _ = s.set_timeouts(None, body_timeout);
     let out = s.output();
     out.add_bytes(head);
     let mut queued = true;
@@ -384,7 +385,10 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
         }
     }
     arm(ctx, rid);
-    super::finish::kick(ctx, rid);
+    if streamed {
+        // Its producer may go on now.
+        super::finish::kick(ctx, rid);
+    }
 }
 
 /// Sends a body held for `100 Continue` (the server said go, or the wait
@@ -448,13 +452,11 @@ fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     let Some(cl) = cs.clients.get_mut(&c.client) else {
         return;
     };
-    let (idle, body) = (cl.opts.idle_timeout, cl.opts.body_timeout);
     cl.pools.entry(c.key.clone()).or_default().idle.push(id);
     if let Some(sid) = sid {
         if let Ok(mut s) = ctx.stream(sid) {
             s.set_keepalive(false);
             s.enable(Direction::Read);
-            let _ = s.set_timeouts(idle, body);
         }
     }
 }

@@ -157,3 +157,39 @@ fn lenient_switches() {
     assert_eq!(r.version(), http::Version::HTTP_09);
     assert_eq!(r.body(), "<html>no status line</html>");
 }
+
+#[test]
+fn a_response_split_anywhere_reads_the_same() {
+    const ANSWER: &[u8] = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n\
+        HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n\
+        5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Sum: 12\r\n\r\n";
+    for piece in [1, 3, 7] {
+        let (addr, server) = scripted(1, move |_, mut c| {
+            c.set_nodelay(true).unwrap();
+            read_head(&mut c);
+            for p in ANSWER.chunks(piece) {
+                put(&mut c, p);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        });
+        let (mut lp, client) = client_loop::<Done>(ClientOptions::new());
+        let req = Request::get(format!("http://{addr}/"))
+            .body(RequestBody::Empty)
+            .unwrap();
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send(req, |_, d: &mut Done, r| d.push(r))
+            .unwrap();
+        let mut done = Done::new();
+        run_until(&mut lp, &mut done, |d| !d.is_empty());
+        server.join().unwrap();
+        let r = done.pop().unwrap().unwrap();
+        assert_eq!(r.body(), "hello, world", "pieces of {piece}");
+        assert_eq!(r.trailers()["x-sum"], "12");
+        assert_eq!(r.informational()[0].status, 103);
+        // Read to its end: the connection was kept.
+        assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+    }
+}

@@ -193,3 +193,59 @@ fn a_response_split_anywhere_reads_the_same() {
         assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
     }
 }
+
+#[test]
+fn mangled_responses_end_in_a_response_or_an_error() {
+    const GOOD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello\
+        HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let bytes: &[u8] = b"\r\n :;0aZ\t\x00\x7f-";
+    let (addr, server) = scripted(60, {
+        let mut cases = Vec::new();
+        for _ in 0..60 {
+            let mut v = GOOD.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % v.len();
+                match next() % 3 {
+                    0 => v[at] = bytes[(next() as usize) % bytes.len()],
+                    1 => {
+                        v.remove(at);
+                    }
+                    _ => v.insert(at, bytes[(next() as usize) % bytes.len()]),
+                }
+            }
+            cases.push(v);
+        }
+        move |i, mut c| {
+            read_head(&mut c);
+            put(&mut c, &cases[i]);
+        }
+    });
+    let (mut lp, client) = client_loop::<Done>(
+        ClientOptions::new()
+            .head_timeout(Some(Duration::from_secs(2)))
+            .body_timeout(Some(Duration::from_secs(2))),
+    );
+    let mut done = Done::new();
+    for i in 0..60 {
+        let req = Request::get(format!("http://{addr}/"))
+            .header("connection", "close")
+            .body(RequestBody::Empty)
+            .unwrap();
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send(req, |_, d: &mut Done, r| d.push(r))
+            .unwrap();
+        run_until(&mut lp, &mut done, |d| d.len() == i + 1);
+    }
+    server.join().unwrap();
+    assert!(done.iter().any(|r| r.is_err()));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}

@@ -13,7 +13,8 @@ use super::{ClientError, RequestBody};
 /// body's producer.
 pub(crate) const DRAIN_LOW: usize = 64 * 1024;
 
-/// Puts request `rid` on connection `id` and writes it.
+/// Puts request `rid` on connection `id` and writes it: the head, and
+/// the body unless it waits for `100 Continue`.
 pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     let now = ctx.now();
     let Some(cs) = clients::<T>(ctx) else { return };
@@ -40,58 +41,25 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     r.conn = Some(id);
     let Some(sid) = sid else { return };
     let head = r.wire_head.clone();
-    let send_body = !r.expect_wait;
-    if r.expect_wait {
+    let wait = r.expect_wait;
+    if wait {
         r.continue_since = Some(now);
     }
-    let body = r.body.clone();
-    let mut held = std::mem::take(&mut r.held);
-    let stream_done = r.out.as_ref().is_none_or(|o| o.finished);
-    let streamed = r.out.is_some();
     let Ok(mut s) = ctx.stream(sid) else { return };
     s.set_keepalive(true);
     s.enable(Direction::Read);
-    let out = s.output();
-    out.add_bytes(head);
-    let mut queued = true;
-    if send_body {
-        match body {
-            RequestBody::Empty => {}
-            RequestBody::Bytes(b) => out.add_bytes(b),
-            RequestBody::File { file, offset, len } => {
-                if let Err(e) = out.add_file(file, offset, len) {
-                    drop(s);
-                    defer_error(ctx, rid, ClientError::Io(e));
-                    return;
-                }
-            }
-            RequestBody::Stream => {
-                out.append_buffer(&mut held);
-                queued = stream_done;
-            }
-        }
-    } else {
-        queued = false;
-    }
+    s.output().add_bytes(head);
     drop(s);
-    if let Some(r) = req::<T>(ctx, rid) {
-        r.held = held;
-        r.body_queued = queued;
-        if queued {
-            r.head_since = Some(now);
-        }
-    }
-    arm(ctx, rid);
-    if streamed {
-        // Its producer may go on now.
-        super::finish::kick(ctx, rid);
+    if wait {
+        arm(ctx, rid);
+    } else {
+        write_body(ctx, rid, sid);
     }
 }
 
 /// Sends a body held for `100 Continue` (the server said go, or the wait
 /// ran out).
 pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
-    let now = ctx.now();
     let Some(cs) = clients::<T>(ctx) else { return };
     let Some(r) = cs.reqs.get_mut(&rid) else {
         return;
@@ -101,15 +69,23 @@ pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
     }
     r.expect_wait = false;
     r.continue_since = None;
-    let Some(sid) = r.conn.and_then(|c| cs.conns.get(&c)).and_then(|c| c.stream) else {
-        return;
-    };
+    if let Some(sid) = r.conn.and_then(|c| cs.conns.get(&c)).and_then(|c| c.stream) {
+        write_body(ctx, rid, sid);
+    }
+}
+
+/// Queues request `rid`'s body on stream `sid`: a fixed or file body
+/// whole, a streamed one as far as it was produced (the rest follows
+/// through `send_body`).
+fn write_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, sid: evloop_buffer::StreamId) {
+    let now = ctx.now();
+    let Some(r) = req::<T>(ctx, rid) else { return };
     let body = r.body.clone();
     let mut held = std::mem::take(&mut r.held);
-    let stream_done = r.out.as_ref().is_none_or(|o| o.finished);
+    let streamed = r.out.is_some();
+    let queued = r.out.as_ref().is_none_or(|o| o.finished);
     let Ok(mut s) = ctx.stream(sid) else { return };
     let out = s.output();
-    let mut queued = true;
     match body {
         RequestBody::Empty => {}
         RequestBody::Bytes(b) => out.add_bytes(b),
@@ -120,10 +96,7 @@ pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
                 return;
             }
         }
-        RequestBody::Stream => {
-            out.append_buffer(&mut held);
-            queued = stream_done;
-        }
+        RequestBody::Stream => out.append_buffer(&mut held),
     }
     drop(s);
     if let Some(r) = req::<T>(ctx, rid) {
@@ -133,5 +106,8 @@ pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         }
     }
     arm(ctx, rid);
-    super::finish::kick(ctx, rid);
+    if streamed {
+        // Its producer may go on now.
+        super::finish::kick(ctx, rid);
+    }
 }

@@ -33,6 +33,7 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
                 dns: None,
             },
             served: 0,
+            unrefd: false,
             eof: false,
             error: None,
             read_off: false,
@@ -204,7 +205,7 @@ pub(crate) fn connected<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId
                 r.connecting = None;
             }
         }
-        make_idle(ctx, id);
+        make_idle(ctx, id, true);
         dispatch(ctx, cid);
     }
 }

@@ -8,7 +8,7 @@ use evloop_dns::connect::ConnectExt;
 
 use super::connect::open;
 use super::send::assign;
-use super::state::{clients, conn, req, ConnPhase};
+use super::state::{clients, conn, req, ConnPhase, Pool};
 
 /// Hands waiting requests of client `cid` to idle connections, and opens
 /// connections for the others as far as the caps allow. Runs no user code.
@@ -28,11 +28,15 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
             i += 1;
             continue;
         }
-        let key = r.key.clone();
         let fresh = r.fresh_only;
         let has_connect = r.connecting.is_some();
         let (per_host, max_total) = (cl.opts.max_per_host, cl.opts.max_total);
-        let pool = cl.pools.entry(key.clone()).or_default();
+        if !cl.pools.contains_key(&r.key) {
+            cl.pools.insert(r.key.clone(), Pool::default());
+        }
+        let Some(pool) = cl.pools.get_mut(&r.key) else {
+            return;
+        };
         if !fresh {
             if let Some(c) = pool.idle.pop() {
                 cl.queue.remove(i);
@@ -73,14 +77,16 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
         }
         pool.open += 1;
         cl.total += 1;
+        let key = r.key.clone();
         open(ctx, cid, rid, key);
         i += 1;
     }
 }
 
-/// An idle connection in the pool: it does not keep the loop running,
-/// and it closes after the idle timeout or when the server closes it.
-pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
+/// An idle connection in the pool: it closes after the idle timeout or
+/// when the server closes it, and (once [`unref_idle`] ran, at once with
+/// `unref`) it does not keep the loop running.
+pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) {
     let Some(cs) = clients::<T>(ctx) else { return };
     let Some(c) = cs.conns.get_mut(&id) else {
         return;
@@ -91,12 +97,32 @@ pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     let Some(cl) = cs.clients.get_mut(&c.client) else {
         return;
     };
-    cl.pools.entry(c.key.clone()).or_default().idle.push(id);
+    match cl.pools.get_mut(&c.key) {
+        Some(p) => p.idle.push(id),
+        None => cl.pools.entry(c.key.clone()).or_default().idle.push(id),
+    }
     if let Some(sid) = sid {
         if let Ok(mut s) = ctx.stream(sid) {
-            s.set_keepalive(false);
             s.enable(Direction::Read);
         }
+    }
+    if unref {
+        unref_idle(ctx, id);
+    }
+}
+
+/// Lets an idle connection stop keeping the loop running. A response's
+/// callback often sends the next request on the connection it just
+/// freed: this runs after it, so such a connection never switches.
+pub(crate) fn unref_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
+    let Some(c) = conn::<T>(ctx, id) else { return };
+    if !matches!(c.phase, ConnPhase::Idle) || c.unrefd {
+        return;
+    }
+    c.unrefd = true;
+    let Some(sid) = c.stream else { return };
+    if let Ok(mut s) = ctx.stream(sid) {
+        s.set_keepalive(false);
     }
 }
 
@@ -109,7 +135,7 @@ pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool)
     let cid = c.client;
     let shut = super::state::client::<T>(ctx, cid).is_none_or(|cl| cl.shut);
     if reusable && !shut {
-        make_idle(ctx, id);
+        make_idle(ctx, id, false);
     } else {
         close_conn(ctx, id);
     }

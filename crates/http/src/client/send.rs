@@ -22,7 +22,8 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
         return;
     };
     c.phase = ConnPhase::Busy(rid);
-    c.read_off = false;
+    let was_off = std::mem::take(&mut c.read_off);
+    let was_unrefd = std::mem::take(&mut c.unrefd);
     let sid = c.stream;
     let Some(r) = cs.reqs.get_mut(&rid) else {
         return;
@@ -46,8 +47,12 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
         r.continue_since = Some(now);
     }
     let Ok(mut s) = ctx.stream(sid) else { return };
-    s.set_keepalive(true);
-    s.enable(Direction::Read);
+    if was_unrefd {
+        s.set_keepalive(true);
+    }
+    if was_off {
+        s.enable(Direction::Read);
+    }
     s.output().add_bytes(head);
     drop(s);
     if wait {

@@ -179,7 +179,13 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
     };
     match headers.get(HOST) {
         Some(v) => field(b"host", v.as_bytes()),
-        None => field(b"host", authority.unwrap_or("localhost").as_bytes()),
+        None => match (authority, connect_to) {
+            (Some(a), _) => field(b"host", a.as_bytes()),
+            // A target without authority (`*`, a path over a Unix socket):
+            // the host connected to.
+            (None, Some((h, p))) => field(b"host", format!("{h}:{p}").as_bytes()),
+            (None, None) => field(b"host", b"localhost"),
+        },
     }
     if let (Some(ua), false) = (&opts.user_agent, headers.contains_key(USER_AGENT)) {
         field(b"user-agent", ua.as_bytes());

@@ -24,7 +24,7 @@ fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Respo
         None => (
             http::StatusCode::OK,
             http::Version::HTTP_11,
-            String::new(),
+            Default::default(),
             HeaderMap::new(),
         ),
     };

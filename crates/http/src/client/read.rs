@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 use super::state::{In, Req};
 use super::ClientError;
 use crate::proto::{
-    parse_response_head, ChunkStep, ChunkedDecoder, Lenient, Limits, ResponseBodyKind,
+    parse_response_head_shared, ChunkStep, ChunkedDecoder, Lenient, Limits, ResponseBodyKind,
 };
 
 /// Most body bytes handed over per step.
@@ -124,7 +124,7 @@ fn head_step<T: 'static>(
         Ok(Some(n)) => n,
     };
     let bytes = input.split_to(n);
-    let head = match parse_response_head(&bytes, &r.method, limits, lenient) {
+    let head = match parse_response_head_shared(&bytes, &r.method, limits, lenient) {
         Ok(h) => h,
         Err(e) => return Step::Fail(e.into()),
     };

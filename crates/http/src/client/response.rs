@@ -1,5 +1,7 @@
 //! [`Response`]: the head, body and trailers of an answered request.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use evloop_buffer::StreamId;
 use http::{HeaderMap, StatusCode, Uri, Version};
@@ -16,7 +18,7 @@ use crate::proto::ResponseHead;
 pub struct Response {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
-    pub(crate) reason: String,
+    pub(crate) reason: Cow<'static, str>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) trailers: HeaderMap,
@@ -104,11 +106,18 @@ impl Response {
 
     /// The response as an `http::Response` (the body moved, trailers and
     /// interim responses dropped).
-    pub fn into_http(self) -> http::Response<Bytes> {
-        let mut r = http::Response::new(self.body);
+    pub fn into_http(mut self) -> http::Response<Bytes> {
+        let mut r = http::Response::new(std::mem::take(&mut self.body));
         *r.status_mut() = self.status;
         *r.version_mut() = self.version;
-        *r.headers_mut() = self.headers;
+        *r.headers_mut() = std::mem::take(&mut self.headers);
         r
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        // The emptied map holds the next response's fields.
+        crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
     }
 }

@@ -181,7 +181,6 @@ pub(crate) use head::parse_request_head_shared;
 pub use head::{parse_request_head, RequestHead};
 pub use limits::Limits;
 // For the client, which splits heads off its input as Bytes (no copy).
-#[allow(unused_imports)]
 pub(crate) use response::parse_response_head_shared;
 pub use response::{parse_response_head, Lenient, ResponseBodyKind, ResponseHead};
 pub use response_scan::ResponseScanner;

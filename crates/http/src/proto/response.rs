@@ -1,15 +1,15 @@
 //! [`parse_response_head`]: a complete response head to a [`ResponseHead`],
 //! for a client.
 
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONNECTION};
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::framing::ConnectionOptions;
 use super::head::{check_line_ends, sub};
-use super::response_framing::response_body_kind;
+use super::response_framing::{response_body_kind, FramingFields};
 use super::scan::{find_lf, MAX_LEADING_EMPTY_LINES};
 use super::version::parse_version;
 use super::{HttpError, Limits};
@@ -98,7 +98,9 @@ pub struct ResponseHead {
     pub version: Version,
     /// The reason phrase as sent (empty when there is none). Bytes outside
     /// ASCII, which RFC 9112 leaves opaque, are replaced with U+FFFD.
-    pub reason: String,
+    /// The status's own phrase (`OK` for 200, ...) is borrowed, not
+    /// allocated.
+    pub reason: Cow<'static, str>,
     /// The header fields, in order; names are lowercase.
     pub headers: HeaderMap,
     /// How the body is framed.
@@ -311,13 +313,16 @@ fn parse_fields(
         Err(e) => return Err(httparse_error(e)),
     }
     let mut headers = super::spare_maps::take(resp.headers.len());
-    let mut connection = ConnectionOptions::default();
+    let mut seen = FramingFields::default();
     for h in resp.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("invalid field name"))?;
-        let value = if h.value.iter().any(|&b| b == b'\r' || b == b'\n') {
-            // An obs-fold (only parsed with the switch on): each CR and LF
-            // becomes a space, as RFC 9112 section 5.2 allows.
+        // httparse reads a CR or LF into a value only as part of an
+        // obs-fold, which it parses only with the switch on.
+        let folded = lenient.obs_fold && h.value.iter().any(|&b| b == b'\r' || b == b'\n');
+        let value = if folded {
+            // Each CR and LF of the fold becomes a space, as RFC 9112
+            // section 5.2 allows.
             let unfolded: Vec<u8> = h
                 .value
                 .iter()
@@ -328,13 +333,18 @@ fn parse_fields(
             HeaderValue::from_maybe_shared(sub(shared, h.value))
         }
         .map_err(|_| bad("invalid field value"))?;
-        if name == CONNECTION {
-            connection.add(value.as_bytes());
-        }
+        seen.note(&name, value.as_bytes());
         headers.append(name, value);
     }
-    let body = response_body_kind(req_method, line.status, line.version, &headers, lenient)?;
-    let (persist, _) = connection.decide(line.version, false);
+    let body = response_body_kind(
+        req_method,
+        line.status,
+        line.version,
+        &headers,
+        &seen,
+        lenient,
+    )?;
+    let (persist, _) = seen.connection.decide(line.version, false);
     let keep_alive = persist
         && !matches!(
             body,
@@ -343,11 +353,22 @@ fn parse_fields(
     Ok(ResponseHead {
         status: line.status,
         version: line.version,
-        reason: String::from_utf8_lossy(line.reason).into_owned(),
+        reason: reason_phrase(line.status, line.reason),
         headers,
         body,
         keep_alive,
     })
+}
+
+/// The reason phrase as text: the status's own (`OK` for 200, ...)
+/// without an allocation, any other as a copy (bytes outside ASCII as
+/// U+FFFD).
+fn reason_phrase(status: StatusCode, reason: &[u8]) -> Cow<'static, str> {
+    match status.canonical_reason() {
+        Some(canonical) if canonical.as_bytes() == reason => Cow::Borrowed(canonical),
+        _ if reason.is_empty() => Cow::Borrowed(""),
+        _ => Cow::Owned(String::from_utf8_lossy(reason).into_owned()),
+    }
 }
 
 /// What a response without a status line stands for.
@@ -355,7 +376,7 @@ fn http09_head() -> ResponseHead {
     ResponseHead {
         status: StatusCode::OK,
         version: Version::HTTP_09,
-        reason: String::new(),
+        reason: Cow::Borrowed(""),
         headers: HeaderMap::new(),
         body: ResponseBodyKind::CloseDelimited,
         keep_alive: false,

@@ -1,20 +1,47 @@
 //! How a response's body is framed (RFC 9112 section 6.3).
 
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::framing::{content_length, BodyKind};
+use super::framing::{content_length, BodyKind, ConnectionOptions};
 use super::response::bad;
 use super::token::{is_token, list_elements, trim_ows};
 use super::{HttpError, Lenient, ResponseBodyKind};
 
-/// The body framing of a response with `status` and `headers` to a
-/// request with `method`, in the order of RFC 9112 section 6.3.
+/// What the framing needs from the fields, noted while the map is built
+/// so that the common response costs no lookups in it.
+#[derive(Default)]
+pub(super) struct FramingFields {
+    transfer_encoding: bool,
+    /// Content-Length field lines, and the value of the last one read
+    /// as a single `1*DIGIT`.
+    lengths: usize,
+    length: Option<Result<u64, HttpError>>,
+    pub(super) connection: ConnectionOptions,
+}
+
+impl FramingFields {
+    pub(super) fn note(&mut self, name: &HeaderName, value: &[u8]) {
+        if name == CONTENT_LENGTH {
+            self.lengths += 1;
+            self.length = Some(single_length(value));
+        } else if name == TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+        } else if name == CONNECTION {
+            self.connection.add(value);
+        }
+    }
+}
+
+/// The body framing of a response with `status` and `headers` (`seen`
+/// noted from them) to a request with `method`, in the order of RFC 9112
+/// section 6.3.
 pub(super) fn response_body_kind(
     method: &Method,
     status: StatusCode,
     version: Version,
     headers: &HeaderMap,
+    seen: &FramingFields,
     lenient: &Lenient,
 ) -> Result<ResponseBodyKind, HttpError> {
     // Rule 2 (before rule 1: 101 is a 1xx, but the connection switches).
@@ -31,8 +58,7 @@ pub(super) fn response_body_kind(
     {
         return Ok(ResponseBodyKind::None);
     }
-    let has_te = headers.contains_key(TRANSFER_ENCODING);
-    let has_cl = headers.contains_key(CONTENT_LENGTH);
+    let (has_te, has_cl) = (seen.transfer_encoding, seen.lengths > 0);
     if has_te {
         // Rule 3: TE with CL may be an attempt at response splitting; TE
         // in a 1.0 message means the framing is faulty (RFC 9112 6.1).
@@ -46,15 +72,35 @@ pub(super) fn response_body_kind(
         return transfer_coding(headers);
     }
     if has_cl {
-        return match content_length(headers) {
-            Ok(BodyKind::Length(n)) => Ok(ResponseBodyKind::Length(n)),
-            Ok(_) => Err(bad("malformed Content-Length")),
+        let length = match seen.length {
+            Some(length) if seen.lengths == 1 => length,
+            _ => match content_length(headers) {
+                Ok(BodyKind::Length(n)) => Ok(n),
+                Ok(_) => Err(bad("malformed Content-Length")),
+                Err(e) => Err(bad(e.reason)),
+            },
+        };
+        return match length {
+            Ok(n) => Ok(ResponseBodyKind::Length(n)),
             Err(_) if lenient.content_length_list => equal_lengths(headers),
-            Err(e) => Err(bad(e.reason)),
+            Err(e) => Err(e),
         };
     }
     // Rule 8.
     Ok(ResponseBodyKind::CloseDelimited)
+}
+
+/// One Content-Length field line's value: `1*DIGIT` within u64 (the
+/// rule [`content_length`] applies to the only line of a message).
+fn single_length(v: &[u8]) -> Result<u64, HttpError> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return Err(bad("malformed Content-Length"));
+    }
+    v.iter()
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or(bad("Content-Length out of range"))
 }
 
 /// The Transfer-Encoding list (all field lines, in order). `chunked` last,

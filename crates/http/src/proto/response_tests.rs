@@ -79,6 +79,16 @@ fn reason_may_be_empty_with_or_without_its_space() {
 }
 
 #[test]
+fn reason_is_the_one_sent_even_when_close_to_the_canonical_one() {
+    let h = get(b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap();
+    assert!(matches!(h.reason, std::borrow::Cow::Borrowed("Not Found")));
+    assert_eq!(get(b"HTTP/1.1 200 Ok\r\n\r\n").unwrap().reason, "Ok");
+    assert_eq!(get(b"HTTP/1.1 200 OK \r\n\r\n").unwrap().reason, "OK ");
+    assert_eq!(get(b"HTTP/1.1 404 OK\r\n\r\n").unwrap().reason, "OK");
+    assert_eq!(get(b"HTTP/1.1 599 OK\r\n\r\n").unwrap().reason, "OK");
+}
+
+#[test]
 fn reason_keeps_spaces_tabs_and_opaque_bytes() {
     let h = get(b"HTTP/1.1 200 All  good\there \r\n\r\n").unwrap();
     assert_eq!(h.reason, "All  good\there ");
@@ -454,6 +464,20 @@ fn lenient_obs_fold_becomes_spaces() {
     );
     assert!(!v.contains(['\r', '\n']));
     assert_eq!(h.body, ResponseBodyKind::Length(0));
+    // The fields that frame and steer the connection are read unfolded.
+    let close =
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive,\r\n close\r\nContent-Length: 0\r\n\r\n";
+    assert!(!lenient(close, l).unwrap().keep_alive);
+    let length = b"HTTP/1.1 200 OK\r\nContent-Length: 5,\r\n 5\r\n\r\n";
+    assert!(lenient(length, l).is_err());
+    let l = Lenient {
+        content_length_list: true,
+        ..l
+    };
+    assert_eq!(
+        lenient(length, l).unwrap().body,
+        ResponseBodyKind::Length(5)
+    );
 }
 
 #[test]

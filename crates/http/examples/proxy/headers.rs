@@ -1,0 +1,208 @@
+//! The header rewriting of a proxy (RFC 9110 7.6): hop-by-hop fields
+//! removed both ways (7.6.1), `Via` added both ways (7.6.3),
+//! `X-Forwarded-For`/`-Proto`/`-Host` added to requests.
+
+use std::net::IpAddr;
+
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, EXPECT, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
+};
+use http::{HeaderMap, Version};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Rewrites a request's fields for the upstream, in place: `version` is
+/// the version the client used, `peer` its address.
+///
+/// `Expect` goes too: the proxy's server side answers `100 Continue`
+/// itself when it starts reading the body, and the body is then sent on
+/// without waiting for the upstream's.
+pub fn to_upstream(h: &mut HeaderMap, version: Version, peer: Option<IpAddr>) {
+    remove_hop_by_hop(h);
+    h.remove(EXPECT);
+    if let Some(ip) = peer {
+        // One field, earlier hops first (what most applications read).
+        let ip = ip.to_canonical().to_string();
+        let mut xff = String::new();
+        for v in h.get_all(&X_FORWARDED_FOR) {
+            if let Ok(s) = v.to_str() {
+                let s = s.trim();
+                if !s.is_empty() {
+                    xff.push_str(s);
+                    xff.push_str(", ");
+                }
+            }
+        }
+        xff.push_str(&ip);
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            h.insert(X_FORWARDED_FOR.clone(), v);
+        }
+    }
+    h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    if let Some(host) = h.get(HOST).cloned() {
+        h.insert(X_FORWARDED_HOST.clone(), host);
+    }
+    add_via(h, version);
+}
+
+/// Rewrites a response's fields for the client, in place: `version` is
+/// the version the upstream answered with.
+pub fn to_client(h: &mut HeaderMap, version: Version) {
+    remove_hop_by_hop(h);
+    add_via(h, version);
+}
+
+/// RFC 9110 7.6.1: the fields `Connection` names, and the ones that are
+/// hop-by-hop by definition.
+pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    let mut named: Vec<HeaderName> = Vec::new();
+    for v in h.get_all(CONNECTION) {
+        let Ok(s) = v.to_str() else { continue };
+        for token in s.split(',') {
+            if let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) {
+                named.push(name);
+            }
+        }
+    }
+    for name in named {
+        h.remove(name);
+    }
+    for name in [
+        &CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+        &PROXY_AUTHENTICATE,
+        &PROXY_AUTHORIZATION,
+    ] {
+        h.remove(name);
+    }
+}
+
+fn add_via(h: &mut HeaderMap, version: Version) {
+    let v = if version == Version::HTTP_10 {
+        const { HeaderValue::from_static("1.0 evloop-proxy") }
+    } else {
+        const { HeaderValue::from_static("1.1 evloop-proxy") }
+    };
+    h.append(VIA, v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(fields: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in fields {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn all(h: &HeaderMap, name: &str) -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn hop_by_hop_fields_and_those_connection_names_are_removed() {
+        let mut h = map(&[
+            ("host", "example.com"),
+            ("connection", "keep-alive, X-Secret"),
+            ("connection", "x-other"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic eA=="),
+            ("proxy-authenticate", "Basic"),
+            ("expect", "100-continue"),
+            ("content-length", "5"),
+            ("authorization", "Bearer t"),
+            ("x-kept", "yes"),
+        ]);
+        to_upstream(&mut h, Version::HTTP_11, None);
+        let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "authorization",
+                "content-length",
+                "host",
+                "via",
+                "x-forwarded-host",
+                "x-forwarded-proto",
+                "x-kept"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_client_is_appended_to_x_forwarded_for() {
+        let mut h = map(&[("host", "site:8080")]);
+        to_upstream(&mut h, Version::HTTP_11, Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(all(&h, "x-forwarded-for"), ["10.0.0.7"]);
+        assert_eq!(all(&h, "x-forwarded-proto"), ["http"]);
+        assert_eq!(all(&h, "x-forwarded-host"), ["site:8080"]);
+        assert_eq!(all(&h, "via"), ["1.1 evloop-proxy"]);
+
+        let mut h = map(&[
+            ("x-forwarded-for", "203.0.113.1, 198.51.100.2"),
+            ("x-forwarded-for", "192.0.2.3"),
+            ("x-forwarded-proto", "https"),
+            ("via", "1.1 edge"),
+        ]);
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        to_upstream(&mut h, Version::HTTP_10, Some(mapped));
+        assert_eq!(
+            all(&h, "x-forwarded-for"),
+            ["203.0.113.1, 198.51.100.2, 192.0.2.3, 127.0.0.1"]
+        );
+        // Set by the proxy the client talked to: this one.
+        assert_eq!(all(&h, "x-forwarded-proto"), ["http"]);
+        assert!(h.get("x-forwarded-host").is_none());
+        assert_eq!(all(&h, "via"), ["1.1 edge", "1.0 evloop-proxy"]);
+
+        let mut h = HeaderMap::new();
+        to_upstream(&mut h, Version::HTTP_11, Some("::1".parse().unwrap()));
+        assert_eq!(all(&h, "x-forwarded-for"), ["::1"]);
+    }
+
+    #[test]
+    fn responses_lose_hop_by_hop_fields_and_gain_via() {
+        let mut h = map(&[
+            ("connection", "close, x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("content-type", "text/plain"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ]);
+        to_client(&mut h, Version::HTTP_11);
+        let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "set-cookie", "via"]);
+        assert_eq!(all(&h, "set-cookie"), ["a=1", "b=2"]);
+        assert_eq!(all(&h, "via"), ["1.1 evloop-proxy"]);
+    }
+}

@@ -55,6 +55,7 @@
 //! nothing after it is read.
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod proto;
 pub mod server;
 pub mod ws;

@@ -12,7 +12,8 @@ use http::StatusCode;
 /// be the start of another request, so none of it may be parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpError {
-    /// The status to answer with: 400, 413, 414, 417, 431, 501 or 505.
+    /// The status to answer with: 400, 413, 414, 417, 431, 501 or 505 (for
+    /// a request); 502 for a response a client refuses.
     pub status: StatusCode,
     /// A short, fixed description of the rule broken, fit for a log line
     /// or a response body (it never contains request bytes).

@@ -54,7 +54,7 @@ pub(crate) fn body_kind(
 /// A list, even of equal values, and a repeated field line are refused:
 /// RFC 9110 section 8.6 lets a recipient reject them, and another parser
 /// on the path may have picked a different one.
-fn content_length(headers: &HeaderMap) -> Result<BodyKind, HttpError> {
+pub(super) fn content_length(headers: &HeaderMap) -> Result<BodyKind, HttpError> {
     let mut values = headers.get_all(CONTENT_LENGTH).iter();
     let (Some(v), None) = (values.next(), values.next()) else {
         return Err(HttpError::bad("more than one Content-Length"));

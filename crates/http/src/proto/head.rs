@@ -187,7 +187,7 @@ fn parse_checked(
 
 /// `part`, a slice of `shared`, as the same bytes of `shared`: no
 /// allocation.
-fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
+pub(super) fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
     let at = (part.as_ptr() as usize).wrapping_sub(shared.as_ptr() as usize);
     match at.checked_add(part.len()) {
         Some(end) if end <= shared.len() && !part.is_empty() => shared.slice(at..end),
@@ -266,7 +266,7 @@ fn skip_empty_lines(mut head: &[u8]) -> Result<&[u8], HttpError> {
 
 /// Every CR is followed by LF and every LF preceded by CR (RFC 9112
 /// section 2.2: a bare CR is invalid; a bare LF is refused by choice).
-fn check_line_ends(head: &[u8]) -> Result<(), HttpError> {
+pub(super) fn check_line_ends(head: &[u8]) -> Result<(), HttpError> {
     // Branch-free over byte pairs so that it vectorises; the reason is
     // looked for only once something is wrong.
     let bad = head.first() == Some(&b'\n')

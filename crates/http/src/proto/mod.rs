@@ -1,5 +1,5 @@
-//! The HTTP/1.1 wire rules, without sockets: request heads, body framing,
-//! the chunked coding.
+//! The HTTP/1.1 wire rules, without sockets: request heads, response
+//! heads, body framing, the chunked coding.
 //!
 //! A server reads a request in three steps, each fed from the connection's
 //! input [`Buffer`](evloop_buffer::Buffer) as bytes arrive:
@@ -96,6 +96,67 @@
 //! | missing CRLF after chunk data | 400 |
 //! | trailer section over [`Limits::max_trailer`] or more fields than [`Limits::max_headers`] | 431 |
 //! | trailer fields that may not be trailers (RFC 9110 6.5.1: framing, routing, controls, authentication, content metadata) | dropped, never merged into the head |
+//!
+//! # Responses
+//!
+//! A client reads a response the same way: [`ResponseScanner::scan`] finds
+//! the end of the head, [`parse_response_head`] (given the request's
+//! method) turns it into a [`ResponseHead`] whose [`ResponseBodyKind`]
+//! says how the body ends, and a [`ChunkedDecoder`] decodes a chunked one.
+//! Every error is a [`HttpError`] with status 502: the connection cannot
+//! carry anything more. Strict by default; the [`Lenient`] switches relax
+//! the rules marked so below.
+//!
+//! ```
+//! use evloop_buffer::Buffer;
+//! use evloop_http::proto::{
+//!     parse_response_head, Lenient, Limits, ResponseBodyKind, ResponseScanner,
+//! };
+//!
+//! let (limits, lenient) = (Limits::default(), Lenient::default());
+//! let mut scanner = ResponseScanner::new(&lenient);
+//! let mut input = Buffer::new();
+//! input.add(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n");
+//! input.add(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+//! // An interim response first: the final one follows.
+//! let n = scanner.scan(&input, &limits)?.expect("a complete head");
+//! let early = parse_response_head(input.pullup(n), &http::Method::GET, &limits, &lenient)?;
+//! input.drain(n);
+//! assert!(early.is_informational());
+//! let n = scanner.scan(&input, &limits)?.expect("the final head");
+//! let head = parse_response_head(input.pullup(n), &http::Method::GET, &limits, &lenient)?;
+//! input.drain(n);
+//! assert_eq!(head.body, ResponseBodyKind::Length(2));
+//! assert_eq!(input.split_to(usize::MAX), "hi");
+//! # Ok::<(), evloop_http::proto::HttpError>(())
+//! ```
+//!
+//! | Response input | Answer |
+//! |---|---|
+//! | status line other than `HTTP-version SP 3DIGIT SP reason` | error (the SP before an empty reason may be missing: nothing can be misread, and clients take it) |
+//! | status code outside 100..=599 (RFC 9110 section 15) | error |
+//! | `HTTP/1.2`..`HTTP/1.9` | treated as 1.1 |
+//! | any other version, malformed version | error |
+//! | reason phrase | kept (non-ASCII bytes as U+FFFD); control characters other than HTAB: error |
+//! | status line over [`Limits::max_request_line`], head over [`Limits::max_head`] or [`Limits::max_headers`] | error |
+//! | up to [`MAX_LEADING_EMPTY_LINES`] empty lines before the status line | skipped |
+//! | bare CR | error, lenient or not |
+//! | bare LF as a line end | error; accepted with [`Lenient::bare_lf`] |
+//! | obs-fold | error; with [`Lenient::obs_fold`] each fold's CR and LF become SP |
+//! | whitespace between field name and colon | error; dropped with [`Lenient::space_before_colon`] |
+//! | no status line (first bytes not `HTTP/`) | error; with [`Lenient::http09`] an HTTP/0.9 response: status 200, all bytes are body up to the close |
+//! | field lines otherwise | as a request's (token names, no controls in values) |
+//! | `101`; `2xx` to CONNECT | [`ResponseBodyKind::Tunnel`]: the bytes after the head belong to the new protocol |
+//! | response to HEAD; `1xx`; `204`; `304` | [`ResponseBodyKind::None`], whatever Content-Length or Transfer-Encoding say |
+//! | Transfer-Encoding and Content-Length both | error, lenient or not (response splitting) |
+//! | Transfer-Encoding in an HTTP/1.0 response | error (RFC 9112 section 6.1: faulty framing) |
+//! | Transfer-Encoding `chunked` (once, last, no parameters) | [`ResponseBodyKind::Chunked`] |
+//! | any other transfer coding (`gzip, chunked`, final `gzip`), `chunked` twice or with parameters, empty TE | error: the client decodes only chunked, and would otherwise hand over encoded bytes as the content |
+//! | one Content-Length of `1*DIGIT` within u64 | [`ResponseBodyKind::Length`] |
+//! | Content-Length list or repeated | error; equal values accepted with [`Lenient::content_length_list`] (different values never) |
+//! | Content-Length malformed or over u64 | error |
+//! | neither | [`ResponseBodyKind::CloseDelimited`] |
+//! | keep-alive | 1.1 unless `Connection: close`; 1.0 only with `Connection: keep-alive`; never after a close-delimited body or a tunnel |
 
 mod chunk_line;
 mod chunked;
@@ -103,6 +164,9 @@ mod error;
 mod framing;
 mod head;
 mod limits;
+mod response;
+mod response_framing;
+mod response_scan;
 mod scan;
 pub(crate) mod spare_maps;
 mod target;
@@ -116,7 +180,14 @@ pub use framing::BodyKind;
 pub(crate) use head::parse_request_head_shared;
 pub use head::{parse_request_head, RequestHead};
 pub use limits::Limits;
+// For the client, which splits heads off its input as Bytes (no copy).
+#[allow(unused_imports)]
+pub(crate) use response::parse_response_head_shared;
+pub use response::{parse_response_head, Lenient, ResponseBodyKind, ResponseHead};
+pub use response_scan::ResponseScanner;
 pub use scan::{HeadScanner, MAX_LEADING_EMPTY_LINES};
 
 #[cfg(test)]
 mod head_tests;
+#[cfg(test)]
+mod response_tests;

@@ -65,6 +65,8 @@ pub struct HeadScanner {
     /// Whether the byte before `pos` is a CR (it may be in an earlier
     /// piece of the input).
     prev_cr: bool,
+    /// A bare LF ends a line (a client's lenient mode; never a server's).
+    bare_lf: bool,
 }
 
 impl HeadScanner {
@@ -76,7 +78,21 @@ impl HeadScanner {
     /// Forgets the current head; the next [`scan`](HeadScanner::scan)
     /// starts at the input's first byte.
     pub fn reset(&mut self) {
-        *self = HeadScanner::default();
+        *self = HeadScanner {
+            bare_lf: self.bare_lf,
+            ..HeadScanner::default()
+        };
+    }
+
+    /// A scanner that takes a bare LF as a line end (and an LF alone as
+    /// an empty line), for a client reading responses with
+    /// [`Lenient::bare_lf`](super::Lenient::bare_lf). A bare CR is still
+    /// left to the parser, which rejects it.
+    pub(super) fn with_bare_lf(bare_lf: bool) -> Self {
+        HeadScanner {
+            bare_lf,
+            ..HeadScanner::default()
+        }
     }
 
     /// How many bytes of the input have been examined so far (for a caller
@@ -159,10 +175,18 @@ impl HeadScanner {
             0 => self.prev_cr,
             _ => window[i - 1] == b'\r',
         };
-        if lf == self.line_start || !cr {
+        if !cr && !self.bare_lf {
             return Err(HttpError::bad("bare LF line end"));
         }
-        if lf - 1 == self.line_start {
+        let content_end = if cr { lf - 1 } else { lf };
+        if !cr && in_request_line && content_end - self.line_start > limits.max_request_line {
+            // The line limit above counts on a CR before the LF.
+            return Err(HttpError::new(
+                StatusCode::URI_TOO_LONG,
+                "request line too long",
+            ));
+        }
+        if content_end == self.line_start {
             // The blank line: the head is complete.
             self.reset();
             return Ok(Some(lf + 1));
@@ -188,14 +212,19 @@ impl HeadScanner {
     fn step_before_request(&mut self, b: u8) -> Result<Option<usize>, HttpError> {
         if self.pos == self.line_start {
             match b {
+                b'\n' if self.bare_lf => {}
                 b'\n' => return Err(HttpError::bad("bare LF line end")),
-                b'\r' => self.pos += 1,
-                _ => self.head_start = Some(self.line_start),
+                b'\r' => {
+                    self.pos += 1;
+                    return Ok(None);
+                }
+                _ => {
+                    self.head_start = Some(self.line_start);
+                    return Ok(None);
+                }
             }
-            return Ok(None);
-        }
-        // After the CR of what must be an empty line.
-        if b != b'\n' {
+        } else if b != b'\n' {
+            // After the CR of what must be an empty line.
             return Err(HttpError::bad("bare CR"));
         }
         self.skipped += 1;

@@ -1,0 +1,237 @@
+//! A connection's stream callbacks, and the pump that moves a response
+//! from its input to the request's callbacks.
+
+use evloop::Ctx;
+use evloop_buffer::{Direction, StreamEvent, StreamExt, StreamId};
+
+use super::finish::{complete, deliver_chunk, deliver_head, fail, retry_or_fail, upgraded};
+use super::pool::{close_conn, connect_failed, release_body};
+use super::read::{step, Step};
+use super::state::{clients, conn, req, ConnPhase};
+use super::{ClientError, ResponseChunk, TimeoutKind};
+
+pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
+    pump(ctx, data, id);
+}
+
+/// Output drained (to the low watermark): a streamed body's producer may
+/// go on; a fully queued request restarts its head wait from now.
+pub(crate) fn on_write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
+    let now = ctx.now();
+    let Some(c) = conn::<T>(ctx, id) else { return };
+    let ConnPhase::Busy(rid) = c.phase else { return };
+    if let Some(r) = req::<T>(ctx, rid) {
+        r.body_since = now;
+        if r.body_queued && r.framing.is_none() {
+            r.head_since = Some(now);
+        }
+    }
+    super::body_out::drain(ctx, data, rid);
+}
+
+pub(crate) fn on_event<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    id: u64,
+    sid: StreamId,
+    ev: StreamEvent,
+) {
+    let Some(c) = conn::<T>(ctx, id) else {
+        if let Ok(s) = ctx.stream(sid) {
+            s.close();
+        }
+        return;
+    };
+    match c.phase {
+        ConnPhase::Connecting { .. } => {
+            let err = match ev {
+                StreamEvent::Connected => {
+                    super::pool::connected(ctx, id, sid);
+                    return;
+                }
+                StreamEvent::Error { error, .. } => ClientError::Connect(error),
+                StreamEvent::Timeout(_) => ClientError::Timeout(TimeoutKind::Connect),
+                StreamEvent::Eof => ClientError::Closed,
+            };
+            connect_failed(ctx, data, id, err);
+        }
+        ConnPhase::Idle => {
+            // The server closed it, it failed, or it idled out.
+            let cid = c.client;
+            close_conn(ctx, id);
+            super::pool::dispatch(ctx, cid);
+        }
+        ConnPhase::Busy(rid) => match ev {
+            StreamEvent::Connected => {}
+            StreamEvent::Eof => {
+                c.eof = true;
+                pump(ctx, data, id);
+            }
+            StreamEvent::Error { error, .. } => {
+                c.eof = true;
+                c.error = Some(error);
+                pump(ctx, data, id);
+            }
+            StreamEvent::Timeout(Direction::Write) => {
+                fail(ctx, data, rid, ClientError::Timeout(TimeoutKind::Body));
+            }
+            StreamEvent::Timeout(Direction::Read) => {
+                fail(ctx, data, rid, ClientError::Timeout(TimeoutKind::Body));
+            }
+        },
+    }
+}
+
+/// Reads what the connection's input holds for its request, handing each
+/// event to the request's callbacks, until more input is needed.
+pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
+    loop {
+        let now = ctx.now();
+        let Some(c) = conn::<T>(ctx, id) else { return };
+        let Some(sid) = c.stream else { return };
+        let eof = c.eof;
+        let cid = c.client;
+        let rid = match c.phase {
+            ConnPhase::Busy(rid) => rid,
+            ConnPhase::Idle => {
+                // Bytes nobody asked for: the connection is out of step.
+                let unsolicited = ctx.stream(sid).is_ok_and(|mut s| !s.input().is_empty());
+                if unsolicited || eof {
+                    close_conn(ctx, id);
+                    super::pool::dispatch(ctx, cid);
+                }
+                return;
+            }
+            ConnPhase::Connecting { .. } => return,
+        };
+        let mut input = match ctx.stream(sid) {
+            Ok(mut s) => std::mem::take(s.input()),
+            Err(_) => return,
+        };
+        let Some(cs) = clients::<T>(ctx) else { return };
+        let Some(r) = cs.reqs.get_mut(&rid) else { return };
+        let Some(cl) = cs.clients.get(&r.client) else {
+            return;
+        };
+        let st = step(r, &mut input, eof, &cl.opts.limits, &cl.opts.lenient);
+        let max_body = cl.opts.limits.max_body;
+        if let Ok(mut s) = ctx.stream(sid) {
+            let rest = s.input();
+            rest.prepend_buffer(&mut input);
+        }
+        match st {
+            Step::NeedMore => {
+                set_reading(ctx, id, true);
+                if eof {
+                    // Nothing more will come (a socket error before any
+                    // framing decision).
+                    let err = take_error(ctx, id).unwrap_or(ClientError::Closed);
+                    fail(ctx, data, rid, err);
+                }
+                return;
+            }
+            Step::Interim(cont) => {
+                if cont {
+                    release_body(ctx, rid);
+                }
+            }
+            Step::Head => {
+                let Some(r) = req::<T>(ctx, rid) else { return };
+                r.body_since = now;
+                r.head_since = None;
+                if r.expect_wait {
+                    // A final answer before 100: the body is not sent, and
+                    // the connection cannot carry another request.
+                    r.expect_wait = false;
+                    r.continue_since = None;
+                    r.body_abandoned = true;
+                    r.held.clear();
+                }
+                if super::follow::check(ctx, rid) {
+                    continue;
+                }
+                let Some(r) = req::<T>(ctx, rid) else { return };
+                let too_large = !r.stream_response
+                    && matches!(
+                        r.head.as_ref().map(|h| h.body),
+                        Some(crate::proto::ResponseBodyKind::Length(n)) if n > max_body
+                    );
+                if too_large {
+                    fail(ctx, data, rid, ClientError::BodyTooLarge);
+                    return;
+                }
+                if req::<T>(ctx, rid).is_some_and(|r| r.stream_response) {
+                    deliver_head(ctx, data, rid);
+                }
+                super::deadline::arm(ctx, rid);
+            }
+            Step::Data(bytes) => {
+                let Some(r) = req::<T>(ctx, rid) else { return };
+                r.body_since = now;
+                if r.redirect.is_some() {
+                    continue;
+                }
+                if r.stream_response {
+                    deliver_chunk(ctx, data, rid, ResponseChunk::Data(bytes));
+                } else {
+                    r.collected.add_bytes(bytes);
+                    if r.collected.len() as u64 > max_body {
+                        fail(ctx, data, rid, ClientError::BodyTooLarge);
+                        return;
+                    }
+                }
+            }
+            Step::Paused => {
+                set_reading(ctx, id, false);
+                if eof {
+                    // Remember nothing: `eof` stays set on the connection
+                    // and the body ends (or fails) once it is read.
+                }
+                return;
+            }
+            Step::End(trailers) => {
+                complete(ctx, data, rid, id, trailers);
+                return;
+            }
+            Step::Upgrade => {
+                upgraded(ctx, data, rid, id);
+                return;
+            }
+            Step::Unanswered => {
+                let err = take_error(ctx, id).unwrap_or(ClientError::Closed);
+                retry_or_fail(ctx, data, rid, id, err);
+                return;
+            }
+            Step::Fail(e) => {
+                let e = match e {
+                    ClientError::Closed => take_error(ctx, id).unwrap_or(ClientError::Closed),
+                    e => e,
+                };
+                fail(ctx, data, rid, e);
+                return;
+            }
+        }
+    }
+}
+
+fn take_error<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) -> Option<ClientError> {
+    conn::<T>(ctx, id)?.error.take().map(ClientError::Io)
+}
+
+/// Turns reading on or off (a streamed body nobody takes holds the
+/// socket, so the server is held back by TCP flow control).
+pub(crate) fn set_reading<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, on: bool) {
+    let Some(c) = conn::<T>(ctx, id) else { return };
+    if c.read_off != on {
+        return;
+    }
+    c.read_off = !on;
+    let Some(sid) = c.stream else { return };
+    if let Ok(mut s) = ctx.stream(sid) {
+        if on {
+            s.enable(Direction::Read);
+        } else {
+            s.disable(Direction::Read);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! How a request ends: complete (its connection back to the pool), failed,
+//! retried once, upgraded, cancelled; and the deferred work (`kick`) that
+//! calls from outside the loop's callbacks leave for the loop.
+
+use std::time::Duration;
+
+use evloop::Ctx;
+use http::HeaderMap;
+
+use super::conn::pump;
+use super::pool::{close_conn, detach, dispatch, release};
+use super::prepare::idempotent;
+use super::state::{clients, conn, req, ConnPhase, Req};
+use super::{ClientError, RequestId, Response, ResponseChunk};
+
+fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Response {
+    let (status, version, reason, headers) = match r.head.as_mut() {
+        Some(h) => (
+            h.status,
+            h.version,
+            std::mem::take(&mut h.reason),
+            std::mem::take(&mut h.headers),
+        ),
+        None => (
+            http::StatusCode::OK,
+            http::Version::HTTP_11,
+            String::new(),
+            HeaderMap::new(),
+        ),
+    };
+    Response {
+        status,
+        version,
+        reason,
+        headers,
+        body: bytes::Bytes::new(),
+        trailers: HeaderMap::new(),
+        informational: std::mem::take(&mut r.informational),
+        url: r.url.clone(),
+        redirects: r.redirects,
+        upgrade: None,
+        id,
+        streaming,
+    }
+}
+
+/// Takes request `rid` out of everything: the map, the queue, the
+/// connection being made for it, its timer; its connection is closed (a
+/// connection whose response was read to the end was released before).
+fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Req<T>> {
+    let cs = clients::<T>(ctx)?;
+    let r = cs.reqs.remove(&rid)?;
+    if let Some(cl) = cs.clients.get_mut(&r.client) {
+        cl.queue.retain(|&q| q != rid);
+    }
+    if let Some(c) = r.connecting.and_then(|c| cs.conns.get_mut(&c)) {
+        if let ConnPhase::Connecting { for_req, .. } = &mut c.phase {
+            *for_req = None;
+        }
+    }
+    let _ = ctx.remove(r.timer);
+    if let Some(c) = r.conn {
+        close_conn(ctx, c);
+    }
+    Some(r)
+}
+
+/// The response's body is read to its end.
+pub(crate) fn complete<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    rid: u64,
+    cid: u64,
+    trailers: HeaderMap,
+) {
+    let eof = conn::<T>(ctx, cid).is_none_or(|c| c.eof);
+    let Some(r) = req::<T>(ctx, rid) else { return };
+    let body_done = r.body_queued && r.out.as_ref().is_none_or(|o| o.finished);
+    let reusable = r.head.as_ref().is_some_and(|h| h.keep_alive)
+        && !r.close
+        && !r.body_abandoned
+        && body_done
+        && !eof;
+    r.conn = None;
+    release(ctx, cid, reusable);
+    if req::<T>(ctx, rid).is_some_and(|r| r.redirect.is_some()) {
+        super::follow::restart(ctx, data, rid);
+        return;
+    }
+    let Some(mut r) = detach_req(ctx, rid) else {
+        return;
+    };
+    let id = RequestId {
+        lp: ctx.loop_id(),
+        id: rid,
+    };
+    if r.stream_response {
+        if let Some(mut cb) = r.read_cb.take() {
+            cb(ctx, data, id, ResponseChunk::End(trailers));
+        }
+        return;
+    }
+    let mut resp = response(&mut r, id, false);
+    resp.body = r.collected.split_to(usize::MAX);
+    resp.trailers = trailers;
+    if let Some(cb) = r.cb.take() {
+        cb(ctx, data, Ok(resp));
+    }
+}
+
+/// Request `rid` fails with `err`.
+pub(crate) fn fail<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64, err: ClientError) {
+    let Some(r) = req::<T>(ctx, rid) else { return };
+    let client = r.client;
+    if r.stream_response && r.head_delivered && r.read_cb.is_none() {
+        // The caller has the head and will ask for the body: it hears the
+        // error then.
+        let c = r.conn.take();
+        r.pending_error = Some(err);
+        if let Some(c) = c {
+            close_conn(ctx, c);
+        }
+        dispatch(ctx, client);
+        return;
+    }
+    let Some(mut r) = detach_req(ctx, rid) else {
+        return;
+    };
+    dispatch(ctx, client);
+    let id = RequestId {
+        lp: ctx.loop_id(),
+        id: rid,
+    };
+    if r.head_delivered {
+        if let Some(mut cb) = r.read_cb.take() {
+            cb(ctx, data, id, ResponseChunk::Error(err));
+        }
+    } else if let Some(cb) = r.cb.take() {
+        cb(ctx, data, Err(err));
+    }
+}
+
+/// The connection ended before any byte of the response: the keep-alive
+/// race. An idempotent request with a replayable body, on a connection
+/// that had served before, is sent once more on a new connection.
+pub(crate) fn retry_or_fail<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    rid: u64,
+    cid: u64,
+    err: ClientError,
+) {
+    let reused = conn::<T>(ctx, cid).is_some_and(|c| c.served > 0);
+    let Some(r) = req::<T>(ctx, rid) else { return };
+    let retry = reused
+        && !r.retried
+        && idempotent(&r.method)
+        && r.body.is_replayable()
+        && !r.head_delivered
+        && r.informational.is_empty();
+    if !retry {
+        fail(ctx, data, rid, err);
+        return;
+    }
+    r.conn = None;
+    r.retried = true;
+    r.fresh_only = true;
+    reset_response(r);
+    let client = r.client;
+    close_conn(ctx, cid);
+    if let Some(cl) = super::state::client::<T>(ctx, client) {
+        cl.queue.push_front(rid);
+    }
+    dispatch(ctx, client);
+}
+
+/// Forgets what was read of a response (before the request goes again).
+pub(crate) fn reset_response<T: 'static>(r: &mut Req<T>) {
+    r.got_bytes = false;
+    r.scanner.reset();
+    r.informational.clear();
+    r.head = None;
+    r.framing = None;
+    r.collected.clear();
+    r.head_since = None;
+    r.body_queued = false;
+    r.body_abandoned = false;
+    r.expect_wait = r.expect;
+    r.continue_since = None;
+}
+
+/// `101` or a 2xx to CONNECT: the stream goes to the caller with the
+/// response.
+pub(crate) fn upgraded<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64, cid: u64) {
+    if let Some(r) = req::<T>(ctx, rid) {
+        r.conn = None;
+    }
+    let sid = detach(ctx, cid);
+    let Some(mut r) = detach_req(ctx, rid) else {
+        if let Some(sid) = sid {
+            if let Ok(s) = evloop_buffer::StreamExt::stream(ctx, sid) {
+                s.close();
+            }
+        }
+        return;
+    };
+    let id = RequestId {
+        lp: ctx.loop_id(),
+        id: rid,
+    };
+    let mut resp = response(&mut r, id, false);
+    resp.upgrade = sid;
+    if let Some(cb) = r.cb.take() {
+        cb(ctx, data, Ok(resp));
+    }
+}
+
+/// A streamed response's head goes to the callback.
+pub(crate) fn deliver_head<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64) {
+    let lp = ctx.loop_id();
+    let Some(r) = req::<T>(ctx, rid) else { return };
+    let resp = response(r, RequestId { lp, id: rid }, true);
+    r.head_delivered = true;
+    let Some(cb) = r.cb.take() else { return };
+    cb(ctx, data, Ok(resp));
+}
+
+/// A piece of a streamed body goes to the `read_body` callback.
+pub(crate) fn deliver_chunk<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    rid: u64,
+    chunk: ResponseChunk,
+) {
+    let lp = ctx.loop_id();
+    let Some(mut cb) = req::<T>(ctx, rid).and_then(|r| r.read_cb.take()) else {
+        return;
+    };
+    cb(ctx, data, RequestId { lp, id: rid }, chunk);
+    if let Some(r) = req::<T>(ctx, rid) {
+        if r.read_cb.is_none() {
+            r.read_cb = Some(cb);
+        }
+    }
+}
+
+/// Request `rid` fails from the loop (the error was found where no
+/// callback may run).
+pub(crate) fn defer_error<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, err: ClientError) {
+    if let Some(r) = req::<T>(ctx, rid) {
+        r.pending_error = Some(err);
+        kick(ctx, rid);
+    }
+}
+
+/// Has the loop look at request `rid` soon: a deferred error, a producer
+/// to call, input to pump.
+pub(crate) fn kick<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
+    let Some(r) = req::<T>(ctx, rid) else { return };
+    if r.kicked {
+        return;
+    }
+    r.kicked = true;
+    let t = ctx.once_timer(Duration::ZERO, move |ctx, data, _| kicked(ctx, data, rid));
+    if t.is_err() {
+        if let Some(r) = req::<T>(ctx, rid) {
+            r.kicked = false;
+        }
+    }
+}
+
+fn kicked<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64) {
+    let Some(r) = req::<T>(ctx, rid) else { return };
+    r.kicked = false;
+    if r.pending_error.is_some() {
+        if r.stream_response && r.head_delivered && r.read_cb.is_none() {
+            return;
+        }
+        let err = r.pending_error.take().unwrap_or(ClientError::Closed);
+        let client = r.client;
+        if let Some(c) = r.conn.take() {
+            close_conn(ctx, c);
+        }
+        // `fail` keeps a request whose caller holds the head; this one
+        // has its body callback or no head out, so it ends here.
+        fail(ctx, data, rid, err);
+        dispatch(ctx, client);
+        return;
+    }
+    super::body_out::drain(ctx, data, rid);
+    let Some(c) = req::<T>(ctx, rid).and_then(|r| r.conn) else {
+        return;
+    };
+    pump(ctx, data, c);
+}
+
+/// Drops request `rid`: no callback of it runs again.
+pub(crate) fn cancel<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> bool {
+    let Some(r) = detach_req(ctx, rid) else {
+        return false;
+    };
+    dispatch(ctx, r.client);
+    true
+}

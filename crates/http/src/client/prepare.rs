@@ -1,0 +1,212 @@
+//! A request checked and turned into the bytes of its head: target,
+//! `Host`, `User-Agent`, body framing, `Expect`.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http::header::{
+    HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE, USER_AGENT,
+};
+use http::{HeaderMap, Method, Uri, Version};
+
+use super::state::PoolKey;
+use super::{ClientError, ClientOptions, RequestBody};
+
+/// A request ready to go on a connection.
+pub(crate) struct Prepared {
+    pub(crate) key: PoolKey,
+    pub(crate) head: Bytes,
+    /// For a streamed body: chunked, or the declared length.
+    pub(crate) chunked: bool,
+    pub(crate) declared: Option<u64>,
+    pub(crate) expect: bool,
+    pub(crate) close: bool,
+    pub(crate) upgrade: bool,
+}
+
+fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
+
+/// Checks the request and writes its head.
+pub(crate) fn prepare(
+    method: &Method,
+    url: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+    body: &RequestBody,
+    unix: Option<&PathBuf>,
+    expect_continue: bool,
+    opts: &ClientOptions,
+) -> Result<Prepared, ClientError> {
+    let connect = method == Method::CONNECT;
+    match url.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") => {}
+        Some(s) => return Err(ClientError::UnsupportedScheme(s.to_string())),
+        None if connect || unix.is_some() => {}
+        None => return Err(ClientError::InvalidRequest("the URL has no scheme")),
+    }
+    if version != Version::HTTP_11 && version != Version::HTTP_10 {
+        return Err(ClientError::InvalidRequest("only HTTP/1.0 and HTTP/1.1 are spoken"));
+    }
+    let host = url.host().filter(|h| !h.is_empty());
+    let port = url.port_u16().unwrap_or(80);
+    let key = match (unix, host) {
+        (Some(p), _) => PoolKey::Unix(p.clone()),
+        (None, Some(h)) => {
+            let bare = h
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(h);
+            PoolKey::Tcp {
+                host: bare.to_ascii_lowercase(),
+                port,
+            }
+        }
+        (None, None) => return Err(ClientError::InvalidRequest("the URL has no host")),
+    };
+    // The Host field: authority without userinfo.
+    let authority = url
+        .authority()
+        .map(|a| a.as_str().rsplit('@').next().unwrap_or("").to_string())
+        .filter(|a| !a.is_empty());
+    let target = if connect {
+        match (&authority, url.port_u16()) {
+            (Some(a), Some(_)) => a.clone(),
+            _ => return Err(ClientError::InvalidRequest("CONNECT needs host:port")),
+        }
+    } else {
+        match url.path_and_query().map(|p| p.as_str()) {
+            None | Some("") => "/".to_string(),
+            Some(p) => p.to_string(),
+        }
+    };
+
+    let (mut chunked, mut declared) = (false, None);
+    let user_length = headers
+        .get(CONTENT_LENGTH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or(ClientError::InvalidRequest("invalid Content-Length"))
+        })
+        .transpose()?;
+    if headers.get_all(CONTENT_LENGTH).iter().count() > 1 {
+        return Err(ClientError::InvalidRequest("more than one Content-Length"));
+    }
+    let length = match body {
+        RequestBody::Empty => {
+            if user_length.is_some_and(|n| n != 0) {
+                return Err(ClientError::InvalidRequest(
+                    "Content-Length does not match the body",
+                ));
+            }
+            let wants = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+            (wants || user_length.is_some()).then_some(0)
+        }
+        RequestBody::Bytes(b) => Some(b.len() as u64),
+        RequestBody::File { len, .. } => Some(*len),
+        RequestBody::Stream => {
+            if let Some(n) = user_length {
+                declared = Some(n);
+                Some(n)
+            } else if version == Version::HTTP_10 {
+                return Err(ClientError::InvalidRequest(
+                    "a streamed HTTP/1.0 body needs a Content-Length",
+                ));
+            } else {
+                chunked = true;
+                None
+            }
+        }
+    };
+    if let (Some(user), Some(n)) = (user_length, length) {
+        if user != n {
+            return Err(ClientError::InvalidRequest(
+                "Content-Length does not match the body",
+            ));
+        }
+    }
+    let has_body = match body {
+        RequestBody::Empty => false,
+        RequestBody::Bytes(b) => !b.is_empty(),
+        RequestBody::File { len, .. } => *len > 0,
+        RequestBody::Stream => declared != Some(0),
+    };
+    let user_expect = headers
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expect = has_body && (expect_continue || user_expect) && version == Version::HTTP_11;
+    let upgrade = headers.contains_key(UPGRADE) || connect;
+    let close = has_token(headers, CONNECTION, "close")
+        || (version == Version::HTTP_10 && !has_token(headers, CONNECTION, "keep-alive"));
+
+    let mut h = Vec::with_capacity(128 + headers.len() * 32);
+    h.extend_from_slice(method.as_str().as_bytes());
+    h.push(b' ');
+    h.extend_from_slice(target.as_bytes());
+    h.extend_from_slice(if version == Version::HTTP_10 {
+        b" HTTP/1.0\r\n"
+    } else {
+        b" HTTP/1.1\r\n"
+    });
+    let mut field = |name: &[u8], value: &[u8]| {
+        h.extend_from_slice(name);
+        h.extend_from_slice(b": ");
+        h.extend_from_slice(value);
+        h.extend_from_slice(b"\r\n");
+    };
+    match headers.get(HOST) {
+        Some(v) => field(b"host", v.as_bytes()),
+        None => field(
+            b"host",
+            authority.as_deref().unwrap_or("localhost").as_bytes(),
+        ),
+    }
+    if let (Some(ua), false) = (&opts.user_agent, headers.contains_key(USER_AGENT)) {
+        field(b"user-agent", ua.as_bytes());
+    }
+    for (name, value) in headers {
+        if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        field(name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let Some(n) = length {
+        field(b"content-length", n.to_string().as_bytes());
+    }
+    if chunked {
+        field(b"transfer-encoding", b"chunked");
+    }
+    if expect && !user_expect {
+        field(b"expect", b"100-continue");
+    }
+    if upgrade && !connect && !has_token(headers, CONNECTION, "upgrade") {
+        field(b"connection", b"upgrade");
+    }
+    h.extend_from_slice(b"\r\n");
+    let _ = HeaderValue::from_static("");
+    Ok(Prepared {
+        key,
+        head: Bytes::from(h),
+        chunked,
+        declared,
+        expect,
+        close,
+        upgrade,
+    })
+}
+
+/// Methods a request may be sent twice with (RFC 9110 9.2.2).
+pub(crate) fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}

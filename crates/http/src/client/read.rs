@@ -1,0 +1,147 @@
+//! Reading a response out of a connection's input: interim heads, the
+//! final head, the body by its framing. Pure state changes; what needs
+//! user code is returned as a [`Step`].
+
+use bytes::Bytes;
+use evloop_buffer::Buffer;
+use http::{HeaderMap, StatusCode};
+
+use super::state::{In, Req};
+use super::ClientError;
+use crate::proto::{
+    parse_response_head, ChunkStep, ChunkedDecoder, Lenient, Limits, ResponseBodyKind,
+};
+
+/// Most body bytes handed over per step.
+pub(crate) const STEP: usize = 256 * 1024;
+
+pub(crate) enum Step {
+    /// Read more.
+    NeedMore,
+    /// An interim head was read (`true`: it was `100 Continue`).
+    Interim(bool),
+    /// The final head was read.
+    Head,
+    /// Body bytes.
+    Data(Bytes),
+    /// A streamed body nobody takes now: stop reading.
+    Paused,
+    /// The body is complete.
+    End(HeaderMap),
+    /// `101` or a 2xx to CONNECT: the connection is the caller's.
+    Upgrade,
+    /// The connection ended before any byte of the response.
+    Unanswered,
+    Fail(ClientError),
+}
+
+pub(crate) fn step<T: 'static>(
+    r: &mut Req<T>,
+    input: &mut Buffer,
+    eof: bool,
+    limits: &Limits,
+    lenient: &Lenient,
+) -> Step {
+    if r.framing.is_none() {
+        return head_step(r, input, eof, limits, lenient);
+    }
+    if r.stream_response && r.redirect.is_none() && (r.read_cb.is_none() || r.paused) {
+        return Step::Paused;
+    }
+    match r.framing.as_mut() {
+        Some(In::Length(rem)) => {
+            if *rem == 0 {
+                return Step::End(HeaderMap::new());
+            }
+            let n = (*rem).min(input.len() as u64) as usize;
+            if n == 0 {
+                return if eof {
+                    Step::Fail(ClientError::Closed)
+                } else {
+                    Step::NeedMore
+                };
+            }
+            *rem -= n as u64;
+            Step::Data(input.split_to(n))
+        }
+        Some(In::Chunked(dec)) => {
+            let (dec, out) = &mut **dec;
+            match dec.decode(input, out, STEP) {
+                Err(e) => Step::Fail(e.into()),
+                Ok(ChunkStep::NeedMore) if eof => Step::Fail(ClientError::Closed),
+                Ok(ChunkStep::NeedMore) => Step::NeedMore,
+                Ok(ChunkStep::Data(n)) => Step::Data(out.split_to(n)),
+                Ok(ChunkStep::Done { trailers }) => Step::End(trailers),
+            }
+        }
+        Some(In::Close) => {
+            if !input.is_empty() {
+                let n = input.len().min(STEP);
+                Step::Data(input.split_to(n))
+            } else if eof {
+                Step::End(HeaderMap::new())
+            } else {
+                Step::NeedMore
+            }
+        }
+        None => Step::NeedMore,
+    }
+}
+
+fn head_step<T: 'static>(
+    r: &mut Req<T>,
+    input: &mut Buffer,
+    eof: bool,
+    limits: &Limits,
+    lenient: &Lenient,
+) -> Step {
+    if input.is_empty() {
+        return match (eof, r.got_bytes) {
+            (false, _) => Step::NeedMore,
+            (true, false) => Step::Unanswered,
+            (true, true) => Step::Fail(ClientError::Closed),
+        };
+    }
+    r.got_bytes = true;
+    let n = match r.scanner.scan(input, limits) {
+        Err(e) => return Step::Fail(e.into()),
+        Ok(None) if eof => {
+            if lenient.http09 && r.scanner.scanned() == 0 {
+                0
+            } else {
+                return Step::Fail(ClientError::Closed);
+            }
+        }
+        Ok(None) => return Step::NeedMore,
+        Ok(Some(n)) => n,
+    };
+    let bytes = input.split_to(n);
+    let head = match parse_response_head(&bytes, &r.method, limits, lenient) {
+        Ok(h) => h,
+        Err(e) => return Step::Fail(e.into()),
+    };
+    r.scanner.reset();
+    if head.is_informational() {
+        let cont = head.status == StatusCode::CONTINUE;
+        r.informational.push(head);
+        return Step::Interim(cont);
+    }
+    if head.status == StatusCode::SWITCHING_PROTOCOLS && !r.upgrade {
+        return Step::Fail(ClientError::Protocol(
+            "101 Switching Protocols to a request without Upgrade".into(),
+        ));
+    }
+    let framing = match head.body {
+        ResponseBodyKind::Tunnel => {
+            r.head = Some(head);
+            return Step::Upgrade;
+        }
+        ResponseBodyKind::None => In::Length(0),
+        ResponseBodyKind::Length(n) => In::Length(n),
+        ResponseBodyKind::Chunked => In::Chunked(Box::new((ChunkedDecoder::new(limits), Buffer::new()))),
+        ResponseBodyKind::CloseDelimited => In::Close,
+    };
+    r.head = Some(head);
+    r.framing = Some(framing);
+    Step::Head
+}

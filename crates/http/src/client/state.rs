@@ -1,0 +1,194 @@
+//! What the client keeps in the loop's extension slot: clients, their
+//! pools and connections, and every request in flight.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use bytes::Bytes;
+use evloop::{Ctx, TimerId};
+use evloop_buffer::{Buffer, StreamId};
+use evloop_dns::connect::ConnectId;
+use evloop_dns::resolver::ResolverId;
+use http::{HeaderMap, Method, Uri, Version};
+
+use super::{ClientError, ClientOptions, RequestBody, RequestId, Response, ResponseChunk};
+use crate::proto::{ChunkedDecoder, ResponseHead, ResponseScanner};
+
+pub(crate) type DoneCb<T> = dyn FnOnce(&mut Ctx<'_, T>, &mut T, Result<Response, ClientError>);
+pub(crate) type ChunkCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, RequestId, ResponseChunk);
+pub(crate) type DrainCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, RequestId);
+
+/// The crate's client extension value in a loop.
+pub(crate) struct Clients<T: 'static> {
+    pub(crate) next: u64,
+    pub(crate) clients: HashMap<u64, ClientState>,
+    pub(crate) conns: HashMap<u64, Conn>,
+    pub(crate) reqs: HashMap<u64, Req<T>>,
+}
+
+impl<T: 'static> Default for Clients<T> {
+    fn default() -> Self {
+        Clients {
+            next: 1,
+            clients: HashMap::new(),
+            conns: HashMap::new(),
+            reqs: HashMap::new(),
+        }
+    }
+}
+
+impl<T: 'static> Clients<T> {
+    pub(crate) fn id(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+/// Where a connection goes: the pool it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum PoolKey {
+    /// `http://host:port` (host lowercase, IPv6 without brackets).
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    /// Idle connections, the most recently used last.
+    pub(crate) idle: Vec<u64>,
+    /// Connections open or opening (idle ones included).
+    pub(crate) open: usize,
+}
+
+pub(crate) struct ClientState {
+    pub(crate) opts: ClientOptions,
+    pub(crate) resolver: Option<ResolverId>,
+    pub(crate) pools: HashMap<PoolKey, Pool>,
+    pub(crate) total: usize,
+    /// Requests waiting for a connection, oldest first.
+    pub(crate) queue: VecDeque<u64>,
+    pub(crate) shut: bool,
+}
+
+pub(crate) enum ConnPhase {
+    /// Being made for request `for_req` (which another connection may
+    /// serve first; then this one goes to the pool).
+    Connecting {
+        for_req: Option<u64>,
+        dns: Option<ConnectId>,
+    },
+    Idle,
+    Busy(u64),
+}
+
+pub(crate) struct Conn {
+    pub(crate) client: u64,
+    pub(crate) key: PoolKey,
+    pub(crate) stream: Option<StreamId>,
+    pub(crate) phase: ConnPhase,
+    /// Responses read to their end on it: a request on a connection with
+    /// `served > 0` may meet the keep-alive race.
+    pub(crate) served: u32,
+    /// The peer sent EOF (reading has stopped), or the socket failed.
+    pub(crate) eof: bool,
+    pub(crate) error: Option<io::Error>,
+    /// Reading is switched off (a streamed body not being taken).
+    pub(crate) read_off: bool,
+}
+
+/// A streamed request body's sending side.
+pub(crate) struct OutStream<T: 'static> {
+    pub(crate) chunked: bool,
+    pub(crate) declared: Option<u64>,
+    pub(crate) sent: u64,
+    pub(crate) finished: bool,
+    pub(crate) on_drain: Option<Box<DrainCb<T>>>,
+}
+
+/// How the response body is delimited, once the head is read.
+pub(crate) enum In {
+    Length(u64),
+    Chunked(Box<(ChunkedDecoder, Buffer)>),
+    Close,
+}
+
+pub(crate) struct Req<T: 'static> {
+    pub(crate) client: u64,
+    pub(crate) key: PoolKey,
+    pub(crate) method: Method,
+    pub(crate) url: Uri,
+    pub(crate) version: Version,
+    /// The caller's fields (for a redirect's next request).
+    pub(crate) headers: HeaderMap,
+    pub(crate) unix: Option<PathBuf>,
+    /// The request head as sent.
+    pub(crate) wire_head: Bytes,
+    pub(crate) body: RequestBody,
+    pub(crate) out: Option<OutStream<T>>,
+    /// Framed request-body bytes not handed to the connection yet (no
+    /// connection, or waiting for `100 Continue`).
+    pub(crate) held: Buffer,
+    /// The body is held back for `100 Continue`.
+    pub(crate) expect_wait: bool,
+    /// The request was sent with `Expect: 100-continue`.
+    pub(crate) expect: bool,
+    /// The server answered before the body was sent: it is dropped, and
+    /// the connection closes after the response.
+    pub(crate) body_abandoned: bool,
+    /// The body (fixed, or streamed and finished) is all on the connection.
+    pub(crate) body_queued: bool,
+    pub(crate) stream_response: bool,
+    pub(crate) upgrade: bool,
+    /// The request asks for the connection to close after it.
+    pub(crate) close: bool,
+    pub(crate) cb: Option<Box<DoneCb<T>>>,
+    pub(crate) read_cb: Option<Box<ChunkCb<T>>>,
+    pub(crate) conn: Option<u64>,
+    /// A connection being made for it.
+    pub(crate) connecting: Option<u64>,
+    pub(crate) fresh_only: bool,
+    pub(crate) retried: bool,
+    pub(crate) timer: TimerId,
+    pub(crate) armed: Option<Instant>,
+    pub(crate) started: Instant,
+    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) head_since: Option<Instant>,
+    pub(crate) body_since: Instant,
+    pub(crate) continue_since: Option<Instant>,
+    pub(crate) got_bytes: bool,
+    pub(crate) scanner: ResponseScanner,
+    pub(crate) informational: Vec<ResponseHead>,
+    pub(crate) head: Option<ResponseHead>,
+    pub(crate) framing: Option<In>,
+    pub(crate) collected: Buffer,
+    /// The head went to the callback (streamed response).
+    pub(crate) head_delivered: bool,
+    pub(crate) paused: bool,
+    pub(crate) kicked: bool,
+    pub(crate) pending_error: Option<ClientError>,
+    pub(crate) redirects: usize,
+    pub(crate) max_redirects: u32,
+    /// A redirect to follow once this response's body is read.
+    pub(crate) redirect: Option<super::follow::Next>,
+}
+
+pub(crate) fn clients<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>) -> Option<&'c mut Clients<T>> {
+    ctx.ext_mut::<Clients<T>>()
+}
+
+pub(crate) fn req<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: u64) -> Option<&'c mut Req<T>> {
+    ctx.ext_mut::<Clients<T>>()?.reqs.get_mut(&id)
+}
+
+pub(crate) fn conn<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: u64) -> Option<&'c mut Conn> {
+    ctx.ext_mut::<Clients<T>>()?.conns.get_mut(&id)
+}
+
+pub(crate) fn client<'c, T: 'static>(
+    ctx: &'c mut Ctx<'_, T>,
+    id: u64,
+) -> Option<&'c mut ClientState> {
+    ctx.ext_mut::<Clients<T>>()?.clients.get_mut(&id)
+}

@@ -57,11 +57,7 @@ fn parse_args() -> Result<Option<(Uri, u64, usize)>, String> {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
             "--url" => url = Some(value()?),
-            "--requests" => {
-                total = value()?
-                    .parse()
-                    .map_err(|e| format!("--requests: {e}"))?
-            }
+            "--requests" => total = value()?.parse().map_err(|e| format!("--requests: {e}"))?,
             "--conns" => {
                 conns = value()?
                     .parse()
@@ -120,17 +116,20 @@ fn next(ctx: &mut Ctx<'_, Bench>, b: &mut Bench) {
     b.sent += 1;
     let mut req = http::Request::new(RequestBody::Empty);
     *req.uri_mut() = b.url.clone();
-    let sent = ctx.client(b.client).map_err(|e| e.to_string()).and_then(|mut c| {
-        c.send(req, |ctx, b: &mut Bench, res| {
-            b.done += 1;
-            if !res.is_ok_and(|r| r.status().is_success()) {
-                b.errors += 1;
-            }
-            next(ctx, b);
-        })
-        .map(|_| ())
+    let sent = ctx
+        .client(b.client)
         .map_err(|e| e.to_string())
-    });
+        .and_then(|mut c| {
+            c.send(req, |ctx, b: &mut Bench, res| {
+                b.done += 1;
+                if !res.is_ok_and(|r| r.status().is_success()) {
+                    b.errors += 1;
+                }
+                next(ctx, b);
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        });
     if let Err(e) = sent {
         eprintln!("client_bench: {e}");
         b.done += 1;

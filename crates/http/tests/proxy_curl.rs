@@ -24,11 +24,22 @@ fn curl(curl: &Path, args: &[&str]) -> Output {
     out
 }
 
-/// A child process killed when dropped.
+/// A child process stopped when dropped: SIGTERM first (an nginx master
+/// stops its workers then; SIGKILL would leave them running), SIGKILL if
+/// it is still there after 5 s.
 struct Kid(Child);
 
 impl Drop for Kid {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..500 {
+            if self.0.try_wait().is_ok_and(|s| s.is_some()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -56,13 +67,26 @@ fn curl_through_the_proxy_to_the_crates_own_server() {
     let out = curl(&curl_bin, &["-i", &url]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    assert!(text.to_ascii_lowercase().contains("\r\nvia: 1.1 evloop-proxy\r\n"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("\r\nvia: 1.1 evloop-proxy\r\n"),
+        "{text}"
+    );
     assert!(text.ends_with("\r\n\r\nHello, World!"), "{text}");
 
     // An upload (POST / reads the body, then answers) and a 404.
     let out = curl(&curl_bin, &["-d", "some=data", &url]);
     assert_eq!(out.stdout, b"Hello, World!");
-    let out = curl(&curl_bin, &["-o", "/dev/null", "-w", "%{http_code}", &format!("{url}nope")]);
+    let out = curl(
+        &curl_bin,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{url}nope"),
+        ],
+    );
     assert_eq!(out.stdout, b"404");
 }
 
@@ -74,6 +98,7 @@ fn nginx(nginx: &Path, dir: &Path) -> (Kid, String) {
         "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
          events {{ worker_connections 64; }}\n\
          http {{ access_log off; client_body_temp_path {d}/tmp;\n\
+         if_modified_since before;\n\
          server {{ listen 127.0.0.1:{port}; root {r}; }} }}\n",
         d = dir.display(),
         r = root.display()
@@ -123,14 +148,22 @@ fn curl_through_the_proxy_to_nginx() {
 
     // A 1 MB file, byte-exact.
     let out = curl(&curl_bin, &[&format!("{base}/data.bin")]);
-    assert!(out.stdout == data, "the body differs ({} bytes)", out.stdout.len());
+    assert!(
+        out.stdout == data,
+        "the body differs ({} bytes)",
+        out.stdout.len()
+    );
 
     // A range: nginx's 206 and Content-Range come through.
-    let out = curl(&curl_bin, &["-i", "-r", "1000-1099", &format!("{base}/data.bin")]);
+    let out = curl(
+        &curl_bin,
+        &["-i", "-r", "1000-1099", &format!("{base}/data.bin")],
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.starts_with("HTTP/1.1 206"), "{text}");
     assert!(
-        text.to_ascii_lowercase().contains("content-range: bytes 1000-1099/1000000"),
+        text.to_ascii_lowercase()
+            .contains("content-range: bytes 1000-1099/1000000"),
         "{text}"
     );
     assert!(out.stdout.ends_with(&data[1000..1100]));
@@ -142,7 +175,15 @@ fn curl_through_the_proxy_to_nginx() {
 
     // Two requests on one connection, and nginx's 404 passed on.
     let out = Command::new(&curl_bin)
-        .args(["-sv", "--max-time", "20", "-o", "/dev/null", "-o", "/dev/null"])
+        .args([
+            "-sv",
+            "--max-time",
+            "20",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+        ])
         .arg(format!("{base}/index.html"))
         .arg(format!("{base}/missing"))
         .args(["-w", "%{http_code} "])
@@ -153,8 +194,15 @@ fn curl_through_the_proxy_to_nginx() {
     assert!(err.contains("Re-using existing connection"), "{err}");
 
     // A conditional request: nginx's 304 comes back without a body.
-    let out = curl(&curl_bin, &["-i", "-H", "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT",
-        &format!("{base}/index.html")]);
+    let out = curl(
+        &curl_bin,
+        &[
+            "-i",
+            "-H",
+            "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT",
+            &format!("{base}/index.html"),
+        ],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HTTP/1.1 304"), "{text}");
     drop(proxy);

@@ -25,7 +25,8 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let up = Upstream::start(0, slow);
     let mut proxy = Proxy::start(&[&up.addr_str()], &[]);
     let mut c = proxy.connect();
-    c.write_all(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    c.write_all(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
     // The request is at the upstream: now the signal.
     got_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     proxy.signal("-TERM");

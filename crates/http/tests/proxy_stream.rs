@@ -58,7 +58,10 @@ fn upstream() -> Upstream {
             (Ok(()), Some(at)) => format!("bad at {at}"),
             (Err(e), _) => format!("error {e}"),
         };
-        let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
         w.write_all(resp.as_bytes()).is_ok()
     });
     Upstream::start(0, h)
@@ -147,7 +150,11 @@ fn a_64_mib_download_to_a_slow_client_takes_bounded_memory() {
 fn a_chunked_download_is_passed_on_whole_with_its_trailers() {
     let up = upstream();
     let proxy = Proxy::start(&[&up.addr_str()], &[]);
-    let r = roundtrip(&proxy.addr, "GET /chunked/300000 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let r = roundtrip(
+        &proxy.addr,
+        "GET /chunked/300000 HTTP/1.1\r\nHost: h\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.body.len(), 300_000);
     let mut check = PatternCheck::default();

@@ -51,7 +51,9 @@ fn a_malformed_or_cut_answer_gives_502() {
     let bad: Arc<Handler> = Arc::new(|head, _, w| {
         let answer: &[u8] = match head.target() {
             "/garbage" => b"NOT HTTP AT ALL\r\n\r\n",
-            "/two-lengths" => b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            "/two-lengths" => {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"
+            }
             // The head promises 10 bytes, 3 come, then the close.
             _ => b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
         };
@@ -61,7 +63,11 @@ fn a_malformed_or_cut_answer_gives_502() {
     let up = Upstream::start(0, bad);
     let proxy = Proxy::start(&[&up.addr_str()], &[]);
     for path in ["/garbage", "/two-lengths", "/cut"] {
-        let r = roundtrip(&proxy.addr, &format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n")).unwrap();
+        let r = roundtrip(
+            &proxy.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n"),
+        )
+        .unwrap();
         assert_eq!(r.status(), 502, "{path}");
     }
 }
@@ -82,7 +88,11 @@ fn requests_go_round_robin_and_skip_a_dead_upstream() {
     let mut seen = String::new();
     for _ in 0..6 {
         let r = roundtrip(&proxy.addr, GET).unwrap();
-        assert_eq!(r.status(), 200, "a dead upstream's request goes to the next one");
+        assert_eq!(
+            r.status(),
+            200,
+            "a dead upstream's request goes to the next one"
+        );
         seen.push_str(&r.text());
     }
     assert_eq!(seen.matches('a').count(), 3, "{seen}");

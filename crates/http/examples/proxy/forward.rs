@@ -125,7 +125,9 @@ fn send(
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     let name = p.log_errors.then(|| up.to_string());
-    let mut client = ctx.client(p.client).map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    let mut client = ctx
+        .client(p.client)
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     client
         .send_with(req, opts, move |ctx, p, res| match res {
             Ok(resp) => on_response(ctx, p, ex, resp),
@@ -170,7 +172,9 @@ fn on_error(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut ex: Exchange, e: Client
     let now = ctx.now();
     let unreachable = matches!(
         e,
-        ClientError::Connect(_) | ClientError::Resolve(_) | ClientError::Timeout(TimeoutKind::Connect)
+        ClientError::Connect(_)
+            | ClientError::Resolve(_)
+            | ClientError::Timeout(TimeoutKind::Connect)
     );
     if p.log_errors {
         eprintln!("proxy: upstream {}: {e}", p.upstreams.get(ex.upstream));
@@ -181,8 +185,11 @@ fn on_error(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut ex: Exchange, e: Client
         if let Some(mut retry) = ex.retry.take() {
             retry.tried.push(ex.upstream);
             if let Some(next) = p.upstreams.pick(now, &retry.tried) {
-                let (method, target, headers) =
-                    (retry.method.clone(), retry.target.clone(), retry.headers.clone());
+                let (method, target, headers) = (
+                    retry.method.clone(),
+                    retry.target.clone(),
+                    retry.headers.clone(),
+                );
                 let responder = ex.responder;
                 let again = Exchange {
                     responder,
@@ -190,7 +197,8 @@ fn on_error(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut ex: Exchange, e: Client
                     head: ex.head,
                     retry: Some(retry),
                 };
-                if let Err(status) = send(ctx, p, again, method, target, headers, RequestBody::Empty)
+                if let Err(status) =
+                    send(ctx, p, again, method, target, headers, RequestBody::Empty)
                 {
                     let _ = responder.respond(ctx, error_response(status));
                 }
@@ -284,7 +292,10 @@ fn stream_back(
     rid: RequestId,
     parts: http::response::Parts,
 ) {
-    if responder.stream(ctx, Response::from_parts(parts, ())).is_err() {
+    if responder
+        .stream(ctx, Response::from_parts(parts, ()))
+        .is_err()
+    {
         // The client is gone.
         rid.cancel(ctx);
         return;

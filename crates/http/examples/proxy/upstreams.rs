@@ -26,7 +26,8 @@ impl Upstream {
         }
         let s = s.strip_prefix("http://").unwrap_or(s);
         let s = s.strip_suffix('/').unwrap_or(s);
-        let bad = || format!("--upstream {s:?}: expected HOST:PORT, IP:PORT, [IPv6]:PORT or unix:PATH");
+        let bad =
+            || format!("--upstream {s:?}: expected HOST:PORT, IP:PORT, [IPv6]:PORT or unix:PATH");
         let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
         let ok_host = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             v6.parse::<std::net::Ipv6Addr>().is_ok()
@@ -167,7 +168,17 @@ mod tests {
             Upstream::parse("unix:/run/app.sock").unwrap(),
             Upstream::Unix("/run/app.sock".into())
         );
-        for bad in ["", "host", "host:", ":80", "host:0", "host:99999", "a b:1", "[::1:80", "unix:"] {
+        for bad in [
+            "",
+            "host",
+            "host:",
+            ":80",
+            "host:0",
+            "host:99999",
+            "a b:1",
+            "[::1:80",
+            "unix:",
+        ] {
             assert!(Upstream::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -202,7 +202,10 @@ pub fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
             if raw.is_empty() {
                 return Ok(None);
             }
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in a head"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "eof in a head",
+            ));
         }
         raw.push_str(&l);
         let t = l.trim_end_matches(['\r', '\n']);
@@ -268,7 +271,10 @@ fn copy_n(r: &mut impl BufRead, mut n: u64, sink: &mut impl FnMut(&[u8])) -> io:
     while n > 0 {
         let buf = r.fill_buf()?;
         if buf.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in a body"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "eof in a body",
+            ));
         }
         let k = buf.len().min(n as usize);
         sink(&buf[..k]);
@@ -297,8 +303,8 @@ impl Resp {
 
 /// Reads one response to a request with method `method`.
 pub fn read_response(r: &mut impl BufRead, method: &str) -> io::Result<Resp> {
-    let head = read_head(r)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
+    let head =
+        read_head(r)?.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
     let mut body = Vec::new();
     let status = head.status();
     if method != "HEAD" && status >= 200 && status != 204 && status != 304 {

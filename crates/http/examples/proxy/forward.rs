@@ -67,7 +67,7 @@ pub fn handle(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut req: Request, streami
     let version = req.version();
     let (parts, _) = req.into_http().into_parts();
     let mut headers = parts.headers;
-    headers::to_upstream(&mut headers, version, peer);
+    headers::to_upstream(&mut headers, version, peer, &mut p.peer_text);
     let target = parts
         .uri
         .into_parts()

@@ -58,6 +58,7 @@ pub struct Proxy {
     client: ClientId,
     server: Option<ServerId>,
     upstreams: Upstreams,
+    peer_text: headers::PeerText,
     log_errors: bool,
     stopping: bool,
 }
@@ -128,6 +129,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         client,
         server: Some(server),
         upstreams: Upstreams::new(a.upstreams, a.fail_timeout),
+        peer_text: headers::PeerText::default(),
         log_errors: a.log_errors,
         stopping: false,
     };

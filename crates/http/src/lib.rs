@@ -53,6 +53,66 @@
 //! waits for the route's limit check or for the handler to ask for the
 //! body; a request with a framing error gets its status and a close, and
 //! nothing after it is read.
+//!
+//! # Client
+//!
+//! [`client`] sends requests from the loop: a keep-alive pool per host
+//! with caps and a queue, connects by host name (evloop-dns, happy
+//! eyeballs), by IP or over a Unix socket, request bodies fixed, from a
+//! file or streamed with back-pressure, responses buffered or streamed
+//! with read back-pressure, strict framing (lenient switches available),
+//! deadlines, cancellation, redirects when asked, upgrades, and a
+//! WebSocket client on top ([`ws::connect_url`]).
+//!
+//! ```
+//! use evloop::{Loop, RunMode};
+//! use evloop_http::client::{ClientExt, ClientOptions, RequestBody};
+//! use http::Request;
+//!
+//! let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let addr = server.local_addr()?;
+//! std::thread::spawn(move || {
+//!     use std::io::{Read, Write};
+//!     let (mut c, _) = server.accept().unwrap();
+//!     let mut buf = [0u8; 1024];
+//!     let _ = c.read(&mut buf).unwrap();
+//!     c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap();
+//! });
+//! let mut lp: Loop<Option<u16>> = Loop::new()?;
+//! let mut ctx = lp.ctx();
+//! let client = ctx.new_client(ClientOptions::new())?;
+//! let req = Request::get(format!("http://{addr}/")).body(RequestBody::Empty)?;
+//! ctx.client(client)?.send(req, |_, status, res| {
+//!     *status = Some(res.unwrap().status().as_u16());
+//! })?;
+//! let mut status = None;
+//! lp.run(&mut status, RunMode::Default)?; // returns once the request is done
+//! assert_eq!(status, Some(200));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## From evhttp's client
+//!
+//! | evhttp | evloop-http |
+//! |---|---|
+//! | `evhttp_connection_base_new(base, dns, host, port)` | [`ctx.new_client(opts)`](client::ClientExt::new_client) once; connections are made per request from the URL, pooled per (host, port), resolved with [`ClientOptions::resolver`](client::ClientOptions::resolver) |
+//! | `evhttp_connection_base_bufferevent_unix_new` | [`RequestOptions::unix_socket`](client::RequestOptions::unix_socket) |
+//! | `evhttp_request_new(cb, arg)` + `evhttp_make_request(evcon, req, type, uri)` | [`client.send(http::Request, cb)`](client::Client::send) (the callback gets the `Response` or a `ClientError`) |
+//! | `evhttp_cancel_request` | [`RequestId::cancel`](client::RequestId::cancel) (the callback never runs; the connection is closed) |
+//! | `evhttp_request_set_chunked_cb` | [`RequestOptions::stream_response`](client::RequestOptions::stream_response) + [`RequestId::read_body`](client::RequestId::read_body), with [`pause_body`](client::RequestId::pause_body)/[`resume_body`](client::RequestId::resume_body) |
+//! | `evhttp_request_set_header_cb` | the streamed response's callback gets the head first; [`cancel`](client::RequestId::cancel) to abort |
+//! | `evhttp_request_set_error_cb` (`EVREQ_HTTP_TIMEOUT`, `_EOF`, `_INVALID_HEADER`, `_DATA_TOO_LONG`, ...) | [`ClientError`](client::ClientError) (`Timeout(kind)`, `Closed`, `Protocol`, `BodyTooLarge`, ...) |
+//! | streaming uploads (libevent#483, #1131: none) | [`RequestBody::Stream`](client::RequestBody::Stream), [`send_body`](client::RequestId::send_body), [`finish_body`](client::RequestId::finish_body), [`on_drain`](client::RequestId::on_drain) |
+//! | `evhttp_connection_set_timeout`, `set_connect_timeout_tv`, `set_read_timeout_tv`, `set_write_timeout_tv` | [`ClientOptions::connect_timeout`](client::ClientOptions::connect_timeout), [`head_timeout`](client::ClientOptions::head_timeout), [`body_timeout`](client::ClientOptions::body_timeout) (a stall either way), [`request_timeout`](client::ClientOptions::request_timeout), per request [`RequestOptions::timeout`](client::RequestOptions::timeout) |
+//! | `evhttp_connection_set_retries`, `set_initial_retry_tv` | one automatic retry, for the keep-alive race only (idempotent method, replayable body, reused connection, nothing answered); other retries are the caller's choice |
+//! | `evhttp_connection_set_max_headers_size`, `set_max_body_size` | [`ClientOptions::limits`](client::ClientOptions::limits) ([`proto::Limits`]) |
+//! | `evhttp_connection_set_family` | happy eyeballs over both families (evloop-dns's [`ConnectOptions`](evloop_dns::connect::ConnectOptions)) |
+//! | `evhttp_connection_free`, `set_closecb` | [`Client::close_idle`](client::Client::close_idle), [`Client::shutdown`](client::Client::shutdown) |
+//! | `evhttp_connection_get_peer` | [`Client::connection_count`](client::Client::connection_count), [`idle_count`](client::Client::idle_count) |
+//!
+//! Differences: many requests per client, any number of hosts, a pool
+//! with caps instead of one connection with a queue; address families
+//! raced instead of waited for; strict response parsing by default.
 #![forbid(unsafe_code)]
 
 pub mod client;

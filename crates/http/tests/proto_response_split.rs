@@ -198,4 +198,19 @@ proptest! {
         let cuts: Vec<usize> = cut_seed.into_iter().filter(|&c| c <= input.len()).collect();
         prop_assert_eq!(&run(&input, &cuts, &Method::GET, &limits, &l), &whole);
     }
+
+    #[test]
+    fn the_parser_alone_never_panics(
+        bytes in prop_oneof![http_noise(), proptest::collection::vec(any::<u8>(), 0..200)],
+        bits in any::<u8>(),
+        m in any::<u8>(),
+    ) {
+        // Heads no scanner measured: any bytes at all.
+        let (l, method) = (lenient_from(bits), method_from(m));
+        let r = parse_response_head(&bytes, &method, &small_limits(), &l);
+        if let Ok(h) = r {
+            prop_assert!((100..600).contains(&h.status.as_u16()));
+            prop_assert!(!(h.keep_alive && h.body == ResponseBodyKind::CloseDelimited));
+        }
+    }
 }

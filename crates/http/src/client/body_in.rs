@@ -34,7 +34,9 @@ impl RequestId {
             return Err(ClientError::InvalidRequest("the response is not streamed"));
         }
         if r.read_cb.is_some() {
-            return Err(ClientError::InvalidRequest("the body is being read already"));
+            return Err(ClientError::InvalidRequest(
+                "the body is being read already",
+            ));
         }
         r.read_cb = Some(Box::new(cb));
         r.body_since = now;

@@ -59,10 +59,9 @@ impl RequestId {
         self.check(ctx)?;
         let r = req::<T>(ctx, self.id).ok_or(ClientError::Stale)?;
         let abandoned = r.body_abandoned;
-        let o = r
-            .out
-            .as_mut()
-            .ok_or(ClientError::InvalidRequest("the request body is not a stream"))?;
+        let o = r.out.as_mut().ok_or(ClientError::InvalidRequest(
+            "the request body is not a stream",
+        ))?;
         if o.finished {
             return Err(ClientError::InvalidRequest("the request body is finished"));
         }
@@ -109,10 +108,9 @@ impl RequestId {
         let now = ctx.now();
         let r = req::<T>(ctx, self.id).ok_or(ClientError::Stale)?;
         let abandoned = r.body_abandoned;
-        let o = r
-            .out
-            .as_mut()
-            .ok_or(ClientError::InvalidRequest("the request body is not a stream"))?;
+        let o = r.out.as_mut().ok_or(ClientError::InvalidRequest(
+            "the request body is not a stream",
+        ))?;
         if o.finished {
             return Err(ClientError::InvalidRequest("the request body is finished"));
         }
@@ -168,10 +166,9 @@ impl RequestId {
     {
         self.check(ctx)?;
         let r = req::<T>(ctx, self.id).ok_or(ClientError::Stale)?;
-        let o = r
-            .out
-            .as_mut()
-            .ok_or(ClientError::InvalidRequest("the request body is not a stream"))?;
+        let o = r.out.as_mut().ok_or(ClientError::InvalidRequest(
+            "the request body is not a stream",
+        ))?;
         if o.finished {
             return Err(ClientError::InvalidRequest("the request body is finished"));
         }

@@ -19,7 +19,9 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
 pub(crate) fn on_write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
     let now = ctx.now();
     let Some(c) = conn::<T>(ctx, id) else { return };
-    let ConnPhase::Busy(rid) = c.phase else { return };
+    let ConnPhase::Busy(rid) = c.phase else {
+        return;
+    };
     if let Some(r) = req::<T>(ctx, rid) {
         r.body_since = now;
         if r.body_queued && r.framing.is_none() {
@@ -76,7 +78,13 @@ pub(crate) fn on_event<T: 'static>(
                 fail(ctx, data, rid, ClientError::Timeout(TimeoutKind::Body));
             }
             StreamEvent::Timeout(Direction::Read) => {
-                fail(ctx, data, rid, ClientError::Timeout(TimeoutKind::Body));
+                // The idle timeout, running on: the request has deadlines
+                // of its own.
+                if !c.read_off {
+                    if let Ok(mut s) = ctx.stream(sid) {
+                        s.enable(Direction::Read);
+                    }
+                }
             }
         },
     }
@@ -109,7 +117,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
             Err(_) => return,
         };
         let Some(cs) = clients::<T>(ctx) else { return };
-        let Some(r) = cs.reqs.get_mut(&rid) else { return };
+        let Some(r) = cs.reqs.get_mut(&rid) else {
+            return;
+        };
         let Some(cl) = cs.clients.get(&r.client) else {
             return;
         };
@@ -147,8 +157,13 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     r.body_abandoned = true;
                     r.held.clear();
                 }
-                if super::follow::check(ctx, rid) {
-                    continue;
+                match super::follow::check(ctx, rid) {
+                    super::follow::Follow::No => {}
+                    super::follow::Follow::Yes => continue,
+                    super::follow::Follow::Fail(e) => {
+                        fail(ctx, data, rid, e);
+                        return;
+                    }
                 }
                 let Some(r) = req::<T>(ctx, rid) else { return };
                 let too_large = !r.stream_response
@@ -169,6 +184,14 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                 let Some(r) = req::<T>(ctx, rid) else { return };
                 r.body_since = now;
                 if r.redirect.is_some() {
+                    r.discarded += bytes.len() as u64;
+                    if r.discarded > super::follow::MAX_DISCARD {
+                        // Not worth reading to keep the connection.
+                        r.conn = None;
+                        close_conn(ctx, id);
+                        super::follow::restart(ctx, rid);
+                        return;
+                    }
                     continue;
                 }
                 if r.stream_response {

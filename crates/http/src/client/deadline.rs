@@ -40,7 +40,11 @@ fn wanted<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<(Instant, Due)> 
     );
     if r.conn.is_some() {
         if r.framing.is_none() {
-            consider(r.head_since, o.head_timeout, Due::Timeout(TimeoutKind::Head));
+            consider(
+                r.head_since,
+                o.head_timeout,
+                Due::Timeout(TimeoutKind::Head),
+            );
             consider(
                 r.continue_since,
                 Some(o.expect_continue_timeout),
@@ -48,7 +52,11 @@ fn wanted<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<(Instant, Due)> 
             );
         } else if !(r.stream_response && r.redirect.is_none() && (r.paused || r.read_cb.is_none()))
         {
-            consider(Some(r.body_since), o.body_timeout, Due::Timeout(TimeoutKind::Body));
+            consider(
+                Some(r.body_since),
+                o.body_timeout,
+                Due::Timeout(TimeoutKind::Body),
+            );
         }
     }
     best

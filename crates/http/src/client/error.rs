@@ -68,7 +68,9 @@ impl fmt::Display for ClientError {
             ClientError::Resolve(why) => write!(f, "cannot resolve host: {why}"),
             ClientError::Connect(e) => write!(f, "connect failed: {e}"),
             ClientError::Io(e) => write!(f, "connection error: {e}"),
-            ClientError::Closed => f.write_str("connection closed before the response was complete"),
+            ClientError::Closed => {
+                f.write_str("connection closed before the response was complete")
+            }
             ClientError::Timeout(k) => {
                 let what = match k {
                     TimeoutKind::Connect => "connect",

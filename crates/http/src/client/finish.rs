@@ -73,7 +73,15 @@ pub(crate) fn complete<T: 'static>(
     cid: u64,
     trailers: HeaderMap,
 ) {
-    let eof = conn::<T>(ctx, cid).is_none_or(|c| c.eof);
+    // An EOF read together with the end of the body is seen here (the
+    // stream says so before its Eof event): such a connection must not
+    // take another request.
+    let (eof, sid) = conn::<T>(ctx, cid).map_or((true, None), |c| (c.eof, c.stream));
+    let eof = eof
+        || sid.is_none_or(|sid| {
+            evloop_buffer::StreamExt::stream(ctx, sid)
+                .map_or(true, |s| s.is_eof() || s.has_failed())
+        });
     let Some(r) = req::<T>(ctx, rid) else { return };
     let body_done = r.body_queued && r.out.as_ref().is_none_or(|o| o.finished);
     let reusable = r.head.as_ref().is_some_and(|h| h.keep_alive)
@@ -84,7 +92,7 @@ pub(crate) fn complete<T: 'static>(
     r.conn = None;
     release(ctx, cid, reusable);
     if req::<T>(ctx, rid).is_some_and(|r| r.redirect.is_some()) {
-        super::follow::restart(ctx, data, rid);
+        super::follow::restart(ctx, rid);
         return;
     }
     let Some(mut r) = detach_req(ctx, rid) else {

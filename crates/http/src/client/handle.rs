@@ -9,7 +9,7 @@ use http::Request;
 use super::deadline::{arm, on_timer};
 use super::finish::defer_error;
 use super::pool::{close_conn, dispatch};
-use super::prepare::prepare;
+use super::prepare::{prepare, Ask};
 use super::state::{client, clients, ClientState, Clients, ConnPhase, OutStream, Req};
 use super::{ClientError, ClientOptions, RequestBody, RequestOptions, Response};
 use crate::proto::ResponseScanner;
@@ -147,13 +147,16 @@ impl<T: 'static> Client<'_, T> {
         }
         let (parts, body) = req.into_parts();
         let p = prepare(
-            &parts.method,
-            &parts.uri,
-            parts.version,
-            &parts.headers,
-            &body,
-            opts.unix_socket.as_ref(),
-            opts.expect_continue,
+            Ask {
+                method: &parts.method,
+                url: &parts.uri,
+                version: parts.version,
+                headers: &parts.headers,
+                body: &body,
+                unix: opts.unix_socket.as_ref(),
+                connect_to: opts.connect_to.as_ref(),
+                expect_continue: opts.expect_continue,
+            },
             &cl.opts,
         )?;
         let timeout = opts.timeout.unwrap_or(cl.opts.request_timeout);
@@ -161,9 +164,11 @@ impl<T: 'static> Client<'_, T> {
         let lenient = cl.opts.lenient;
         let rid = clients::<T>(ctx).ok_or(ClientError::Stale)?.id();
         let timer = ctx
-            .new_timer(Duration::from_secs(1), Duration::ZERO, move |ctx, data, _, _| {
-                on_timer(ctx, data, rid)
-            })
+            .new_timer(
+                Duration::from_secs(1),
+                Duration::ZERO,
+                move |ctx, data, _, _| on_timer(ctx, data, rid),
+            )
             .map_err(|_| ClientError::InvalidRequest("the loop refused a timer"))?;
         let out = matches!(body, RequestBody::Stream).then(|| OutStream {
             chunked: p.chunked,
@@ -180,6 +185,7 @@ impl<T: 'static> Client<'_, T> {
             version: parts.version,
             headers: parts.headers,
             unix: opts.unix_socket,
+            connect_to: opts.connect_to,
             wire_head: p.head,
             body,
             out,
@@ -217,6 +223,7 @@ impl<T: 'static> Client<'_, T> {
             redirects: 0,
             max_redirects,
             redirect: None,
+            discarded: 0,
         };
         let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
         cs.reqs.insert(rid, r);
@@ -234,7 +241,11 @@ impl<T: 'static> Client<'_, T> {
     /// Closes the pooled idle connections.
     pub fn close_idle(&mut self) {
         let ids: Vec<u64> = match client::<T>(&mut self.ctx, self.id) {
-            Some(cl) => cl.pools.values().flat_map(|p| p.idle.iter().copied()).collect(),
+            Some(cl) => cl
+                .pools
+                .values()
+                .flat_map(|p| p.idle.iter().copied())
+                .collect(),
             None => return,
         };
         for c in ids {
@@ -243,20 +254,26 @@ impl<T: 'static> Client<'_, T> {
     }
 
     /// Connections open or being made (idle and busy).
-    pub fn connection_count(&mut self) -> usize {
-        client::<T>(&mut self.ctx, self.id).map_or(0, |cl| cl.total)
+    pub fn connection_count(&self) -> usize {
+        self.state().map_or(0, |cl| cl.total)
     }
 
     /// Idle connections in the pool.
-    pub fn idle_count(&mut self) -> usize {
-        client::<T>(&mut self.ctx, self.id)
+    pub fn idle_count(&self) -> usize {
+        self.state()
             .map_or(0, |cl| cl.pools.values().map(|p| p.idle.len()).sum())
     }
 
     /// Requests not ended yet (waiting, sent, or reading their body).
-    pub fn pending_count(&mut self) -> usize {
+    pub fn pending_count(&self) -> usize {
         let id = self.id;
-        clients::<T>(&mut self.ctx).map_or(0, |cs| cs.reqs.values().filter(|r| r.client == id).count())
+        self.ctx
+            .ext::<Clients<T>>()
+            .map_or(0, |cs| cs.reqs.values().filter(|r| r.client == id).count())
+    }
+
+    fn state(&self) -> Option<&ClientState> {
+        self.ctx.ext::<Clients<T>>()?.clients.get(&self.id)
     }
 
     /// Stops the client: requests not ended fail with

@@ -191,6 +191,7 @@ pub struct RequestOptions {
     pub(crate) follow_redirects: Option<u32>,
     pub(crate) unix_socket: Option<PathBuf>,
     pub(crate) expect_continue: bool,
+    pub(crate) connect_to: Option<(String, u16)>,
 }
 
 impl RequestOptions {
@@ -225,6 +226,15 @@ impl RequestOptions {
     /// still goes in `Host`; a URL without a host gets `localhost`).
     pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.unix_socket = Some(path.into());
+        self
+    }
+
+    /// Connect to `host:port` (a name or an IP address) instead of the
+    /// URL's host and port, which still name the target (`Host`, the
+    /// CONNECT authority): curl's `--connect-to`, or how a CONNECT reaches
+    /// a proxy. Dropped when a redirect leads to another host.
+    pub fn connect_to(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.connect_to = Some((host.into(), port));
         self
     }
 

@@ -75,7 +75,10 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
                     close_conn(ctx, v);
                     continue;
                 }
-                None => return,
+                None => {
+                    i += 1;
+                    continue;
+                }
             }
         }
         pool.open += 1;
@@ -162,8 +165,12 @@ fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: PoolKey) {
                 }
             };
             let opts = ConnectOptions::new().timeout(timeout);
-            let dns = ctx.connect_host(resolver, &host, port, &opts, move |ctx, data, res| {
-                match res {
+            let dns = ctx.connect_host(
+                resolver,
+                &host,
+                port,
+                &opts,
+                move |ctx, data, res| match res {
                     Ok(c) => {
                         setup(ctx, id, c.stream);
                         connected(ctx, id, c.stream);
@@ -184,8 +191,8 @@ fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: PoolKey) {
                         };
                         connect_failed(ctx, data, id, err);
                     }
-                }
-            });
+                },
+            );
             if let Some(Conn {
                 phase: ConnPhase::Connecting { dns: slot, .. },
                 ..
@@ -249,12 +256,17 @@ pub(crate) fn connected<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId
     let Some(cl) = cs.clients.get_mut(&cid) else {
         return;
     };
-    let body_timeout = cl.opts.body_timeout;
+    // Set once for the connection's life: the read timeout is the idle
+    // timeout (a busy connection ignores it: its request has its own
+    // deadlines), the write timeout is the upload stall.
+    let (idle, body) = (cl.opts.idle_timeout, cl.opts.body_timeout);
     if let Some(rid) = waiting {
         cl.queue.retain(|&q| q != rid);
-        if let Ok(mut s) = ctx.stream(sid) {
-            let _ = s.set_timeouts(None, body_timeout);
-        }
+    }
+    if let Ok(mut s) = ctx.stream(sid) {
+        let _ = s.set_timeouts(idle, body);
+    }
+    if let Some(rid) = waiting {
         assign(ctx, rid, id);
     } else {
         if let Some(r) = for_req.and_then(|r| req::<T>(ctx, r)) {
@@ -308,12 +320,15 @@ fn connect_failed_later<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, err: ClientEr
 pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     let now = ctx.now();
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.get_mut(&id) else { return };
+    let Some(c) = cs.conns.get_mut(&id) else {
+        return;
+    };
     c.phase = ConnPhase::Busy(rid);
     c.read_off = false;
     let sid = c.stream;
-    let body_timeout = cs.clients.get(&c.client).and_then(|cl| cl.opts.body_timeout);
-    let Some(r) = cs.reqs.get_mut(&rid) else { return };
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
     if let Some(other) = r.connecting.take() {
         if other != id {
             if let Some(Conn {
@@ -335,10 +350,10 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     let body = r.body.clone();
     let mut held = std::mem::take(&mut r.held);
     let stream_done = r.out.as_ref().is_none_or(|o| o.finished);
+    let streamed = r.out.is_some();
     let Ok(mut s) = ctx.stream(sid) else { return };
     s.set_keepalive(true);
     s.enable(Direction::Read);
-    let _ = s.set_timeouts(None, body_timeout);
     let out = s.output();
     out.add_bytes(head);
     let mut queued = true;
@@ -370,7 +385,10 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
         }
     }
     arm(ctx, rid);
-    super::finish::kick(ctx, rid);
+    if streamed {
+        // Its producer may go on now.
+        super::finish::kick(ctx, rid);
+    }
 }
 
 /// Sends a body held for `100 Continue` (the server said go, or the wait
@@ -378,7 +396,9 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
 pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
     let now = ctx.now();
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(r) = cs.reqs.get_mut(&rid) else { return };
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
     if !r.expect_wait {
         return;
     }
@@ -423,20 +443,20 @@ pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
 /// and it closes after the idle timeout or when the server closes it.
 fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.get_mut(&id) else { return };
+    let Some(c) = cs.conns.get_mut(&id) else {
+        return;
+    };
     c.phase = ConnPhase::Idle;
     c.read_off = false;
     let sid = c.stream;
     let Some(cl) = cs.clients.get_mut(&c.client) else {
         return;
     };
-    let (idle, body) = (cl.opts.idle_timeout, cl.opts.body_timeout);
     cl.pools.entry(c.key.clone()).or_default().idle.push(id);
     if let Some(sid) = sid {
         if let Ok(mut s) = ctx.stream(sid) {
             s.set_keepalive(false);
             s.enable(Direction::Read);
-            let _ = s.set_timeouts(idle, body);
         }
     }
 }
@@ -460,7 +480,9 @@ pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool)
 /// Closes connection `id` and forgets it (it leaves its pool's counts).
 pub(crate) fn close_conn<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.remove(&id) else { return };
+    let Some(c) = cs.conns.remove(&id) else {
+        return;
+    };
     if let Some(cl) = cs.clients.get_mut(&c.client) {
         cl.total = cl.total.saturating_sub(1);
         if let Some(p) = cl.pools.get_mut(&c.key) {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use http::header::{
-    HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE, USER_AGENT,
+    CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE, USER_AGENT,
 };
 use http::{HeaderMap, Method, Uri, Version};
 
@@ -26,36 +26,51 @@ pub(crate) struct Prepared {
 
 fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
 
+/// What a request is made of, borrowed.
+pub(crate) struct Ask<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) url: &'a Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a RequestBody,
+    pub(crate) unix: Option<&'a PathBuf>,
+    pub(crate) connect_to: Option<&'a (String, u16)>,
+    pub(crate) expect_continue: bool,
+}
+
 /// Checks the request and writes its head.
-pub(crate) fn prepare(
-    method: &Method,
-    url: &Uri,
-    version: Version,
-    headers: &HeaderMap,
-    body: &RequestBody,
-    unix: Option<&PathBuf>,
-    expect_continue: bool,
-    opts: &ClientOptions,
-) -> Result<Prepared, ClientError> {
+pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, ClientError> {
+    let Ask {
+        method,
+        url,
+        version,
+        headers,
+        body,
+        unix,
+        connect_to,
+        expect_continue,
+    } = ask;
     let connect = method == Method::CONNECT;
     match url.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("http") => {}
         Some(s) => return Err(ClientError::UnsupportedScheme(s.to_string())),
-        None if connect || unix.is_some() => {}
+        None if connect || unix.is_some() || connect_to.is_some() => {}
         None => return Err(ClientError::InvalidRequest("the URL has no scheme")),
     }
     if version != Version::HTTP_11 && version != Version::HTTP_10 {
-        return Err(ClientError::InvalidRequest("only HTTP/1.0 and HTTP/1.1 are spoken"));
+        return Err(ClientError::InvalidRequest(
+            "only HTTP/1.0 and HTTP/1.1 are spoken",
+        ));
     }
     let host = url.host().filter(|h| !h.is_empty());
     let port = url.port_u16().unwrap_or(80);
+    let host = connect_to.map(|(h, _)| h.as_str()).or(host);
+    let port = connect_to.map_or(port, |(_, p)| *p);
     let key = match (unix, host) {
         (Some(p), _) => PoolKey::Unix(p.clone()),
         (None, Some(h)) => {
@@ -191,7 +206,6 @@ pub(crate) fn prepare(
         field(b"connection", b"upgrade");
     }
     h.extend_from_slice(b"\r\n");
-    let _ = HeaderValue::from_static("");
     Ok(Prepared {
         key,
         head: Bytes::from(h),

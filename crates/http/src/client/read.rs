@@ -15,6 +15,9 @@ use crate::proto::{
 /// Most body bytes handed over per step.
 pub(crate) const STEP: usize = 256 * 1024;
 
+/// Most interim (1xx) responses before the final one.
+const MAX_INTERIM: usize = 32;
+
 pub(crate) enum Step {
     /// Read more.
     NeedMore,
@@ -103,6 +106,11 @@ fn head_step<T: 'static>(
         };
     }
     r.got_bytes = true;
+    if !lenient.http09 && starts_http(input) == Some(false) {
+        return Step::Fail(ClientError::Protocol(
+            "the response does not start with HTTP/".into(),
+        ));
+    }
     let n = match r.scanner.scan(input, limits) {
         Err(e) => return Step::Fail(e.into()),
         Ok(None) if eof => {
@@ -122,6 +130,11 @@ fn head_step<T: 'static>(
     };
     r.scanner.reset();
     if head.is_informational() {
+        if r.informational.len() >= MAX_INTERIM {
+            return Step::Fail(ClientError::Protocol(
+                "too many interim (1xx) responses".into(),
+            ));
+        }
         let cont = head.status == StatusCode::CONTINUE;
         r.informational.push(head);
         return Step::Interim(cont);
@@ -138,10 +151,33 @@ fn head_step<T: 'static>(
         }
         ResponseBodyKind::None => In::Length(0),
         ResponseBodyKind::Length(n) => In::Length(n),
-        ResponseBodyKind::Chunked => In::Chunked(Box::new((ChunkedDecoder::new(limits), Buffer::new()))),
+        ResponseBodyKind::Chunked => {
+            In::Chunked(Box::new((ChunkedDecoder::new(limits), Buffer::new())))
+        }
         ResponseBodyKind::CloseDelimited => In::Close,
     };
     r.head = Some(head);
     r.framing = Some(framing);
     Step::Head
+}
+
+/// Whether the input (after empty lines) starts like a status line:
+/// `None` while too little has come to tell.
+fn starts_http(input: &Buffer) -> Option<bool> {
+    let mut want = b"HTTP/".iter();
+    let mut leading = true;
+    for piece in input.chunks() {
+        for &b in piece {
+            if leading && (b == b'\r' || b == b'\n') {
+                continue;
+            }
+            leading = false;
+            match want.next() {
+                Some(&w) if w == b => {}
+                Some(_) => return Some(false),
+                None => return Some(true),
+            }
+        }
+    }
+    want.as_slice().is_empty().then_some(true)
 }

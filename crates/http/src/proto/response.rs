@@ -138,7 +138,11 @@ impl ResponseHead {
 /// 15). Field lines follow the same rules as a request's, relaxed only by
 /// the switches of `lenient`. The body's framing follows RFC 9112 section
 /// 6.3; see the [module documentation](super) for the list of rules and
-/// the choices made. An error means the connection cannot be trusted to
+/// the choices made. With [`Lenient::http09`], a head that does not start
+/// with `HTTP/` (such as the empty one the scanner measures for such a
+/// response) describes an HTTP/0.9 response: status 200, version
+/// `HTTP_09`, no fields, a close-delimited body that starts with the
+/// input's first byte. An error means the connection cannot be trusted to
 /// carry anything more: close it. Its status is always 502 (what a proxy
 /// answers for an upstream that broke the protocol).
 ///

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | [`accept`], [`handler`] | in a route handler of this crate's [server](crate::server): handshake, 101 and hand-over in one call | tungstenite's `accept`, libevent's `evws_new_session` |
 //! | [`check_request`], [`Accept`], [`accept_key`] | the server's opening handshake: checks the upgrade request (400, or 426 for a version other than 13) and computes `Sec-WebSocket-Accept` | tungstenite's `accept_hdr`, libwebsockets' `LWS_CALLBACK_ESTABLISHED` |
-//! | [`connect`] | a client: connect, handshake, then a [`WebSocket`] with masked frames | tungstenite's `connect`, the browser's `new WebSocket(url)` |
+//! | [`connect`], [`connect_url`] | a client: connect (to an address, or to a `ws://` URL through the [HTTP client](crate::client), host names and extra headers included), handshake, then a [`WebSocket`] with masked frames | tungstenite's `connect`, the browser's `new WebSocket(url)` |
 //! | [`ClientHandshake`] | the client's request and the check of the server's 101, for a stream of your own | tungstenite's `client` |
 //! | [`Decoder`] | incremental frame decoder: bytes in, whole [`Message`]s out, every protocol rule checked with its close code ([`ProtocolError`]) | tungstenite's `FrameCodec`, sans-IO |
 //! | [`encode_frame`], [`encode_message`] | frames out, masked for a client | tungstenite's `Frame::format` |
@@ -110,7 +110,7 @@ pub use accept::{accept, accept_protocol, handler};
 pub use client::{ClientHandshake, ClientHandshakeError};
 pub use close::{CloseCode, CloseFrame, Closed};
 pub use config::{Config, Role};
-pub use connect::{connect, ConnectError};
+pub use connect::{connect, connect_url, connect_url_with, ConnectError};
 pub use decoder::{Decoder, ProtocolError};
 pub use frame::{apply_mask, encode_frame, encode_message, SendError};
 pub use handshake::{accept_key, check_request, Accept, HandshakeError, GUID};

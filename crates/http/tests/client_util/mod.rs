@@ -39,7 +39,11 @@ pub fn client_loop<S: 'static>(opts: ClientOptions) -> (Loop<S>, ClientId) {
 pub fn run_until<S: 'static>(lp: &mut Loop<S>, s: &mut S, done: impl Fn(&S) -> bool) {
     let dog = lp
         .ctx()
-        .new_timer(Duration::from_millis(20), Duration::from_millis(20), |_, _, _, _| {})
+        .new_timer(
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+            |_, _, _, _| {},
+        )
         .unwrap();
     lp.ctx().start(dog).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -55,7 +59,11 @@ pub fn run_for<S: 'static>(lp: &mut Loop<S>, s: &mut S, d: Duration) {
     let end = Instant::now() + d;
     let dog = lp
         .ctx()
-        .new_timer(Duration::from_millis(5), Duration::from_millis(5), |_, _, _, _| {})
+        .new_timer(
+            Duration::from_millis(5),
+            Duration::from_millis(5),
+            |_, _, _, _| {},
+        )
         .unwrap();
     lp.ctx().start(dog).unwrap();
     while Instant::now() < end {

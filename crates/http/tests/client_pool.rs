@@ -1,0 +1,435 @@
+//! The pool: keep-alive race retries, caps and the queue, idle
+//! connections the server closes, cancel, shutdown, host names, Unix
+//! sockets.
+
+mod client_util;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_util::{client_loop, put, read_head, run_for, run_until, scripted, setup};
+use evloop_buffer::ListenAddr;
+use evloop_http::client::{ClientError, ClientExt, ClientOptions, RequestBody, Response};
+use evloop_http::server::{Body, Reply, Router, ServerExt, ServerOptions};
+use http::{Method, Request};
+
+#[derive(Default)]
+struct St {
+    done: Vec<Result<Response, ClientError>>,
+    peers: Vec<SocketAddr>,
+    max_conns: usize,
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+fn req(method: Method, addr: SocketAddr, body: RequestBody) -> Request<RequestBody> {
+    Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}/"))
+        .body(body)
+        .unwrap()
+}
+
+/// The first connection answers one request, then reads the next one and
+/// closes without answering (the server dropped an idle connection just as
+/// the request came); later connections answer.
+fn racing_server(conns: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let (addr, _server) = scripted(conns, move |i, mut c| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        read_head(&mut c);
+        put(&mut c, OK);
+        if i == 0 {
+            read_head(&mut c);
+            // Closed without a byte of an answer.
+        } else {
+            let _ = read_head(&mut c);
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn keep_alive_race_retries_an_idempotent_request_once() {
+    let (addr, conns) = racing_server(2);
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    let mut st = St::default();
+    for i in 0..2 {
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send(
+                req(Method::GET, addr, RequestBody::Empty),
+                |_, st: &mut St, r| st.done.push(r),
+            )
+            .unwrap();
+        run_until(&mut lp, &mut st, |s| s.done.len() == i + 1);
+    }
+    for r in &st.done {
+        assert_eq!(r.as_ref().unwrap().body(), "ok");
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn keep_alive_race_does_not_retry_a_post() {
+    let (addr, conns) = racing_server(2);
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    let mut st = St::default();
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    run_until(&mut lp, &mut st, |s| s.done.len() == 1);
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::POST, addr, "data".into()),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    run_until(&mut lp, &mut st, |s| s.done.len() == 2);
+    // A close or a reset (the server dropped the unread body), never an answer.
+    assert!(
+        matches!(st.done[1], Err(ClientError::Closed | ClientError::Io(_))),
+        "{:?}",
+        st.done[1]
+    );
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert_eq!(conns.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_fresh_connection_that_closes_is_not_retried() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let (addr, _server) = scripted(2, move |_, mut c| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        read_head(&mut c);
+    });
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    assert!(matches!(st.done[0], Err(ClientError::Closed)));
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+fn slow_router() -> Router<St> {
+    let mut r: Router<St> = Router::new();
+    r.exact("/", &[Method::GET], |ctx, st, req| {
+        st.peers.extend(req.peer_addr());
+        let r = req.responder();
+        ctx.once_timer(Duration::from_millis(20), move |ctx, _, _| {
+            let _ = r.respond(ctx, http::Response::new(Body::from("late")));
+        })
+        .unwrap();
+        Reply::Later
+    });
+    r
+}
+
+#[test]
+fn pool_caps_queue_requests() {
+    let (mut lp, _, addr, client) = setup(slow_router(), ClientOptions::new().max_per_host(2));
+    let mut ctx = lp.ctx();
+    let mut c = ctx.client(client).unwrap();
+    for _ in 0..5 {
+        c.send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |ctx, st: &mut St, r| {
+                st.done.push(r);
+                let _ = ctx;
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(c.connection_count(), 2);
+    assert_eq!(c.pending_count(), 5);
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| s.done.len() == 5);
+    assert!(st.done.iter().all(|r| r.as_ref().unwrap().body() == "late"));
+    let mut peers = st.peers.clone();
+    peers.sort();
+    peers.dedup();
+    assert_eq!(peers.len(), 2, "{:?}", st.peers);
+    assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 2);
+}
+
+#[test]
+fn max_total_is_shared_between_hosts() {
+    let (mut lp, _, addr, client) = setup(slow_router(), ClientOptions::new().max_total(1));
+    // The same server under two names: two pools.
+    let other: SocketAddr = format!("127.0.0.2:{}", addr.port()).parse().unwrap();
+    let mut ctx = lp.ctx();
+    let s2 = ctx.new_server(slow_router(), ServerOptions::new()).unwrap();
+    let ListenAddr::Tcp(addr2) = ctx.server(s2).unwrap().listen(other).unwrap() else {
+        unreachable!()
+    };
+    let mut c = ctx.client(client).unwrap();
+    for a in [addr, addr2, addr] {
+        c.send(
+            req(Method::GET, a, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    }
+    assert_eq!(c.connection_count(), 1);
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| s.done.len() == 3);
+    assert!(st.done.iter().all(|r| r.is_ok()));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 1);
+}
+
+#[test]
+fn idle_connection_closed_by_the_server_leaves_the_pool() {
+    let (addr, _server) = scripted(1, |_, mut c| {
+        read_head(&mut c);
+        put(&mut c, OK);
+        // Then the server closes the idle connection.
+    });
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let mut n = 1;
+    for _ in 0..100 {
+        n = lp.ctx().client(client).unwrap().connection_count();
+        if n == 0 {
+            break;
+        }
+        run_for(&mut lp, &mut st, Duration::from_millis(10));
+    }
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn cancel_drops_the_callback_and_the_connection() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let seen = closed.clone();
+    let (addr, _server) = scripted(1, move |_, mut c| {
+        read_head(&mut c);
+        // Never answers; sees the client close.
+        let mut b = [0u8; 16];
+        if matches!(std::io::Read::read(&mut c, &mut b), Ok(0)) {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    let id = lp
+        .ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert!(id.is_pending(&mut lp.ctx()));
+    assert!(id.cancel(&mut lp.ctx()));
+    assert!(!id.cancel(&mut lp.ctx()));
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert!(st.done.is_empty());
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+    for _ in 0..100 {
+        if closed.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(closed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn shutdown_ends_pending_requests() {
+    let (addr, _server) = scripted(1, |_, mut c| {
+        read_head(&mut c);
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_for(&mut lp, &mut st, Duration::from_millis(30));
+    lp.ctx().client(client).unwrap().shutdown();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    assert!(matches!(st.done[0], Err(ClientError::Shutdown)));
+    let err = lp
+        .ctx()
+        .client(client)
+        .unwrap()
+        .send(req(Method::GET, addr, RequestBody::Empty), |_, _, _| {})
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Shutdown));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}
+
+fn hello() -> Router<St> {
+    let mut r: Router<St> = Router::new();
+    r.exact("/", &[Method::GET], |_, _, req| {
+        let host = req.headers()["host"].to_str().unwrap().to_string();
+        http::Response::new(Body::from(host))
+    });
+    r
+}
+
+#[test]
+fn host_names_go_through_the_resolver() {
+    let (mut lp, _, addr, client) = setup(hello(), ClientOptions::new());
+    let url = format!("http://localhost:{}/", addr.port());
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            Request::get(url).body(RequestBody::Empty).unwrap(),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let r = st.done[0].as_ref().unwrap();
+    assert_eq!(r.body(), format!("localhost:{}", addr.port()).as_str());
+}
+
+#[test]
+fn unix_socket() {
+    let path = std::env::temp_dir().join(format!("evloop-client-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut lp: evloop::Loop<St> = evloop::Loop::new().unwrap();
+    let mut ctx = lp.ctx();
+    let server = ctx.new_server(hello(), ServerOptions::new()).unwrap();
+    ctx.server(server)
+        .unwrap()
+        .listen(format!("unix:{}", path.display()).as_str())
+        .unwrap();
+    let client = ctx.new_client(ClientOptions::new()).unwrap();
+    let opts = evloop_http::client::RequestOptions::new().unix_socket(&path);
+    ctx.client(client)
+        .unwrap()
+        .send_with(
+            Request::get("http://app.local/")
+                .body(RequestBody::Empty)
+                .unwrap(),
+            opts,
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(st.done[0].as_ref().unwrap().body(), "app.local");
+}
+
+#[test]
+fn refused_connect_and_bad_urls() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    let mut ctx = lp.ctx();
+    let mut c = ctx.client(client).unwrap();
+    c.send(
+        req(Method::GET, free, RequestBody::Empty),
+        |_, st: &mut St, r| st.done.push(r),
+    )
+    .unwrap();
+    let https = Request::get("https://example.org/")
+        .body(RequestBody::Empty)
+        .unwrap();
+    assert!(matches!(
+        c.send(https, |_, _, _| {}),
+        Err(ClientError::UnsupportedScheme(s)) if s == "https"
+    ));
+    let relative = Request::get("/just/a/path")
+        .body(RequestBody::Empty)
+        .unwrap();
+    assert!(matches!(
+        c.send(relative, |_, _, _| {}),
+        Err(ClientError::InvalidRequest(_))
+    ));
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    assert!(
+        matches!(st.done[0], Err(ClientError::Connect(_))),
+        "{:?}",
+        st.done[0]
+    );
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+    let _ = st.max_conns;
+}
+
+#[test]
+fn idle_timeout_closes_pooled_connections() {
+    let (mut lp, _, addr, client) = setup(
+        hello(),
+        ClientOptions::new().idle_timeout(Some(Duration::from_millis(100))),
+    );
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+    run_for(&mut lp, &mut st, Duration::from_millis(150));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}
+
+#[test]
+fn http10_and_connection_close_are_not_reused() {
+    let (mut lp, _, addr, client) = setup(hello(), ClientOptions::new());
+    let mut ctx = lp.ctx();
+    let mut c = ctx.client(client).unwrap();
+    let close = Request::get(format!("http://{addr}/"))
+        .header("connection", "close")
+        .body(RequestBody::Empty)
+        .unwrap();
+    c.send(close, |_, st: &mut St, r| st.done.push(r)).unwrap();
+    let old = Request::get(format!("http://{addr}/"))
+        .version(http::Version::HTTP_10)
+        .body(RequestBody::Empty)
+        .unwrap();
+    c.send(old, |_, st: &mut St, r| st.done.push(r)).unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| s.done.len() == 2);
+    assert!(st.done.iter().all(|r| r.is_ok()));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}

@@ -115,9 +115,16 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
     }
     let mut named: Vec<HeaderName> = Vec::new();
     for v in h.get_all(CONNECTION) {
-        let Ok(s) = v.to_str() else { continue };
-        for token in s.split(',') {
-            if let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) {
+        for token in v.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            // Its own options name no field (and keep-alive goes anyway).
+            if token.is_empty()
+                || token.eq_ignore_ascii_case(b"close")
+                || token.eq_ignore_ascii_case(b"keep-alive")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
                 named.push(name);
             }
         }
@@ -125,8 +132,8 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
     for name in named {
         h.remove(name);
     }
-    let present: Vec<HeaderName> = h.keys().filter(|n| hop_by_hop(n)).cloned().collect();
-    for name in present {
+    // Usually one or two are there: no list of them is worth making.
+    while let Some(name) = h.keys().find(|n| hop_by_hop(n)).cloned() {
         h.remove(name);
     }
 }

@@ -137,6 +137,7 @@ fn slow_download(target: &str, total: u64) -> u64 {
         // Too long to hold: streamed, chunked to this HTTP/1.1 client.
         assert_eq!(head.get("transfer-encoding"), Some("chunked"));
     }
+    eprintln!("{total} bytes down: the proxy's RSS went from {base} KiB to at most {peak} KiB");
     peak.saturating_sub(base)
 }
 
@@ -205,6 +206,7 @@ fn upload(total: u64, chunked: bool) -> u64 {
     });
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text(), format!("ok {total}"));
+    eprintln!("{total} bytes up: the proxy's RSS went from {base} KiB to at most {peak} KiB");
     peak.saturating_sub(base)
 }
 

@@ -4,16 +4,18 @@
 
 use bytes::{Bytes, BytesMut};
 use evloop::Ctx;
+use evloop_buffer::{StreamExt, StreamId};
 use evloop_http::client::{
     ClientError, ClientExt, RequestBody, RequestId, RequestOptions, Response as UpResponse,
     ResponseChunk, TimeoutKind,
 };
 use evloop_http::server::{Body, BodyChunk, Reply, Request, Responder};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE};
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 
 use crate::headers;
+use crate::tunnel;
 use crate::Proxy;
 
 /// Bytes of a body allowed to wait on one side before the other side is
@@ -67,7 +69,13 @@ pub fn handle(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut req: Request, streami
     let version = req.version();
     let (parts, _) = req.into_http().into_parts();
     let mut headers = parts.headers;
+    let upgrade = headers::upgrade_asked(&headers);
     headers::to_upstream(&mut headers, version, peer, &mut p.peer_text);
+    if let Some(protocols) = upgrade {
+        // The one hop-by-hop field that is passed on, when asked for
+        // (the client adds `Connection: upgrade` with it).
+        headers.insert(UPGRADE, protocols);
+    }
     let target = parts
         .uri
         .into_parts()
@@ -220,8 +228,12 @@ fn status_for(e: &ClientError) -> StatusCode {
     }
 }
 
-fn on_response(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, ex: Exchange, resp: UpResponse) {
+fn on_response(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, ex: Exchange, mut resp: UpResponse) {
     p.upstreams.succeeded(ex.upstream);
+    if let Some(up) = resp.take_upgrade() {
+        switch(ctx, ex.responder, up, resp);
+        return;
+    }
     let rid = resp.request_id();
     let streaming = resp.is_streaming();
     let version = resp.version();
@@ -246,6 +258,31 @@ fn on_response(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, ex: Exchange, resp: UpRe
         read_whole(ctx, p.log_errors, responder, rid, parts);
     } else {
         stream_back(ctx, p.log_errors, responder, rid, parts);
+    }
+}
+
+/// `101 Switching Protocols`: the answer goes to the client with its
+/// `Upgrade` field, then the two connections are spliced.
+fn switch(ctx: &mut Ctx<'_, Proxy>, responder: Responder, up: StreamId, resp: UpResponse) {
+    let version = resp.version();
+    let (mut parts, _) = resp.into_http().into_parts();
+    let protocols = parts.headers.get(UPGRADE).cloned();
+    headers::to_client(&mut parts.headers, version);
+    if let Some(v) = protocols {
+        parts.headers.insert(UPGRADE, v);
+        parts
+            .headers
+            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    match responder.upgrade(ctx, Response::from_parts(parts, ())) {
+        Ok(down) => tunnel::splice(ctx, down, up),
+        Err(_) => {
+            // The client's request cannot be upgraded (or it is gone).
+            if let Ok(s) = ctx.stream(up) {
+                s.close();
+            }
+            let _ = responder.respond(ctx, error_response(StatusCode::BAD_GATEWAY));
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderName, HeaderValue, CONNECTION, EXPECT, HOST, VIA};
+use http::header::{HeaderName, HeaderValue, CONNECTION, EXPECT, HOST, UPGRADE, VIA};
 use http::{HeaderMap, Version};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -77,6 +77,17 @@ pub fn to_upstream(
         h.insert(X_FORWARDED_HOST.clone(), host);
     }
     add_via(h, version);
+}
+
+/// The `Upgrade` field of a request that asks for an upgrade (with
+/// `Connection: upgrade`, RFC 9110 7.8), to be passed on.
+pub fn upgrade_asked(h: &HeaderMap) -> Option<HeaderValue> {
+    let protocols = h.get(UPGRADE)?;
+    h.get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+        .then(|| protocols.clone())
 }
 
 /// Rewrites a response's fields for the client, in place: `version` is
@@ -250,6 +261,17 @@ mod tests {
             );
             assert_eq!(all(&h, "x-forwarded-for"), [want]);
         }
+    }
+
+    #[test]
+    fn an_upgrade_is_asked_for_with_both_fields() {
+        let asked = map(&[
+            ("upgrade", "websocket"),
+            ("connection", "keep-alive, Upgrade"),
+        ]);
+        assert_eq!(upgrade_asked(&asked).unwrap(), "websocket");
+        assert!(upgrade_asked(&map(&[("upgrade", "websocket")])).is_none());
+        assert!(upgrade_asked(&map(&[("connection", "upgrade")])).is_none());
     }
 
     #[test]

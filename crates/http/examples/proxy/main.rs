@@ -29,6 +29,12 @@
 //! `X-Forwarded-For` and `X-Forwarded-Proto`/`X-Forwarded-Host` set. The
 //! client's `Host` is kept.
 //!
+//! Upgrades (WebSocket): a request asking for one keeps its `Upgrade`
+//! field on the way to the upstream; if the upstream answers `101
+//! Switching Protocols`, the client gets that answer and the two
+//! connections are spliced, bytes passed both ways with the same
+//! back-pressure, until both sides have closed.
+//!
 //! Errors: an upstream that cannot be reached (connect refused, name not
 //! resolved) or that sends a malformed response gives `502 Bad Gateway`;
 //! one that times out (connect, response head, a gap in the body) gives
@@ -40,6 +46,7 @@
 mod args;
 mod forward;
 mod headers;
+mod tunnel;
 mod upstreams;
 
 use std::process::ExitCode;

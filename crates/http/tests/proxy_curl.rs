@@ -90,6 +90,34 @@ fn curl_through_the_proxy_to_the_crates_own_server() {
     assert_eq!(out.stdout, b"404");
 }
 
+#[test]
+fn curl_through_the_proxy_to_the_crates_own_server_on_a_unix_socket() {
+    let Some(curl_bin) = tool("curl", "--version") else {
+        return;
+    };
+    let path = std::env::temp_dir().join(format!("evloop-proxy-up-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let unix = format!("unix:{}", path.display());
+    let mut hello = Kid(Command::new(example("hello_server"))
+        .args(["--addr", &unix])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let mut line = String::new();
+    BufReader::new(hello.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    let proxy = Proxy::start(&[&unix], &[]);
+    let out = curl(&curl_bin, &["-i", &format!("http://{}/", proxy.addr)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nHello, World!"), "{text}");
+    drop(proxy);
+    drop(hello);
+    let _ = std::fs::remove_file(&path);
+}
+
 /// nginx serving `dir` on a free port, from a prefix inside `dir`.
 fn nginx(nginx: &Path, dir: &Path) -> (Kid, String) {
     let port = free_port();

@@ -42,6 +42,24 @@ def med(rows, key):
     return statistics.median(vals) if vals else None
 
 
+def paired(rows, ours, peer):
+    by_round = {}
+    for r in rows:
+        by_round.setdefault(r["round"], {})[r["name"]] = r
+    rps, cpu = [], []
+    for pair in by_round.values():
+        a, b = pair.get(ours), pair.get(peer)
+        if not a or not b:
+            continue
+        if float(b["rps"]) > 0:
+            rps.append(float(a["rps"]) / float(b["rps"]))
+        if float(b["cpu_us"]) > 0:
+            cpu.append(float(a["cpu_us"]) / float(b["cpu_us"]))
+    if not rps or not cpu:
+        return None
+    return {"rps": statistics.median(rps), "cpu_us_per_req": statistics.median(cpu)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
@@ -75,7 +93,15 @@ def main():
             rr = res[ours]["rps"] / res[peer]["rps"]
             cr = res[ours]["cpu_us_per_req"] / res[peer]["cpu_us_per_req"]
             res["ratio"] = {"rps": rr, "cpu_us_per_req": cr}
-            print(f"  {'ratio ' + ours + ' / ' + peer:<48} {rr:>9.2f}x {cr:>10.2f}x")
+            print(f"  {'ratio ' + ours + ' / ' + peer + ' (of the medians)':<48} {rr:>9.2f}x {cr:>10.2f}x")
+            # Runs next to each other see the same load from the rest of
+            # the machine: the ratio within each round, then its median,
+            # is the steadier figure on a busy machine.
+            pr = paired(prow, ours, peer)
+            if pr:
+                res["ratio_paired"] = pr
+                print(f"  {'ratio ' + ours + ' / ' + peer + ' (median per round)':<48} "
+                      f"{pr['rps']:>9.2f}x {pr['cpu_us_per_req']:>10.2f}x")
         print(f"  ({spec['targets']})")
         print()
         out["parts"][part] = res

@@ -47,6 +47,9 @@ pub fn to_upstream(
 ) {
     remove_hop_by_hop(h);
     h.remove(EXPECT);
+    // Room for the four fields added below at once: a map that grows
+    // on the way rehashes every field each time.
+    h.reserve(4);
     if let Some(ip) = peer.and_then(|ip| peer_text.get(ip)) {
         match h.get(&X_FORWARDED_FOR) {
             None => {

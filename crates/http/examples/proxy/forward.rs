@@ -37,7 +37,8 @@ struct Exchange {
     /// A HEAD request: the response has no body whatever it says.
     head: bool,
     /// For a request without a body when there are other upstreams: what
-    /// is needed to send it again if this upstream cannot be reached.
+    /// is needed to send it again if this upstream cannot be reached
+    /// (nothing of it reached this one).
     retry: Option<Box<Retry>>,
 }
 
@@ -84,7 +85,8 @@ pub fn handle(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut req: Request, streami
     let Some(upstream) = p.upstreams.pick(ctx.now(), &[]) else {
         return Reply::Now(error_response(StatusCode::BAD_GATEWAY));
     };
-    let retry = (!matches!(body, RequestBody::Stream) && p.upstreams.len() > 1).then(|| {
+    // Only a request without a body is sent again (the retry sends none).
+    let retry = (matches!(body, RequestBody::Empty) && p.upstreams.len() > 1).then(|| {
         Box::new(Retry {
             method: parts.method.clone(),
             target: target.clone(),

@@ -61,13 +61,9 @@ fn pipelined_answers_keep_the_request_order() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.text(), n.to_string());
     }
-    // Side by side, not one after the other (that would take 1.1 s);
-    // the bound is loose: a busy machine must not fail it.
-    assert!(
-        t0.elapsed() < Duration::from_millis(1000),
-        "{:?}",
-        t0.elapsed()
-    );
+    // Side by side, not one after the other: the first takes 200 ms, and
+    // the others reach the upstream meanwhile.
+    assert!(busy.most.load(Ordering::SeqCst) > 1);
 }
 
 #[test]

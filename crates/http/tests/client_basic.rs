@@ -133,3 +133,30 @@ fn head_204_304_have_no_body() {
         .unwrap();
     assert_eq!(head.headers()["content-length"], "13");
 }
+
+#[test]
+fn options_asterisk_form() {
+    let mut r: Router<St> = Router::new();
+    r.fallback(|_, _, req| {
+        let line = format!(
+            "{} {} {}",
+            req.method(),
+            req.uri(),
+            req.headers()["host"].to_str().unwrap()
+        );
+        http::Response::new(Body::from(line))
+    });
+    let (mut lp, _, addr, client) = setup(r, ClientOptions::new());
+    let req = Request::options("*").body(RequestBody::Empty).unwrap();
+    let opts =
+        evloop_http::client::RequestOptions::new().connect_to(addr.ip().to_string(), addr.port());
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send_with(req, opts, |_, st: &mut St, r| st.done.push(r))
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let body = st.done[0].as_ref().unwrap().body().clone();
+    assert_eq!(body, format!("OPTIONS * {addr}").as_str());
+}

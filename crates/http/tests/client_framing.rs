@@ -157,3 +157,95 @@ fn lenient_switches() {
     assert_eq!(r.version(), http::Version::HTTP_09);
     assert_eq!(r.body(), "<html>no status line</html>");
 }
+
+#[test]
+fn a_response_split_anywhere_reads_the_same() {
+    const ANSWER: &[u8] = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n\
+        HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n\
+        5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Sum: 12\r\n\r\n";
+    for piece in [1, 3, 7] {
+        let (addr, server) = scripted(1, move |_, mut c| {
+            c.set_nodelay(true).unwrap();
+            read_head(&mut c);
+            for p in ANSWER.chunks(piece) {
+                put(&mut c, p);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        });
+        let (mut lp, client) = client_loop::<Done>(ClientOptions::new());
+        let req = Request::get(format!("http://{addr}/"))
+            .body(RequestBody::Empty)
+            .unwrap();
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send(req, |_, d: &mut Done, r| d.push(r))
+            .unwrap();
+        let mut done = Done::new();
+        run_until(&mut lp, &mut done, |d| !d.is_empty());
+        server.join().unwrap();
+        let r = done.pop().unwrap().unwrap();
+        assert_eq!(r.body(), "hello, world", "pieces of {piece}");
+        assert_eq!(r.trailers()["x-sum"], "12");
+        assert_eq!(r.informational()[0].status, 103);
+        // Read to its end: the connection was kept.
+        assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+    }
+}
+
+#[test]
+fn mangled_responses_end_in_a_response_or_an_error() {
+    const GOOD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello\
+        HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let bytes: &[u8] = b"\r\n :;0aZ\t\x00\x7f-";
+    let (addr, server) = scripted(60, {
+        let mut cases = Vec::new();
+        for _ in 0..60 {
+            let mut v = GOOD.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % v.len();
+                match next() % 3 {
+                    0 => v[at] = bytes[(next() as usize) % bytes.len()],
+                    1 => {
+                        v.remove(at);
+                    }
+                    _ => v.insert(at, bytes[(next() as usize) % bytes.len()]),
+                }
+            }
+            cases.push(v);
+        }
+        move |i, mut c| {
+            read_head(&mut c);
+            put(&mut c, &cases[i]);
+        }
+    });
+    let (mut lp, client) = client_loop::<Done>(
+        ClientOptions::new()
+            .head_timeout(Some(Duration::from_secs(2)))
+            .body_timeout(Some(Duration::from_secs(2))),
+    );
+    let mut done = Done::new();
+    for i in 0..60 {
+        let req = Request::get(format!("http://{addr}/"))
+            .header("connection", "close")
+            .body(RequestBody::Empty)
+            .unwrap();
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send(req, |_, d: &mut Done, r| d.push(r))
+            .unwrap();
+        run_until(&mut lp, &mut done, |d| d.len() == i + 1);
+    }
+    server.join().unwrap();
+    assert!(done.iter().any(|r| r.is_err()));
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}

@@ -433,3 +433,68 @@ fn http10_and_connection_close_are_not_reused() {
     assert!(st.done.iter().all(|r| r.is_ok()));
     assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
 }
+
+#[test]
+fn cancel_a_queued_request() {
+    let (mut lp, _, addr, client) = setup(slow_router(), ClientOptions::new().max_per_host(1));
+    let mut ctx = lp.ctx();
+    let mut c = ctx.client(client).unwrap();
+    c.send(
+        req(Method::GET, addr, RequestBody::Empty),
+        |_, st: &mut St, r| st.done.push(r),
+    )
+    .unwrap();
+    let queued = c
+        .send(
+            req(Method::GET, addr, RequestBody::Empty),
+            |_, _: &mut St, _| panic!("a cancelled request's callback ran"),
+        )
+        .unwrap();
+    assert_eq!(c.pending_count(), 2);
+    assert!(queued.cancel(&mut ctx));
+    assert_eq!(ctx.client(client).unwrap().pending_count(), 1);
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert_eq!(st.done.len(), 1);
+    // The first request's connection was kept: its response was complete.
+    assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+}
+
+#[test]
+fn cancel_mid_body_closes_the_connection() {
+    let (addr, _server) = scripted(1, |_, mut c| {
+        read_head(&mut c);
+        put(
+            &mut c,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst part",
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        put(&mut c, &[b'x'; 90]);
+    });
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new());
+    let opts = evloop_http::client::RequestOptions::new().stream_response(true);
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send_with(
+            req(Method::GET, addr, RequestBody::Empty),
+            opts,
+            |ctx, st: &mut St, r| {
+                let id = r.as_ref().unwrap().request_id();
+                st.done.push(r);
+                id.read_body(ctx, |ctx, st: &mut St, id, chunk| {
+                    assert!(matches!(chunk, evloop_http::client::ResponseChunk::Data(_)));
+                    st.max_conns += 1;
+                    assert!(id.cancel(ctx));
+                })
+                .unwrap();
+            },
+        )
+        .unwrap();
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| s.max_conns == 1);
+    run_for(&mut lp, &mut st, Duration::from_millis(50));
+    assert_eq!(st.max_conns, 1);
+    assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
+}

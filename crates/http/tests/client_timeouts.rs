@@ -129,3 +129,36 @@ fn expect_continue_wait_ends_and_the_body_goes() {
     assert_eq!(r.unwrap().body(), "ok");
     assert!(took >= T, "{took:?}");
 }
+
+#[test]
+fn connect_timeout() {
+    // A listener that never accepts, its queue filled: further connects
+    // get no answer (their SYNs are dropped).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut held = Vec::new();
+    let full = (0..4096).any(|_| {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(20)) {
+            Ok(s) => {
+                held.push(s);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    if !full {
+        println!("SKIP: the listen queue never filled up");
+        return;
+    }
+    let (r, took) = run_one(
+        ClientOptions::new().connect_timeout(Some(T)),
+        RequestOptions::new(),
+        get(addr),
+    );
+    assert!(
+        matches!(r, Err(ClientError::Timeout(TimeoutKind::Connect))),
+        "{r:?}"
+    );
+    assert!(took >= T && took < Duration::from_secs(5), "{took:?}");
+    drop(l);
+}

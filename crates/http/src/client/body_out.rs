@@ -7,7 +7,7 @@ use evloop_buffer::{Buffer, StreamExt};
 use http::HeaderMap;
 
 use super::finish::defer_error;
-use super::pool::DRAIN_LOW;
+use super::send::DRAIN_LOW;
 use super::state::{clients, req};
 use super::{ClientError, RequestId};
 

@@ -4,9 +4,11 @@
 use evloop::Ctx;
 use evloop_buffer::{Direction, StreamEvent, StreamExt, StreamId};
 
+use super::connect::connect_failed;
 use super::finish::{complete, deliver_chunk, deliver_head, fail, retry_or_fail, upgraded};
-use super::pool::{close_conn, connect_failed, release_body};
+use super::pool::close_conn;
 use super::read::{step, Step};
+use super::send::release_body;
 use super::state::{clients, conn, req, ConnPhase};
 use super::{ClientError, ResponseChunk, TimeoutKind};
 
@@ -48,7 +50,7 @@ pub(crate) fn on_event<T: 'static>(
         ConnPhase::Connecting { .. } => {
             let err = match ev {
                 StreamEvent::Connected => {
-                    super::pool::connected(ctx, id, sid);
+                    super::connect::connected(ctx, id, sid);
                     return;
                 }
                 StreamEvent::Error { error, .. } => ClientError::Connect(error),
@@ -205,11 +207,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                 }
             }
             Step::Paused => {
+                // An EOF stays recorded on the connection: the body ends
+                // (or fails) once it is taken.
                 set_reading(ctx, id, false);
-                if eof {
-                    // Remember nothing: `eof` stays set on the connection
-                    // and the body ends (or fails) once it is read.
-                }
                 return;
             }
             Step::End(trailers) => {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use evloop::Ctx;
 
 use super::finish::fail;
-use super::pool::release_body;
+use super::send::release_body;
 use super::state::{clients, req};
 use super::{ClientError, TimeoutKind};
 

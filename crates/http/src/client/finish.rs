@@ -93,6 +93,7 @@ pub(crate) fn complete<T: 'static>(
     release(ctx, cid, reusable);
     if req::<T>(ctx, rid).is_some_and(|r| r.redirect.is_some()) {
         super::follow::restart(ctx, rid);
+        super::pool::unref_idle(ctx, cid);
         return;
     }
     let Some(mut r) = detach_req(ctx, rid) else {
@@ -106,14 +107,15 @@ pub(crate) fn complete<T: 'static>(
         if let Some(mut cb) = r.read_cb.take() {
             cb(ctx, data, id, ResponseChunk::End(trailers));
         }
-        return;
+    } else {
+        let mut resp = response(&mut r, id, false);
+        resp.body = r.collected.split_to(usize::MAX);
+        resp.trailers = trailers;
+        if let Some(cb) = r.cb.take() {
+            cb(ctx, data, Ok(resp));
+        }
     }
-    let mut resp = response(&mut r, id, false);
-    resp.body = r.collected.split_to(usize::MAX);
-    resp.trailers = trailers;
-    if let Some(cb) = r.cb.take() {
-        cb(ctx, data, Ok(resp));
-    }
+    super::pool::unref_idle(ctx, cid);
 }
 
 /// Request `rid` fails with `err`.

@@ -145,6 +145,7 @@ mod body;
 mod body_in;
 mod body_out;
 mod conn;
+mod connect;
 mod deadline;
 mod error;
 mod finish;
@@ -156,6 +157,7 @@ mod prepare;
 mod read;
 mod redirect;
 mod response;
+mod send;
 mod state;
 
 pub use body::{RequestBody, ResponseChunk};

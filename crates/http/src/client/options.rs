@@ -223,7 +223,10 @@ impl RequestOptions {
     }
 
     /// Connect to this Unix socket instead of the URL's host (whose name
-    /// still goes in `Host`; a URL without a host gets `localhost`).
+    /// still goes in `Host`; a URL without a host gets `localhost`). The
+    /// connect is made at once, in the call that starts it: a local
+    /// connect does not wait (unless the server's listen queue is full,
+    /// where it waits for room).
     pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.unix_socket = Some(path.into());
         self

@@ -86,19 +86,19 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
         (None, None) => return Err(ClientError::InvalidRequest("the URL has no host")),
     };
     // The Host field: authority without userinfo.
-    let authority = url
+    let authority: Option<&str> = url
         .authority()
-        .map(|a| a.as_str().rsplit('@').next().unwrap_or("").to_string())
+        .map(|a| a.as_str().rsplit('@').next().unwrap_or(""))
         .filter(|a| !a.is_empty());
-    let target = if connect {
-        match (&authority, url.port_u16()) {
-            (Some(a), Some(_)) => a.clone(),
+    let target: &str = if connect {
+        match (authority, url.port_u16()) {
+            (Some(a), Some(_)) => a,
             _ => return Err(ClientError::InvalidRequest("CONNECT needs host:port")),
         }
     } else {
         match url.path_and_query().map(|p| p.as_str()) {
-            None | Some("") => "/".to_string(),
-            Some(p) => p.to_string(),
+            None | Some("") => "/",
+            Some(p) => p,
         }
     };
 
@@ -179,10 +179,13 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
     };
     match headers.get(HOST) {
         Some(v) => field(b"host", v.as_bytes()),
-        None => field(
-            b"host",
-            authority.as_deref().unwrap_or("localhost").as_bytes(),
-        ),
+        None => match (authority, connect_to) {
+            (Some(a), _) => field(b"host", a.as_bytes()),
+            // A target without authority (`*`, a path over a Unix socket):
+            // the host connected to.
+            (None, Some((h, p))) => field(b"host", format!("{h}:{p}").as_bytes()),
+            (None, None) => field(b"host", b"localhost"),
+        },
     }
     if let (Some(ua), false) = (&opts.user_agent, headers.contains_key(USER_AGENT)) {
         field(b"user-agent", ua.as_bytes());

@@ -139,6 +139,8 @@ pub(crate) struct Conn {
     /// Responses read to their end on it: a request on a connection with
     /// `served > 0` may meet the keep-alive race.
     pub(crate) served: u32,
+    /// Idle and not keeping the loop running.
+    pub(crate) unrefd: bool,
     /// The peer sent EOF (reading has stopped), or the socket failed.
     pub(crate) eof: bool,
     pub(crate) error: Option<io::Error>,

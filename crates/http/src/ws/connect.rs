@@ -1,13 +1,12 @@
 //! A WebSocket client on the loop: connect, handshake, then a
 //! [`WebSocket`](super::WebSocket) with [`Role::Client`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
 use evloop::Ctx;
-use evloop_buffer::{StreamEvent, StreamExt, StreamId};
+use evloop_buffer::StreamExt;
 use http::header::{HeaderMap, HeaderValue, CONNECTION, UPGRADE};
 use http::{StatusCode, Uri};
 
@@ -19,13 +18,11 @@ use crate::client::{
     ClientError, ClientExt, ClientId, ClientOptions, RequestBody, RequestId, RequestOptions,
 };
 
-type OpenCb<T> = dyn FnOnce(&mut Ctx<'_, T>, &mut T, Result<WsId, ConnectError>);
-
 /// Why [`connect`] did not open a WebSocket.
 #[derive(Debug)]
 pub enum ConnectError {
-    /// The TCP connect failed, or the connection broke during the
-    /// handshake.
+    /// The TCP connect failed (refused, unreachable), or the connection
+    /// broke during the handshake.
     Io(io::Error),
     /// The connection closed before the server's response was complete.
     Closed,
@@ -33,8 +30,8 @@ pub enum ConnectError {
     Timeout,
     /// The server answered, but not with a valid upgrade.
     Handshake(ClientHandshakeError),
-    /// The HTTP client could not make the request ([`connect_url`]): a bad
-    /// URL, a name that does not resolve, a refused connect, ...
+    /// The HTTP client could not make the request: a bad URL, a name that
+    /// does not resolve, a protocol error in the answer, ...
     Client(ClientError),
 }
 
@@ -61,36 +58,20 @@ impl std::error::Error for ConnectError {
     }
 }
 
-struct Pending<T: 'static> {
-    handshake: ClientHandshake,
-    config: Config,
-    on_open: Box<OpenCb<T>>,
-}
-
-/// Client handshakes in progress, in the loop's extension slot.
-struct Connecting<T: 'static> {
-    map: HashMap<StreamId, Pending<T>>,
-}
-
-impl<T: 'static> Default for Connecting<T> {
-    fn default() -> Self {
-        Connecting {
-            map: HashMap::new(),
-        }
-    }
-}
-
 /// Opens a WebSocket to `addr` (`ws://addr/path`; the `Host` header is
-/// `addr`): connects without blocking, sends the handshake, checks the
-/// server's answer, and calls `on_open` from the loop with the new
-/// WebSocket ([`Role::Client`]: its frames are masked) or the reason it
-/// failed. Frames the server sent right behind its response are kept.
+/// `addr`): [`connect_url`] with that URL and no extra header. It
+/// connects without blocking (through the loop's [HTTP
+/// client](crate::client)), sends the handshake, checks the server's
+/// answer, and calls `on_open` from the loop with the new WebSocket
+/// ([`Role::Client`]: its frames are masked) or the reason it failed.
+/// Frames the server sent right behind its response are kept.
 /// For a URL with a host name, extra headers (a subprotocol, cookies,
 /// authorization), use [`connect_url`].
 ///
 /// # Errors
 ///
-/// Only if no socket could be made; a failed connect goes to `on_open`.
+/// A `path` that does not make a URL; a failed connect goes to
+/// `on_open` ([`ConnectError::Io`] when refused).
 ///
 /// ```
 /// use evloop::{Loop, RunMode};
@@ -135,81 +116,14 @@ pub fn connect<T, F>(
     path: &str,
     config: Config,
     on_open: F,
-) -> io::Result<StreamId>
+) -> Result<RequestId, ConnectError>
 where
     T: 'static,
     F: FnOnce(&mut Ctx<'_, T>, &mut T, Result<WsId, ConnectError>) + 'static,
 {
-    let sid = ctx.new_stream_connect(addr)?;
-    let handshake = ClientHandshake::new();
-    {
-        let mut s = ctx.stream(sid).map_err(io::Error::other)?;
-        handshake.write_request(s.output(), &addr.to_string(), path);
-        let wait = Some(config.handshake_timeout);
-        s.set_timeouts(wait, wait).map_err(io::Error::other)?;
-        s.on_read(on_read);
-        s.on_event(on_event);
-    }
-    ctx.ext_or_default::<Connecting<T>>().map.insert(
-        sid,
-        Pending {
-            handshake,
-            config,
-            on_open: Box::new(on_open),
-        },
-    );
-    Ok(sid)
-}
-
-fn take<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) -> Option<Pending<T>> {
-    ctx.ext_mut::<Connecting<T>>()?.map.remove(&sid)
-}
-
-fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: StreamId) {
-    let Some(mut p) = take(ctx, sid) else { return };
-    let res = match ctx.stream(sid) {
-        Ok(mut s) => p.handshake.read_response(s.input()),
-        Err(_) => return,
-    };
-    match res {
-        Ok(false) => {
-            ctx.ext_or_default::<Connecting<T>>().map.insert(sid, p);
-        }
-        Ok(true) => {
-            let opened = ctx
-                .new_websocket(sid, Role::Client, p.config)
-                .map_err(|e| ConnectError::Io(io::Error::other(e)));
-            (p.on_open)(ctx, data, opened);
-        }
-        Err(e) => fail(ctx, data, sid, p, ConnectError::Handshake(e)),
-    }
-}
-
-fn on_event<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, sid: StreamId, ev: StreamEvent) {
-    let err = match ev {
-        StreamEvent::Connected => return,
-        StreamEvent::Eof => ConnectError::Closed,
-        StreamEvent::Timeout(_) => ConnectError::Timeout,
-        StreamEvent::Error { error, .. } => ConnectError::Io(error),
-    };
-    if let Some(p) = take(ctx, sid) {
-        fail(ctx, data, sid, p, err);
-    } else if let Ok(s) = ctx.stream(sid) {
-        s.close();
-    }
-}
-
-fn fail<T: 'static>(
-    ctx: &mut Ctx<'_, T>,
-    data: &mut T,
-    sid: StreamId,
-    p: Pending<T>,
-    err: ConnectError,
-) {
-    if let Ok(s) = ctx.stream(sid) {
-        s.close();
-    }
-    (p.on_open)(ctx, data, Err(err));
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    let url = format!("ws://{addr}{slash}{path}");
+    connect_url(ctx, &url, HeaderMap::new(), config, on_open)
 }
 
 /// The client [`connect_url`] uses, made on first use (in the loop's
@@ -352,7 +266,7 @@ where
         let opened = match res {
             Err(ClientError::Timeout(_)) => Err(ConnectError::Timeout),
             Err(ClientError::Closed) => Err(ConnectError::Closed),
-            Err(ClientError::Io(e)) => Err(ConnectError::Io(e)),
+            Err(ClientError::Io(e) | ClientError::Connect(e)) => Err(ConnectError::Io(e)),
             Err(e) => Err(ConnectError::Client(e)),
             Ok(mut resp) => match check_upgrade(&resp, &key) {
                 Err(e) => {

@@ -1,0 +1,248 @@
+//! Making a connection: a Unix socket, an IP address, or a host name
+//! through evloop-dns's happy eyeballs; the stream's callbacks and
+//! settings; what happens when it is made or fails.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::net::UnixStream;
+
+use evloop::Ctx;
+use evloop_buffer::stream::Watermarks;
+use evloop_buffer::{StreamExt, StreamId};
+use evloop_dns::connect::{ConnectError, ConnectExt, ConnectOptions};
+use evloop_dns::resolver::ResolverExt;
+
+use super::conn::{on_event, on_read, on_write};
+use super::finish::defer_error;
+use super::pool::{close_conn, dispatch, make_idle};
+use super::send::{assign, DRAIN_LOW};
+use super::state::{clients, conn, req, Conn, ConnPhase, PoolKey};
+use super::{ClientError, TimeoutKind};
+
+/// Starts a connection for request `rid`.
+pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: PoolKey) {
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let id = cs.id();
+    cs.conns.insert(
+        id,
+        Conn {
+            client: cid,
+            key: key.clone(),
+            stream: None,
+            phase: ConnPhase::Connecting {
+                for_req: Some(rid),
+                dns: None,
+            },
+            served: 0,
+            unrefd: false,
+            eof: false,
+            error: None,
+            read_off: false,
+        },
+    );
+    if let Some(r) = cs.reqs.get_mut(&rid) {
+        r.connecting = Some(id);
+    }
+    let Some(cl) = cs.clients.get_mut(&cid) else {
+        return;
+    };
+    let timeout = cl.opts.connect_timeout;
+    let configured = cl.opts.resolver.or(cl.resolver);
+    match key {
+        PoolKey::Unix(path) => match UnixStream::connect(&path) {
+            // A local connect completes at once (or fails at once).
+            Ok(s) => match ctx.new_stream(s) {
+                Ok(sid) => {
+                    setup(ctx, id, sid);
+                    connected(ctx, id, sid);
+                }
+                Err(e) => connect_failed_later(ctx, id, ClientError::Connect(e)),
+            },
+            Err(e) => connect_failed_later(ctx, id, ClientError::Connect(e)),
+        },
+        PoolKey::Tcp { host, port } => {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                match ctx.new_stream_connect(SocketAddr::new(ip, port)) {
+                    Ok(sid) => {
+                        if let Some(c) = conn::<T>(ctx, id) {
+                            c.stream = Some(sid);
+                        }
+                        setup(ctx, id, sid);
+                        if let Ok(mut s) = ctx.stream(sid) {
+                            // Bounds the connect; the body timeout takes
+                            // over once connected.
+                            let _ = s.set_timeouts(None, timeout);
+                        }
+                    }
+                    Err(e) => connect_failed_later(ctx, id, ClientError::Connect(e)),
+                }
+                return;
+            }
+            let resolver = match configured {
+                Some(r) => r,
+                None => {
+                    let config = evloop_dns::config::Config::from_system().unwrap_or_default();
+                    match ctx.new_resolver(config) {
+                        Ok(r) => {
+                            if let Some(cl) = super::state::client::<T>(ctx, cid) {
+                                cl.resolver = Some(r);
+                            }
+                            r
+                        }
+                        Err(e) => {
+                            connect_failed_later(ctx, id, ClientError::Resolve(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+            };
+            let opts = ConnectOptions::new().timeout(timeout);
+            let dns = ctx.connect_host(
+                resolver,
+                &host,
+                port,
+                &opts,
+                move |ctx, data, res| match res {
+                    Ok(c) => {
+                        setup(ctx, id, c.stream);
+                        connected(ctx, id, c.stream);
+                    }
+                    Err(e) => {
+                        let err = match e {
+                            ConnectError::Resolve { .. } | ConnectError::NoAddress => {
+                                ClientError::Resolve(e.to_string())
+                            }
+                            ConnectError::TimedOut { .. } => {
+                                ClientError::Timeout(TimeoutKind::Connect)
+                            }
+                            ConnectError::Failed(mut v) => match v.pop() {
+                                Some((_, e)) => ClientError::Connect(e),
+                                None => ClientError::Connect(std::io::Error::other("failed")),
+                            },
+                            other => ClientError::Connect(std::io::Error::other(other.to_string())),
+                        };
+                        connect_failed(ctx, data, id, err);
+                    }
+                },
+            );
+            if let Some(Conn {
+                phase: ConnPhase::Connecting { dns: slot, .. },
+                ..
+            }) = conn::<T>(ctx, id)
+            {
+                *slot = Some(dns);
+            }
+        }
+    }
+}
+
+/// Gives a new connection's stream its callbacks and settings.
+fn setup<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId) {
+    if let Some(c) = conn::<T>(ctx, id) {
+        c.stream = Some(sid);
+    }
+    if let Ok(mut s) = ctx.stream(sid) {
+        s.set_watermarks(Watermarks {
+            write_low: DRAIN_LOW,
+            ..Watermarks::default()
+        });
+        s.on_read(move |ctx, data, _| on_read(ctx, data, id));
+        s.on_write(move |ctx, data, _| on_write(ctx, data, id));
+        s.on_event(move |ctx, data, sid, ev| on_event(ctx, data, id, sid, ev));
+    }
+}
+
+/// Sets `TCP_NODELAY` (request heads and body pieces go out at once) on a
+/// duplicate of the socket's descriptor: the option belongs to the socket.
+fn nodelay<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) {
+    let Ok(s) = ctx.stream(sid) else { return };
+    if let Ok(fd) = s.fd().try_clone_to_owned() {
+        let _ = std::net::TcpStream::from(fd).set_nodelay(true);
+    }
+}
+
+/// A connection is made: it serves the request it was made for, if that
+/// one still waits, or goes to the pool.
+pub(crate) fn connected<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId) {
+    let Some(c) = conn::<T>(ctx, id) else {
+        if let Ok(s) = ctx.stream(sid) {
+            s.close();
+        }
+        return;
+    };
+    let (cid, key) = (c.client, c.key.clone());
+    let for_req = match c.phase {
+        ConnPhase::Connecting { for_req, .. } => for_req,
+        _ => None,
+    };
+    c.phase = ConnPhase::Idle;
+    if matches!(key, PoolKey::Tcp { .. }) {
+        nodelay(ctx, sid);
+    }
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let waiting = for_req.filter(|r| {
+        cs.reqs
+            .get(r)
+            .is_some_and(|r| r.conn.is_none() && r.pending_error.is_none())
+    });
+    let Some(cl) = cs.clients.get_mut(&cid) else {
+        return;
+    };
+    // Set once for the connection's life: the read timeout is the idle
+    // timeout (a busy connection ignores it: its request has its own
+    // deadlines), the write timeout is the upload stall.
+    let (idle, body) = (cl.opts.idle_timeout, cl.opts.body_timeout);
+    if let Some(rid) = waiting {
+        cl.queue.retain(|&q| q != rid);
+    }
+    if let Ok(mut s) = ctx.stream(sid) {
+        let _ = s.set_timeouts(idle, body);
+    }
+    if let Some(rid) = waiting {
+        assign(ctx, rid, id);
+    } else {
+        if let Some(r) = for_req.and_then(|r| req::<T>(ctx, r)) {
+            if r.connecting == Some(id) {
+                r.connecting = None;
+            }
+        }
+        make_idle(ctx, id, true);
+        dispatch(ctx, cid);
+    }
+}
+
+/// A connect failed: the request it was made for fails, if it still waits.
+pub(crate) fn connect_failed<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    data: &mut T,
+    id: u64,
+    err: ClientError,
+) {
+    let Some(c) = conn::<T>(ctx, id) else { return };
+    let cid = c.client;
+    let for_req = match c.phase {
+        ConnPhase::Connecting { for_req, .. } => for_req,
+        _ => None,
+    };
+    close_conn(ctx, id);
+    if let Some(rid) = for_req {
+        let waiting = req::<T>(ctx, rid).is_some_and(|r| r.conn.is_none());
+        if waiting {
+            super::finish::fail(ctx, data, rid, err);
+        }
+    }
+    dispatch(ctx, cid);
+}
+
+/// A connect that failed before the loop could report it: the request
+/// hears it from the loop.
+fn connect_failed_later<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, err: ClientError) {
+    let Some(c) = conn::<T>(ctx, id) else { return };
+    let for_req = match c.phase {
+        ConnPhase::Connecting { for_req, .. } => for_req,
+        _ => None,
+    };
+    close_conn(ctx, id);
+    if let Some(rid) = for_req {
+        defer_error(ctx, rid, err);
+    }
+}

@@ -46,6 +46,10 @@
 //!   ([`Responder::stream`], chunked for HTTP/1.1, close-delimited for 1.0)
 //!   with a producer called when the output runs low
 //!   ([`Responder::on_drain`]).
+//! * A response that cannot be completed (its source failed) is given up
+//!   with [`Responder::abort`]: the connection closes without the body's
+//!   end (or without any answer if no head was sent), so the client sees
+//!   a failed exchange, never a truncated body that looks whole.
 //! * Connections: keep-alive by default for 1.1 and on request for 1.0;
 //!   pipelined requests are read ahead (up to
 //!   [`ServerOptions::max_pipeline`]) and answered strictly in order, the
@@ -113,6 +117,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod abort;
 mod body;
 mod body_in;
 mod close;

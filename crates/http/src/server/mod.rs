@@ -43,7 +43,8 @@
 //!   `read_body`) accepts the body.
 //! * Responses: fixed bodies with `Content-Length` ([`Body::Bytes`]), files
 //!   sent with `sendfile` ([`Body::File`]), streamed bodies
-//!   ([`Responder::stream`], chunked for HTTP/1.1, close-delimited for 1.0)
+//!   ([`Responder::stream`]: with the handler's `Content-Length` when it
+//!   gives one, else chunked for HTTP/1.1 and close-delimited for 1.0)
 //!   with a producer called when the output runs low
 //!   ([`Responder::on_drain`]).
 //! * A response that cannot be completed (its source failed) is given up

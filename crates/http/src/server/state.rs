@@ -215,6 +215,9 @@ pub(crate) enum Out<T: 'static> {
         chunked: bool,
         /// The body is left out (HEAD, 204, 304).
         bodiless: bool,
+        /// The handler's `Content-Length` frames the body (sent raw): the
+        /// bytes still owed.
+        left: Option<u64>,
         on_drain: Option<Box<DrainCb<T>>>,
     },
 }

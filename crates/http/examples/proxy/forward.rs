@@ -25,8 +25,9 @@ use crate::Proxy;
 const HIGH_WATER: usize = 256 * 1024;
 
 /// A response whose `Content-Length` is at most this is read whole and
-/// sent with its length; a longer one, or one without a length, is
-/// streamed (chunked to HTTP/1.1 clients).
+/// sent with its length (so that an upstream failing before its end still
+/// gets the client a 502); a longer one is streamed with its length, one
+/// without a length streamed chunked (to HTTP/1.1 clients).
 const SMALL_BODY: u64 = 64 * 1024;
 
 /// What the response callback needs to know about the exchange.
@@ -321,9 +322,12 @@ fn read_whole(
     }
 }
 
-/// A large or open-ended response: the head sent at once, the body as it
+/// A large or open-ended response: the head sent at once (with the
+/// upstream's `Content-Length`, which the server keeps), the body as it
 /// comes, the upstream paused while the client connection has
-/// `HIGH_WATER` bytes waiting.
+/// `HIGH_WATER` bytes waiting. If the upstream fails before the end, the
+/// client's response is aborted: its connection closes without the body's
+/// end, so it cannot take the part it got for the whole.
 fn stream_back(
     ctx: &mut Ctx<'_, Proxy>,
     log: bool,
@@ -345,7 +349,10 @@ fn stream_back(
     let read = rid.read_body(ctx, move |ctx, _, rid, chunk| match chunk {
         ResponseChunk::Data(data) => {
             if responder.send(ctx, data).is_err() {
+                // The client is gone (or the upstream sent more than its
+                // length, which its client refuses first).
                 rid.cancel(ctx);
+                let _ = responder.abort(ctx);
             } else if responder.buffered(ctx) > HIGH_WATER {
                 let _ = rid.pause_body(ctx);
             }
@@ -358,6 +365,7 @@ fn stream_back(
             if log {
                 eprintln!("proxy: upstream response body: {e}");
             }
+            let _ = responder.abort(ctx);
         }
     });
     if read.is_err() {

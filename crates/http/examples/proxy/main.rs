@@ -18,8 +18,12 @@
 //! client as it comes (the upstream is paused while the client has 256
 //! KiB waiting), so a slow reader or writer never makes the proxy hold a
 //! whole body. Small responses (a `Content-Length` of at most 64 KiB) are
-//! read whole and sent with their length; larger ones and those without a
-//! length are sent chunked (close-delimited to HTTP/1.0 clients).
+//! read whole and sent with their length; larger ones are streamed with
+//! their length, and those without a length are sent chunked
+//! (close-delimited to HTTP/1.0 clients). An upstream that fails in the
+//! middle of a streamed body gets the client's connection closed before
+//! the body's end (no last chunk, fewer bytes than the length): the client
+//! sees the failure, never a truncated body that looks complete.
 //!
 //! Headers (RFC 9110 7.6): the hop-by-hop fields (`Connection` and the
 //! fields it names, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`,

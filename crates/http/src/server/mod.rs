@@ -47,6 +47,9 @@
 //!   gives one, else chunked for HTTP/1.1 and close-delimited for 1.0)
 //!   with a producer called when the output runs low
 //!   ([`Responder::on_drain`]).
+//! * HEAD is answered with the fields GET would get and no body: from a
+//!   body, its length; from no body (a head a proxy or cache holds), the
+//!   handler's own `Content-Length`, or none (never a made-up `0`).
 //! * A response that cannot be completed (its source failed) is given up
 //!   with [`Responder::abort`]: the connection closes without the body's
 //!   end (or without any answer if no head was sent), so the client sees

@@ -113,9 +113,11 @@ pub(crate) fn respond<T: 'static>(
             || (ex.connect && status.is_success())
         {
             Framing::None
-        } else if status == StatusCode::NOT_MODIFIED
-            || (ex.head_request && body.is_empty() && head.headers.contains_key(CONTENT_LENGTH))
-        {
+        } else if status == StatusCode::NOT_MODIFIED || (ex.head_request && body.is_empty()) {
+            // A HEAD answer without a body says what GET would: the
+            // handler's Content-Length if it gives one, and no false
+            // `content-length: 0` if it gives none (RFC 9110 9.3.2 lets a
+            // HEAD response leave the field out).
             Framing::KeepUsers
         } else {
             Framing::Length(body.len())

@@ -33,6 +33,10 @@
 //! `X-Forwarded-For` and `X-Forwarded-Proto`/`X-Forwarded-Host` set. The
 //! client's `Host` is kept.
 //!
+//! Methods: every method is passed on, those HTTP does not define too
+//! (WebDAV's `PROPFIND`, `MKCOL`, ..., caches' `PURGE`); a HEAD answer
+//! keeps the upstream's `Content-Length`, or has none if it had none.
+//!
 //! Upgrades (WebSocket): a request asking for one keeps its `Upgrade`
 //! field on the way to the upstream; if the upstream answers `101
 //! Switching Protocols`, the client gets that answer and the two
@@ -116,7 +120,9 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut router: Router<Proxy> = Router::new();
     router
         .prefix("/", &[], |ctx, p, req| forward::handle(ctx, p, req, true))
-        .stream_body();
+        .stream_body()
+        // WebDAV's, caches' (PURGE) and any other method are passed on.
+        .any_method();
     // Targets that are not paths (`OPTIONS *`): their body is read first.
     router.fallback(|ctx, p, req| forward::handle(ctx, p, req, false));
     let opts = ServerOptions::new()

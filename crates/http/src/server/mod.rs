@@ -32,6 +32,10 @@
 //! * Handlers are `FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R` with `R`
 //!   a [`Reply`] or an `http::Response<Body>`: the same shared-state model
 //!   as evloop's watchers, no `Rc<RefCell<_>>`.
+//! * [`Router`]: exact paths, then the longest prefix, then the fallback
+//!   (404). A known method a route does not take gets 405 with `Allow`;
+//!   one HTTP does not define gets 501, unless the route names it or
+//!   takes any method ([`Route::any_method`], for proxies and gateways).
 //! * A request is answered by the handler's return value, or later through
 //!   its [`Responder`] (a `Copy` token) from any callback on the loop, or
 //!   from another thread through a [`RemoteResponder`].

@@ -57,8 +57,12 @@ impl Responder {
             .iter()
             .position(|e| e.seq == self.seq)
             .ok_or(Error::StaleHandle)?;
-        let _ = server;
+        let dropped = super::on_close::waiting(c.queue.range(pos + 1..));
         c.queue.truncate(pos + 1);
+        // Its own callback is not for an abort of its own handler's.
+        c.closers.retain(|(seq, _)| *seq != self.seq);
+        super::on_close::release(server, c, self.lp, self.conn, |seq| dropped.contains(&seq));
+        let skey = c.server;
         let ex = &mut c.queue[pos];
         ex.keep_alive = false;
         // What was written of it stays queued; nothing ends it.
@@ -79,6 +83,7 @@ impl Responder {
         if let Ok(mut s) = ctx.stream(sid) {
             s.input().clear();
         }
+        super::on_close::fire_soon(ctx, skey);
         after_response(ctx, self.conn);
         Ok(())
     }

@@ -51,6 +51,13 @@
 //!   gives one, else chunked for HTTP/1.1 and close-delimited for 1.0)
 //!   with a producer called when the output runs low
 //!   ([`Responder::on_drain`]).
+//! * A client that leaves before its answer is complete is reported by
+//!   [`Responder::on_close`] (the connection reset or closed, or the
+//!   request dropped behind a response that closed it), so the work for it
+//!   can stop. An EOF while a request waits is a half close by default
+//!   (the answer still goes out, RFC 9112 9.6);
+//!   [`ServerOptions::client_eof_aborts`] takes it as the client leaving,
+//!   as nginx does for proxied requests.
 //! * HEAD is answered with the fields GET would get and no body: from a
 //!   body, its length; from no body (a head a proxy or cache holds), the
 //!   handler's own `Content-Length`, or none (never a made-up `0`).
@@ -136,6 +143,7 @@ mod engine;
 mod handle;
 mod kick;
 mod listen;
+mod on_close;
 mod options;
 mod read;
 mod request;

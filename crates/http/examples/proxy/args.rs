@@ -19,6 +19,9 @@ usage: proxy --listen ADDR --upstream ADDR [--upstream ADDR ...] [options]
   --max-conns N          connections kept to each upstream (default 256; more
                          requests wait for one)
   --log-errors           one line on stderr per failed exchange
+  --ignore-client-abort  a client that shuts its sending side while it waits is
+                         still answered (by default it is taken to have left,
+                         as nginx does: the upstream request is cancelled)
   -h, --help             this text
 
 It prints `listening on ADDR` once ready; SIGTERM or SIGINT stop it gracefully
@@ -34,6 +37,7 @@ pub struct Args {
     pub fail_timeout: Duration,
     pub max_conns: usize,
     pub log_errors: bool,
+    pub ignore_client_abort: bool,
 }
 
 /// `Ok(None)` means `--help`.
@@ -46,6 +50,7 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, Str
         fail_timeout: Duration::from_secs(5),
         max_conns: 256,
         log_errors: false,
+        ignore_client_abort: false,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -74,6 +79,7 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, Str
                     .ok_or_else(|| format!("--max-conns: {v:?} is not a positive number"))?;
             }
             "--log-errors" => a.log_errors = true,
+            "--ignore-client-abort" => a.ignore_client_abort = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

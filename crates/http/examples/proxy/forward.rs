@@ -136,10 +136,11 @@ fn send(
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     let name = p.log_errors.then(|| up.to_string());
+    let responder = ex.responder;
     let mut client = ctx
         .client(p.client)
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    client
+    let rid = client
         .send_with(req, opts, move |ctx, p, res| match res {
             Ok(resp) => on_response(ctx, p, ex, resp),
             Err(e) => on_error(ctx, p, ex, e),
@@ -149,7 +150,14 @@ fn send(
                 eprintln!("proxy: upstream {name}: cannot send: {e}");
             }
             status_for(&e)
-        })
+        })?;
+    // The client left before its answer was complete: the upstream
+    // request (and its connection) is given up too. Replaces the callback
+    // of an earlier attempt.
+    let _ = responder.on_close(ctx, move |ctx, _, _| {
+        rid.cancel(ctx);
+    });
+    Ok(rid)
 }
 
 /// The request body, from the client to the upstream: the client is
@@ -165,9 +173,11 @@ fn pump_upload(ctx: &mut Ctx<'_, Proxy>, responder: Responder, rid: RequestId) {
         BodyChunk::End(trailers) => {
             let _ = rid.finish_body(ctx, trailers);
         }
-        // The client is gone: so is the point of the upstream request.
+        // The client is gone, or its body broke: so is the point of the
+        // upstream request, and no answer will come for the client.
         BodyChunk::Aborted => {
             rid.cancel(ctx);
+            let _ = r.abort(ctx);
         }
     });
     if read.is_err() {

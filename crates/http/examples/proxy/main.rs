@@ -43,6 +43,12 @@
 //! connections are spliced, bytes passed both ways with the same
 //! back-pressure, until both sides have closed.
 //!
+//! A client that leaves before its answer is complete (its connection
+//! reset or closed, or its sending side shut while it waits, as nginx
+//! takes it unless `--ignore-client-abort`) has its upstream request
+//! cancelled and that upstream connection closed: a long poll or a slow
+//! upstream does not go on working for nobody.
+//!
 //! Errors: an upstream that cannot be reached (connect refused, name not
 //! resolved) or that sends a malformed response gives `502 Bad Gateway`;
 //! one that times out (connect, response head, a gap in the body) gives
@@ -128,6 +134,9 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let opts = ServerOptions::new()
         // A response keeps the upstream's Content-Type, or has none.
         .default_content_type(None)
+        // A client that left (EOF while it waits) has its upstream request
+        // cancelled, as nginx does (proxy_ignore_client_abort off).
+        .client_eof_aborts(!a.ignore_client_abort)
         .log_errors(a.log_errors);
     let server = ctx.new_server(router, opts)?;
     let addr = ctx

@@ -47,6 +47,19 @@ fn routes(r: &mut Router<Log>) {
         .unwrap();
         Reply::Later
     });
+    // Gives up after 20 ms, without an answer.
+    r.exact("/abort", &[Method::GET], |ctx, _, req| {
+        let r = req.responder();
+        r.on_close(ctx, |_, log: &mut Log, _| {
+            log.send("abort's own on_close".into()).unwrap()
+        })
+        .unwrap();
+        ctx.once_timer(Duration::from_millis(20), move |ctx, _, _| {
+            r.abort(ctx).unwrap()
+        })
+        .unwrap();
+        Reply::Later
+    });
     // Streams without end, 16 KiB at a time, while little waits.
     r.exact("/endless", &[Method::GET], |ctx, _, req| {
         let r = req.responder();
@@ -137,4 +150,16 @@ fn a_client_gone_during_a_streamed_response_is_noticed() {
     drop(c);
     assert_eq!(next(&rx), "endless closed");
     drop(srv);
+}
+
+#[test]
+fn requests_dropped_behind_an_abort_hear_on_close_and_the_aborted_one_does_not() {
+    let (srv, rx) = server(ServerOptions::new());
+    let mut c = srv.connect();
+    c.write_all(b"GET /abort HTTP/1.1\r\nHost: x\r\n\r\nGET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(Reader::new(&mut c).rest().unwrap(), b"");
+    assert_eq!(next(&rx), "wait closed, respond: Err(StaleHandle)");
+    drop(srv.stop());
+    assert_eq!(rx.try_recv().ok(), None);
 }

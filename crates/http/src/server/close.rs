@@ -140,7 +140,7 @@ pub(crate) fn forget<T: 'static>(
     let skey = c.server;
     let (count, max, at_cap, shutting) = match sv.servers.get_mut(skey) {
         Some(s) => {
-            if how != Close::Keep {
+            if how != Close::Keep && !c.closers.is_empty() {
                 // Requests still waiting for their answers are dropped.
                 let pending = super::on_close::waiting(&c.queue);
                 super::on_close::release(s, &mut c, lp, key, |seq| pending.contains(&seq));

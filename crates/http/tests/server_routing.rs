@@ -277,3 +277,34 @@ fn a_panicking_handler_propagates_out_of_run_and_the_server_still_works_after() 
     assert!(boom_closed, "the panicking request's connection is closed");
     assert_eq!(text, "fine");
 }
+
+#[test]
+fn a_route_that_takes_any_method_gets_methods_http_does_not_define() {
+    let srv = spawn(ServerOptions::new(), (), |r| {
+        r.prefix("/dav/", &[Method::GET], |_, _, req| {
+            let body = String::from_utf8_lossy(req.body()).into_owned();
+            Response::new(Body::from(format!(
+                "{} {} {body}",
+                req.method(),
+                req.path()
+            )))
+        })
+        .any_method();
+        r.prefix("/", &[Method::GET], |_, _, _| text("root"));
+    });
+    let r = roundtrip(
+        &srv,
+        b"PROPFIND /dav/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n<x/>",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "PROPFIND /dav/a <x/>");
+    // A standard method outside its list too (no 405).
+    let r = roundtrip(&srv, b"DELETE /dav/b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.text(), "DELETE /dav/b ");
+    // Elsewhere the defaults hold: 501 for an unknown method, 405 for a
+    // known one the route does not take.
+    let r = roundtrip(&srv, b"PURGE /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 501);
+    let r = roundtrip(&srv, b"DELETE /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 405);
+}

@@ -134,11 +134,17 @@ pub(crate) fn forget<T: 'static>(
     how: Close,
 ) -> Option<(Box<BodyCb<T>>, u64)> {
     release(ctx, key);
+    let lp = ctx.loop_id();
     let sv = ctx.ext_mut::<Servers<T>>()?;
-    let c = sv.conns.remove(key)?;
+    let mut c = sv.conns.remove(key)?;
     let skey = c.server;
     let (count, max, at_cap, shutting) = match sv.servers.get_mut(skey) {
         Some(s) => {
+            if how != Close::Keep && !c.closers.is_empty() {
+                // Requests still waiting for their answers are dropped.
+                let pending = super::on_close::waiting(&c.queue);
+                super::on_close::release(s, &mut c, lp, key, |seq| pending.contains(&seq));
+            }
             s.conn_count -= 1;
             (
                 s.conn_count,
@@ -167,6 +173,7 @@ pub(crate) fn forget<T: 'static>(
     if shutting && count == 0 {
         kick_server(ctx, skey);
     }
+    super::on_close::fire_soon(ctx, skey);
     match c.reader {
         Reader::Body(BodyRead {
             seq,

@@ -70,6 +70,7 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         holding: false,
         hold_in: Buffer::new(),
         hold_out: Buffer::new(),
+        closers: Vec::new(),
     };
     let sv = ctx.ext_or_default::<Servers<T>>();
     let key = sv.conns.insert(c);
@@ -179,6 +180,17 @@ pub(crate) fn on_event<T: 'static>(
             Reader::Head if c.queue.is_empty() => drop_conn(ctx, data, key, true),
             Reader::Body(_) => fail(ctx, data, key, None, "the client closed during a body"),
             _ => {
+                let waiting = c.queue.iter().any(|e| !matches!(e.state, Out::Done));
+                let skey = c.server;
+                let eof_aborts = server(ctx, skey).is_some_and(|s| s.opts.client_eof_aborts);
+                if waiting && eof_aborts {
+                    // The client is taken to have left (nginx without
+                    // proxy_ignore_client_abort): the requests waiting
+                    // are dropped, their on_close callbacks run.
+                    drop_conn(ctx, data, key, true);
+                    return;
+                }
+                let Some(c) = conn(ctx, key) else { return };
                 // Answers to requests in flight still go out (half-close).
                 c.reader = Reader::Stopped;
                 let _ = advance(ctx, key);

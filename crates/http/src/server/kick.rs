@@ -48,5 +48,6 @@ pub(crate) fn on_kick<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, skey: Key)
             run(ctx, data, key);
         }
     }
+    super::on_close::run_closed(ctx, data, skey);
     super::handle::maybe_finish_shutdown(ctx, data, skey);
 }

@@ -32,6 +32,10 @@
 //! * Handlers are `FnMut(&mut Ctx<'_, T>, &mut T, Request) -> R` with `R`
 //!   a [`Reply`] or an `http::Response<Body>`: the same shared-state model
 //!   as evloop's watchers, no `Rc<RefCell<_>>`.
+//! * [`Router`]: exact paths, then the longest prefix, then the fallback
+//!   (404). A known method a route does not take gets 405 with `Allow`;
+//!   one HTTP does not define gets 501, unless the route names it or
+//!   takes any method ([`Route::any_method`], for proxies and gateways).
 //! * A request is answered by the handler's return value, or later through
 //!   its [`Responder`] (a `Copy` token) from any callback on the loop, or
 //!   from another thread through a [`RemoteResponder`].
@@ -43,9 +47,24 @@
 //!   `read_body`) accepts the body.
 //! * Responses: fixed bodies with `Content-Length` ([`Body::Bytes`]), files
 //!   sent with `sendfile` ([`Body::File`]), streamed bodies
-//!   ([`Responder::stream`], chunked for HTTP/1.1, close-delimited for 1.0)
+//!   ([`Responder::stream`]: with the handler's `Content-Length` when it
+//!   gives one, else chunked for HTTP/1.1 and close-delimited for 1.0)
 //!   with a producer called when the output runs low
 //!   ([`Responder::on_drain`]).
+//! * A client that leaves before its answer is complete is reported by
+//!   [`Responder::on_close`] (the connection reset or closed, or the
+//!   request dropped behind a response that closed it), so the work for it
+//!   can stop. An EOF while a request waits is a half close by default
+//!   (the answer still goes out, RFC 9112 9.6);
+//!   [`ServerOptions::client_eof_aborts`] takes it as the client leaving,
+//!   as nginx does for proxied requests.
+//! * HEAD is answered with the fields GET would get and no body: from a
+//!   body, its length; from no body (a head a proxy or cache holds), the
+//!   handler's own `Content-Length`, or none (never a made-up `0`).
+//! * A response that cannot be completed (its source failed) is given up
+//!   with [`Responder::abort`]: the connection closes without the body's
+//!   end (or without any answer if no head was sent), so the client sees
+//!   a failed exchange, never a truncated body that looks whole.
 //! * Connections: keep-alive by default for 1.1 and on request for 1.0;
 //!   pipelined requests are read ahead (up to
 //!   [`ServerOptions::max_pipeline`]) and answered strictly in order, the
@@ -113,6 +132,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod abort;
 mod body;
 mod body_in;
 mod close;
@@ -123,6 +143,7 @@ mod engine;
 mod handle;
 mod kick;
 mod listen;
+mod on_close;
 mod options;
 mod read;
 mod request;

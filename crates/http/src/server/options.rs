@@ -33,6 +33,7 @@ pub struct ServerOptions {
     pub(crate) server_header: Option<HeaderValue>,
     pub(crate) default_content_type: Option<HeaderValue>,
     pub(crate) log_errors: bool,
+    pub(crate) client_eof_aborts: bool,
 }
 
 impl Default for ServerOptions {
@@ -62,6 +63,7 @@ impl ServerOptions {
             server_header: None,
             default_content_type: Some(HeaderValue::from_static("text/plain; charset=utf-8")),
             log_errors: false,
+            client_eof_aborts: false,
         }
     }
 
@@ -160,6 +162,28 @@ impl ServerOptions {
     /// default.
     pub fn log_errors(mut self, on: bool) -> Self {
         self.log_errors = on;
+        self
+    }
+
+    /// What the end of the client's input (EOF) means while a request of
+    /// its waits for its response (or is being sent a streamed one).
+    ///
+    /// `false` (the default): a half close. RFC 9112 section 9.6 lets a
+    /// client shut its sending side once its request is sent, so nothing
+    /// more is read and the answers still go out. A client that closed
+    /// completely is found out when an answer is written (the socket
+    /// reports the reset); only then does the connection close and
+    /// [`Responder::on_close`](super::Responder::on_close) run.
+    ///
+    /// `true`: the client is taken to have left. The connection closes at
+    /// once (what is queued is still flushed), the waiting requests are
+    /// dropped and their `on_close` callbacks run, so that work done for
+    /// them (an upstream request, a long poll) stops without waiting for
+    /// an answer to fail. This is nginx's proxy behaviour
+    /// (`proxy_ignore_client_abort off`, which ends such a request with
+    /// status 499); clients that half-close get no answer then.
+    pub fn client_eof_aborts(mut self, on: bool) -> Self {
+        self.client_eof_aborts = on;
         self
     }
 

@@ -113,9 +113,11 @@ pub(crate) fn respond<T: 'static>(
             || (ex.connect && status.is_success())
         {
             Framing::None
-        } else if status == StatusCode::NOT_MODIFIED
-            || (ex.head_request && body.is_empty() && head.headers.contains_key(CONTENT_LENGTH))
-        {
+        } else if status == StatusCode::NOT_MODIFIED || (ex.head_request && body.is_empty()) {
+            // A HEAD answer without a body says what GET would: the
+            // handler's Content-Length if it gives one, and no false
+            // `content-length: 0` if it gives none (RFC 9110 9.3.2 lets a
+            // HEAD response leave the field out).
             Framing::KeepUsers
         } else {
             Framing::Length(body.len())
@@ -393,9 +395,11 @@ pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
 /// again (it is not running for it now).
 pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
     let now = ctx.now();
-    let Some((_, conn)) = parts(ctx, key) else {
+    let lp = ctx.loop_id();
+    let Some((server, conn)) = parts(ctx, key) else {
         return false;
     };
+    let mut dropped = false;
     // Outside an engine run, moved bytes are collected and handed to the
     // stream once.
     let mut moved: Option<Buffer> = None;
@@ -423,6 +427,12 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
                     conn.aborted = Some((cb, b.seq));
                 }
             }
+            if !conn.closers.is_empty() {
+                // The requests behind it are dropped unanswered.
+                let pending = super::on_close::waiting(&conn.queue);
+                super::on_close::release(server, conn, lp, key, |seq| pending.contains(&seq));
+                dropped = true;
+            }
             conn.queue.clear();
         }
     }
@@ -431,10 +441,14 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
     // callback, input held back by the pipeline limit, a producer).
     let again = !conn.in_pump;
     let sid = conn.stream;
+    let skey = conn.server;
     if let Some(mut moved) = moved {
         if let Ok(mut s) = ctx.stream(sid) {
             s.write_buffer(&mut moved);
         }
+    }
+    if dropped {
+        super::on_close::fire_soon(ctx, skey);
     }
     if stop {
         begin_linger(ctx, key);

@@ -86,6 +86,10 @@ impl Responder {
     /// handler's closes the connection after the response. Responses to
     /// HEAD, and 1xx, 204 and 304 responses, are sent without their body
     /// (HEAD keeps the `Content-Length` of the body it would have had).
+    /// A HEAD answer given without a body ([`Body::Empty`], or empty
+    /// bytes) keeps the handler's own `Content-Length`, and has none if the
+    /// handler set none: a proxy or cache that answers HEAD from a stored
+    /// head never announces a false `content-length: 0`.
     ///
     /// # Errors
     ///

@@ -37,6 +37,7 @@ pub struct Route<T: 'static> {
     pub(crate) handler: Option<Box<HandlerFn<T>>>,
     pub(crate) streaming: bool,
     pub(crate) max_body: Option<u64>,
+    pub(crate) any_method: bool,
 }
 
 impl<T: 'static> fmt::Debug for Route<T> {
@@ -46,6 +47,7 @@ impl<T: 'static> fmt::Debug for Route<T> {
             .field("prefix", &self.prefix)
             .field("methods", &self.methods)
             .field("streaming", &self.streaming)
+            .field("any_method", &self.any_method)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +62,29 @@ impl<T: 'static> Route<T> {
     /// above) and calls the handler with it.
     pub fn stream_body(&mut self) -> &mut Self {
         self.streaming = true;
+        self
+    }
+
+    /// The route takes every method, those HTTP does not define included
+    /// (WebDAV's `PROPFIND`, `MKCOL`, caches' `PURGE`, ...), whatever its
+    /// method list says: what a reverse proxy or a gateway that passes
+    /// requests on needs. Without it, a method that neither RFC 9110 nor
+    /// a route's list names gets `501 Not Implemented` before any handler
+    /// runs (the fallback does not get it either).
+    ///
+    /// ```
+    /// use evloop_http::server::{Body, Router};
+    /// use http::Response;
+    ///
+    /// let mut router: Router<()> = Router::new();
+    /// router
+    ///     .prefix("/", &[], |_ctx, _, req| {
+    ///         Response::new(Body::from(format!("{} passed on", req.method())))
+    ///     })
+    ///     .any_method();
+    /// ```
+    pub fn any_method(&mut self) -> &mut Self {
+        self.any_method = true;
         self
     }
 
@@ -80,7 +105,8 @@ impl<T: 'static> Route<T> {
 /// takes `GET` takes `HEAD` too (answered by the `GET` handler, the body
 /// left out). A method the route does not take gets `405 Method Not
 /// Allowed` with an `Allow` header; a method no route names and that HTTP
-/// does not define gets `501 Not Implemented`.
+/// does not define gets `501 Not Implemented`, unless the route its path
+/// leads to takes any method ([`Route::any_method`]).
 ///
 /// ```
 /// use evloop_http::server::{Body, Reply, Router};
@@ -197,17 +223,34 @@ impl<T: 'static> Router<T> {
             handler: Some(wrap(handler)),
             streaming: false,
             max_body: None,
+            any_method: false,
         });
         let last = self.routes.len() - 1;
         &mut self.routes[last]
     }
 
     pub(crate) fn route(&self, method: &Method, path: &str) -> Routed {
-        if !is_standard(method) && !self.extra_methods.contains(method) {
-            return Routed::NotImplemented;
+        let known = is_standard(method) || self.extra_methods.contains(method);
+        let found = self.find(path);
+        if !known {
+            return match found {
+                Some(i) if self.routes[i].any_method => Routed::Route(i),
+                _ => Routed::NotImplemented,
+            };
         }
-        let found = self
-            .routes
+        match found {
+            Some(i) if self.routes[i].any_method || takes(&self.routes[i].methods, method) => {
+                Routed::Route(i)
+            }
+            Some(i) => Routed::NotAllowed(i),
+            None if self.fallback.is_some() => Routed::Fallback,
+            None => Routed::NotFound,
+        }
+    }
+
+    /// The route for `path`: the exact one, else the longest prefix.
+    fn find(&self, path: &str) -> Option<usize> {
+        self.routes
             .iter()
             .position(|r| !r.prefix && r.path == path)
             .or_else(|| {
@@ -217,13 +260,7 @@ impl<T: 'static> Router<T> {
                     .filter(|(_, r)| r.prefix && path.starts_with(r.path.as_str()))
                     .max_by_key(|(_, r)| r.path.len())
                     .map(|(i, _)| i)
-            });
-        match found {
-            Some(i) if takes(&self.routes[i].methods, method) => Routed::Route(i),
-            Some(i) => Routed::NotAllowed(i),
-            None if self.fallback.is_some() => Routed::Fallback,
-            None => Routed::NotFound,
-        }
+            })
     }
 
     /// The `Allow` header of route `i`.
@@ -298,6 +335,20 @@ mod tests {
         assert_eq!(r.route(&purge, "/a/x"), Routed::NotImplemented);
         r.fallback(ok);
         assert_eq!(r.route(&Method::GET, "/z"), Routed::Fallback);
+    }
+
+    #[test]
+    fn an_any_method_route_takes_unknown_methods() {
+        let mut r: Router<()> = Router::new();
+        r.prefix("/dav/", &[Method::GET], ok).any_method();
+        r.prefix("/", &[Method::GET], ok);
+        r.fallback(ok);
+        let propfind = Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(r.route(&propfind, "/dav/x"), Routed::Route(0));
+        assert_eq!(r.route(&Method::DELETE, "/dav/x"), Routed::Route(0));
+        // Other routes and the fallback keep the default.
+        assert_eq!(r.route(&propfind, "/x"), Routed::NotImplemented);
+        assert_eq!(r.route(&Method::DELETE, "/x"), Routed::NotAllowed(1));
     }
 
     #[test]

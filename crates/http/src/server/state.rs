@@ -19,6 +19,7 @@ use crate::proto::{ChunkedDecoder, HeadScanner};
 pub(crate) type BodyCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder, BodyChunk);
 pub(crate) type DrainCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder);
 pub(crate) type DoneCb<T> = dyn FnOnce(&mut Ctx<'_, T>, &mut T);
+pub(crate) type CloseCb<T> = dyn FnOnce(&mut Ctx<'_, T>, &mut T, Responder);
 
 /// The crate's extension value in a loop.
 pub(crate) struct Servers<T: 'static> {
@@ -62,6 +63,9 @@ pub(crate) struct ServerState<T: 'static> {
     /// The wall-clock second the prefix's Date is for: `[from, until)`.
     pub(crate) ok_prefix_from: std::time::SystemTime,
     pub(crate) ok_prefix_until: std::time::SystemTime,
+    /// `on_close` callbacks due (their request was dropped unanswered),
+    /// called from the kick, which has the application state.
+    pub(crate) closed: Vec<(Responder, Box<CloseCb<T>>)>,
 }
 
 /// Responses posted from other threads.
@@ -115,6 +119,8 @@ pub(crate) struct Conn<T: 'static> {
     pub(crate) holding: bool,
     pub(crate) hold_in: Buffer,
     pub(crate) hold_out: Buffer,
+    /// `Responder::on_close` callbacks, by request.
+    pub(crate) closers: Vec<(u64, Box<CloseCb<T>>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +221,9 @@ pub(crate) enum Out<T: 'static> {
         chunked: bool,
         /// The body is left out (HEAD, 204, 304).
         bodiless: bool,
+        /// The handler's `Content-Length` frames the body (sent raw): the
+        /// bytes still owed.
+        left: Option<u64>,
         on_drain: Option<Box<DrainCb<T>>>,
     },
 }

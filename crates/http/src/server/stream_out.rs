@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use evloop::{Ctx, Error};
 use evloop_buffer::StreamExt;
+use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Response};
 
 use super::kick::schedule;
@@ -14,10 +15,18 @@ use super::Responder;
 impl Responder {
     /// Starts a streamed response (evhttp's `evhttp_send_reply_start`):
     /// sends `head`, then the body as [`send`](Self::send) gives it, until
-    /// [`finish`](Self::finish). HTTP/1.1 clients get the chunked coding,
-    /// HTTP/1.0 clients a body that ends when the connection closes. To
-    /// produce without piling data up, set a producer with
-    /// [`on_drain`](Self::on_drain).
+    /// [`finish`](Self::finish). To produce without piling data up, set a
+    /// producer with [`on_drain`](Self::on_drain).
+    ///
+    /// Framing: if `head` has a valid `Content-Length` (one value, digits
+    /// only), it is kept and the body is sent as is, to HTTP/1.1 and 1.0
+    /// clients alike (so a 1.0 client that asked for keep-alive keeps its
+    /// connection); sending more than that length is refused, and
+    /// finishing short of it aborts the response (see
+    /// [`abort`](Self::abort)). Without one, HTTP/1.1 clients get the
+    /// chunked coding and HTTP/1.0 clients a body that ends when the
+    /// connection closes. A `Transfer-Encoding` of the handler's is always
+    /// dropped.
     ///
     /// ```
     /// use evloop_http::server::{Reply, Router};
@@ -56,8 +65,13 @@ impl Responder {
                 return Err(Error::StaleHandle);
             }
             let bodiless = ex.head_request || bodiless_status(head.status);
-            let chunked = !bodiless && ex.version != http::Version::HTTP_10;
-            let framing = if bodiless {
+            let left = if bodiless {
+                None
+            } else {
+                known_length(&head.headers)
+            };
+            let chunked = !bodiless && left.is_none() && ex.version != http::Version::HTTP_10;
+            let framing = if bodiless || left.is_some() {
                 Framing::KeepUsers
             } else if chunked {
                 Framing::Chunked
@@ -78,6 +92,7 @@ impl Responder {
             ex.state = Out::Streaming {
                 chunked,
                 bodiless,
+                left,
                 on_drain: None,
             };
             Ok(())
@@ -95,7 +110,9 @@ impl Responder {
     ///
     /// [`Error::StaleHandle`] if the connection closed or the response is
     /// finished; [`Error::InvalidArgument`] if no streamed response was
-    /// started.
+    /// started, or if the piece goes past the `Content-Length` the
+    /// response was started with (nothing of it is sent then; the
+    /// response is still open).
     pub fn send<T: 'static>(
         self,
         ctx: &mut Ctx<'_, T>,
@@ -106,6 +123,14 @@ impl Responder {
             let (chunked, bodiless) = streaming(&ex.state)?;
             if bodiless || data.is_empty() {
                 return Ok(());
+            }
+            if let Out::Streaming { left: Some(n), .. } = &mut ex.state {
+                if data.len() as u64 > *n {
+                    return Err(Error::InvalidArgument(
+                        "more body than the response's Content-Length",
+                    ));
+                }
+                *n -= data.len() as u64;
             }
             if chunked {
                 out.add_fmt(format_args!("{:x}\r\n", data.len()));
@@ -132,16 +157,29 @@ impl Responder {
     }
 
     /// Ends a streamed body with trailer fields (sent only with the chunked
-    /// coding, that is to HTTP/1.1 clients).
+    /// coding, that is to HTTP/1.1 clients of a response without a
+    /// `Content-Length`).
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send).
+    /// As [`send`](Self::send); and [`Error::InvalidArgument`] if less than
+    /// the response's `Content-Length` was sent: the response is then
+    /// [aborted](Self::abort) (the connection closes after what was sent,
+    /// and the client sees a body shorter than announced).
     pub fn finish_with_trailers<T: 'static>(
         self,
         ctx: &mut Ctx<'_, T>,
         trailers: &HeaderMap,
     ) -> Result<(), Error> {
+        let short = conn(ctx, self.conn)
+            .and_then(|c| c.queue.iter().find(|e| e.seq == self.seq))
+            .is_some_and(|e| matches!(e.state, Out::Streaming { left: Some(n), .. } if n > 0));
+        if short {
+            self.abort(ctx)?;
+            return Err(Error::InvalidArgument(
+                "less body than the response's Content-Length: aborted",
+            ));
+        }
         with_target(ctx, self, |_, ex, out| {
             let (chunked, bodiless) = streaming(&ex.state)?;
             if chunked && !bodiless {
@@ -224,4 +262,20 @@ fn streaming<T: 'static>(state: &Out<T>) -> Result<(bool, bool), Error> {
         } => Ok((chunked, bodiless)),
         _ => Err(Error::InvalidArgument("no streamed response was started")),
     }
+}
+
+/// The length a streamed response's head announces: its one
+/// `Content-Length` value, if that is a valid one (RFC 9110 8.6: digits
+/// only). Anything else is dropped, and the body framed by the server.
+fn known_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    let v = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
 }

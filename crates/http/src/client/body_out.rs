@@ -10,6 +10,7 @@ use super::finish::defer_error;
 use super::send::DRAIN_LOW;
 use super::state::{clients, req};
 use super::{ClientError, RequestId};
+use crate::proto::{add_last_chunk, add_piece};
 
 /// Where framed body bytes go now: the connection's output, or the
 /// request's own buffer while it has no connection or waits for
@@ -75,19 +76,7 @@ impl RequestId {
             return Ok(());
         }
         let chunked = o.chunked;
-        with_out(ctx, self.id, |out| {
-            if chunked {
-                out.add_fmt(format_args!("{:x}\r\n", data.len()));
-            }
-            if data.len() <= 4096 {
-                out.add(&data);
-            } else {
-                out.add_bytes(data);
-            }
-            if chunked {
-                out.add(b"\r\n");
-            }
-        });
+        with_out(ctx, self.id, |out| add_piece(out, data, chunked));
         Ok(())
     }
 
@@ -128,16 +117,7 @@ impl RequestId {
         o.on_drain = None;
         let chunked = o.chunked;
         if chunked && !abandoned {
-            with_out(ctx, self.id, |out| {
-                out.add(b"0\r\n");
-                for (name, value) in &trailers {
-                    out.add(name.as_str().as_bytes());
-                    out.add(b": ");
-                    out.add(value.as_bytes());
-                    out.add(b"\r\n");
-                }
-                out.add(b"\r\n");
-            });
+            with_out(ctx, self.id, |out| add_last_chunk(out, &trailers));
         }
         if let Some(r) = req::<T>(ctx, self.id) {
             if r.conn.is_some() && !r.expect_wait {

@@ -159,6 +159,7 @@
 //! | keep-alive | 1.1 unless `Connection: close`; 1.0 only with `Connection: keep-alive`; never after a close-delimited body or a tunnel |
 
 mod chunk_line;
+mod chunk_out;
 mod chunked;
 mod error;
 mod framing;
@@ -174,6 +175,7 @@ mod token;
 mod trailer;
 mod version;
 
+pub(crate) use chunk_out::{add_last_chunk, add_piece};
 pub use chunked::{ChunkStep, ChunkedDecoder};
 pub use error::HttpError;
 pub use framing::BodyKind;

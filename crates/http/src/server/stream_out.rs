@@ -11,6 +11,7 @@ use super::kick::schedule;
 use super::respond::{after_response, bodiless_status, with_target, write_head, Framing};
 use super::state::{conn, parts, Out};
 use super::Responder;
+use crate::proto::{add_last_chunk, add_piece};
 
 impl Responder {
     /// Starts a streamed response (evhttp's `evhttp_send_reply_start`):
@@ -132,17 +133,7 @@ impl Responder {
                 }
                 *n -= data.len() as u64;
             }
-            if chunked {
-                out.add_fmt(format_args!("{:x}\r\n", data.len()));
-            }
-            if data.len() <= 4096 {
-                out.add(&data);
-            } else {
-                out.add_bytes(data);
-            }
-            if chunked {
-                out.add(b"\r\n");
-            }
+            add_piece(out, data, chunked);
             Ok(())
         })
     }
@@ -183,14 +174,7 @@ impl Responder {
         with_target(ctx, self, |_, ex, out| {
             let (chunked, bodiless) = streaming(&ex.state)?;
             if chunked && !bodiless {
-                out.add(b"0\r\n");
-                for (name, value) in trailers {
-                    out.add(name.as_str().as_bytes());
-                    out.add(b": ");
-                    out.add(value.as_bytes());
-                    out.add(b"\r\n");
-                }
-                out.add(b"\r\n");
+                add_last_chunk(out, trailers);
             }
             ex.state = Out::Done;
             Ok(())

@@ -124,6 +124,25 @@ pub(crate) fn parse_request_head_shared(
     parse_checked(&patched, &patched, version, limits)
 }
 
+/// How many httparse header slots [`header_slots`] keeps on the stack.
+pub(super) const SLOTS_ON_STACK: usize = 128;
+
+/// `max` uninitialised httparse header slots (zeroing a hundred headers
+/// costs more than parsing a small head): in `stack` for the usual
+/// limits, in `heap` above them. Used by the request and response parsers.
+pub(super) fn header_slots<'a, 'h>(
+    stack: &'a mut [MaybeUninit<httparse::Header<'h>>; SLOTS_ON_STACK],
+    heap: &'a mut Vec<MaybeUninit<httparse::Header<'h>>>,
+    max: usize,
+) -> &'a mut [MaybeUninit<httparse::Header<'h>>] {
+    if max <= SLOTS_ON_STACK {
+        &mut stack[..max]
+    } else {
+        heap.resize_with(max, MaybeUninit::uninit);
+        &mut heap[..]
+    }
+}
+
 /// `head` is a slice of `shared`.
 fn parse_checked(
     shared: &Bytes,
@@ -131,17 +150,9 @@ fn parse_checked(
     version: Version,
     limits: &Limits,
 ) -> Result<RequestHead, HttpError> {
-    // Uninitialised slots: zeroing a hundred headers costs more than
-    // parsing a small request.
-    const ON_STACK: usize = 128;
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; ON_STACK];
+    let mut stack = [const { MaybeUninit::uninit() }; SLOTS_ON_STACK];
     let mut heap = Vec::new();
-    let slots = if limits.max_headers <= ON_STACK {
-        &mut stack[..limits.max_headers]
-    } else {
-        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
-        &mut heap[..]
-    };
+    let slots = header_slots(&mut stack, &mut heap, limits.max_headers);
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(head, slots) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::head::{check_line_ends, sub};
+use super::head::{check_line_ends, header_slots, sub, SLOTS_ON_STACK};
 use super::response_framing::{response_body_kind, FramingFields};
 use super::scan::{find_lf, MAX_LEADING_EMPTY_LINES};
 use super::version::parse_version;
@@ -291,17 +291,9 @@ fn parse_fields(
     limits: &Limits,
     lenient: &Lenient,
 ) -> Result<ResponseHead, HttpError> {
-    // Uninitialised slots, on the stack for the usual limits (as the
-    // request parser does).
-    const ON_STACK: usize = 128;
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; ON_STACK];
+    let mut stack = [const { MaybeUninit::uninit() }; SLOTS_ON_STACK];
     let mut heap = Vec::new();
-    let slots = if limits.max_headers <= ON_STACK {
-        &mut stack[..limits.max_headers]
-    } else {
-        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
-        &mut heap[..]
-    };
+    let slots = header_slots(&mut stack, &mut heap, limits.max_headers);
     let mut resp = httparse::Response::new(&mut []);
     let mut config = httparse::ParserConfig::default();
     config

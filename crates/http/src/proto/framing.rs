@@ -59,16 +59,23 @@ pub(super) fn content_length(headers: &HeaderMap) -> Result<BodyKind, HttpError>
     let (Some(v), None) = (values.next(), values.next()) else {
         return Err(HttpError::bad("more than one Content-Length"));
     };
-    let v = v.as_bytes();
+    decimal_length(v.as_bytes())
+        .map(BodyKind::Length)
+        .map_err(HttpError::bad)
+}
+
+/// One Content-Length value: `1*DIGIT` within u64. The error is the
+/// reason, for the caller to give its own status (a request's 400, a
+/// response's 502).
+pub(super) fn decimal_length(v: &[u8]) -> Result<u64, &'static str> {
     if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-        return Err(HttpError::bad("malformed Content-Length"));
+        return Err("malformed Content-Length");
     }
     v.iter()
         .try_fold(0u64, |n, &d| {
             n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
         })
-        .map(BodyKind::Length)
-        .ok_or(HttpError::bad("Content-Length out of range"))
+        .ok_or("Content-Length out of range")
 }
 
 /// The Transfer-Encoding list (all field lines, in order): its last coding
@@ -76,47 +83,70 @@ pub(super) fn content_length(headers: &HeaderMap) -> Result<BodyKind, HttpError>
 /// otherwise), `chunked` only once and without parameters (400); any other
 /// coding before it is not implemented here (501).
 fn transfer_coding(headers: &HeaderMap) -> Result<BodyKind, HttpError> {
-    let mut last_chunked = false;
-    let mut chunked = 0;
-    let mut other = false;
-    let mut any = false;
-    for v in headers.get_all(TRANSFER_ENCODING) {
-        for coding in list_elements(v.as_bytes()) {
-            any = true;
-            let (name, params) = match coding.iter().position(|&b| b == b';') {
-                Some(i) => (trim_ows(&coding[..i]), Some(&coding[i..])),
-                None => (coding, None),
-            };
-            if !is_token(name) {
-                return Err(HttpError::bad("malformed Transfer-Encoding"));
-            }
-            last_chunked = name.eq_ignore_ascii_case(b"chunked");
-            if last_chunked {
-                chunked += 1;
-                if params.is_some() {
-                    return Err(HttpError::bad("parameters on chunked"));
-                }
-            } else {
-                other = true;
-            }
-        }
-    }
-    if !any {
+    let codings = scan_transfer_codings(headers).map_err(HttpError::bad)?;
+    if !codings.any {
         return Err(HttpError::bad("empty Transfer-Encoding"));
     }
-    if !last_chunked {
+    if !codings.last_chunked {
         return Err(HttpError::bad("final transfer coding is not chunked"));
     }
-    if chunked > 1 {
+    if codings.chunked > 1 {
         return Err(HttpError::bad("chunked applied more than once"));
     }
-    if other {
+    if codings.other {
         return Err(HttpError::new(
             StatusCode::NOT_IMPLEMENTED,
             "transfer coding not implemented",
         ));
     }
     Ok(BodyKind::Chunked)
+}
+
+/// What a Transfer-Encoding list holds; requests and responses draw
+/// their own verdicts from it.
+pub(super) struct TransferCodings {
+    /// At least one coding.
+    pub(super) any: bool,
+    /// How many times `chunked` is applied.
+    pub(super) chunked: usize,
+    /// The last coding is `chunked`.
+    pub(super) last_chunked: bool,
+    /// A coding other than `chunked`.
+    pub(super) other: bool,
+}
+
+/// Scans the Transfer-Encoding list (all field lines, in order). The
+/// error, the first met, is the reason (a coding that is not a token,
+/// parameters on `chunked`), for the caller to give its own status.
+pub(super) fn scan_transfer_codings(headers: &HeaderMap) -> Result<TransferCodings, &'static str> {
+    let mut codings = TransferCodings {
+        any: false,
+        chunked: 0,
+        last_chunked: false,
+        other: false,
+    };
+    for v in headers.get_all(TRANSFER_ENCODING) {
+        for coding in list_elements(v.as_bytes()) {
+            codings.any = true;
+            let (name, params) = match coding.iter().position(|&b| b == b';') {
+                Some(i) => (trim_ows(&coding[..i]), Some(&coding[i..])),
+                None => (coding, None),
+            };
+            if !is_token(name) {
+                return Err("malformed Transfer-Encoding");
+            }
+            codings.last_chunked = name.eq_ignore_ascii_case(b"chunked");
+            if codings.last_chunked {
+                codings.chunked += 1;
+                if params.is_some() {
+                    return Err("parameters on chunked");
+                }
+            } else {
+                codings.other = true;
+            }
+        }
+    }
+    Ok(codings)
 }
 
 /// Whether the request asks for `100 Continue`. Any expectation other than

@@ -3,9 +3,11 @@
 use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::framing::{content_length, BodyKind, ConnectionOptions};
+use super::framing::{
+    content_length, decimal_length, scan_transfer_codings, BodyKind, ConnectionOptions,
+};
 use super::response::bad;
-use super::token::{is_token, list_elements, trim_ows};
+use super::token::trim_ows;
 use super::{HttpError, Lenient, ResponseBodyKind};
 
 /// What the framing needs from the fields, noted while the map is built
@@ -24,7 +26,7 @@ impl FramingFields {
     pub(super) fn note(&mut self, name: &HeaderName, value: &[u8]) {
         if name == CONTENT_LENGTH {
             self.lengths += 1;
-            self.length = Some(single_length(value));
+            self.length = Some(decimal_length(value).map_err(bad));
         } else if name == TRANSFER_ENCODING {
             self.transfer_encoding = true;
         } else if name == CONNECTION {
@@ -90,19 +92,6 @@ pub(super) fn response_body_kind(
     Ok(ResponseBodyKind::CloseDelimited)
 }
 
-/// One Content-Length field line's value: `1*DIGIT` within u64 (the
-/// rule [`content_length`] applies to the only line of a message).
-fn single_length(v: &[u8]) -> Result<u64, HttpError> {
-    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-        return Err(bad("malformed Content-Length"));
-    }
-    v.iter()
-        .try_fold(0u64, |n, &d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })
-        .ok_or(bad("Content-Length out of range"))
-}
-
 /// The Transfer-Encoding list (all field lines, in order). `chunked` last,
 /// once, without parameters: the body is chunked. A final coding other
 /// than `chunked` would make the body close-delimited (rule 4), and any
@@ -110,36 +99,14 @@ fn single_length(v: &[u8]) -> Result<u64, HttpError> {
 /// decode: both are errors rather than bytes handed over as if they were
 /// the content.
 fn transfer_coding(headers: &HeaderMap) -> Result<ResponseBodyKind, HttpError> {
-    let mut chunked = 0;
-    let mut other = false;
-    let mut any = false;
-    for v in headers.get_all(TRANSFER_ENCODING) {
-        for coding in list_elements(v.as_bytes()) {
-            any = true;
-            let (name, params) = match coding.iter().position(|&b| b == b';') {
-                Some(i) => (trim_ows(&coding[..i]), Some(&coding[i..])),
-                None => (coding, None),
-            };
-            if !is_token(name) {
-                return Err(bad("malformed Transfer-Encoding"));
-            }
-            if name.eq_ignore_ascii_case(b"chunked") {
-                chunked += 1;
-                if params.is_some() {
-                    return Err(bad("parameters on chunked"));
-                }
-            } else {
-                other = true;
-            }
-        }
-    }
-    if !any {
+    let codings = scan_transfer_codings(headers).map_err(bad)?;
+    if !codings.any {
         return Err(bad("empty Transfer-Encoding"));
     }
-    if chunked > 1 {
+    if codings.chunked > 1 {
         return Err(bad("chunked applied more than once"));
     }
-    if other {
+    if codings.other {
         return Err(bad("transfer coding not supported"));
     }
     Ok(ResponseBodyKind::Chunked)
@@ -153,15 +120,7 @@ fn equal_lengths(headers: &HeaderMap) -> Result<ResponseBodyKind, HttpError> {
         // Elements are split on commas only: an empty element is an
         // error here, not skipped.
         for e in v.as_bytes().split(|&b| b == b',').map(trim_ows) {
-            if e.is_empty() || !e.iter().all(u8::is_ascii_digit) {
-                return Err(bad("malformed Content-Length"));
-            }
-            let n = e
-                .iter()
-                .try_fold(0u64, |n, &d| {
-                    n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-                })
-                .ok_or(bad("Content-Length out of range"))?;
+            let n = decimal_length(e).map_err(bad)?;
             if seen.is_some_and(|s| s != n) {
                 return Err(bad("conflicting Content-Length values"));
             }

@@ -4,46 +4,24 @@
 //! from disk), a large download in bounded memory, curl's exit statuses
 //! with a message for each failure.
 //!
-//! `cargo test --test fetch_example` does not build examples, so the first
-//! test runs `cargo build --example fetch --example hello_server` (a no-op
-//! when fresh) and takes them from `target/<profile>/examples/`.
+//! The examples are built by the first test that runs them
+//! (example_util).
+
+mod example_util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-fn examples_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "evloop-http"])
-            .args(["--example", "fetch", "--example", "hello_server"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("examples")
-    })
-    .clone()
-}
+use example_util::{example, listening_line};
 
 fn fetch(args: &[&str]) -> Output {
-    Command::new(examples_dir().join("fetch"))
+    Command::new(example("fetch"))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -90,16 +68,12 @@ impl Hello {
             .unwrap()
             .port();
         let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(examples_dir().join("hello_server"))
+        let mut child = Command::new(example("hello_server"))
             .args(["--addr", &addr])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening on"), "{line:?}");
+        listening_line(&mut child);
         Hello { child, addr }
     }
 }
@@ -164,21 +138,18 @@ fn get_writes_the_body_to_stdout_and_nothing_else() {
 fn unix_socket_reaches_a_server_listening_on_a_path() {
     let dir = TempDir::new("unix");
     let path = dir.0.join("hello.sock");
-    let mut child = Command::new(examples_dir().join("hello_server"))
+    let child = Command::new(example("hello_server"))
         .arg("--addr")
         .arg(format!("unix:{}", path.display()))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let h = Hello {
+    // Killed on drop, also when the line is not there.
+    let mut h = Hello {
         child,
         addr: String::new(),
     };
-    assert!(line.contains("listening on"), "{line:?}");
+    listening_line(&mut h.child);
     let out = fetch(&[
         "-v",
         "--unix-socket",
@@ -334,7 +305,7 @@ fn upload_from_stdin_is_streamed_chunked() {
         c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
             .unwrap();
     });
-    let mut child = Command::new(examples_dir().join("fetch"))
+    let mut child = Command::new(example("fetch"))
         .args(["-T", "-", &format!("http://{addr}/in")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -414,7 +385,7 @@ fn a_large_download_streams_in_bounded_memory() {
         peak_tx.send(peak_rss_kib(pid)).unwrap();
         c.write_all(&piece).unwrap();
     });
-    let child = Command::new(examples_dir().join("fetch"))
+    let child = Command::new(example("fetch"))
         .args(["-v", "-o", "/dev/null", &format!("http://{addr}/big")])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -4,11 +4,10 @@
 
 mod proxy_util;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use proxy_util::{example, free_port, tool, Proxy};
+use proxy_util::{example, free_port, listening_line, tool, Proxy};
 
 fn curl(curl: &Path, args: &[&str]) -> Output {
     let out = Command::new(curl)
@@ -56,11 +55,7 @@ fn curl_through_the_proxy_to_the_crates_own_server() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap());
-    let mut line = String::new();
-    BufReader::new(hello.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening on"), "{line}");
+    listening_line(&mut hello.0);
     let proxy = Proxy::start(&[&addr], &[]);
     let url = format!("http://{}/", proxy.addr);
 
@@ -103,11 +98,7 @@ fn curl_through_the_proxy_to_the_crates_own_server_on_a_unix_socket() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap());
-    let mut line = String::new();
-    BufReader::new(hello.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening on"), "{line}");
+    listening_line(&mut hello.0);
     let proxy = Proxy::start(&[&unix], &[]);
     let out = curl(&curl_bin, &["-i", &format!("http://{}/", proxy.addr)]);
     let text = String::from_utf8_lossy(&out.stdout);

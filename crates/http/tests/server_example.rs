@@ -2,51 +2,18 @@
 //! (../shared/bench/http/README.md): listens on exactly `--addr`, says so,
 //! answers `GET /` and `POST /`, 404 elsewhere, takes the three deadline
 //! flags, exits 0 on SIGTERM and SIGINT.
-//!
-//! `cargo test --test server_example` does not build examples, so the
-//! first test runs `cargo build --example hello_server` (a no-op when it is
-//! fresh) and takes it from `target/<profile>/examples/`.
+//! The example is built by the first test that runs it (example_util).
 
+mod example_util;
 mod server_util;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use example_util::{example, listening_line};
 use server_util::Reader;
-
-fn bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "evloop-http",
-            "--example",
-            "hello_server",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("examples").join("hello_server")
-    })
-    .clone()
-}
 
 struct Hello {
     child: Child,
@@ -66,17 +33,14 @@ impl Hello {
             .unwrap()
             .port();
         let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(bin())
+        let mut child = Command::new(example("hello_server"))
             .args(["--addr", &addr])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = listening_line(&mut child);
         assert!(line.contains(&format!("listening on {addr}")), "{line:?}");
         Hello { child, addr }
     }
@@ -166,7 +130,10 @@ fn hello_server_takes_the_deadline_flags() {
 
 #[test]
 fn hello_server_refuses_unknown_flags_with_status_2() {
-    let out = Command::new(bin()).arg("--nope").output().unwrap();
+    let out = Command::new(example("hello_server"))
+        .arg("--nope")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument"));
 }

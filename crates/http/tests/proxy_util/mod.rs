@@ -1,48 +1,19 @@
 //! Shared by the proxy_* tests: the `proxy` example run as a process, a
 //! scripted upstream (a thread per connection, any handler), and a small
 //! HTTP/1.1 reader for requests and responses.
-//!
-//! `cargo test --test proxy_x` does not build examples, so the first use
-//! runs `cargo build --example NAME` (a no-op when fresh) and takes the
-//! binary from `target/<profile>/examples/`.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Builds example `name` of this crate (once per test binary) and returns
-/// its path.
-pub fn example(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
-    if let Some(p) = built.get(name) {
-        return p.clone();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "evloop-http", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p = profile_dir.join("examples").join(name);
-    built.insert(name, p.clone());
-    p
-}
+#[path = "../example_util/mod.rs"]
+mod example_util;
+pub use example_util::{example, listening_line};
 
 /// A port free right now on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -75,10 +46,7 @@ impl Proxy {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = listening_line(&mut child);
         assert_eq!(line.trim(), format!("listening on {addr}"));
         Proxy { child, addr }
     }

@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client_util::{client_loop, put, read_head, run_for, run_until, scripted, setup};
+use evloop::Loop;
 use evloop_buffer::ListenAddr;
-use evloop_http::client::{ClientError, ClientExt, ClientOptions, RequestBody, Response};
+use evloop_http::client::{
+    ClientError, ClientExt, ClientId, ClientOptions, RequestBody, RequestId, Response,
+};
 use evloop_http::server::{Body, Reply, Router, ServerExt, ServerOptions};
 use http::{Method, Request};
 
@@ -23,6 +26,15 @@ struct St {
 }
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// Sends `request` on `client`; its result goes to `St::done`.
+fn send(lp: &mut Loop<St>, client: ClientId, request: Request<RequestBody>) -> RequestId {
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(request, |_, st: &mut St, r| st.done.push(r))
+        .unwrap()
+}
 
 fn req(method: Method, addr: SocketAddr, body: RequestBody) -> Request<RequestBody> {
     Request::builder()
@@ -58,14 +70,7 @@ fn keep_alive_race_retries_an_idempotent_request_once() {
     let (mut lp, client) = client_loop::<St>(ClientOptions::new());
     let mut st = St::default();
     for i in 0..2 {
-        lp.ctx()
-            .client(client)
-            .unwrap()
-            .send(
-                req(Method::GET, addr, RequestBody::Empty),
-                |_, st: &mut St, r| st.done.push(r),
-            )
-            .unwrap();
+        send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
         run_until(&mut lp, &mut st, |s| s.done.len() == i + 1);
     }
     for r in &st.done {
@@ -79,23 +84,9 @@ fn keep_alive_race_does_not_retry_a_post() {
     let (addr, conns) = racing_server(2);
     let (mut lp, client) = client_loop::<St>(ClientOptions::new());
     let mut st = St::default();
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(
-            req(Method::GET, addr, RequestBody::Empty),
-            |_, st: &mut St, r| st.done.push(r),
-        )
-        .unwrap();
+    send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
     run_until(&mut lp, &mut st, |s| s.done.len() == 1);
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(
-            req(Method::POST, addr, "data".into()),
-            |_, st: &mut St, r| st.done.push(r),
-        )
-        .unwrap();
+    send(&mut lp, client, req(Method::POST, addr, "data".into()));
     run_until(&mut lp, &mut st, |s| s.done.len() == 2);
     // A close or a reset (the server dropped the unread body), never an answer.
     assert!(
@@ -116,14 +107,7 @@ fn a_fresh_connection_that_closes_is_not_retried() {
         read_head(&mut c);
     });
     let (mut lp, client) = client_loop::<St>(ClientOptions::new());
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(
-            req(Method::GET, addr, RequestBody::Empty),
-            |_, st: &mut St, r| st.done.push(r),
-        )
-        .unwrap();
+    send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
     assert!(matches!(st.done[0], Err(ClientError::Closed)));
@@ -205,14 +189,7 @@ fn idle_connection_closed_by_the_server_leaves_the_pool() {
         // Then the server closes the idle connection.
     });
     let (mut lp, client) = client_loop::<St>(ClientOptions::new());
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(
-            req(Method::GET, addr, RequestBody::Empty),
-            |_, st: &mut St, r| st.done.push(r),
-        )
-        .unwrap();
+    send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
     let mut n = 1;
@@ -272,14 +249,7 @@ fn shutdown_ends_pending_requests() {
         std::thread::sleep(Duration::from_millis(300));
     });
     let (mut lp, client) = client_loop::<St>(ClientOptions::new());
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(
-            req(Method::GET, addr, RequestBody::Empty),
-            |_, st: &mut St, r| st.done.push(r),
-        )
-        .unwrap();
+    send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
     let mut st = St::default();
     run_for(&mut lp, &mut st, Duration::from_millis(30));
     lp.ctx().client(client).unwrap().shutdown();
@@ -396,14 +366,7 @@ fn idle_timeout_closes_pooled_connections() {
         hello(),
         ClientOptions::new().idle_timeout(Some(Duration::from_millis(100))),
     );
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(
-            req(Method::GET, addr, RequestBody::Empty),
-            |_, st: &mut St, r| st.done.push(r),
-        )
-        .unwrap();
+    send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
     assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);

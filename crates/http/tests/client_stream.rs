@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use client_util::{run_until, setup};
+use evloop::Loop;
 use evloop_buffer::StreamExt;
 use evloop_http::client::{
-    ClientError, ClientExt, ClientOptions, RequestBody, RequestOptions, Response, ResponseChunk,
+    ClientError, ClientExt, ClientId, ClientOptions, RequestBody, RequestOptions, Response,
+    ResponseChunk,
 };
 use evloop_http::server::{Body, BodyChunk, Reply, Router};
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -33,6 +35,24 @@ struct St {
 }
 
 const PIECE: usize = 16 * 1024;
+
+/// Sends `req` with `opts` and runs the loop until it is done: the
+/// result is `done[0]` of the state returned.
+fn exchange(
+    lp: &mut Loop<St>,
+    client: ClientId,
+    req: Request<RequestBody>,
+    opts: RequestOptions,
+) -> St {
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send_with(req, opts, |_, st: &mut St, r| st.done.push(r))
+        .unwrap();
+    let mut st = St::default();
+    run_until(lp, &mut st, |s| !s.done.is_empty());
+    st
+}
 
 fn router() -> Router<St> {
     let mut r: Router<St> = Router::new();
@@ -290,13 +310,7 @@ fn file_body_is_sent() {
             len: 150_000,
         })
         .unwrap();
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(req, |_, st: &mut St, r| st.done.push(r))
-        .unwrap();
-    let mut st = St::default();
-    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let st = exchange(&mut lp, client, req, RequestOptions::new());
     let r = st.done[0].as_ref().unwrap();
     assert_eq!(r.body().as_ref(), &content[1000..151_000]);
 }
@@ -307,17 +321,12 @@ fn expect_continue_accepted() {
     let req = Request::post(format!("http://{addr}/echo"))
         .body(RequestBody::from("held until 100"))
         .unwrap();
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send_with(
-            req,
-            RequestOptions::new().expect_continue(true),
-            |_, st: &mut St, r| st.done.push(r),
-        )
-        .unwrap();
-    let mut st = St::default();
-    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let st = exchange(
+        &mut lp,
+        client,
+        req,
+        RequestOptions::new().expect_continue(true),
+    );
     let r = st.done[0].as_ref().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.body(), "held until 100");
@@ -332,13 +341,7 @@ fn expect_continue_refused() {
         .header("expect", "100-continue")
         .body(RequestBody::from("far too long for the route"))
         .unwrap();
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(req, |_, st: &mut St, r| st.done.push(r))
-        .unwrap();
-    let mut st = St::default();
-    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let st = exchange(&mut lp, client, req, RequestOptions::new());
     let r = st.done[0].as_ref().unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(r.informational().is_empty());

@@ -100,6 +100,18 @@ where
     (addr, h)
 }
 
+/// `fetch URL` against a server that reads the request, writes `answer`
+/// (nothing when empty) and closes.
+fn fetch_answered_with(answer: &'static [u8]) -> Output {
+    let (addr, s) = serve_one(move |mut c| {
+        read_request(&mut c);
+        c.write_all(answer).unwrap();
+    });
+    let out = fetch(&[&format!("http://{addr}/")]);
+    s.join().unwrap();
+    out
+}
+
 /// Reads a request head and its Content-Length body: (head, body).
 fn read_request(c: &mut TcpStream) -> (String, Vec<u8>) {
     let mut head = Vec::new();
@@ -422,34 +434,19 @@ fn failures_exit_like_curl_with_a_message() {
     );
 
     // Closed without a byte: 52.
-    let (addr, s) = serve_one(|mut c| {
-        read_request(&mut c);
-    });
-    let out = fetch(&[&format!("http://{addr}/")]);
-    s.join().unwrap();
+    let out = fetch_answered_with(b"");
     assert_eq!(out.status.code(), Some(52), "{}", stderr(&out));
     assert!(stderr(&out).contains("empty reply"));
 
     // Closed mid-body: 18, and what came is written.
-    let (addr, s) = serve_one(|mut c| {
-        read_request(&mut c);
-        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
-            .unwrap();
-    });
-    let out = fetch(&[&format!("http://{addr}/")]);
-    s.join().unwrap();
+    let out = fetch_answered_with(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
     assert_eq!(out.status.code(), Some(18), "{}", stderr(&out));
     assert_eq!(out.stdout, b"half");
     assert!(stderr(&out).contains("before the body was complete"));
 
     // A response that breaks the rules: 8.
-    let (addr, s) = serve_one(|mut c| {
-        read_request(&mut c);
-        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
-            .unwrap();
-    });
-    let out = fetch(&[&format!("http://{addr}/")]);
-    s.join().unwrap();
+    let out =
+        fetch_answered_with(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
     assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
     assert!(stderr(&out).contains("protocol error"), "{}", stderr(&out));
 

@@ -8,7 +8,7 @@ use http::HeaderMap;
 
 use super::finish::defer_error;
 use super::send::DRAIN_LOW;
-use super::state::{clients, req};
+use super::state::{clients, req, OutStream};
 use super::{ClientError, RequestId};
 use crate::proto::{add_last_chunk, add_piece};
 
@@ -36,6 +36,23 @@ fn with_out<T: 'static, R>(
     }
 }
 
+/// The request's streamed body while it takes more, and whether the
+/// server has answered without wanting it (pieces are then dropped).
+fn open_body<'c, T: 'static>(
+    ctx: &'c mut Ctx<'_, T>,
+    rid: u64,
+) -> Result<(&'c mut OutStream<T>, bool), ClientError> {
+    let r = req::<T>(ctx, rid).ok_or(ClientError::Stale)?;
+    let abandoned = r.body_abandoned;
+    let o = r.out.as_mut().ok_or(ClientError::InvalidRequest(
+        "the request body is not a stream",
+    ))?;
+    if o.finished {
+        return Err(ClientError::InvalidRequest("the request body is finished"));
+    }
+    Ok((o, abandoned))
+}
+
 impl RequestId {
     /// Queues the next piece of a [`RequestBody::Stream`](super::RequestBody::Stream)
     /// body (a chunk of the chunked coding, or raw bytes under a
@@ -58,14 +75,7 @@ impl RequestId {
     ) -> Result<(), ClientError> {
         let data = data.into();
         self.check(ctx)?;
-        let r = req::<T>(ctx, self.id).ok_or(ClientError::Stale)?;
-        let abandoned = r.body_abandoned;
-        let o = r.out.as_mut().ok_or(ClientError::InvalidRequest(
-            "the request body is not a stream",
-        ))?;
-        if o.finished {
-            return Err(ClientError::InvalidRequest("the request body is finished"));
-        }
+        let (o, abandoned) = open_body(ctx, self.id)?;
         if o.declared.is_some_and(|d| o.sent + data.len() as u64 > d) {
             return Err(ClientError::InvalidRequest(
                 "more body than its Content-Length",
@@ -95,14 +105,7 @@ impl RequestId {
     ) -> Result<(), ClientError> {
         self.check(ctx)?;
         let now = ctx.now();
-        let r = req::<T>(ctx, self.id).ok_or(ClientError::Stale)?;
-        let abandoned = r.body_abandoned;
-        let o = r.out.as_mut().ok_or(ClientError::InvalidRequest(
-            "the request body is not a stream",
-        ))?;
-        if o.finished {
-            return Err(ClientError::InvalidRequest("the request body is finished"));
-        }
+        let (o, abandoned) = open_body(ctx, self.id)?;
         if o.declared.is_some_and(|d| o.sent != d) {
             defer_error(
                 ctx,
@@ -145,13 +148,7 @@ impl RequestId {
         F: FnMut(&mut Ctx<'_, T>, &mut T, RequestId) + 'static,
     {
         self.check(ctx)?;
-        let r = req::<T>(ctx, self.id).ok_or(ClientError::Stale)?;
-        let o = r.out.as_mut().ok_or(ClientError::InvalidRequest(
-            "the request body is not a stream",
-        ))?;
-        if o.finished {
-            return Err(ClientError::InvalidRequest("the request body is finished"));
-        }
+        let (o, _) = open_body(ctx, self.id)?;
         o.on_drain = Some(Box::new(cb));
         super::finish::kick(ctx, self.id);
         Ok(())

@@ -8,7 +8,7 @@ use evloop_dns::connect::ConnectExt;
 
 use super::connect::open;
 use super::send::assign;
-use super::state::{clients, conn, req, ConnPhase, Pool};
+use super::state::{clients, conn, req, Clients, Conn, ConnPhase, Pool};
 
 /// Hands waiting requests of client `cid` to idle connections, and opens
 /// connections for the others as far as the caps allow. Runs no user code.
@@ -60,20 +60,15 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
         }
         if cl.total >= max_total {
             // Room taken by another host's idle connection is given back.
-            let victim = cl.pools.values().find_map(|p| p.idle.first().copied());
+            let victim = cl
+                .pools
+                .values_mut()
+                .find_map(|p| (!p.idle.is_empty()).then(|| p.idle.remove(0)));
             match victim {
-                Some(v) => {
-                    if let Some(p) = cl.pools.values_mut().find(|p| p.idle.contains(&v)) {
-                        p.idle.retain(|&x| x != v);
-                    }
-                    close_conn(ctx, v);
-                    continue;
-                }
-                None => {
-                    i += 1;
-                    continue;
-                }
+                Some(v) => close_conn(ctx, v),
+                None => i += 1,
             }
+            continue;
         }
         pool.open += 1;
         cl.total += 1;
@@ -142,35 +137,16 @@ pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool)
     dispatch(ctx, cid);
 }
 
-/// Closes connection `id` and forgets it (it leaves its pool's counts).
+/// Closes connection `id` and forgets it.
 pub(crate) fn close_conn<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
-    let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.remove(&id) else {
+    let Some(c) = clients::<T>(ctx).and_then(|cs| forget(cs, id)) else {
         return;
     };
-    if let Some(cl) = cs.clients.get_mut(&c.client) {
-        cl.total = cl.total.saturating_sub(1);
-        if let Some(p) = cl.pools.get_mut(&c.key) {
-            p.open = p.open.saturating_sub(1);
-            p.idle.retain(|&x| x != id);
+    if let ConnPhase::Connecting { dns, for_req } = c.phase {
+        if let Some(d) = dns {
+            ctx.cancel_connect(d);
         }
-    }
-    if let ConnPhase::Connecting {
-        dns: Some(d),
-        for_req,
-    } = c.phase
-    {
-        ctx.cancel_connect(d);
         if let Some(r) = for_req.and_then(|r| req::<T>(ctx, r)) {
-            if r.connecting == Some(id) {
-                r.connecting = None;
-            }
-        }
-    } else if let ConnPhase::Connecting {
-        for_req: Some(r), ..
-    } = c.phase
-    {
-        if let Some(r) = req::<T>(ctx, r) {
             if r.connecting == Some(id) {
                 r.connecting = None;
             }
@@ -183,16 +159,23 @@ pub(crate) fn close_conn<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     }
 }
 
-/// Hands a connection's stream over (an upgrade): it leaves the pool.
-pub(crate) fn detach<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) -> Option<StreamId> {
-    let cs = clients::<T>(ctx)?;
+/// Takes connection `id` out of the engine: out of the map, its pool's
+/// counts and idle list, and its client's total.
+fn forget<T: 'static>(cs: &mut Clients<T>, id: u64) -> Option<Conn> {
     let c = cs.conns.remove(&id)?;
     if let Some(cl) = cs.clients.get_mut(&c.client) {
         cl.total = cl.total.saturating_sub(1);
         if let Some(p) = cl.pools.get_mut(&c.key) {
             p.open = p.open.saturating_sub(1);
+            p.idle.retain(|&x| x != id);
         }
     }
+    Some(c)
+}
+
+/// Hands a connection's stream over (an upgrade): it leaves the pool.
+pub(crate) fn detach<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) -> Option<StreamId> {
+    let c = forget(clients::<T>(ctx)?, id)?;
     let sid = c.stream?;
     if let Ok(mut s) = ctx.stream(sid) {
         s.clear_data_callbacks();

@@ -287,14 +287,10 @@ fn kicked<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64) {
             return;
         }
         let err = r.pending_error.take().unwrap_or(ClientError::Closed);
-        let client = r.client;
-        if let Some(c) = r.conn.take() {
-            close_conn(ctx, c);
-        }
         // `fail` keeps a request whose caller holds the head; this one
-        // has its body callback or no head out, so it ends here.
+        // has its body callback or no head out, so it ends here: `fail`
+        // closes its connection and dispatches the waiting requests.
         fail(ctx, data, rid, err);
-        dispatch(ctx, client);
         return;
     }
     super::body_out::drain(ctx, data, rid);

@@ -69,14 +69,18 @@ impl<'a, T> Ctx<'a, T> {
         self.inner.time.now()
     }
 
-    /// The loop's cached wall-clock time, read together with [`now`](Self::now).
+    /// The loop's cached wall-clock time, updated together with
+    /// [`now`](Self::now) (from the system clock: read every half second
+    /// and interpolated from monotonic time in between, as libev's
+    /// `ev_now`).
     pub fn now_wall(&self) -> SystemTime {
         ns_to_wall(self.inner.time.wall_ns)
     }
 
-    /// Reads the clocks again (libev's `ev_now_update`).
+    /// Reads the clocks again (libev's `ev_now_update`; unlike libev's, it
+    /// reads the wall clock too, rather than interpolating it).
     pub fn now_update(&mut self) {
-        self.inner.time_update();
+        self.inner.time_update_full();
     }
 
     /// Freezes timers (libev's `ev_suspend`), e.g. before the process is

@@ -52,6 +52,10 @@ use crate::{Buffer, Eol};
 pub struct BufferedStream<'a, T: 'static> {
     ctx: Ctx<'a, T>,
     id: StreamId,
+    /// The stream's io callback is running (it cannot start or end while
+    /// the view borrows the loop): it settles the stream itself, so the
+    /// view's drop has nothing to do and need not look the stream up.
+    dispatching: bool,
 }
 
 impl<T: 'static> fmt::Debug for BufferedStream<'_, T> {
@@ -69,7 +73,9 @@ impl<T: 'static> fmt::Debug for BufferedStream<'_, T> {
 
 impl<T: 'static> Drop for BufferedStream<'_, T> {
     fn drop(&mut self) {
-        settle::settle_view(&mut self.ctx, self.id);
+        if !self.dispatching {
+            settle::settle_view(&mut self.ctx, self.id);
+        }
     }
 }
 
@@ -78,10 +84,15 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
         if id.lp != ctx.loop_id() {
             return Err(evloop::Error::ForeignHandle);
         }
-        if state(&mut ctx, id).is_none() {
+        let Some(st) = state(&mut ctx, id) else {
             return Err(evloop::Error::StaleHandle);
-        }
-        Ok(BufferedStream { ctx, id })
+        };
+        let dispatching = st.dispatching;
+        Ok(BufferedStream {
+            ctx,
+            id,
+            dispatching,
+        })
     }
 
     // The view borrows the loop exclusively and only `close` (which

@@ -252,7 +252,22 @@ pub(crate) fn next_at<T>(inner: &Inner<T>) -> Option<i64> {
 
 /// Queues every periodic whose time has passed, earliest first, and
 /// schedules each one's next time.
+#[inline]
 pub(crate) fn reify<T>(inner: &mut Inner<T>) {
+    // Nearly every iteration has none due (most loops have no periodic):
+    // that check is inlined into the loop, the work is not.
+    if inner
+        .kinds
+        .periodic
+        .heap
+        .peek()
+        .is_some_and(|top| top.at < inner.time.wall_ns)
+    {
+        reify_due(inner);
+    }
+}
+
+fn reify_due<T>(inner: &mut Inner<T>) {
     let now = inner.time.wall_ns;
     let mut panicked = None;
     while let Some(top) = inner.kinds.periodic.heap.peek() {

@@ -10,6 +10,7 @@
 //! [`ManualClock`](crate::ManualClock)) is read in full at every update, so
 //! a test sees a step of its wall clock at the next iteration.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::{wall_to_ns, Clock};
@@ -41,9 +42,9 @@ pub(crate) struct Time {
     pub origin: Instant,
     /// Cached monotonic time, ns since `origin`.
     pub now_ns: i64,
-    /// `now_ns` as an `Instant` (`Ctx::now` is called several times per
-    /// event; the sum is made once per update).
-    now_instant: Instant,
+    /// `now_ns` as an `Instant`, made at the first `Ctx::now` after an
+    /// update (a server calls it several times per event, or never).
+    now_instant: Cell<Option<Instant>>,
     /// Cached wall time, ns since the Unix epoch.
     pub wall_ns: i64,
     /// `wall_ns - now_ns` at the last read of the wall clock, to
@@ -78,7 +79,7 @@ impl Time {
             source,
             origin,
             now_ns: 0,
-            now_instant: origin,
+            now_instant: Cell::new(None),
             wall_ns: 0,
             wall_offset: 0,
             wall_read_at: 0,
@@ -95,7 +96,14 @@ impl Time {
     /// The cached monotonic time as an `Instant`.
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        self.now_instant
+        match self.now_instant.get() {
+            Some(now) => now,
+            None => {
+                let now = self.origin + Duration::from_nanos(self.now_ns as u64);
+                self.now_instant.set(Some(now));
+                now
+            }
+        }
     }
 
     /// Monotonic time now, ns since `origin`.
@@ -134,7 +142,7 @@ impl Time {
     fn read(&mut self, full: bool) -> bool {
         // The clock must never go back; a clock that does is held still.
         self.now_ns = self.now_ns.max(self.read_monotonic());
-        self.now_instant = self.origin + Duration::from_nanos(self.now_ns as u64);
+        self.now_instant.set(None);
         if !full
             && matches!(self.source, Source::System { .. })
             && self.now_ns - self.wall_read_at < WALL_RESYNC_NS

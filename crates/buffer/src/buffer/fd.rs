@@ -16,6 +16,10 @@ use super::Buffer;
 /// Chains shorter than this are gathered for `writev` on the stack.
 const STACK_IOV: usize = 16;
 
+/// The common short chain (a head, a body and the tail) gets a smaller
+/// array, cheaper to set up.
+const SMALL_IOV: usize = 4;
+
 /// Most iovecs one `writev` accepts on Linux (`UIO_MAXIOV`).
 const IOV_MAX: usize = libc::UIO_MAXIOV as usize;
 
@@ -118,9 +122,20 @@ impl Buffer {
             return Ok(0);
         }
         let n = match self.chunks.front() {
+            // Everything is in the tail (a reply formatted into the
+            // output): one plain `write`, no iovec to build.
+            None => {
+                let bytes = &self.tail[..self.tail.len().min(max)];
+                write(fd, bytes)?
+            }
             Some(Chunk::File(f)) if f.loaded().is_none() => write_file(fd, f, max)?,
             // The usual write has a handful of chunks: gather them on the
             // stack, and only a long chain pays for a heap vector.
+            _ if self.chunks.len() < SMALL_IOV => {
+                let mut iov = [IoSlice::new(&[]); SMALL_IOV];
+                let n = self.gather_iov(max, &mut iov);
+                writev(fd, &iov[..n])?
+            }
             _ if self.chunks.len() < STACK_IOV => {
                 let mut iov = [IoSlice::new(&[]); STACK_IOV];
                 let n = self.gather_iov(max, &mut iov);
@@ -258,6 +273,15 @@ fn readv(
         // whole length; the kernel writes at most iov_len bytes to each and
         // MaybeUninit<u8> accepts any bytes. iov.len() <= 2 fits c_int.
         unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int) }
+    })
+}
+
+/// One `write` of `bytes`.
+fn write(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: `bytes` is borrowed, hence readable, for the call; write
+        // only reads it.
+        unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) }
     })
 }
 

@@ -108,11 +108,12 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) 
 
 /// Everything the engine does for a connection after an event.
 pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
-    let Some(c) = conn(ctx, key) else { return };
+    let Some(mut c) = conn(ctx, key) else { return };
     if c.aborted.is_some() {
         tell_aborted(ctx, data, key);
+        let Some(again) = conn(ctx, key) else { return };
+        c = again;
     }
-    let Some(c) = conn(ctx, key) else { return };
     if matches!(c.reader, Reader::Linger) {
         let sid = c.stream;
         if let Ok(mut s) = ctx.stream(sid) {
@@ -123,17 +124,16 @@ pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     pump(ctx, data, key);
     // One look at the connection for what the common event needs none of
     // (each call below looks it up again).
-    let Some(c) = conn(ctx, key) else { return };
-    let aborted = c.aborted.is_some();
-    if aborted {
+    let Some(mut c) = conn(ctx, key) else { return };
+    if c.aborted.is_some() {
         tell_aborted(ctx, data, key);
+        let Some(again) = conn(ctx, key) else { return };
+        c = again;
     }
-    let streaming = conn(ctx, key).is_some_and(|c| {
-        matches!(
-            c.queue.front().map(|f| &f.state),
-            Some(Out::Streaming { .. })
-        )
-    });
+    let streaming = matches!(
+        c.queue.front().map(|f| &f.state),
+        Some(Out::Streaming { .. })
+    );
     if streaming {
         drive(ctx, data, key);
     }

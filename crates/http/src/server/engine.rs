@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use evloop::Ctx;
 use evloop_buffer::stream::Direction;
-use evloop_buffer::StreamExt;
+use evloop_buffer::{StreamExt, StreamId};
 use http::{HeaderMap, StatusCode};
 
 use super::close::{fail, forget, Close};
@@ -40,7 +40,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     let Some(c) = conn(ctx, key) else { return };
     c.in_pump = true;
     let sid = c.stream;
-    hold(ctx, key);
+    if !c.holding {
+        hold(ctx, key, sid);
+    }
     loop {
         match step(ctx, key) {
             Act::Idle => break,
@@ -63,14 +65,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
             }
         }
     }
-    release(ctx, key);
-    let Some(c) = conn(ctx, key) else { return };
-    c.in_pump = false;
-    let off = c.read_off;
-    if off == c.read_off_applied {
+    let Some(off) = give_back(ctx, key, true) else {
         return;
-    }
-    c.read_off_applied = off;
+    };
     if let Ok(mut s) = ctx.stream(sid) {
         if off == s.is_enabled(Direction::Read) {
             if off {
@@ -82,13 +79,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     }
 }
 
-/// Takes the stream's buffers into the connection for a run of the engine.
-pub(crate) fn hold<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    let Some(c) = conn(ctx, key) else { return };
-    if c.holding {
-        return;
-    }
-    let sid = c.stream;
+/// Takes the stream's buffers into the connection for a run of the engine
+/// (the caller checked that it does not hold them already).
+fn hold<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key, sid: StreamId) {
     let Ok(mut s) = ctx.stream(sid) else { return };
     let (i, o) = s.buffers();
     let (i, o) = (std::mem::take(i), std::mem::take(o));
@@ -103,15 +96,32 @@ pub(crate) fn hold<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
 /// Gives the held buffers back to the stream (what may have reached the
 /// stream meanwhile stays after them).
 pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    let Some(c) = conn(ctx, key) else { return };
+    give_back(ctx, key, false);
+}
+
+/// [`release`]; with `end_pump`, also ends the engine's run in the same
+/// look at the connection, and returns whether reading must be turned off
+/// (`Some(true)`) or on (`Some(false)`), if that changed.
+fn give_back<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key, end_pump: bool) -> Option<bool> {
+    let c = conn(ctx, key)?;
+    let mut read_off = None;
+    if end_pump {
+        c.in_pump = false;
+        if c.read_off != c.read_off_applied {
+            c.read_off_applied = c.read_off;
+            read_off = Some(c.read_off);
+        }
+    }
     if !c.holding {
-        return;
+        return read_off;
     }
     c.holding = false;
     let mut i = std::mem::take(&mut c.hold_in);
     let mut o = std::mem::take(&mut c.hold_out);
     let sid = c.stream;
-    let Ok(mut s) = ctx.stream(sid) else { return };
+    let Ok(mut s) = ctx.stream(sid) else {
+        return read_off;
+    };
     let (si, so) = s.buffers();
     if si.is_empty() {
         std::mem::swap(si, &mut i);
@@ -125,6 +135,8 @@ pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
         o.append_buffer(so);
         std::mem::swap(so, &mut o);
     }
+    drop(s);
+    read_off
 }
 
 /// The next thing to do for the connection, given its (held) input.

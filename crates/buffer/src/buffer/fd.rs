@@ -1,4 +1,4 @@
-//! Moving bytes between a buffer and file descriptors: `readv`, `writev`,
+//! Moving bytes between a buffer and file descriptors: `read(v)`, `write(v)`,
 //! `sendfile` and file segments.
 
 use std::fs::File;
@@ -57,7 +57,8 @@ impl Buffer {
     }
 
     /// Reads up to `min(max, max_read())` bytes from `fd` with one `readv`
-    /// and appends them (`evbuffer_read`).
+    /// (a plain `read` when the tail has room for all of it) and appends
+    /// them (`evbuffer_read`).
     ///
     /// The data goes into the tail's spare capacity and, when that is
     /// smaller than the amount asked for, into a second, fresh block in the
@@ -250,12 +251,23 @@ fn retry(mut f: impl FnMut() -> isize) -> io::Result<usize> {
     }
 }
 
-/// One `readv` into `a` then `b` (either may be empty).
+/// One `readv` into `a` then `b` (either may be empty); a `read` when `b`
+/// is empty.
 fn readv(
     fd: BorrowedFd<'_>,
     a: &mut [MaybeUninit<u8>],
     b: &mut [MaybeUninit<u8>],
 ) -> io::Result<usize> {
+    if b.is_empty() {
+        // The usual case, the tail has room for the whole read: a plain
+        // `read`, which the kernel serves without importing an iovec array.
+        return retry(|| {
+            // SAFETY: `a` is exclusively borrowed for this call and valid for
+            // writes of its whole length; the kernel writes at most a.len()
+            // bytes, and MaybeUninit<u8> accepts any bytes.
+            unsafe { libc::read(fd.as_raw_fd(), a.as_mut_ptr().cast(), a.len()) }
+        });
+    }
     let iov = [
         libc::iovec {
             iov_base: a.as_mut_ptr().cast(),
@@ -266,13 +278,12 @@ fn readv(
             iov_len: b.len(),
         },
     ];
-    let iov: &[libc::iovec] = if b.is_empty() { &iov[..1] } else { &iov };
     retry(|| {
         // SAFETY: each iovec describes one of the two slices, which are
         // exclusively borrowed for this call and valid for writes of their
         // whole length; the kernel writes at most iov_len bytes to each and
-        // MaybeUninit<u8> accepts any bytes. iov.len() <= 2 fits c_int.
-        unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int) }
+        // MaybeUninit<u8> accepts any bytes.
+        unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) }
     })
 }
 

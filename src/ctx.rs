@@ -351,6 +351,35 @@ impl<'a, T> Ctx<'a, T> {
         self.inner.ext.get_mut()
     }
 
+    /// The loop's values of types `A` and `B`, both mutably at once: for a
+    /// library that moves data between its own state and another
+    /// library's (say, a server's connection table and evloop-buffer's
+    /// streams) without taking either out of the loop. `None` if either is
+    /// missing, or if `A` and `B` are the same type.
+    ///
+    /// ```
+    /// use evloop::Loop;
+    ///
+    /// #[derive(Default)]
+    /// struct Inbox(Vec<u8>);
+    /// #[derive(Default)]
+    /// struct Outbox(Vec<u8>);
+    ///
+    /// let mut lp: Loop<()> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// ctx.ext_or_default::<Inbox>().0.extend_from_slice(b"hi");
+    /// ctx.ext_or_default::<Outbox>();
+    /// let (inbox, outbox) = ctx.ext_pair_mut::<Inbox, Outbox>().unwrap();
+    /// std::mem::swap(&mut inbox.0, &mut outbox.0);
+    /// assert_eq!(ctx.ext::<Outbox>().unwrap().0, b"hi");
+    /// assert!(ctx.ext_pair_mut::<Inbox, Inbox>().is_none());
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
+    #[inline]
+    pub fn ext_pair_mut<A: 'static, B: 'static>(&mut self) -> Option<(&mut A, &mut B)> {
+        self.inner.ext.get_pair_mut()
+    }
+
     /// Stores a value of type `E` in the loop, one per type, returning the
     /// one it replaces. It lives as long as the loop (dropped after the
     /// cleanup watchers ran, before the watchers): the place for a

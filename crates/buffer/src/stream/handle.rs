@@ -198,6 +198,39 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
         (&mut st.input, &mut st.output)
     }
 
+    /// The input and the output together with the loop's extension value
+    /// of type `E` (see [`Ctx::insert_ext`](evloop::Ctx::insert_ext)), all
+    /// at once: for a library that keeps its per-connection state in its
+    /// own extension value and moves data between it and the stream (a
+    /// server that swaps the stream's buffers with its connection's) in one
+    /// look, without taking the buffers out. `None` if the loop holds no
+    /// `E`.
+    ///
+    /// ```
+    /// use evloop::{Loop, RunMode};
+    /// use evloop_buffer::{Buffer, StreamExt};
+    ///
+    /// #[derive(Default)]
+    /// struct Parked(Buffer);
+    ///
+    /// let mut lp: Loop<()> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// let (a, _b) = ctx.new_stream_pair()?;
+    /// ctx.ext_or_default::<Parked>().0.add(b"later");
+    /// let mut s = ctx.stream(a)?;
+    /// let (_input, output, parked) = s.buffers_with_ext::<Parked>().unwrap();
+    /// std::mem::swap(output, &mut parked.0);
+    /// assert_eq!(s.output().len(), 5);
+    /// assert!(s.buffers_with_ext::<String>().is_none(), "no String in this loop");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn buffers_with_ext<E: 'static>(&mut self) -> Option<(&mut Buffer, &mut Buffer, &mut E)> {
+        let key = self.id.key;
+        let (streams, e) = self.ctx.ext_pair_mut::<Streams<T>, E>()?;
+        let st = streams.map.get_mut(key)?;
+        Some((&mut st.input, &mut st.output, e))
+    }
+
     /// Queues a copy of `data` for sending.
     pub fn write(&mut self, data: &[u8]) {
         self.st().output.add(data);

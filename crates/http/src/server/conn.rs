@@ -96,7 +96,10 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         // It cannot fail: the option is clamped below the timers' limit.
         let _ = s.set_timeouts(None, Some(write_timeout));
         s.on_read(move |ctx, data, _| on_read(ctx, data, key));
-        s.on_write(move |ctx, data, _| drive(ctx, data, key));
+        // No write callback until a streamed response sets a producer
+        // (Responder::on_drain installs it): calling one after every
+        // reply that empties the output cost each request a look at the
+        // connection for nothing.
         s.on_event(move |ctx, data, sid, ev| on_event(ctx, data, key, sid, ev));
     }
     arm(ctx, key);

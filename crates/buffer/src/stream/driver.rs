@@ -313,6 +313,7 @@ fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
 }
 
 /// Restarts a running timeout after progress.
+#[inline]
 fn restart<T>(ctx: &mut Ctx<'_, T>, timer: Option<TimerId>) {
     if let Some(mut t) = timer.and_then(|t| ctx.timer(t).ok()) {
         t.again();

@@ -1,7 +1,7 @@
 // Cost notes (callgrind, release hello_server, GET / with a Host field;
 // the difference of two runs of N requests, so startup is left out).
-// 16 pipelined requests per write: 3.96k instructions per request (hyper
-// 1.x: 3.60k); one request per round trip: 7.03k (hyper: 5.66k). Of the
+// 16 pipelined requests per write: 3.94k instructions per request (hyper
+// 1.x: 3.60k); one request per round trip: 6.76k (hyper: 5.66k). Of the
 // pipelined figure, parsing is ~1.7k (httparse ~550, the http crate's
 // HeaderMap/HeaderName/HeaderValue/Uri ~450, Host and target checks ~350),
 // the response ~450, the rest moving the request to its handler and back.
@@ -13,15 +13,17 @@
 // (respond.rs), and the reader working on the held input in place, the
 // stream's buffers swapped with the connection's empty spares in one look
 // at both tables (engine.rs: hold, give_back). Per event (one request per
-// round trip) the split is now: the loop outside callbacks ~620 (poll
+// round trip) the split is now: the loop outside callbacks ~590 (poll
 // ~320, one monotonic clock read before and one after the poll ~130: the
 // wall clock is interpolated between reads every half second, as libev
-// does), calling the io watcher ~175, evloop-buffer ~1.19k (the read and
+// does), calling the io watcher ~175, evloop-buffer ~1.03k (the read and
 // the write with their system-call wrappers, taking and restoring the read
 // callback, settling; the stream is looked up once per step), and this
-// crate's read callback ~5.04k. Each look at the connection or the stream
+// crate's read callback ~4.96k. The stream has a write callback only
+// while a streamed response has a producer (Responder::on_drain), so a
+// plain reply runs none. Each look at the connection or the stream
 // (an extension-slot search by TypeId and a downcast) costs ~25-30: about
-// 20 per request remain here. Before the perf pass (git 7d2af5f) these
+// 20 downcasts per request remain, 4 of them evloop-buffer's own. Before the perf pass (git 7d2af5f) these
 // were 1.09k, 175, 1.72k and 5.56k (8.55k in all). System calls per
 // request: one read(2) and one write(2) (readv/writev before), and a share
 // of epoll_pwait2; no epoll_ctl while a connection is kept alive.

@@ -185,29 +185,33 @@ fn read_step<T: 'static>(st: &mut State<T>) -> ReadStep<T> {
 }
 
 fn read_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, step: ReadStep<T>) {
-    match step {
-        ReadStep::Nothing => {}
+    let st = match step {
+        ReadStep::Nothing => state(ctx, id),
         ReadStep::Eof { rest } => {
             settle(ctx, id);
             if rest {
                 call_data(ctx, data, id, Direction::Read);
             }
             emit(ctx, data, id, StreamEvent::Eof);
+            state(ctx, id)
         }
-        ReadStep::Failed(e) => fail(ctx, data, id, e, Direction::Read),
+        ReadStep::Failed(e) => {
+            fail(ctx, data, id, e, Direction::Read);
+            state(ctx, id)
+        }
         ReadStep::Data { timer, cb } => {
             restart(ctx, timer);
-            let st = match cb {
+            match cb {
                 Some(taken) => run_taken(ctx, data, id, Direction::Read, taken),
                 None => state(ctx, id),
-            };
-            // What the read callback queued usually fits into the socket
-            // right away: send it now rather than after another poll.
-            if let Some(st) = st.filter(|st| !st.write_blocked && st.wants_write()) {
-                let sent = send_out(st);
-                write_done(ctx, data, id, sent);
             }
         }
+    };
+    // What the read callback queued usually fits into the socket right
+    // away: send it now rather than after another poll.
+    if let Some(st) = st.filter(|st| !st.write_blocked && st.wants_write()) {
+        let sent = send_out(st);
+        write_done(ctx, data, id, sent);
     }
 }
 

@@ -146,8 +146,11 @@ impl<'a, T> Ctx<'a, T> {
     /// hour" and follows the wall clock: when the clock is set forward or back,
     /// it fires at the wall-clock time it was given, not after the duration
     /// that was left. The loop notices a jump of the wall clock against the
-    /// monotonic clock by one second or more (checked at every iteration, and
-    /// it wakes at least once a minute while periodics exist) and then
+    /// monotonic clock by one second or more (checked at the first iteration
+    /// half a second or more after the last check, as libev does, and at
+    /// every [`now_update`](Self::now_update); a custom [`Clock`](crate::Clock)
+    /// at every iteration; it wakes at least once a minute while periodics
+    /// exist) and then
     /// reschedules every periodic: [`Schedule::Every`] to its next aligned
     /// time after the new now (missed times are not fired),
     /// [`Schedule::Custom`] by asking its closure again, while

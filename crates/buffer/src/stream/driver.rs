@@ -239,7 +239,13 @@ struct Sent<T: 'static> {
 fn send_out<T: 'static>(st: &mut State<T>) -> Sent<T> {
     let mut sent = 0;
     let error = loop {
-        if st.output.is_empty() || sent >= st.write_size {
+        if st.output.is_empty() {
+            break None;
+        }
+        if sent >= st.write_size {
+            // The rest waits for the poller (as if the socket were full),
+            // so one stream cannot keep the loop writing to it alone.
+            st.write_blocked = true;
             break None;
         }
         let budget = st.write_size - sent;

@@ -110,8 +110,19 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
         defer_error(ctx, id, e, Direction::Write);
         return;
     }
+    // Output queued outside the stream's io callback, while the socket is
+    // not known to be full: try it in this iteration's pending phase
+    // instead of asking the poller (see `State::writes_by_feed`).
+    let feed =
+        !st.dispatching && st.wants_write() && st.writes_by_feed() && st.deferred_error.is_none();
+    let io = st.io;
     if let Some(changes) = changes(st) {
         changes.apply(ctx);
+    }
+    if feed {
+        if let Ok(mut w) = ctx.io(io) {
+            let _ = w.feed(Events::WRITE);
+        }
     }
 }
 

@@ -1,9 +1,13 @@
 //! Where the loop gets its time from, and a clock tests can move by hand.
 //!
 //! The loop reads two clocks: a monotonic one for timers and a wall clock for
-//! periodics. It reads them once after each poll (and once before a blocking
-//! poll) and caches the result: that is [`Ctx::now`](crate::Ctx::now), the
-//! time every callback of one iteration sees.
+//! periodics. It updates its time once after each poll (and once before a
+//! blocking poll) and caches the result: that is [`Ctx::now`](crate::Ctx::now)
+//! (and [`Ctx::now_wall`](crate::Ctx::now_wall)), the time every callback of
+//! one iteration sees. As libev does, the system's wall clock is read only
+//! every half second of monotonic time and interpolated in between, so a
+//! step of the system's wall clock is noticed within half a second; a
+//! custom [`Clock`] is read in full at every update.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;

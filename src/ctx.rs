@@ -69,14 +69,18 @@ impl<'a, T> Ctx<'a, T> {
         self.inner.time.now()
     }
 
-    /// The loop's cached wall-clock time, read together with [`now`](Self::now).
+    /// The loop's cached wall-clock time, updated together with
+    /// [`now`](Self::now) (from the system clock: read every half second
+    /// and interpolated from monotonic time in between, as libev's
+    /// `ev_now`).
     pub fn now_wall(&self) -> SystemTime {
         ns_to_wall(self.inner.time.wall_ns)
     }
 
-    /// Reads the clocks again (libev's `ev_now_update`).
+    /// Reads the clocks again (libev's `ev_now_update`; unlike libev's, it
+    /// reads the wall clock too, rather than interpolating it).
     pub fn now_update(&mut self) {
-        self.inner.time_update();
+        self.inner.time_update_full();
     }
 
     /// Freezes timers (libev's `ev_suspend`), e.g. before the process is
@@ -345,6 +349,35 @@ impl<'a, T> Ctx<'a, T> {
     #[inline]
     pub fn ext_mut<E: 'static>(&mut self) -> Option<&mut E> {
         self.inner.ext.get_mut()
+    }
+
+    /// The loop's values of types `A` and `B`, both mutably at once: for a
+    /// library that moves data between its own state and another
+    /// library's (say, a server's connection table and evloop-buffer's
+    /// streams) without taking either out of the loop. `None` if either is
+    /// missing, or if `A` and `B` are the same type.
+    ///
+    /// ```
+    /// use evloop::Loop;
+    ///
+    /// #[derive(Default)]
+    /// struct Inbox(Vec<u8>);
+    /// #[derive(Default)]
+    /// struct Outbox(Vec<u8>);
+    ///
+    /// let mut lp: Loop<()> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// ctx.ext_or_default::<Inbox>().0.extend_from_slice(b"hi");
+    /// ctx.ext_or_default::<Outbox>();
+    /// let (inbox, outbox) = ctx.ext_pair_mut::<Inbox, Outbox>().unwrap();
+    /// std::mem::swap(&mut inbox.0, &mut outbox.0);
+    /// assert_eq!(ctx.ext::<Outbox>().unwrap().0, b"hi");
+    /// assert!(ctx.ext_pair_mut::<Inbox, Inbox>().is_none());
+    /// # Ok::<(), evloop::Error>(())
+    /// ```
+    #[inline]
+    pub fn ext_pair_mut<A: 'static, B: 'static>(&mut self) -> Option<(&mut A, &mut B)> {
+        self.inner.ext.get_pair_mut()
     }
 
     /// Stores a value of type `E` in the loop, one per type, returning the

@@ -230,7 +230,7 @@ impl<T> Loop<T> {
 
     pub(crate) fn from_parts(
         poller: Box<dyn crate::backend::Poller>,
-        clock: Box<dyn Clock>,
+        clock: Option<Box<dyn Clock>>,
         opts: Options,
     ) -> Self {
         Loop {

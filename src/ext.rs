@@ -31,6 +31,19 @@ impl Extensions {
         self.values[i].1.downcast_mut()
     }
 
+    #[inline]
+    pub(crate) fn get_pair_mut<A: 'static, B: 'static>(&mut self) -> Option<(&mut A, &mut B)> {
+        let ia = self.position::<A>()?;
+        let ib = self.position::<B>()?;
+        if ia == ib {
+            return None;
+        }
+        let (first, second) = self.values.split_at_mut(ia.max(ib));
+        let (low, high) = (&mut first[ia.min(ib)].1, &mut second[0].1);
+        let (a, b) = if ia < ib { (low, high) } else { (high, low) };
+        Some((a.downcast_mut()?, b.downcast_mut()?))
+    }
+
     pub(crate) fn insert<E: 'static>(&mut self, value: E) -> Option<E> {
         match self.position::<E>() {
             Some(i) => {
@@ -53,5 +66,30 @@ impl Extensions {
     /// Takes every value out, for dropping them in order at loop drop.
     pub(crate) fn take_all(&mut self) -> Vec<Box<dyn Any>> {
         self.values.drain(..).map(|(_, v)| v).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_is_lent_in_either_order_and_never_twice() {
+        let mut ext = Extensions::default();
+        ext.insert(1u8);
+        ext.insert(String::from("b"));
+        ext.insert(3u64);
+        let (a, b) = ext.get_pair_mut::<u64, u8>().unwrap();
+        *a += 10;
+        *b += 10;
+        let (s, n) = ext.get_pair_mut::<String, u64>().unwrap();
+        s.push_str(&n.to_string());
+        assert_eq!(
+            (ext.get::<u8>(), ext.get::<String>()),
+            (Some(&11), Some(&"b13".to_string()))
+        );
+        assert!(ext.get_pair_mut::<u8, u8>().is_none());
+        assert!(ext.get_pair_mut::<u8, i32>().is_none());
+        assert!(ext.get_pair_mut::<i32, u8>().is_none());
     }
 }

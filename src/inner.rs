@@ -62,7 +62,11 @@ pub(crate) struct Inner<T> {
 }
 
 impl<T> Inner<T> {
-    pub(crate) fn new(poller: Box<dyn Poller>, clock: Box<dyn Clock>, opts: Options) -> Self {
+    pub(crate) fn new(
+        poller: Box<dyn Poller>,
+        clock: Option<Box<dyn Clock>>,
+        opts: Options,
+    ) -> Self {
         Inner {
             id: LoopId::fresh(),
             slots: SlotMap::with_key(),

@@ -3,7 +3,7 @@
 //! The rest of the crate is safe Rust (`#![deny(unsafe_code)]` at the
 //! crate root; this module alone is allowed). Each file wraps one OS
 //! facility in safe functions, mio-style: the readiness backends (one
-//! file each), eventfds, signal dispositions, process calls (pids, wait,
+//! file each), the clocks, eventfds, signal dispositions, process calls (pids, wait,
 //! pidfd) and inotify. kqueue for the BSDs would be one more file here,
 //! behind `cfg`, and one more arm in `backend::create`.
 
@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+pub(crate) mod clock;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) mod epoll;
 pub(crate) mod eventfd;

@@ -72,6 +72,7 @@ pub(crate) fn loop_fork<T>(inner: &mut Inner<T>) -> Result<(), Error> {
 
 /// At the start of each iteration: the automatic fork check, and the fork
 /// watchers after a fork. Returns whether fork watchers were queued.
+#[inline]
 pub(crate) fn reify<T>(inner: &mut Inner<T>) -> Result<bool, Error> {
     if inner.opts.fork_check && process::getpid() != inner.kinds.fork.pid {
         loop_fork(inner)?;

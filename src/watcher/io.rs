@@ -510,10 +510,17 @@ impl<S: AsFd + fmt::Debug + 'static> fmt::Debug for SourceMut<'_, S> {
 // ---------------------------------------------------------------- plumbing
 
 /// Mirrors every changed fd's interest into the backend.
+#[inline]
 pub(crate) fn reify<T>(inner: &mut Inner<T>) -> Result<(), Error> {
+    // Most iterations change no fd's interest: that check is inlined into
+    // the loop, the work is not.
     if inner.kinds.io.fds.changes.is_empty() {
         return Ok(());
     }
+    reify_changes(inner)
+}
+
+fn reify_changes<T>(inner: &mut Inner<T>) -> Result<(), Error> {
     // The list is taken out while it is applied, and put back with its
     // capacity: swapping two lists instead would leave one of them
     // empty, and the next burst of changes would regrow it.

@@ -146,6 +146,7 @@ pub(crate) fn queue_checks<T>(inner: &mut Inner<T>) {
 /// Queues the idle watchers of the highest priority that has any, if
 /// nothing of that priority or higher is pending (libev's `idle_reify`:
 /// idle watchers of lower priorities wait for the higher ones to stop).
+#[inline]
 pub(crate) fn queue_idles<T>(inner: &mut Inner<T>) {
     if inner.kinds.idle.count == 0 {
         return;

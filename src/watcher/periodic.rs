@@ -146,8 +146,11 @@ impl<'a, T> Ctx<'a, T> {
     /// hour" and follows the wall clock: when the clock is set forward or back,
     /// it fires at the wall-clock time it was given, not after the duration
     /// that was left. The loop notices a jump of the wall clock against the
-    /// monotonic clock by one second or more (checked at every iteration, and
-    /// it wakes at least once a minute while periodics exist) and then
+    /// monotonic clock by one second or more (checked at the first iteration
+    /// half a second or more after the last check, as libev does, and at
+    /// every [`now_update`](Self::now_update); a custom [`Clock`](crate::Clock)
+    /// at every iteration; it wakes at least once a minute while periodics
+    /// exist) and then
     /// reschedules every periodic: [`Schedule::Every`] to its next aligned
     /// time after the new now (missed times are not fired),
     /// [`Schedule::Custom`] by asking its closure again, while
@@ -252,7 +255,22 @@ pub(crate) fn next_at<T>(inner: &Inner<T>) -> Option<i64> {
 
 /// Queues every periodic whose time has passed, earliest first, and
 /// schedules each one's next time.
+#[inline]
 pub(crate) fn reify<T>(inner: &mut Inner<T>) {
+    // Nearly every iteration has none due (most loops have no periodic):
+    // that check is inlined into the loop, the work is not.
+    if inner
+        .kinds
+        .periodic
+        .heap
+        .peek()
+        .is_some_and(|top| top.at < inner.time.wall_ns)
+    {
+        reify_due(inner);
+    }
+}
+
+fn reify_due<T>(inner: &mut Inner<T>) {
     let now = inner.time.wall_ns;
     let mut panicked = None;
     while let Some(top) = inner.kinds.periodic.heap.peek() {

@@ -388,7 +388,22 @@ pub(crate) fn next_at<T>(inner: &mut Inner<T>) -> Option<i64> {
 /// (skipped when popped). Timers of other priorities, and timers that
 /// are pending already, go through `expired` and are queued in reverse
 /// afterwards, which touches their slots a second time.
+#[inline]
 pub(crate) fn reify<T>(inner: &mut Inner<T>) {
+    // Most iterations have no timer due: that check is inlined into the
+    // loop, the work is not.
+    if inner
+        .kinds
+        .timer
+        .heap
+        .peek()
+        .is_some_and(|top| top.at < inner.time.now_ns)
+    {
+        reify_due(inner);
+    }
+}
+
+fn reify_due<T>(inner: &mut Inner<T>) {
     let now = inner.time.now_ns;
     let st = &mut inner.kinds.timer;
     let due = st.heap.count_due(now, &mut st.scratch);

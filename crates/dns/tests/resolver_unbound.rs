@@ -53,7 +53,24 @@ fn start_unbound(tag: &str) -> Option<Unbound> {
         println!("SKIP: unbound is not installed (apt-get install -y unbound)");
         return None;
     };
-    let dir = std::env::temp_dir().join(format!("evloop-dns-unbound-{}-{tag}", std::process::id()));
+    // The port is free when picked, but another process may take it before
+    // unbound binds it (tests run side by side): then unbound exits, and
+    // another port is tried.
+    for attempt in 0..5 {
+        let dir = std::env::temp_dir().join(format!(
+            "evloop-dns-unbound-{}-{tag}-{attempt}",
+            std::process::id()
+        ));
+        if let Some(ub) = try_start_unbound(&bin, dir) {
+            return Some(ub);
+        }
+    }
+    panic!("unbound did not come up on any of 5 ports");
+}
+
+/// Starts unbound on a free port in `dir`; `None` if it exited (its port
+/// was taken meanwhile). Panics if it runs but does not answer in time.
+fn try_start_unbound(bin: &std::path::Path, dir: PathBuf) -> Option<Unbound> {
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let big: String = (0..6)
@@ -106,15 +123,18 @@ remote-control:
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
-    let ub = Unbound {
+        .expect("unbound starts");
+    let mut ub = Unbound {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         dir,
     };
     // ready when it answers
-    let end = Instant::now() + Duration::from_secs(10);
+    let end = Instant::now() + Duration::from_secs(30);
     while Instant::now() < end {
+        if let Ok(Some(_)) = ub.child.try_wait() {
+            return None;
+        }
         let r = lookups(
             &ub,
             Duration::from_millis(100),

@@ -87,7 +87,8 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
         ..Watermarks::default()
     });
     s.on_read(drive);
-    s.on_write(on_write);
+    // No write callback until the connection first pauses (see `drive`):
+    // a connection that never fills its output pays nothing per reply.
     s.on_event(on_event);
     let now = core.store.clock().now();
     app.conns.insert(
@@ -194,6 +195,9 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
         conn.paused = full;
         if full {
             s.disable(Direction::Read);
+            // Resume once output drains (installed on the first pause, kept
+            // after it; a fn item, so no allocation).
+            s.on_write(on_write);
         } else {
             s.enable(Direction::Read);
         }

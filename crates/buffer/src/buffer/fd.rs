@@ -1,4 +1,4 @@
-//! Moving bytes between a buffer and file descriptors: `readv`, `writev`,
+//! Moving bytes between a buffer and file descriptors: `read(v)`, `write(v)`,
 //! `sendfile` and file segments.
 
 use std::fs::File;
@@ -15,6 +15,10 @@ use super::Buffer;
 
 /// Chains shorter than this are gathered for `writev` on the stack.
 const STACK_IOV: usize = 16;
+
+/// The common short chain (a head, a body and the tail) gets a smaller
+/// array, cheaper to set up.
+const SMALL_IOV: usize = 4;
 
 /// Most iovecs one `writev` accepts on Linux (`UIO_MAXIOV`).
 const IOV_MAX: usize = libc::UIO_MAXIOV as usize;
@@ -53,7 +57,8 @@ impl Buffer {
     }
 
     /// Reads up to `min(max, max_read())` bytes from `fd` with one `readv`
-    /// and appends them (`evbuffer_read`).
+    /// (a plain `read` when the tail has room for all of it) and appends
+    /// them (`evbuffer_read`).
     ///
     /// The data goes into the tail's spare capacity and, when that is
     /// smaller than the amount asked for, into a second, fresh block in the
@@ -118,9 +123,20 @@ impl Buffer {
             return Ok(0);
         }
         let n = match self.chunks.front() {
+            // Everything is in the tail (a reply formatted into the
+            // output): one plain `write`, no iovec to build.
+            None => {
+                let bytes = &self.tail[..self.tail.len().min(max)];
+                write(fd, bytes)?
+            }
             Some(Chunk::File(f)) if f.loaded().is_none() => write_file(fd, f, max)?,
             // The usual write has a handful of chunks: gather them on the
             // stack, and only a long chain pays for a heap vector.
+            _ if self.chunks.len() < SMALL_IOV => {
+                let mut iov = [IoSlice::new(&[]); SMALL_IOV];
+                let n = self.gather_iov(max, &mut iov);
+                writev(fd, &iov[..n])?
+            }
             _ if self.chunks.len() < STACK_IOV => {
                 let mut iov = [IoSlice::new(&[]); STACK_IOV];
                 let n = self.gather_iov(max, &mut iov);
@@ -235,12 +251,23 @@ fn retry(mut f: impl FnMut() -> isize) -> io::Result<usize> {
     }
 }
 
-/// One `readv` into `a` then `b` (either may be empty).
+/// One `readv` into `a` then `b` (either may be empty); a `read` when `b`
+/// is empty.
 fn readv(
     fd: BorrowedFd<'_>,
     a: &mut [MaybeUninit<u8>],
     b: &mut [MaybeUninit<u8>],
 ) -> io::Result<usize> {
+    if b.is_empty() {
+        // The usual case, the tail has room for the whole read: a plain
+        // `read`, which the kernel serves without importing an iovec array.
+        return retry(|| {
+            // SAFETY: `a` is exclusively borrowed for this call and valid for
+            // writes of its whole length; the kernel writes at most a.len()
+            // bytes, and MaybeUninit<u8> accepts any bytes.
+            unsafe { libc::read(fd.as_raw_fd(), a.as_mut_ptr().cast(), a.len()) }
+        });
+    }
     let iov = [
         libc::iovec {
             iov_base: a.as_mut_ptr().cast(),
@@ -251,13 +278,21 @@ fn readv(
             iov_len: b.len(),
         },
     ];
-    let iov: &[libc::iovec] = if b.is_empty() { &iov[..1] } else { &iov };
     retry(|| {
         // SAFETY: each iovec describes one of the two slices, which are
         // exclusively borrowed for this call and valid for writes of their
         // whole length; the kernel writes at most iov_len bytes to each and
-        // MaybeUninit<u8> accepts any bytes. iov.len() <= 2 fits c_int.
-        unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int) }
+        // MaybeUninit<u8> accepts any bytes.
+        unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) }
+    })
+}
+
+/// One `write` of `bytes`.
+fn write(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: `bytes` is borrowed, hence readable, for the call; write
+        // only reads it.
+        unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) }
     })
 }
 

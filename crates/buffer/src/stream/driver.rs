@@ -5,11 +5,12 @@ use std::io::{self, ErrorKind, IoSlice};
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 
-use evloop::{Ctx, Events};
+use evloop::{Ctx, Events, TimerId};
 
-use super::notify::{call_data, emit};
-use super::settle::{apply, settle};
-use super::state::{State, Streams};
+use super::callback::Taken;
+use super::notify::{call_data, emit, run_taken};
+use super::settle::{apply, settle, settle_after_dispatch};
+use super::state::{DataCb, State, Streams};
 use super::{sys, Direction, StreamEvent, StreamId};
 
 /// How many buffer pieces one `sendmsg` takes.
@@ -54,20 +55,18 @@ pub(super) fn open<T: 'static>(
 /// to its end (one `settle` per event instead of one per view: a reply
 /// queued by the read callback and sent right after never shows as a
 /// change of interest).
+///
+/// The stream's state is looked up in the loop's extension slot once per
+/// step (the event, the callback's return, the settling), not once per
+/// helper: these lookups were a good part of what an event cost.
 fn on_io<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Events) {
     let Some(st) = state(ctx, id) else { return };
     st.dispatching = true;
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(ctx, data, id, ev)));
-    if let Some(st) = state(ctx, id) {
-        st.dispatching = false;
-    }
-    match outcome {
-        Ok(()) => settle(ctx, id),
-        Err(panic) => {
-            settle(ctx, id);
-            std::panic::resume_unwind(panic);
-        }
+    settle_after_dispatch(ctx, id);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }
 
@@ -94,19 +93,22 @@ fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Ev
         }
         return;
     }
-    if ev.contains(Events::WRITE) {
+    let st = if ev.contains(Events::WRITE) {
         st.write_blocked = false;
         if st.wants_write() && !write(ctx, data, id) {
             return;
         }
-    }
-    if ev.contains(Events::READ) {
-        read(ctx, data, id);
-        // What the read callback queued usually fits into the socket right
-        // away: send it now rather than after another poll.
-        if state(ctx, id).is_some_and(|st| !st.write_blocked && st.wants_write()) {
-            write(ctx, data, id);
+        if !ev.contains(Events::READ) {
+            return;
         }
+        let Some(st) = state(ctx, id) else { return };
+        st
+    } else {
+        st
+    };
+    if ev.contains(Events::READ) {
+        let step = read_step(st);
+        read_done(ctx, data, id, step);
     }
 }
 
@@ -133,21 +135,32 @@ fn finish_connect<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) 
 /// come, so what is there is all there is (an unterminated last line, a
 /// short last record), and a callback that reads lines with
 /// [`BufferedStream::read_line`](super::BufferedStream::read_line) gets it.
-fn read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
-    let Some(st) = state(ctx, id) else { return };
+///
+/// `read_step` does the part that needs only the state (the read itself,
+/// taking the callback out), `read_done` the rest with the loop.
+enum ReadStep<T: 'static> {
+    Nothing,
+    Eof {
+        rest: bool,
+    },
+    Data {
+        timer: Option<TimerId>,
+        cb: Option<Taken<DataCb<T>>>,
+    },
+    Failed(io::Error),
+}
+
+fn read_step<T: 'static>(st: &mut State<T>) -> ReadStep<T> {
     if !st.wants_read() {
-        return;
+        return ReadStep::Nothing;
     }
     let max = st.read_size.min(st.read_room());
     match st.input.read_from(st.fd.as_fd(), max) {
         Ok(0) => {
             st.read_eof = true;
-            let rest = !st.input.is_empty();
-            settle(ctx, id);
-            if rest {
-                call_data(ctx, data, id, Direction::Read);
+            ReadStep::Eof {
+                rest: !st.input.is_empty(),
             }
-            emit(ctx, data, id, StreamEvent::Eof);
         }
         Ok(_) => {
             let timer = st.read_timer.filter(|_| st.read_timer_on);
@@ -157,14 +170,48 @@ fn read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) {
                 .watermarks
                 .high()
                 .map_or(st.watermarks.read_low, |h| st.watermarks.read_low.min(h));
-            let enough = st.input.len() >= low;
-            restart(ctx, timer);
-            if enough {
+            let cb = if st.input.len() >= low {
+                st.on_read.take()
+            } else {
+                None
+            };
+            ReadStep::Data { timer, cb }
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+            ReadStep::Nothing
+        }
+        Err(e) => ReadStep::Failed(e),
+    }
+}
+
+fn read_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, step: ReadStep<T>) {
+    let st = match step {
+        ReadStep::Nothing => state(ctx, id),
+        ReadStep::Eof { rest } => {
+            settle(ctx, id);
+            if rest {
                 call_data(ctx, data, id, Direction::Read);
             }
+            emit(ctx, data, id, StreamEvent::Eof);
+            state(ctx, id)
         }
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-        Err(e) => fail(ctx, data, id, e, Direction::Read),
+        ReadStep::Failed(e) => {
+            fail(ctx, data, id, e, Direction::Read);
+            state(ctx, id)
+        }
+        ReadStep::Data { timer, cb } => {
+            restart(ctx, timer);
+            match cb {
+                Some(taken) => run_taken(ctx, data, id, Direction::Read, taken),
+                None => state(ctx, id),
+            }
+        }
+    };
+    // What the read callback queued usually fits into the socket right
+    // away: send it now rather than after another poll.
+    if let Some(st) = st.filter(|st| !st.write_blocked && st.wants_write()) {
+        let sent = send_out(st);
+        write_done(ctx, data, id, sent);
     }
 }
 
@@ -175,9 +222,30 @@ fn write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) -> bool {
     let Some(st) = state(ctx, id) else {
         return false;
     };
+    let sent = send_out(st);
+    write_done(ctx, data, id, sent)
+}
+
+/// What `send_out` did, for `write_done`.
+struct Sent<T: 'static> {
+    error: Option<io::Error>,
+    sent: usize,
+    timer: Option<TimerId>,
+    /// The write callback, taken out: output fell to the low watermark.
+    cb: Option<Taken<DataCb<T>>>,
+}
+
+/// The sending part of [`write`], on the state alone.
+fn send_out<T: 'static>(st: &mut State<T>) -> Sent<T> {
     let mut sent = 0;
     let error = loop {
-        if st.output.is_empty() || sent >= st.write_size {
+        if st.output.is_empty() {
+            break None;
+        }
+        if sent >= st.write_size {
+            // The rest waits for the poller (as if the socket were full),
+            // so one stream cannot keep the loop writing to it alone.
+            st.write_blocked = true;
             break None;
         }
         let budget = st.write_size - sent;
@@ -198,19 +266,37 @@ fn write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) -> bool {
             Err(e) => break Some(e),
         }
     };
-    if let Some(e) = error {
+    let (mut timer, mut cb) = (None, None);
+    if error.is_none() && sent > 0 {
+        timer = st.write_timer.filter(|_| st.write_timer_on);
+        if st.output.len() <= st.watermarks.write_low {
+            cb = st.on_write.take();
+        }
+    }
+    Sent {
+        error,
+        sent,
+        timer,
+        cb,
+    }
+}
+
+/// The rest of [`write`], with the loop: the error, the write timeout, the
+/// write callback.
+fn write_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, s: Sent<T>) -> bool {
+    if let Some(e) = s.error {
         fail(ctx, data, id, e, Direction::Write);
         return false;
     }
-    if sent > 0 {
-        let timer = st.write_timer.filter(|_| st.write_timer_on);
-        let low = st.output.len() <= st.watermarks.write_low;
-        restart(ctx, timer);
-        if low {
-            call_data(ctx, data, id, Direction::Write);
+    if s.sent > 0 {
+        restart(ctx, s.timer);
+        if let Some(taken) = s.cb {
+            return run_taken(ctx, data, id, Direction::Write, taken).is_some_and(|st| !st.failed);
         }
     }
-    state(ctx, id).is_some_and(|st| !st.failed)
+    // Nothing ran since the state was seen working (`write` is only
+    // called on a stream that has not failed).
+    true
 }
 
 /// One send of at most `max` bytes (the `sendmsg` path sends what one
@@ -237,7 +323,8 @@ fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
 }
 
 /// Restarts a running timeout after progress.
-fn restart<T>(ctx: &mut Ctx<'_, T>, timer: Option<evloop::TimerId>) {
+#[inline]
+fn restart<T>(ctx: &mut Ctx<'_, T>, timer: Option<TimerId>) {
     if let Some(mut t) = timer.and_then(|t| ctx.timer(t).ok()) {
         t.again();
     }

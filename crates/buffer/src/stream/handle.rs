@@ -52,6 +52,10 @@ use crate::{Buffer, Eol};
 pub struct BufferedStream<'a, T: 'static> {
     ctx: Ctx<'a, T>,
     id: StreamId,
+    /// The stream's io callback is running (it cannot start or end while
+    /// the view borrows the loop): it settles the stream itself, so the
+    /// view's drop has nothing to do and need not look the stream up.
+    dispatching: bool,
 }
 
 impl<T: 'static> fmt::Debug for BufferedStream<'_, T> {
@@ -69,7 +73,9 @@ impl<T: 'static> fmt::Debug for BufferedStream<'_, T> {
 
 impl<T: 'static> Drop for BufferedStream<'_, T> {
     fn drop(&mut self) {
-        settle::settle_view(&mut self.ctx, self.id);
+        if !self.dispatching {
+            settle::settle_view(&mut self.ctx, self.id);
+        }
     }
 }
 
@@ -78,10 +84,15 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
         if id.lp != ctx.loop_id() {
             return Err(evloop::Error::ForeignHandle);
         }
-        if state(&mut ctx, id).is_none() {
+        let Some(st) = state(&mut ctx, id) else {
             return Err(evloop::Error::StaleHandle);
-        }
-        Ok(BufferedStream { ctx, id })
+        };
+        let dispatching = st.dispatching;
+        Ok(BufferedStream {
+            ctx,
+            id,
+            dispatching,
+        })
     }
 
     // The view borrows the loop exclusively and only `close` (which
@@ -185,6 +196,39 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     pub fn buffers(&mut self) -> (&mut Buffer, &mut Buffer) {
         let st = self.st();
         (&mut st.input, &mut st.output)
+    }
+
+    /// The input and the output together with the loop's extension value
+    /// of type `E` (see [`Ctx::insert_ext`](evloop::Ctx::insert_ext)), all
+    /// at once: for a library that keeps its per-connection state in its
+    /// own extension value and moves data between it and the stream (a
+    /// server that swaps the stream's buffers with its connection's) in one
+    /// look, without taking the buffers out. `None` if the loop holds no
+    /// `E`.
+    ///
+    /// ```
+    /// use evloop::{Loop, RunMode};
+    /// use evloop_buffer::{Buffer, StreamExt};
+    ///
+    /// #[derive(Default)]
+    /// struct Parked(Buffer);
+    ///
+    /// let mut lp: Loop<()> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// let (a, _b) = ctx.new_stream_pair()?;
+    /// ctx.ext_or_default::<Parked>().0.add(b"later");
+    /// let mut s = ctx.stream(a)?;
+    /// let (_input, output, parked) = s.buffers_with_ext::<Parked>().unwrap();
+    /// std::mem::swap(output, &mut parked.0);
+    /// assert_eq!(s.output().len(), 5);
+    /// assert!(s.buffers_with_ext::<String>().is_none(), "no String in this loop");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn buffers_with_ext<E: 'static>(&mut self) -> Option<(&mut Buffer, &mut Buffer, &mut E)> {
+        let key = self.id.key;
+        let (streams, e) = self.ctx.ext_pair_mut::<Streams<T>, E>()?;
+        let st = streams.map.get_mut(key)?;
+        Some((&mut st.input, &mut st.output, e))
     }
 
     /// Queues a copy of `data` for sending.

@@ -3,7 +3,7 @@
 
 use evloop::Ctx;
 
-use super::callback::{self, CallbackSlot};
+use super::callback::{self, CallbackSlot, Taken};
 use super::driver::state;
 use super::settle::{close, settle};
 use super::state::{Closing, DataCb, State};
@@ -25,17 +25,33 @@ pub(super) fn call_data<T: 'static>(
     id: StreamId,
     dir: Direction,
 ) {
-    let Some(mut taken) = state(ctx, id).and_then(|st| data_slot(st, dir).take()) else {
+    let Some(taken) = state(ctx, id).and_then(|st| data_slot(st, dir).take()) else {
         return;
     };
+    run_taken(ctx, data, id, dir, taken);
+}
+
+/// Runs a read or write callback its caller took out of the stream, and
+/// puts it back. Returns the stream's state if it is still open, for the
+/// caller to go on with (one lookup fewer).
+pub(super) fn run_taken<'c, T: 'static>(
+    ctx: &'c mut Ctx<'_, T>,
+    data: &mut T,
+    id: StreamId,
+    dir: Direction,
+    mut taken: Taken<DataCb<T>>,
+) -> Option<&'c mut State<T>> {
     let outcome = callback::catch(|| (taken.cb)(ctx, data, id));
-    if let Some(st) = state(ctx, id) {
-        data_slot(st, dir).restore(taken);
-    }
     if let Err(panic) = outcome {
+        if let Some(st) = state(ctx, id) {
+            data_slot(st, dir).restore(taken);
+        }
         settle(ctx, id);
         std::panic::resume_unwind(panic);
     }
+    let st = state(ctx, id)?;
+    data_slot(st, dir).restore(taken);
+    Some(st)
 }
 
 /// Runs the event callback, or, without one, closes the stream (after

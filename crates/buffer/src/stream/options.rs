@@ -33,6 +33,7 @@ pub struct Watermarks {
 
 impl Watermarks {
     /// The high watermark, if one is in force.
+    #[inline]
     pub(crate) fn high(&self) -> Option<usize> {
         self.read_high.filter(|&h| h > 0)
     }

@@ -5,10 +5,13 @@ use std::io::{self, ErrorKind};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use evloop::{Ctx, Events};
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+
+use evloop::{Ctx, Events, IoId, TimerId};
 
 use super::driver::{on_timeout, state};
-use super::state::{Closing, Streams};
+use super::state::{Closing, State, Streams};
 use super::{sys, Direction, StreamId};
 
 /// Closes the stream now: its watchers go, and with them the socket and
@@ -54,20 +57,35 @@ pub(super) fn defer_error<T: 'static>(
 /// Cheap when nothing changed (one table lookup, no call into the loop);
 /// never calls user code.
 pub(super) fn settle<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
-    settle_if(ctx, id, true);
+    settle_if(ctx, id, Settle::Always);
 }
 
 /// `settle` for a dropped view: nothing to do while the stream's io
 /// callback runs, which settles the stream when it is done.
 pub(super) fn settle_view<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
-    settle_if(ctx, id, false);
+    settle_if(ctx, id, Settle::View);
+}
+
+/// `settle` at the end of the stream's io callback, which it marks as
+/// done (in the same lookup).
+pub(super) fn settle_after_dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    settle_if(ctx, id, Settle::EndDispatch);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    Always,
+    View,
+    EndDispatch,
 }
 
 #[inline]
-fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, dispatching_too: bool) {
+fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
     let Some(st) = state(ctx, id) else { return };
-    if st.dispatching && !dispatching_too {
-        return;
+    match how {
+        Settle::View if st.dispatching => return,
+        Settle::EndDispatch => st.dispatching = false,
+        _ => {}
     }
     if st.close_due() {
         close(ctx, id);
@@ -92,21 +110,46 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, dispatching_too: bo
         defer_error(ctx, id, e, Direction::Write);
         return;
     }
-    apply_state(ctx, id);
+    // Output queued outside the stream's io callback, while the socket is
+    // not known to be full: try it in this iteration's pending phase
+    // instead of asking the poller (see `State::writes_by_feed`).
+    let feed =
+        !st.dispatching && st.wants_write() && st.writes_by_feed() && st.deferred_error.is_none();
+    let io = st.io;
+    if let Some(changes) = changes(st) {
+        changes.apply(ctx);
+    }
+    if feed {
+        if let Ok(mut w) = ctx.io(io) {
+            let _ = w.feed(Events::WRITE);
+        }
+    }
 }
 
 /// The io interest and the timers only, without closing: for the moment
 /// between a failure and its report, when a pending close must wait for
 /// the event callback to have heard of the error.
 pub(super) fn apply<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
-    apply_state(ctx, id);
+    let Some(st) = state(ctx, id) else { return };
+    if let Some(changes) = changes(st) {
+        changes.apply(ctx);
+    }
 }
 
-/// What `apply` does: compares what the stream wants with what the loop
-/// was told, and tells it the difference.
+/// What the loop must be told about a stream's watchers.
+struct Changes {
+    io: IoId<Rc<OwnedFd>>,
+    interest: Option<Events>,
+    /// Start (true) or stop the io watcher.
+    run: Option<bool>,
+    /// A timer to start (true) or stop.
+    timers: [Option<(TimerId, bool)>; 2],
+}
+
+/// Compares what the stream wants with what the loop was told, records
+/// the new state, and returns the difference (`None`: nothing changed).
 #[inline]
-fn apply_state<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
-    let Some(st) = state(ctx, id) else { return };
+fn changes<T: 'static>(st: &mut State<T>) -> Option<Changes> {
     let interest = st.interest();
     let on = !interest.is_empty();
     let io_change = (interest != st.io_interest, on != st.io_on);
@@ -119,7 +162,7 @@ fn apply_state<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
         .filter(|_| st.wants_write() != st.write_timer_on)
         .map(|t| (t, !st.write_timer_on));
     if io_change == (false, false) && read_timer.is_none() && write_timer.is_none() {
-        return;
+        return None;
     }
     st.io_interest = interest;
     st.io_on = on;
@@ -129,27 +172,37 @@ fn apply_state<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     if write_timer.is_some() {
         st.write_timer_on = !st.write_timer_on;
     }
-    let io = st.io;
-    if io_change != (false, false) {
-        if let Ok(mut w) = ctx.io(io) {
-            if io_change.0 {
-                let _ = w.set_interest(interest);
-            }
-            if io_change.1 {
-                if on {
-                    let _ = w.start();
-                } else {
-                    w.stop();
+    Some(Changes {
+        io: st.io,
+        interest: io_change.0.then_some(interest),
+        run: io_change.1.then_some(on),
+        timers: [read_timer, write_timer],
+    })
+}
+
+impl Changes {
+    fn apply<T: 'static>(self, ctx: &mut Ctx<'_, T>) {
+        if self.interest.is_some() || self.run.is_some() {
+            if let Ok(mut w) = ctx.io(self.io) {
+                if let Some(interest) = self.interest {
+                    let _ = w.set_interest(interest);
+                }
+                match self.run {
+                    Some(true) => {
+                        let _ = w.start();
+                    }
+                    Some(false) => w.stop(),
+                    None => {}
                 }
             }
         }
-    }
-    for (t, start) in [read_timer, write_timer].into_iter().flatten() {
-        let Ok(mut t) = ctx.timer(t) else { continue };
-        if start {
-            t.again(); // starts it, counting from now
-        } else {
-            t.stop();
+        for (t, start) in self.timers.into_iter().flatten() {
+            let Ok(mut t) = ctx.timer(t) else { continue };
+            if start {
+                t.again(); // starts it, counting from now
+            } else {
+                t.stop();
+            }
         }
     }
 }

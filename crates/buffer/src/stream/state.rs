@@ -185,9 +185,20 @@ impl<T> State<T> {
         if self.wants_read() {
             ev |= Events::READ;
         }
-        if self.wants_write() {
+        if self.wants_write() && !self.writes_by_feed() {
             ev |= Events::WRITE;
         }
         ev
+    }
+
+    /// Whether output that waits is sent through a fed WRITE event rather
+    /// than the poller: when the socket last took everything (it is not
+    /// known to be full) and the watcher runs anyway, for reading. Asking
+    /// the poller for writability would cost two `epoll_ctl` calls (on,
+    /// then off again) and a poll for output queued from outside the
+    /// stream's own callbacks, e.g. a proxy writing one connection from
+    /// another's callback.
+    pub fn writes_by_feed(&self) -> bool {
+        !self.write_blocked && !self.connecting && self.wants_read()
     }
 }

@@ -97,7 +97,10 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         // It cannot fail: the option is clamped below the timers' limit.
         let _ = s.set_timeouts(None, Some(write_timeout));
         s.on_read(move |ctx, data, _| on_read(ctx, data, key));
-        s.on_write(move |ctx, data, _| drive(ctx, data, key));
+        // No write callback until a streamed response sets a producer
+        // (Responder::on_drain installs it): calling one after every
+        // reply that empties the output cost each request a look at the
+        // connection for nothing.
         s.on_event(move |ctx, data, sid, ev| on_event(ctx, data, key, sid, ev));
     }
     arm(ctx, key);
@@ -109,11 +112,12 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) 
 
 /// Everything the engine does for a connection after an event.
 pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
-    let Some(c) = conn(ctx, key) else { return };
+    let Some(mut c) = conn(ctx, key) else { return };
     if c.aborted.is_some() {
         tell_aborted(ctx, data, key);
+        let Some(again) = conn(ctx, key) else { return };
+        c = again;
     }
-    let Some(c) = conn(ctx, key) else { return };
     if matches!(c.reader, Reader::Linger) {
         let sid = c.stream;
         if let Ok(mut s) = ctx.stream(sid) {
@@ -124,17 +128,16 @@ pub(crate) fn run<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     pump(ctx, data, key);
     // One look at the connection for what the common event needs none of
     // (each call below looks it up again).
-    let Some(c) = conn(ctx, key) else { return };
-    let aborted = c.aborted.is_some();
-    if aborted {
+    let Some(mut c) = conn(ctx, key) else { return };
+    if c.aborted.is_some() {
         tell_aborted(ctx, data, key);
+        let Some(again) = conn(ctx, key) else { return };
+        c = again;
     }
-    let streaming = conn(ctx, key).is_some_and(|c| {
-        matches!(
-            c.queue.front().map(|f| &f.state),
-            Some(Out::Streaming { .. })
-        )
-    });
+    let streaming = matches!(
+        c.queue.front().map(|f| &f.state),
+        Some(Out::Streaming { .. })
+    );
     if streaming {
         drive(ctx, data, key);
     }

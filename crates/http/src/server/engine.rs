@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use evloop::Ctx;
 use evloop_buffer::stream::Direction;
-use evloop_buffer::StreamExt;
+use evloop_buffer::{Buffer, StreamExt, StreamId};
 use http::{HeaderMap, StatusCode};
 
 use super::close::{fail, forget, Close};
@@ -14,7 +14,7 @@ use super::read::step_with;
 use super::respond::{respond, with_target};
 use super::route::Reply;
 use super::slab::Key;
-use super::state::{conn, parts, server, BodyCb, BodyRead, HandlerRef, Reader, Sink};
+use super::state::{conn, parts, server, BodyCb, BodyRead, HandlerRef, Reader, Servers, Sink};
 use super::{BodyChunk, Request, Responder};
 
 /// What the engine does next for a connection; computed while it holds the
@@ -40,7 +40,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     let Some(c) = conn(ctx, key) else { return };
     c.in_pump = true;
     let sid = c.stream;
-    hold(ctx, key);
+    if !c.holding {
+        hold(ctx, key, sid);
+    }
     loop {
         match step(ctx, key) {
             Act::Idle => break,
@@ -63,14 +65,9 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
             }
         }
     }
-    release(ctx, key);
-    let Some(c) = conn(ctx, key) else { return };
-    c.in_pump = false;
-    let off = c.read_off;
-    if off == c.read_off_applied {
+    let Some(off) = give_back(ctx, key, true) else {
         return;
-    }
-    c.read_off_applied = off;
+    };
     if let Ok(mut s) = ctx.stream(sid) {
         if off == s.is_enabled(Direction::Read) {
             if off {
@@ -82,48 +79,75 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, key: Key) {
     }
 }
 
-/// Takes the stream's buffers into the connection for a run of the engine.
-pub(crate) fn hold<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    let Some(c) = conn(ctx, key) else { return };
-    if c.holding {
-        return;
-    }
-    let sid = c.stream;
+/// Takes the stream's buffers into the connection for a run of the engine
+/// (the caller checked that it does not hold them already). While it holds
+/// nothing, the connection's two buffers are empty spares: they and the
+/// stream's are swapped, in one look at both tables, so that nothing is
+/// made, moved or dropped per request.
+fn hold<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key, sid: StreamId) {
     let Ok(mut s) = ctx.stream(sid) else { return };
-    let (i, o) = s.buffers();
-    let (i, o) = (std::mem::take(i), std::mem::take(o));
-    drop(s);
-    if let Some(c) = conn(ctx, key) {
-        c.hold_in = i;
-        c.hold_out = o;
-        c.holding = true;
-    }
+    let Some((si, so, sv)) = s.buffers_with_ext::<Servers<T>>() else {
+        return;
+    };
+    let Some(c) = sv.conns.get_mut(key) else {
+        return;
+    };
+    std::mem::swap(si, &mut c.hold_in);
+    std::mem::swap(so, &mut c.hold_out);
+    c.holding = true;
 }
 
 /// Gives the held buffers back to the stream (what may have reached the
 /// stream meanwhile stays after them).
 pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    let Some(c) = conn(ctx, key) else { return };
+    give_back(ctx, key, false);
+}
+
+/// [`release`]; with `end_pump`, also ends the engine's run in the same
+/// look at the connection, and returns whether reading must be turned off
+/// (`Some(true)`) or on (`Some(false)`), if that changed.
+fn give_back<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key, end_pump: bool) -> Option<bool> {
+    let c = conn(ctx, key)?;
+    let mut read_off = None;
+    if end_pump {
+        c.in_pump = false;
+        if c.read_off != c.read_off_applied {
+            c.read_off_applied = c.read_off;
+            read_off = Some(c.read_off);
+        }
+    }
     if !c.holding {
-        return;
+        return read_off;
     }
     c.holding = false;
-    let mut i = std::mem::take(&mut c.hold_in);
-    let mut o = std::mem::take(&mut c.hold_out);
     let sid = c.stream;
-    let Ok(mut s) = ctx.stream(sid) else { return };
-    let (si, so) = s.buffers();
-    if si.is_empty() {
-        std::mem::swap(si, &mut i);
-    } else {
-        i.append_buffer(si);
-        std::mem::swap(si, &mut i);
+    let swapped = ctx.stream(sid).ok().and_then(|mut s| {
+        let (si, so, sv) = s.buffers_with_ext::<Servers<T>>()?;
+        let c = sv.conns.get_mut(key)?;
+        put_back(si, &mut c.hold_in);
+        put_back(so, &mut c.hold_out);
+        Some(())
+    });
+    if swapped.is_none() {
+        // The stream is gone: what was held goes with it.
+        if let Some(c) = conn(ctx, key) {
+            c.hold_in = Buffer::new();
+            c.hold_out = Buffer::new();
+        }
     }
-    if so.is_empty() {
-        std::mem::swap(so, &mut o);
+    read_off
+}
+
+/// Gives one held buffer back to the stream; the stream's becomes the
+/// connection's spare. What reached the stream meanwhile (rare) stays
+/// after the held bytes, and the spare then lets go of its memory.
+fn put_back(stream: &mut Buffer, held: &mut Buffer) {
+    if !stream.is_empty() {
+        held.append_buffer(stream);
+        std::mem::swap(stream, held);
+        *held = Buffer::new();
     } else {
-        o.append_buffer(so);
-        std::mem::swap(so, &mut o);
+        std::mem::swap(stream, held);
     }
 }
 

@@ -7,6 +7,7 @@ use evloop_buffer::StreamExt;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Response};
 
+use super::conn::drive;
 use super::kick::schedule;
 use super::respond::{after_response, bodiless_status, with_target, write_head, Framing};
 use super::state::{conn, parts, Out};
@@ -210,6 +211,12 @@ impl Responder {
             return Err(Error::InvalidArgument("no streamed response was started"));
         };
         *on_drain = Some(Box::new(cb));
+        // The stream calls the producer back through its write callback,
+        // which only connections with a producer have (see conn::accept).
+        let (sid, key) = (c.stream, self.conn);
+        if let Ok(mut s) = ctx.stream(sid) {
+            s.on_write(move |ctx, data, _| drive(ctx, data, key));
+        }
         schedule(ctx, self.conn);
         Ok(())
     }

@@ -202,6 +202,20 @@ impl Buffer {
     /// Moves all of `other` to the front of `self`, leaving `other` empty,
     /// without copying data.
     pub fn prepend_buffer(&mut self, other: &mut Buffer) {
+        if self.is_empty() {
+            // Taking `other`'s tail whole keeps its allocation in use: a
+            // caller that took a stream's input out (`mem::take`), consumed
+            // some of it and puts the rest back would otherwise leave the
+            // stream a tail-less buffer, and its next read would allocate
+            // afresh instead of reclaiming the space the consumed bytes
+            // had. Without data to move, the larger spare space stays here.
+            if !other.is_empty() || other.tail.capacity() > self.tail.capacity() {
+                std::mem::swap(&mut self.chunks, &mut other.chunks);
+                std::mem::swap(&mut self.tail, &mut other.tail);
+                self.len = std::mem::take(&mut other.len);
+            }
+            return;
+        }
         if other.is_empty() {
             return;
         }

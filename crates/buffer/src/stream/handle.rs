@@ -405,8 +405,15 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// ready, the callbacks of higher-priority streams run first. Default
     /// [`Priority::DEFAULT`].
     pub fn set_priority(&mut self, priority: Priority) {
-        self.st().priority = priority;
-        settle::apply_watcher_settings(&mut self.ctx, self.id);
+        let st = self.st();
+        // The stream alone sets its watchers' priority, and gives new
+        // timers its own: watchers never differ from the stream.
+        if st.priority == priority {
+            return;
+        }
+        st.priority = priority;
+        let (io, timers) = (st.io, [st.read_timer, st.write_timer]);
+        settle::set_watchers_priority(&mut self.ctx, io, timers, priority);
     }
 
     /// Whether the stream keeps [`run`](evloop::Loop::run) going while it
@@ -423,8 +430,14 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// to a service that should not by itself keep the program alive).
     /// evloop's `Watcher::set_keepalive` for the stream's watchers.
     pub fn set_keepalive(&mut self, keepalive: bool) {
-        self.st().keepalive = keepalive;
-        settle::apply_watcher_settings(&mut self.ctx, self.id);
+        let st = self.st();
+        // As for the priority, the watchers always have the stream's.
+        if st.keepalive == keepalive {
+            return;
+        }
+        st.keepalive = keepalive;
+        let (io, timers) = (st.io, [st.read_timer, st.write_timer]);
+        settle::set_watchers_keepalive(&mut self.ctx, io, timers, keepalive);
     }
 
     /// The socket, for socket options (`TCP_NODELAY`, ...) and addresses.

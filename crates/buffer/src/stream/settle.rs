@@ -116,7 +116,7 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
     let feed =
         !st.dispatching && st.wants_write() && st.writes_by_feed() && st.deferred_error.is_none();
     let io = st.io;
-    if let Some(changes) = changes(st) {
+    if let Some(changes) = changes(st, feed) {
         changes.apply(ctx);
     }
     if feed {
@@ -131,7 +131,7 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
 /// the event callback to have heard of the error.
 pub(super) fn apply<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
-    if let Some(changes) = changes(st) {
+    if let Some(changes) = changes(st, false) {
         changes.apply(ctx);
     }
 }
@@ -148,8 +148,16 @@ struct Changes {
 
 /// Compares what the stream wants with what the loop was told, records
 /// the new state, and returns the difference (`None`: nothing changed).
+///
+/// With `feed` (the output is about to be sent through a fed WRITE event,
+/// in this iteration) a write timer that is not running is left stopped:
+/// the send usually takes everything, and starting the timer only to stop
+/// it again costs two timer-heap updates. A send that stops short leaves
+/// the stream write-blocked, and the settling after it starts the timer
+/// then, counting from the loop's same `now`; a send that makes progress
+/// restarts a running timer from that moment anyway.
 #[inline]
-fn changes<T: 'static>(st: &mut State<T>) -> Option<Changes> {
+fn changes<T: 'static>(st: &mut State<T>, feed: bool) -> Option<Changes> {
     let interest = st.interest();
     let on = !interest.is_empty();
     let io_change = (interest != st.io_interest, on != st.io_on);
@@ -159,7 +167,7 @@ fn changes<T: 'static>(st: &mut State<T>) -> Option<Changes> {
         .map(|t| (t, !st.read_timer_on));
     let write_timer = st
         .write_timer
-        .filter(|_| st.wants_write() != st.write_timer_on)
+        .filter(|_| (st.wants_write() && (st.write_timer_on || !feed)) != st.write_timer_on)
         .map(|t| (t, !st.write_timer_on));
     if io_change == (false, false) && read_timer.is_none() && write_timer.is_none() {
         return None;
@@ -207,23 +215,36 @@ impl Changes {
     }
 }
 
-/// Gives every watcher of the stream (its io watcher and its timers) the
-/// stream's priority and keepalive.
-pub(super) fn apply_watcher_settings<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
-    let Some(st) = state(ctx, id) else { return };
-    let (io, timers, priority, keepalive) = (
-        st.io,
-        [st.read_timer, st.write_timer],
-        st.priority,
-        st.keepalive,
-    );
+/// Gives every watcher of a stream (its io watcher `io` and its `timers`)
+/// the stream's new priority; the caller has the state at hand already.
+pub(super) fn set_watchers_priority<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    io: IoId<Rc<OwnedFd>>,
+    timers: [Option<TimerId>; 2],
+    priority: evloop::Priority,
+) {
     if let Ok(mut w) = ctx.io(io) {
         w.set_priority(priority);
-        w.set_keepalive(keepalive);
     }
     for t in timers.into_iter().flatten() {
         if let Ok(mut w) = ctx.timer(t) {
             w.set_priority(priority);
+        }
+    }
+}
+
+/// [`set_watchers_priority`] for the keepalive.
+pub(super) fn set_watchers_keepalive<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    io: IoId<Rc<OwnedFd>>,
+    timers: [Option<TimerId>; 2],
+    keepalive: bool,
+) {
+    if let Ok(mut w) = ctx.io(io) {
+        w.set_keepalive(keepalive);
+    }
+    for t in timers.into_iter().flatten() {
+        if let Ok(mut w) = ctx.timer(t) {
             w.set_keepalive(keepalive);
         }
     }

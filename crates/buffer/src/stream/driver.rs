@@ -60,8 +60,6 @@ pub(super) fn open<T: 'static>(
 /// step (the event, the callback's return, the settling), not once per
 /// helper: these lookups were a good part of what an event cost.
 fn on_io<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Events) {
-    let Some(st) = state(ctx, id) else { return };
-    st.dispatching = true;
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(ctx, data, id, ev)));
     settle_after_dispatch(ctx, id);
@@ -70,9 +68,12 @@ fn on_io<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Event
     }
 }
 
-/// What `on_io` does for an event; the caller settles the stream.
+/// What `on_io` does for an event; the caller settles the stream (a
+/// stream that is gone is not settled, so marking it `dispatching` here,
+/// in the lookup the event needs anyway, is enough).
 fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Events) {
     let Some(st) = state(ctx, id) else { return };
+    st.dispatching = true;
     if let Some((error, direction)) = st.deferred_error.take() {
         fail(ctx, data, id, error, direction);
         return;

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use evloop::{Ctx, Events, IoId, TimerId};
 
 use super::driver::{on_timeout, state};
-use super::state::{Closing, State, Streams};
+use super::state::{Closing, State, Streams, Wants};
 use super::{sys, Direction, StreamId};
 
 /// Closes the stream now: its watchers go, and with them the socket and
@@ -87,36 +87,40 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
         Settle::EndDispatch => st.dispatching = false,
         _ => {}
     }
-    if st.close_due() {
-        close(ctx, id);
-        return;
+    // Closing and shutting down are rare: one test keeps them off the
+    // common path.
+    if st.closing.is_some() || st.write_shut {
+        if st.close_due() {
+            close(ctx, id);
+            return;
+        }
+        if st.closing == Some(Closing::Shutdown)
+            && st.output.is_empty()
+            && !st.connecting
+            && !st.failed
+            && st.deferred_error.is_none()
+        {
+            st.closing = None;
+            st.write_shut = true;
+            // A failure here means the connection is gone; reading will tell.
+            let _ = sys::shutdown_write(st.fd.as_fd());
+        }
+        if st.write_shut && !st.output.is_empty() && !st.failed && st.deferred_error.is_none() {
+            let e = io::Error::new(
+                ErrorKind::BrokenPipe,
+                "data queued after the write side was shut down",
+            );
+            defer_error(ctx, id, e, Direction::Write);
+            return;
+        }
     }
-    if st.closing == Some(Closing::Shutdown)
-        && st.output.is_empty()
-        && !st.connecting
-        && !st.failed
-        && st.deferred_error.is_none()
-    {
-        st.closing = None;
-        st.write_shut = true;
-        // A failure here means the connection is gone; reading will tell.
-        let _ = sys::shutdown_write(st.fd.as_fd());
-    }
-    if st.write_shut && !st.output.is_empty() && !st.failed && st.deferred_error.is_none() {
-        let e = io::Error::new(
-            ErrorKind::BrokenPipe,
-            "data queued after the write side was shut down",
-        );
-        defer_error(ctx, id, e, Direction::Write);
-        return;
-    }
+    let wants = Wants::of(st);
     // Output queued outside the stream's io callback, while the socket is
     // not known to be full: try it in this iteration's pending phase
     // instead of asking the poller (see `State::writes_by_feed`).
-    let feed =
-        !st.dispatching && st.wants_write() && st.writes_by_feed() && st.deferred_error.is_none();
+    let feed = !st.dispatching && wants.write && wants.by_feed && st.deferred_error.is_none();
     let io = st.io;
-    if let Some(changes) = changes(st, feed) {
+    if let Some(changes) = changes(st, wants, feed) {
         changes.apply(ctx);
     }
     if feed {
@@ -131,7 +135,8 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
 /// the event callback to have heard of the error.
 pub(super) fn apply<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
-    if let Some(changes) = changes(st, false) {
+    let wants = Wants::of(st);
+    if let Some(changes) = changes(st, wants, false) {
         changes.apply(ctx);
     }
 }
@@ -157,17 +162,17 @@ struct Changes {
 /// then, counting from the loop's same `now`; a send that makes progress
 /// restarts a running timer from that moment anyway.
 #[inline]
-fn changes<T: 'static>(st: &mut State<T>, feed: bool) -> Option<Changes> {
-    let interest = st.interest();
+fn changes<T: 'static>(st: &mut State<T>, wants: Wants, feed: bool) -> Option<Changes> {
+    let interest = st.interest_for(wants);
     let on = !interest.is_empty();
     let io_change = (interest != st.io_interest, on != st.io_on);
     let read_timer = st
         .read_timer
-        .filter(|_| st.wants_read() != st.read_timer_on)
+        .filter(|_| wants.read != st.read_timer_on)
         .map(|t| (t, !st.read_timer_on));
     let write_timer = st
         .write_timer
-        .filter(|_| (st.wants_write() && (st.write_timer_on || !feed)) != st.write_timer_on)
+        .filter(|_| (wants.write && (st.write_timer_on || !feed)) != st.write_timer_on)
         .map(|t| (t, !st.write_timer_on));
     if io_change == (false, false) && read_timer.is_none() && write_timer.is_none() {
         return None;

@@ -46,6 +46,28 @@ pub(crate) enum Closing {
     Shutdown,
 }
 
+/// [`State::wants_read`], [`State::wants_write`] and
+/// [`State::writes_by_feed`] at one moment: settling a stream needs each
+/// several times, and they stay the same while it decides.
+#[derive(Clone, Copy)]
+pub(crate) struct Wants {
+    pub read: bool,
+    pub write: bool,
+    pub by_feed: bool,
+}
+
+impl Wants {
+    #[inline]
+    pub fn of<T>(st: &State<T>) -> Wants {
+        let read = st.wants_read();
+        Wants {
+            read,
+            write: st.wants_write(),
+            by_feed: st.writes_by_feed(read),
+        }
+    }
+}
+
 pub(crate) struct State<T: 'static> {
     /// The socket; the stream's io watcher holds the other reference, so
     /// the fd is closed only once the watcher is gone (deregistered).
@@ -177,15 +199,21 @@ impl<T> State<T> {
 
     /// The io interest that serves what the stream wants now.
     pub fn interest(&self) -> Events {
+        self.interest_for(Wants::of(self))
+    }
+
+    /// [`interest`](Self::interest) from `wants`, computed already.
+    #[inline]
+    pub fn interest_for(&self, wants: Wants) -> Events {
         if self.deferred_error.is_some() {
             // Any readiness will do to deliver it (it is fed, too).
             return Events::READ | Events::WRITE;
         }
         let mut ev = Events::empty();
-        if self.wants_read() {
+        if wants.read {
             ev |= Events::READ;
         }
-        if self.wants_write() && !self.writes_by_feed() {
+        if wants.write && !wants.by_feed {
             ev |= Events::WRITE;
         }
         ev
@@ -197,8 +225,10 @@ impl<T> State<T> {
     /// the poller for writability would cost two `epoll_ctl` calls (on,
     /// then off again) and a poll for output queued from outside the
     /// stream's own callbacks, e.g. a proxy writing one connection from
-    /// another's callback.
-    pub fn writes_by_feed(&self) -> bool {
-        !self.write_blocked && !self.connecting && self.wants_read()
+    /// another's callback. `wants_read` is [`wants_read`](Self::wants_read)'s
+    /// answer, which the caller has at hand.
+    #[inline]
+    pub fn writes_by_feed(&self, wants_read: bool) -> bool {
+        !self.write_blocked && !self.connecting && wants_read
     }
 }

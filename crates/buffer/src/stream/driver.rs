@@ -96,8 +96,11 @@ fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, ev: Ev
     }
     let st = if ev.contains(Events::WRITE) {
         st.write_blocked = false;
-        if st.wants_write() && !write(ctx, data, id) {
-            return;
+        if st.wants_write() {
+            let sent = send_out(st);
+            if !write_done(ctx, data, id, sent) {
+                return;
+            }
         }
         if !ev.contains(Events::READ) {
             return;
@@ -216,17 +219,6 @@ fn read_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, step:
     }
 }
 
-/// Sends output until it is empty, the socket is full, or the write size
-/// is reached; then the write callback if output fell to the low
-/// watermark. Returns whether the stream is still there and working.
-fn write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId) -> bool {
-    let Some(st) = state(ctx, id) else {
-        return false;
-    };
-    let sent = send_out(st);
-    write_done(ctx, data, id, sent)
-}
-
 /// What `send_out` did, for `write_done`.
 struct Sent<T: 'static> {
     error: Option<io::Error>,
@@ -236,7 +228,9 @@ struct Sent<T: 'static> {
     cb: Option<Taken<DataCb<T>>>,
 }
 
-/// The sending part of [`write`], on the state alone.
+/// Sends output until it is empty, the socket is full, or the write size
+/// is reached (the state alone: the caller has it at hand, and
+/// `write_done` does the rest with the loop).
 fn send_out<T: 'static>(st: &mut State<T>) -> Sent<T> {
     let mut sent = 0;
     let error = loop {
@@ -282,8 +276,9 @@ fn send_out<T: 'static>(st: &mut State<T>) -> Sent<T> {
     }
 }
 
-/// The rest of [`write`], with the loop: the error, the write timeout, the
-/// write callback.
+/// The rest of a write, with the loop: the error, the write timeout, then
+/// the write callback if output fell to the low watermark. Returns whether
+/// the stream is still there and working.
 fn write_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, s: Sent<T>) -> bool {
     if let Some(e) = s.error {
         fail(ctx, data, id, e, Direction::Write);
@@ -295,8 +290,8 @@ fn write_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, s: S
             return run_taken(ctx, data, id, Direction::Write, taken).is_some_and(|st| !st.failed);
         }
     }
-    // Nothing ran since the state was seen working (`write` is only
-    // called on a stream that has not failed).
+    // Nothing ran since the state was seen working (a send is only tried
+    // on a stream that wants to write, which a failed one does not).
     true
 }
 

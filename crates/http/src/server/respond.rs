@@ -147,6 +147,8 @@ pub(crate) fn respond<T: 'static>(
         ex.state = Out::Done;
         Ok(())
     })?;
+    // The head is written: its map holds the next message's fields.
+    crate::proto::spare_maps::give_back(head.headers);
     after_response(ctx, r.conn);
     Ok(())
 }
@@ -384,9 +386,33 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// responses along, and have the engine look at the connection again if
 /// something now waits on it.
 pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    if advance(ctx, key) {
+    if !advance(ctx, key) {
+        return;
+    }
+    if settled(ctx, key) {
+        // All a run of the engine would do now: the connection waits
+        // for the next head (a kick costs a run, a watcher and a look at
+        // the stream for each response given outside the engine).
+        super::deadline::arm(ctx, key);
+    } else {
         super::kick::schedule(ctx, key);
     }
+}
+
+/// Whether the connection, answered and idle, has nothing for the engine
+/// to do: no request in flight, no cut-off body callback, the reader
+/// waiting for a head with reading on (so any input is an incomplete
+/// head, which only more bytes can complete).
+fn settled<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
+    parts(ctx, key).is_some_and(|(_, c)| {
+        c.queue.is_empty()
+            && matches!(c.reader, Reader::Head)
+            && c.aborted.is_none()
+            && !c.read_off
+            && !c.read_off_applied
+            && !c.holding
+            && !c.dirty
+    })
 }
 
 /// Moves the oldest responses to the socket while they are complete; a

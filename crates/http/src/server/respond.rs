@@ -59,16 +59,17 @@ pub(crate) fn with_target<T: 'static, R>(
         ex.out = Some(out);
         return res;
     }
+    // Written straight into the stream's output, the connection looked
+    // up again beside it (one stream handle, whose drop settles the
+    // stream once).
     let sid = *stream;
-    let mut out = std::mem::take(ctx.stream(sid)?.output());
-    let res = match parts(ctx, r.conn) {
-        Some((server, conn)) => f(server, &mut conn.queue[0], &mut out),
-        None => Err(Error::StaleHandle),
-    };
-    if let Ok(mut s) = ctx.stream(sid) {
-        *s.output() = out;
-    }
-    res
+    let mut s = ctx.stream(sid)?;
+    let (_, out, sv) = s
+        .buffers_with_ext::<super::state::Servers<T>>()
+        .ok_or(Error::StaleHandle)?;
+    let conn = sv.conns.get_mut(r.conn).ok_or(Error::StaleHandle)?;
+    let server = sv.servers.get_mut(conn.server).ok_or(Error::StaleHandle)?;
+    f(server, &mut conn.queue[0], out)
 }
 
 /// Answers request `r` with `resp` (a whole response).

@@ -46,7 +46,7 @@ impl RequestId {
             set_reading(ctx, c, true);
         }
         super::deadline::arm(ctx, self.id);
-        kick(ctx, self.id);
+        kick_unless_pumping(ctx, self.id);
         Ok(())
     }
 
@@ -69,7 +69,7 @@ impl RequestId {
     /// As [`pause_body`](Self::pause_body).
     pub fn resume_body<T: 'static>(self, ctx: &mut Ctx<'_, T>) -> Result<(), ClientError> {
         self.set_paused(ctx, false)?;
-        kick(ctx, self.id);
+        kick_unless_pumping(ctx, self.id);
         Ok(())
     }
 
@@ -101,5 +101,13 @@ impl RequestId {
     /// read).
     pub fn is_pending<T: 'static>(self, ctx: &mut Ctx<'_, T>) -> bool {
         self.check(ctx).is_ok() && req::<T>(ctx, self.id).is_some()
+    }
+}
+
+/// Has the loop read what waits for request `rid`, unless the pump is
+/// under this call (the head's callback), which reads on when it returns.
+fn kick_unless_pumping<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
+    if req::<T>(ctx, rid).is_some_and(|r| !r.in_head_cb) {
+        kick(ctx, rid);
     }
 }

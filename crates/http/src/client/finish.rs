@@ -232,7 +232,11 @@ pub(crate) fn deliver_head<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: 
     let resp = response(r, RequestId { lp, id: rid }, true);
     r.head_delivered = true;
     let Some(cb) = r.cb.take() else { return };
+    r.in_head_cb = true;
     cb(ctx, data, Ok(resp));
+    if let Some(r) = req::<T>(ctx, rid) {
+        r.in_head_cb = false;
+    }
 }
 
 /// A piece of a streamed body goes to the `read_body` callback.

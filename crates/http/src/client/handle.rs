@@ -177,13 +177,22 @@ impl<T: 'static> Client<'_, T> {
             finished: false,
             on_drain: None,
         });
+        // The fields are kept only for a redirect's next request; without
+        // redirects their map can hold the next head parsed (the
+        // response's, most likely).
+        let headers = if max_redirects == 0 {
+            crate::proto::spare_maps::give_back(parts.headers);
+            http::HeaderMap::new()
+        } else {
+            parts.headers
+        };
         let r = Req {
             client: cid,
             key: p.key,
             method: parts.method,
             url: parts.uri,
             version: parts.version,
-            headers: parts.headers,
+            headers,
             unix: opts.unix_socket,
             connect_to: opts.connect_to,
             wire_head: p.head,
@@ -219,6 +228,7 @@ impl<T: 'static> Client<'_, T> {
             head_delivered: false,
             paused: false,
             kicked: false,
+            in_head_cb: false,
             pending_error: None,
             redirects: 0,
             max_redirects,

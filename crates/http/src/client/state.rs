@@ -218,6 +218,12 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) head_delivered: bool,
     pub(crate) paused: bool,
     pub(crate) kicked: bool,
+    /// The streamed head's callback is running, called from [`pump`]
+    /// (which goes on reading once it returns, so `read_body` and
+    /// `resume_body` need not have the loop come back for the input).
+    ///
+    /// [`pump`]: super::conn::pump
+    pub(crate) in_head_cb: bool,
     pub(crate) pending_error: Option<ClientError>,
     pub(crate) redirects: usize,
     pub(crate) max_redirects: u32,

@@ -242,19 +242,34 @@ fn take_error<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) -> Option<ClientError> 
 }
 
 /// Turns reading on or off (a streamed body nobody takes holds the
-/// socket, so the server is held back by TCP flow control).
+/// socket, so the server is held back by TCP flow control). The
+/// request's timer holds the loop only while its connection reads: it is
+/// re-armed.
 pub(crate) fn set_reading<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, on: bool) {
     let Some(c) = conn::<T>(ctx, id) else { return };
     if c.read_off != on {
         return;
     }
     c.read_off = !on;
+    let busy = match c.phase {
+        ConnPhase::Busy(rid) => Some(rid),
+        _ => None,
+    };
+    // Not reading, the connection holds the loop by its stream as any
+    // stream does (while it writes).
+    let reref = !on && std::mem::take(&mut c.unrefd);
     let Some(sid) = c.stream else { return };
     if let Ok(mut s) = ctx.stream(sid) {
+        if reref {
+            s.set_keepalive(true);
+        }
         if on {
             s.enable(Direction::Read);
         } else {
             s.disable(Direction::Read);
         }
+    }
+    if let Some(rid) = busy {
+        super::deadline::arm(ctx, rid);
     }
 }

@@ -58,7 +58,7 @@ fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Req<T>> {
             *for_req = None;
         }
     }
-    let _ = ctx.remove(r.timer);
+    super::deadline::recycle(ctx, r.timer, &r.timer_rid);
     if let Some(c) = r.conn {
         close_conn(ctx, c);
     }

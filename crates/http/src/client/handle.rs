@@ -1,12 +1,10 @@
 //! [`ClientExt`] (making clients on a loop), [`ClientId`], the [`Client`]
 //! view (sending, counting, shutting down) and the [`RequestId`] token.
 
-use std::time::Duration;
-
 use evloop::{Ctx, Error, LoopId};
 use http::Request;
 
-use super::deadline::{arm, on_timer};
+use super::deadline::{arm, timer_for};
 use super::finish::defer_error;
 use super::pool::{close_conn, dispatch};
 use super::prepare::{prepare, Ask};
@@ -163,12 +161,7 @@ impl<T: 'static> Client<'_, T> {
         let max_redirects = opts.follow_redirects.unwrap_or(cl.opts.follow_redirects);
         let lenient = cl.opts.lenient;
         let rid = clients::<T>(ctx).ok_or(ClientError::Stale)?.id();
-        let timer = ctx
-            .new_timer(
-                Duration::from_secs(1),
-                Duration::ZERO,
-                move |ctx, data, _, _| on_timer(ctx, data, rid),
-            )
+        let (timer, timer_rid) = timer_for(ctx, rid)
             .map_err(|_| ClientError::InvalidRequest("the loop refused a timer"))?;
         let out = matches!(body, RequestBody::Stream).then(|| OutStream {
             chunked: p.chunked,
@@ -213,7 +206,9 @@ impl<T: 'static> Client<'_, T> {
             fresh_only: false,
             retried: false,
             timer,
+            timer_rid,
             armed: None,
+            hold: false,
             started: now,
             timeout,
             head_since: None,

@@ -23,7 +23,6 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     };
     c.phase = ConnPhase::Busy(rid);
     let was_off = std::mem::take(&mut c.read_off);
-    let was_unrefd = std::mem::take(&mut c.unrefd);
     let sid = c.stream;
     let Some(r) = cs.reqs.get_mut(&rid) else {
         return;
@@ -47,9 +46,6 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
         r.continue_since = Some(now);
     }
     let Ok(mut s) = ctx.stream(sid) else { return };
-    if was_unrefd {
-        s.set_keepalive(true);
-    }
     if was_off {
         s.enable(Direction::Read);
     }

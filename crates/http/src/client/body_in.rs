@@ -40,13 +40,18 @@ impl RequestId {
         }
         r.read_cb = Some(Box::new(cb));
         r.body_since = now;
+        if r.in_head_cb {
+            // The pump under this call reads on, with the timer armed for
+            // the body, once the callback returns.
+            return Ok(());
+        }
         let conn = r.conn;
         let paused = r.paused;
         if let (Some(c), false) = (conn, paused) {
             set_reading(ctx, c, true);
         }
         super::deadline::arm(ctx, self.id);
-        kick_unless_pumping(ctx, self.id);
+        kick(ctx, self.id);
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use super::finish::{complete, deliver_chunk, deliver_head, fail, retry_or_fail, 
 use super::pool::close_conn;
 use super::read::{step, Step};
 use super::send::release_body;
-use super::state::{clients, conn, req, ConnPhase};
+use super::state::{conn, req, Clients, ConnPhase};
 use super::{ClientError, ResponseChunk, TimeoutKind};
 
 pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
@@ -114,23 +114,19 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
             }
             ConnPhase::Connecting { .. } => return,
         };
-        let mut input = match ctx.stream(sid) {
-            Ok(mut s) => std::mem::take(s.input()),
-            Err(_) => return,
+        let Ok(mut s) = ctx.stream(sid) else { return };
+        let Some((input, _, cs)) = s.buffers_with_ext::<Clients<T>>() else {
+            return;
         };
-        let Some(cs) = clients::<T>(ctx) else { return };
         let Some(r) = cs.reqs.get_mut(&rid) else {
             return;
         };
         let Some(cl) = cs.clients.get(&r.client) else {
             return;
         };
-        let st = step(r, &mut input, eof, &cl.opts.limits, &cl.opts.lenient);
+        let st = step(r, input, eof, &cl.opts.limits, &cl.opts.lenient);
         let max_body = cl.opts.limits.max_body;
-        if let Ok(mut s) = ctx.stream(sid) {
-            let rest = s.input();
-            rest.prepend_buffer(&mut input);
-        }
+        drop(s);
         match st {
             Step::NeedMore => {
                 set_reading(ctx, id, true);

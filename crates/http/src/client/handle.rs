@@ -71,6 +71,7 @@ impl<T: 'static> ClientExt<T> for Ctx<'_, T> {
                 pools: Default::default(),
                 total: 0,
                 queue: Default::default(),
+                last_key: None,
                 shut: false,
             },
         );
@@ -156,7 +157,11 @@ impl<T: 'static> Client<'_, T> {
                 expect_continue: opts.expect_continue,
             },
             &cl.opts,
+            cl.last_key.as_ref(),
         )?;
+        if cl.last_key.as_ref() != Some(&p.key) {
+            cl.last_key = Some(p.key.clone());
+        }
         let timeout = opts.timeout.unwrap_or(cl.opts.request_timeout);
         let max_redirects = opts.follow_redirects.unwrap_or(cl.opts.follow_redirects);
         let lenient = cl.opts.lenient;

@@ -100,9 +100,10 @@ impl<T: 'static> Clients<T> {
 /// Where a connection goes: the pool it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum PoolKey {
-    /// `http://host:port` (host lowercase, IPv6 without brackets).
+    /// `http://host:port` (host lowercase, IPv6 without brackets). The
+    /// host is shared: the requests of a pool reuse its key.
     Tcp {
-        host: String,
+        host: Rc<str>,
         port: u16,
     },
     Unix(PathBuf),
@@ -123,6 +124,9 @@ pub(crate) struct ClientState {
     pub(crate) total: usize,
     /// Requests waiting for a connection, oldest first.
     pub(crate) queue: VecDeque<u64>,
+    /// The pool key of the last request sent, for the next one to the
+    /// same place (most are) to share.
+    pub(crate) last_key: Option<PoolKey>,
     pub(crate) shut: bool,
 }
 

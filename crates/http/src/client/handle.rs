@@ -241,7 +241,10 @@ impl<T: 'static> Client<'_, T> {
             cl.queue.push_back(rid);
         }
         dispatch(ctx, cid);
-        arm(ctx, rid);
+        // A request put on a connection had its timer armed then.
+        if super::state::req::<T>(ctx, rid).is_some_and(|r| r.conn.is_none()) {
+            arm(ctx, rid);
+        }
         Ok(RequestId {
             lp: ctx.loop_id(),
             id: rid,

@@ -87,8 +87,12 @@ pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) 
         return;
     };
     c.phase = ConnPhase::Idle;
-    c.read_off = false;
-    let sid = c.stream;
+    // Reading is on unless a streamed body had it off.
+    let sid = if std::mem::take(&mut c.read_off) {
+        c.stream
+    } else {
+        None
+    };
     let Some(cl) = cs.clients.get_mut(&c.client) else {
         return;
     };

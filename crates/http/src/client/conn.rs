@@ -164,7 +164,8 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     }
                 }
                 let Some(r) = req::<T>(ctx, rid) else { return };
-                let too_large = !r.stream_response
+                let streamed = r.stream_response;
+                let too_large = !streamed
                     && matches!(
                         r.head.as_ref().map(|h| h.body),
                         Some(crate::proto::ResponseBodyKind::Length(n)) if n > max_body
@@ -173,7 +174,7 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     fail(ctx, data, rid, ClientError::BodyTooLarge);
                     return;
                 }
-                if req::<T>(ctx, rid).is_some_and(|r| r.stream_response) {
+                if streamed {
                     deliver_head(ctx, data, rid);
                 }
                 super::deadline::arm(ctx, rid);

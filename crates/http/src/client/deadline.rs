@@ -20,7 +20,7 @@ use evloop::{Ctx, TimerId};
 
 use super::finish::fail;
 use super::send::release_body;
-use super::state::{clients, req, ConnPhase};
+use super::state::{clients, req, Clients, ConnPhase};
 use super::{ClientError, TimeoutKind};
 
 /// How far off the timer of a request without a deadline is set while its
@@ -73,8 +73,7 @@ pub(crate) fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, id: TimerId, cell: &Rc<C
     }
 }
 
-fn wanted<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, now: Instant) -> Option<(Instant, Due)> {
-    let cs = clients::<T>(ctx)?;
+fn wanted<T: 'static>(cs: &Clients<T>, rid: u64, now: Instant) -> Option<(Instant, Due)> {
     let r = cs.reqs.get(&rid)?;
     let o = &cs.clients.get(&r.client)?.opts;
     let mut best: Option<(Instant, Due)> = None;
@@ -128,8 +127,11 @@ fn wanted<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, now: Instant) -> Option<(I
 /// (and runs while its connection reads).
 pub(crate) fn arm<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
     let now = ctx.now();
-    let want = wanted(ctx, rid, now);
-    let Some(r) = req::<T>(ctx, rid) else { return };
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let want = wanted(cs, rid, now);
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
     let Some((at, due)) = want else {
         // Set only to hold the loop for a connection that has stopped
         // reading: the connection's stream holds it now, if anything.
@@ -161,7 +163,7 @@ pub(crate) fn on_timer<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64)
     r.armed = None;
     r.hold = false;
     let timer = r.timer;
-    match wanted(ctx, rid, now) {
+    match clients::<T>(ctx).and_then(|cs| wanted(cs, rid, now)) {
         Some((at, due)) if at <= now => {
             if let Ok(mut t) = ctx.timer(timer) {
                 t.stop();

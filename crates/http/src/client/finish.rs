@@ -90,8 +90,11 @@ pub(crate) fn complete<T: 'static>(
         && body_done
         && !eof;
     r.conn = None;
+    // Releasing the connection runs no user code and hands this request
+    // nothing: whether it follows a redirect stays as it is.
+    let redirect = r.redirect.is_some();
     release(ctx, cid, reusable);
-    if req::<T>(ctx, rid).is_some_and(|r| r.redirect.is_some()) {
+    if redirect {
         super::follow::restart(ctx, rid);
         super::pool::unref_idle(ctx, cid);
         return;

@@ -461,3 +461,34 @@ fn cancel_mid_body_closes_the_connection() {
     assert_eq!(st.max_conns, 1);
     assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
 }
+
+/// An idle connection does not keep the loop running, but once it carries
+/// a request again the loop runs until the response, even for a request
+/// without any deadline (nothing else holds the loop then).
+#[test]
+fn a_reused_connection_holds_the_loop_until_its_response() {
+    let (addr, server) = scripted(1, |_, mut c| {
+        read_head(&mut c);
+        put(&mut c, OK);
+        read_head(&mut c);
+        std::thread::sleep(Duration::from_millis(200));
+        put(&mut c, OK);
+        read_head(&mut c);
+    });
+    let opts = ClientOptions::new()
+        .head_timeout(None)
+        .body_timeout(None)
+        .idle_timeout(None);
+    let (mut lp, client) = client_loop::<St>(opts);
+    let mut st = St::default();
+    for n in 1..=2 {
+        send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
+        // Returns once nothing but the idle connection is left.
+        lp.run(&mut st, evloop::RunMode::Default).unwrap();
+        assert_eq!(st.done.len(), n);
+        assert_eq!(st.done[n - 1].as_ref().unwrap().body().as_ref(), b"ok");
+        assert_eq!(lp.ctx().client(client).unwrap().idle_count(), 1);
+    }
+    lp.ctx().client(client).unwrap().close_idle();
+    server.join().unwrap();
+}

@@ -10,7 +10,7 @@ use evloop_http::client::{
     ResponseChunk, TimeoutKind,
 };
 use evloop_http::server::{Body, BodyChunk, Reply, Request, Responder};
-use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE};
+use http::header::{CONNECTION, CONTENT_TYPE, UPGRADE};
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 
@@ -71,8 +71,7 @@ pub fn handle(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut req: Request, streami
     let version = req.version();
     let (parts, _) = req.into_http().into_parts();
     let mut headers = parts.headers;
-    let upgrade = headers::upgrade_asked(&headers);
-    headers::to_upstream(&mut headers, version, peer, &mut p.peer_text);
+    let upgrade = headers::to_upstream(&mut headers, version, peer, &mut p.peer_text);
     if let Some(protocols) = upgrade {
         // The one hop-by-hop field that is passed on, when asked for
         // (the client adds `Connection: upgrade` with it).
@@ -251,7 +250,7 @@ fn on_response(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, ex: Exchange, mut resp: 
     let streaming = resp.is_streaming();
     let version = resp.version();
     let (mut parts, body) = resp.into_http().into_parts();
-    headers::to_client(&mut parts.headers, version);
+    let length = headers::to_client(&mut parts.headers, version);
     let responder = ex.responder;
     if !streaming {
         let _ = responder.respond(ctx, Response::from_parts(parts, Body::Bytes(body)));
@@ -262,11 +261,6 @@ fn on_response(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, ex: Exchange, mut resp: 
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let length = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     if bodiless || length.is_some_and(|n| n <= SMALL_BODY) {
         read_whole(ctx, p.log_errors, responder, rid, parts);
     } else {
@@ -280,7 +274,7 @@ fn switch(ctx: &mut Ctx<'_, Proxy>, responder: Responder, up: StreamId, resp: Up
     let version = resp.version();
     let (mut parts, _) = resp.into_http().into_parts();
     let protocols = parts.headers.get(UPGRADE).cloned();
-    headers::to_client(&mut parts.headers, version);
+    let _ = headers::to_client(&mut parts.headers, version);
     if let Some(v) = protocols {
         parts.headers.insert(UPGRADE, v);
         parts

@@ -4,7 +4,10 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderName, HeaderValue, CONNECTION, EXPECT, HOST, UPGRADE, VIA};
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
+};
 use http::{HeaderMap, Version};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -34,7 +37,10 @@ impl PeerText {
 }
 
 /// Rewrites a request's fields for the upstream, in place: `version` is
-/// the version the client used, `peer` its address.
+/// the version the client used, `peer` its address. Returns the `Upgrade`
+/// field when the request asks for an upgrade (see [`upgrade_asked`]):
+/// it is removed with the other hop-by-hop fields, and is the one to be
+/// passed on if the caller wants to.
 ///
 /// `Expect` goes too: the proxy's server side answers `100 Continue`
 /// itself when it starts reading the body, and the body is then sent on
@@ -44,93 +50,157 @@ pub fn to_upstream(
     version: Version,
     peer: Option<IpAddr>,
     peer_text: &mut PeerText,
-) {
-    remove_hop_by_hop(h);
-    h.remove(EXPECT);
+) -> Option<HeaderValue> {
+    let f = Fields::scan(h, true);
+    let upgrade = f.upgrade_asked();
+    f.remove_hop_by_hop(h);
+    if f.expect {
+        h.remove(EXPECT);
+    }
     // Room for the four fields added below at once: a map that grows
     // on the way rehashes every field each time.
     h.reserve(4);
     if let Some(ip) = peer.and_then(|ip| peer_text.get(ip)) {
-        match h.get(&X_FORWARDED_FOR) {
-            None => {
-                h.insert(X_FORWARDED_FOR.clone(), ip);
-            }
-            Some(_) => {
-                // One field, earlier hops first (what most applications
-                // read).
-                let mut xff = String::new();
-                for v in h.get_all(&X_FORWARDED_FOR) {
-                    if let Ok(s) = v.to_str() {
-                        let s = s.trim();
-                        if !s.is_empty() {
-                            xff.push_str(s);
-                            xff.push_str(", ");
-                        }
+        if !f.xff || f.named(&X_FORWARDED_FOR) {
+            h.insert(X_FORWARDED_FOR.clone(), ip);
+        } else {
+            // One field, earlier hops first (what most applications
+            // read).
+            let mut xff = String::new();
+            for v in h.get_all(&X_FORWARDED_FOR) {
+                if let Ok(s) = v.to_str() {
+                    let s = s.trim();
+                    if !s.is_empty() {
+                        xff.push_str(s);
+                        xff.push_str(", ");
                     }
                 }
-                xff.push_str(ip.to_str().unwrap_or_default());
-                if let Ok(v) = HeaderValue::from_str(&xff) {
-                    h.insert(X_FORWARDED_FOR.clone(), v);
-                }
+            }
+            xff.push_str(ip.to_str().unwrap_or_default());
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                h.insert(X_FORWARDED_FOR.clone(), v);
             }
         }
     }
     h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-    if let Some(host) = h.get(HOST).cloned() {
-        h.insert(X_FORWARDED_HOST.clone(), host);
+    if let Some(host) = &f.host {
+        if !f.named(&HOST) {
+            h.insert(X_FORWARDED_HOST.clone(), host.clone());
+        }
     }
     add_via(h, version);
+    upgrade
 }
 
 /// The `Upgrade` field of a request that asks for an upgrade (with
 /// `Connection: upgrade`, RFC 9110 7.8), to be passed on.
+#[cfg(test)]
 pub fn upgrade_asked(h: &HeaderMap) -> Option<HeaderValue> {
-    let protocols = h.get(UPGRADE)?;
-    h.get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
-        .then(|| protocols.clone())
+    Fields::scan(h, false).upgrade_asked()
 }
 
 /// Rewrites a response's fields for the client, in place: `version` is
-/// the version the upstream answered with.
-pub fn to_client(h: &mut HeaderMap, version: Version) {
-    remove_hop_by_hop(h);
+/// the version the upstream answered with. Returns the response's
+/// `Content-Length`, if it has a valid one.
+pub fn to_client(h: &mut HeaderMap, version: Version) -> Option<u64> {
+    let f = Fields::scan(h, false);
+    f.remove_hop_by_hop(h);
     add_via(h, version);
+    if f.named(&CONTENT_LENGTH) {
+        return None;
+    }
+    f.length?.to_str().ok()?.parse().ok()
 }
 
 /// The fields that are hop-by-hop by definition (RFC 9110 7.6.1, and the
-/// obsolete `Keep-Alive` and `Proxy-Connection` that clients still send).
-fn hop_by_hop(name: &HeaderName) -> bool {
-    // By text: one length switch and a compare, where comparing names
-    // one by one costs nine.
-    matches!(
-        name.as_str(),
-        "connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "keep-alive"
-            | "proxy-connection"
-    )
+/// obsolete `Keep-Alive` and `Proxy-Connection` that clients still send),
+/// in the order of the bits of [`Fields::hop`].
+static HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+/// What one pass over a message's fields finds: what the rewriting needs
+/// to know, so that it looks up (hashes) only what is there.
+#[derive(Default)]
+struct Fields {
+    /// Bit `i`: a field named `HOP_BY_HOP[i]` is there.
+    hop: u16,
+    /// The fields `Connection` names (RFC 9110 7.6.1).
+    named: Vec<HeaderName>,
+    /// `Connection` holds the `upgrade` option.
+    upgrade_option: bool,
+    /// The first `Upgrade` field.
+    upgrade: Option<HeaderValue>,
+    expect: bool,
+    xff: bool,
+    /// The first `Host` field (requests only).
+    host: Option<HeaderValue>,
+    /// The first `Content-Length` field (responses only).
+    length: Option<HeaderValue>,
 }
 
-/// RFC 9110 7.6.1: the fields `Connection` names, and the ones that are
-/// hop-by-hop by definition.
-pub fn remove_hop_by_hop(h: &mut HeaderMap) {
-    // One look at the names first: most messages carry none of them, and
-    // a removal costs a hash and a probe each.
-    if !h.keys().any(hop_by_hop) {
-        return;
+impl Fields {
+    fn scan(h: &HeaderMap, request: bool) -> Fields {
+        let mut f = Fields::default();
+        for (name, value) in h {
+            // By text: one length switch and a compare, where comparing
+            // names one by one costs one compare each.
+            let bit = match name.as_str() {
+                "connection" => {
+                    f.connection(value);
+                    0
+                }
+                "te" => 1,
+                "trailer" => 2,
+                "transfer-encoding" => 3,
+                "upgrade" => {
+                    if f.upgrade.is_none() {
+                        f.upgrade = Some(value.clone());
+                    }
+                    4
+                }
+                "proxy-authenticate" => 5,
+                "proxy-authorization" => 6,
+                "keep-alive" => 7,
+                "proxy-connection" => 8,
+                "expect" => {
+                    f.expect = true;
+                    continue;
+                }
+                "x-forwarded-for" => {
+                    f.xff = true;
+                    continue;
+                }
+                "host" if request && f.host.is_none() => {
+                    f.host = Some(value.clone());
+                    continue;
+                }
+                "content-length" if !request && f.length.is_none() => {
+                    f.length = Some(value.clone());
+                    continue;
+                }
+                _ => continue,
+            };
+            f.hop |= 1 << bit;
+        }
+        f
     }
-    let mut named: Vec<HeaderName> = Vec::new();
-    for v in h.get_all(CONNECTION) {
-        for token in v.as_bytes().split(|&b| b == b',') {
+
+    /// The options of a `Connection` field.
+    fn connection(&mut self, value: &HeaderValue) {
+        for token in value.as_bytes().split(|&b| b == b',') {
             let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"upgrade") {
+                self.upgrade_option = true;
+            }
             // Its own options name no field (and keep-alive goes anyway).
             if token.is_empty()
                 || token.eq_ignore_ascii_case(b"close")
@@ -139,16 +209,34 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
                 continue;
             }
             if let Ok(name) = HeaderName::from_bytes(token) {
-                named.push(name);
+                self.named.push(name);
             }
         }
     }
-    for name in named {
-        h.remove(name);
+
+    fn upgrade_asked(&self) -> Option<HeaderValue> {
+        self.upgrade.clone().filter(|_| self.upgrade_option)
     }
-    // Usually one or two are there: no list of them is worth making.
-    while let Some(name) = h.keys().find(|n| hop_by_hop(n)).cloned() {
-        h.remove(name);
+
+    /// Whether `Connection` names `name` (it is removed then).
+    fn named(&self, name: &HeaderName) -> bool {
+        self.named.iter().any(|n| n == name)
+    }
+
+    /// RFC 9110 7.6.1: removes the fields `Connection` names, and the ones
+    /// that are hop-by-hop by definition.
+    fn remove_hop_by_hop(&self, h: &mut HeaderMap) {
+        if self.hop == 0 {
+            return;
+        }
+        for name in &self.named {
+            h.remove(name);
+        }
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            if self.hop & (1 << i) != 0 {
+                h.remove(name);
+            }
+        }
     }
 }
 

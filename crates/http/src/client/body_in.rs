@@ -40,6 +40,11 @@ impl RequestId {
         }
         r.read_cb = Some(Box::new(cb));
         r.body_since = now;
+        if r.in_head_cb {
+            // The pump under this call reads on, with the timer armed for
+            // the body, once the callback returns.
+            return Ok(());
+        }
         let conn = r.conn;
         let paused = r.paused;
         if let (Some(c), false) = (conn, paused) {
@@ -69,7 +74,7 @@ impl RequestId {
     /// As [`pause_body`](Self::pause_body).
     pub fn resume_body<T: 'static>(self, ctx: &mut Ctx<'_, T>) -> Result<(), ClientError> {
         self.set_paused(ctx, false)?;
-        kick(ctx, self.id);
+        kick_unless_pumping(ctx, self.id);
         Ok(())
     }
 
@@ -101,5 +106,13 @@ impl RequestId {
     /// read).
     pub fn is_pending<T: 'static>(self, ctx: &mut Ctx<'_, T>) -> bool {
         self.check(ctx).is_ok() && req::<T>(ctx, self.id).is_some()
+    }
+}
+
+/// Has the loop read what waits for request `rid`, unless the pump is
+/// under this call (the head's callback), which reads on when it returns.
+fn kick_unless_pumping<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
+    if req::<T>(ctx, rid).is_some_and(|r| !r.in_head_cb) {
+        kick(ctx, rid);
     }
 }

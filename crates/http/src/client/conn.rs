@@ -9,7 +9,7 @@ use super::finish::{complete, deliver_chunk, deliver_head, fail, retry_or_fail, 
 use super::pool::close_conn;
 use super::read::{step, Step};
 use super::send::release_body;
-use super::state::{clients, conn, req, ConnPhase};
+use super::state::{conn, req, Clients, ConnPhase};
 use super::{ClientError, ResponseChunk, TimeoutKind};
 
 pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
@@ -114,23 +114,19 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
             }
             ConnPhase::Connecting { .. } => return,
         };
-        let mut input = match ctx.stream(sid) {
-            Ok(mut s) => std::mem::take(s.input()),
-            Err(_) => return,
+        let Ok(mut s) = ctx.stream(sid) else { return };
+        let Some((input, _, cs)) = s.buffers_with_ext::<Clients<T>>() else {
+            return;
         };
-        let Some(cs) = clients::<T>(ctx) else { return };
         let Some(r) = cs.reqs.get_mut(&rid) else {
             return;
         };
         let Some(cl) = cs.clients.get(&r.client) else {
             return;
         };
-        let st = step(r, &mut input, eof, &cl.opts.limits, &cl.opts.lenient);
+        let st = step(r, input, eof, &cl.opts.limits, &cl.opts.lenient);
         let max_body = cl.opts.limits.max_body;
-        if let Ok(mut s) = ctx.stream(sid) {
-            let rest = s.input();
-            rest.prepend_buffer(&mut input);
-        }
+        drop(s);
         match st {
             Step::NeedMore => {
                 set_reading(ctx, id, true);
@@ -168,7 +164,8 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     }
                 }
                 let Some(r) = req::<T>(ctx, rid) else { return };
-                let too_large = !r.stream_response
+                let streamed = r.stream_response;
+                let too_large = !streamed
                     && matches!(
                         r.head.as_ref().map(|h| h.body),
                         Some(crate::proto::ResponseBodyKind::Length(n)) if n > max_body
@@ -177,7 +174,7 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     fail(ctx, data, rid, ClientError::BodyTooLarge);
                     return;
                 }
-                if req::<T>(ctx, rid).is_some_and(|r| r.stream_response) {
+                if streamed {
                     deliver_head(ctx, data, rid);
                 }
                 super::deadline::arm(ctx, rid);
@@ -242,19 +239,34 @@ fn take_error<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) -> Option<ClientError> 
 }
 
 /// Turns reading on or off (a streamed body nobody takes holds the
-/// socket, so the server is held back by TCP flow control).
+/// socket, so the server is held back by TCP flow control). The
+/// request's timer holds the loop only while its connection reads: it is
+/// re-armed.
 pub(crate) fn set_reading<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, on: bool) {
     let Some(c) = conn::<T>(ctx, id) else { return };
     if c.read_off != on {
         return;
     }
     c.read_off = !on;
+    let busy = match c.phase {
+        ConnPhase::Busy(rid) => Some(rid),
+        _ => None,
+    };
+    // Not reading, the connection holds the loop by its stream as any
+    // stream does (while it writes).
+    let reref = !on && std::mem::take(&mut c.unrefd);
     let Some(sid) = c.stream else { return };
     if let Ok(mut s) = ctx.stream(sid) {
+        if reref {
+            s.set_keepalive(true);
+        }
         if on {
             s.enable(Direction::Read);
         } else {
             s.disable(Direction::Read);
         }
+    }
+    if let Some(rid) = busy {
+        super::deadline::arm(ctx, rid);
     }
 }

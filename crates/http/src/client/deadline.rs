@@ -4,24 +4,76 @@
 //! Lazy, as the server's: activity only moves the recorded times; the
 //! timer fires when it was armed for, finds the deadline later, and is
 //! armed again for the rest.
+//!
+//! The timer also keeps the loop running for a request on a connection
+//! that reads: such a connection's stream stops doing so once it has been
+//! idle (idle connections must not hold the loop), and turning it on and
+//! off for every request costs more than a timer kept running. Timers
+//! outlive their requests: a request that ends leaves its timer, stopped,
+//! for the next one.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use evloop::Ctx;
+use evloop::{Ctx, TimerId};
 
 use super::finish::fail;
 use super::send::release_body;
-use super::state::{clients, req};
+use super::state::{clients, req, Clients, ConnPhase};
 use super::{ClientError, TimeoutKind};
+
+/// How far off the timer of a request without a deadline is set while its
+/// connection reads (it fires then only to be set again).
+const HOLD: Duration = Duration::from_secs(3600);
+
+/// Spare timers kept at most (more are removed).
+const MAX_SPARE: usize = 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Due {
     Timeout(TimeoutKind),
     Continue,
+    /// No deadline: the timer only keeps the loop running.
+    Hold,
 }
 
-fn wanted<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<(Instant, Due)> {
-    let cs = clients::<T>(ctx)?;
+/// A timer for request `rid`: a spare one, or a new one. Its cell names
+/// the request it works for (0: none).
+pub(crate) fn timer_for<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    rid: u64,
+) -> Result<(TimerId, Rc<Cell<u64>>), evloop::Error> {
+    if let Some((id, cell)) = clients::<T>(ctx).and_then(|cs| cs.spare_timers.pop()) {
+        cell.set(rid);
+        return Ok((id, cell));
+    }
+    let cell = Rc::new(Cell::new(rid));
+    let mine = Rc::clone(&cell);
+    let id = ctx.new_timer(
+        Duration::from_secs(1),
+        Duration::ZERO,
+        move |ctx, data, _, _| on_timer(ctx, data, mine.get()),
+    )?;
+    Ok((id, cell))
+}
+
+/// Stops the timer of a request that ended and keeps it for another.
+pub(crate) fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, id: TimerId, cell: &Rc<Cell<u64>>) {
+    cell.set(0);
+    let Ok(mut t) = ctx.timer(id) else { return };
+    t.stop();
+    match clients::<T>(ctx) {
+        Some(cs) if cs.spare_timers.len() < MAX_SPARE => {
+            cs.spare_timers.push((id, Rc::clone(cell)));
+        }
+        _ => {
+            let _ = ctx.remove(id);
+        }
+    }
+}
+
+fn wanted<T: 'static>(cs: &Clients<T>, rid: u64, now: Instant) -> Option<(Instant, Due)> {
     let r = cs.reqs.get(&rid)?;
     let o = &cs.clients.get(&r.client)?.opts;
     let mut best: Option<(Instant, Due)> = None;
@@ -59,20 +111,45 @@ fn wanted<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<(Instant, Due)> 
             );
         }
     }
+    if best.is_none() {
+        let reading = r
+            .conn
+            .and_then(|c| cs.conns.get(&c))
+            .is_some_and(|c| matches!(c.phase, ConnPhase::Busy(_)) && !c.read_off);
+        if reading {
+            best = Some((now + HOLD, Due::Hold));
+        }
+    }
     best
 }
 
-/// Makes sure the request's timer fires no later than its next deadline.
+/// Makes sure the request's timer fires no later than its next deadline
+/// (and runs while its connection reads).
 pub(crate) fn arm<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
     let now = ctx.now();
-    let Some((at, _)) = wanted(ctx, rid) else {
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let want = wanted(cs, rid, now);
+    let Some(r) = cs.reqs.get_mut(&rid) else {
         return;
     };
-    let Some(r) = req::<T>(ctx, rid) else { return };
+    let Some((at, due)) = want else {
+        // Set only to hold the loop for a connection that has stopped
+        // reading: the connection's stream holds it now, if anything.
+        if r.hold {
+            r.hold = false;
+            r.armed = None;
+            let timer = r.timer;
+            if let Ok(mut t) = ctx.timer(timer) {
+                t.stop();
+            }
+        }
+        return;
+    };
     if r.armed.is_some_and(|armed| armed <= at) {
         return;
     }
     r.armed = Some(at);
+    r.hold = due == Due::Hold;
     let timer = r.timer;
     let d = at.saturating_duration_since(now);
     if let Ok(mut t) = ctx.timer(timer) {
@@ -84,8 +161,9 @@ pub(crate) fn on_timer<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64)
     let now = ctx.now();
     let Some(r) = req::<T>(ctx, rid) else { return };
     r.armed = None;
+    r.hold = false;
     let timer = r.timer;
-    match wanted(ctx, rid) {
+    match clients::<T>(ctx).and_then(|cs| wanted(cs, rid, now)) {
         Some((at, due)) if at <= now => {
             if let Ok(mut t) = ctx.timer(timer) {
                 t.stop();
@@ -96,6 +174,7 @@ pub(crate) fn on_timer<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: u64)
                     arm(ctx, rid);
                 }
                 Due::Timeout(kind) => fail(ctx, data, rid, ClientError::Timeout(kind)),
+                Due::Hold => arm(ctx, rid),
             }
         }
         Some(_) => arm(ctx, rid),

@@ -58,7 +58,7 @@ fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Req<T>> {
             *for_req = None;
         }
     }
-    let _ = ctx.remove(r.timer);
+    super::deadline::recycle(ctx, r.timer, &r.timer_rid);
     if let Some(c) = r.conn {
         close_conn(ctx, c);
     }
@@ -90,8 +90,11 @@ pub(crate) fn complete<T: 'static>(
         && body_done
         && !eof;
     r.conn = None;
+    // Releasing the connection runs no user code and hands this request
+    // nothing: whether it follows a redirect stays as it is.
+    let redirect = r.redirect.is_some();
     release(ctx, cid, reusable);
-    if req::<T>(ctx, rid).is_some_and(|r| r.redirect.is_some()) {
+    if redirect {
         super::follow::restart(ctx, rid);
         super::pool::unref_idle(ctx, cid);
         return;
@@ -232,7 +235,11 @@ pub(crate) fn deliver_head<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: 
     let resp = response(r, RequestId { lp, id: rid }, true);
     r.head_delivered = true;
     let Some(cb) = r.cb.take() else { return };
+    r.in_head_cb = true;
     cb(ctx, data, Ok(resp));
+    if let Some(r) = req::<T>(ctx, rid) {
+        r.in_head_cb = false;
+    }
 }
 
 /// A piece of a streamed body goes to the `read_body` callback.

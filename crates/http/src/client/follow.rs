@@ -112,7 +112,7 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         connect_to: r.connect_to.as_ref(),
         expect_continue: r.expect,
     };
-    let p = match prepare(ask, &cl.opts) {
+    let p = match prepare(ask, &cl.opts, cl.last_key.as_ref()) {
         Ok(p) => p,
         Err(e) => {
             defer_error(ctx, rid, e);

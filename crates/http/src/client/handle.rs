@@ -1,12 +1,10 @@
 //! [`ClientExt`] (making clients on a loop), [`ClientId`], the [`Client`]
 //! view (sending, counting, shutting down) and the [`RequestId`] token.
 
-use std::time::Duration;
-
 use evloop::{Ctx, Error, LoopId};
 use http::Request;
 
-use super::deadline::{arm, on_timer};
+use super::deadline::{arm, timer_for};
 use super::finish::defer_error;
 use super::pool::{close_conn, dispatch};
 use super::prepare::{prepare, Ask};
@@ -73,6 +71,7 @@ impl<T: 'static> ClientExt<T> for Ctx<'_, T> {
                 pools: Default::default(),
                 total: 0,
                 queue: Default::default(),
+                last_key: None,
                 shut: false,
             },
         );
@@ -158,17 +157,16 @@ impl<T: 'static> Client<'_, T> {
                 expect_continue: opts.expect_continue,
             },
             &cl.opts,
+            cl.last_key.as_ref(),
         )?;
+        if cl.last_key.as_ref() != Some(&p.key) {
+            cl.last_key = Some(p.key.clone());
+        }
         let timeout = opts.timeout.unwrap_or(cl.opts.request_timeout);
         let max_redirects = opts.follow_redirects.unwrap_or(cl.opts.follow_redirects);
         let lenient = cl.opts.lenient;
         let rid = clients::<T>(ctx).ok_or(ClientError::Stale)?.id();
-        let timer = ctx
-            .new_timer(
-                Duration::from_secs(1),
-                Duration::ZERO,
-                move |ctx, data, _, _| on_timer(ctx, data, rid),
-            )
+        let (timer, timer_rid) = timer_for(ctx, rid)
             .map_err(|_| ClientError::InvalidRequest("the loop refused a timer"))?;
         let out = matches!(body, RequestBody::Stream).then(|| OutStream {
             chunked: p.chunked,
@@ -177,13 +175,22 @@ impl<T: 'static> Client<'_, T> {
             finished: false,
             on_drain: None,
         });
+        // The fields are kept only for a redirect's next request; without
+        // redirects their map can hold the next head parsed (the
+        // response's, most likely).
+        let headers = if max_redirects == 0 {
+            crate::proto::spare_maps::give_back(parts.headers);
+            http::HeaderMap::new()
+        } else {
+            parts.headers
+        };
         let r = Req {
             client: cid,
             key: p.key,
             method: parts.method,
             url: parts.uri,
             version: parts.version,
-            headers: parts.headers,
+            headers,
             unix: opts.unix_socket,
             connect_to: opts.connect_to,
             wire_head: p.head,
@@ -204,7 +211,9 @@ impl<T: 'static> Client<'_, T> {
             fresh_only: false,
             retried: false,
             timer,
+            timer_rid,
             armed: None,
+            hold: false,
             started: now,
             timeout,
             head_since: None,
@@ -219,6 +228,7 @@ impl<T: 'static> Client<'_, T> {
             head_delivered: false,
             paused: false,
             kicked: false,
+            in_head_cb: false,
             pending_error: None,
             redirects: 0,
             max_redirects,
@@ -231,7 +241,10 @@ impl<T: 'static> Client<'_, T> {
             cl.queue.push_back(rid);
         }
         dispatch(ctx, cid);
-        arm(ctx, rid);
+        // A request put on a connection had its timer armed then.
+        if super::state::req::<T>(ctx, rid).is_some_and(|r| r.conn.is_none()) {
+            arm(ctx, rid);
+        }
         Ok(RequestId {
             lp: ctx.loop_id(),
             id: rid,

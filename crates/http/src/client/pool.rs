@@ -8,7 +8,7 @@ use evloop_dns::connect::ConnectExt;
 
 use super::connect::open;
 use super::send::assign;
-use super::state::{clients, conn, req, Clients, Conn, ConnPhase, Pool};
+use super::state::{clients, conn, req, Clients, Conn, ConnPhase};
 
 /// Hands waiting requests of client `cid` to idle connections, and opens
 /// connections for the others as far as the caps allow. Runs no user code.
@@ -31,12 +31,8 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
         let fresh = r.fresh_only;
         let has_connect = r.connecting.is_some();
         let (per_host, max_total) = (cl.opts.max_per_host, cl.opts.max_total);
-        if !cl.pools.contains_key(&r.key) {
-            cl.pools.insert(r.key.clone(), Pool::default());
-        }
-        let Some(pool) = cl.pools.get_mut(&r.key) else {
-            return;
-        };
+        // One hash of the key (a clone of it is a count increment).
+        let pool = cl.pools.entry(r.key.clone()).or_default();
         if !fresh {
             if let Some(c) = pool.idle.pop() {
                 cl.queue.remove(i);
@@ -87,8 +83,12 @@ pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) 
         return;
     };
     c.phase = ConnPhase::Idle;
-    c.read_off = false;
-    let sid = c.stream;
+    // Reading is on unless a streamed body had it off.
+    let sid = if std::mem::take(&mut c.read_off) {
+        c.stream
+    } else {
+        None
+    };
     let Some(cl) = cs.clients.get_mut(&c.client) else {
         return;
     };

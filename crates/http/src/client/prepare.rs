@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{
     CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE, USER_AGENT,
 };
-use http::{HeaderMap, Method, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 
 use super::state::PoolKey;
 use super::{ClientError, ClientOptions, RequestBody};
@@ -24,13 +24,6 @@ pub(crate) struct Prepared {
     pub(crate) upgrade: bool,
 }
 
-fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    })
-}
-
 /// What a request is made of, borrowed.
 pub(crate) struct Ask<'a> {
     pub(crate) method: &'a Method,
@@ -43,8 +36,78 @@ pub(crate) struct Ask<'a> {
     pub(crate) expect_continue: bool,
 }
 
-/// Checks the request and writes its head.
-pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, ClientError> {
+/// What the request's own fields say about its framing and connection,
+/// read in one pass over them.
+#[derive(Default)]
+struct Fields<'a> {
+    /// The first Content-Length value, and how many there are.
+    length: Option<&'a HeaderValue>,
+    lengths: usize,
+    host: Option<&'a HeaderValue>,
+    user_agent: bool,
+    /// The first Expect value.
+    expect: Option<&'a HeaderValue>,
+    upgrade: bool,
+    /// Tokens of Connection.
+    close: bool,
+    keep_alive: bool,
+    conn_upgrade: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn read(headers: &'a HeaderMap) -> Self {
+        let mut f = Fields::default();
+        for (name, value) in headers {
+            if name == CONTENT_LENGTH {
+                f.lengths += 1;
+                f.length = f.length.or(Some(value));
+            } else if name == HOST {
+                f.host = f.host.or(Some(value));
+            } else if name == USER_AGENT {
+                f.user_agent = true;
+            } else if name == EXPECT {
+                f.expect = f.expect.or(Some(value));
+            } else if name == UPGRADE {
+                f.upgrade = true;
+            } else if name == CONNECTION {
+                let Ok(v) = value.to_str() else { continue };
+                for t in v.split(',') {
+                    let t = t.trim();
+                    f.close |= t.eq_ignore_ascii_case("close");
+                    f.keep_alive |= t.eq_ignore_ascii_case("keep-alive");
+                    f.conn_upgrade |= t.eq_ignore_ascii_case("upgrade");
+                }
+            }
+        }
+        f
+    }
+}
+
+/// The pool key for `host` (bare, any case) and `port`: `last`'s when it
+/// names the same place, without an allocation.
+fn tcp_key(host: &str, port: u16, last: Option<&PoolKey>) -> PoolKey {
+    if let Some(PoolKey::Tcp { host: h, port: p }) = last {
+        if *p == port && h.eq_ignore_ascii_case(host) {
+            return PoolKey::Tcp {
+                host: h.clone(),
+                port,
+            };
+        }
+    }
+    PoolKey::Tcp {
+        host: host.to_ascii_lowercase().into(),
+        port,
+    }
+}
+
+/// Checks the request and writes its head. `last` is the key of the
+/// client's previous request (shared when this one goes to the same
+/// pool).
+pub(crate) fn prepare(
+    ask: Ask<'_>,
+    opts: &ClientOptions,
+    last: Option<&PoolKey>,
+) -> Result<Prepared, ClientError> {
     let Ask {
         method,
         url,
@@ -78,10 +141,7 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
                 .strip_prefix('[')
                 .and_then(|h| h.strip_suffix(']'))
                 .unwrap_or(h);
-            PoolKey::Tcp {
-                host: bare.to_ascii_lowercase(),
-                port,
-            }
+            tcp_key(bare, port, last)
         }
         (None, None) => return Err(ClientError::InvalidRequest("the URL has no host")),
     };
@@ -102,9 +162,10 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
         }
     };
 
+    let fields = Fields::read(headers);
     let (mut chunked, mut declared) = (false, None);
-    let user_length = headers
-        .get(CONTENT_LENGTH)
+    let user_length = fields
+        .length
         .map(|v| {
             v.to_str()
                 .ok()
@@ -112,7 +173,7 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
                 .ok_or(ClientError::InvalidRequest("invalid Content-Length"))
         })
         .transpose()?;
-    if headers.get_all(CONTENT_LENGTH).iter().count() > 1 {
+    if fields.lengths > 1 {
         return Err(ClientError::InvalidRequest("more than one Content-Length"));
     }
     let length = match body {
@@ -154,13 +215,12 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
         RequestBody::File { len, .. } => *len > 0,
         RequestBody::Stream => declared != Some(0),
     };
-    let user_expect = headers
-        .get(EXPECT)
+    let user_expect = fields
+        .expect
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let expect = has_body && (expect_continue || user_expect) && version == Version::HTTP_11;
-    let upgrade = headers.contains_key(UPGRADE) || connect;
-    let close = has_token(headers, CONNECTION, "close")
-        || (version == Version::HTTP_10 && !has_token(headers, CONNECTION, "keep-alive"));
+    let upgrade = fields.upgrade || connect;
+    let close = fields.close || (version == Version::HTTP_10 && !fields.keep_alive);
 
     let mut h = Vec::with_capacity(128 + headers.len() * 32);
     h.extend_from_slice(method.as_str().as_bytes());
@@ -177,7 +237,7 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
         h.extend_from_slice(value);
         h.extend_from_slice(b"\r\n");
     };
-    match headers.get(HOST) {
+    match fields.host {
         Some(v) => field(b"host", v.as_bytes()),
         None => match (authority, connect_to) {
             (Some(a), _) => field(b"host", a.as_bytes()),
@@ -187,7 +247,7 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
             (None, None) => field(b"host", b"localhost"),
         },
     }
-    if let (Some(ua), false) = (&opts.user_agent, headers.contains_key(USER_AGENT)) {
+    if let (Some(ua), false) = (&opts.user_agent, fields.user_agent) {
         field(b"user-agent", ua.as_bytes());
     }
     for (name, value) in headers {
@@ -205,7 +265,7 @@ pub(crate) fn prepare(ask: Ask<'_>, opts: &ClientOptions) -> Result<Prepared, Cl
     if expect && !user_expect {
         field(b"expect", b"100-continue");
     }
-    if upgrade && !connect && !has_token(headers, CONNECTION, "upgrade") {
+    if upgrade && !connect && !fields.conn_upgrade {
         field(b"connection", b"upgrade");
     }
     h.extend_from_slice(b"\r\n");

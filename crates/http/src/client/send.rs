@@ -23,7 +23,6 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     };
     c.phase = ConnPhase::Busy(rid);
     let was_off = std::mem::take(&mut c.read_off);
-    let was_unrefd = std::mem::take(&mut c.unrefd);
     let sid = c.stream;
     let Some(r) = cs.reqs.get_mut(&rid) else {
         return;
@@ -47,9 +46,6 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
         r.continue_since = Some(now);
     }
     let Ok(mut s) = ctx.stream(sid) else { return };
-    if was_unrefd {
-        s.set_keepalive(true);
-    }
     if was_off {
         s.enable(Direction::Read);
     }
@@ -85,25 +81,27 @@ pub(crate) fn release_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
 fn write_body<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, sid: evloop_buffer::StreamId) {
     let now = ctx.now();
     let Some(r) = req::<T>(ctx, rid) else { return };
-    let body = r.body.clone();
-    let mut held = std::mem::take(&mut r.held);
     let streamed = r.out.is_some();
     let queued = r.out.as_ref().is_none_or(|o| o.finished);
-    let Ok(mut s) = ctx.stream(sid) else { return };
-    let out = s.output();
-    match body {
-        RequestBody::Empty => {}
-        RequestBody::Bytes(b) => out.add_bytes(b),
-        RequestBody::File { file, offset, len } => {
-            if let Err(e) = out.add_file(file, offset, len) {
-                drop(s);
-                defer_error(ctx, rid, ClientError::Io(e));
-                return;
+    if !matches!(r.body, RequestBody::Empty) {
+        let body = r.body.clone();
+        let mut held = std::mem::take(&mut r.held);
+        let Ok(mut s) = ctx.stream(sid) else { return };
+        let out = s.output();
+        match body {
+            RequestBody::Empty => {}
+            RequestBody::Bytes(b) => out.add_bytes(b),
+            RequestBody::File { file, offset, len } => {
+                if let Err(e) = out.add_file(file, offset, len) {
+                    drop(s);
+                    defer_error(ctx, rid, ClientError::Io(e));
+                    return;
+                }
             }
+            RequestBody::Stream => out.append_buffer(&mut held),
         }
-        RequestBody::Stream => out.append_buffer(&mut held),
+        drop(s);
     }
-    drop(s);
     if let Some(r) = req::<T>(ctx, rid) {
         r.body_queued = queued;
         if queued {

@@ -1,9 +1,11 @@
 //! What the client keeps in the loop's extension slot: clients, their
 //! pools and connections, and every request in flight.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -71,6 +73,9 @@ pub(crate) struct Clients<T: 'static> {
     pub(crate) clients: Map<u64, ClientState>,
     pub(crate) conns: Map<u64, Conn>,
     pub(crate) reqs: Map<u64, Req<T>>,
+    /// Stopped request timers for later requests, with the cell that
+    /// tells each which request it works for.
+    pub(crate) spare_timers: Vec<(TimerId, Rc<Cell<u64>>)>,
 }
 
 impl<T: 'static> Default for Clients<T> {
@@ -80,6 +85,7 @@ impl<T: 'static> Default for Clients<T> {
             clients: Map::default(),
             conns: Map::default(),
             reqs: Map::default(),
+            spare_timers: Vec::new(),
         }
     }
 }
@@ -94,9 +100,10 @@ impl<T: 'static> Clients<T> {
 /// Where a connection goes: the pool it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum PoolKey {
-    /// `http://host:port` (host lowercase, IPv6 without brackets).
+    /// `http://host:port` (host lowercase, IPv6 without brackets). The
+    /// host is shared: the requests of a pool reuse its key.
     Tcp {
-        host: String,
+        host: Rc<str>,
         port: u16,
     },
     Unix(PathBuf),
@@ -117,6 +124,9 @@ pub(crate) struct ClientState {
     pub(crate) total: usize,
     /// Requests waiting for a connection, oldest first.
     pub(crate) queue: VecDeque<u64>,
+    /// The pool key of the last request sent, for the next one to the
+    /// same place (most are) to share.
+    pub(crate) last_key: Option<PoolKey>,
     pub(crate) shut: bool,
 }
 
@@ -139,7 +149,8 @@ pub(crate) struct Conn {
     /// Responses read to their end on it: a request on a connection with
     /// `served > 0` may meet the keep-alive race.
     pub(crate) served: u32,
-    /// Idle and not keeping the loop running.
+    /// Its stream does not keep the loop running (it has been idle; while
+    /// it reads for a request, the request's timer does).
     pub(crate) unrefd: bool,
     /// The peer sent EOF (reading has stopped), or the socket failed.
     pub(crate) eof: bool,
@@ -202,7 +213,11 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) fresh_only: bool,
     pub(crate) retried: bool,
     pub(crate) timer: TimerId,
+    /// The request the timer works for: set to 0 when it is recycled.
+    pub(crate) timer_rid: Rc<Cell<u64>>,
     pub(crate) armed: Option<Instant>,
+    /// The timer is armed only to keep the loop running.
+    pub(crate) hold: bool,
     pub(crate) started: Instant,
     pub(crate) timeout: Option<std::time::Duration>,
     pub(crate) head_since: Option<Instant>,
@@ -218,6 +233,12 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) head_delivered: bool,
     pub(crate) paused: bool,
     pub(crate) kicked: bool,
+    /// The streamed head's callback is running, called from [`pump`]
+    /// (which goes on reading once it returns, so `read_body` and
+    /// `resume_body` need not have the loop come back for the input).
+    ///
+    /// [`pump`]: super::conn::pump
+    pub(crate) in_head_cb: bool,
     pub(crate) pending_error: Option<ClientError>,
     pub(crate) redirects: usize,
     pub(crate) max_redirects: u32,

@@ -41,11 +41,18 @@ pub(crate) fn kick_server<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key) {
 pub(crate) fn on_kick<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, skey: Key) {
     let Some(s) = server(ctx, skey) else { return };
     s.kick_fed = false;
-    let dirty = std::mem::take(&mut s.dirty);
-    for key in dirty {
+    let mut dirty = std::mem::take(&mut s.dirty);
+    for key in dirty.drain(..) {
         if let Some(c) = conn(ctx, key) {
             c.dirty = false;
             run(ctx, data, key);
+        }
+    }
+    // The list keeps its memory for the next kick (unless the runs asked
+    // for another one meanwhile).
+    if let Some(s) = server(ctx, skey) {
+        if s.dirty.is_empty() {
+            s.dirty = dirty;
         }
     }
     super::on_close::run_closed(ctx, data, skey);

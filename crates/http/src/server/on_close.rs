@@ -59,14 +59,24 @@ impl Responder {
     where
         F: FnOnce(&mut Ctx<'_, T>, &mut T, Responder) + 'static,
     {
-        self.check(ctx)?;
-        let c = conn(ctx, self.conn).ok_or(Error::StaleHandle)?;
+        if self.lp != ctx.loop_id() {
+            return Err(Error::ForeignHandle);
+        }
+        let Conn { queue, closers, .. } = conn(ctx, self.conn).ok_or(Error::StaleHandle)?;
+        let pending = |seq: u64| {
+            queue
+                .iter()
+                .any(|e| e.seq == seq && !matches!(e.state, Out::Done))
+        };
+        if !pending(self.seq) {
+            return Err(Error::StaleHandle);
+        }
         // Callbacks of requests answered meanwhile are never due: forget
         // them here (this keeps the list as short as the queue).
-        let pending = waiting(&c.queue);
-        c.closers
-            .retain(|(seq, _)| *seq != self.seq && pending.contains(seq));
-        c.closers.push((self.seq, Box::new(cb)));
+        if !closers.is_empty() {
+            closers.retain(|(seq, _)| *seq != self.seq && pending(*seq));
+        }
+        closers.push((self.seq, Box::new(cb)));
         Ok(())
     }
 }

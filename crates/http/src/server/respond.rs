@@ -59,16 +59,17 @@ pub(crate) fn with_target<T: 'static, R>(
         ex.out = Some(out);
         return res;
     }
+    // Written straight into the stream's output, the connection looked
+    // up again beside it (one stream handle, whose drop settles the
+    // stream once).
     let sid = *stream;
-    let mut out = std::mem::take(ctx.stream(sid)?.output());
-    let res = match parts(ctx, r.conn) {
-        Some((server, conn)) => f(server, &mut conn.queue[0], &mut out),
-        None => Err(Error::StaleHandle),
-    };
-    if let Ok(mut s) = ctx.stream(sid) {
-        *s.output() = out;
-    }
-    res
+    let mut s = ctx.stream(sid)?;
+    let (_, out, sv) = s
+        .buffers_with_ext::<super::state::Servers<T>>()
+        .ok_or(Error::StaleHandle)?;
+    let conn = sv.conns.get_mut(r.conn).ok_or(Error::StaleHandle)?;
+    let server = sv.servers.get_mut(conn.server).ok_or(Error::StaleHandle)?;
+    f(server, &mut conn.queue[0], out)
 }
 
 /// Answers request `r` with `resp` (a whole response).
@@ -147,6 +148,8 @@ pub(crate) fn respond<T: 'static>(
         ex.state = Out::Done;
         Ok(())
     })?;
+    // The head is written: its map holds the next message's fields.
+    crate::proto::spare_maps::give_back(head.headers);
     after_response(ctx, r.conn);
     Ok(())
 }
@@ -384,9 +387,33 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// responses along, and have the engine look at the connection again if
 /// something now waits on it.
 pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    if advance(ctx, key) {
+    if !advance(ctx, key) {
+        return;
+    }
+    if settled(ctx, key) {
+        // All a run of the engine would do now: the connection waits
+        // for the next head (a kick costs a run, a watcher and a look at
+        // the stream for each response given outside the engine).
+        super::deadline::arm(ctx, key);
+    } else {
         super::kick::schedule(ctx, key);
     }
+}
+
+/// Whether the connection, answered and idle, has nothing for the engine
+/// to do: no request in flight, no cut-off body callback, the reader
+/// waiting for a head with reading on (so any input is an incomplete
+/// head, which only more bytes can complete).
+fn settled<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
+    parts(ctx, key).is_some_and(|(_, c)| {
+        c.queue.is_empty()
+            && matches!(c.reader, Reader::Head)
+            && c.aborted.is_none()
+            && !c.read_off
+            && !c.read_off_applied
+            && !c.holding
+            && !c.dirty
+    })
 }
 
 /// Moves the oldest responses to the socket while they are complete; a

@@ -99,6 +99,7 @@ impl Responder {
             };
             Ok(())
         })?;
+        crate::proto::spare_maps::give_back(head.headers);
         after_response(ctx, self.conn);
         Ok(())
     }

@@ -169,7 +169,7 @@ fn parse_checked(
     let mut headers = super::spare_maps::take(req.headers.len());
     let mut present = Present::default();
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
+        let name = super::names::field_name(h.name.as_bytes())
             .map_err(|_| HttpError::bad("invalid field name"))?;
         present.note(&name, h.value);
         let value = HeaderValue::from_maybe_shared(sub(shared, h.value))

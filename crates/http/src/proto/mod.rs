@@ -165,6 +165,7 @@ mod error;
 mod framing;
 mod head;
 mod limits;
+mod names;
 mod response;
 mod response_framing;
 mod response_scan;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::head::{check_line_ends, header_slots, sub, SLOTS_ON_STACK};
@@ -308,7 +308,7 @@ fn parse_fields(
     let mut seen = FramingFields::default();
     for h in resp.headers.iter() {
         let name =
-            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("invalid field name"))?;
+            super::names::field_name(h.name.as_bytes()).map_err(|_| bad("invalid field name"))?;
         // httparse reads a CR or LF into a value only as part of an
         // obs-fold, which it parses only with the switch on.
         let folded = lenient.obs_fold && h.value.iter().any(|&b| b == b'\r' || b == b'\n');

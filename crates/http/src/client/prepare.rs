@@ -83,6 +83,51 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// What a request needs of its URL's authority, read in one pass over
+/// its bytes: the same as `Uri::host`, `Uri::port_u16` and the text after
+/// any userinfo, each of which walks the authority again (with `char`
+/// searches) every time it is asked.
+#[derive(Clone, Copy)]
+struct AuthorityParts<'a> {
+    /// `host[:port]`: the authority without userinfo.
+    host_port: &'a str,
+    /// The host, IPv6 literals with their brackets.
+    host: &'a str,
+    /// The port after the authority's last `:`, if that parses.
+    port: Option<u16>,
+}
+
+impl<'a> AuthorityParts<'a> {
+    fn of(auth: &'a str) -> Self {
+        let b = auth.as_bytes();
+        let host_port = match b.iter().rposition(|&c| c == b'@') {
+            Some(at) => &auth[at + 1..],
+            None => auth,
+        };
+        let hp = host_port.as_bytes();
+        let host = if hp.first() == Some(&b'[') {
+            match hp.iter().position(|&c| c == b']') {
+                Some(end) => &host_port[..=end],
+                None => host_port,
+            }
+        } else {
+            match hp.iter().position(|&c| c == b':') {
+                Some(colon) => &host_port[..colon],
+                None => host_port,
+            }
+        };
+        let port = b
+            .iter()
+            .rposition(|&c| c == b':')
+            .and_then(|colon| auth[colon + 1..].parse().ok());
+        AuthorityParts {
+            host_port,
+            host,
+            port,
+        }
+    }
+}
+
 /// The pool key for `host` (bare, any case) and `port`: `last`'s when it
 /// names the same place, without an allocation.
 fn tcp_key(host: &str, port: u16, last: Option<&PoolKey>) -> PoolKey {
@@ -130,8 +175,9 @@ pub(crate) fn prepare(
             "only HTTP/1.0 and HTTP/1.1 are spoken",
         ));
     }
-    let host = url.host().filter(|h| !h.is_empty());
-    let port = url.port_u16().unwrap_or(80);
+    let parts = url.authority().map(|a| AuthorityParts::of(a.as_str()));
+    let host = parts.map(|p| p.host).filter(|h| !h.is_empty());
+    let port = parts.and_then(|p| p.port).unwrap_or(80);
     let host = connect_to.map(|(h, _)| h.as_str()).or(host);
     let port = connect_to.map_or(port, |(_, p)| *p);
     let key = match (unix, host) {
@@ -146,10 +192,7 @@ pub(crate) fn prepare(
         (None, None) => return Err(ClientError::InvalidRequest("the URL has no host")),
     };
     // The Host field: authority without userinfo.
-    let authority: Option<&str> = url
-        .authority()
-        .map(|a| a.as_str().rsplit('@').next().unwrap_or(""))
-        .filter(|a| !a.is_empty());
+    let authority: Option<&str> = parts.map(|p| p.host_port).filter(|a| !a.is_empty());
     let target: &str = if connect {
         match (authority, url.port_u16()) {
             (Some(a), Some(_)) => a,
@@ -286,4 +329,32 @@ pub(crate) fn idempotent(m: &Method) -> bool {
         *m,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthorityParts;
+
+    #[test]
+    fn authority_parts_agree_with_http() {
+        for url in [
+            "http://example.com/",
+            "http://Example.COM:8080/x",
+            "http://127.0.0.1:18080/",
+            "http://[::1]/",
+            "http://[::1]:81/",
+            "http://user@host:82/",
+            "http://user:pw@host/",
+            "http://user:pw@[fe80::1]:83/",
+            "http://host:/",
+            "http://host:99999/",
+        ] {
+            let uri: http::Uri = url.parse().unwrap();
+            let a = uri.authority().unwrap();
+            let p = AuthorityParts::of(a.as_str());
+            assert_eq!(p.host, uri.host().unwrap(), "{url}");
+            assert_eq!(p.port, uri.port_u16(), "{url}");
+            assert_eq!(p.host_port, a.as_str().rsplit('@').next().unwrap(), "{url}");
+        }
+    }
 }

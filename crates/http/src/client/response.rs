@@ -117,7 +117,11 @@ impl Response {
 
 impl Drop for Response {
     fn drop(&mut self) {
-        // The emptied map holds the next response's fields.
-        crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
+        // The emptied map holds the next response's fields. A map given
+        // away already (into_http) left one without a table: nothing to
+        // keep, and no new empty map to make and drop.
+        if self.headers.capacity() > 0 {
+            crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
+        }
     }
 }

@@ -121,6 +121,10 @@ impl Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
-        crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
+        // A map given away already (into_http) left one without a table:
+        // nothing to keep, and no new empty map to make and drop.
+        if self.headers.capacity() > 0 {
+            crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
+        }
     }
 }

@@ -322,6 +322,51 @@ fn unix_socket() {
 }
 
 #[test]
+fn a_unix_listener_with_a_full_backlog_fails_the_request_instead_of_blocking() {
+    use evloop_buffer::{ListenerExt, ListenerOptions};
+    let path = std::env::temp_dir().join(format!("evloop-client-full-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    // A listener whose loop never runs: nothing is accepted, and its
+    // backlog of one fills after a couple of connections.
+    let mut server: Loop<()> = Loop::new().unwrap();
+    server
+        .ctx()
+        .listen(
+            path.clone(),
+            &ListenerOptions::new().backlog(1),
+            |_, _, _, _| {},
+        )
+        .unwrap();
+    let (mut lp, client) = client_loop::<St>(ClientOptions::new().max_per_host(8));
+    for _ in 0..6 {
+        let opts = evloop_http::client::RequestOptions::new().unix_socket(&path);
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send_with(
+                Request::get("http://app.local/")
+                    .body(RequestBody::Empty)
+                    .unwrap(),
+                opts,
+                |_, st: &mut St, r| st.done.push(r),
+            )
+            .unwrap();
+    }
+    let mut st = St::default();
+    // A blocking connect would hang in here, on the third request.
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+    match &st.done[0] {
+        Err(ClientError::Connect(e)) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+        other => panic!(
+            "expected a connect error, got {:?}",
+            other.as_ref().map(|r| r.status())
+        ),
+    }
+}
+
+#[test]
 fn refused_connect_and_bad_urls() {
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

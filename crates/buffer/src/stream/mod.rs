@@ -105,6 +105,7 @@ pub(crate) mod sys;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 
 use evloop::{Ctx, LoopId};
 
@@ -183,6 +184,22 @@ pub trait StreamExt<T: 'static> {
     /// connect is reported as an event.
     fn new_stream_connect(&mut self, addr: SocketAddr) -> io::Result<StreamId>;
 
+    /// Makes a stream and connects it, without blocking, to the Unix
+    /// stream socket at `path`, with the same events as
+    /// [`new_stream_connect`](StreamExt::new_stream_connect). A local
+    /// connect is decided at once: [`StreamEvent::Connected`] comes on the
+    /// next iteration, or [`StreamEvent::Error`] (direction `Write`) with
+    /// the reason: no such socket, refused, or `EAGAIN` when the
+    /// listener's backlog is full (where std's blocking
+    /// `UnixStream::connect` would stall the loop until the peer accepts).
+    ///
+    /// # Errors
+    ///
+    /// If no socket could be created, or `path` is not a filesystem path
+    /// that fits a `sockaddr_un` (at most 107 bytes, no NUL byte): the
+    /// latter is `InvalidInput`.
+    fn new_stream_connect_unix(&mut self, path: &Path) -> io::Result<StreamId>;
+
     /// Two streams connected to each other through a Unix socketpair
     /// (libevent's `bufferevent_pair_new`): for tests, and for handing
     /// bytes between parts of one program.
@@ -210,6 +227,10 @@ impl<T: 'static> StreamExt<T> for Ctx<'_, T> {
 
     fn new_stream_connect(&mut self, addr: SocketAddr) -> io::Result<StreamId> {
         connect::connect(self, addr)
+    }
+
+    fn new_stream_connect_unix(&mut self, path: &Path) -> io::Result<StreamId> {
+        connect::connect_unix(self, path)
     }
 
     fn new_stream_pair(&mut self) -> io::Result<(StreamId, StreamId)> {

@@ -1,4 +1,5 @@
-//! The few socket calls std does not offer: a non-blocking `connect`,
+//! The few socket calls std does not offer: a non-blocking `connect` (TCP
+//! and Unix-domain),
 //! `accept4` with both flags, `SO_REUSEPORT` before `bind`, `SO_ERROR`,
 //! `sendmsg` with `MSG_NOSIGNAL`, and `shutdown` on a bare fd. Every
 //! `unsafe` block of the crate's stream and listener code lives here.
@@ -7,6 +8,8 @@ use std::io::{self, IoSlice};
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
@@ -76,6 +79,62 @@ pub(crate) fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
         let fd = cvt(libc::socket(family(addr), flags, 0))?;
         Ok(OwnedFd::from_raw_fd(fd))
     }
+}
+
+/// A Unix-domain socket address (a filesystem path) in the kernel's
+/// layout.
+pub(crate) struct UnixAddr {
+    raw: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+impl UnixAddr {
+    /// `InvalidInput` for a path with a NUL byte or too long for
+    /// `sun_path` with its terminating NUL.
+    pub(crate) fn new(path: &Path) -> io::Result<UnixAddr> {
+        let bytes = path.as_os_str().as_bytes();
+        // SAFETY: sockaddr_un is plain data; all zeroes is a valid value
+        // (and gives the path its terminating NUL).
+        let mut raw: libc::sockaddr_un = unsafe { mem::zeroed() };
+        if bytes.is_empty() || bytes.contains(&0) || bytes.len() >= raw.sun_path.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a Unix socket path: empty, with a NUL byte, or longer than 107 bytes",
+            ));
+        }
+        raw.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (dst, &src) in raw.sun_path.iter_mut().zip(bytes) {
+            *dst = src as libc::c_char;
+        }
+        let len = mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+        Ok(UnixAddr {
+            raw,
+            len: len as libc::socklen_t,
+        })
+    }
+}
+
+/// A new non-blocking, close-on-exec Unix stream socket.
+pub(crate) fn unix_socket() -> io::Result<OwnedFd> {
+    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket() takes no pointers; a non-negative result is a new fd
+    // that nothing else owns, so OwnedFd may take it.
+    unsafe {
+        let fd = cvt(libc::socket(libc::AF_UNIX, flags, 0))?;
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Connects `fd` to `addr` without blocking. `EAGAIN` (the listener's
+/// backlog is full) is returned as the error it is.
+pub(crate) fn connect_unix(fd: BorrowedFd<'_>, addr: &UnixAddr) -> io::Result<()> {
+    let ptr: *const libc::sockaddr = (&addr.raw as *const libc::sockaddr_un).cast();
+    // A non-blocking Unix-domain connect never sleeps, so it is not
+    // interrupted (EINTR) either: one call decides.
+    // SAFETY: ptr/len describe `addr.raw`, alive for the call; the fd is
+    // open.
+    cvt(unsafe { libc::connect(fd.as_raw_fd(), ptr, addr.len) })?;
+    Ok(())
 }
 
 /// Sets an `int` socket option.

@@ -3,7 +3,7 @@
 //! settings; what happens when it is made or fails.
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use evloop::Ctx;
 use evloop_buffer::stream::Watermarks;
@@ -48,33 +48,16 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
     let timeout = cl.opts.connect_timeout;
     let configured = cl.opts.resolver.or(cl.resolver);
     match key {
-        PoolKey::Unix(path) => match UnixStream::connect(&path) {
-            // A local connect completes at once (or fails at once).
-            Ok(s) => match ctx.new_stream(s) {
-                Ok(sid) => {
-                    setup(ctx, id, sid);
-                    connected(ctx, id, sid);
-                }
-                Err(e) => connect_failed_later(ctx, id, ClientError::Connect(e)),
-            },
-            Err(e) => connect_failed_later(ctx, id, ClientError::Connect(e)),
-        },
+        // Non-blocking: a listener with a full backlog is an error (EAGAIN),
+        // not a loop stalled until it accepts.
+        PoolKey::Unix(path) => {
+            let started = ctx.new_stream_connect_unix(&path);
+            connecting(ctx, id, started, timeout);
+        }
         PoolKey::Tcp { host, port } => {
             if let Ok(ip) = host.parse::<IpAddr>() {
-                match ctx.new_stream_connect(SocketAddr::new(ip, port)) {
-                    Ok(sid) => {
-                        if let Some(c) = conn::<T>(ctx, id) {
-                            c.stream = Some(sid);
-                        }
-                        setup(ctx, id, sid);
-                        if let Ok(mut s) = ctx.stream(sid) {
-                            // Bounds the connect; the body timeout takes
-                            // over once connected.
-                            let _ = s.set_timeouts(None, timeout);
-                        }
-                    }
-                    Err(e) => connect_failed_later(ctx, id, ClientError::Connect(e)),
-                }
+                let started = ctx.new_stream_connect(SocketAddr::new(ip, port));
+                connecting(ctx, id, started, timeout);
                 return;
             }
             let resolver = match configured {
@@ -132,6 +115,29 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
                 *slot = Some(dns);
             }
         }
+    }
+}
+
+/// A connect by address started (or not): the stream is the connection's,
+/// and its write timeout bounds the connect (the body timeout takes over
+/// once connected). The outcome comes as the stream's event.
+fn connecting<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    id: u64,
+    started: std::io::Result<StreamId>,
+    timeout: Option<Duration>,
+) {
+    match started {
+        Ok(sid) => {
+            if let Some(c) = conn::<T>(ctx, id) {
+                c.stream = Some(sid);
+            }
+            setup(ctx, id, sid);
+            if let Ok(mut s) = ctx.stream(sid) {
+                let _ = s.set_timeouts(None, timeout);
+            }
+        }
+        Err(e) => connect_failed_later(ctx, id, ClientError::Connect(e)),
     }
 }
 

@@ -296,7 +296,7 @@ fn host_names_go_through_the_resolver() {
 fn unix_socket() {
     let path = std::env::temp_dir().join(format!("evloop-client-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let mut lp: evloop::Loop<St> = evloop::Loop::new().unwrap();
+    let mut lp: Loop<St> = Loop::new().unwrap();
     let mut ctx = lp.ctx();
     let server = ctx.new_server(hello(), ServerOptions::new()).unwrap();
     ctx.server(server)
@@ -304,8 +304,19 @@ fn unix_socket() {
         .listen(format!("unix:{}", path.display()).as_str())
         .unwrap();
     let client = ctx.new_client(ClientOptions::new()).unwrap();
-    let opts = evloop_http::client::RequestOptions::new().unix_socket(&path);
-    ctx.client(client)
+    send_unix(&mut lp, client, &path);
+    let mut st = St::default();
+    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(st.done[0].as_ref().unwrap().body(), "app.local");
+}
+
+/// Sends a GET for `http://app.local/` over the Unix socket at `path`;
+/// its result goes to `St::done`.
+fn send_unix(lp: &mut Loop<St>, client: ClientId, path: &std::path::Path) {
+    let opts = evloop_http::client::RequestOptions::new().unix_socket(path);
+    lp.ctx()
+        .client(client)
         .unwrap()
         .send_with(
             Request::get("http://app.local/")
@@ -315,10 +326,6 @@ fn unix_socket() {
             |_, st: &mut St, r| st.done.push(r),
         )
         .unwrap();
-    let mut st = St::default();
-    run_until(&mut lp, &mut st, |s| !s.done.is_empty());
-    let _ = std::fs::remove_file(&path);
-    assert_eq!(st.done[0].as_ref().unwrap().body(), "app.local");
 }
 
 #[test]
@@ -339,18 +346,7 @@ fn a_unix_listener_with_a_full_backlog_fails_the_request_instead_of_blocking() {
         .unwrap();
     let (mut lp, client) = client_loop::<St>(ClientOptions::new().max_per_host(8));
     for _ in 0..6 {
-        let opts = evloop_http::client::RequestOptions::new().unix_socket(&path);
-        lp.ctx()
-            .client(client)
-            .unwrap()
-            .send_with(
-                Request::get("http://app.local/")
-                    .body(RequestBody::Empty)
-                    .unwrap(),
-                opts,
-                |_, st: &mut St, r| st.done.push(r),
-            )
-            .unwrap();
+        send_unix(&mut lp, client, &path);
     }
     let mut st = St::default();
     // A blocking connect would hang in here, on the third request.

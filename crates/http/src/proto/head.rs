@@ -76,15 +76,17 @@ impl RequestHead {
 ///
 /// [`HeadScanner::scan`]: super::HeadScanner::scan
 pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, HttpError> {
-    parse_request_head_shared(&Bytes::copy_from_slice(head), limits)
+    parse_request_head_shared(&Bytes::copy_from_slice(head), limits, None)
 }
 
 /// [`parse_request_head`] of a head already held as [`Bytes`] (the server
 /// splits it off its input): the target and the field values are slices
-/// of `head`, nothing is copied.
+/// of `head`, nothing is copied. With a connection's `cache`, what
+/// repeats from its previous requests is not checked again.
 pub(crate) fn parse_request_head_shared(
     shared: &Bytes,
     limits: &Limits,
+    cache: Option<&mut HeadCache>,
 ) -> Result<RequestHead, HttpError> {
     let head = skip_empty_lines(shared)?;
     check_line_ends(head)?;
@@ -116,12 +118,12 @@ pub(crate) fn parse_request_head_shared(
     };
     // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
     if request_line.ends_with(b"HTTP/1.1") || request_line.ends_with(b"HTTP/1.0") {
-        return parse_checked(shared, head, version, limits);
+        return parse_checked(shared, head, version, limits, cache);
     }
     let mut h = head.to_vec();
     h[line_len - 1] = b'1';
     let patched = Bytes::from(h);
-    parse_checked(&patched, &patched, version, limits)
+    parse_checked(&patched, &patched, version, limits, cache)
 }
 
 /// How many httparse header slots [`header_slots`] keeps on the stack.
@@ -149,6 +151,7 @@ fn parse_checked(
     head: &[u8],
     version: Version,
     limits: &Limits,
+    cache: Option<&mut HeadCache>,
 ) -> Result<RequestHead, HttpError> {
     let mut stack = [const { MaybeUninit::uninit() }; SLOTS_ON_STACK];
     let mut heap = Vec::new();
@@ -164,19 +167,62 @@ fn parse_checked(
     };
     let method =
         Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::bad("invalid method"))?;
-    let uri = parse_target(&method, sub(shared, target.as_bytes()))?;
+    let fields = req.headers.iter().map(|h| (h.name.as_bytes(), h.value));
+    finish(shared, method, target.as_bytes(), version, fields, cache)
+}
 
-    let mut headers = super::spare_maps::take(req.headers.len());
+/// What repeats from one request to the next on a connection, kept so
+/// that it is checked once: the Host value (a client sends the same one
+/// every time). It owns its bytes: a read buffer is not kept alive by it.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache {
+    /// A Host value that passed every check, as a field value.
+    host: Option<HeaderValue>,
+}
+
+/// Host values longer than this are checked every time rather than kept.
+const CACHED_HOST_MAX: usize = 255;
+
+/// The checks and the [`RequestHead`] once the head is tokenised (by
+/// httparse or by the one-pass parser of the common head): `target` and
+/// the field names and values are slices of `shared`.
+pub(super) fn finish<'a>(
+    shared: &Bytes,
+    method: Method,
+    target: &[u8],
+    version: Version,
+    fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    cache: Option<&mut HeadCache>,
+) -> Result<RequestHead, HttpError> {
+    let uri = parse_target(&method, sub(shared, target))?;
+
+    let mut headers = super::spare_maps::take(fields.len());
     let mut present = Present::default();
-    for h in req.headers.iter() {
-        let name = super::names::field_name(h.name.as_bytes())
-            .map_err(|_| HttpError::bad("invalid field name"))?;
-        present.note(&name, h.value);
-        let value = HeaderValue::from_maybe_shared(sub(shared, h.value))
-            .map_err(|_| HttpError::bad("invalid field value"))?;
+    for (name, value) in fields {
+        let name =
+            super::names::field_name(name).map_err(|_| HttpError::bad("invalid field name"))?;
+        present.note(&name, value);
+        let cached = match (name == HOST, cache.as_deref()) {
+            (true, Some(HeadCache { host: Some(h) })) if h.as_bytes() == value => Some(h.clone()),
+            _ => None,
+        };
+        let value = match cached {
+            Some(v) => {
+                // The same bytes passed valid_host before.
+                present.host_checked = true;
+                v
+            }
+            None => HeaderValue::from_maybe_shared(sub(shared, value))
+                .map_err(|_| HttpError::bad("invalid field value"))?,
+        };
         headers.append(name, value);
     }
     check_host(&uri, version, &present, &mut headers)?;
+    if let Some(c) = cache {
+        if present.hosts == 1 && !present.host_checked && present.host.len() <= CACHED_HOST_MAX {
+            c.host = HeaderValue::from_bytes(present.host).ok();
+        }
+    }
     let body = if present.framing {
         body_kind(&method, version, &headers)?
     } else {
@@ -212,6 +258,8 @@ pub(super) fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
 struct Present<'a> {
     hosts: usize,
     host: &'a [u8],
+    /// The Host value is the cached one: valid already.
+    host_checked: bool,
     framing: bool,
     expect: bool,
     upgrade: bool,
@@ -248,7 +296,10 @@ fn check_host(
     match present.hosts {
         0 if version != Version::HTTP_10 => return Err(HttpError::bad("missing Host")),
         0 => {}
-        1 if !present.host.is_empty() && !valid_host(present.host, false) => {
+        1 if !present.host_checked
+            && !present.host.is_empty()
+            && !valid_host(present.host, false) =>
+        {
             return Err(HttpError::bad("invalid Host"));
         }
         1 => {}

@@ -14,7 +14,7 @@ use super::date::DateCache;
 use super::route::Router;
 use super::slab::{Key, Slab};
 use super::{Body, BodyChunk, Request, Responder, ServerOptions};
-use crate::proto::{ChunkedDecoder, HeadScanner};
+use crate::proto::{ChunkedDecoder, HeadCache, HeadScanner};
 
 pub(crate) type BodyCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder, BodyChunk);
 pub(crate) type DrainCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder);
@@ -82,6 +82,8 @@ pub(crate) struct Conn<T: 'static> {
     pub(crate) stream: StreamId,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) scanner: HeadScanner,
+    /// What the connection's requests repeat (the Host value).
+    pub(crate) head_cache: HeadCache,
     pub(crate) reader: Reader<T>,
     /// Requests whose responses are not all sent yet, oldest first.
     pub(crate) queue: VecDeque<Exchange<T>>,

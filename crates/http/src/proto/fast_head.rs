@@ -9,13 +9,16 @@
 //! ends, every limit kept, all in the input's first piece. Anything else,
 //! valid or not, is `None` and goes the full way, which then finds the
 //! error if there is one. The checks after tokenising (target, Host,
-//! framing, ...) are the full path's own ([`finish`]).
+//! framing, ...) are the full path's own ([`finish_lazy`]).
 
 use bytes::Bytes;
-use http::{Method, Version};
+use http::{HeaderMap, HeaderValue, Method};
 
-use super::head::{finish, HeadCache, RequestHead};
-use super::{HttpError, Limits};
+use super::head::{finish_lazy, sub, HeadCache, RequestHead};
+use super::names::field_name;
+use super::scan::find_lf;
+use super::token::trim_ows;
+use super::{spare_maps, HttpError, Limits};
 
 /// Most field lines a head taken here may have (more go the full way).
 pub(crate) const FAST_FIELDS: usize = 32;
@@ -41,19 +44,48 @@ impl FastHead {
 
     /// The request head, `shared` being the `len()` bytes split off: the
     /// same result as [`parse_request_head`](super::parse_request_head)
-    /// of those bytes.
+    /// of those bytes, except that when the second value is true the
+    /// field map is left empty, to be made by [`fields_map`] of `shared`
+    /// if it is ever looked at (no check needed it).
     pub(crate) fn parse(
-        self,
+        &self,
         shared: &Bytes,
         cache: Option<&mut HeadCache>,
-    ) -> Result<RequestHead, HttpError> {
+    ) -> Result<(RequestHead, bool), HttpError> {
         let at = |a: u16, b: u16| &shared[usize::from(a)..usize::from(b)];
         let fields = self.fields[..self.count]
             .iter()
             .map(|f| (at(f[0], f[1]), at(f[2], f[3])));
         let target = at(self.target.0, self.target.1);
-        finish(shared, self.method, target, Version::HTTP_11, fields, cache)
+        finish_lazy(shared, self.method.clone(), target, fields, cache)
     }
+}
+
+/// The field map of `head`, a head [`FastHead::parse`] left its fields in:
+/// what the full path would have made of them.
+pub(crate) fn fields_map(head: &Bytes) -> HeaderMap {
+    let h: &[u8] = head;
+    // The head was checked: every line ends in CRLF, every field line is
+    // `name:value` with a token name, the value without CR or LF.
+    let lines = h.iter().filter(|&&b| b == b'\n').count();
+    let mut map = spare_maps::take(lines.saturating_sub(2));
+    let mut at = find_lf(h).map_or(h.len(), |lf| lf + 1);
+    while let Some(lf) = find_lf(&h[at..]).map(|i| at + i) {
+        let line = &h[at..lf.saturating_sub(1).max(at)];
+        at = lf + 1;
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let value = trim_ows(&line[colon + 1..]);
+        let (Ok(name), Ok(value)) = (
+            field_name(&line[..colon]),
+            HeaderValue::from_maybe_shared(sub(head, value)),
+        ) else {
+            continue;
+        };
+        map.append(name, value);
+    }
+    map
 }
 
 /// The common head at the start of `piece`, or `None` (see the module

@@ -194,7 +194,7 @@ pub(super) fn finish<'a>(
     fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
     cache: Option<&mut HeadCache>,
 ) -> Result<RequestHead, HttpError> {
-    let uri = parse_target(&method, sub(shared, target))?;
+    let uri = target_uri(&method, shared, target)?;
 
     let mut headers = super::spare_maps::take(fields.len());
     let mut present = Present::default();
@@ -242,6 +242,61 @@ pub(super) fn finish<'a>(
     })
 }
 
+/// [`finish`] for an origin-form HTTP/1.1 head that the one-pass parser
+/// tokenised, without building the field map when no check needs it (no
+/// Content-Length, Transfer-Encoding or Expect field): the result's
+/// `headers` is then empty and `true` says the fields are still to be
+/// read from the head ([`fields_map`](super::fast_head::fields_map)).
+/// Otherwise, [`finish`]'s result and `false`.
+pub(super) fn finish_lazy<'a>(
+    shared: &Bytes,
+    method: Method,
+    target: &[u8],
+    fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    cache: Option<&mut HeadCache>,
+) -> Result<(RequestHead, bool), HttpError> {
+    let version = Version::HTTP_11;
+    let mut present = Present::default();
+    for (name, value) in fields.clone() {
+        present.note_raw(name, value);
+    }
+    if present.framing || present.expect {
+        return finish(shared, method, target, version, fields, cache).map(|h| (h, false));
+    }
+    let uri = target_uri(&method, shared, target)?;
+    debug_assert!(uri.scheme().is_none());
+    if let (1, Some(HeadCache { host: Some(h) })) = (present.hosts, cache.as_deref()) {
+        present.host_checked = h.as_bytes() == present.host;
+    }
+    check_host_field(version, &present)?;
+    if let Some(c) = cache {
+        if present.hosts == 1 && !present.host_checked && present.host.len() <= CACHED_HOST_MAX {
+            c.host = HeaderValue::from_bytes(present.host).ok();
+        }
+    }
+    let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
+    let head = RequestHead {
+        method,
+        uri,
+        version,
+        headers: HeaderMap::new(),
+        body: BodyKind::None,
+        keep_alive,
+        expect_continue: false,
+        upgrade,
+    };
+    Ok((head, true))
+}
+
+/// [`parse_target`] of `target`, a slice of `shared`; the most common
+/// target, `/`, without a look at its bytes or a share of `shared`.
+fn target_uri(method: &Method, shared: &Bytes, target: &[u8]) -> Result<Uri, HttpError> {
+    if target == b"/" && *method != Method::CONNECT {
+        return Ok(Uri::from_static("/"));
+    }
+    parse_target(method, sub(shared, target))
+}
+
 /// `part`, a slice of `shared`, as the same bytes of `shared`: no
 /// allocation.
 pub(super) fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
@@ -267,6 +322,24 @@ struct Present<'a> {
 }
 
 impl<'a> Present<'a> {
+    /// [`note`](Self::note) by the raw name (a token), without making a
+    /// [`HeaderName`]: the same names, compared in any case.
+    fn note_raw(&mut self, name: &[u8], value: &'a [u8]) {
+        use super::names::folds_to;
+        match name.len() {
+            4 if folds_to(name, b"host") => {
+                self.hosts += 1;
+                self.host = value;
+            }
+            14 if folds_to(name, b"content-length") => self.framing = true,
+            17 if folds_to(name, b"transfer-encoding") => self.framing = true,
+            6 if folds_to(name, b"expect") => self.expect = true,
+            10 if folds_to(name, b"connection") => self.connection.add(value),
+            7 if folds_to(name, b"upgrade") => self.upgrade = true,
+            _ => {}
+        }
+    }
+
     fn note(&mut self, name: &HeaderName, value: &'a [u8]) {
         if name == HOST {
             self.hosts += 1;
@@ -293,24 +366,28 @@ fn check_host(
     present: &Present<'_>,
     headers: &mut HeaderMap,
 ) -> Result<(), HttpError> {
-    match present.hosts {
-        0 if version != Version::HTTP_10 => return Err(HttpError::bad("missing Host")),
-        0 => {}
-        1 if !present.host_checked
-            && !present.host.is_empty()
-            && !valid_host(present.host, false) =>
-        {
-            return Err(HttpError::bad("invalid Host"));
-        }
-        1 => {}
-        _ => return Err(HttpError::bad("more than one Host")),
-    }
+    check_host_field(version, present)?;
     if let (Some(_), Some(authority)) = (uri.scheme(), uri.authority()) {
         let value = HeaderValue::from_str(authority.as_str())
             .map_err(|_| HttpError::bad("invalid authority in request target"))?;
         headers.insert(HOST, value);
     }
     Ok(())
+}
+
+/// The Host field rules of [`check_host`], without the target.
+fn check_host_field(version: Version, present: &Present<'_>) -> Result<(), HttpError> {
+    match present.hosts {
+        0 if version != Version::HTTP_10 => Err(HttpError::bad("missing Host")),
+        1 if !present.host_checked
+            && !present.host.is_empty()
+            && !valid_host(present.host, false) =>
+        {
+            Err(HttpError::bad("invalid Host"))
+        }
+        0 | 1 => Ok(()),
+        _ => Err(HttpError::bad("more than one Host")),
+    }
 }
 
 /// Drops the empty lines [`HeadScanner`](super::HeadScanner) skipped.

@@ -49,11 +49,13 @@ pub(crate) fn step_with<T: 'static>(
             } else {
                 None
             };
-            let (bytes, parsed) = match fast {
+            let (bytes, parsed, lazy) = match fast {
                 Some(f) => {
                     let bytes = input.split_to(f.len());
-                    let parsed = f.parse(&bytes, Some(&mut conn.head_cache));
-                    (bytes, parsed)
+                    match f.parse(&bytes, Some(&mut conn.head_cache)) {
+                        Ok((head, lazy)) => (bytes, Ok(head), lazy),
+                        Err(e) => (bytes, Err(e), false),
+                    }
                 }
                 None => match conn.scanner.scan(input, limits) {
                     Err(e) => return Act::Fail(Some(e.status), e.reason),
@@ -70,7 +72,7 @@ pub(crate) fn step_with<T: 'static>(
                         let bytes = input.split_to(n);
                         let parsed =
                             parse_request_head_shared(&bytes, limits, Some(&mut conn.head_cache));
-                        (bytes, parsed)
+                        (bytes, parsed, false)
                     }
                 },
             };
@@ -92,7 +94,7 @@ pub(crate) fn step_with<T: 'static>(
             conn.fresh = false;
             // The body timeout counts from the head's end.
             conn.body_since = now;
-            start_request(server, conn, key, lp, head)
+            start_request(server, conn, key, lp, head, lazy.then_some(bytes))
         }
         Reader::Body(_) => body_step(server, conn, now, lp, key),
         Reader::Wait => {
@@ -121,6 +123,7 @@ pub(crate) fn start_request<T: 'static>(
     key: Key,
     lp: evloop::LoopId,
     head: crate::proto::RequestHead,
+    raw_fields: Option<Bytes>,
 ) -> Act<T> {
     let seq = conn.next_seq;
     conn.next_seq += 1;
@@ -196,7 +199,11 @@ pub(crate) fn start_request<T: 'static>(
         method: head.method,
         uri: head.uri,
         version: head.version,
-        headers: head.headers,
+        headers: match raw_fields {
+            Some(_) => std::sync::OnceLock::new(),
+            None => head.headers.into(),
+        },
+        raw_fields,
         content: None,
         has_body,
         responder,

@@ -24,7 +24,8 @@ use super::{spare_maps, HttpError, Limits};
 pub(crate) const FAST_FIELDS: usize = 32;
 
 /// A head [`scan_fast`] found: where its parts are, as offsets from its
-/// start (a head taken here is shorter than 64 KiB).
+/// start (a head taken here is shorter than 64 KiB). One is kept and
+/// refilled for each head (it is large to make or move).
 #[derive(Debug)]
 pub(crate) struct FastHead {
     len: usize,
@@ -33,6 +34,18 @@ pub(crate) struct FastHead {
     count: usize,
     /// Each field line's name (start, end) and value (start, end).
     fields: [[u16; 4]; FAST_FIELDS],
+}
+
+impl Default for FastHead {
+    fn default() -> Self {
+        FastHead {
+            len: 0,
+            method: Method::GET,
+            target: (0, 0),
+            count: 0,
+            fields: [[0; 4]; FAST_FIELDS],
+        }
+    }
 }
 
 impl FastHead {
@@ -88,10 +101,14 @@ pub(crate) fn fields_map(head: &Bytes) -> HeaderMap {
     map
 }
 
-/// The common head at the start of `piece`, or `None` (see the module
-/// documentation). Looks at no byte past the head, nor past
-/// `limits.max_head`.
-pub(crate) fn scan_fast(piece: &[u8], limits: &Limits) -> Option<FastHead> {
+/// Whether `piece` starts with a common head (see the module
+/// documentation), then described in `head`. Looks at no byte past the
+/// head, nor past `limits.max_head`.
+pub(crate) fn scan_fast(piece: &[u8], limits: &Limits, head: &mut FastHead) -> bool {
+    scan_into(piece, limits, head).is_some()
+}
+
+fn scan_into(piece: &[u8], limits: &Limits, head: &mut FastHead) -> Option<()> {
     let p = &piece[..piece.len().min(limits.max_head).min(usize::from(u16::MAX))];
     let (method, mut at) = known_method(p)?;
     let t0 = at;
@@ -110,20 +127,16 @@ pub(crate) fn scan_fast(piece: &[u8], limits: &Limits) -> Option<FastHead> {
         return None;
     }
     at += 11;
-    let mut head = FastHead {
-        len: 0,
-        method,
-        target: (t0 as u16, t1 as u16),
-        count: 0,
-        fields: [[0; 4]; FAST_FIELDS],
-    };
+    head.method = method;
+    head.target = (t0 as u16, t1 as u16);
+    head.count = 0;
     loop {
         if *p.get(at)? == b'\r' {
             if *p.get(at + 1)? != b'\n' {
                 return None;
             }
             head.len = at + 2;
-            return Some(head);
+            return Some(());
         }
         if head.count == FAST_FIELDS || head.count == limits.max_headers {
             return None;

@@ -180,7 +180,7 @@ mod version;
 pub(crate) use chunk_out::{add_last_chunk, add_piece};
 pub use chunked::{ChunkStep, ChunkedDecoder};
 pub use error::HttpError;
-pub(crate) use fast_head::{fields_map, scan_fast};
+pub(crate) use fast_head::{fields_map, scan_fast, FastHead};
 pub use framing::BodyKind;
 pub use head::{parse_request_head, RequestHead};
 pub(crate) use head::{parse_request_head_shared, HeadCache};

@@ -44,20 +44,18 @@ pub(crate) fn step_with<T: 'static>(
             let limits = &server.opts.limits;
             // The common head in one pass, when no scan of it has begun
             // (the scanner's position stays linear otherwise).
-            let fast = if conn.scanner.scanned() == 0 {
-                crate::proto::scan_fast(bytes::Buf::chunk(input), limits)
-            } else {
-                None
-            };
-            let (bytes, parsed, lazy) = match fast {
-                Some(f) => {
-                    let bytes = input.split_to(f.len());
-                    match f.parse(&bytes, Some(&mut conn.head_cache)) {
-                        Ok((head, lazy)) => (bytes, Ok(head), lazy),
-                        Err(e) => (bytes, Err(e), false),
-                    }
+            let fast = &mut server.fast_head;
+            let fast = conn.scanner.scanned() == 0
+                && crate::proto::scan_fast(bytes::Buf::chunk(input), limits, fast);
+            let (bytes, parsed, lazy) = if fast {
+                let f = &server.fast_head;
+                let bytes = input.split_to(f.len());
+                match f.parse(&bytes, Some(&mut conn.head_cache)) {
+                    Ok((head, lazy)) => (bytes, Ok(head), lazy),
+                    Err(e) => (bytes, Err(e), false),
                 }
-                None => match conn.scanner.scan(input, limits) {
+            } else {
+                match conn.scanner.scan(input, limits) {
                     Err(e) => return Act::Fail(Some(e.status), e.reason),
                     Ok(None) => {
                         conn.head_since.get_or_insert(now);
@@ -74,7 +72,7 @@ pub(crate) fn step_with<T: 'static>(
                             parse_request_head_shared(&bytes, limits, Some(&mut conn.head_cache));
                         (bytes, parsed, false)
                     }
-                },
+                }
             };
             let head = match parsed {
                 Ok(h) => h,

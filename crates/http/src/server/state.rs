@@ -14,7 +14,7 @@ use super::date::DateCache;
 use super::route::Router;
 use super::slab::{Key, Slab};
 use super::{Body, BodyChunk, Request, Responder, ServerOptions};
-use crate::proto::{ChunkedDecoder, HeadCache, HeadScanner};
+use crate::proto::{ChunkedDecoder, FastHead, HeadCache, HeadScanner};
 
 pub(crate) type BodyCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder, BodyChunk);
 pub(crate) type DrainCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder);
@@ -63,6 +63,14 @@ pub(crate) struct ServerState<T: 'static> {
     /// The wall-clock second the prefix's Date is for: `[from, until)`.
     pub(crate) ok_prefix_from: std::time::SystemTime,
     pub(crate) ok_prefix_until: std::time::SystemTime,
+    /// The last plain `200 OK` written whole: the prefix's head, then
+    /// the body from `plain_head_len` on. The next one with the same body
+    /// in the same second is one copy (a server mostly answers the same
+    /// small body again, and the head is all the prefix and its length).
+    pub(crate) plain_whole: Vec<u8>,
+    pub(crate) plain_head_len: usize,
+    /// Where the one-pass parser describes each head it takes.
+    pub(crate) fast_head: FastHead,
     /// `on_close` callbacks due (their request was dropped unanswered),
     /// called from the kick, which has the application state.
     pub(crate) closed: Vec<(Responder, Box<CloseCb<T>>)>,

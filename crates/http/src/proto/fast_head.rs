@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 
-use super::head::{finish_lazy, sub, HeadCache, RequestHead};
+use super::head::{finish_lazy, sub, Head, HeadCache};
 use super::names::field_name;
 use super::scan::find_lf;
 use super::token::trim_ows;
@@ -57,14 +57,14 @@ impl FastHead {
 
     /// The request head, `shared` being the `len()` bytes split off: the
     /// same result as [`parse_request_head`](super::parse_request_head)
-    /// of those bytes, except that when the second value is true the
-    /// field map is left empty, to be made by [`fields_map`] of `shared`
-    /// if it is ever looked at (no check needed it).
+    /// of those bytes, except that the field map may be left out, to be
+    /// made by [`fields_map`] of `shared` if it is ever looked at (no
+    /// check needed it).
     pub(crate) fn parse(
         &self,
         shared: &Bytes,
         cache: Option<&mut HeadCache>,
-    ) -> Result<(RequestHead, bool), HttpError> {
+    ) -> Result<Head, HttpError> {
         let at = |a: u16, b: u16| &shared[usize::from(a)..usize::from(b)];
         let fields = self.fields[..self.count]
             .iter()

@@ -49,6 +49,45 @@ impl RequestHead {
     }
 }
 
+/// A [`RequestHead`] as the server takes it: `headers` is `None` when the
+/// fields were checked without a map being made ([`finish_lazy`]), to be
+/// made from the head's bytes if ever looked at.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: Option<HeaderMap>,
+    pub(crate) body: BodyKind,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) upgrade: bool,
+}
+
+impl Head {
+    /// [`RequestHead::has_body`].
+    pub(crate) fn has_body(&self) -> bool {
+        !matches!(self.body, BodyKind::None | BodyKind::Length(0))
+    }
+
+    /// The public head; its map made from `shared` (the head's bytes) if
+    /// it was left out.
+    pub(crate) fn into_public(self, shared: &Bytes) -> RequestHead {
+        RequestHead {
+            method: self.method,
+            uri: self.uri,
+            version: self.version,
+            headers: self
+                .headers
+                .unwrap_or_else(|| super::fast_head::fields_map(shared)),
+            body: self.body,
+            keep_alive: self.keep_alive,
+            expect_continue: self.expect_continue,
+            upgrade: self.upgrade,
+        }
+    }
+}
+
 /// Parses a complete head: the bytes [`HeadScanner::scan`] measured (up to
 /// [`MAX_LEADING_EMPTY_LINES`] empty lines, the request line, the field
 /// lines and the blank line; nothing after it).
@@ -76,7 +115,8 @@ impl RequestHead {
 ///
 /// [`HeadScanner::scan`]: super::HeadScanner::scan
 pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, HttpError> {
-    parse_request_head_shared(&Bytes::copy_from_slice(head), limits, None)
+    let shared = Bytes::copy_from_slice(head);
+    parse_request_head_shared(&shared, limits, None).map(|h| h.into_public(&shared))
 }
 
 /// [`parse_request_head`] of a head already held as [`Bytes`] (the server
@@ -87,7 +127,7 @@ pub(crate) fn parse_request_head_shared(
     shared: &Bytes,
     limits: &Limits,
     cache: Option<&mut HeadCache>,
-) -> Result<RequestHead, HttpError> {
+) -> Result<Head, HttpError> {
     let head = skip_empty_lines(shared)?;
     check_line_ends(head)?;
     if !head.ends_with(b"\r\n\r\n") {
@@ -152,7 +192,7 @@ fn parse_checked(
     version: Version,
     limits: &Limits,
     cache: Option<&mut HeadCache>,
-) -> Result<RequestHead, HttpError> {
+) -> Result<Head, HttpError> {
     let mut stack = [const { MaybeUninit::uninit() }; SLOTS_ON_STACK];
     let mut heap = Vec::new();
     let slots = header_slots(&mut stack, &mut heap, limits.max_headers);
@@ -178,12 +218,14 @@ fn parse_checked(
 pub(crate) struct HeadCache {
     /// A Host value that passed every check, as a field value.
     host: Option<HeaderValue>,
+    /// The target `/` (copying one costs less than making one).
+    slash: Option<Uri>,
 }
 
 /// Host values longer than this are checked every time rather than kept.
 const CACHED_HOST_MAX: usize = 255;
 
-/// The checks and the [`RequestHead`] once the head is tokenised (by
+/// The checks and the [`Head`] once the head is tokenised (by
 /// httparse or by the one-pass parser of the common head): `target` and
 /// the field names and values are slices of `shared`.
 pub(super) fn finish<'a>(
@@ -192,9 +234,9 @@ pub(super) fn finish<'a>(
     target: &[u8],
     version: Version,
     fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
-    cache: Option<&mut HeadCache>,
-) -> Result<RequestHead, HttpError> {
-    let uri = target_uri(&method, shared, target)?;
+    mut cache: Option<&mut HeadCache>,
+) -> Result<Head, HttpError> {
+    let uri = target_uri(&method, shared, target, cache.as_deref_mut())?;
 
     let mut headers = super::spare_maps::take(fields.len());
     let mut present = Present::default();
@@ -203,7 +245,9 @@ pub(super) fn finish<'a>(
             super::names::field_name(name).map_err(|_| HttpError::bad("invalid field name"))?;
         present.note(&name, value);
         let cached = match (name == HOST, cache.as_deref()) {
-            (true, Some(HeadCache { host: Some(h) })) if h.as_bytes() == value => Some(h.clone()),
+            (true, Some(HeadCache { host: Some(h), .. })) if h.as_bytes() == value => {
+                Some(h.clone())
+            }
             _ => None,
         };
         let value = match cached {
@@ -230,11 +274,11 @@ pub(super) fn finish<'a>(
     };
     let expect_continue = present.expect && expect_continue(version, &headers, body)?;
     let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
-    Ok(RequestHead {
+    Ok(Head {
         method,
         uri,
         version,
-        headers,
+        headers: Some(headers),
         body,
         keep_alive,
         expect_continue,
@@ -245,27 +289,26 @@ pub(super) fn finish<'a>(
 /// [`finish`] for an origin-form HTTP/1.1 head that the one-pass parser
 /// tokenised, without building the field map when no check needs it (no
 /// Content-Length, Transfer-Encoding or Expect field): the result's
-/// `headers` is then empty and `true` says the fields are still to be
-/// read from the head ([`fields_map`](super::fast_head::fields_map)).
-/// Otherwise, [`finish`]'s result and `false`.
+/// `headers` is then `None`, the fields to be read from the head if
+/// needed ([`fields_map`](super::fast_head::fields_map)).
 pub(super) fn finish_lazy<'a>(
     shared: &Bytes,
     method: Method,
     target: &[u8],
     fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
-    cache: Option<&mut HeadCache>,
-) -> Result<(RequestHead, bool), HttpError> {
+    mut cache: Option<&mut HeadCache>,
+) -> Result<Head, HttpError> {
     let version = Version::HTTP_11;
     let mut present = Present::default();
     for (name, value) in fields.clone() {
         present.note_raw(name, value);
     }
     if present.framing || present.expect {
-        return finish(shared, method, target, version, fields, cache).map(|h| (h, false));
+        return finish(shared, method, target, version, fields, cache);
     }
-    let uri = target_uri(&method, shared, target)?;
+    let uri = target_uri(&method, shared, target, cache.as_deref_mut())?;
     debug_assert!(uri.scheme().is_none());
-    if let (1, Some(HeadCache { host: Some(h) })) = (present.hosts, cache.as_deref()) {
+    if let (1, Some(HeadCache { host: Some(h), .. })) = (present.hosts, cache.as_deref()) {
         present.host_checked = h.as_bytes() == present.host;
     }
     check_host_field(version, &present)?;
@@ -275,24 +318,32 @@ pub(super) fn finish_lazy<'a>(
         }
     }
     let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
-    let head = RequestHead {
+    Ok(Head {
         method,
         uri,
         version,
-        headers: HeaderMap::new(),
+        headers: None,
         body: BodyKind::None,
         keep_alive,
         expect_continue: false,
         upgrade,
-    };
-    Ok((head, true))
+    })
 }
 
 /// [`parse_target`] of `target`, a slice of `shared`; the most common
-/// target, `/`, without a look at its bytes or a share of `shared`.
-fn target_uri(method: &Method, shared: &Bytes, target: &[u8]) -> Result<Uri, HttpError> {
+/// target, `/`, without a look at its bytes or a share of `shared` (and
+/// with a connection's cache, a copy of the one made before).
+fn target_uri(
+    method: &Method,
+    shared: &Bytes,
+    target: &[u8],
+    cache: Option<&mut HeadCache>,
+) -> Result<Uri, HttpError> {
     if target == b"/" && *method != Method::CONNECT {
-        return Ok(Uri::from_static("/"));
+        return Ok(match cache {
+            Some(c) => c.slash.get_or_insert_with(|| Uri::from_static("/")).clone(),
+            None => Uri::from_static("/"),
+        });
     }
     parse_target(method, sub(shared, target))
 }

@@ -183,7 +183,7 @@ pub use error::HttpError;
 pub(crate) use fast_head::{fields_map, scan_fast, FastHead};
 pub use framing::BodyKind;
 pub use head::{parse_request_head, RequestHead};
-pub(crate) use head::{parse_request_head_shared, HeadCache};
+pub(crate) use head::{parse_request_head_shared, Head, HeadCache};
 pub use limits::Limits;
 // For the client, which splits heads off its input as Bytes (no copy).
 pub(crate) use response::parse_response_head_shared;

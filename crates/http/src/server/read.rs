@@ -47,13 +47,11 @@ pub(crate) fn step_with<T: 'static>(
             let fast = &mut server.fast_head;
             let fast = conn.scanner.scanned() == 0
                 && crate::proto::scan_fast(bytes::Buf::chunk(input), limits, fast);
-            let (bytes, parsed, lazy) = if fast {
+            let (bytes, parsed) = if fast {
                 let f = &server.fast_head;
                 let bytes = input.split_to(f.len());
-                match f.parse(&bytes, Some(&mut conn.head_cache)) {
-                    Ok((head, lazy)) => (bytes, Ok(head), lazy),
-                    Err(e) => (bytes, Err(e), false),
-                }
+                let parsed = f.parse(&bytes, Some(&mut conn.head_cache));
+                (bytes, parsed)
             } else {
                 match conn.scanner.scan(input, limits) {
                     Err(e) => return Act::Fail(Some(e.status), e.reason),
@@ -70,7 +68,7 @@ pub(crate) fn step_with<T: 'static>(
                         let bytes = input.split_to(n);
                         let parsed =
                             parse_request_head_shared(&bytes, limits, Some(&mut conn.head_cache));
-                        (bytes, parsed, false)
+                        (bytes, parsed)
                     }
                 }
             };
@@ -92,7 +90,7 @@ pub(crate) fn step_with<T: 'static>(
             conn.fresh = false;
             // The body timeout counts from the head's end.
             conn.body_since = now;
-            start_request(server, conn, key, lp, head, lazy.then_some(bytes))
+            start_request(server, conn, key, lp, head, bytes)
         }
         Reader::Body(_) => body_step(server, conn, now, lp, key),
         Reader::Wait => {
@@ -120,8 +118,8 @@ pub(crate) fn start_request<T: 'static>(
     conn: &mut Conn<T>,
     key: Key,
     lp: evloop::LoopId,
-    head: crate::proto::RequestHead,
-    raw_fields: Option<Bytes>,
+    head: crate::proto::Head,
+    bytes: Bytes,
 ) -> Act<T> {
     let seq = conn.next_seq;
     conn.next_seq += 1;
@@ -197,11 +195,13 @@ pub(crate) fn start_request<T: 'static>(
         method: head.method,
         uri: head.uri,
         version: head.version,
-        headers: match raw_fields {
-            Some(_) => std::sync::OnceLock::new(),
-            None => head.headers.into(),
+        // The head's bytes are kept only while the map is to be made
+        // from them.
+        raw_fields: head.headers.is_none().then_some(bytes),
+        headers: match head.headers {
+            Some(map) => map.into(),
+            None => std::sync::OnceLock::new(),
         },
-        raw_fields,
         content: None,
         has_body,
         responder,

@@ -79,19 +79,19 @@ impl FastHead {
 pub(crate) fn fields_map(head: &Bytes) -> HeaderMap {
     let h: &[u8] = head;
     // The head was checked: every line ends in CRLF, every field line is
-    // `name:value` with a token name, the value without CR or LF.
-    let lines = h.iter().filter(|&&b| b == b'\n').count();
-    let mut map = spare_maps::take(lines.saturating_sub(2));
+    // `name:value` with a token name, the value without CR or LF. A kept
+    // map has room for the usual head (no pass to count the lines).
+    let mut map = spare_maps::take(0);
     let mut at = find_lf(h).map_or(h.len(), |lf| lf + 1);
-    while let Some(lf) = find_lf(&h[at..]).map(|i| at + i) {
-        let line = &h[at..lf.saturating_sub(1).max(at)];
-        at = lf + 1;
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
+    while let Some(colon) = h[at..].iter().position(|&b| b == b':').map(|i| at + i) {
+        let Some(lf) = find_lf(&h[colon..]).map(|i| colon + i) else {
+            break;
         };
-        let value = trim_ows(&line[colon + 1..]);
+        let end = lf.saturating_sub(1).max(colon + 1);
+        let (name, value) = (&h[at..colon], trim_ows(&h[colon + 1..end]));
+        at = lf + 1;
         let (Ok(name), Ok(value)) = (
-            field_name(&line[..colon]),
+            field_name(name),
             HeaderValue::from_maybe_shared(sub(head, value)),
         ) else {
             continue;

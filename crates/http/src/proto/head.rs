@@ -218,8 +218,6 @@ fn parse_checked(
 pub(crate) struct HeadCache {
     /// A Host value that passed every check, as a field value.
     host: Option<HeaderValue>,
-    /// The target `/` (copying one costs less than making one).
-    slash: Option<Uri>,
 }
 
 /// Host values longer than this are checked every time rather than kept.
@@ -234,9 +232,9 @@ pub(super) fn finish<'a>(
     target: &[u8],
     version: Version,
     fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
-    mut cache: Option<&mut HeadCache>,
+    cache: Option<&mut HeadCache>,
 ) -> Result<Head, HttpError> {
-    let uri = target_uri(&method, shared, target, cache.as_deref_mut())?;
+    let uri = target_uri(&method, shared, target)?;
 
     let mut headers = super::spare_maps::take(fields.len());
     let mut present = Present::default();
@@ -245,9 +243,7 @@ pub(super) fn finish<'a>(
             super::names::field_name(name).map_err(|_| HttpError::bad("invalid field name"))?;
         present.note(&name, value);
         let cached = match (name == HOST, cache.as_deref()) {
-            (true, Some(HeadCache { host: Some(h), .. })) if h.as_bytes() == value => {
-                Some(h.clone())
-            }
+            (true, Some(HeadCache { host: Some(h) })) if h.as_bytes() == value => Some(h.clone()),
             _ => None,
         };
         let value = match cached {
@@ -296,7 +292,7 @@ pub(super) fn finish_lazy<'a>(
     method: Method,
     target: &[u8],
     fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
-    mut cache: Option<&mut HeadCache>,
+    cache: Option<&mut HeadCache>,
 ) -> Result<Head, HttpError> {
     let version = Version::HTTP_11;
     let mut present = Present::default();
@@ -306,9 +302,9 @@ pub(super) fn finish_lazy<'a>(
     if present.framing || present.expect {
         return finish(shared, method, target, version, fields, cache);
     }
-    let uri = target_uri(&method, shared, target, cache.as_deref_mut())?;
+    let uri = target_uri(&method, shared, target)?;
     debug_assert!(uri.scheme().is_none());
-    if let (1, Some(HeadCache { host: Some(h), .. })) = (present.hosts, cache.as_deref()) {
+    if let (1, Some(HeadCache { host: Some(h) })) = (present.hosts, cache.as_deref()) {
         present.host_checked = h.as_bytes() == present.host;
     }
     check_host_field(version, &present)?;
@@ -331,19 +327,10 @@ pub(super) fn finish_lazy<'a>(
 }
 
 /// [`parse_target`] of `target`, a slice of `shared`; the most common
-/// target, `/`, without a look at its bytes or a share of `shared` (and
-/// with a connection's cache, a copy of the one made before).
-fn target_uri(
-    method: &Method,
-    shared: &Bytes,
-    target: &[u8],
-    cache: Option<&mut HeadCache>,
-) -> Result<Uri, HttpError> {
+/// target, `/`, without a look at its bytes or a share of `shared`.
+fn target_uri(method: &Method, shared: &Bytes, target: &[u8]) -> Result<Uri, HttpError> {
     if target == b"/" && *method != Method::CONNECT {
-        return Ok(match cache {
-            Some(c) => c.slash.get_or_insert_with(|| Uri::from_static("/")).clone(),
-            None => Uri::from_static("/"),
-        });
+        return Ok(Uri::from_static("/"));
     }
     parse_target(method, sub(shared, target))
 }

@@ -63,8 +63,6 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             ok_prefix: Vec::new(),
             ok_prefix_from: std::time::UNIX_EPOCH,
             ok_prefix_until: std::time::UNIX_EPOCH,
-            plain_whole: Vec::new(),
-            plain_head_len: 0,
             fast_head: Default::default(),
             closed: Vec::new(),
         };

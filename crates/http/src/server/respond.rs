@@ -330,16 +330,12 @@ fn write_plain_ok<T: 'static>(
     if body.is_empty() || body.len() > 4096 || !plain_ok(server, ex) {
         return false;
     }
-    let fresh = server.ok_prefix_from <= now && now < server.ok_prefix_until;
-    if !fresh || server.plain_whole.get(server.plain_head_len..) != Some(&body[..]) {
-        let mut w = std::mem::take(&mut server.plain_whole);
-        w.clear();
-        ok_head(server, &mut w, now, body.len() as u64);
-        server.plain_head_len = w.len();
-        w.extend_from_slice(body);
-        server.plain_whole = w;
-    }
-    out.add(&server.plain_whole);
+    let mut h = std::mem::take(&mut server.scratch);
+    h.clear();
+    ok_head(server, &mut h, now, body.len() as u64);
+    h.extend_from_slice(body);
+    out.add(&h);
+    server.scratch = h;
     true
 }
 

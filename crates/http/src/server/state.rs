@@ -63,12 +63,6 @@ pub(crate) struct ServerState<T: 'static> {
     /// The wall-clock second the prefix's Date is for: `[from, until)`.
     pub(crate) ok_prefix_from: std::time::SystemTime,
     pub(crate) ok_prefix_until: std::time::SystemTime,
-    /// The last plain `200 OK` written whole: the prefix's head, then
-    /// the body from `plain_head_len` on. The next one with the same body
-    /// in the same second is one copy (a server mostly answers the same
-    /// small body again, and the head is all the prefix and its length).
-    pub(crate) plain_whole: Vec<u8>,
-    pub(crate) plain_head_len: usize,
     /// Where the one-pass parser describes each head it takes.
     pub(crate) fast_head: FastHead,
     /// `on_close` callbacks due (their request was dropped unanswered),

@@ -49,6 +49,45 @@ impl RequestHead {
     }
 }
 
+/// A [`RequestHead`] as the server takes it: `headers` is `None` when the
+/// fields were checked without a map being made ([`finish_lazy`]), to be
+/// made from the head's bytes if ever looked at.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: Option<HeaderMap>,
+    pub(crate) body: BodyKind,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) upgrade: bool,
+}
+
+impl Head {
+    /// [`RequestHead::has_body`].
+    pub(crate) fn has_body(&self) -> bool {
+        !matches!(self.body, BodyKind::None | BodyKind::Length(0))
+    }
+
+    /// The public head; its map made from `shared` (the head's bytes) if
+    /// it was left out.
+    pub(crate) fn into_public(self, shared: &Bytes) -> RequestHead {
+        RequestHead {
+            method: self.method,
+            uri: self.uri,
+            version: self.version,
+            headers: self
+                .headers
+                .unwrap_or_else(|| super::fast_head::fields_map(shared)),
+            body: self.body,
+            keep_alive: self.keep_alive,
+            expect_continue: self.expect_continue,
+            upgrade: self.upgrade,
+        }
+    }
+}
+
 /// Parses a complete head: the bytes [`HeadScanner::scan`] measured (up to
 /// [`MAX_LEADING_EMPTY_LINES`] empty lines, the request line, the field
 /// lines and the blank line; nothing after it).
@@ -76,16 +115,19 @@ impl RequestHead {
 ///
 /// [`HeadScanner::scan`]: super::HeadScanner::scan
 pub fn parse_request_head(head: &[u8], limits: &Limits) -> Result<RequestHead, HttpError> {
-    parse_request_head_shared(&Bytes::copy_from_slice(head), limits)
+    let shared = Bytes::copy_from_slice(head);
+    parse_request_head_shared(&shared, limits, None).map(|h| h.into_public(&shared))
 }
 
 /// [`parse_request_head`] of a head already held as [`Bytes`] (the server
 /// splits it off its input): the target and the field values are slices
-/// of `head`, nothing is copied.
+/// of `head`, nothing is copied. With a connection's `cache`, what
+/// repeats from its previous requests is not checked again.
 pub(crate) fn parse_request_head_shared(
     shared: &Bytes,
     limits: &Limits,
-) -> Result<RequestHead, HttpError> {
+    cache: Option<&mut HeadCache>,
+) -> Result<Head, HttpError> {
     let head = skip_empty_lines(shared)?;
     check_line_ends(head)?;
     if !head.ends_with(b"\r\n\r\n") {
@@ -116,12 +158,12 @@ pub(crate) fn parse_request_head_shared(
     };
     // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
     if request_line.ends_with(b"HTTP/1.1") || request_line.ends_with(b"HTTP/1.0") {
-        return parse_checked(shared, head, version, limits);
+        return parse_checked(shared, head, version, limits, cache);
     }
     let mut h = head.to_vec();
     h[line_len - 1] = b'1';
     let patched = Bytes::from(h);
-    parse_checked(&patched, &patched, version, limits)
+    parse_checked(&patched, &patched, version, limits, cache)
 }
 
 /// How many httparse header slots [`header_slots`] keeps on the stack.
@@ -149,7 +191,8 @@ fn parse_checked(
     head: &[u8],
     version: Version,
     limits: &Limits,
-) -> Result<RequestHead, HttpError> {
+    cache: Option<&mut HeadCache>,
+) -> Result<Head, HttpError> {
     let mut stack = [const { MaybeUninit::uninit() }; SLOTS_ON_STACK];
     let mut heap = Vec::new();
     let slots = header_slots(&mut stack, &mut heap, limits.max_headers);
@@ -164,19 +207,62 @@ fn parse_checked(
     };
     let method =
         Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::bad("invalid method"))?;
-    let uri = parse_target(&method, sub(shared, target.as_bytes()))?;
+    let fields = req.headers.iter().map(|h| (h.name.as_bytes(), h.value));
+    finish(shared, method, target.as_bytes(), version, fields, cache)
+}
 
-    let mut headers = super::spare_maps::take(req.headers.len());
+/// What repeats from one request to the next on a connection, kept so
+/// that it is checked once: the Host value (a client sends the same one
+/// every time). It owns its bytes: a read buffer is not kept alive by it.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache {
+    /// A Host value that passed every check, as a field value.
+    host: Option<HeaderValue>,
+}
+
+/// Host values longer than this are checked every time rather than kept.
+const CACHED_HOST_MAX: usize = 255;
+
+/// The checks and the [`Head`] once the head is tokenised (by
+/// httparse or by the one-pass parser of the common head): `target` and
+/// the field names and values are slices of `shared`.
+pub(super) fn finish<'a>(
+    shared: &Bytes,
+    method: Method,
+    target: &[u8],
+    version: Version,
+    fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    cache: Option<&mut HeadCache>,
+) -> Result<Head, HttpError> {
+    let uri = target_uri(&method, shared, target)?;
+
+    let mut headers = super::spare_maps::take(fields.len());
     let mut present = Present::default();
-    for h in req.headers.iter() {
-        let name = super::names::field_name(h.name.as_bytes())
-            .map_err(|_| HttpError::bad("invalid field name"))?;
-        present.note(&name, h.value);
-        let value = HeaderValue::from_maybe_shared(sub(shared, h.value))
-            .map_err(|_| HttpError::bad("invalid field value"))?;
+    for (name, value) in fields {
+        let name =
+            super::names::field_name(name).map_err(|_| HttpError::bad("invalid field name"))?;
+        present.note(&name, value);
+        let cached = match (name == HOST, cache.as_deref()) {
+            (true, Some(HeadCache { host: Some(h) })) if h.as_bytes() == value => Some(h.clone()),
+            _ => None,
+        };
+        let value = match cached {
+            Some(v) => {
+                // The same bytes passed valid_host before.
+                present.host_checked = true;
+                v
+            }
+            None => HeaderValue::from_maybe_shared(sub(shared, value))
+                .map_err(|_| HttpError::bad("invalid field value"))?,
+        };
         headers.append(name, value);
     }
     check_host(&uri, version, &present, &mut headers)?;
+    if let Some(c) = cache {
+        if present.hosts == 1 && !present.host_checked && present.host.len() <= CACHED_HOST_MAX {
+            c.host = HeaderValue::from_bytes(present.host).ok();
+        }
+    }
     let body = if present.framing {
         body_kind(&method, version, &headers)?
     } else {
@@ -184,16 +270,69 @@ fn parse_checked(
     };
     let expect_continue = present.expect && expect_continue(version, &headers, body)?;
     let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
-    Ok(RequestHead {
+    Ok(Head {
         method,
         uri,
         version,
-        headers,
+        headers: Some(headers),
         body,
         keep_alive,
         expect_continue,
         upgrade,
     })
+}
+
+/// [`finish`] for an origin-form HTTP/1.1 head that the one-pass parser
+/// tokenised, without building the field map when no check needs it (no
+/// Content-Length, Transfer-Encoding or Expect field): the result's
+/// `headers` is then `None`, the fields to be read from the head if
+/// needed ([`fields_map`](super::fast_head::fields_map)).
+pub(super) fn finish_lazy<'a>(
+    shared: &Bytes,
+    method: Method,
+    target: &[u8],
+    fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    cache: Option<&mut HeadCache>,
+) -> Result<Head, HttpError> {
+    let version = Version::HTTP_11;
+    let mut present = Present::default();
+    for (name, value) in fields.clone() {
+        present.note_raw(name, value);
+    }
+    if present.framing || present.expect {
+        return finish(shared, method, target, version, fields, cache);
+    }
+    let uri = target_uri(&method, shared, target)?;
+    debug_assert!(uri.scheme().is_none());
+    if let (1, Some(HeadCache { host: Some(h) })) = (present.hosts, cache.as_deref()) {
+        present.host_checked = h.as_bytes() == present.host;
+    }
+    check_host_field(version, &present)?;
+    if let Some(c) = cache {
+        if present.hosts == 1 && !present.host_checked && present.host.len() <= CACHED_HOST_MAX {
+            c.host = HeaderValue::from_bytes(present.host).ok();
+        }
+    }
+    let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
+    Ok(Head {
+        method,
+        uri,
+        version,
+        headers: None,
+        body: BodyKind::None,
+        keep_alive,
+        expect_continue: false,
+        upgrade,
+    })
+}
+
+/// [`parse_target`] of `target`, a slice of `shared`; the most common
+/// target, `/`, without a look at its bytes or a share of `shared`.
+fn target_uri(method: &Method, shared: &Bytes, target: &[u8]) -> Result<Uri, HttpError> {
+    if target == b"/" && *method != Method::CONNECT {
+        return Ok(Uri::from_static("/"));
+    }
+    parse_target(method, sub(shared, target))
 }
 
 /// `part`, a slice of `shared`, as the same bytes of `shared`: no
@@ -212,6 +351,8 @@ pub(super) fn sub(shared: &Bytes, part: &[u8]) -> Bytes {
 struct Present<'a> {
     hosts: usize,
     host: &'a [u8],
+    /// The Host value is the cached one: valid already.
+    host_checked: bool,
     framing: bool,
     expect: bool,
     upgrade: bool,
@@ -219,6 +360,24 @@ struct Present<'a> {
 }
 
 impl<'a> Present<'a> {
+    /// [`note`](Self::note) by the raw name (a token), without making a
+    /// [`HeaderName`]: the same names, compared in any case.
+    fn note_raw(&mut self, name: &[u8], value: &'a [u8]) {
+        use super::names::folds_to;
+        match name.len() {
+            4 if folds_to(name, b"host") => {
+                self.hosts += 1;
+                self.host = value;
+            }
+            14 if folds_to(name, b"content-length") => self.framing = true,
+            17 if folds_to(name, b"transfer-encoding") => self.framing = true,
+            6 if folds_to(name, b"expect") => self.expect = true,
+            10 if folds_to(name, b"connection") => self.connection.add(value),
+            7 if folds_to(name, b"upgrade") => self.upgrade = true,
+            _ => {}
+        }
+    }
+
     fn note(&mut self, name: &HeaderName, value: &'a [u8]) {
         if name == HOST {
             self.hosts += 1;
@@ -245,21 +404,28 @@ fn check_host(
     present: &Present<'_>,
     headers: &mut HeaderMap,
 ) -> Result<(), HttpError> {
-    match present.hosts {
-        0 if version != Version::HTTP_10 => return Err(HttpError::bad("missing Host")),
-        0 => {}
-        1 if !present.host.is_empty() && !valid_host(present.host, false) => {
-            return Err(HttpError::bad("invalid Host"));
-        }
-        1 => {}
-        _ => return Err(HttpError::bad("more than one Host")),
-    }
+    check_host_field(version, present)?;
     if let (Some(_), Some(authority)) = (uri.scheme(), uri.authority()) {
         let value = HeaderValue::from_str(authority.as_str())
             .map_err(|_| HttpError::bad("invalid authority in request target"))?;
         headers.insert(HOST, value);
     }
     Ok(())
+}
+
+/// The Host field rules of [`check_host`], without the target.
+fn check_host_field(version: Version, present: &Present<'_>) -> Result<(), HttpError> {
+    match present.hosts {
+        0 if version != Version::HTTP_10 => Err(HttpError::bad("missing Host")),
+        1 if !present.host_checked
+            && !present.host.is_empty()
+            && !valid_host(present.host, false) =>
+        {
+            Err(HttpError::bad("invalid Host"))
+        }
+        0 | 1 => Ok(()),
+        _ => Err(HttpError::bad("more than one Host")),
+    }
 }
 
 /// Drops the empty lines [`HeadScanner`](super::HeadScanner) skipped.

@@ -44,7 +44,7 @@ pub(super) fn field_name(raw: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
 /// letter or `-` is an upper-case letter, or CR for `-`, and neither CR
 /// nor any other non-token byte is in `raw`. Branch-free so that it
 /// unrolls.
-fn folds_to(raw: &[u8], lower: &[u8]) -> bool {
+pub(super) fn folds_to(raw: &[u8], lower: &[u8]) -> bool {
     raw.len() == lower.len()
         && raw
             .iter()

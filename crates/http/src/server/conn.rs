@@ -16,7 +16,7 @@ use super::respond::advance;
 use super::slab::Key;
 use super::state::{conn, parts, server, Conn, Deadline, Out, Reader, Servers};
 use super::{BodyChunk, Responder};
-use crate::proto::HeadScanner;
+use crate::proto::{HeadCache, HeadScanner};
 
 /// A new connection of server `skey`.
 pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Accepted) {
@@ -51,6 +51,7 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         stream: sid,
         peer,
         scanner: HeadScanner::new(),
+        head_cache: HeadCache::default(),
         reader: Reader::Head,
         queue: VecDeque::new(),
         next_seq: 0,

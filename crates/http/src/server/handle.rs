@@ -63,6 +63,7 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             ok_prefix: Vec::new(),
             ok_prefix_from: std::time::UNIX_EPOCH,
             ok_prefix_until: std::time::UNIX_EPOCH,
+            fast_head: Default::default(),
             closed: Vec::new(),
         };
         let key = self.ext_or_default::<Servers<T>>().servers.insert(st);

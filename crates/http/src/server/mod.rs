@@ -1,32 +1,41 @@
 // Cost notes (callgrind, release hello_server, GET / with a Host field;
-// the difference of two runs of N requests, so startup is left out).
-// 16 pipelined requests per write: 3.94k instructions per request (hyper
-// 1.x: 3.60k); one request per round trip: 6.76k (hyper: 5.66k). Of the
-// pipelined figure, parsing is ~1.7k (httparse ~550, the http crate's
-// HeaderMap/HeaderName/HeaderValue/Uri ~450, Host and target checks ~350),
-// the response ~450, the rest moving the request to its handler and back.
-// What a head costs is kept down by: the scanner finding a whole head in
-// one pass when the input's first piece holds it (scan.rs), the head split
-// off the input as Bytes without a copy (field values and the target are
-// slices of the read buffer), a spare HeaderMap reused across requests
+// the difference of two runs of N requests, so startup is left out). 16
+// pipelined requests per write: 3.94k instructions per request (hyper 1.x:
+// 3.60k) before the one-pass parser, 2.41k after it (counted over a whole
+// wrk run, startup included: 3.84k -> 2.41k; wrk at 64 connections, one
+// request per round trip: 5.97k -> 4.57k). What a head costs is kept down
+// by: the common head (a known method, an origin-form target, HTTP/1.1,
+// plain field lines, in the input's first piece) found and tokenised in
+// one pass instead of the scanner's pass and httparse's
+// (proto/fast_head.rs; anything else goes the full way, and the checks
+// after tokenising are the full path's own); its field map left to the
+// handler's first look when no check needs it (no Content-Length,
+// Transfer-Encoding or Expect): ~700 less for a handler that reads no
+// field, ~290 more for one that does (the map is then made from the head
+// through a OnceLock, without the connection's Host cache); the last valid
+// Host value kept per connection (owned bytes), so a repeated Host is
+// neither re-validated nor re-checked (~300); the head split off the input
+// as Bytes without a copy (field values and the target are slices of the
+// read buffer), a spare HeaderMap reused across requests
 // (proto/spare_maps.rs), a plain 200 written from a per-second prefix
 // (respond.rs), and the reader working on the held input in place, the
 // stream's buffers swapped with the connection's empty spares in one look
 // at both tables (engine.rs: hold, give_back). Per event (one request per
-// round trip) the split is now: the loop outside callbacks ~590 (poll
-// ~320, one monotonic clock read before and one after the poll ~130: the
-// wall clock is interpolated between reads every half second, as libev
-// does), calling the io watcher ~175, evloop-buffer ~1.03k (the read and
-// the write with their system-call wrappers, taking and restoring the read
-// callback, settling; the stream is looked up once per step), and this
-// crate's read callback ~4.96k. The stream has a write callback only
-// while a streamed response has a producer (Responder::on_drain), so a
-// plain reply runs none. Each look at the connection or the stream
-// (an extension-slot search by TypeId and a downcast) costs ~25-30: about
-// 20 downcasts per request remain, 4 of them evloop-buffer's own. Before the perf pass (git 7d2af5f) these
-// were 1.09k, 175, 1.72k and 5.56k (8.55k in all). System calls per
-// request: one read(2) and one write(2) (readv/writev before), and a share
-// of epoll_pwait2; no epoll_ctl while a connection is kept alive.
+// round trip, before the one-pass parser) the split was: the loop outside
+// callbacks ~590 (poll ~320, one monotonic clock read before and one after
+// the poll ~130: the wall clock is interpolated between reads every half
+// second, as libev does), calling the io watcher ~175, evloop-buffer
+// ~1.03k (the read and the write with their system-call wrappers, taking
+// and restoring the read callback, settling; the stream is looked up once
+// per step), and this crate's read callback ~4.96k. The stream has a write
+// callback only while a streamed response has a producer
+// (Responder::on_drain), so a plain reply runs none. Each look at the
+// connection or the stream (an extension-slot search by TypeId and a
+// downcast) costs ~25-30: about 20 downcasts per request remain, 4 of them
+// evloop-buffer's own. Before the perf pass (git 7d2af5f) these were
+// 1.09k, 175, 1.72k and 5.56k (8.55k in all). System calls per request:
+// one read(2) and one write(2) (readv/writev before), and a share of
+// epoll_pwait2; no epoll_ctl while a connection is kept alive.
 
 //! The server: listeners, connections, routing, responses (libevent's
 //! evhttp, with hyper's pipelining, upgrades and limits).

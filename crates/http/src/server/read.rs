@@ -42,40 +42,55 @@ pub(crate) fn step_with<T: 'static>(
                 return Act::Idle;
             }
             let limits = &server.opts.limits;
-            match conn.scanner.scan(input, limits) {
-                Err(e) => Act::Fail(Some(e.status), e.reason),
-                Ok(None) => {
-                    conn.head_since.get_or_insert(now);
-                    Act::Idle
-                }
-                Ok(Some(n)) => {
-                    // Split off (no copy when the head lies in one
-                    // piece of the input): the request's target and field
-                    // values are slices of it. As with hyper, a request
-                    // kept alive (long polling) keeps its read block
-                    // alive with it.
-                    let bytes = input.split_to(n);
-                    let head = match parse_request_head_shared(&bytes, limits) {
-                        Ok(h) => h,
-                        Err(e) => return Act::Fail(Some(e.status), e.reason),
-                    };
-                    let upgradable = head.upgrade || head.method == Method::CONNECT;
-                    if upgradable && !conn.queue.is_empty() {
-                        // The bytes after it may not be HTTP: it waits
-                        // until every earlier request is answered.
-                        input.prepend_bytes(bytes);
-                        conn.scanner.reset();
-                        conn.reader = Reader::Wait;
-                        conn.read_off = true;
+            // The common head in one pass, when no scan of it has begun
+            // (the scanner's position stays linear otherwise).
+            let fast = &mut server.fast_head;
+            let fast = conn.scanner.scanned() == 0
+                && crate::proto::scan_fast(bytes::Buf::chunk(input), limits, fast);
+            let (bytes, parsed) = if fast {
+                let f = &server.fast_head;
+                let bytes = input.split_to(f.len());
+                let parsed = f.parse(&bytes, Some(&mut conn.head_cache));
+                (bytes, parsed)
+            } else {
+                match conn.scanner.scan(input, limits) {
+                    Err(e) => return Act::Fail(Some(e.status), e.reason),
+                    Ok(None) => {
+                        conn.head_since.get_or_insert(now);
                         return Act::Idle;
                     }
-                    conn.head_since = None;
-                    conn.fresh = false;
-                    // The body timeout counts from the head's end.
-                    conn.body_since = now;
-                    start_request(server, conn, key, lp, head)
+                    Ok(Some(n)) => {
+                        // Split off (no copy when the head lies in one
+                        // piece of the input): the request's target and
+                        // field values are slices of it. As with hyper, a
+                        // request kept alive (long polling) keeps its read
+                        // block alive with it.
+                        let bytes = input.split_to(n);
+                        let parsed =
+                            parse_request_head_shared(&bytes, limits, Some(&mut conn.head_cache));
+                        (bytes, parsed)
+                    }
                 }
+            };
+            let head = match parsed {
+                Ok(h) => h,
+                Err(e) => return Act::Fail(Some(e.status), e.reason),
+            };
+            let upgradable = head.upgrade || head.method == Method::CONNECT;
+            if upgradable && !conn.queue.is_empty() {
+                // The bytes after it may not be HTTP: it waits until every
+                // earlier request is answered.
+                input.prepend_bytes(bytes);
+                conn.scanner.reset();
+                conn.reader = Reader::Wait;
+                conn.read_off = true;
+                return Act::Idle;
             }
+            conn.head_since = None;
+            conn.fresh = false;
+            // The body timeout counts from the head's end.
+            conn.body_since = now;
+            start_request(server, conn, key, lp, head, bytes)
         }
         Reader::Body(_) => body_step(server, conn, now, lp, key),
         Reader::Wait => {
@@ -103,7 +118,8 @@ pub(crate) fn start_request<T: 'static>(
     conn: &mut Conn<T>,
     key: Key,
     lp: evloop::LoopId,
-    head: crate::proto::RequestHead,
+    head: crate::proto::Head,
+    bytes: Bytes,
 ) -> Act<T> {
     let seq = conn.next_seq;
     conn.next_seq += 1;
@@ -179,7 +195,13 @@ pub(crate) fn start_request<T: 'static>(
         method: head.method,
         uri: head.uri,
         version: head.version,
-        headers: head.headers,
+        // The head's bytes are kept only while the map is to be made
+        // from them.
+        raw_fields: head.headers.is_none().then_some(bytes),
+        headers: match head.headers {
+            Some(map) => map.into(),
+            None => std::sync::OnceLock::new(),
+        },
         content: None,
         has_body,
         responder,

@@ -1,6 +1,8 @@
 //! [`Request`]: what a handler gets.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri, Version};
@@ -10,18 +12,37 @@ use super::Responder;
 /// A request, as a handler gets it: the head, the body (for routes that
 /// buffer it; see [`Route::stream_body`](super::Route::stream_body)) and
 /// the [`Responder`] that answers it.
-#[derive(Debug)]
 pub struct Request {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    /// Made on the first look when `raw_fields` is set: a handler that
+    /// reads no field costs no map.
+    pub(crate) headers: OnceLock<HeaderMap>,
+    /// The head, when its fields were checked without a map being made
+    /// (see `proto::fast_head::fields_map`).
+    pub(crate) raw_fields: Option<Bytes>,
     /// Boxed: most requests have neither body nor trailers, and a request
     /// is moved several times on its way to the handler.
     pub(crate) content: Option<Box<Content>>,
     pub(crate) has_body: bool,
     pub(crate) responder: Responder,
     pub(crate) peer: Option<SocketAddr>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("version", &self.version)
+            .field("headers", self.headers())
+            .field("content", &self.content)
+            .field("has_body", &self.has_body)
+            .field("responder", &self.responder)
+            .field("peer", &self.peer)
+            .finish()
+    }
 }
 
 /// A buffered body and its trailer fields.
@@ -62,7 +83,14 @@ impl Request {
 
     /// The header fields.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.get_or_init(|| self.made_fields())
+    }
+
+    /// The field map of a request whose fields were left in its head.
+    fn made_fields(&self) -> HeaderMap {
+        self.raw_fields
+            .as_ref()
+            .map_or_else(HeaderMap::new, crate::proto::fields_map)
     }
 
     /// The whole body, for routes that buffer it (the default); empty for a
@@ -114,17 +142,20 @@ impl Request {
         *req.method_mut() = std::mem::take(&mut self.method);
         *req.uri_mut() = std::mem::take(&mut self.uri);
         *req.version_mut() = self.version;
-        *req.headers_mut() = std::mem::take(&mut self.headers);
+        *req.headers_mut() = match self.headers.take() {
+            Some(map) => map,
+            None => self.made_fields(),
+        };
         req
     }
 }
 
 impl Drop for Request {
     fn drop(&mut self) {
-        // A map given away already (into_http) left one without a table:
-        // nothing to keep, and no new empty map to make and drop.
-        if self.headers.capacity() > 0 {
-            crate::proto::spare_maps::give_back(std::mem::take(&mut self.headers));
+        // A map given away already (into_http) or never made: nothing to
+        // keep.
+        if let Some(map) = self.headers.take() {
+            crate::proto::spare_maps::give_back(map);
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct Route<T: 'static> {
     pub(crate) path: String,
     pub(crate) prefix: bool,
     pub(crate) methods: Vec<Method>,
+    /// The standard methods the route takes, one bit each
+    /// ([`standard_bit`]): a request's method is checked without a walk of
+    /// `methods`.
+    standard: u16,
     pub(crate) handler: Option<Box<HandlerFn<T>>>,
     pub(crate) streaming: bool,
     pub(crate) max_body: Option<u64>,
@@ -216,10 +220,15 @@ impl<T: 'static> Router<T> {
                 self.extra_methods.push(m.clone());
             }
         }
+        let standard = methods
+            .iter()
+            .filter_map(standard_bit)
+            .fold(0, |bits, b| bits | b);
         self.routes.push(Route {
             path: path.to_owned(),
             prefix,
             methods: methods.to_vec(),
+            standard,
             handler: Some(wrap(handler)),
             streaming: false,
             max_body: None,
@@ -239,7 +248,7 @@ impl<T: 'static> Router<T> {
             };
         }
         match found {
-            Some(i) if self.routes[i].any_method || takes(&self.routes[i].methods, method) => {
+            Some(i) if self.routes[i].any_method || self.routes[i].takes(method) => {
                 Routed::Route(i)
             }
             Some(i) => Routed::NotAllowed(i),
@@ -288,26 +297,45 @@ where
     Box::new(move |ctx, data, req| handler(ctx, data, req).into())
 }
 
-fn takes(methods: &[Method], m: &Method) -> bool {
-    methods.is_empty()
-        || methods.contains(m)
-        || (*m == Method::HEAD && methods.contains(&Method::GET))
+impl<T: 'static> Route<T> {
+    /// Whether the route's method list takes `m` (HEAD where it takes GET).
+    fn takes(&self, m: &Method) -> bool {
+        if self.methods.is_empty() {
+            return true;
+        }
+        match standard_bit(m) {
+            Some(bit) => {
+                let head_by_get = bit == HEAD_BIT && self.standard & GET_BIT != 0;
+                self.standard & bit != 0 || head_by_get
+            }
+            None => self.methods.contains(m),
+        }
+    }
+}
+
+const GET_BIT: u16 = 1;
+const HEAD_BIT: u16 = 2;
+
+/// A bit for each method RFC 9110 (and RFC 5789, PATCH) define; `None`
+/// for any other.
+fn standard_bit(m: &Method) -> Option<u16> {
+    Some(match *m {
+        Method::GET => GET_BIT,
+        Method::HEAD => HEAD_BIT,
+        Method::POST => 4,
+        Method::PUT => 8,
+        Method::DELETE => 16,
+        Method::CONNECT => 32,
+        Method::OPTIONS => 64,
+        Method::TRACE => 128,
+        Method::PATCH => 256,
+        _ => return None,
+    })
 }
 
 /// The methods RFC 9110 (and RFC 5789, PATCH) define.
 fn is_standard(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET
-            | Method::HEAD
-            | Method::POST
-            | Method::PUT
-            | Method::DELETE
-            | Method::CONNECT
-            | Method::OPTIONS
-            | Method::TRACE
-            | Method::PATCH
-    )
+    standard_bit(m).is_some()
 }
 
 #[cfg(test)]
@@ -316,6 +344,42 @@ mod tests {
 
     fn ok(_: &mut Ctx<'_, ()>, _: &mut (), _: Request) -> Reply {
         Reply::Later
+    }
+
+    #[test]
+    fn method_bits_agree_with_the_method_list() {
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        let all = [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::CONNECT,
+            Method::OPTIONS,
+            Method::TRACE,
+            Method::PATCH,
+            purge.clone(),
+            Method::from_bytes(b"get").unwrap(),
+        ];
+        let lists: [&[Method]; 6] = [
+            &[],
+            &[Method::GET],
+            &[Method::HEAD],
+            &[Method::POST, Method::PUT],
+            &[purge.clone(), Method::DELETE],
+            &all,
+        ];
+        for list in lists {
+            let mut r: Router<()> = Router::new();
+            r.exact("/", list, ok);
+            for m in &all {
+                let want = list.is_empty()
+                    || list.contains(m)
+                    || (*m == Method::HEAD && list.contains(&Method::GET));
+                assert_eq!(r.routes[0].takes(m), want, "{list:?} {m}");
+            }
+        }
     }
 
     #[test]

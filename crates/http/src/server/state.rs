@@ -14,7 +14,7 @@ use super::date::DateCache;
 use super::route::Router;
 use super::slab::{Key, Slab};
 use super::{Body, BodyChunk, Request, Responder, ServerOptions};
-use crate::proto::{ChunkedDecoder, HeadScanner};
+use crate::proto::{ChunkedDecoder, FastHead, HeadCache, HeadScanner};
 
 pub(crate) type BodyCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder, BodyChunk);
 pub(crate) type DrainCb<T> = dyn FnMut(&mut Ctx<'_, T>, &mut T, Responder);
@@ -63,6 +63,8 @@ pub(crate) struct ServerState<T: 'static> {
     /// The wall-clock second the prefix's Date is for: `[from, until)`.
     pub(crate) ok_prefix_from: std::time::SystemTime,
     pub(crate) ok_prefix_until: std::time::SystemTime,
+    /// Where the one-pass parser describes each head it takes.
+    pub(crate) fast_head: FastHead,
     /// `on_close` callbacks due (their request was dropped unanswered),
     /// called from the kick, which has the application state.
     pub(crate) closed: Vec<(Responder, Box<CloseCb<T>>)>,
@@ -82,6 +84,8 @@ pub(crate) struct Conn<T: 'static> {
     pub(crate) stream: StreamId,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) scanner: HeadScanner,
+    /// What the connection's requests repeat (the Host value).
+    pub(crate) head_cache: HeadCache,
     pub(crate) reader: Reader<T>,
     /// Requests whose responses are not all sent yet, oldest first.
     pub(crate) queue: VecDeque<Exchange<T>>,

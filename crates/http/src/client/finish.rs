@@ -47,7 +47,7 @@ fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Respo
 /// Takes request `rid` out of everything: the map, the queue, the
 /// connection being made for it, its timer; its connection is closed (a
 /// connection whose response was read to the end was released before).
-fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Req<T>> {
+fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Box<Req<T>>> {
     let cs = clients::<T>(ctx)?;
     let r = cs.reqs.remove(&rid)?;
     if let Some(cl) = cs.clients.get_mut(&r.client) {

@@ -67,12 +67,12 @@ pub(crate) fn check<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Follow {
             Follow::Fail(ClientError::TooManyRedirects)
         }
         Ok(Some((method, url, headers, keep))) => {
-            r.redirect = Some(Next {
+            r.redirect = Some(Box::new(Next {
                 method,
                 url,
                 headers,
                 keep_body: keep == KeepBody::Keep,
-            });
+            }));
             Follow::Yes
         }
     }
@@ -88,6 +88,7 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
     let Some(next) = r.redirect.take() else {
         return;
     };
+    let next = *next;
     let Some(cl) = cs.clients.get_mut(&r.client) else {
         return;
     };

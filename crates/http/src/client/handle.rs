@@ -184,7 +184,7 @@ impl<T: 'static> Client<'_, T> {
         } else {
             parts.headers
         };
-        let r = Req {
+        let r = Box::new(Req {
             client: cid,
             key: p.key,
             method: parts.method,
@@ -234,7 +234,7 @@ impl<T: 'static> Client<'_, T> {
             max_redirects,
             redirect: None,
             discarded: 0,
-        };
+        });
         let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
         cs.reqs.insert(rid, r);
         if let Some(cl) = cs.clients.get_mut(&cid) {

@@ -72,7 +72,9 @@ pub(crate) struct Clients<T: 'static> {
     pub(crate) next: u64,
     pub(crate) clients: Map<u64, ClientState>,
     pub(crate) conns: Map<u64, Conn>,
-    pub(crate) reqs: Map<u64, Req<T>>,
+    /// Boxed: a request record is large, and moving it into and out of
+    /// the map cost more than the allocation.
+    pub(crate) reqs: Map<u64, Box<Req<T>>>,
     /// Stopped request timers for later requests, with the cell that
     /// tells each which request it works for.
     pub(crate) spare_timers: Vec<(TimerId, Rc<Cell<u64>>)>,
@@ -243,7 +245,7 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) redirects: usize,
     pub(crate) max_redirects: u32,
     /// A redirect to follow once this response's body is read.
-    pub(crate) redirect: Option<super::follow::Next>,
+    pub(crate) redirect: Option<Box<super::follow::Next>>,
     /// Bytes of a redirect's body read and dropped.
     pub(crate) discarded: u64,
 }
@@ -253,7 +255,10 @@ pub(crate) fn clients<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>) -> Option<&'c mut
 }
 
 pub(crate) fn req<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: u64) -> Option<&'c mut Req<T>> {
-    ctx.ext_mut::<Clients<T>>()?.reqs.get_mut(&id)
+    ctx.ext_mut::<Clients<T>>()?
+        .reqs
+        .get_mut(&id)
+        .map(|r| &mut **r)
 }
 
 pub(crate) fn conn<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: u64) -> Option<&'c mut Conn> {

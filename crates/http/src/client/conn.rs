@@ -124,7 +124,17 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
         let Some(cl) = cs.clients.get(&r.client) else {
             return;
         };
-        let st = step(r, input, eof, &cl.opts.limits, &cl.opts.lenient);
+        let Some(c) = cs.conns.get_mut(&id) else {
+            return;
+        };
+        let st = step(
+            r,
+            input,
+            eof,
+            &cl.opts.limits,
+            &cl.opts.lenient,
+            &mut c.fields,
+        );
         let max_body = cl.opts.limits.max_body;
         drop(s);
         match st {

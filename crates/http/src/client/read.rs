@@ -9,7 +9,8 @@ use http::{HeaderMap, StatusCode};
 use super::state::{In, Req};
 use super::ClientError;
 use crate::proto::{
-    parse_response_head_shared, ChunkStep, ChunkedDecoder, Lenient, Limits, ResponseBodyKind,
+    parse_response_head_shared, ChunkStep, ChunkedDecoder, FieldCache, Lenient, Limits,
+    ResponseBodyKind,
 };
 
 /// Most body bytes handed over per step.
@@ -38,15 +39,17 @@ pub(crate) enum Step {
     Fail(ClientError),
 }
 
+/// `cache`: the connection's fields of its previous response.
 pub(crate) fn step<T: 'static>(
     r: &mut Req<T>,
     input: &mut Buffer,
     eof: bool,
     limits: &Limits,
     lenient: &Lenient,
+    cache: &mut FieldCache,
 ) -> Step {
     if r.framing.is_none() {
-        return head_step(r, input, eof, limits, lenient);
+        return head_step(r, input, eof, limits, lenient, cache);
     }
     if r.stream_response && r.redirect.is_none() && (r.read_cb.is_none() || r.paused) {
         return Step::Paused;
@@ -97,6 +100,7 @@ fn head_step<T: 'static>(
     eof: bool,
     limits: &Limits,
     lenient: &Lenient,
+    cache: &mut FieldCache,
 ) -> Step {
     if input.is_empty() {
         return match (eof, r.got_bytes) {
@@ -124,7 +128,7 @@ fn head_step<T: 'static>(
         Ok(Some(n)) => n,
     };
     let bytes = input.split_to(n);
-    let head = match parse_response_head_shared(&bytes, &r.method, limits, lenient) {
+    let head = match parse_response_head_shared(&bytes, &r.method, limits, lenient, Some(cache)) {
         Ok(h) => h,
         Err(e) => return Step::Fail(e.into()),
     };

@@ -16,7 +16,7 @@ use evloop_dns::resolver::ResolverId;
 use http::{HeaderMap, Method, Uri, Version};
 
 use super::{ClientError, ClientOptions, RequestBody, RequestId, Response, ResponseChunk};
-use crate::proto::{ChunkedDecoder, ResponseHead, ResponseScanner};
+use crate::proto::{ChunkedDecoder, FieldCache, ResponseHead, ResponseScanner};
 
 /// A multiply-rotate hash for the engine's maps: their keys are its own
 /// counters and the application's host names, nothing a peer chooses, so
@@ -159,6 +159,8 @@ pub(crate) struct Conn {
     pub(crate) error: Option<io::Error>,
     /// Reading is switched off (a streamed body not being taken).
     pub(crate) read_off: bool,
+    /// The fields of the last response read on it.
+    pub(crate) fields: FieldCache,
 }
 
 /// A streamed request body's sending side.

@@ -167,6 +167,7 @@ mod head;
 mod limits;
 mod names;
 mod response;
+mod response_cache;
 mod response_framing;
 mod response_scan;
 mod scan;
@@ -186,6 +187,7 @@ pub use limits::Limits;
 // For the client, which splits heads off its input as Bytes (no copy).
 pub(crate) use response::parse_response_head_shared;
 pub use response::{parse_response_head, Lenient, ResponseBodyKind, ResponseHead};
+pub(crate) use response_cache::FieldCache;
 pub use response_scan::ResponseScanner;
 pub use scan::{HeadScanner, MAX_LEADING_EMPTY_LINES};
 

@@ -40,17 +40,28 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     }
     r.conn = Some(id);
     let Some(sid) = sid else { return };
-    let head = r.wire_head.clone();
+    // Lent out while the stream is borrowed, then put back.
+    let head = std::mem::take(&mut r.wire_head);
     let wait = r.expect_wait;
     if wait {
         r.continue_since = Some(now);
     }
-    let Ok(mut s) = ctx.stream(sid) else { return };
-    if was_off {
-        s.enable(Direction::Read);
+    let written = match ctx.stream(sid) {
+        Ok(mut s) => {
+            if was_off {
+                s.enable(Direction::Read);
+            }
+            s.output().add(&head);
+            true
+        }
+        Err(_) => false,
+    };
+    if let Some(r) = req::<T>(ctx, rid) {
+        r.wire_head = head;
     }
-    s.output().add_bytes(head);
-    drop(s);
+    if !written {
+        return;
+    }
     if wait {
         arm(ctx, rid);
     } else {

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use evloop::{Ctx, TimerId};
 use evloop_buffer::{Buffer, StreamId};
 use evloop_dns::connect::ConnectId;
@@ -189,8 +188,9 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) headers: HeaderMap,
     pub(crate) unix: Option<PathBuf>,
     pub(crate) connect_to: Option<(String, u16)>,
-    /// The request head as sent.
-    pub(crate) wire_head: Bytes,
+    /// The request head as sent (copied to each connection it goes on:
+    /// a shared `Bytes` would cost an allocation to share).
+    pub(crate) wire_head: Vec<u8>,
     pub(crate) body: RequestBody,
     pub(crate) out: Option<OutStream<T>>,
     /// Framed request-body bytes not handed to the connection yet (no

@@ -95,6 +95,19 @@ pub(crate) fn on_event<T: 'static>(
 /// Reads what the connection's input holds for its request, handing each
 /// event to the request's callbacks, until more input is needed.
 pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
+    let mut rearm = None;
+    pump_steps(ctx, data, id, &mut rearm);
+    // The deadlines changed at the head: the timer is set for them once
+    // the steps are done, if the request is still there (most responses
+    // are read to their end in the same steps). A timer fires only from
+    // the loop, which these steps do not return to.
+    if let Some(rid) = rearm {
+        super::deadline::arm(ctx, rid);
+    }
+}
+
+/// [`pump`]'s steps; `rearm` gets the request whose timer is to be set.
+fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &mut Option<u64>) {
     loop {
         let now = ctx.now();
         let Some(c) = conn::<T>(ctx, id) else { return };
@@ -187,7 +200,7 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                 if streamed {
                     deliver_head(ctx, data, rid);
                 }
-                super::deadline::arm(ctx, rid);
+                *rearm = Some(rid);
             }
             Step::Data(bytes) => {
                 let Some(r) = req::<T>(ctx, rid) else { return };

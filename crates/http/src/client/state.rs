@@ -33,10 +33,17 @@ impl FastHasher {
 
 impl std::hash::Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(b));
+        // Whole words, then the rest a byte at a time: no copy into a
+        // scratch word (a memcpy call per word).
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.add(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            self.add(rest.iter().fold(0, |n, &b| n << 8 | u64::from(b)));
         }
     }
     fn write_u8(&mut self, n: u8) {
@@ -99,7 +106,7 @@ impl<T: 'static> Clients<T> {
 }
 
 /// Where a connection goes: the pool it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Eq)]
 pub(crate) enum PoolKey {
     /// `http://host:port` (host lowercase, IPv6 without brackets). The
     /// host is shared: the requests of a pool reuse its key.
@@ -108,6 +115,36 @@ pub(crate) enum PoolKey {
         port: u16,
     },
     Unix(PathBuf),
+}
+
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Keys of one pool mostly share their host: no text compare.
+            (PoolKey::Tcp { host: a, port: p }, PoolKey::Tcp { host: b, port: q }) => {
+                p == q && (Rc::ptr_eq(a, b) || a == b)
+            }
+            (PoolKey::Unix(a), PoolKey::Unix(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+// By content, as `eq` compares.
+impl std::hash::Hash for PoolKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            PoolKey::Tcp { host, port } => {
+                h.write_u8(0);
+                host.hash(h);
+                port.hash(h);
+            }
+            PoolKey::Unix(path) => {
+                h.write_u8(1);
+                path.hash(h);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -272,4 +309,49 @@ pub(crate) fn client<'c, T: 'static>(
     id: u64,
 ) -> Option<&'c mut ClientState> {
     ctx.ext_mut::<Clients<T>>()?.clients.get_mut(&id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn pool_keys_compare_and_hash_by_content() {
+        let hash = |k: &PoolKey| std::hash::BuildHasherDefault::<FastHasher>::default().hash_one(k);
+        let a = PoolKey::Tcp {
+            host: "example.com".into(),
+            port: 80,
+        };
+        let same = PoolKey::Tcp {
+            host: "example.com".into(),
+            port: 80,
+        };
+        let shared = a.clone();
+        assert!(a == same && a == shared);
+        assert_eq!(hash(&a), hash(&same));
+        let other_port = PoolKey::Tcp {
+            host: "example.com".into(),
+            port: 81,
+        };
+        let other_host = PoolKey::Tcp {
+            host: "example.org".into(),
+            port: 80,
+        };
+        assert!(a != other_port && a != other_host);
+        assert!(PoolKey::Unix("/a".into()) == PoolKey::Unix("/a".into()));
+        assert!(PoolKey::Unix("/a".into()) != a);
+        // Words and a tail: every byte counts.
+        assert_ne!(
+            hash(&PoolKey::Tcp {
+                host: "abcdefgh-1".into(),
+                port: 1
+            }),
+            hash(&PoolKey::Tcp {
+                host: "abcdefgh-2".into(),
+                port: 1
+            })
+        );
+    }
 }

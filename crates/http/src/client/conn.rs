@@ -233,10 +233,13 @@ fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &m
                 return;
             }
             Step::End(trailers) => {
+                // Over, or (a redirect) sent again with its timer set.
+                *rearm = None;
                 complete(ctx, data, rid, id, trailers);
                 return;
             }
             Step::Upgrade => {
+                *rearm = None;
                 upgraded(ctx, data, rid, id);
                 return;
             }

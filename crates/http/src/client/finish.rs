@@ -119,6 +119,26 @@ pub(crate) fn complete<T: 'static>(
         }
     }
     super::pool::unref_idle(ctx, cid);
+    recycle(ctx, r);
+}
+
+/// Spare request records kept at most.
+const MAX_SPARE_REQS: usize = 64;
+
+/// Keeps the record of a request that ended for a later one. What the
+/// caller gave it (callbacks, the body) goes now, as it would have with
+/// the record; the rest when the record is reused.
+fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, mut r: Box<Req<T>>) {
+    r.cb = None;
+    r.read_cb = None;
+    r.out = None;
+    r.body = super::RequestBody::Empty;
+    r.redirect = None;
+    if let Some(cs) = clients::<T>(ctx) {
+        if cs.spare_reqs.len() < MAX_SPARE_REQS {
+            cs.spare_reqs.push(r);
+        }
+    }
 }
 
 /// Request `rid` fails with `err`.

@@ -184,7 +184,7 @@ impl<T: 'static> Client<'_, T> {
         } else {
             parts.headers
         };
-        let r = Box::new(Req {
+        let r = Req {
             client: cid,
             key: p.key,
             method: parts.method,
@@ -234,8 +234,15 @@ impl<T: 'static> Client<'_, T> {
             max_redirects,
             redirect: None,
             discarded: 0,
-        });
+        };
         let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
+        let r = match cs.spare_reqs.pop() {
+            Some(mut spare) => {
+                *spare = r;
+                spare
+            }
+            None => Box::new(r),
+        };
         cs.reqs.insert(rid, r);
         if let Some(cl) = cs.clients.get_mut(&cid) {
             cl.queue.push_back(rid);

@@ -84,6 +84,11 @@ pub(crate) struct Clients<T: 'static> {
     /// Stopped request timers for later requests, with the cell that
     /// tells each which request it works for.
     pub(crate) spare_timers: Vec<(TimerId, Rc<Cell<u64>>)>,
+    /// Records of requests read to their end, for later requests (the
+    /// allocation of a record cost more than reusing one).
+    // The boxes are what is kept: they go back into `reqs` as they are.
+    #[allow(clippy::vec_box)]
+    pub(crate) spare_reqs: Vec<Box<Req<T>>>,
 }
 
 impl<T: 'static> Default for Clients<T> {
@@ -94,6 +99,7 @@ impl<T: 'static> Default for Clients<T> {
             conns: Map::default(),
             reqs: Map::default(),
             spare_timers: Vec::new(),
+            spare_reqs: Vec::new(),
         }
     }
 }

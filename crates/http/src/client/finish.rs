@@ -13,6 +13,9 @@ use super::prepare::idempotent;
 use super::state::{clients, conn, req, ConnPhase, Req};
 use super::{ClientError, RequestId, Response, ResponseChunk};
 
+/// The response of `r`, taking its head and URL: no later step of a
+/// request needs them once its response is handed over (a redirect is
+/// decided, and its URL taken, before).
 fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Response {
     let (status, version, reason, headers) = match r.head.as_mut() {
         Some(h) => (
@@ -36,7 +39,7 @@ fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Respo
         body: bytes::Bytes::new(),
         trailers: HeaderMap::new(),
         informational: std::mem::take(&mut r.informational),
-        url: r.url.clone(),
+        url: std::mem::take(&mut r.url),
         redirects: r.redirects,
         upgrade: None,
         id,

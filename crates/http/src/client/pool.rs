@@ -31,8 +31,12 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
         let fresh = r.fresh_only;
         let has_connect = r.connecting.is_some();
         let (per_host, max_total) = (cl.opts.max_per_host, cl.opts.max_total);
-        // One hash of the key (a clone of it is a count increment).
-        let pool = cl.pools.entry(r.key.clone()).or_default();
+        // The pool is there but for a request's first connection: no
+        // clone of the key (and its drop) to look it up.
+        let pool = match cl.pools.get_mut(&r.key) {
+            Some(p) => p,
+            None => cl.pools.entry(r.key.clone()).or_default(),
+        };
         if !fresh {
             if let Some(c) = pool.idle.pop() {
                 cl.queue.remove(i);

@@ -56,13 +56,21 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
         }
         Err(_) => false,
     };
+    // Without a body the request is all out now: what `write_body` would
+    // note, noted in this lookup.
+    let mut queued = false;
     if let Some(r) = req::<T>(ctx, rid) {
         r.wire_head = head;
+        if written && !wait && matches!(r.body, RequestBody::Empty) && r.out.is_none() {
+            r.body_queued = true;
+            r.head_since = Some(now);
+            queued = true;
+        }
     }
     if !written {
         return;
     }
-    if wait {
+    if wait || queued {
         arm(ctx, rid);
     } else {
         write_body(ctx, rid, sid);

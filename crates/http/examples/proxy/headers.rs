@@ -200,8 +200,13 @@ impl Fields {
     /// The options of a `Connection` field.
     fn connection(&mut self, value: &HeaderValue) {
         let v = value.as_bytes();
-        // The usual whole values, which name no field.
-        if v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close") {
+        // The usual whole values, which name no field (the exact bytes
+        // first: a compare without case folding).
+        if v == b"keep-alive"
+            || v == b"close"
+            || v.eq_ignore_ascii_case(b"keep-alive")
+            || v.eq_ignore_ascii_case(b"close")
+        {
             return;
         }
         for token in v.split(|&b| b == b',') {

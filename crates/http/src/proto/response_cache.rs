@@ -46,6 +46,8 @@ pub(crate) struct FieldCache {
     /// empty lines included), valid with `known`.
     head: Vec<u8>,
     known: Option<Known>,
+    /// Some slot may be marked `missed`.
+    any_missed: bool,
 }
 
 /// What the last head parsed to (but the framing, which depends on the
@@ -92,8 +94,10 @@ impl FieldCache {
     /// The last head's parts, once [`known_len`](Self::known_len) found it
     /// again: its lines were all seen again, unchanged.
     pub(super) fn known(&mut self) -> Option<&Known> {
-        for s in &mut self.slots {
-            s.missed = false;
+        if std::mem::take(&mut self.any_missed) {
+            for s in &mut self.slots {
+                s.missed = false;
+            }
         }
         self.known.as_ref()
     }
@@ -178,6 +182,7 @@ impl FieldCache {
             options,
             missed: i < self.slots.len(),
         };
+        self.any_missed |= slot.missed;
         if i < self.slots.len() {
             self.slots[i] = slot;
         } else {
@@ -190,6 +195,7 @@ impl FieldCache {
     pub(super) fn missed(&mut self, i: usize) {
         if let Some(s) = self.slots.get_mut(i) {
             s.missed = true;
+            self.any_missed = true;
         }
     }
 }

@@ -113,7 +113,8 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         connect_to: r.connect_to.as_ref(),
         expect_continue: r.expect,
     };
-    let p = match prepare(ask, &cl.opts, cl.last_key.as_ref()) {
+    let mut head = std::mem::take(&mut r.wire_head);
+    let p = match prepare(ask, &cl.opts, cl.last_key.as_ref(), &mut head) {
         Ok(p) => p,
         Err(e) => {
             defer_error(ctx, rid, e);
@@ -121,7 +122,7 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         }
     };
     r.key = p.key;
-    r.wire_head = p.head;
+    r.wire_head = head;
     r.expect = p.expect;
     r.close = p.close;
     r.upgrade = p.upgrade;

@@ -140,10 +140,17 @@ impl<T: 'static> Client<'_, T> {
         let ctx = &mut self.ctx;
         let cid = self.id;
         let now = ctx.now();
-        let cl = client::<T>(ctx, cid).ok_or(ClientError::Stale)?;
+        let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
+        let cl = cs.clients.get_mut(&cid).ok_or(ClientError::Stale)?;
         if cl.shut {
             return Err(ClientError::Shutdown);
         }
+        // A finished request's record, and the vector its head was in.
+        let mut spare = cs.spare_reqs.pop();
+        let mut head = spare
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.wire_head))
+            .unwrap_or_default();
         let (parts, body) = req.into_parts();
         let p = prepare(
             Ask {
@@ -158,6 +165,7 @@ impl<T: 'static> Client<'_, T> {
             },
             &cl.opts,
             cl.last_key.as_ref(),
+            &mut head,
         )?;
         if cl.last_key.as_ref() != Some(&p.key) {
             cl.last_key = Some(p.key.clone());
@@ -193,7 +201,7 @@ impl<T: 'static> Client<'_, T> {
             headers,
             unix: opts.unix_socket,
             connect_to: opts.connect_to,
-            wire_head: p.head,
+            wire_head: head,
             body,
             out,
             held: Default::default(),
@@ -236,7 +244,7 @@ impl<T: 'static> Client<'_, T> {
             discarded: 0,
         };
         let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
-        let r = match cs.spare_reqs.pop() {
+        let r = match spare {
             Some(mut spare) => {
                 *spare = r;
                 spare

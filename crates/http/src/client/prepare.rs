@@ -15,7 +15,6 @@ use super::{ClientError, ClientOptions, RequestBody};
 /// A request ready to go on a connection.
 pub(crate) struct Prepared {
     pub(crate) key: PoolKey,
-    pub(crate) head: Vec<u8>,
     /// For a streamed body: chunked, or the declared length.
     pub(crate) chunked: bool,
     pub(crate) declared: Option<u64>,
@@ -150,13 +149,15 @@ fn tcp_key(host: &str, port: u16, last: Option<&PoolKey>) -> PoolKey {
     }
 }
 
-/// Checks the request and writes its head. `last` is the key of the
-/// client's previous request (shared when this one goes to the same
-/// pool).
+/// Checks the request and writes its head into `h` (emptied first; a
+/// vector of an earlier request's head serves without an allocation).
+/// `last` is the key of the client's previous request (shared when this
+/// one goes to the same pool).
 pub(crate) fn prepare(
     ask: Ask<'_>,
     opts: &ClientOptions,
     last: Option<&PoolKey>,
+    h: &mut Vec<u8>,
 ) -> Result<Prepared, ClientError> {
     let Ask {
         method,
@@ -283,7 +284,8 @@ pub(crate) fn prepare(
     let user_agent = opts.user_agent.as_ref().filter(|_| !fields.user_agent);
     let mut digits = [0u8; 20];
     let length = length.map(|n| decimal(n, &mut digits));
-    let mut h = Vec::with_capacity(128 + host.len() + headers.len() * 32);
+    h.clear();
+    h.reserve(128 + host.len() + headers.len() * 32);
     h.extend_from_slice(method.as_str().as_bytes());
     h.push(b' ');
     h.extend_from_slice(target.as_bytes());
@@ -292,32 +294,31 @@ pub(crate) fn prepare(
     } else {
         b" HTTP/1.1\r\n"
     });
-    put_field(&mut h, b"host", &host);
+    put_field(h, b"host", &host);
     if let Some(ua) = user_agent {
-        put_field(&mut h, b"user-agent", ua.as_bytes());
+        put_field(h, b"user-agent", ua.as_bytes());
     }
     for (name, value) in headers {
         if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
             continue;
         }
-        put_field(&mut h, name.as_str().as_bytes(), value.as_bytes());
+        put_field(h, name.as_str().as_bytes(), value.as_bytes());
     }
     if let Some(n) = length {
-        put_field(&mut h, b"content-length", n);
+        put_field(h, b"content-length", n);
     }
     if chunked {
-        put_field(&mut h, b"transfer-encoding", b"chunked");
+        put_field(h, b"transfer-encoding", b"chunked");
     }
     if expect && !user_expect {
-        put_field(&mut h, b"expect", b"100-continue");
+        put_field(h, b"expect", b"100-continue");
     }
     if upgrade && !connect && !fields.conn_upgrade {
-        put_field(&mut h, b"connection", b"upgrade");
+        put_field(h, b"connection", b"upgrade");
     }
     h.extend_from_slice(b"\r\n");
     Ok(Prepared {
         key,
-        head: h,
         chunked,
         declared,
         expect,

@@ -39,7 +39,12 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
         };
         if !fresh {
             if let Some(c) = pool.idle.pop() {
-                cl.queue.remove(i);
+                // Mostly the oldest request: no general removal for it.
+                if i == 0 {
+                    cl.queue.pop_front();
+                } else {
+                    cl.queue.remove(i);
+                }
                 assign(ctx, rid, c);
                 continue;
             }

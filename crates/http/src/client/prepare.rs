@@ -136,7 +136,8 @@ impl<'a> AuthorityParts<'a> {
 /// names the same place, without an allocation.
 fn tcp_key(host: &str, port: u16, last: Option<&PoolKey>) -> PoolKey {
     if let Some(PoolKey::Tcp { host: h, port: p }) = last {
-        if *p == port && h.eq_ignore_ascii_case(host) {
+        // The same text (the usual case) is found without case folding.
+        if *p == port && (**h == *host || h.eq_ignore_ascii_case(host)) {
             return PoolKey::Tcp {
                 host: h.clone(),
                 port,

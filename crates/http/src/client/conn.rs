@@ -9,7 +9,7 @@ use super::finish::{complete, deliver_chunk, deliver_head, fail, retry_or_fail, 
 use super::pool::close_conn;
 use super::read::{step, Step};
 use super::send::release_body;
-use super::state::{conn, req, Clients, ConnPhase};
+use super::state::{clients, conn, req, Clients, ConnPhase};
 use super::{ClientError, ResponseChunk, TimeoutKind};
 
 pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
@@ -20,17 +20,26 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
 /// go on; a fully queued request restarts its head wait from now.
 pub(crate) fn on_write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
     let now = ctx.now();
-    let Some(c) = conn::<T>(ctx, id) else { return };
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let Some(c) = cs.conns.get(&id) else { return };
     let ConnPhase::Busy(rid) = c.phase else {
         return;
     };
-    if let Some(r) = req::<T>(ctx, rid) {
-        r.body_since = now;
-        if r.body_queued && r.framing.is_none() {
-            r.head_since = Some(now);
-        }
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
+    r.body_since = now;
+    if r.body_queued && r.framing.is_none() {
+        r.head_since = Some(now);
     }
-    super::body_out::drain(ctx, data, rid);
+    // Only a streamed body's producer waits for this (`drain` asks the
+    // same first; asked here, the common request costs no more lookups).
+    if r.out
+        .as_ref()
+        .is_some_and(|o| o.on_drain.is_some() && !o.finished)
+    {
+        super::body_out::drain(ctx, data, rid);
+    }
 }
 
 pub(crate) fn on_event<T: 'static>(

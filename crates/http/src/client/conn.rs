@@ -187,21 +187,27 @@ fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &m
                     r.body_abandoned = true;
                     r.held.clear();
                 }
-                match super::follow::check(ctx, rid) {
-                    super::follow::Follow::No => {}
-                    super::follow::Follow::Yes => continue,
-                    super::follow::Follow::Fail(e) => {
-                        fail(ctx, data, rid, e);
-                        return;
-                    }
-                }
-                let Some(r) = req::<T>(ctx, rid) else { return };
+                // Only a redirect (3xx) to a request that follows them
+                // needs `follow::check`, and its lookups.
+                let may_follow = r.max_redirects > 0
+                    && r.head.as_ref().is_some_and(|h| h.status.is_redirection());
+                // What a check that does not follow leaves as it is.
                 let streamed = r.stream_response;
                 let too_large = !streamed
                     && matches!(
                         r.head.as_ref().map(|h| h.body),
                         Some(crate::proto::ResponseBodyKind::Length(n)) if n > max_body
                     );
+                if may_follow {
+                    match super::follow::check(ctx, rid) {
+                        super::follow::Follow::No => {}
+                        super::follow::Follow::Yes => continue,
+                        super::follow::Follow::Fail(e) => {
+                            fail(ctx, data, rid, e);
+                            return;
+                        }
+                    }
+                }
                 if too_large {
                     fail(ctx, data, rid, ClientError::BodyTooLarge);
                     return;

@@ -5,7 +5,7 @@ use evloop::Ctx;
 use evloop_buffer::{Direction, StreamEvent, StreamExt, StreamId};
 
 use super::connect::connect_failed;
-use super::finish::{complete, deliver_chunk, deliver_head, fail, retry_or_fail, upgraded};
+use super::finish::{complete, deliver_chunk_with, deliver_head, fail, retry_or_fail, upgraded};
 use super::pool::close_conn;
 use super::read::{step, Step};
 use super::send::release_body;
@@ -232,7 +232,10 @@ fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &m
                     continue;
                 }
                 if r.stream_response {
-                    deliver_chunk(ctx, data, rid, ResponseChunk::Data(bytes));
+                    // The callback taken in this lookup.
+                    if let Some(cb) = r.read_cb.take() {
+                        deliver_chunk_with(ctx, data, rid, cb, ResponseChunk::Data(bytes));
+                    }
                 } else {
                     r.collected.add_bytes(bytes);
                     if r.collected.len() as u64 > max_body {

@@ -121,8 +121,7 @@ pub(crate) fn complete<T: 'static>(
             cb(ctx, data, Ok(resp));
         }
     }
-    super::pool::unref_idle(ctx, cid);
-    recycle(ctx, r);
+    recycle(ctx, r, cid);
 }
 
 /// Spare request records kept at most.
@@ -130,17 +129,21 @@ const MAX_SPARE_REQS: usize = 64;
 
 /// Keeps the record of a request that ended for a later one. What the
 /// caller gave it (callbacks, the body) goes now, as it would have with
-/// the record; the rest when the record is reused.
-fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, mut r: Box<Req<T>>) {
+/// the record; the rest when the record is reused. Then (in the same
+/// lookup) what [`unref_idle`](super::pool::unref_idle) does for the
+/// connection `cid` it was read from.
+fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, mut r: Box<Req<T>>, cid: u64) {
     r.cb = None;
     r.read_cb = None;
     r.out = None;
     r.body = super::RequestBody::Empty;
     r.redirect = None;
-    if let Some(cs) = clients::<T>(ctx) {
-        if cs.spare_reqs.len() < MAX_SPARE_REQS {
-            cs.spare_reqs.push(r);
-        }
+    let Some(cs) = clients::<T>(ctx) else { return };
+    if cs.spare_reqs.len() < MAX_SPARE_REQS {
+        cs.spare_reqs.push(r);
+    }
+    if let Some(sid) = super::pool::unref_in(cs, cid) {
+        super::pool::stop_holding(ctx, sid);
     }
 }
 
@@ -265,17 +268,17 @@ pub(crate) fn deliver_head<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: 
     }
 }
 
-/// A piece of a streamed body goes to the `read_body` callback.
-pub(crate) fn deliver_chunk<T: 'static>(
+/// A piece of a streamed body goes to the `read_body` callback `cb`,
+/// taken out of the request by the caller: it is put back after the call
+/// unless the call set another.
+pub(crate) fn deliver_chunk_with<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     data: &mut T,
     rid: u64,
+    mut cb: Box<super::state::ChunkCb<T>>,
     chunk: ResponseChunk,
 ) {
     let lp = ctx.loop_id();
-    let Some(mut cb) = req::<T>(ctx, rid).and_then(|r| r.read_cb.take()) else {
-        return;
-    };
     cb(ctx, data, RequestId { lp, id: rid }, chunk);
     if let Some(r) = req::<T>(ctx, rid) {
         if r.read_cb.is_none() {

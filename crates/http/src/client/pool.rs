@@ -8,7 +8,7 @@ use evloop_dns::connect::ConnectExt;
 
 use super::connect::open;
 use super::send::assign;
-use super::state::{clients, conn, req, Clients, Conn, ConnPhase};
+use super::state::{clients, req, Clients, Conn, ConnPhase};
 
 /// Hands waiting requests of client `cid` to idle connections, and opens
 /// connections for the others as far as the caps allow. Runs no user code.
@@ -119,12 +119,25 @@ pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) 
 /// callback often sends the next request on the connection it just
 /// freed: this runs after it, so such a connection never switches.
 pub(crate) fn unref_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
-    let Some(c) = conn::<T>(ctx, id) else { return };
-    if !matches!(c.phase, ConnPhase::Idle) || c.unrefd {
+    let Some(sid) = clients::<T>(ctx).and_then(|cs| unref_in(cs, id)) else {
         return;
+    };
+    stop_holding(ctx, sid);
+}
+
+/// [`unref_idle`]'s bookkeeping: the stream to stop holding the loop, if
+/// connection `id` is idle and still holds it.
+pub(crate) fn unref_in<T: 'static>(cs: &mut Clients<T>, id: u64) -> Option<StreamId> {
+    let c = cs.conns.get_mut(&id)?;
+    if !matches!(c.phase, ConnPhase::Idle) || c.unrefd {
+        return None;
     }
     c.unrefd = true;
-    let Some(sid) = c.stream else { return };
+    c.stream
+}
+
+/// The stream `sid` no longer keeps the loop running.
+pub(crate) fn stop_holding<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) {
     if let Ok(mut s) = ctx.stream(sid) {
         s.set_keepalive(false);
     }
@@ -134,10 +147,13 @@ pub(crate) fn unref_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
 /// pool if it can carry another request, closed otherwise. Then waiting
 /// requests get their turn.
 pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool) {
-    let Some(c) = conn::<T>(ctx, id) else { return };
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let Some(c) = cs.conns.get_mut(&id) else {
+        return;
+    };
     c.served += 1;
     let cid = c.client;
-    let shut = super::state::client::<T>(ctx, cid).is_none_or(|cl| cl.shut);
+    let shut = cs.clients.get(&cid).is_none_or(|cl| cl.shut);
     if reusable && !shut {
         make_idle(ctx, id, false);
     } else {

@@ -61,7 +61,9 @@ fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Box<Req<T>>>
             *for_req = None;
         }
     }
-    super::deadline::recycle(ctx, r.timer, &r.timer_rid);
+    // Its timer kept for another request in this lookup, stopped below.
+    let kept = super::deadline::keep_timer(cs, r.timer, &r.timer_rid);
+    super::deadline::stop_kept(ctx, r.timer, kept);
     if let Some(c) = r.conn {
         close_conn(ctx, c);
     }
@@ -79,23 +81,27 @@ pub(crate) fn complete<T: 'static>(
     // An EOF read together with the end of the body is seen here (the
     // stream says so before its Eof event): such a connection must not
     // take another request.
-    let (eof, sid) = conn::<T>(ctx, cid).map_or((true, None), |c| (c.eof, c.stream));
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let (eof, sid) = cs
+        .conns
+        .get(&cid)
+        .map_or((true, None), |c| (c.eof, c.stream));
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
+    let body_done = r.body_queued && r.out.as_ref().is_none_or(|o| o.finished);
+    let keep =
+        r.head.as_ref().is_some_and(|h| h.keep_alive) && !r.close && !r.body_abandoned && body_done;
+    r.conn = None;
+    // Releasing the connection runs no user code and hands this request
+    // nothing: whether it follows a redirect stays as it is.
+    let redirect = r.redirect.is_some();
     let eof = eof
         || sid.is_none_or(|sid| {
             evloop_buffer::StreamExt::stream(ctx, sid)
                 .map_or(true, |s| s.is_eof() || s.has_failed())
         });
-    let Some(r) = req::<T>(ctx, rid) else { return };
-    let body_done = r.body_queued && r.out.as_ref().is_none_or(|o| o.finished);
-    let reusable = r.head.as_ref().is_some_and(|h| h.keep_alive)
-        && !r.close
-        && !r.body_abandoned
-        && body_done
-        && !eof;
-    r.conn = None;
-    // Releasing the connection runs no user code and hands this request
-    // nothing: whether it follows a redirect stays as it is.
-    let redirect = r.redirect.is_some();
+    let reusable = keep && !eof;
     release(ctx, cid, reusable);
     if redirect {
         super::follow::restart(ctx, rid);

@@ -88,24 +88,7 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
 /// `unref`) it does not keep the loop running.
 pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) {
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.get_mut(&id) else {
-        return;
-    };
-    c.phase = ConnPhase::Idle;
-    // Reading is on unless a streamed body had it off.
-    let sid = if std::mem::take(&mut c.read_off) {
-        c.stream
-    } else {
-        None
-    };
-    let Some(cl) = cs.clients.get_mut(&c.client) else {
-        return;
-    };
-    match cl.pools.get_mut(&c.key) {
-        Some(p) => p.idle.push(id),
-        None => cl.pools.entry(c.key.clone()).or_default().idle.push(id),
-    }
-    if let Some(sid) = sid {
+    if let Some(sid) = make_idle_in(cs, id) {
         if let Ok(mut s) = ctx.stream(sid) {
             s.enable(Direction::Read);
         }
@@ -113,6 +96,25 @@ pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) 
     if unref {
         unref_idle(ctx, id);
     }
+}
+
+/// [`make_idle`]'s bookkeeping: the stream to switch reading back on, if
+/// a streamed body had it off.
+fn make_idle_in<T: 'static>(cs: &mut Clients<T>, id: u64) -> Option<StreamId> {
+    let c = cs.conns.get_mut(&id)?;
+    c.phase = ConnPhase::Idle;
+    // Reading is on unless a streamed body had it off.
+    let sid = if std::mem::take(&mut c.read_off) {
+        c.stream
+    } else {
+        None
+    };
+    let cl = cs.clients.get_mut(&c.client)?;
+    match cl.pools.get_mut(&c.key) {
+        Some(p) => p.idle.push(id),
+        None => cl.pools.entry(c.key.clone()).or_default().idle.push(id),
+    }
+    sid
 }
 
 /// Lets an idle connection stop keeping the loop running. A response's
@@ -153,9 +155,20 @@ pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool)
     };
     c.served += 1;
     let cid = c.client;
-    let shut = cs.clients.get(&cid).is_none_or(|cl| cl.shut);
+    let (shut, waiting) = cs
+        .clients
+        .get(&cid)
+        .map_or((true, false), |cl| (cl.shut, !cl.queue.is_empty()));
     if reusable && !shut {
-        make_idle(ctx, id, false);
+        // In the lookup this has: most releases find no request waiting.
+        if let Some(sid) = make_idle_in(cs, id) {
+            if let Ok(mut s) = ctx.stream(sid) {
+                s.enable(Direction::Read);
+            }
+        }
+        if !waiting {
+            return;
+        }
     } else {
         close_conn(ctx, id);
     }

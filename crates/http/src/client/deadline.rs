@@ -40,11 +40,15 @@ enum Due {
 
 /// A timer for request `rid`: a spare one, or a new one. Its cell names
 /// the request it works for (0: none).
+/// `spare` is one the caller took from the spare timers already (`None`:
+/// they are looked at here).
 pub(crate) fn timer_for<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     rid: u64,
+    spare: Option<(TimerId, Rc<Cell<u64>>)>,
 ) -> Result<(TimerId, Rc<Cell<u64>>), evloop::Error> {
-    if let Some((id, cell)) = clients::<T>(ctx).and_then(|cs| cs.spare_timers.pop()) {
+    let spare = spare.or_else(|| clients::<T>(ctx).and_then(|cs| cs.spare_timers.pop()));
+    if let Some((id, cell)) = spare {
         cell.set(rid);
         return Ok((id, cell));
     }

@@ -173,8 +173,10 @@ impl<T: 'static> Client<'_, T> {
         let timeout = opts.timeout.unwrap_or(cl.opts.request_timeout);
         let max_redirects = opts.follow_redirects.unwrap_or(cl.opts.follow_redirects);
         let lenient = cl.opts.lenient;
-        let rid = clients::<T>(ctx).ok_or(ClientError::Stale)?.id();
-        let (timer, timer_rid) = timer_for(ctx, rid)
+        let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
+        let rid = cs.id();
+        let spare_timer = cs.spare_timers.pop();
+        let (timer, timer_rid) = timer_for(ctx, rid, spare_timer)
             .map_err(|_| ClientError::InvalidRequest("the loop refused a timer"))?;
         let out = matches!(body, RequestBody::Stream).then(|| OutStream {
             chunked: p.chunked,

@@ -249,3 +249,83 @@ fn mangled_responses_end_in_a_response_or_an_error() {
     assert!(done.iter().any(|r| r.is_err()));
     assert_eq!(lp.ctx().client(client).unwrap().connection_count(), 0);
 }
+
+/// Answers on one keep-alive connection whose heads repeat (the client
+/// then reuses the last head it read): each answer is still read by its
+/// own bytes and for its own request (a HEAD has no body, whatever the
+/// repeated head says), heads split over writes, changed heads and
+/// framing errors included.
+#[test]
+fn repeated_heads_on_a_connection_are_read_like_new_ones() {
+    const A: &[u8] = b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 2\r\n\r\n";
+    let answers: Vec<(http::Method, Vec<&'static [u8]>)> = vec![
+        (http::Method::GET, vec![A, b"ab"]),
+        (http::Method::GET, vec![A, b"cd"]),
+        // The same head, answering HEAD: no body.
+        (http::Method::HEAD, vec![A]),
+        (http::Method::GET, vec![A, b"ef"]),
+        // Split in the middle of the head, then the rest with the body.
+        (http::Method::GET, vec![&A[..20], &A[20..], b"gh"]),
+        // Another length.
+        (
+            http::Method::GET,
+            vec![b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 3\r\n\r\nijk"],
+        ),
+        (http::Method::GET, vec![A, b"lm"]),
+        // The head and the next one's start in one write.
+        (
+            http::Method::GET,
+            vec![b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 2"],
+        ),
+        (
+            http::Method::GET,
+            vec![b"00 OK\r\nServer: s\r\nContent-Length: 2\r\n\r\npq"],
+        ),
+        // Lines known before, and one more that breaks the framing.
+        (
+            http::Method::GET,
+            vec![b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"],
+        ),
+    ];
+    let n = answers.len();
+    let script: Vec<Vec<&'static [u8]>> = answers.iter().map(|(_, w)| w.clone()).collect();
+    let (addr, server) = scripted(1, move |_, mut c| {
+        for writes in &script {
+            read_head(&mut c);
+            for w in writes {
+                put(&mut c, w);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    let (mut lp, client) = client_loop::<Done>(ClientOptions::new());
+    let mut done = Done::new();
+    for (i, (method, _)) in answers.iter().enumerate() {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(format!("http://{addr}/"))
+            .body(RequestBody::Empty)
+            .unwrap();
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send(req, |_, d: &mut Done, r| d.push(r))
+            .unwrap();
+        run_until(&mut lp, &mut done, |d| d.len() == i + 1);
+    }
+    server.join().unwrap();
+    let bodies: Vec<String> = done[..n - 1]
+        .iter()
+        .map(|r| {
+            let r = r.as_ref().expect("a response");
+            assert_eq!(r.headers()["server"], "s");
+            String::from_utf8_lossy(r.body()).into_owned()
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        ["ab", "cd", "", "ef", "gh", "ijk", "lm", "no", "pq"]
+    );
+    assert!(protocol_error(done.pop().unwrap()).contains("Content-Length"));
+}

@@ -533,3 +533,50 @@ fn a_reused_connection_holds_the_loop_until_its_response() {
     lp.ctx().client(client).unwrap().close_idle();
     server.join().unwrap();
 }
+
+/// Request records are kept for later requests: each later request is
+/// its own (method, URL, fields, body), and what a finished request's
+/// callbacks held is dropped when it ends, not when its record is reused.
+#[test]
+fn requests_after_requests_are_their_own() {
+    let mut r: Router<St> = Router::new();
+    r.prefix("/", &[Method::GET, Method::POST], |_, _, mut req| {
+        let body = req.take_body();
+        let text = format!("{} {} {}", req.method(), req.uri().path(), body.len());
+        http::Response::new(Body::from(text))
+    });
+    let (mut lp, _, addr, client) = setup(r, ClientOptions::new());
+    let mut st = St::default();
+    let held = std::rc::Rc::new(());
+    for i in 0..6 {
+        let (method, body) = if i % 2 == 0 {
+            (Method::GET, RequestBody::Empty)
+        } else {
+            (Method::POST, RequestBody::Bytes(vec![b'x'; i].into()))
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}/{i}"))
+            .body(body)
+            .unwrap();
+        let mine = held.clone();
+        lp.ctx()
+            .client(client)
+            .unwrap()
+            .send(request, move |_, st: &mut St, r| {
+                let _ = &mine;
+                st.done.push(r);
+            })
+            .unwrap();
+        run_until(&mut lp, &mut st, |s| s.done.len() == i + 1);
+        assert_eq!(std::rc::Rc::strong_count(&held), 1, "request {i}");
+        let r = st.done[i].as_ref().unwrap();
+        let want = if i % 2 == 0 {
+            format!("GET /{i} 0")
+        } else {
+            format!("POST /{i} {i}")
+        };
+        assert_eq!(r.body(), want.as_str());
+        assert_eq!(r.url().path(), format!("/{i}"));
+    }
+}

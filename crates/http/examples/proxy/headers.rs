@@ -109,7 +109,7 @@ pub fn to_client(h: &mut HeaderMap, version: Version) -> Option<u64> {
     if f.named(&CONTENT_LENGTH) {
         return None;
     }
-    f.length?.to_str().ok()?.parse().ok()
+    f.length
 }
 
 /// The fields that are hop-by-hop by definition (RFC 9110 7.6.1, and the
@@ -143,8 +143,10 @@ struct Fields {
     xff: bool,
     /// The first `Host` field (requests only).
     host: Option<HeaderValue>,
-    /// The first `Content-Length` field (responses only).
-    length: Option<HeaderValue>,
+    /// The first `Content-Length` field was seen (responses only).
+    length_seen: bool,
+    /// Its value, if it is a number.
+    length: Option<u64>,
 }
 
 impl Fields {
@@ -183,8 +185,9 @@ impl Fields {
                     f.host = Some(value.clone());
                     continue;
                 }
-                "content-length" if !request && f.length.is_none() => {
-                    f.length = Some(value.clone());
+                "content-length" if !request && !f.length_seen => {
+                    f.length_seen = true;
+                    f.length = value.to_str().ok().and_then(|s| s.parse().ok());
                     continue;
                 }
                 _ => continue,
@@ -196,7 +199,17 @@ impl Fields {
 
     /// The options of a `Connection` field.
     fn connection(&mut self, value: &HeaderValue) {
-        for token in value.as_bytes().split(|&b| b == b',') {
+        let v = value.as_bytes();
+        // The usual whole values, which name no field (the exact bytes
+        // first: a compare without case folding).
+        if v == b"keep-alive"
+            || v == b"close"
+            || v.eq_ignore_ascii_case(b"keep-alive")
+            || v.eq_ignore_ascii_case(b"close")
+        {
+            return;
+        }
+        for token in v.split(|&b| b == b',') {
             let token = token.trim_ascii();
             if token.eq_ignore_ascii_case(b"upgrade") {
                 self.upgrade_option = true;
@@ -363,6 +376,23 @@ mod tests {
         assert_eq!(upgrade_asked(&asked).unwrap(), "websocket");
         assert!(upgrade_asked(&map(&[("upgrade", "websocket")])).is_none());
         assert!(upgrade_asked(&map(&[("connection", "upgrade")])).is_none());
+    }
+
+    #[test]
+    fn a_responses_length_is_its_first_content_length() {
+        let length = |fields: &[(&str, &str)]| to_client(&mut map(fields), Version::HTTP_11);
+        assert_eq!(length(&[("content-length", "5")]), Some(5));
+        assert_eq!(
+            length(&[("content-length", "5"), ("content-length", "6")]),
+            Some(5)
+        );
+        assert_eq!(length(&[("content-length", "x")]), None);
+        assert_eq!(length(&[]), None);
+        let named = [("connection", "Content-Length"), ("content-length", "5")];
+        assert_eq!(length(&named), None);
+        let mut h = map(&[("connection", "Keep-Alive"), ("x-a", "1")]);
+        to_client(&mut h, Version::HTTP_11);
+        assert!(h.get("connection").is_none() && h.get("x-a").is_some());
     }
 
     #[test]

@@ -5,11 +5,11 @@ use evloop::Ctx;
 use evloop_buffer::{Direction, StreamEvent, StreamExt, StreamId};
 
 use super::connect::connect_failed;
-use super::finish::{complete, deliver_chunk, deliver_head, fail, retry_or_fail, upgraded};
+use super::finish::{complete, deliver_chunk_with, deliver_head, fail, retry_or_fail, upgraded};
 use super::pool::close_conn;
 use super::read::{step, Step};
 use super::send::release_body;
-use super::state::{conn, req, Clients, ConnPhase};
+use super::state::{clients, conn, req, Clients, ConnPhase};
 use super::{ClientError, ResponseChunk, TimeoutKind};
 
 pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
@@ -20,17 +20,26 @@ pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
 /// go on; a fully queued request restarts its head wait from now.
 pub(crate) fn on_write<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
     let now = ctx.now();
-    let Some(c) = conn::<T>(ctx, id) else { return };
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let Some(c) = cs.conns.get(&id) else { return };
     let ConnPhase::Busy(rid) = c.phase else {
         return;
     };
-    if let Some(r) = req::<T>(ctx, rid) {
-        r.body_since = now;
-        if r.body_queued && r.framing.is_none() {
-            r.head_since = Some(now);
-        }
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
+    r.body_since = now;
+    if r.body_queued && r.framing.is_none() {
+        r.head_since = Some(now);
     }
-    super::body_out::drain(ctx, data, rid);
+    // Only a streamed body's producer waits for this (`drain` asks the
+    // same first; asked here, the common request costs no more lookups).
+    if r.out
+        .as_ref()
+        .is_some_and(|o| o.on_drain.is_some() && !o.finished)
+    {
+        super::body_out::drain(ctx, data, rid);
+    }
 }
 
 pub(crate) fn on_event<T: 'static>(
@@ -95,6 +104,19 @@ pub(crate) fn on_event<T: 'static>(
 /// Reads what the connection's input holds for its request, handing each
 /// event to the request's callbacks, until more input is needed.
 pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
+    let mut rearm = None;
+    pump_steps(ctx, data, id, &mut rearm);
+    // The deadlines changed at the head: the timer is set for them once
+    // the steps are done, if the request is still there (most responses
+    // are read to their end in the same steps). A timer fires only from
+    // the loop, which these steps do not return to.
+    if let Some(rid) = rearm {
+        super::deadline::arm(ctx, rid);
+    }
+}
+
+/// [`pump`]'s steps; `rearm` gets the request whose timer is to be set.
+fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &mut Option<u64>) {
     loop {
         let now = ctx.now();
         let Some(c) = conn::<T>(ctx, id) else { return };
@@ -124,7 +146,17 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
         let Some(cl) = cs.clients.get(&r.client) else {
             return;
         };
-        let st = step(r, input, eof, &cl.opts.limits, &cl.opts.lenient);
+        let Some(c) = cs.conns.get_mut(&id) else {
+            return;
+        };
+        let st = step(
+            r,
+            input,
+            eof,
+            &cl.opts.limits,
+            &cl.opts.lenient,
+            &mut c.fields,
+        );
         let max_body = cl.opts.limits.max_body;
         drop(s);
         match st {
@@ -155,21 +187,27 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     r.body_abandoned = true;
                     r.held.clear();
                 }
-                match super::follow::check(ctx, rid) {
-                    super::follow::Follow::No => {}
-                    super::follow::Follow::Yes => continue,
-                    super::follow::Follow::Fail(e) => {
-                        fail(ctx, data, rid, e);
-                        return;
-                    }
-                }
-                let Some(r) = req::<T>(ctx, rid) else { return };
+                // Only a redirect (3xx) to a request that follows them
+                // needs `follow::check`, and its lookups.
+                let may_follow = r.max_redirects > 0
+                    && r.head.as_ref().is_some_and(|h| h.status.is_redirection());
+                // What a check that does not follow leaves as it is.
                 let streamed = r.stream_response;
                 let too_large = !streamed
                     && matches!(
                         r.head.as_ref().map(|h| h.body),
                         Some(crate::proto::ResponseBodyKind::Length(n)) if n > max_body
                     );
+                if may_follow {
+                    match super::follow::check(ctx, rid) {
+                        super::follow::Follow::No => {}
+                        super::follow::Follow::Yes => continue,
+                        super::follow::Follow::Fail(e) => {
+                            fail(ctx, data, rid, e);
+                            return;
+                        }
+                    }
+                }
                 if too_large {
                     fail(ctx, data, rid, ClientError::BodyTooLarge);
                     return;
@@ -177,7 +215,7 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                 if streamed {
                     deliver_head(ctx, data, rid);
                 }
-                super::deadline::arm(ctx, rid);
+                *rearm = Some(rid);
             }
             Step::Data(bytes) => {
                 let Some(r) = req::<T>(ctx, rid) else { return };
@@ -194,7 +232,10 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                     continue;
                 }
                 if r.stream_response {
-                    deliver_chunk(ctx, data, rid, ResponseChunk::Data(bytes));
+                    // The callback taken in this lookup.
+                    if let Some(cb) = r.read_cb.take() {
+                        deliver_chunk_with(ctx, data, rid, cb, ResponseChunk::Data(bytes));
+                    }
                 } else {
                     r.collected.add_bytes(bytes);
                     if r.collected.len() as u64 > max_body {
@@ -210,10 +251,13 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
                 return;
             }
             Step::End(trailers) => {
+                // Over, or (a redirect) sent again with its timer set.
+                *rearm = None;
                 complete(ctx, data, rid, id, trailers);
                 return;
             }
             Step::Upgrade => {
+                *rearm = None;
                 upgraded(ctx, data, rid, id);
                 return;
             }

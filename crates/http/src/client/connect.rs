@@ -37,6 +37,7 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
             eof: false,
             error: None,
             read_off: false,
+            fields: Default::default(),
         },
     );
     if let Some(r) = cs.reqs.get_mut(&rid) {

@@ -40,11 +40,15 @@ enum Due {
 
 /// A timer for request `rid`: a spare one, or a new one. Its cell names
 /// the request it works for (0: none).
+/// `spare` is one the caller took from the spare timers already (`None`:
+/// they are looked at here).
 pub(crate) fn timer_for<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     rid: u64,
+    spare: Option<(TimerId, Rc<Cell<u64>>)>,
 ) -> Result<(TimerId, Rc<Cell<u64>>), evloop::Error> {
-    if let Some((id, cell)) = clients::<T>(ctx).and_then(|cs| cs.spare_timers.pop()) {
+    let spare = spare.or_else(|| clients::<T>(ctx).and_then(|cs| cs.spare_timers.pop()));
+    if let Some((id, cell)) = spare {
         cell.set(rid);
         return Ok((id, cell));
     }
@@ -58,17 +62,35 @@ pub(crate) fn timer_for<T: 'static>(
     Ok((id, cell))
 }
 
-/// Stops the timer of a request that ended and keeps it for another.
-pub(crate) fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, id: TimerId, cell: &Rc<Cell<u64>>) {
+/// The timer `id` of a request that ended works for none now, and is kept
+/// for another if there is room (returned): then [`stop_kept`] stops it.
+pub(crate) fn keep_timer<T: 'static>(
+    cs: &mut Clients<T>,
+    id: TimerId,
+    cell: &Rc<Cell<u64>>,
+) -> bool {
     cell.set(0);
-    let Ok(mut t) = ctx.timer(id) else { return };
-    t.stop();
-    match clients::<T>(ctx) {
-        Some(cs) if cs.spare_timers.len() < MAX_SPARE => {
-            cs.spare_timers.push((id, Rc::clone(cell)));
+    let kept = cs.spare_timers.len() < MAX_SPARE;
+    if kept {
+        cs.spare_timers.push((id, Rc::clone(cell)));
+    }
+    kept
+}
+
+/// Stops the timer [`keep_timer`] kept, or removes it if it was not kept.
+/// A timer the loop no longer has is not kept.
+pub(crate) fn stop_kept<T: 'static>(ctx: &mut Ctx<'_, T>, id: TimerId, kept: bool) {
+    match ctx.timer(id) {
+        Ok(mut t) => {
+            t.stop();
+            if !kept {
+                let _ = ctx.remove(id);
+            }
         }
-        _ => {
-            let _ = ctx.remove(id);
+        Err(_) => {
+            if let Some(cs) = clients::<T>(ctx).filter(|_| kept) {
+                cs.spare_timers.retain(|(t, _)| *t != id);
+            }
         }
     }
 }

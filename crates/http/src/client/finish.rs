@@ -13,6 +13,9 @@ use super::prepare::idempotent;
 use super::state::{clients, conn, req, ConnPhase, Req};
 use super::{ClientError, RequestId, Response, ResponseChunk};
 
+/// The response of `r`, taking its head and URL: no later step of a
+/// request needs them once its response is handed over (a redirect is
+/// decided, and its URL taken, before).
 fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Response {
     let (status, version, reason, headers) = match r.head.as_mut() {
         Some(h) => (
@@ -36,7 +39,7 @@ fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Respo
         body: bytes::Bytes::new(),
         trailers: HeaderMap::new(),
         informational: std::mem::take(&mut r.informational),
-        url: r.url.clone(),
+        url: std::mem::take(&mut r.url),
         redirects: r.redirects,
         upgrade: None,
         id,
@@ -47,7 +50,7 @@ fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Respo
 /// Takes request `rid` out of everything: the map, the queue, the
 /// connection being made for it, its timer; its connection is closed (a
 /// connection whose response was read to the end was released before).
-fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Req<T>> {
+fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Box<Req<T>>> {
     let cs = clients::<T>(ctx)?;
     let r = cs.reqs.remove(&rid)?;
     if let Some(cl) = cs.clients.get_mut(&r.client) {
@@ -58,7 +61,9 @@ fn detach_req<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Option<Req<T>> {
             *for_req = None;
         }
     }
-    super::deadline::recycle(ctx, r.timer, &r.timer_rid);
+    // Its timer kept for another request in this lookup, stopped below.
+    let kept = super::deadline::keep_timer(cs, r.timer, &r.timer_rid);
+    super::deadline::stop_kept(ctx, r.timer, kept);
     if let Some(c) = r.conn {
         close_conn(ctx, c);
     }
@@ -76,23 +81,27 @@ pub(crate) fn complete<T: 'static>(
     // An EOF read together with the end of the body is seen here (the
     // stream says so before its Eof event): such a connection must not
     // take another request.
-    let (eof, sid) = conn::<T>(ctx, cid).map_or((true, None), |c| (c.eof, c.stream));
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let (eof, sid) = cs
+        .conns
+        .get(&cid)
+        .map_or((true, None), |c| (c.eof, c.stream));
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return;
+    };
+    let body_done = r.body_queued && r.out.as_ref().is_none_or(|o| o.finished);
+    let keep =
+        r.head.as_ref().is_some_and(|h| h.keep_alive) && !r.close && !r.body_abandoned && body_done;
+    r.conn = None;
+    // Releasing the connection runs no user code and hands this request
+    // nothing: whether it follows a redirect stays as it is.
+    let redirect = r.redirect.is_some();
     let eof = eof
         || sid.is_none_or(|sid| {
             evloop_buffer::StreamExt::stream(ctx, sid)
                 .map_or(true, |s| s.is_eof() || s.has_failed())
         });
-    let Some(r) = req::<T>(ctx, rid) else { return };
-    let body_done = r.body_queued && r.out.as_ref().is_none_or(|o| o.finished);
-    let reusable = r.head.as_ref().is_some_and(|h| h.keep_alive)
-        && !r.close
-        && !r.body_abandoned
-        && body_done
-        && !eof;
-    r.conn = None;
-    // Releasing the connection runs no user code and hands this request
-    // nothing: whether it follows a redirect stays as it is.
-    let redirect = r.redirect.is_some();
+    let reusable = keep && !eof;
     release(ctx, cid, reusable);
     if redirect {
         super::follow::restart(ctx, rid);
@@ -118,7 +127,30 @@ pub(crate) fn complete<T: 'static>(
             cb(ctx, data, Ok(resp));
         }
     }
-    super::pool::unref_idle(ctx, cid);
+    recycle(ctx, r, cid);
+}
+
+/// Spare request records kept at most.
+const MAX_SPARE_REQS: usize = 64;
+
+/// Keeps the record of a request that ended for a later one. What the
+/// caller gave it (callbacks, the body) goes now, as it would have with
+/// the record; the rest when the record is reused. Then (in the same
+/// lookup) what [`unref_idle`](super::pool::unref_idle) does for the
+/// connection `cid` it was read from.
+fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, mut r: Box<Req<T>>, cid: u64) {
+    r.cb = None;
+    r.read_cb = None;
+    r.out = None;
+    r.body = super::RequestBody::Empty;
+    r.redirect = None;
+    let Some(cs) = clients::<T>(ctx) else { return };
+    if cs.spare_reqs.len() < MAX_SPARE_REQS {
+        cs.spare_reqs.push(r);
+    }
+    if let Some(sid) = super::pool::unref_in(cs, cid) {
+        super::pool::stop_holding(ctx, sid);
+    }
 }
 
 /// Request `rid` fails with `err`.
@@ -242,17 +274,17 @@ pub(crate) fn deliver_head<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, rid: 
     }
 }
 
-/// A piece of a streamed body goes to the `read_body` callback.
-pub(crate) fn deliver_chunk<T: 'static>(
+/// A piece of a streamed body goes to the `read_body` callback `cb`,
+/// taken out of the request by the caller: it is put back after the call
+/// unless the call set another.
+pub(crate) fn deliver_chunk_with<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     data: &mut T,
     rid: u64,
+    mut cb: Box<super::state::ChunkCb<T>>,
     chunk: ResponseChunk,
 ) {
     let lp = ctx.loop_id();
-    let Some(mut cb) = req::<T>(ctx, rid).and_then(|r| r.read_cb.take()) else {
-        return;
-    };
     cb(ctx, data, RequestId { lp, id: rid }, chunk);
     if let Some(r) = req::<T>(ctx, rid) {
         if r.read_cb.is_none() {

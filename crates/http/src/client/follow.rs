@@ -67,12 +67,12 @@ pub(crate) fn check<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) -> Follow {
             Follow::Fail(ClientError::TooManyRedirects)
         }
         Ok(Some((method, url, headers, keep))) => {
-            r.redirect = Some(Next {
+            r.redirect = Some(Box::new(Next {
                 method,
                 url,
                 headers,
                 keep_body: keep == KeepBody::Keep,
-            });
+            }));
             Follow::Yes
         }
     }
@@ -88,6 +88,7 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
     let Some(next) = r.redirect.take() else {
         return;
     };
+    let next = *next;
     let Some(cl) = cs.clients.get_mut(&r.client) else {
         return;
     };
@@ -112,7 +113,8 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         connect_to: r.connect_to.as_ref(),
         expect_continue: r.expect,
     };
-    let p = match prepare(ask, &cl.opts, cl.last_key.as_ref()) {
+    let mut head = std::mem::take(&mut r.wire_head);
+    let p = match prepare(ask, &cl.opts, cl.last_key.as_ref(), &mut head) {
         Ok(p) => p,
         Err(e) => {
             defer_error(ctx, rid, e);
@@ -120,7 +122,7 @@ pub(crate) fn restart<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64) {
         }
     };
     r.key = p.key;
-    r.wire_head = p.head;
+    r.wire_head = head;
     r.expect = p.expect;
     r.close = p.close;
     r.upgrade = p.upgrade;

@@ -140,10 +140,17 @@ impl<T: 'static> Client<'_, T> {
         let ctx = &mut self.ctx;
         let cid = self.id;
         let now = ctx.now();
-        let cl = client::<T>(ctx, cid).ok_or(ClientError::Stale)?;
+        let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
+        let cl = cs.clients.get_mut(&cid).ok_or(ClientError::Stale)?;
         if cl.shut {
             return Err(ClientError::Shutdown);
         }
+        // A finished request's record, and the vector its head was in.
+        let mut spare = cs.spare_reqs.pop();
+        let mut head = spare
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.wire_head))
+            .unwrap_or_default();
         let (parts, body) = req.into_parts();
         let p = prepare(
             Ask {
@@ -158,6 +165,7 @@ impl<T: 'static> Client<'_, T> {
             },
             &cl.opts,
             cl.last_key.as_ref(),
+            &mut head,
         )?;
         if cl.last_key.as_ref() != Some(&p.key) {
             cl.last_key = Some(p.key.clone());
@@ -165,8 +173,10 @@ impl<T: 'static> Client<'_, T> {
         let timeout = opts.timeout.unwrap_or(cl.opts.request_timeout);
         let max_redirects = opts.follow_redirects.unwrap_or(cl.opts.follow_redirects);
         let lenient = cl.opts.lenient;
-        let rid = clients::<T>(ctx).ok_or(ClientError::Stale)?.id();
-        let (timer, timer_rid) = timer_for(ctx, rid)
+        let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
+        let rid = cs.id();
+        let spare_timer = cs.spare_timers.pop();
+        let (timer, timer_rid) = timer_for(ctx, rid, spare_timer)
             .map_err(|_| ClientError::InvalidRequest("the loop refused a timer"))?;
         let out = matches!(body, RequestBody::Stream).then(|| OutStream {
             chunked: p.chunked,
@@ -193,7 +203,7 @@ impl<T: 'static> Client<'_, T> {
             headers,
             unix: opts.unix_socket,
             connect_to: opts.connect_to,
-            wire_head: p.head,
+            wire_head: head,
             body,
             out,
             held: Default::default(),
@@ -236,6 +246,13 @@ impl<T: 'static> Client<'_, T> {
             discarded: 0,
         };
         let cs = clients::<T>(ctx).ok_or(ClientError::Stale)?;
+        let r = match spare {
+            Some(mut spare) => {
+                *spare = r;
+                spare
+            }
+            None => Box::new(r),
+        };
         cs.reqs.insert(rid, r);
         if let Some(cl) = cs.clients.get_mut(&cid) {
             cl.queue.push_back(rid);

@@ -8,7 +8,7 @@ use evloop_dns::connect::ConnectExt;
 
 use super::connect::open;
 use super::send::assign;
-use super::state::{clients, conn, req, Clients, Conn, ConnPhase};
+use super::state::{clients, req, Clients, Conn, ConnPhase};
 
 /// Hands waiting requests of client `cid` to idle connections, and opens
 /// connections for the others as far as the caps allow. Runs no user code.
@@ -31,11 +31,20 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
         let fresh = r.fresh_only;
         let has_connect = r.connecting.is_some();
         let (per_host, max_total) = (cl.opts.max_per_host, cl.opts.max_total);
-        // One hash of the key (a clone of it is a count increment).
-        let pool = cl.pools.entry(r.key.clone()).or_default();
+        // The pool is there but for a request's first connection: no
+        // clone of the key (and its drop) to look it up.
+        let pool = match cl.pools.get_mut(&r.key) {
+            Some(p) => p,
+            None => cl.pools.entry(r.key.clone()).or_default(),
+        };
         if !fresh {
             if let Some(c) = pool.idle.pop() {
-                cl.queue.remove(i);
+                // Mostly the oldest request: no general removal for it.
+                if i == 0 {
+                    cl.queue.pop_front();
+                } else {
+                    cl.queue.remove(i);
+                }
                 assign(ctx, rid, c);
                 continue;
             }
@@ -79,24 +88,7 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
 /// `unref`) it does not keep the loop running.
 pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) {
     let Some(cs) = clients::<T>(ctx) else { return };
-    let Some(c) = cs.conns.get_mut(&id) else {
-        return;
-    };
-    c.phase = ConnPhase::Idle;
-    // Reading is on unless a streamed body had it off.
-    let sid = if std::mem::take(&mut c.read_off) {
-        c.stream
-    } else {
-        None
-    };
-    let Some(cl) = cs.clients.get_mut(&c.client) else {
-        return;
-    };
-    match cl.pools.get_mut(&c.key) {
-        Some(p) => p.idle.push(id),
-        None => cl.pools.entry(c.key.clone()).or_default().idle.push(id),
-    }
-    if let Some(sid) = sid {
+    if let Some(sid) = make_idle_in(cs, id) {
         if let Ok(mut s) = ctx.stream(sid) {
             s.enable(Direction::Read);
         }
@@ -106,16 +98,48 @@ pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) 
     }
 }
 
+/// [`make_idle`]'s bookkeeping: the stream to switch reading back on, if
+/// a streamed body had it off.
+fn make_idle_in<T: 'static>(cs: &mut Clients<T>, id: u64) -> Option<StreamId> {
+    let c = cs.conns.get_mut(&id)?;
+    c.phase = ConnPhase::Idle;
+    // Reading is on unless a streamed body had it off.
+    let sid = if std::mem::take(&mut c.read_off) {
+        c.stream
+    } else {
+        None
+    };
+    let cl = cs.clients.get_mut(&c.client)?;
+    match cl.pools.get_mut(&c.key) {
+        Some(p) => p.idle.push(id),
+        None => cl.pools.entry(c.key.clone()).or_default().idle.push(id),
+    }
+    sid
+}
+
 /// Lets an idle connection stop keeping the loop running. A response's
 /// callback often sends the next request on the connection it just
 /// freed: this runs after it, so such a connection never switches.
 pub(crate) fn unref_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
-    let Some(c) = conn::<T>(ctx, id) else { return };
-    if !matches!(c.phase, ConnPhase::Idle) || c.unrefd {
+    let Some(sid) = clients::<T>(ctx).and_then(|cs| unref_in(cs, id)) else {
         return;
+    };
+    stop_holding(ctx, sid);
+}
+
+/// [`unref_idle`]'s bookkeeping: the stream to stop holding the loop, if
+/// connection `id` is idle and still holds it.
+pub(crate) fn unref_in<T: 'static>(cs: &mut Clients<T>, id: u64) -> Option<StreamId> {
+    let c = cs.conns.get_mut(&id)?;
+    if !matches!(c.phase, ConnPhase::Idle) || c.unrefd {
+        return None;
     }
     c.unrefd = true;
-    let Some(sid) = c.stream else { return };
+    c.stream
+}
+
+/// The stream `sid` no longer keeps the loop running.
+pub(crate) fn stop_holding<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) {
     if let Ok(mut s) = ctx.stream(sid) {
         s.set_keepalive(false);
     }
@@ -125,12 +149,26 @@ pub(crate) fn unref_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
 /// pool if it can carry another request, closed otherwise. Then waiting
 /// requests get their turn.
 pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool) {
-    let Some(c) = conn::<T>(ctx, id) else { return };
+    let Some(cs) = clients::<T>(ctx) else { return };
+    let Some(c) = cs.conns.get_mut(&id) else {
+        return;
+    };
     c.served += 1;
     let cid = c.client;
-    let shut = super::state::client::<T>(ctx, cid).is_none_or(|cl| cl.shut);
+    let (shut, waiting) = cs
+        .clients
+        .get(&cid)
+        .map_or((true, false), |cl| (cl.shut, !cl.queue.is_empty()));
     if reusable && !shut {
-        make_idle(ctx, id, false);
+        // In the lookup this has: most releases find no request waiting.
+        if let Some(sid) = make_idle_in(cs, id) {
+            if let Ok(mut s) = ctx.stream(sid) {
+                s.enable(Direction::Read);
+            }
+        }
+        if !waiting {
+            return;
+        }
     } else {
         close_conn(ctx, id);
     }

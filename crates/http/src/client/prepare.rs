@@ -1,9 +1,9 @@
 //! A request checked and turned into the bytes of its head: target,
 //! `Host`, `User-Agent`, body framing, `Expect`.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use http::header::{
     CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE, USER_AGENT,
 };
@@ -15,7 +15,6 @@ use super::{ClientError, ClientOptions, RequestBody};
 /// A request ready to go on a connection.
 pub(crate) struct Prepared {
     pub(crate) key: PoolKey,
-    pub(crate) head: Bytes,
     /// For a streamed body: chunked, or the declared length.
     pub(crate) chunked: bool,
     pub(crate) declared: Option<u64>,
@@ -61,9 +60,14 @@ impl<'a> Fields<'a> {
             if name == CONTENT_LENGTH {
                 f.lengths += 1;
                 f.length = f.length.or(Some(value));
+                continue;
             } else if name == HOST {
                 f.host = f.host.or(Some(value));
-            } else if name == USER_AGENT {
+                continue;
+            } else if name == TRANSFER_ENCODING {
+                continue;
+            }
+            if name == USER_AGENT {
                 f.user_agent = true;
             } else if name == EXPECT {
                 f.expect = f.expect.or(Some(value));
@@ -132,7 +136,8 @@ impl<'a> AuthorityParts<'a> {
 /// names the same place, without an allocation.
 fn tcp_key(host: &str, port: u16, last: Option<&PoolKey>) -> PoolKey {
     if let Some(PoolKey::Tcp { host: h, port: p }) = last {
-        if *p == port && h.eq_ignore_ascii_case(host) {
+        // The same text (the usual case) is found without case folding.
+        if *p == port && (**h == *host || h.eq_ignore_ascii_case(host)) {
             return PoolKey::Tcp {
                 host: h.clone(),
                 port,
@@ -145,13 +150,15 @@ fn tcp_key(host: &str, port: u16, last: Option<&PoolKey>) -> PoolKey {
     }
 }
 
-/// Checks the request and writes its head. `last` is the key of the
-/// client's previous request (shared when this one goes to the same
-/// pool).
+/// Checks the request and writes its head into `h` (emptied first; a
+/// vector of an earlier request's head serves without an allocation).
+/// `last` is the key of the client's previous request (shared when this
+/// one goes to the same pool).
 pub(crate) fn prepare(
     ask: Ask<'_>,
     opts: &ClientOptions,
     last: Option<&PoolKey>,
+    h: &mut Vec<u8>,
 ) -> Result<Prepared, ClientError> {
     let Ask {
         method,
@@ -265,7 +272,21 @@ pub(crate) fn prepare(
     let upgrade = fields.upgrade || connect;
     let close = fields.close || (version == Version::HTTP_10 && !fields.keep_alive);
 
-    let mut h = Vec::with_capacity(128 + headers.len() * 32);
+    let host: Cow<'_, [u8]> = match fields.host {
+        Some(v) => Cow::Borrowed(v.as_bytes()),
+        None => match (authority, connect_to) {
+            (Some(a), _) => Cow::Borrowed(a.as_bytes()),
+            // A target without authority (`*`, a path over a Unix socket):
+            // the host connected to.
+            (None, Some((h, p))) => Cow::Owned(format!("{h}:{p}").into_bytes()),
+            (None, None) => Cow::Borrowed(b"localhost"),
+        },
+    };
+    let user_agent = opts.user_agent.as_ref().filter(|_| !fields.user_agent);
+    let mut digits = [0u8; 20];
+    let length = length.map(|n| decimal(n, &mut digits));
+    h.clear();
+    h.reserve(128 + host.len() + headers.len() * 32);
     h.extend_from_slice(method.as_str().as_bytes());
     h.push(b' ');
     h.extend_from_slice(target.as_bytes());
@@ -274,53 +295,58 @@ pub(crate) fn prepare(
     } else {
         b" HTTP/1.1\r\n"
     });
-    let mut field = |name: &[u8], value: &[u8]| {
-        h.extend_from_slice(name);
-        h.extend_from_slice(b": ");
-        h.extend_from_slice(value);
-        h.extend_from_slice(b"\r\n");
-    };
-    match fields.host {
-        Some(v) => field(b"host", v.as_bytes()),
-        None => match (authority, connect_to) {
-            (Some(a), _) => field(b"host", a.as_bytes()),
-            // A target without authority (`*`, a path over a Unix socket):
-            // the host connected to.
-            (None, Some((h, p))) => field(b"host", format!("{h}:{p}").as_bytes()),
-            (None, None) => field(b"host", b"localhost"),
-        },
-    }
-    if let (Some(ua), false) = (&opts.user_agent, fields.user_agent) {
-        field(b"user-agent", ua.as_bytes());
+    put_field(h, b"host", &host);
+    if let Some(ua) = user_agent {
+        put_field(h, b"user-agent", ua.as_bytes());
     }
     for (name, value) in headers {
         if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
             continue;
         }
-        field(name.as_str().as_bytes(), value.as_bytes());
+        put_field(h, name.as_str().as_bytes(), value.as_bytes());
     }
     if let Some(n) = length {
-        field(b"content-length", n.to_string().as_bytes());
+        put_field(h, b"content-length", n);
     }
     if chunked {
-        field(b"transfer-encoding", b"chunked");
+        put_field(h, b"transfer-encoding", b"chunked");
     }
     if expect && !user_expect {
-        field(b"expect", b"100-continue");
+        put_field(h, b"expect", b"100-continue");
     }
     if upgrade && !connect && !fields.conn_upgrade {
-        field(b"connection", b"upgrade");
+        put_field(h, b"connection", b"upgrade");
     }
     h.extend_from_slice(b"\r\n");
     Ok(Prepared {
         key,
-        head: Bytes::from(h),
         chunked,
         declared,
         expect,
         close,
         upgrade,
     })
+}
+
+#[inline(always)]
+fn put_field(h: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    h.extend_from_slice(name);
+    h.extend_from_slice(b": ");
+    h.extend_from_slice(value);
+    h.extend_from_slice(b"\r\n");
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// Methods a request may be sent twice with (RFC 9110 9.2.2).
@@ -355,6 +381,14 @@ mod tests {
             assert_eq!(p.host, uri.host().unwrap(), "{url}");
             assert_eq!(p.port, uri.port_u16(), "{url}");
             assert_eq!(p.host_port, a.as_str().rsplit('@').next().unwrap(), "{url}");
+        }
+    }
+
+    #[test]
+    fn decimal_agrees_with_to_string() {
+        let mut buf = [0u8; 20];
+        for n in [0, 7, 10, 99, 65_536, u64::MAX] {
+            assert_eq!(super::decimal(n, &mut buf), n.to_string().as_bytes());
         }
     }
 }

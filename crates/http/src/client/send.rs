@@ -40,18 +40,37 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     }
     r.conn = Some(id);
     let Some(sid) = sid else { return };
-    let head = r.wire_head.clone();
+    // Lent out while the stream is borrowed, then put back.
+    let head = std::mem::take(&mut r.wire_head);
     let wait = r.expect_wait;
     if wait {
         r.continue_since = Some(now);
     }
-    let Ok(mut s) = ctx.stream(sid) else { return };
-    if was_off {
-        s.enable(Direction::Read);
+    let written = match ctx.stream(sid) {
+        Ok(mut s) => {
+            if was_off {
+                s.enable(Direction::Read);
+            }
+            s.output().add(&head);
+            true
+        }
+        Err(_) => false,
+    };
+    // Without a body the request is all out now: what `write_body` would
+    // note, noted in this lookup.
+    let mut queued = false;
+    if let Some(r) = req::<T>(ctx, rid) {
+        r.wire_head = head;
+        if written && !wait && matches!(r.body, RequestBody::Empty) && r.out.is_none() {
+            r.body_queued = true;
+            r.head_since = Some(now);
+            queued = true;
+        }
     }
-    s.output().add_bytes(head);
-    drop(s);
-    if wait {
+    if !written {
+        return;
+    }
+    if wait || queued {
         arm(ctx, rid);
     } else {
         write_body(ctx, rid, sid);

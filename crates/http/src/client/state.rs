@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use evloop::{Ctx, TimerId};
 use evloop_buffer::{Buffer, StreamId};
 use evloop_dns::connect::ConnectId;
@@ -16,7 +15,7 @@ use evloop_dns::resolver::ResolverId;
 use http::{HeaderMap, Method, Uri, Version};
 
 use super::{ClientError, ClientOptions, RequestBody, RequestId, Response, ResponseChunk};
-use crate::proto::{ChunkedDecoder, ResponseHead, ResponseScanner};
+use crate::proto::{ChunkedDecoder, FieldCache, ResponseHead, ResponseScanner};
 
 /// A multiply-rotate hash for the engine's maps: their keys are its own
 /// counters and the application's host names, nothing a peer chooses, so
@@ -34,10 +33,17 @@ impl FastHasher {
 
 impl std::hash::Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(b));
+        // Whole words, then the rest a byte at a time: no copy into a
+        // scratch word (a memcpy call per word).
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.add(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            self.add(rest.iter().fold(0, |n, &b| n << 8 | u64::from(b)));
         }
     }
     fn write_u8(&mut self, n: u8) {
@@ -72,10 +78,17 @@ pub(crate) struct Clients<T: 'static> {
     pub(crate) next: u64,
     pub(crate) clients: Map<u64, ClientState>,
     pub(crate) conns: Map<u64, Conn>,
-    pub(crate) reqs: Map<u64, Req<T>>,
+    /// Boxed: a request record is large, and moving it into and out of
+    /// the map cost more than the allocation.
+    pub(crate) reqs: Map<u64, Box<Req<T>>>,
     /// Stopped request timers for later requests, with the cell that
     /// tells each which request it works for.
     pub(crate) spare_timers: Vec<(TimerId, Rc<Cell<u64>>)>,
+    /// Records of requests read to their end, for later requests (the
+    /// allocation of a record cost more than reusing one).
+    // The boxes are what is kept: they go back into `reqs` as they are.
+    #[allow(clippy::vec_box)]
+    pub(crate) spare_reqs: Vec<Box<Req<T>>>,
 }
 
 impl<T: 'static> Default for Clients<T> {
@@ -86,6 +99,7 @@ impl<T: 'static> Default for Clients<T> {
             conns: Map::default(),
             reqs: Map::default(),
             spare_timers: Vec::new(),
+            spare_reqs: Vec::new(),
         }
     }
 }
@@ -98,7 +112,7 @@ impl<T: 'static> Clients<T> {
 }
 
 /// Where a connection goes: the pool it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Eq)]
 pub(crate) enum PoolKey {
     /// `http://host:port` (host lowercase, IPv6 without brackets). The
     /// host is shared: the requests of a pool reuse its key.
@@ -107,6 +121,36 @@ pub(crate) enum PoolKey {
         port: u16,
     },
     Unix(PathBuf),
+}
+
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Keys of one pool mostly share their host: no text compare.
+            (PoolKey::Tcp { host: a, port: p }, PoolKey::Tcp { host: b, port: q }) => {
+                p == q && (Rc::ptr_eq(a, b) || a == b)
+            }
+            (PoolKey::Unix(a), PoolKey::Unix(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+// By content, as `eq` compares.
+impl std::hash::Hash for PoolKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            PoolKey::Tcp { host, port } => {
+                h.write_u8(0);
+                host.hash(h);
+                port.hash(h);
+            }
+            PoolKey::Unix(path) => {
+                h.write_u8(1);
+                path.hash(h);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -157,6 +201,8 @@ pub(crate) struct Conn {
     pub(crate) error: Option<io::Error>,
     /// Reading is switched off (a streamed body not being taken).
     pub(crate) read_off: bool,
+    /// The fields of the last response read on it.
+    pub(crate) fields: FieldCache,
 }
 
 /// A streamed request body's sending side.
@@ -185,8 +231,9 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) headers: HeaderMap,
     pub(crate) unix: Option<PathBuf>,
     pub(crate) connect_to: Option<(String, u16)>,
-    /// The request head as sent.
-    pub(crate) wire_head: Bytes,
+    /// The request head as sent (copied to each connection it goes on:
+    /// a shared `Bytes` would cost an allocation to share).
+    pub(crate) wire_head: Vec<u8>,
     pub(crate) body: RequestBody,
     pub(crate) out: Option<OutStream<T>>,
     /// Framed request-body bytes not handed to the connection yet (no
@@ -243,7 +290,7 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) redirects: usize,
     pub(crate) max_redirects: u32,
     /// A redirect to follow once this response's body is read.
-    pub(crate) redirect: Option<super::follow::Next>,
+    pub(crate) redirect: Option<Box<super::follow::Next>>,
     /// Bytes of a redirect's body read and dropped.
     pub(crate) discarded: u64,
 }
@@ -253,7 +300,10 @@ pub(crate) fn clients<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>) -> Option<&'c mut
 }
 
 pub(crate) fn req<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: u64) -> Option<&'c mut Req<T>> {
-    ctx.ext_mut::<Clients<T>>()?.reqs.get_mut(&id)
+    ctx.ext_mut::<Clients<T>>()?
+        .reqs
+        .get_mut(&id)
+        .map(|r| &mut **r)
 }
 
 pub(crate) fn conn<'c, T: 'static>(ctx: &'c mut Ctx<'_, T>, id: u64) -> Option<&'c mut Conn> {
@@ -265,4 +315,49 @@ pub(crate) fn client<'c, T: 'static>(
     id: u64,
 ) -> Option<&'c mut ClientState> {
     ctx.ext_mut::<Clients<T>>()?.clients.get_mut(&id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn pool_keys_compare_and_hash_by_content() {
+        let hash = |k: &PoolKey| std::hash::BuildHasherDefault::<FastHasher>::default().hash_one(k);
+        let a = PoolKey::Tcp {
+            host: "example.com".into(),
+            port: 80,
+        };
+        let same = PoolKey::Tcp {
+            host: "example.com".into(),
+            port: 80,
+        };
+        let shared = a.clone();
+        assert!(a == same && a == shared);
+        assert_eq!(hash(&a), hash(&same));
+        let other_port = PoolKey::Tcp {
+            host: "example.com".into(),
+            port: 81,
+        };
+        let other_host = PoolKey::Tcp {
+            host: "example.org".into(),
+            port: 80,
+        };
+        assert!(a != other_port && a != other_host);
+        assert!(PoolKey::Unix("/a".into()) == PoolKey::Unix("/a".into()));
+        assert!(PoolKey::Unix("/a".into()) != a);
+        // Words and a tail: every byte counts.
+        assert_ne!(
+            hash(&PoolKey::Tcp {
+                host: "abcdefgh-1".into(),
+                port: 1
+            }),
+            hash(&PoolKey::Tcp {
+                host: "abcdefgh-2".into(),
+                port: 1
+            })
+        );
+    }
 }

@@ -9,6 +9,7 @@ use http::header::HeaderValue;
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::head::{check_line_ends, header_slots, sub, SLOTS_ON_STACK};
+use super::response_cache::FieldCache;
 use super::response_framing::{response_body_kind, FramingFields};
 use super::scan::{find_lf, MAX_LEADING_EMPTY_LINES};
 use super::version::parse_version;
@@ -179,17 +180,25 @@ pub fn parse_response_head(
     limits: &Limits,
     lenient: &Lenient,
 ) -> Result<ResponseHead, HttpError> {
-    parse_response_head_shared(&Bytes::copy_from_slice(head), req_method, limits, lenient)
+    parse_response_head_shared(
+        &Bytes::copy_from_slice(head),
+        req_method,
+        limits,
+        lenient,
+        None,
+    )
 }
 
 /// [`parse_response_head`] of a head already held as [`Bytes`] (a client
 /// splits it off its input): the field values are slices of `shared`,
-/// nothing is copied.
+/// nothing is copied. `cache` holds the field lines of the previous
+/// response on the connection (and gets this one's).
 pub(crate) fn parse_response_head_shared(
     shared: &Bytes,
     req_method: &Method,
     limits: &Limits,
     lenient: &Lenient,
+    cache: Option<&mut FieldCache>,
 ) -> Result<ResponseHead, HttpError> {
     let head = skip_empty_lines(shared, lenient)?;
     if lenient.http09 && !head.starts_with(b"HTTP/") {
@@ -221,14 +230,76 @@ pub(crate) fn parse_response_head_shared(
         return Err(bad("response head too large"));
     }
     let line = parse_status_line(&head[..line_len])?;
-    if line.version_bytes == b"HTTP/1.1" || line.version_bytes == b"HTTP/1.0" {
-        return parse_fields(shared, head, line, req_method, limits, lenient);
+    let mut cache = cache;
+    let (resp, seen, stable) =
+        if line.version_bytes == b"HTTP/1.1" || line.version_bytes == b"HTTP/1.0" {
+            parse_fields(
+                shared,
+                head,
+                line,
+                req_method,
+                limits,
+                lenient,
+                cache.as_deref_mut(),
+            )?
+        } else {
+            // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
+            let mut h = head.to_vec();
+            h[7] = b'1';
+            let patched = Bytes::from(h);
+            let c = cache.as_deref_mut();
+            parse_fields(&patched, &patched, line, req_method, limits, lenient, c)?
+        };
+    if let Some(c) = cache {
+        if stable {
+            c.know(shared, &resp, seen, lenient);
+        } else {
+            c.forget();
+        }
     }
-    // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
-    let mut h = head.to_vec();
-    h[7] = b'1';
-    let patched = Bytes::from(h);
-    parse_fields(&patched, &patched, line, req_method, limits, lenient)
+    Ok(resp)
+}
+
+/// When `input` starts with the last head a connection's [`FieldCache`]
+/// knows: its length, and that head as a response to `req_method`.
+pub(crate) fn known_response_head(
+    cache: &mut FieldCache,
+    input: &[u8],
+    req_method: &Method,
+    lenient: &Lenient,
+) -> Option<(usize, Result<ResponseHead, HttpError>)> {
+    let n = cache.known_len(input, lenient)?;
+    let k = cache.known()?;
+    let headers = k.headers.clone();
+    let (status, version) = (k.status, k.version);
+    let resp = response_body_kind(req_method, status, version, &headers, &k.seen, &k.lenient)
+        .map(|body| head_of(status, version, k.reason.clone(), headers, body, &k.seen));
+    Some((n, resp))
+}
+
+/// A response head from its parts, `keep_alive` decided.
+fn head_of(
+    status: StatusCode,
+    version: Version,
+    reason: Cow<'static, str>,
+    headers: HeaderMap,
+    body: ResponseBodyKind,
+    seen: &FramingFields,
+) -> ResponseHead {
+    let (persist, _) = seen.connection.decide(version, false);
+    let keep_alive = persist
+        && !matches!(
+            body,
+            ResponseBodyKind::CloseDelimited | ResponseBodyKind::Tunnel
+        );
+    ResponseHead {
+        status,
+        version,
+        reason,
+        headers,
+        body,
+        keep_alive,
+    }
 }
 
 /// The status line's parts.
@@ -282,7 +353,8 @@ fn parse_status_line(line: &[u8]) -> Result<StatusLine<'_>, HttpError> {
 }
 
 /// The field lines, by httparse with the lenient switches, then framing.
-/// `head` is a slice of `shared`.
+/// `head` is a slice of `shared`. Also returns the framing notes, and
+/// whether every field line is now in `cache`.
 fn parse_fields(
     shared: &Bytes,
     head: &[u8],
@@ -290,7 +362,8 @@ fn parse_fields(
     req_method: &Method,
     limits: &Limits,
     lenient: &Lenient,
-) -> Result<ResponseHead, HttpError> {
+    mut cache: Option<&mut FieldCache>,
+) -> Result<(ResponseHead, FramingFields, bool), HttpError> {
     let mut stack = [const { MaybeUninit::uninit() }; SLOTS_ON_STACK];
     let mut heap = Vec::new();
     let slots = header_slots(&mut stack, &mut heap, limits.max_headers);
@@ -306,13 +379,23 @@ fn parse_fields(
     }
     let mut headers = super::spare_maps::take(resp.headers.len());
     let mut seen = FramingFields::default();
-    for h in resp.headers.iter() {
+    let mut stable = cache.is_some();
+    for (i, h) in resp.headers.iter().enumerate() {
+        let raw = cache.as_ref().and_then(|_| raw_line(head, h));
+        if let (Some(c), Some(raw)) = (cache.as_deref_mut(), raw) {
+            if let Some(hit) = c.hit(i, raw) {
+                seen.note_known(hit.name, hit.value.as_bytes(), hit.options);
+                headers.append(hit.name.clone(), hit.value.clone());
+                continue;
+            }
+        }
         let name =
             super::names::field_name(h.name.as_bytes()).map_err(|_| bad("invalid field name"))?;
         // httparse reads a CR or LF into a value only as part of an
         // obs-fold, which it parses only with the switch on.
         let folded = lenient.obs_fold && h.value.iter().any(|&b| b == b'\r' || b == b'\n');
         let value = if folded {
+            stable = false;
             // Each CR and LF of the fold becomes a space, as RFC 9112
             // section 5.2 allows.
             let unfolded: Vec<u8> = h
@@ -322,7 +405,19 @@ fn parse_fields(
                 .collect();
             HeaderValue::from_maybe_shared(Bytes::from(unfolded))
         } else {
-            HeaderValue::from_maybe_shared(sub(shared, h.value))
+            match (cache.as_deref_mut(), raw) {
+                (Some(c), Some(raw)) if c.wants(i) => {
+                    // A copy: the cache must not hold the input's buffer.
+                    c.remember(i, raw, &name, Bytes::copy_from_slice(h.value))
+                }
+                (c, _) => {
+                    if let Some(c) = c {
+                        c.missed(i);
+                    }
+                    stable = false;
+                    HeaderValue::from_maybe_shared(sub(shared, h.value))
+                }
+            }
         }
         .map_err(|_| bad("invalid field value"))?;
         seen.note(&name, value.as_bytes());
@@ -336,20 +431,25 @@ fn parse_fields(
         &seen,
         lenient,
     )?;
-    let (persist, _) = seen.connection.decide(line.version, false);
-    let keep_alive = persist
-        && !matches!(
-            body,
-            ResponseBodyKind::CloseDelimited | ResponseBodyKind::Tunnel
-        );
-    Ok(ResponseHead {
-        status: line.status,
-        version: line.version,
-        reason: reason_phrase(line.status, line.reason),
-        headers,
-        body,
-        keep_alive,
-    })
+    let reason = reason_phrase(line.status, line.reason);
+    let resp = head_of(line.status, line.version, reason, headers, body, &seen);
+    Ok((resp, seen, stable))
+}
+
+/// The bytes of field line `h` of `head`, from its name to its value's
+/// end (`None` if httparse's slices are not where they are expected).
+fn raw_line<'a>(head: &'a [u8], h: &httparse::Header<'_>) -> Option<&'a [u8]> {
+    if h.value.is_empty() {
+        // An empty slice may point anywhere.
+        return None;
+    }
+    let base = head.as_ptr() as usize;
+    let start = (h.name.as_ptr() as usize).checked_sub(base)?;
+    let at = (h.value.as_ptr() as usize).checked_sub(base)?;
+    if at < start + h.name.len() {
+        return None;
+    }
+    head.get(start..at.checked_add(h.value.len())?)
 }
 
 /// The reason phrase as text: the status's own (`OK` for 200, ...)

@@ -12,7 +12,7 @@ use super::{HttpError, Lenient, ResponseBodyKind};
 
 /// What the framing needs from the fields, noted while the map is built
 /// so that the common response costs no lookups in it.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct FramingFields {
     transfer_encoding: bool,
     /// Content-Length field lines, and the value of the last one read
@@ -20,6 +20,8 @@ pub(super) struct FramingFields {
     lengths: usize,
     length: Option<Result<u64, HttpError>>,
     pub(super) connection: ConnectionOptions,
+    /// Connection field lines.
+    connections: usize,
 }
 
 impl FramingFields {
@@ -30,7 +32,27 @@ impl FramingFields {
         } else if name == TRANSFER_ENCODING {
             self.transfer_encoding = true;
         } else if name == CONNECTION {
+            self.connections += 1;
             self.connection.add(value);
+        }
+    }
+
+    /// [`note`](Self::note) for a line whose `Connection` options
+    /// (`options`, for a `Connection` line) are known already.
+    #[inline]
+    pub(super) fn note_known(
+        &mut self,
+        name: &HeaderName,
+        value: &[u8],
+        options: Option<ConnectionOptions>,
+    ) {
+        match options {
+            // The first line's options are all there is so far.
+            Some(options) if self.connections == 0 => {
+                self.connections = 1;
+                self.connection = options;
+            }
+            _ => self.note(name, value),
         }
     }
 }

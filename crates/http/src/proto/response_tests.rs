@@ -1,6 +1,7 @@
 //! The response head rules, one test per rule: each head is parsed whole
 //! and also scanned a byte at a time, and both must agree.
 
+use bytes::Bytes;
 use evloop_buffer::Buffer;
 use http::{Method, StatusCode, Version};
 
@@ -38,7 +39,147 @@ fn parse_with(
     }
     assert_eq!(whole, bytewise, "split changed the scan of {bytes:?}");
     let n = whole?.expect("a complete head");
-    parse_response_head(&bytes[..n], method, limits, lenient)
+    let plain = parse_response_head(&bytes[..n], method, limits, lenient);
+    // The same head read twice on a connection (the second time from the
+    // field cache) reads the same.
+    let mut cache = FieldCache::default();
+    let shared = Bytes::copy_from_slice(&bytes[..n]);
+    for _ in 0..3 {
+        let cached = parse_response_head_shared(&shared, method, limits, lenient, Some(&mut cache));
+        assert_eq!(
+            format!("{cached:?}"),
+            format!("{plain:?}"),
+            "cache changed {bytes:?}"
+        );
+        // The head again, known whole (followed by what comes after it).
+        let mut input = bytes[..n].to_vec();
+        input.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        if let Some((len, known)) = known_response_head(&mut cache, &input, method, lenient) {
+            assert_eq!(len, n);
+            assert_eq!(
+                format!("{known:?}"),
+                format!("{plain:?}"),
+                "known {bytes:?}"
+            );
+        }
+    }
+    plain
+}
+
+/// Parses `heads` in turn with one field cache, and each without: the
+/// answers agree.
+fn cached_agrees(heads: &[&[u8]]) -> Vec<ResponseHead> {
+    let mut cache = FieldCache::default();
+    heads
+        .iter()
+        .map(|h| {
+            let shared = Bytes::copy_from_slice(h);
+            let (l, m) = (Limits::default(), Method::GET);
+            let plain = parse_response_head(h, &m, &l, &STRICT);
+            let cached = match known_response_head(&mut cache, h, &m, &STRICT) {
+                Some((n, known)) => {
+                    assert_eq!(n, h.len());
+                    known
+                }
+                None => parse_response_head_shared(&shared, &m, &l, &STRICT, Some(&mut cache)),
+            };
+            assert_eq!(format!("{cached:?}"), format!("{plain:?}"), "{:?}", h);
+            cached.unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_connections_field_cache_reads_changed_and_moved_lines_anew() {
+    let heads: [&[u8]; 9] = [
+        b"HTTP/1.1 200 OK\r\nServer: x\r\nDate: 1\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nServer: x\r\nDate: 1\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nServer: x\r\nDate: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nServer: x\r\nDate: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+        // Lines moved: each is read anew.
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nServer: x\r\nContent-Length: 3\r\n\r\n",
+        // Two Connection lines, both found in the cache the second time.
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        // Same name and value, other case or spacing: read anew.
+        b"HTTP/1.1 200 OK\r\nconnection:keep-alive\r\nConnection: close\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\nX-Empty:\r\n\r\n",
+    ];
+    let r = cached_agrees(&heads);
+    assert!(r[1].keep_alive && !r[2].keep_alive && !r[3].keep_alive);
+    assert_eq!(r[3].body, ResponseBodyKind::Length(3));
+    assert!(!r[6].keep_alive && r[8].keep_alive);
+    assert_eq!(r[3].headers["date"], "2");
+}
+
+#[test]
+fn a_head_seen_again_is_known_whole_until_a_line_changes() {
+    let mut cache = FieldCache::default();
+    let (l, m) = (Limits::default(), Method::GET);
+    let a = Bytes::from(&b"HTTP/1.1 200 OK\r\nDate: 1\r\nContent-Length: 2\r\n\r\n"[..]);
+    let b = Bytes::from(&b"HTTP/1.1 200 OK\r\nDate: 2\r\nContent-Length: 2\r\n\r\n"[..]);
+    assert!(known_response_head(&mut cache, &a, &m, &STRICT).is_none());
+    parse_response_head_shared(&a, &m, &l, &STRICT, Some(&mut cache)).unwrap();
+    let (n, r) = known_response_head(&mut cache, &a, &m, &STRICT).unwrap();
+    assert_eq!((n, r.unwrap().body), (a.len(), ResponseBodyKind::Length(2)));
+    // The framing is the request's: the same head answering HEAD.
+    let (_, r) = known_response_head(&mut cache, &a, &Method::HEAD, &STRICT).unwrap();
+    assert_eq!(r.unwrap().body, ResponseBodyKind::None);
+    // Other switches, or a head cut short: not known.
+    assert!(known_response_head(&mut cache, &a, &m, &Lenient::all()).is_none());
+    assert!(known_response_head(&mut cache, &a[..a.len() - 1], &m, &STRICT).is_none());
+    assert!(known_response_head(&mut cache, &b, &m, &STRICT).is_none());
+    // Date changes once a second: the new head is known in turn, again
+    // and again (a line that changed once is remembered).
+    for _ in 0..2 {
+        for h in [&b, &a] {
+            assert!(known_response_head(&mut cache, h, &m, &STRICT).is_none());
+            parse_response_head_shared(h, &m, &l, &STRICT, Some(&mut cache)).unwrap();
+            let (_, r) = known_response_head(&mut cache, h, &m, &STRICT).unwrap();
+            assert_eq!(r.unwrap().headers["date"], h[23..24]);
+        }
+    }
+}
+
+#[test]
+fn a_head_with_a_line_that_changes_every_time_is_not_known() {
+    let mut cache = FieldCache::default();
+    let (l, m) = (Limits::default(), Method::GET);
+    for i in 0..5 {
+        let h = Bytes::from(format!(
+            "HTTP/1.1 200 OK\r\nX-Id: {i}\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(known_response_head(&mut cache, &h, &m, &STRICT).is_none());
+        parse_response_head_shared(&h, &m, &l, &STRICT, Some(&mut cache)).unwrap();
+        // Remembered the first two times, then no more.
+        assert_eq!(cache.knows_a_head(), i < 2, "{i}");
+    }
+}
+
+#[test]
+fn a_value_that_changes_every_time_is_still_read_right() {
+    let heads: Vec<Vec<u8>> = (0..6)
+        .map(|i| {
+            format!("HTTP/1.1 200 OK\r\nX-Id: {i}\r\nContent-Length: {i}\r\n\r\n").into_bytes()
+        })
+        .collect();
+    let heads: Vec<&[u8]> = heads.iter().map(|h| &h[..]).collect();
+    for (i, r) in cached_agrees(&heads).iter().enumerate() {
+        assert_eq!(r.headers["x-id"], i.to_string().as_str());
+        assert_eq!(r.body, ResponseBodyKind::Length(i as u64));
+    }
+}
+
+#[test]
+fn a_cached_value_does_not_hold_the_input() {
+    let mut cache = FieldCache::default();
+    let (l, m) = (Limits::default(), Method::GET);
+    let head = Bytes::from(&b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 0\r\n\r\n"[..]);
+    let r = parse_response_head_shared(&head, &m, &l, &STRICT, Some(&mut cache)).unwrap();
+    let range = head.as_ptr() as usize..head.as_ptr() as usize + head.len();
+    for v in r.headers.values() {
+        assert!(!range.contains(&(v.as_bytes().as_ptr() as usize)));
+    }
 }
 
 fn get(bytes: &[u8]) -> Result<ResponseHead, HttpError> {

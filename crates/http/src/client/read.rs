@@ -9,8 +9,8 @@ use http::{HeaderMap, StatusCode};
 use super::state::{In, Req};
 use super::ClientError;
 use crate::proto::{
-    known_response_head, parse_response_head_shared, ChunkStep, ChunkedDecoder, FieldCache,
-    Lenient, Limits, ResponseBodyKind, ResponseHead,
+    parse_response_head_shared, ChunkStep, ChunkedDecoder, FieldCache, Lenient, Limits,
+    ResponseBodyKind,
 };
 
 /// Most body bytes handed over per step.
@@ -110,63 +110,29 @@ fn head_step<T: 'static>(
         };
     }
     r.got_bytes = true;
-    let first = input.chunks().next().unwrap_or_default();
-    let head = match known_response_head(cache, first, &r.method, lenient) {
-        // The previous head again: the scanner would find the same end
-        // (the first blank line of the same bytes, within the same limits)
-        // and the parser the same head.
-        Some((n, Ok(h))) => {
-            input.drain(n);
-            r.scanner.reset();
-            h
-        }
-        Some((_, Err(e))) => return Step::Fail(e.into()),
-        None => match read_head(r, input, eof, limits, lenient, cache) {
-            Ok(h) => h,
-            Err(step) => return step,
-        },
-    };
-    after_head(r, head, limits)
-}
-
-/// Scans and parses a head that is not the previous one again; `Err` is
-/// the step to return (more input needed, or the failure).
-fn read_head<T: 'static>(
-    r: &mut Req<T>,
-    input: &mut Buffer,
-    eof: bool,
-    limits: &Limits,
-    lenient: &Lenient,
-    cache: &mut FieldCache,
-) -> Result<ResponseHead, Step> {
     if !lenient.http09 && starts_http(input) == Some(false) {
-        return Err(Step::Fail(ClientError::Protocol(
+        return Step::Fail(ClientError::Protocol(
             "the response does not start with HTTP/".into(),
-        )));
+        ));
     }
     let n = match r.scanner.scan(input, limits) {
-        Err(e) => return Err(Step::Fail(e.into())),
+        Err(e) => return Step::Fail(e.into()),
         Ok(None) if eof => {
             if lenient.http09 && r.scanner.scanned() == 0 {
                 0
             } else {
-                return Err(Step::Fail(ClientError::Closed));
+                return Step::Fail(ClientError::Closed);
             }
         }
-        Ok(None) => return Err(Step::NeedMore),
+        Ok(None) => return Step::NeedMore,
         Ok(Some(n)) => n,
     };
     let bytes = input.split_to(n);
     let head = match parse_response_head_shared(&bytes, &r.method, limits, lenient, Some(cache)) {
         Ok(h) => h,
-        Err(e) => return Err(Step::Fail(e.into())),
+        Err(e) => return Step::Fail(e.into()),
     };
     r.scanner.reset();
-    Ok(head)
-}
-
-/// What a complete head means for the request.
-fn after_head<T: 'static>(r: &mut Req<T>, head: ResponseHead, limits: &Limits) -> Step {
     if head.is_informational() {
         if r.informational.len() >= MAX_INTERIM {
             return Step::Fail(ClientError::Protocol(

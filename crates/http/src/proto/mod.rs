@@ -187,7 +187,7 @@ pub use head::{parse_request_head, RequestHead};
 pub(crate) use head::{parse_request_head_shared, Head, HeadCache};
 pub use limits::Limits;
 // For the client, which splits heads off its input as Bytes (no copy).
-pub(crate) use response::{known_response_head, parse_response_head_shared};
+pub(crate) use response::parse_response_head_shared;
 pub use response::{parse_response_head, Lenient, ResponseBodyKind, ResponseHead};
 pub(crate) use response_cache::FieldCache;
 pub use response_scan::ResponseScanner;

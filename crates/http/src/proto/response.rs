@@ -230,76 +230,14 @@ pub(crate) fn parse_response_head_shared(
         return Err(bad("response head too large"));
     }
     let line = parse_status_line(&head[..line_len])?;
-    let mut cache = cache;
-    let (resp, seen, stable) =
-        if line.version_bytes == b"HTTP/1.1" || line.version_bytes == b"HTTP/1.0" {
-            parse_fields(
-                shared,
-                head,
-                line,
-                req_method,
-                limits,
-                lenient,
-                cache.as_deref_mut(),
-            )?
-        } else {
-            // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
-            let mut h = head.to_vec();
-            h[7] = b'1';
-            let patched = Bytes::from(h);
-            let c = cache.as_deref_mut();
-            parse_fields(&patched, &patched, line, req_method, limits, lenient, c)?
-        };
-    if let Some(c) = cache {
-        if stable {
-            c.know(shared, &resp, seen, lenient);
-        } else {
-            c.forget();
-        }
+    if line.version_bytes == b"HTTP/1.1" || line.version_bytes == b"HTTP/1.0" {
+        return parse_fields(shared, head, line, req_method, limits, lenient, cache);
     }
-    Ok(resp)
-}
-
-/// When `input` starts with the last head a connection's [`FieldCache`]
-/// knows: its length, and that head as a response to `req_method`.
-pub(crate) fn known_response_head(
-    cache: &mut FieldCache,
-    input: &[u8],
-    req_method: &Method,
-    lenient: &Lenient,
-) -> Option<(usize, Result<ResponseHead, HttpError>)> {
-    let n = cache.known_len(input, lenient)?;
-    let k = cache.known()?;
-    let headers = k.headers.clone();
-    let (status, version) = (k.status, k.version);
-    let resp = response_body_kind(req_method, status, version, &headers, &k.seen, &k.lenient)
-        .map(|body| head_of(status, version, k.reason.clone(), headers, body, &k.seen));
-    Some((n, resp))
-}
-
-/// A response head from its parts, `keep_alive` decided.
-fn head_of(
-    status: StatusCode,
-    version: Version,
-    reason: Cow<'static, str>,
-    headers: HeaderMap,
-    body: ResponseBodyKind,
-    seen: &FramingFields,
-) -> ResponseHead {
-    let (persist, _) = seen.connection.decide(version, false);
-    let keep_alive = persist
-        && !matches!(
-            body,
-            ResponseBodyKind::CloseDelimited | ResponseBodyKind::Tunnel
-        );
-    ResponseHead {
-        status,
-        version,
-        reason,
-        headers,
-        body,
-        keep_alive,
-    }
+    // httparse knows only 1.0 and 1.1: show it 1.1 for a later minor.
+    let mut h = head.to_vec();
+    h[7] = b'1';
+    let patched = Bytes::from(h);
+    parse_fields(&patched, &patched, line, req_method, limits, lenient, cache)
 }
 
 /// The status line's parts.
@@ -353,8 +291,7 @@ fn parse_status_line(line: &[u8]) -> Result<StatusLine<'_>, HttpError> {
 }
 
 /// The field lines, by httparse with the lenient switches, then framing.
-/// `head` is a slice of `shared`. Also returns the framing notes, and
-/// whether every field line is now in `cache`.
+/// `head` is a slice of `shared`.
 fn parse_fields(
     shared: &Bytes,
     head: &[u8],
@@ -363,7 +300,7 @@ fn parse_fields(
     limits: &Limits,
     lenient: &Lenient,
     mut cache: Option<&mut FieldCache>,
-) -> Result<(ResponseHead, FramingFields, bool), HttpError> {
+) -> Result<ResponseHead, HttpError> {
     let mut stack = [const { MaybeUninit::uninit() }; SLOTS_ON_STACK];
     let mut heap = Vec::new();
     let slots = header_slots(&mut stack, &mut heap, limits.max_headers);
@@ -379,7 +316,6 @@ fn parse_fields(
     }
     let mut headers = super::spare_maps::take(resp.headers.len());
     let mut seen = FramingFields::default();
-    let mut stable = cache.is_some();
     for (i, h) in resp.headers.iter().enumerate() {
         let raw = cache.as_ref().and_then(|_| raw_line(head, h));
         if let (Some(c), Some(raw)) = (cache.as_deref_mut(), raw) {
@@ -395,7 +331,6 @@ fn parse_fields(
         // obs-fold, which it parses only with the switch on.
         let folded = lenient.obs_fold && h.value.iter().any(|&b| b == b'\r' || b == b'\n');
         let value = if folded {
-            stable = false;
             // Each CR and LF of the fold becomes a space, as RFC 9112
             // section 5.2 allows.
             let unfolded: Vec<u8> = h
@@ -414,7 +349,6 @@ fn parse_fields(
                     if let Some(c) = c {
                         c.missed(i);
                     }
-                    stable = false;
                     HeaderValue::from_maybe_shared(sub(shared, h.value))
                 }
             }
@@ -431,9 +365,20 @@ fn parse_fields(
         &seen,
         lenient,
     )?;
-    let reason = reason_phrase(line.status, line.reason);
-    let resp = head_of(line.status, line.version, reason, headers, body, &seen);
-    Ok((resp, seen, stable))
+    let (persist, _) = seen.connection.decide(line.version, false);
+    let keep_alive = persist
+        && !matches!(
+            body,
+            ResponseBodyKind::CloseDelimited | ResponseBodyKind::Tunnel
+        );
+    Ok(ResponseHead {
+        status: line.status,
+        version: line.version,
+        reason: reason_phrase(line.status, line.reason),
+        headers,
+        body,
+        keep_alive,
+    })
 }
 
 /// The bytes of field line `h` of `head`, from its name to its value's

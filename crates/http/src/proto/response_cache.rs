@@ -1,18 +1,10 @@
 //! [`FieldCache`]: the field lines of the previous response on a
 //! connection, for the next response to reuse.
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION};
-use http::{HeaderMap, StatusCode, Version};
 
 use super::framing::ConnectionOptions;
-use super::response_framing::FramingFields;
-use super::{Lenient, ResponseHead};
-
-/// Longest head remembered whole.
-const MAX_KNOWN: usize = 8 * 1024;
 
 /// Field lines remembered per connection at most: a head with more has
 /// its later lines parsed as if there were no cache.
@@ -31,34 +23,9 @@ const MAX_SLOTS: usize = 32;
 ///
 /// Remembered values own their bytes: a connection's cache never holds
 /// its read buffer (which a slice of it would keep allocated).
-///
-/// The whole last head is remembered too, when every one of its lines is
-/// (its values do not change from one response to the next): a response
-/// that starts with the same bytes is that head again, and is neither
-/// scanned nor parsed. It costs one comparison and a copy of the map.
-///
-/// A cache is for one connection of one client: the limits and switches
-/// a head was checked with must be the same for every head it is given.
 #[derive(Default)]
 pub(crate) struct FieldCache {
     slots: Vec<Slot>,
-    /// The bytes of the last head (as measured by the scanner, leading
-    /// empty lines included), valid with `known`.
-    head: Vec<u8>,
-    known: Option<Known>,
-    /// Some slot may be marked `missed`.
-    any_missed: bool,
-}
-
-/// What the last head parsed to (but the framing, which depends on the
-/// request too).
-pub(super) struct Known {
-    pub(super) status: StatusCode,
-    pub(super) version: Version,
-    pub(super) reason: Cow<'static, str>,
-    pub(super) headers: HeaderMap,
-    pub(super) seen: FramingFields,
-    pub(super) lenient: Lenient,
 }
 
 struct Slot {
@@ -83,61 +50,6 @@ pub(super) struct Hit<'a> {
 }
 
 impl FieldCache {
-    /// How many bytes of a connection's input are the last head again:
-    /// `input` is its first contiguous piece.
-    #[inline]
-    pub(super) fn known_len(&self, input: &[u8], lenient: &Lenient) -> Option<usize> {
-        let k = self.known.as_ref()?;
-        (k.lenient == *lenient && input.starts_with(&self.head)).then_some(self.head.len())
-    }
-
-    /// The last head's parts, once [`known_len`](Self::known_len) found it
-    /// again: its lines were all seen again, unchanged.
-    pub(super) fn known(&mut self) -> Option<&Known> {
-        if std::mem::take(&mut self.any_missed) {
-            for s in &mut self.slots {
-                s.missed = false;
-            }
-        }
-        self.known.as_ref()
-    }
-
-    /// Remembers `head` (the bytes `resp` was parsed from, with `seen`)
-    /// as the last head.
-    pub(super) fn know(
-        &mut self,
-        head: &[u8],
-        resp: &ResponseHead,
-        seen: FramingFields,
-        lenient: &Lenient,
-    ) {
-        if head.len() > MAX_KNOWN || head.is_empty() {
-            self.forget();
-            return;
-        }
-        self.head.clear();
-        self.head.extend_from_slice(head);
-        self.known = Some(Known {
-            status: resp.status,
-            version: resp.version,
-            reason: resp.reason.clone(),
-            headers: resp.headers.clone(),
-            seen,
-            lenient: *lenient,
-        });
-    }
-
-    /// Whether a last head is remembered.
-    #[cfg(test)]
-    pub(super) fn knows_a_head(&self) -> bool {
-        self.known.is_some()
-    }
-
-    /// Forgets the last head.
-    pub(super) fn forget(&mut self) {
-        self.known = None;
-    }
-
     /// The remembered line at position `i`, if `line` is the same bytes.
     #[inline]
     pub(super) fn hit(&mut self, i: usize, line: &[u8]) -> Option<Hit<'_>> {
@@ -182,7 +94,6 @@ impl FieldCache {
             options,
             missed: i < self.slots.len(),
         };
-        self.any_missed |= slot.missed;
         if i < self.slots.len() {
             self.slots[i] = slot;
         } else {
@@ -195,7 +106,6 @@ impl FieldCache {
     pub(super) fn missed(&mut self, i: usize) {
         if let Some(s) = self.slots.get_mut(i) {
             s.missed = true;
-            self.any_missed = true;
         }
     }
 }

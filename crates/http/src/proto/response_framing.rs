@@ -12,7 +12,7 @@ use super::{HttpError, Lenient, ResponseBodyKind};
 
 /// What the framing needs from the fields, noted while the map is built
 /// so that the common response costs no lookups in it.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub(super) struct FramingFields {
     transfer_encoding: bool,
     /// Content-Length field lines, and the value of the last one read

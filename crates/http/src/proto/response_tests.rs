@@ -51,17 +51,6 @@ fn parse_with(
             format!("{plain:?}"),
             "cache changed {bytes:?}"
         );
-        // The head again, known whole (followed by what comes after it).
-        let mut input = bytes[..n].to_vec();
-        input.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
-        if let Some((len, known)) = known_response_head(&mut cache, &input, method, lenient) {
-            assert_eq!(len, n);
-            assert_eq!(
-                format!("{known:?}"),
-                format!("{plain:?}"),
-                "known {bytes:?}"
-            );
-        }
     }
     plain
 }
@@ -75,14 +64,8 @@ fn cached_agrees(heads: &[&[u8]]) -> Vec<ResponseHead> {
         .map(|h| {
             let shared = Bytes::copy_from_slice(h);
             let (l, m) = (Limits::default(), Method::GET);
+            let cached = parse_response_head_shared(&shared, &m, &l, &STRICT, Some(&mut cache));
             let plain = parse_response_head(h, &m, &l, &STRICT);
-            let cached = match known_response_head(&mut cache, h, &m, &STRICT) {
-                Some((n, known)) => {
-                    assert_eq!(n, h.len());
-                    known
-                }
-                None => parse_response_head_shared(&shared, &m, &l, &STRICT, Some(&mut cache)),
-            };
             assert_eq!(format!("{cached:?}"), format!("{plain:?}"), "{:?}", h);
             cached.unwrap()
         })
@@ -110,50 +93,6 @@ fn a_connections_field_cache_reads_changed_and_moved_lines_anew() {
     assert_eq!(r[3].body, ResponseBodyKind::Length(3));
     assert!(!r[6].keep_alive && r[8].keep_alive);
     assert_eq!(r[3].headers["date"], "2");
-}
-
-#[test]
-fn a_head_seen_again_is_known_whole_until_a_line_changes() {
-    let mut cache = FieldCache::default();
-    let (l, m) = (Limits::default(), Method::GET);
-    let a = Bytes::from(&b"HTTP/1.1 200 OK\r\nDate: 1\r\nContent-Length: 2\r\n\r\n"[..]);
-    let b = Bytes::from(&b"HTTP/1.1 200 OK\r\nDate: 2\r\nContent-Length: 2\r\n\r\n"[..]);
-    assert!(known_response_head(&mut cache, &a, &m, &STRICT).is_none());
-    parse_response_head_shared(&a, &m, &l, &STRICT, Some(&mut cache)).unwrap();
-    let (n, r) = known_response_head(&mut cache, &a, &m, &STRICT).unwrap();
-    assert_eq!((n, r.unwrap().body), (a.len(), ResponseBodyKind::Length(2)));
-    // The framing is the request's: the same head answering HEAD.
-    let (_, r) = known_response_head(&mut cache, &a, &Method::HEAD, &STRICT).unwrap();
-    assert_eq!(r.unwrap().body, ResponseBodyKind::None);
-    // Other switches, or a head cut short: not known.
-    assert!(known_response_head(&mut cache, &a, &m, &Lenient::all()).is_none());
-    assert!(known_response_head(&mut cache, &a[..a.len() - 1], &m, &STRICT).is_none());
-    assert!(known_response_head(&mut cache, &b, &m, &STRICT).is_none());
-    // Date changes once a second: the new head is known in turn, again
-    // and again (a line that changed once is remembered).
-    for _ in 0..2 {
-        for h in [&b, &a] {
-            assert!(known_response_head(&mut cache, h, &m, &STRICT).is_none());
-            parse_response_head_shared(h, &m, &l, &STRICT, Some(&mut cache)).unwrap();
-            let (_, r) = known_response_head(&mut cache, h, &m, &STRICT).unwrap();
-            assert_eq!(r.unwrap().headers["date"], h[23..24]);
-        }
-    }
-}
-
-#[test]
-fn a_head_with_a_line_that_changes_every_time_is_not_known() {
-    let mut cache = FieldCache::default();
-    let (l, m) = (Limits::default(), Method::GET);
-    for i in 0..5 {
-        let h = Bytes::from(format!(
-            "HTTP/1.1 200 OK\r\nX-Id: {i}\r\nContent-Length: 0\r\n\r\n"
-        ));
-        assert!(known_response_head(&mut cache, &h, &m, &STRICT).is_none());
-        parse_response_head_shared(&h, &m, &l, &STRICT, Some(&mut cache)).unwrap();
-        // Remembered the first two times, then no more.
-        assert_eq!(cache.knows_a_head(), i < 2, "{i}");
-    }
 }
 
 #[test]

@@ -134,8 +134,8 @@ pub(crate) fn complete<T: 'static>(
 const MAX_SPARE_REQS: usize = 64;
 
 /// Keeps the record of a request that ended for a later one. What the
-/// caller gave it (callbacks, the body) goes now, as it would have with
-/// the record; the rest when the record is reused. Then (in the same
+/// caller gave it (callbacks, the body) and any payload bytes go now, as
+/// they would have with the record; the rest when the record is reused. Then (in the same
 /// lookup) what [`unref_idle`](super::pool::unref_idle) does for the
 /// connection `cid` it was read from.
 fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, mut r: Box<Req<T>>, cid: u64) {
@@ -144,6 +144,10 @@ fn recycle<T: 'static>(ctx: &mut Ctx<'_, T>, mut r: Box<Req<T>>, cid: u64) {
     r.out = None;
     r.body = super::RequestBody::Empty;
     r.redirect = None;
+    // Payload bytes are not kept alive by a spare record either (both are
+    // empty after a response read to its end, so this frees nothing then).
+    r.held = Default::default();
+    r.collected = Default::default();
     let Some(cs) = clients::<T>(ctx) else { return };
     if cs.spare_reqs.len() < MAX_SPARE_REQS {
         cs.spare_reqs.push(r);

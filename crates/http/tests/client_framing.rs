@@ -12,6 +12,22 @@ use http::{Request, StatusCode};
 
 type Done = Vec<Result<Response, ClientError>>;
 
+/// Sends `req` and runs the loop until its answer is in `done`.
+fn send_and_wait(
+    lp: &mut evloop::Loop<Done>,
+    client: evloop_http::client::ClientId,
+    req: Request<RequestBody>,
+    done: &mut Done,
+) {
+    let n = done.len() + 1;
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send(req, |_, d: &mut Done, r| d.push(r))
+        .unwrap();
+    run_until(lp, done, |d| d.len() == n);
+}
+
 /// One GET to a server that answers with `answer` and closes.
 fn fetch(answer: &'static [u8], opts: ClientOptions) -> Result<Response, ClientError> {
     let (addr, server) = scripted(1, move |_, mut c| {
@@ -25,13 +41,8 @@ fn fetch(answer: &'static [u8], opts: ClientOptions) -> Result<Response, ClientE
     let req = Request::get(format!("http://{addr}/"))
         .body(RequestBody::Empty)
         .unwrap();
-    lp.ctx()
-        .client(client)
-        .unwrap()
-        .send(req, |_, d: &mut Done, r| d.push(r))
-        .unwrap();
     let mut done = Done::new();
-    run_until(&mut lp, &mut done, |d| !d.is_empty());
+    send_and_wait(&mut lp, client, req, &mut done);
     server.join().unwrap();
     done.pop().unwrap()
 }
@@ -177,13 +188,8 @@ fn a_response_split_anywhere_reads_the_same() {
         let req = Request::get(format!("http://{addr}/"))
             .body(RequestBody::Empty)
             .unwrap();
-        lp.ctx()
-            .client(client)
-            .unwrap()
-            .send(req, |_, d: &mut Done, r| d.push(r))
-            .unwrap();
         let mut done = Done::new();
-        run_until(&mut lp, &mut done, |d| !d.is_empty());
+        send_and_wait(&mut lp, client, req, &mut done);
         server.join().unwrap();
         let r = done.pop().unwrap().unwrap();
         assert_eq!(r.body(), "hello, world", "pieces of {piece}");
@@ -233,17 +239,12 @@ fn mangled_responses_end_in_a_response_or_an_error() {
             .body_timeout(Some(Duration::from_secs(2))),
     );
     let mut done = Done::new();
-    for i in 0..60 {
+    for _ in 0..60 {
         let req = Request::get(format!("http://{addr}/"))
             .header("connection", "close")
             .body(RequestBody::Empty)
             .unwrap();
-        lp.ctx()
-            .client(client)
-            .unwrap()
-            .send(req, |_, d: &mut Done, r| d.push(r))
-            .unwrap();
-        run_until(&mut lp, &mut done, |d| d.len() == i + 1);
+        send_and_wait(&mut lp, client, req, &mut done);
     }
     server.join().unwrap();
     assert!(done.iter().any(|r| r.is_err()));
@@ -301,18 +302,13 @@ fn repeated_heads_on_a_connection_are_read_like_new_ones() {
     });
     let (mut lp, client) = client_loop::<Done>(ClientOptions::new());
     let mut done = Done::new();
-    for (i, (method, _)) in answers.iter().enumerate() {
+    for (method, _) in &answers {
         let req = Request::builder()
             .method(method.clone())
             .uri(format!("http://{addr}/"))
             .body(RequestBody::Empty)
             .unwrap();
-        lp.ctx()
-            .client(client)
-            .unwrap()
-            .send(req, |_, d: &mut Done, r| d.push(r))
-            .unwrap();
-        run_until(&mut lp, &mut done, |d| d.len() == i + 1);
+        send_and_wait(&mut lp, client, req, &mut done);
     }
     server.join().unwrap();
     let bodies: Vec<String> = done[..n - 1]

@@ -284,7 +284,7 @@ pub(crate) fn prepare(
     };
     let user_agent = opts.user_agent.as_ref().filter(|_| !fields.user_agent);
     let mut digits = [0u8; 20];
-    let length = length.map(|n| decimal(n, &mut digits));
+    let length = length.map(|n| crate::proto::decimal(n, &mut digits));
     h.clear();
     h.reserve(128 + host.len() + headers.len() * 32);
     h.extend_from_slice(method.as_str().as_bytes());
@@ -336,19 +336,6 @@ fn put_field(h: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     h.extend_from_slice(b"\r\n");
 }
 
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
-}
-
 /// Methods a request may be sent twice with (RFC 9110 9.2.2).
 pub(crate) fn idempotent(m: &Method) -> bool {
     matches!(
@@ -381,14 +368,6 @@ mod tests {
             assert_eq!(p.host, uri.host().unwrap(), "{url}");
             assert_eq!(p.port, uri.port_u16(), "{url}");
             assert_eq!(p.host_port, a.as_str().rsplit('@').next().unwrap(), "{url}");
-        }
-    }
-
-    #[test]
-    fn decimal_agrees_with_to_string() {
-        let mut buf = [0u8; 20];
-        for n in [0, 7, 10, 99, 65_536, u64::MAX] {
-            assert_eq!(super::decimal(n, &mut buf), n.to_string().as_bytes());
         }
     }
 }

@@ -161,6 +161,7 @@
 mod chunk_line;
 mod chunk_out;
 mod chunked;
+mod decimal;
 mod error;
 mod fast_head;
 mod framing;
@@ -180,6 +181,7 @@ mod version;
 
 pub(crate) use chunk_out::{add_last_chunk, add_piece};
 pub use chunked::{ChunkStep, ChunkedDecoder};
+pub(crate) use decimal::decimal;
 pub use error::HttpError;
 pub(crate) use fast_head::{fields_map, scan_fast, FastHead};
 pub use framing::BodyKind;

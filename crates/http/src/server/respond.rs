@@ -281,7 +281,7 @@ pub(crate) fn write_head<T: 'static>(
         Framing::Length(n) => {
             h.extend_from_slice(b"content-length: ");
             let mut digits = [0u8; 20];
-            h.extend_from_slice(format_u64(n, &mut digits));
+            h.extend_from_slice(crate::proto::decimal(n, &mut digits));
             h.extend_from_slice(b"\r\n");
         }
         Framing::Chunked => h.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -314,7 +314,7 @@ fn ok_head<T: 'static>(server: &mut ServerState<T>, h: &mut Vec<u8>, now: System
     }
     h.extend_from_slice(&server.ok_prefix);
     let mut digits = [0u8; 20];
-    h.extend_from_slice(format_u64(len, &mut digits));
+    h.extend_from_slice(crate::proto::decimal(len, &mut digits));
     h.extend_from_slice(b"\r\n\r\n");
 }
 
@@ -368,19 +368,6 @@ pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 /// After a response (or a piece of one) was written: move finished

@@ -45,18 +45,40 @@ pub(crate) fn arm<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
     let Some((server, conn)) = parts(ctx, key) else {
         return;
     };
+    if let Some(plan) = plan(server, conn) {
+        plan.apply(ctx, now);
+    }
+}
+
+/// The timer operation `arm` needs, if any.
+pub(crate) struct Arm {
+    timer: evloop::TimerId,
+    at: Instant,
+}
+
+/// `arm`'s bookkeeping, for a caller that has the connection at hand
+/// already (one lookup less); the timer is then set with [`Arm::apply`].
+pub(crate) fn plan<T: 'static>(server: &ServerState<T>, conn: &mut Conn<T>) -> Option<Arm> {
     let want = wanted(server, conn);
     conn.deadline = want;
-    let Some((at, _)) = want else { return };
+    let (at, _) = want?;
     if conn.armed.is_some_and(|armed| armed <= at) {
-        return;
+        return None;
     }
     conn.armed = Some(at);
-    let timer = conn.timer;
-    let d = at.saturating_duration_since(now);
-    if let Ok(mut t) = ctx.timer(timer) {
-        // A zero repeat would mean "no repeat": fire at once instead.
-        let _ = t.again_with(d.max(Duration::from_nanos(1)));
+    Some(Arm {
+        timer: conn.timer,
+        at,
+    })
+}
+
+impl Arm {
+    pub(crate) fn apply<T: 'static>(self, ctx: &mut Ctx<'_, T>, now: Instant) {
+        let d = self.at.saturating_duration_since(now);
+        if let Ok(mut t) = ctx.timer(self.timer) {
+            // A zero repeat would mean "no repeat": fire at once instead.
+            let _ = t.again_with(d.max(Duration::from_nanos(1)));
+        }
     }
 }
 

@@ -374,33 +374,44 @@ pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
 /// responses along, and have the engine look at the connection again if
 /// something now waits on it.
 pub(crate) fn after_response<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) {
-    if !advance(ctx, key) {
-        return;
+    match advance_then(ctx, key, true) {
+        Then::Nothing => {}
+        // All a run of the engine would do now: the connection waits for
+        // the next head (a kick costs a run, a watcher and a look at the
+        // stream for each response given outside the engine).
+        Then::Wait(arm) => {
+            if let Some(arm) = arm {
+                arm.apply(ctx, ctx.now());
+            }
+        }
+        Then::Kick => super::kick::schedule(ctx, key),
     }
-    if settled(ctx, key) {
-        // All a run of the engine would do now: the connection waits
-        // for the next head (a kick costs a run, a watcher and a look at
-        // the stream for each response given outside the engine).
-        super::deadline::arm(ctx, key);
-    } else {
-        super::kick::schedule(ctx, key);
-    }
+}
+
+/// What is left to do for a connection once `advance_then` moved its
+/// responses along.
+enum Then {
+    /// Nothing: the engine is running for it, or it is gone.
+    Nothing,
+    /// It is settled (see `settled`): only its deadline timer, if that
+    /// must fire sooner.
+    Wait(Option<super::deadline::Arm>),
+    /// The engine must look at it again.
+    Kick,
 }
 
 /// Whether the connection, answered and idle, has nothing for the engine
 /// to do: no request in flight, no cut-off body callback, the reader
 /// waiting for a head with reading on (so any input is an incomplete
 /// head, which only more bytes can complete).
-fn settled<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
-    parts(ctx, key).is_some_and(|(_, c)| {
-        c.queue.is_empty()
-            && matches!(c.reader, Reader::Head)
-            && c.aborted.is_none()
-            && !c.read_off
-            && !c.read_off_applied
-            && !c.holding
-            && !c.dirty
-    })
+fn settled<T: 'static>(c: &super::state::Conn<T>) -> bool {
+    c.queue.is_empty()
+        && matches!(c.reader, Reader::Head)
+        && c.aborted.is_none()
+        && !c.read_off
+        && !c.read_off_applied
+        && !c.holding
+        && !c.dirty
 }
 
 /// Moves the oldest responses to the socket while they are complete; a
@@ -408,10 +419,17 @@ fn settled<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
 /// Returns whether the connection may need the engine to look at it
 /// again (it is not running for it now).
 pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
+    !matches!(advance_then(ctx, key, false), Then::Nothing)
+}
+
+/// `advance`, telling what the engine needs next; with `plan`, a settled
+/// connection's deadline is worked out in the same look at it (what
+/// moving the responses along does after that leaves it as it is).
+fn advance_then<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key, plan: bool) -> Then {
     let now = ctx.now();
     let lp = ctx.loop_id();
     let Some((server, conn)) = parts(ctx, key) else {
-        return false;
+        return Then::Nothing;
     };
     let mut dropped = false;
     // Outside an engine run, moved bytes are collected and handed to the
@@ -453,7 +471,13 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
     let stop = matches!(conn.reader, Reader::Stopped) && conn.queue.is_empty();
     // Outside an engine run, the engine must look again (a cut-off body
     // callback, input held back by the pipeline limit, a producer).
-    let again = !conn.in_pump;
+    let then = if conn.in_pump {
+        Then::Nothing
+    } else if plan && settled(conn) {
+        Then::Wait(super::deadline::plan(server, conn))
+    } else {
+        Then::Kick
+    };
     let sid = conn.stream;
     let skey = conn.server;
     if let Some(mut moved) = moved {
@@ -467,7 +491,7 @@ pub(crate) fn advance<T: 'static>(ctx: &mut Ctx<'_, T>, key: Key) -> bool {
     if stop {
         begin_linger(ctx, key);
     }
-    again
+    then
 }
 
 /// The last response is queued: shut the write side once it is sent, and

@@ -326,25 +326,17 @@ mod tests {
     #[test]
     fn pool_keys_compare_and_hash_by_content() {
         let hash = |k: &PoolKey| std::hash::BuildHasherDefault::<FastHasher>::default().hash_one(k);
-        let a = PoolKey::Tcp {
-            host: "example.com".into(),
-            port: 80,
+        let tcp = |host: &str, port| PoolKey::Tcp {
+            host: host.into(),
+            port,
         };
-        let same = PoolKey::Tcp {
-            host: "example.com".into(),
-            port: 80,
-        };
+        let a = tcp("example.com", 80);
+        let same = tcp("example.com", 80);
         let shared = a.clone();
         assert!(a == same && a == shared);
         assert_eq!(hash(&a), hash(&same));
-        let other_port = PoolKey::Tcp {
-            host: "example.com".into(),
-            port: 81,
-        };
-        let other_host = PoolKey::Tcp {
-            host: "example.org".into(),
-            port: 80,
-        };
+        let other_port = tcp("example.com", 81);
+        let other_host = tcp("example.org", 80);
         assert!(a != other_port && a != other_host);
         assert!(PoolKey::Unix("/a".into()) == PoolKey::Unix("/a".into()));
         assert!(PoolKey::Unix("/a".into()) != a);

@@ -223,6 +223,21 @@ pub(crate) struct HeadCache {
 /// Host values longer than this are checked every time rather than kept.
 const CACHED_HOST_MAX: usize = 255;
 
+impl HeadCache {
+    /// The kept Host value, if `value` is its bytes (then valid already).
+    fn host_for(&self, value: &[u8]) -> Option<&HeaderValue> {
+        self.host.as_ref().filter(|h| h.as_bytes() == value)
+    }
+
+    /// Keeps the request's Host value, once the head passed the checks,
+    /// unless it is the kept one already.
+    fn keep_host(&mut self, present: &Present<'_>) {
+        if present.hosts == 1 && !present.host_checked && present.host.len() <= CACHED_HOST_MAX {
+            self.host = HeaderValue::from_bytes(present.host).ok();
+        }
+    }
+}
+
 /// The checks and the [`Head`] once the head is tokenised (by
 /// httparse or by the one-pass parser of the common head): `target` and
 /// the field names and values are slices of `shared`.
@@ -242,8 +257,8 @@ pub(super) fn finish<'a>(
         let name =
             super::names::field_name(name).map_err(|_| HttpError::bad("invalid field name"))?;
         present.note(&name, value);
-        let cached = match (name == HOST, cache.as_deref()) {
-            (true, Some(HeadCache { host: Some(h) })) if h.as_bytes() == value => Some(h.clone()),
+        let cached = match cache.as_deref() {
+            Some(c) if name == HOST => c.host_for(value).cloned(),
             _ => None,
         };
         let value = match cached {
@@ -259,9 +274,7 @@ pub(super) fn finish<'a>(
     }
     check_host(&uri, version, &present, &mut headers)?;
     if let Some(c) = cache {
-        if present.hosts == 1 && !present.host_checked && present.host.len() <= CACHED_HOST_MAX {
-            c.host = HeaderValue::from_bytes(present.host).ok();
-        }
+        c.keep_host(&present);
     }
     let body = if present.framing {
         body_kind(&method, version, &headers)?
@@ -304,14 +317,13 @@ pub(super) fn finish_lazy<'a>(
     }
     let uri = target_uri(&method, shared, target)?;
     debug_assert!(uri.scheme().is_none());
-    if let (1, Some(HeadCache { host: Some(h) })) = (present.hosts, cache.as_deref()) {
-        present.host_checked = h.as_bytes() == present.host;
-    }
+    present.host_checked = present.hosts == 1
+        && cache
+            .as_deref()
+            .is_some_and(|c| c.host_for(present.host).is_some());
     check_host_field(version, &present)?;
     if let Some(c) = cache {
-        if present.hosts == 1 && !present.host_checked && present.host.len() <= CACHED_HOST_MAX {
-            c.host = HeaderValue::from_bytes(present.host).ok();
-        }
+        c.keep_host(&present);
     }
     let (keep_alive, upgrade) = present.connection.decide(version, present.upgrade);
     Ok(Head {

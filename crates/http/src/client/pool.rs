@@ -89,9 +89,7 @@ pub(crate) fn dispatch<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64) {
 pub(crate) fn make_idle<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, unref: bool) {
     let Some(cs) = clients::<T>(ctx) else { return };
     if let Some(sid) = make_idle_in(cs, id) {
-        if let Ok(mut s) = ctx.stream(sid) {
-            s.enable(Direction::Read);
-        }
+        resume_reading(ctx, sid);
     }
     if unref {
         unref_idle(ctx, id);
@@ -138,6 +136,14 @@ pub(crate) fn unref_in<T: 'static>(cs: &mut Clients<T>, id: u64) -> Option<Strea
     c.stream
 }
 
+/// The stream `sid` of a connection gone idle is read again (a streamed
+/// body had reading off).
+fn resume_reading<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) {
+    if let Ok(mut s) = ctx.stream(sid) {
+        s.enable(Direction::Read);
+    }
+}
+
 /// The stream `sid` no longer keeps the loop running.
 pub(crate) fn stop_holding<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) {
     if let Ok(mut s) = ctx.stream(sid) {
@@ -162,9 +168,7 @@ pub(crate) fn release<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, reusable: bool)
     if reusable && !shut {
         // In the lookup this has: most releases find no request waiting.
         if let Some(sid) = make_idle_in(cs, id) {
-            if let Ok(mut s) = ctx.stream(sid) {
-                s.enable(Direction::Read);
-            }
+            resume_reading(ctx, sid);
         }
         if !waiting {
             return;

@@ -14,6 +14,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 
+use super::field_line::field_line;
 use super::head::{finish_lazy, sub, Head, HeadCache};
 use super::names::field_name;
 use super::scan::find_lf;
@@ -141,38 +142,11 @@ fn scan_into(piece: &[u8], limits: &Limits, head: &mut FastHead) -> Option<()> {
         if head.count == FAST_FIELDS || head.count == limits.max_headers {
             return None;
         }
-        let name = at;
-        while TCHAR[usize::from(*p.get(at)?)] {
-            at += 1;
-        }
-        if at == name || p[at] != b':' {
-            return None;
-        }
-        let colon = at;
-        at += 1;
-        while matches!(*p.get(at)?, b' ' | b'\t') {
-            at += 1;
-        }
-        let value = at;
-        let cr = loop {
-            let i = at + find_control(&p[at..])?;
-            match p[i] {
-                b'\t' => at = i + 1,
-                b'\r' => break i,
-                _ => return None,
-            }
-        };
-        if *p.get(cr + 1)? != b'\n' {
-            return None;
-        }
-        let mut end = cr;
-        while end > value && matches!(p[end - 1], b' ' | b'\t') {
-            end -= 1;
-        }
+        let f = field_line(p, at)?;
         // Every offset is below `p.len()`, which fits u16.
-        head.fields[head.count] = [name as u16, colon as u16, value as u16, end as u16];
+        head.fields[head.count] = [f.name as u16, f.colon as u16, f.value as u16, f.end as u16];
         head.count += 1;
-        at = cr + 2;
+        at = f.next;
     }
 }
 
@@ -190,33 +164,6 @@ fn known_method(p: &[u8]) -> Option<(Method, usize)> {
     })
 }
 
-/// The first byte below 0x20 or equal to 0x7F (a control: CR, HTAB, ...),
-/// eight bytes per step. Bytes from 0x80 (obs-text) are not controls.
-fn find_control(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = ONES * 0x80;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for w in &mut words {
-        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        // The has-less-than test (exact for the lowest byte below 0x20),
-        // and the has-zero test on x ^ DEL (exact for the lowest DEL): the
-        // lower of the two lowest marks is the first control.
-        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        let d = x ^ (ONES * 0x7f);
-        let del = d.wrapping_sub(ONES) & !d & HIGHS;
-        let m = below | del;
-        if m != 0 {
-            return Some(at + (m.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    let tail = words.remainder();
-    tail.iter()
-        .position(|&b| b < 0x20 || b == 0x7f)
-        .map(|i| at + i)
-}
-
 /// Target bytes taken here: visible ASCII (httparse also takes bytes from
 /// 0x80, which go the full way).
 const TARGET: [bool; 256] = {
@@ -225,23 +172,6 @@ const TARGET: [bool; 256] = {
     while i < 0x7f {
         t[i] = true;
         i += 1;
-    }
-    t
-};
-
-/// RFC 9110 `tchar`, as httparse's field-name check.
-const TCHAR: [bool; 256] = {
-    let mut t = [false; 256];
-    let extra = b"!#$%&'*+-.^_`|~";
-    let mut i = 0;
-    while i < 256 {
-        t[i] = (i as u8).is_ascii_alphanumeric();
-        i += 1;
-    }
-    let mut j = 0;
-    while j < extra.len() {
-        t[extra[j] as usize] = true;
-        j += 1;
     }
     t
 };

@@ -4,6 +4,7 @@
 use evloop_buffer::Buffer;
 use proptest::prelude::*;
 
+use super::super::field_line::find_control;
 use super::super::head::parse_request_head_shared;
 use super::super::HeadScanner;
 use super::*;

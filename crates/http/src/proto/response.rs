@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use super::head::{check_line_ends, header_slots, sub, SLOTS_ON_STACK};
 use super::response_cache::FieldCache;
 use super::response_framing::{response_body_kind, FramingFields};
+use super::response_lines::read_lines;
 use super::scan::{find_lf, MAX_LEADING_EMPTY_LINES};
 use super::version::parse_version;
 use super::{HttpError, Limits};
@@ -198,7 +199,7 @@ pub(crate) fn parse_response_head_shared(
     req_method: &Method,
     limits: &Limits,
     lenient: &Lenient,
-    cache: Option<&mut FieldCache>,
+    mut cache: Option<&mut FieldCache>,
 ) -> Result<ResponseHead, HttpError> {
     let head = skip_empty_lines(shared, lenient)?;
     if lenient.http09 && !head.starts_with(b"HTTP/") {
@@ -230,6 +231,15 @@ pub(crate) fn parse_response_head_shared(
         return Err(bad("response head too large"));
     }
     let line = parse_status_line(&head[..line_len])?;
+    // A connection's later responses, in strict mode: the field lines
+    // are read without httparse (see `response_lines`), whatever the
+    // version's minor.
+    let strict_lines = !(lenient.obs_fold || lenient.space_before_colon || lenient.bare_lf);
+    if let Some(cache) = cache.as_deref_mut().filter(|_| strict_lines) {
+        if let Some((headers, seen)) = read_lines(shared, head, lf + 1, limits, cache) {
+            return finish(line, headers, &seen, req_method, lenient);
+        }
+    }
     if line.version_bytes == b"HTTP/1.1" || line.version_bytes == b"HTTP/1.0" {
         return parse_fields(shared, head, line, req_method, limits, lenient, cache);
     }
@@ -357,12 +367,23 @@ fn parse_fields(
         seen.note(&name, value.as_bytes());
         headers.append(name, value);
     }
+    finish(line, headers, &seen, req_method, lenient)
+}
+
+/// The framing and the head, once the fields are read.
+fn finish(
+    line: StatusLine<'_>,
+    headers: HeaderMap,
+    seen: &FramingFields,
+    req_method: &Method,
+    lenient: &Lenient,
+) -> Result<ResponseHead, HttpError> {
     let body = response_body_kind(
         req_method,
         line.status,
         line.version,
         &headers,
-        &seen,
+        seen,
         lenient,
     )?;
     let (persist, _) = seen.connection.decide(line.version, false);

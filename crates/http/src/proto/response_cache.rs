@@ -66,6 +66,33 @@ impl FieldCache {
         })
     }
 
+    /// How many lines are remembered (the previous head's, up to the
+    /// slots there are): the usual size of the next head.
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The remembered line at position `i`, if `rest` starts with its
+    /// bytes followed by CRLF; with the length of those bytes. Only a line
+    /// whose value has no trailing whitespace is found this way (a
+    /// remembered line ends with its value's last visible byte).
+    #[inline]
+    pub(super) fn hit_at(&mut self, i: usize, rest: &[u8]) -> Option<(Hit<'_>, usize)> {
+        let slot = self.slots.get_mut(i)?;
+        let n = slot.line.len();
+        if rest.get(..n)? != &*slot.line || rest.get(n..n + 2)? != b"\r\n" {
+            return None;
+        }
+        slot.missed = false;
+        let options = (slot.name == CONNECTION).then_some(slot.options);
+        let hit = Hit {
+            name: &slot.name,
+            value: &slot.value,
+            options,
+        };
+        Some((hit, n))
+    }
+
     /// Whether line `i`, not found, is to be remembered: `false` beyond
     /// the slots, or when the line missed the previous time too (a value
     /// that changes every time is copied once, not for every response).

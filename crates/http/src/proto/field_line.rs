@@ -23,7 +23,9 @@ pub(super) struct FieldLine {
 }
 
 /// The field line that starts at `at` in `p` (which must hold its CRLF).
-#[inline]
+// Inlined into both loops: a call per line costs the request fast path
+// about 1 % of a pipelined request.
+#[inline(always)]
 pub(super) fn field_line(p: &[u8], at: usize) -> Option<FieldLine> {
     let name = at;
     let mut at = at;

@@ -4,6 +4,8 @@
 use evloop_buffer::Buffer;
 use proptest::prelude::*;
 
+use super::super::prop_pick::pick;
+
 use super::super::field_line::find_control;
 use super::super::head::parse_request_head_shared;
 use super::super::HeadScanner;
@@ -185,15 +187,6 @@ fn find_control_agrees_with_a_plain_search() {
             }
         }
     }
-}
-
-/// One of `good` most of the time, else one of `odd` (a head of several pieces is then mostly one the fast path takes).
-fn pick(good: &[&'static str], odd: &[&'static str]) -> BoxedStrategy<&'static str> {
-    prop_oneof![
-        30 => prop::sample::select(good.to_vec()),
-        1 => prop::sample::select(odd.to_vec()),
-    ]
-    .boxed()
 }
 
 /// Heads made of pieces near the fast path's edges: mostly ones it

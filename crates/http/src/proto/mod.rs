@@ -169,6 +169,8 @@ mod framing;
 mod head;
 mod limits;
 mod names;
+#[cfg(test)]
+mod prop_pick;
 mod response;
 mod response_cache;
 mod response_framing;

@@ -5,18 +5,10 @@ use http::Method;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
+use super::super::prop_pick::pick;
 use super::super::response::{parse_response_head, parse_response_head_shared};
 use super::super::Lenient;
 use super::*;
-
-/// One of `good` most of the time, else one of `odd`.
-fn pick(good: &[&'static str], odd: &[&'static str]) -> BoxedStrategy<&'static str> {
-    prop_oneof![
-        12 => prop::sample::select(good.to_vec()),
-        1 => prop::sample::select(odd.to_vec()),
-    ]
-    .boxed()
-}
 
 /// A response head from a small set of lines, so that the heads of one
 /// connection repeat lines (at the same position or not), with lines

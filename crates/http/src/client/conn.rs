@@ -9,7 +9,7 @@ use super::finish::{complete, deliver_chunk_with, deliver_head, fail, retry_or_f
 use super::pool::close_conn;
 use super::read::{step, Step};
 use super::send::release_body;
-use super::state::{clients, conn, req, Clients, ConnPhase};
+use super::state::{clients, conn, Clients, ConnPhase};
 use super::{ClientError, ResponseChunk, TimeoutKind};
 
 pub(crate) fn on_read<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
@@ -115,52 +115,65 @@ pub(crate) fn pump<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64) {
     }
 }
 
+/// What a step leaves to do once the connection's state is let go (it
+/// calls into the loop, or user code).
+enum After<T: 'static> {
+    /// Nothing: take the next step.
+    Next,
+    Stop,
+    /// Bytes came on an idle connection, or it ended: it goes.
+    DropIdle(u64),
+    /// More input is needed (`true`: none will come).
+    NeedMore(bool),
+    Interim(bool),
+    /// The final head: check a redirect (`may_follow`), the body's size
+    /// (`too_large`), then hand the head over (`streamed`).
+    Head {
+        may_follow: bool,
+        too_large: bool,
+        streamed: bool,
+    },
+    /// A body piece for the streamed body's callback, taken out of the
+    /// request in the same look.
+    Chunk(Box<super::state::ChunkCb<T>>, bytes::Bytes),
+    TooLarge,
+    /// A redirect's body grew past what is worth reading.
+    GiveUpRedirect,
+    Paused,
+    End(http::HeaderMap),
+    Upgrade,
+    Unanswered,
+    Fail(ClientError),
+}
+
 /// [`pump`]'s steps; `rearm` gets the request whose timer is to be set.
+///
+/// Each step looks at the connection once: the stream's input and the
+/// client's state come in one borrow, the step's bookkeeping on the
+/// request is done in it, and what needs the loop or user code comes
+/// after (see [`After`]).
 fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &mut Option<u64>) {
+    // A connection keeps its stream: a closed stream is a stale id below.
+    let Some(sid) = conn::<T>(ctx, id).and_then(|c| c.stream) else {
+        return;
+    };
     loop {
         let now = ctx.now();
-        let Some(c) = conn::<T>(ctx, id) else { return };
-        let Some(sid) = c.stream else { return };
-        let eof = c.eof;
-        let cid = c.client;
-        let rid = match c.phase {
-            ConnPhase::Busy(rid) => rid,
-            ConnPhase::Idle => {
-                // Bytes nobody asked for: the connection is out of step.
-                let unsolicited = ctx.stream(sid).is_ok_and(|mut s| !s.input().is_empty());
-                if unsolicited || eof {
-                    close_conn(ctx, id);
-                    super::pool::dispatch(ctx, cid);
-                }
+        let Ok(mut s) = ctx.stream(sid) else { return };
+        let (after, rid) = match s.buffers_with_ext::<Clients<T>>() {
+            Some((input, _, cs)) => look::<T>(cs, input, id, now),
+            None => (After::Stop, 0),
+        };
+        drop(s);
+        match after {
+            After::Next => {}
+            After::Stop => return,
+            After::DropIdle(cid) => {
+                close_conn(ctx, id);
+                super::pool::dispatch(ctx, cid);
                 return;
             }
-            ConnPhase::Connecting { .. } => return,
-        };
-        let Ok(mut s) = ctx.stream(sid) else { return };
-        let Some((input, _, cs)) = s.buffers_with_ext::<Clients<T>>() else {
-            return;
-        };
-        let Some(r) = cs.reqs.get_mut(&rid) else {
-            return;
-        };
-        let Some(cl) = cs.clients.get(&r.client) else {
-            return;
-        };
-        let Some(c) = cs.conns.get_mut(&id) else {
-            return;
-        };
-        let st = step(
-            r,
-            input,
-            eof,
-            &cl.opts.limits,
-            &cl.opts.lenient,
-            &mut c.fields,
-        );
-        let max_body = cl.opts.limits.max_body;
-        drop(s);
-        match st {
-            Step::NeedMore => {
+            After::NeedMore(eof) => {
                 set_reading(ctx, id, true);
                 if eof {
                     // Nothing more will come (a socket error before any
@@ -170,34 +183,16 @@ fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &m
                 }
                 return;
             }
-            Step::Interim(cont) => {
+            After::Interim(cont) => {
                 if cont {
                     release_body(ctx, rid);
                 }
             }
-            Step::Head => {
-                let Some(r) = req::<T>(ctx, rid) else { return };
-                r.body_since = now;
-                r.head_since = None;
-                if r.expect_wait {
-                    // A final answer before 100: the body is not sent, and
-                    // the connection cannot carry another request.
-                    r.expect_wait = false;
-                    r.continue_since = None;
-                    r.body_abandoned = true;
-                    r.held.clear();
-                }
-                // Only a redirect (3xx) to a request that follows them
-                // needs `follow::check`, and its lookups.
-                let may_follow = r.max_redirects > 0
-                    && r.head.as_ref().is_some_and(|h| h.status.is_redirection());
-                // What a check that does not follow leaves as it is.
-                let streamed = r.stream_response;
-                let too_large = !streamed
-                    && matches!(
-                        r.head.as_ref().map(|h| h.body),
-                        Some(crate::proto::ResponseBodyKind::Length(n)) if n > max_body
-                    );
+            After::Head {
+                may_follow,
+                too_large,
+                streamed,
+            } => {
                 if may_follow {
                     match super::follow::check(ctx, rid) {
                         super::follow::Follow::No => {}
@@ -217,56 +212,42 @@ fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &m
                 }
                 *rearm = Some(rid);
             }
-            Step::Data(bytes) => {
-                let Some(r) = req::<T>(ctx, rid) else { return };
-                r.body_since = now;
-                if r.redirect.is_some() {
-                    r.discarded += bytes.len() as u64;
-                    if r.discarded > super::follow::MAX_DISCARD {
-                        // Not worth reading to keep the connection.
-                        r.conn = None;
-                        close_conn(ctx, id);
-                        super::follow::restart(ctx, rid);
-                        return;
-                    }
-                    continue;
-                }
-                if r.stream_response {
-                    // The callback taken in this lookup.
-                    if let Some(cb) = r.read_cb.take() {
-                        deliver_chunk_with(ctx, data, rid, cb, ResponseChunk::Data(bytes));
-                    }
-                } else {
-                    r.collected.add_bytes(bytes);
-                    if r.collected.len() as u64 > max_body {
-                        fail(ctx, data, rid, ClientError::BodyTooLarge);
-                        return;
-                    }
-                }
+            After::Chunk(cb, bytes) => {
+                deliver_chunk_with(ctx, data, rid, cb, ResponseChunk::Data(bytes));
             }
-            Step::Paused => {
+            After::TooLarge => {
+                fail(ctx, data, rid, ClientError::BodyTooLarge);
+                return;
+            }
+            After::GiveUpRedirect => {
+                // Not worth reading to keep the connection.
+                close_conn(ctx, id);
+                super::follow::restart(ctx, rid);
+                return;
+            }
+            After::Paused => {
                 // An EOF stays recorded on the connection: the body ends
                 // (or fails) once it is taken.
                 set_reading(ctx, id, false);
                 return;
             }
-            Step::End(trailers) => {
+            After::End(trailers) => {
                 // Over, or (a redirect) sent again with its timer set.
                 *rearm = None;
                 complete(ctx, data, rid, id, trailers);
                 return;
             }
-            Step::Upgrade => {
+            After::Upgrade => {
                 *rearm = None;
                 upgraded(ctx, data, rid, id);
                 return;
             }
-            Step::Unanswered => {
+            After::Unanswered => {
                 let err = take_error(ctx, id).unwrap_or(ClientError::Closed);
                 retry_or_fail(ctx, data, rid, id, err);
                 return;
             }
-            Step::Fail(e) => {
+            After::Fail(e) => {
                 let e = match e {
                     ClientError::Closed => take_error(ctx, id).unwrap_or(ClientError::Closed),
                     e => e,
@@ -276,6 +257,99 @@ fn pump_steps<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: u64, rearm: &m
             }
         }
     }
+}
+
+/// One step on connection `id`, whose stream's input is `input`: what
+/// it read, with the request's bookkeeping done; and the request's id.
+fn look<T: 'static>(
+    cs: &mut Clients<T>,
+    input: &mut evloop_buffer::Buffer,
+    id: u64,
+    now: std::time::Instant,
+) -> (After<T>, u64) {
+    let Some(c) = cs.conns.get_mut(&id) else {
+        return (After::Stop, 0);
+    };
+    let rid = match c.phase {
+        ConnPhase::Busy(rid) => rid,
+        ConnPhase::Idle => {
+            // Bytes nobody asked for: the connection is out of step.
+            if !input.is_empty() || c.eof {
+                return (After::DropIdle(c.client), 0);
+            }
+            return (After::Stop, 0);
+        }
+        ConnPhase::Connecting { .. } => return (After::Stop, 0),
+    };
+    let Some(r) = cs.reqs.get_mut(&rid) else {
+        return (After::Stop, rid);
+    };
+    let Some(cl) = cs.clients.get(&r.client) else {
+        return (After::Stop, rid);
+    };
+    let limits = &cl.opts.limits;
+    let after = match step(r, input, c.eof, limits, &cl.opts.lenient, &mut c.fields) {
+        Step::NeedMore => After::NeedMore(c.eof),
+        Step::Interim(cont) => After::Interim(cont),
+        Step::Head => {
+            r.body_since = now;
+            r.head_since = None;
+            if r.expect_wait {
+                // A final answer before 100: the body is not sent, and
+                // the connection cannot carry another request.
+                r.expect_wait = false;
+                r.continue_since = None;
+                r.body_abandoned = true;
+                r.held.clear();
+            }
+            // Only a redirect (3xx) to a request that follows them
+            // needs `follow::check`, and its lookups.
+            let may_follow =
+                r.max_redirects > 0 && r.head.as_ref().is_some_and(|h| h.status.is_redirection());
+            // What a check that does not follow leaves as it is.
+            let streamed = r.stream_response;
+            let too_large = !streamed
+                && matches!(
+                    r.head.as_ref().map(|h| h.body),
+                    Some(crate::proto::ResponseBodyKind::Length(n)) if n > limits.max_body
+                );
+            After::Head {
+                may_follow,
+                too_large,
+                streamed,
+            }
+        }
+        Step::Data(bytes) => {
+            r.body_since = now;
+            if r.redirect.is_some() {
+                r.discarded += bytes.len() as u64;
+                if r.discarded > super::follow::MAX_DISCARD {
+                    r.conn = None;
+                    After::GiveUpRedirect
+                } else {
+                    After::Next
+                }
+            } else if r.stream_response {
+                match r.read_cb.take() {
+                    Some(cb) => After::Chunk(cb, bytes),
+                    None => After::Next,
+                }
+            } else {
+                r.collected.add_bytes(bytes);
+                if r.collected.len() as u64 > limits.max_body {
+                    After::TooLarge
+                } else {
+                    After::Next
+                }
+            }
+        }
+        Step::Paused => After::Paused,
+        Step::End(trailers) => After::End(trailers),
+        Step::Upgrade => After::Upgrade,
+        Step::Unanswered => After::Unanswered,
+        Step::Fail(e) => After::Fail(e),
+    };
+    (after, rid)
 }
 
 fn take_error<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) -> Option<ClientError> {

@@ -13,7 +13,8 @@ use client_util::{client_loop, put, read_head, run_for, run_until, scripted, set
 use evloop::Loop;
 use evloop_buffer::ListenAddr;
 use evloop_http::client::{
-    ClientError, ClientExt, ClientId, ClientOptions, RequestBody, RequestId, Response,
+    ClientError, ClientExt, ClientId, ClientOptions, RequestBody, RequestId, RequestOptions,
+    Response,
 };
 use evloop_http::server::{Body, Reply, Router, ServerExt, ServerOptions};
 use http::{Method, Request};
@@ -77,6 +78,10 @@ fn keep_alive_race_retries_an_idempotent_request_once() {
         assert_eq!(r.as_ref().unwrap().body(), "ok");
     }
     assert_eq!(conns.load(Ordering::SeqCst), 2);
+    // The retry went on a connection made for it.
+    let info = st.done[1].as_ref().unwrap().connection();
+    assert!(!info.is_reused());
+    assert!(info.connect_time().is_some());
 }
 
 #[test]
@@ -290,6 +295,10 @@ fn host_names_go_through_the_resolver() {
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
     let r = st.done[0].as_ref().unwrap();
     assert_eq!(r.body(), format!("localhost:{}", addr.port()).as_str());
+    // The address happy eyeballs connected to, and the lookup's time in
+    // the connect time.
+    assert_eq!(r.connection().peer_addr(), Some(addr));
+    assert!(r.connection().connect_time().is_some());
 }
 
 #[test]
@@ -308,7 +317,12 @@ fn unix_socket() {
     let mut st = St::default();
     run_until(&mut lp, &mut st, |s| !s.done.is_empty());
     let _ = std::fs::remove_file(&path);
-    assert_eq!(st.done[0].as_ref().unwrap().body(), "app.local");
+    let r = st.done[0].as_ref().unwrap();
+    assert_eq!(r.body(), "app.local");
+    let info = r.connection();
+    assert_eq!((info.peer_addr(), info.local_addr()), (None, None));
+    assert!(!info.is_reused());
+    assert!(info.connect_time().is_some());
 }
 
 /// Sends a GET for `http://app.local/` over the Unix socket at `path`;
@@ -579,4 +593,49 @@ fn requests_after_requests_are_their_own() {
         assert_eq!(r.body(), want.as_str());
         assert_eq!(r.url().path(), format!("/{i}"));
     }
+}
+
+#[test]
+fn responses_tell_the_connection_they_came_on() {
+    let mut router: Router<St> = Router::new();
+    router.exact("/", &[Method::GET], |_, st, req| {
+        st.peers.extend(req.peer_addr());
+        http::Response::new(Body::from("ok"))
+    });
+    let (mut lp, _, addr, client) = setup(router, ClientOptions::new());
+    let mut st = St::default();
+    send(&mut lp, client, req(Method::GET, addr, RequestBody::Empty));
+    run_until(&mut lp, &mut st, |s| s.done.len() == 1);
+    // The second on the same keep-alive connection, streamed: its head
+    // carries the connection too.
+    lp.ctx()
+        .client(client)
+        .unwrap()
+        .send_with(
+            req(Method::GET, addr, RequestBody::Empty),
+            RequestOptions::new().stream_response(true),
+            |_, st: &mut St, r| st.done.push(r),
+        )
+        .unwrap();
+    run_until(&mut lp, &mut st, |s| s.done.len() == 2);
+    assert_eq!(st.peers.len(), 2);
+    assert_eq!(st.peers[0], st.peers[1], "one connection for both");
+
+    let first = *st.done[0].as_ref().unwrap().connection();
+    assert!(!first.is_reused());
+    assert_eq!(first.peer_addr(), Some(addr));
+    // The server's view of the client's end.
+    assert_eq!(first.local_addr(), Some(st.peers[0]));
+    let took = first
+        .connect_time()
+        .expect("a connect time for a new connection");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+
+    let second = st.done[1].as_ref().unwrap();
+    assert!(second.is_streaming());
+    let second = second.connection();
+    assert!(second.is_reused());
+    assert_eq!(second.peer_addr(), Some(addr));
+    assert_eq!(second.local_addr(), Some(st.peers[0]));
+    assert_eq!(second.connect_time(), None);
 }

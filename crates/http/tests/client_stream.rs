@@ -394,9 +394,11 @@ fn connect_opens_a_tunnel() {
     lp.ctx()
         .client(client)
         .unwrap()
-        .send_with(req, opts, |ctx, _, r| {
+        .send_with(req, opts, move |ctx, _, r| {
             let mut r = r.unwrap();
             assert_eq!(r.status(), 200);
+            // The address connected to, not the tunnel's target.
+            assert_eq!(r.connection().peer_addr(), Some(addr));
             let sid = r.take_upgrade().unwrap();
             let mut s = ctx.stream(sid).unwrap();
             s.write(b"through the tunnel");

@@ -175,6 +175,9 @@ fn unix_socket_reaches_a_server_listening_on_a_path() {
         "{}",
         stderr(&out)
     );
+    // curl's way: the socket's path where the address would be.
+    let connected = format!("* Connected to localhost ({}) port 80\n", path.display());
+    assert!(stderr(&out).starts_with(&connected), "{}", stderr(&out));
     drop(h);
 }
 
@@ -191,11 +194,20 @@ fn verbose_shows_both_heads_and_the_timings_on_stderr() {
         "> x-trace: 7\n",
         "< HTTP/1.1 200 OK\n",
         "< content-length: 13\n",
-        "* time: response head ",
+        "* time: connect ",
+        " ms, response head ",
         "13 body bytes",
     ] {
         assert!(err.contains(want), "{want:?} not in:\n{err}");
     }
+    // curl's connection line, before the request head.
+    let port = h.addr.rsplit(':').next().unwrap();
+    let connected = format!("* Connected to 127.0.0.1 (127.0.0.1) port {port}\n> GET / HTTP/1.1\n");
+    assert!(
+        err.starts_with(&connected),
+        "{connected:?} not first in:\n{err}"
+    );
+    assert!(!err.contains("* time: connect -"), "{err}");
     // A status other than 2xx is still a response: exit 0, body out.
     let out = fetch(&[&format!("http://{}/missing", h.addr)]);
     assert_eq!(out.status.code(), Some(0));
@@ -534,9 +546,15 @@ fn location_follows_redirects_only_when_asked() {
     s.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout, b"new");
-    assert!(
-        stderr(&out).contains("* followed 1 redirect(s)"),
-        "{}",
-        stderr(&out)
+    let err = stderr(&out);
+    // The redirect went on the kept-alive connection: curl's line for a
+    // reused one, after the note, and no connect time.
+    let reused = format!(
+        "* followed 1 redirect(s) to http://{addr}/new\n\
+         * Re-using existing connection to 127.0.0.1 (127.0.0.1) port {}\n",
+        addr.port()
     );
+    assert!(err.contains(&reused), "{reused:?} not in:\n{err}");
+    assert!(!err.contains("* Connected to"), "{err}");
+    assert!(err.contains("* time: connect -, response head "), "{err}");
 }

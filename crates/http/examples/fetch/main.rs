@@ -17,7 +17,13 @@
 //! client asks for more ([`RequestId::on_drain`]), so a slow server holds
 //! the reading back. With `-v` the
 //! request and response heads and the timings go to stderr, curl's way
-//! (`> ` sent, `< ` received, `* ` notes). Errors end the program with a
+//! (`> ` sent, `< ` received, `* ` notes), with the connection the
+//! response came on (`* Connected to HOST (IP) port N`, or `* Re-using
+//! existing connection to ...` after a redirect to the same server) and
+//! its connect time. The client tells the connection with the response
+//! ([`Response::connection`]), so the request head is written then, after
+//! the connection line as curl orders them (or before the error, if no
+//! response came). Errors end the program with a
 //! message and curl's exit status for them (6 resolve, 7 connect, 28
 //! timeout, 8 bad response, 52 nothing received, 18 body cut short, 47
 //! redirects, 22 a status of 400 or more with `-f`, 23 write, 26 read, 2
@@ -28,6 +34,7 @@ mod report;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,9 +56,15 @@ struct Fetch {
     include: bool,
     fail: bool,
     output: Option<std::path::PathBuf>,
+    /// `--unix-socket`, for the connection line.
+    unix_socket: Option<PathBuf>,
     out: Option<Box<dyn Write>>,
+    /// `-v`'s request head, until the connection line is written.
+    request_head: Option<String>,
     started: Instant,
     head_at: Option<Duration>,
+    /// The connect time of a connection made for the response.
+    connect: Option<Duration>,
     bytes: u64,
     /// Set once: the body ended (`Ok`) or something failed.
     outcome: Option<Result<(), Failure>>,
@@ -92,15 +105,41 @@ fn fetch(args: Args) -> Result<(), Failure> {
         include: args.include,
         fail: args.fail,
         output: args.output.clone(),
+        unix_socket: args.unix_socket.clone(),
         out: None,
+        request_head: args.verbose.then(|| report::request_head(&request)),
         started: Instant::now(),
         head_at: None,
+        connect: None,
         bytes: 0,
         outcome: None,
     };
-    if args.verbose {
-        report::request_head(&request);
+    let ran = run(&args, request, &mut st);
+    // No response (the connection comes with it): the request head still shows.
+    flush_request_head(&mut st);
+    ran?;
+    let outcome = st.outcome.take().unwrap_or(Ok(()));
+    if st.verbose {
+        report::timings(&Timings {
+            connect: st.connect,
+            head: st.head_at,
+            total: st.started.elapsed(),
+            bytes: st.bytes,
+        });
     }
+    outcome
+}
+
+/// Writes `-v`'s request head unless it was written.
+fn flush_request_head(st: &mut Fetch) {
+    if let Some(head) = st.request_head.take() {
+        eprint!("{head}");
+    }
+}
+
+/// Sends the request and runs the loop until the body ended or something
+/// failed (`st.outcome`); an error here is a failure to set up.
+fn run(args: &Args, request: Request<RequestBody>, st: &mut Fetch) -> Result<(), Failure> {
     let mut lp: Loop<Fetch> = Loop::new().map_err(|e| Failure::Setup(e.to_string()))?;
     // The request carries its own User-Agent (so that -v shows it).
     let opts = ClientOptions::new().user_agent(None);
@@ -129,7 +168,7 @@ fn fetch(args: Args) -> Result<(), Failure> {
     }
     while st.outcome.is_none() {
         let alive = lp
-            .run(&mut st, RunMode::Once)
+            .run(st, RunMode::Once)
             .map_err(|e| Failure::Setup(e.to_string()))?;
         if !alive && st.outcome.is_none() {
             st.outcome = Some(Err(Failure::Setup("the loop ran dry".into())));
@@ -138,15 +177,7 @@ fn fetch(args: Args) -> Result<(), Failure> {
     if let Ok(mut c) = lp.ctx().client(client) {
         c.shutdown();
     }
-    let outcome = st.outcome.take().unwrap_or(Ok(()));
-    if st.verbose {
-        report::timings(&Timings {
-            head: st.head_at,
-            total: st.started.elapsed(),
-            bytes: st.bytes,
-        });
-    }
-    outcome
+    Ok(())
 }
 
 /// The request of the command line, with the fields curl would send
@@ -255,7 +286,19 @@ fn on_head(ctx: &mut Ctx<'_, Fetch>, st: &mut Fetch, r: Result<Response, ClientE
         }
     };
     st.head_at = Some(st.started.elapsed());
+    st.connect = resp.connection().connect_time();
     if st.verbose {
+        let line = report::connection(&resp, st.unix_socket.as_deref());
+        // After redirects the connection is the last request's: its line
+        // goes with the redirect note, not before the first request.
+        if resp.redirects() == 0 {
+            eprintln!("{line}");
+        }
+        flush_request_head(st);
+        if resp.redirects() > 0 {
+            report::followed(&resp);
+            eprintln!("{line}");
+        }
         report::response_head(&resp);
     }
     let rid = resp.request_id();

@@ -1,7 +1,8 @@
 //! What `-v` writes to stderr, and how failures end the program.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use evloop_http::client::{ClientError, RequestBody, Response, TimeoutKind};
@@ -75,25 +76,55 @@ impl fmt::Display for Failure {
 }
 
 /// `> ` lines: the request head as sent (the fields the client writes
-/// itself, Host and the framing, are already in `req`).
-pub fn request_head(req: &Request<RequestBody>) {
+/// itself, Host and the framing, are already in `req`). Returned, not
+/// written: it goes out once the connection line is known.
+pub fn request_head(req: &Request<RequestBody>) -> String {
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    eprintln!("> {} {target} HTTP/1.1", req.method());
+    let mut t = format!("> {} {target} HTTP/1.1\n", req.method());
     for (name, value) in req.headers() {
-        eprintln!("> {name}: {}", String::from_utf8_lossy(value.as_bytes()));
+        let _ = writeln!(t, "> {name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }
-    eprintln!(">");
+    t.push_str(">\n");
+    t
+}
+
+/// curl's `* Connected to HOST (IP) port N` for a connection made for the
+/// response, `* Re-using existing connection to ...` for one from the
+/// pool. HOST is the URL's (the last one, after redirects); for a Unix
+/// socket the path stands where the address would.
+pub fn connection(resp: &Response, unix_socket: Option<&Path>) -> String {
+    let info = resp.connection();
+    let url = resp.url();
+    let host = url.host().unwrap_or_default();
+    // The URL's IPv6 brackets are not part of the host curl names.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let (addr, port) = match (info.peer_addr(), unix_socket) {
+        (Some(peer), _) => (peer.ip().to_string(), peer.port()),
+        (None, Some(path)) => (path.display().to_string(), url.port_u16().unwrap_or(80)),
+        (None, None) => ("?".to_string(), url.port_u16().unwrap_or(80)),
+    };
+    let what = if info.is_reused() {
+        "Re-using existing connection to"
+    } else {
+        "Connected to"
+    };
+    format!("* {what} {host} ({addr}) port {port}")
+}
+
+/// The note that redirects were followed, and where to.
+pub fn followed(resp: &Response) {
+    eprintln!(
+        "* followed {} redirect(s) to {}",
+        resp.redirects(),
+        resp.url()
+    );
 }
 
 /// `< ` lines: the interim heads, then the final one.
 pub fn response_head(resp: &Response) {
-    if resp.redirects() > 0 {
-        eprintln!(
-            "* followed {} redirect(s) to {}",
-            resp.redirects(),
-            resp.url()
-        );
-    }
     for early in resp.informational() {
         eprintln!(
             "< {:?} {} {}",
@@ -148,6 +179,8 @@ fn fields(h: &HeaderMap) {
 
 /// What the timings line reports.
 pub struct Timings {
+    /// Making the connection (`None`: reused, or none made).
+    pub connect: Option<Duration>,
     /// From sending to the final response head.
     pub head: Option<Duration>,
     /// From sending to the end.
@@ -159,12 +192,12 @@ pub struct Timings {
 /// `* ` line with the timings.
 pub fn timings(t: &Timings) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let head = t
-        .head
-        .map_or_else(|| "-".to_string(), |d| format!("{:.3} ms", ms(d)));
+    let or_dash =
+        |d: Option<Duration>| d.map_or_else(|| "-".to_string(), |d| format!("{:.3} ms", ms(d)));
+    let (connect, head) = (or_dash(t.connect), or_dash(t.head));
     let rate = t.bytes as f64 / t.total.as_secs_f64().max(1e-9);
     eprintln!(
-        "* time: response head {head}, total {:.3} ms; {} body bytes ({:.0} bytes/s)",
+        "* time: connect {connect}, response head {head}, total {:.3} ms; {} body bytes ({:.0} bytes/s)",
         ms(t.total),
         t.bytes,
         rate

@@ -3,7 +3,7 @@
 //! settings; what happens when it is made or fails.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use evloop::Ctx;
 use evloop_buffer::stream::Watermarks;
@@ -31,6 +31,7 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
             phase: ConnPhase::Connecting {
                 for_req: Some(rid),
                 dns: None,
+                since: Instant::now(),
             },
             served: 0,
             unrefd: false,
@@ -38,6 +39,7 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
             error: None,
             read_off: false,
             fields: Default::default(),
+            info: Default::default(),
         },
     );
     if let Some(r) = cs.reqs.get_mut(&rid) {
@@ -57,7 +59,11 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
         }
         PoolKey::Tcp { host, port } => {
             if let Ok(ip) = host.parse::<IpAddr>() {
-                let started = ctx.new_stream_connect(SocketAddr::new(ip, port));
+                let addr = SocketAddr::new(ip, port);
+                if let Some(c) = conn::<T>(ctx, id) {
+                    c.info.peer = Some(addr);
+                }
+                let started = ctx.new_stream_connect(addr);
                 connecting(ctx, id, started, timeout);
                 return;
             }
@@ -87,6 +93,9 @@ pub(crate) fn open<T: 'static>(ctx: &mut Ctx<'_, T>, cid: u64, rid: u64, key: Po
                 &opts,
                 move |ctx, data, res| match res {
                     Ok(c) => {
+                        if let Some(conn) = conn::<T>(ctx, id) {
+                            conn.info.peer = Some(c.addr);
+                        }
                         setup(ctx, id, c.stream);
                         connected(ctx, id, c.stream);
                     }
@@ -160,11 +169,13 @@ fn setup<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId) {
 
 /// Sets `TCP_NODELAY` (request heads and body pieces go out at once) on a
 /// duplicate of the socket's descriptor: the option belongs to the socket.
-fn nodelay<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) {
-    let Ok(s) = ctx.stream(sid) else { return };
-    if let Ok(fd) = s.fd().try_clone_to_owned() {
-        let _ = std::net::TcpStream::from(fd).set_nodelay(true);
-    }
+/// Returns the local address, asked on the duplicate made anyway: once a
+/// connection, not once a request.
+fn nodelay<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) -> Option<SocketAddr> {
+    let s = ctx.stream(sid).ok()?;
+    let tcp = std::net::TcpStream::from(s.fd().try_clone_to_owned().ok()?);
+    let _ = tcp.set_nodelay(true);
+    tcp.local_addr().ok()
 }
 
 /// A connection is made: it serves the request it was made for, if that
@@ -176,14 +187,20 @@ pub(crate) fn connected<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId
         }
         return;
     };
-    let (cid, key) = (c.client, c.key.clone());
+    let (cid, tcp) = (c.client, matches!(c.key, PoolKey::Tcp { .. }));
     let for_req = match c.phase {
-        ConnPhase::Connecting { for_req, .. } => for_req,
+        ConnPhase::Connecting { for_req, since, .. } => {
+            c.info.connect_time = Some(since.elapsed());
+            for_req
+        }
         _ => None,
     };
     c.phase = ConnPhase::Idle;
-    if matches!(key, PoolKey::Tcp { .. }) {
-        nodelay(ctx, sid);
+    if tcp {
+        let local = nodelay(ctx, sid);
+        if let Some(c) = conn::<T>(ctx, id) {
+            c.info.local = local;
+        }
     }
     let Some(cs) = clients::<T>(ctx) else { return };
     let waiting = for_req.filter(|r| {

@@ -44,6 +44,7 @@ fn response<T: 'static>(r: &mut Req<T>, id: RequestId, streaming: bool) -> Respo
         upgrade: None,
         id,
         streaming,
+        connection: r.connection,
     }
 }
 

@@ -9,7 +9,7 @@ use super::finish::defer_error;
 use super::pool::{close_conn, dispatch};
 use super::prepare::{prepare, Ask};
 use super::state::{client, clients, ClientState, Clients, ConnPhase, OutStream, Req};
-use super::{ClientError, ClientOptions, RequestBody, RequestOptions, Response};
+use super::{ClientError, ClientOptions, ConnectionInfo, RequestBody, RequestOptions, Response};
 use crate::proto::ResponseScanner;
 
 /// Names a client: a small `Copy` handle carrying its loop's identity.
@@ -217,6 +217,7 @@ impl<T: 'static> Client<'_, T> {
             cb: Some(Box::new(cb)),
             read_cb: None,
             conn: None,
+            connection: ConnectionInfo::default(),
             connecting: None,
             fresh_only: false,
             retried: false,

@@ -40,7 +40,8 @@
 //! * Responses: strict framing by default (the server's rules: conflicting
 //!   lengths, bad chunks, oversized heads are [`ClientError::Protocol`]),
 //!   [`Lenient`](crate::proto::Lenient) switches for servers that break
-//!   them. Interim responses are kept ([`Response::informational`]); HEAD,
+//!   them. Interim responses are kept ([`Response::informational`]), and
+//!   which connection answered ([`Response::connection`]); HEAD,
 //!   204 and 304 have no body; a body cut short is
 //!   [`ClientError::Closed`], never a short response. Buffered up to
 //!   [`Limits::max_body`](crate::proto::Limits::max_body), or streamed
@@ -164,4 +165,4 @@ pub use body::{RequestBody, ResponseChunk};
 pub use error::{ClientError, TimeoutKind};
 pub use handle::{Client, ClientExt, ClientId, RequestId};
 pub use options::{ClientOptions, RequestOptions};
-pub use response::Response;
+pub use response::{ConnectionInfo, Response};

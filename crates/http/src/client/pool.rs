@@ -184,7 +184,7 @@ pub(crate) fn close_conn<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64) {
     let Some(c) = clients::<T>(ctx).and_then(|cs| forget(cs, id)) else {
         return;
     };
-    if let ConnPhase::Connecting { dns, for_req } = c.phase {
+    if let ConnPhase::Connecting { dns, for_req, .. } = c.phase {
         if let Some(d) = dns {
             ctx.cancel_connect(d);
         }

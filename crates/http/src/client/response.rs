@@ -1,6 +1,8 @@
 //! [`Response`]: the head, body and trailers of an answered request.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use evloop_buffer::StreamId;
@@ -28,6 +30,7 @@ pub struct Response {
     pub(crate) upgrade: Option<StreamId>,
     pub(crate) id: RequestId,
     pub(crate) streaming: bool,
+    pub(crate) connection: ConnectionInfo,
 }
 
 impl Response {
@@ -95,6 +98,15 @@ impl Response {
         self.redirects
     }
 
+    /// The connection this response came on (after redirects, the last
+    /// request's): its addresses, whether it was reused, how long it took
+    /// to make. The same for a buffered, a streamed and an upgraded
+    /// response; libevent's `evhttp_connection_get_peer`, reqwest's
+    /// `remote_addr`.
+    pub fn connection(&self) -> &ConnectionInfo {
+        &self.connection
+    }
+
     /// After `101 Switching Protocols` (to a request with `Upgrade`) or a
     /// 2xx to CONNECT: the connection's stream, now the caller's (set its
     /// callbacks; bytes the server sent behind the head are in its
@@ -112,6 +124,56 @@ impl Response {
         *r.version_mut() = self.version;
         *r.headers_mut() = std::mem::take(&mut self.headers);
         r
+    }
+}
+
+/// The connection a [`Response`] came on ([`Response::connection`]).
+///
+/// Noted once when the connection is made and copied to each request
+/// put on it: asking costs nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) reused: bool,
+    pub(crate) connect_time: Option<Duration>,
+}
+
+impl ConnectionInfo {
+    /// The server's address: the one connected to (with a host name, the
+    /// address happy eyeballs picked; with
+    /// [`RequestOptions::connect_to`](super::RequestOptions::connect_to),
+    /// that one's). `None` for a Unix socket: its path is the one given to
+    /// [`RequestOptions::unix_socket`](super::RequestOptions::unix_socket).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The client's end of a TCP connection (the port the system chose);
+    /// `None` for a Unix socket, or if the system would not say.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// Whether the connection was taken from the pool rather than made
+    /// for this request: it served an earlier request, or was made for
+    /// one that another connection served first. A request retried
+    /// after the keep-alive race goes on a new connection, so its
+    /// response says `false`.
+    pub fn is_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// How long making the connection took, for a connection made for
+    /// this request (`None` when [reused](Self::is_reused)): from the
+    /// moment the client started on it (before resolving a host name, so
+    /// the DNS lookup and every address happy eyeballs tried count) to
+    /// the moment the socket was connected. The wait for a free place
+    /// under the pool's caps before that does not count, nor the request
+    /// sent after. As curl's `time_connect`, which counts from the
+    /// start of the transfer, when the transfer starts connecting at once.
+    pub fn connect_time(&self) -> Option<Duration> {
+        self.connect_time
     }
 }
 

@@ -24,9 +24,17 @@ pub(crate) fn assign<T: 'static>(ctx: &mut Ctx<'_, T>, rid: u64, id: u64) {
     c.phase = ConnPhase::Busy(rid);
     let was_off = std::mem::take(&mut c.read_off);
     let sid = c.stream;
+    let mut info = c.info;
     let Some(r) = cs.reqs.get_mut(&rid) else {
         return;
     };
+    // Made for this request only if it is the connection the request
+    // had opened; any other came from the pool.
+    if r.connecting != Some(id) {
+        info.reused = true;
+        info.connect_time = None;
+    }
+    r.connection = info;
     if let Some(other) = r.connecting.take() {
         if other != id {
             if let Some(Conn {

@@ -14,7 +14,9 @@ use evloop_dns::connect::ConnectId;
 use evloop_dns::resolver::ResolverId;
 use http::{HeaderMap, Method, Uri, Version};
 
-use super::{ClientError, ClientOptions, RequestBody, RequestId, Response, ResponseChunk};
+use super::{
+    ClientError, ClientOptions, ConnectionInfo, RequestBody, RequestId, Response, ResponseChunk,
+};
 use crate::proto::{ChunkedDecoder, FieldCache, ResponseHead, ResponseScanner};
 
 /// A multiply-rotate hash for the engine's maps: their keys are its own
@@ -180,6 +182,8 @@ pub(crate) enum ConnPhase {
     Connecting {
         for_req: Option<u64>,
         dns: Option<ConnectId>,
+        /// When the client started on it (before any DNS lookup).
+        since: Instant,
     },
     Idle,
     Busy(u64),
@@ -203,6 +207,9 @@ pub(crate) struct Conn {
     pub(crate) read_off: bool,
     /// The fields of the last response read on it.
     pub(crate) fields: FieldCache,
+    /// Its addresses and connect time (`reused` unset), noted once it is
+    /// made, for each request's response to copy.
+    pub(crate) info: ConnectionInfo,
 }
 
 /// A streamed request body's sending side.
@@ -255,6 +262,8 @@ pub(crate) struct Req<T: 'static> {
     pub(crate) cb: Option<Box<DoneCb<T>>>,
     pub(crate) read_cb: Option<Box<ChunkCb<T>>>,
     pub(crate) conn: Option<u64>,
+    /// The connection it was last put on, for its response.
+    pub(crate) connection: ConnectionInfo,
     /// A connection being made for it.
     pub(crate) connecting: Option<u64>,
     pub(crate) fresh_only: bool,

@@ -1,12 +1,14 @@
 //! End-to-end tests of the memcached server (`evloop-memcached`): each
-//! test runs it as a child process on a free port and talks the text
-//! protocol to it over raw TCP.
+//! test runs it as a child process on a port the kernel picks and talks the
+//! text protocol to it over raw TCP.
 //!
 //! Timing: expiry is checked with 1–2 s lifetimes. memcached's clock counts
 //! whole seconds, so an item given `exptime N` lives more than `N - 1` and
-//! at most `N` seconds (plus the time a request takes); lower bounds are
-//! asserted exactly, upper bounds with a generous margin for a loaded
-//! machine.
+//! at most `N` seconds (plus the time a request takes). A request is
+//! handled somewhere between its send and its reply, which on a loaded
+//! machine may be seconds apart: a miss counts against the lower bound as
+//! of its reply, a hit against the upper bound as of its send, so neither
+//! fails for a slow request; upper bounds get [`SLACK`] on top.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -18,6 +20,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use evloop::signum::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+
+/// Added to upper bounds on time: CI runs every test of the workspace at
+/// once on two noisy cores, where a process can wait seconds for a CPU.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// How long a server may take to exit after a signal before the test
+/// gives up on it: generous, for the reason of [`SLACK`].
+const EXIT_LIMIT: Duration = Duration::from_secs(30);
 
 /// The server binary, built by cargo for this test.
 fn bin() -> PathBuf {
@@ -31,42 +41,71 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the server with `args` on a free port and waits until it
-    /// accepts connections. The port is found by binding port 0 and
-    /// releasing it, so another process may take it first; the server then
-    /// exits at once, and another port is tried.
+    /// Starts the server with `args` on a port the kernel picks and waits
+    /// for its `memcached: listening on ADDR` line, which it prints once it
+    /// listens and handles its signals.
+    ///
+    /// Not a port found beforehand (bind port 0, release it, hand it to the
+    /// server) with a connection as the sign of life: under parallel tests
+    /// another server could be given the same port between the release and
+    /// the bind, and the probe then reached that one, so a test talked to
+    /// another test's server (with other options, killed when its test
+    /// ended). Nor did a connection prove this server ready: the kernel
+    /// accepts it as soon as the socket listens, before the signal handlers
+    /// are in place.
     fn start(args: &[&str]) -> Server {
-        for _ in 0..5 {
-            let addr = free_addr();
-            let mut child = Command::new(bin())
-                .arg("--listen")
-                .arg(addr.to_string())
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("cannot start the memcached example");
-            // Generous: a debug build on a loaded machine starts slowly.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if child.try_wait().expect("try_wait").is_some() {
-                    break; // could not listen: try another port
-                }
-                // This probe counts as a connection: total_connections
-                // starts at 1 in every test.
-                if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
-                    return Server { child, addr };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("the server did not accept connections on {addr} within 30 s");
-                }
-                thread::sleep(Duration::from_millis(10));
+        // Port 0 fails only when the kernel has no ephemeral port left
+        // (every test's connections in TIME_WAIT at once): that passes.
+        let mut exits = Vec::new();
+        while exits.len() < 3 {
+            match Server::try_start(args) {
+                Ok(server) => return server,
+                Err(status) => exits.push(status),
             }
         }
-        panic!("the server could not start on any of 5 free ports");
+        panic!("the server exited before it listened, 3 times: {exits:?}");
+    }
+
+    /// One attempt of [`start`](Server::start): the server, or how it
+    /// exited before it listened.
+    fn try_start(args: &[&str]) -> Result<Server, ExitStatus> {
+        let mut child = Command::new(bin())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the memcached example");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // Killed when dropped, also if the line never comes.
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let (tx, rx) = mpsc::channel();
+        // Reads on to EOF: the server's stdout is never left full.
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        // Generous: a debug build on a loaded machine starts slowly.
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(server.child.wait().expect("wait for the server"));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the server printed no listening line within 60 s")
+            }
+        };
+        let addr = line
+            .strip_prefix("memcached: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        server.addr = addr.parse().expect("an address");
+        Ok(server)
     }
 
     fn connect(&self) -> Client {
@@ -121,11 +160,6 @@ impl Drop for Server {
     }
 }
 
-fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local_addr")
-}
-
 /// One client connection, with a buffered reader on its receiving side.
 struct Client {
     r: BufReader<TcpStream>,
@@ -134,7 +168,8 @@ struct Client {
 
 impl Client {
     fn new(s: TcpStream) -> Client {
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // Only ends a test that would hang: generous, for a loaded machine.
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         s.set_nodelay(true).unwrap();
         Client {
             r: BufReader::with_capacity(256 << 10, s.try_clone().unwrap()),
@@ -233,7 +268,7 @@ impl Client {
     /// Polls `stats` until `name` is `want` (a connection's close is seen
     /// by the server a moment after the client's).
     fn wait_stat(&mut self, name: &str, want: u64) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let got = self.stats()[name];
             if got == want {
@@ -435,32 +470,38 @@ fn expiry_touch_and_gat() {
         b"gats 2 s\r\n",
         format!("VALUE s 0 4 {unique}\r\ngats\r\nEND\r\n").as_bytes(),
     );
+    // All four got their 2 s lifetime by now.
+    let stored = Instant::now();
     c.set("forever", 0, b"stays");
     c.set("past", -1, b"gone");
     assert_eq!(c.get("past"), None, "a negative exptime expires at once");
 
     // Poll until all four have expired; each must last more than 1 s (the
-    // whole-second clock) and be gone within 2 s plus a margin.
+    // whole-second clock) and be gone within 2 s plus a margin (which also
+    // ends the loop if one never expires).
     let mut alive = vec!["e", "t", "g", "s"];
     while !alive.is_empty() {
         thread::sleep(Duration::from_millis(50));
         let mut still = Vec::new();
         for key in alive {
-            let t = Instant::now();
-            match c.get(key) {
-                Some(_) => still.push(key),
-                None => {
-                    let at = t.duration_since(start);
-                    assert!(at > Duration::from_secs(1), "{key} expired after {at:?}");
-                    assert!(at < Duration::from_secs(5), "{key} lived {at:?}");
+            let sent = stored.elapsed();
+            let found = c.get(key);
+            let answered = start.elapsed();
+            match found {
+                Some(_) => {
+                    assert!(
+                        sent < Duration::from_secs(2) + SLACK,
+                        "{key} still there {sent:?} after its 2 s lifetime began"
+                    );
+                    still.push(key);
                 }
+                None => assert!(
+                    answered > Duration::from_secs(1),
+                    "{key} expired within {answered:?}"
+                ),
             }
         }
         alive = still;
-        assert!(
-            start.elapsed() < Duration::from_secs(6),
-            "{alive:?} never expire"
-        );
     }
     assert_eq!(c.get("forever").as_deref(), Some(&b"stays"[..]));
     // A touch of an expired item does not bring it back.
@@ -482,15 +523,24 @@ fn flush_all_now_and_delayed() {
     // As memcached: what was stored up to the second before the time named
     // goes, so from the second tick on (at least one second away).
     c.call(b"flush_all 3\r\n", b"OK\r\n");
-    assert_eq!(c.get("b").as_deref(), Some(&b"2"[..]), "flushed early");
+    let asked = Instant::now();
+    // The first look comes at once: a flush that is not delayed fails it
+    // (unless the machine stalls for a second, and then it proves nothing).
     loop {
-        let t = Instant::now();
-        if c.get("b").is_none() {
-            let at = t.duration_since(start);
-            assert!(at > Duration::from_secs(1), "flushed after {at:?}");
+        let sent = asked.elapsed();
+        let found = c.get("b");
+        let answered = start.elapsed();
+        if found.is_none() {
+            assert!(
+                answered > Duration::from_secs(1),
+                "flushed within {answered:?}"
+            );
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "never flushed");
+        assert!(
+            sent < Duration::from_secs(3) + SLACK,
+            "not flushed {sent:?} after flush_all 3"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     // Items stored after the flush took effect stay.
@@ -503,16 +553,15 @@ fn flush_all_now_and_delayed() {
 fn stats_counters_and_connections() {
     let server = Server::start(&[]);
     let mut c = server.connect();
-    // The start-up probe has gone; this is the only connection.
-    c.wait_stat("curr_connections", 1);
     let s = c.stats();
-    assert_eq!(s["total_connections"], 2, "the probe and this one");
+    assert_eq!(s["curr_connections"], 1, "this one");
+    assert_eq!(s["total_connections"], 1, "this one");
     assert_eq!(s["max_connections"], 1024);
     let mut d = server.connect();
     d.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
     let s = c.stats();
     assert_eq!(s["curr_connections"], 2);
-    assert_eq!(s["total_connections"], 3);
+    assert_eq!(s["total_connections"], 2);
     for name in [
         "cmd_get",
         "get_hits",
@@ -806,7 +855,7 @@ fn a_client_that_does_not_read_is_not_read_from() {
 fn connection_limit() {
     let server = Server::start(&["-c", "3"]);
     let mut a = server.connect();
-    a.wait_stat("curr_connections", 1); // the probe has gone
+    assert_eq!(a.stats()["curr_connections"], 1);
     let mut b = server.connect();
     b.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
     let mut c = server.connect();
@@ -832,7 +881,7 @@ fn sigterm_and_sigint_exit_cleanly() {
     let mut c = server.connect();
     server.signal(SIGHUP);
     c.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
-    let (status, _) = server.signal_and_wait(SIGUSR1, Duration::from_secs(5));
+    let (status, _) = server.signal_and_wait(SIGUSR1, EXIT_LIMIT);
     assert_eq!(status.code(), Some(0), "SIGUSR1: {status:?}");
     for sig in [SIGTERM, SIGINT] {
         let mut server = Server::start(&[]);
@@ -840,54 +889,26 @@ fn sigterm_and_sigint_exit_cleanly() {
         let _idle = server.connect();
         let mut busy = server.connect();
         busy.send(b"set k 0 0 10\r\nabc");
-        let (status, took) = server.signal_and_wait(sig, Duration::from_secs(5));
+        let (status, took) = server.signal_and_wait(sig, EXIT_LIMIT);
         assert_eq!(status.code(), Some(0), "signal {sig}: {status:?}");
-        assert!(
-            took < Duration::from_secs(2),
-            "signal {sig}: exit took {took:?}"
-        );
+        // Waiting for the connections would be waiting for ever; a slow
+        // exit here is the scheduler's.
+        assert!(took < SLACK, "signal {sig}: exit took {took:?}");
     }
 }
 
 /// With `--listen 127.0.0.1:0` the kernel picks the port; the server
-/// prints the address it really listens on, and serves there.
+/// prints the address it really listens on (which `Server::start` reads),
+/// and serves there.
 #[test]
 fn prints_where_it_listens() {
-    let child = Command::new(bin())
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cannot start the memcached example");
-    // `Server` kills it when dropped, also if the line never comes; its
-    // address is set from that line.
-    let mut server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-    };
-    let stdout = server.child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    // Generous, as in `Server::start`: a debug build starts slowly.
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("nothing printed within 30 s");
-    let addr = line
-        .trim_end()
-        .strip_prefix("memcached: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    server.addr = addr.parse().expect("an address");
+    let mut server = Server::start(&[]);
     assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
     assert_ne!(server.addr.port(), 0, "the port the kernel chose");
     server
         .connect()
         .call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
-    let (status, _) = server.signal_and_wait(SIGTERM, Duration::from_secs(5));
+    let (status, _) = server.signal_and_wait(SIGTERM, EXIT_LIMIT);
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 

@@ -21,9 +21,10 @@
 //! response came on (`* Connected to HOST (IP) port N`, or `* Re-using
 //! existing connection to ...` after a redirect to the same server) and
 //! its connect time. The client tells the connection with the response
-//! ([`Response::connection`]), so the request head is written then, after
-//! the connection line as curl orders them (or before the error, if no
-//! response came). Errors end the program with a
+//! ([`Response::connection`]), so that line comes just before the
+//! response head, not before the request head as in curl: the request
+//! head is written when the request is sent, so that a server that never
+//! answers still shows what it was sent. Errors end the program with a
 //! message and curl's exit status for them (6 resolve, 7 connect, 28
 //! timeout, 8 bad response, 52 nothing received, 18 body cut short, 47
 //! redirects, 22 a status of 400 or more with `-f`, 23 write, 26 read, 2
@@ -59,8 +60,6 @@ struct Fetch {
     /// `--unix-socket`, for the connection line.
     unix_socket: Option<PathBuf>,
     out: Option<Box<dyn Write>>,
-    /// `-v`'s request head, until the connection line is written.
-    request_head: Option<String>,
     started: Instant,
     head_at: Option<Duration>,
     /// The connect time of a connection made for the response.
@@ -107,17 +106,16 @@ fn fetch(args: Args) -> Result<(), Failure> {
         output: args.output.clone(),
         unix_socket: args.unix_socket.clone(),
         out: None,
-        request_head: args.verbose.then(|| report::request_head(&request)),
         started: Instant::now(),
         head_at: None,
         connect: None,
         bytes: 0,
         outcome: None,
     };
-    let ran = run(&args, request, &mut st);
-    // No response (the connection comes with it): the request head still shows.
-    flush_request_head(&mut st);
-    ran?;
+    if args.verbose {
+        eprint!("{}", report::request_head(&request));
+    }
+    run(&args, request, &mut st)?;
     let outcome = st.outcome.take().unwrap_or(Ok(()));
     if st.verbose {
         report::timings(&Timings {
@@ -128,13 +126,6 @@ fn fetch(args: Args) -> Result<(), Failure> {
         });
     }
     outcome
-}
-
-/// Writes `-v`'s request head unless it was written.
-fn flush_request_head(st: &mut Fetch) {
-    if let Some(head) = st.request_head.take() {
-        eprint!("{head}");
-    }
 }
 
 /// Sends the request and runs the loop until the body ended or something
@@ -288,17 +279,12 @@ fn on_head(ctx: &mut Ctx<'_, Fetch>, st: &mut Fetch, r: Result<Response, ClientE
     st.head_at = Some(st.started.elapsed());
     st.connect = resp.connection().connect_time();
     if st.verbose {
-        let line = report::connection(&resp, st.unix_socket.as_deref());
         // After redirects the connection is the last request's: its line
-        // goes with the redirect note, not before the first request.
-        if resp.redirects() == 0 {
-            eprintln!("{line}");
-        }
-        flush_request_head(st);
+        // follows the redirect note.
         if resp.redirects() > 0 {
             report::followed(&resp);
-            eprintln!("{line}");
         }
+        eprintln!("{}", report::connection(&resp, st.unix_socket.as_deref()));
         report::response_head(&resp);
     }
     let rid = resp.request_id();

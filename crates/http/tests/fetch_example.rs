@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use example_util::{example, listening_line};
+use example_util::{example, listening_addr, listening_line};
 
 fn fetch(args: &[&str]) -> Output {
     Command::new(example("fetch"))
@@ -62,18 +62,13 @@ struct Hello {
 
 impl Hello {
     fn start() -> Hello {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        // Port 0: the server says which port it got.
         let mut child = Command::new(example("hello_server"))
-            .args(["--addr", &addr])
+            .args(["--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        listening_line(&mut child);
+        let addr = listening_addr(&listening_line(&mut child));
         Hello { child, addr }
     }
 }

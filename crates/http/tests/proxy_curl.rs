@@ -7,7 +7,7 @@ mod proxy_util;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use proxy_util::{example, free_port, listening_line, tool, Proxy};
+use proxy_util::{example, free_port, listening_addr, listening_line, tool, Proxy};
 
 fn curl(curl: &Path, args: &[&str]) -> Output {
     let out = Command::new(curl)
@@ -49,13 +49,12 @@ fn curl_through_the_proxy_to_the_crates_own_server() {
     let Some(curl_bin) = tool("curl", "--version") else {
         return;
     };
-    let addr = format!("127.0.0.1:{}", free_port());
     let mut hello = Kid(Command::new(example("hello_server"))
-        .args(["--addr", &addr])
+        .args(["--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap());
-    listening_line(&mut hello.0);
+    let addr = listening_addr(&listening_line(&mut hello.0));
     let proxy = Proxy::start(&[&addr], &[]);
     let url = format!("http://{}/", proxy.addr);
 

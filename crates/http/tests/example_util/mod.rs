@@ -49,3 +49,14 @@ pub fn listening_line(child: &mut Child) -> String {
     assert!(line.contains("listening on"), "{line:?}");
     line
 }
+
+/// The address in a `listening on ADDR` line: an example started on port
+/// 0 says there which port the system gave it (a port probed free and
+/// handed over could be taken by a parallel test in between).
+pub fn listening_addr(line: &str) -> String {
+    let (_, addr) = line
+        .trim()
+        .rsplit_once("listening on ")
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    addr.to_string()
+}

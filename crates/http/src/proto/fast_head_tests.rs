@@ -4,10 +4,8 @@
 use evloop_buffer::Buffer;
 use proptest::prelude::*;
 
-use super::super::prop_pick::pick;
-
-use super::super::field_line::find_control;
 use super::super::head::parse_request_head_shared;
+use super::super::prop_pick::pick;
 use super::super::HeadScanner;
 use super::*;
 
@@ -169,24 +167,6 @@ fn limits_are_the_full_paths() {
     many.extend_from_slice(b"\r\n");
     assert!(!scan_fast(&many, &base(), &mut FastHead::default()));
     assert!(full(&many, &base()).is_some());
-}
-
-#[test]
-fn find_control_agrees_with_a_plain_search() {
-    for len in 0..40 {
-        for at in 0..=len {
-            for c in [0u8, b'\t', b'\r', b'\n', 0x1f, 0x7f] {
-                for other in [b'a', b' ', 0x80, 0xff, 0x7e, 0x20, 0x21] {
-                    let mut v = vec![other; len];
-                    if at < len {
-                        v[at] = c;
-                    }
-                    let want = v.iter().position(|&b| b < 0x20 || b == 0x7f);
-                    assert_eq!(find_control(&v), want, "{v:?}");
-                }
-            }
-        }
-    }
 }
 
 /// Heads made of pieces near the fast path's edges: mostly ones it

@@ -67,7 +67,7 @@ pub(super) fn field_line(p: &[u8], at: usize) -> Option<FieldLine> {
 
 /// The first byte below 0x20 or equal to 0x7F (a control: CR, HTAB, ...),
 /// eight bytes per step. Bytes from 0x80 (obs-text) are not controls.
-pub(super) fn find_control(bytes: &[u8]) -> Option<usize> {
+fn find_control(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = ONES * 0x80;
     let mut words = bytes.chunks_exact(8);
@@ -108,3 +108,26 @@ const TCHAR: [bool; 256] = {
     }
     t
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_control_agrees_with_a_plain_search() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for c in [0u8, b'\t', b'\r', b'\n', 0x1f, 0x7f] {
+                    for other in [b'a', b' ', 0x80, 0xff, 0x7e, 0x20, 0x21] {
+                        let mut v = vec![other; len];
+                        if at < len {
+                            v[at] = c;
+                        }
+                        let want = v.iter().position(|&b| b < 0x20 || b == 0x7f);
+                        assert_eq!(find_control(&v), want, "{v:?}");
+                    }
+                }
+            }
+        }
+    }
+}

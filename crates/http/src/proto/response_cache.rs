@@ -41,6 +41,20 @@ struct Slot {
     missed: bool,
 }
 
+impl Slot {
+    /// This slot's line was found again: it is not one that changes.
+    #[inline]
+    fn found(&mut self) -> Hit<'_> {
+        self.missed = false;
+        let options = (self.name == CONNECTION).then_some(self.options);
+        Hit {
+            name: &self.name,
+            value: &self.value,
+            options,
+        }
+    }
+}
+
 /// A remembered line that matched.
 pub(super) struct Hit<'a> {
     pub(super) name: &'a HeaderName,
@@ -57,13 +71,7 @@ impl FieldCache {
         if *slot.line != *line {
             return None;
         }
-        slot.missed = false;
-        let options = (slot.name == CONNECTION).then_some(slot.options);
-        Some(Hit {
-            name: &slot.name,
-            value: &slot.value,
-            options,
-        })
+        Some(slot.found())
     }
 
     /// How many lines are remembered (the previous head's, up to the
@@ -83,14 +91,7 @@ impl FieldCache {
         if rest.get(..n)? != &*slot.line || rest.get(n..n + 2)? != b"\r\n" {
             return None;
         }
-        slot.missed = false;
-        let options = (slot.name == CONNECTION).then_some(slot.options);
-        let hit = Hit {
-            name: &slot.name,
-            value: &slot.value,
-            options,
-        };
-        Some((hit, n))
+        Some((slot.found(), n))
     }
 
     /// Whether line `i`, not found, is to be remembered: `false` beyond

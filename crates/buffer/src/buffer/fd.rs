@@ -1,15 +1,16 @@
 //! Moving bytes between a buffer and file descriptors: `read(v)`, `write(v)`,
-//! `sendfile` and file segments.
+//! `sendfile` and file segments (the system calls themselves, and their
+//! socket variants, are in `calls.rs`).
 
 use std::fs::File;
 use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 
+use super::calls::{read_into, retry, write_from, write_gathered, Calls, IOV_MAX};
 use super::chunk::{Chunk, FileChunk};
 use super::Buffer;
 
@@ -19,9 +20,6 @@ const STACK_IOV: usize = 16;
 /// The common short chain (a head, a body and the tail) gets a smaller
 /// array, cheaper to set up.
 const SMALL_IOV: usize = 4;
-
-/// Most iovecs one `writev` accepts on Linux (`UIO_MAXIOV`).
-const IOV_MAX: usize = libc::UIO_MAXIOV as usize;
 
 /// Bytes moved per call when a file segment goes through `pread` + `write`
 /// because `sendfile` is not allowed.
@@ -69,6 +67,18 @@ impl Buffer {
     /// empty slice). `EINTR` is retried; other errors, `WouldBlock`
     /// included, are returned unchanged with the buffer untouched.
     pub fn read_from(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
+        self.read_via(fd, max, Calls::File)
+    }
+
+    /// [`read_from`](Buffer::read_from) with the given family of system
+    /// calls (`recv` on a stream's socket).
+    #[inline]
+    pub(crate) fn read_via(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        max: usize,
+        calls: Calls,
+    ) -> io::Result<usize> {
         let want = max.min(self.max_read);
         if want == 0 {
             return Ok(0);
@@ -83,8 +93,9 @@ impl Buffer {
         } else {
             BytesMut::new()
         };
-        let n = readv(
+        let n = read_into(
             fd,
+            calls,
             &mut self.tail.spare_capacity_mut()[..spare],
             &mut extra.spare_capacity_mut()[..want - spare],
         )?;
@@ -119,6 +130,18 @@ impl Buffer {
     /// `UnexpectedEof`. Writing to a socket whose peer has gone raises
     /// `SIGPIPE`, which Rust programs ignore by default.
     pub fn write_to(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
+        self.write_via(fd, max, Calls::File)
+    }
+
+    /// [`write_to`](Buffer::write_to) with the given family of system
+    /// calls (`send` with `MSG_NOSIGNAL` on a stream's socket).
+    #[inline]
+    pub(crate) fn write_via(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        max: usize,
+        calls: Calls,
+    ) -> io::Result<usize> {
         if max == 0 || self.len == 0 {
             return Ok(0);
         }
@@ -127,25 +150,25 @@ impl Buffer {
             // output): one plain `write`, no iovec to build.
             None => {
                 let bytes = &self.tail[..self.tail.len().min(max)];
-                write(fd, bytes)?
+                write_from(fd, calls, bytes)?
             }
-            Some(Chunk::File(f)) if f.loaded().is_none() => write_file(fd, f, max)?,
+            Some(Chunk::File(f)) if f.loaded().is_none() => write_file(fd, calls, f, max)?,
             // The usual write has a handful of chunks: gather them on the
             // stack, and only a long chain pays for a heap vector.
             _ if self.chunks.len() < SMALL_IOV => {
                 let mut iov = [IoSlice::new(&[]); SMALL_IOV];
                 let n = self.gather_iov(max, &mut iov);
-                writev(fd, &iov[..n])?
+                write_gathered(fd, calls, &iov[..n])?
             }
             _ if self.chunks.len() < STACK_IOV => {
                 let mut iov = [IoSlice::new(&[]); STACK_IOV];
                 let n = self.gather_iov(max, &mut iov);
-                writev(fd, &iov[..n])?
+                write_gathered(fd, calls, &iov[..n])?
             }
             _ => {
                 let mut iov = vec![IoSlice::new(&[]); (self.chunks.len() + 1).min(IOV_MAX)];
                 let n = self.gather_iov(max, &mut iov);
-                writev(fd, &iov[..n])?
+                write_gathered(fd, calls, &iov[..n])?
             }
         };
         self.drain(n);
@@ -236,94 +259,25 @@ fn invalid(msg: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
-/// Retries `f` while it fails with `EINTR`, turning `-1` into the error.
-fn retry(mut f: impl FnMut() -> isize) -> io::Result<usize> {
-    loop {
-        match usize::try_from(f()) {
-            Ok(n) => return Ok(n),
-            Err(_) => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
-
-/// One `readv` into `a` then `b` (either may be empty); a `read` when `b`
-/// is empty.
-fn readv(
-    fd: BorrowedFd<'_>,
-    a: &mut [MaybeUninit<u8>],
-    b: &mut [MaybeUninit<u8>],
-) -> io::Result<usize> {
-    if b.is_empty() {
-        // The usual case, the tail has room for the whole read: a plain
-        // `read`, which the kernel serves without importing an iovec array.
-        return retry(|| {
-            // SAFETY: `a` is exclusively borrowed for this call and valid for
-            // writes of its whole length; the kernel writes at most a.len()
-            // bytes, and MaybeUninit<u8> accepts any bytes.
-            unsafe { libc::read(fd.as_raw_fd(), a.as_mut_ptr().cast(), a.len()) }
-        });
-    }
-    let iov = [
-        libc::iovec {
-            iov_base: a.as_mut_ptr().cast(),
-            iov_len: a.len(),
-        },
-        libc::iovec {
-            iov_base: b.as_mut_ptr().cast(),
-            iov_len: b.len(),
-        },
-    ];
-    retry(|| {
-        // SAFETY: each iovec describes one of the two slices, which are
-        // exclusively borrowed for this call and valid for writes of their
-        // whole length; the kernel writes at most iov_len bytes to each and
-        // MaybeUninit<u8> accepts any bytes.
-        unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) }
-    })
-}
-
-/// One `write` of `bytes`.
-fn write(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
-    retry(|| {
-        // SAFETY: `bytes` is borrowed, hence readable, for the call; write
-        // only reads it.
-        unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) }
-    })
-}
-
-/// One `writev` of `bufs` (at most `IOV_MAX` of them).
-fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    debug_assert!(bufs.len() <= IOV_MAX);
-    retry(|| {
-        // SAFETY: IoSlice is guaranteed ABI-compatible with struct iovec on
-        // Unix, and the slices are borrowed, hence readable, for the call;
-        // writev only reads them. bufs.len() <= IOV_MAX fits c_int.
-        unsafe {
-            libc::writev(
-                fd.as_raw_fd(),
-                bufs.as_ptr().cast::<libc::iovec>(),
-                bufs.len() as libc::c_int,
-            )
-        }
-    })
-}
-
 /// Sends up to `max` bytes of the front of segment `f` to `out`.
-fn write_file(out: BorrowedFd<'_>, f: &FileChunk, max: usize) -> io::Result<usize> {
+///
+/// With `sendfile`, unless `calls` rules it out; where it is ruled out or
+/// refused, by reading at most 64 KiB and writing those.
+fn write_file(out: BorrowedFd<'_>, calls: Calls, f: &FileChunk, max: usize) -> io::Result<usize> {
     let count = f.len.min(max).min(SENDFILE_MAX);
-    // add_file checked that offset + len fits off_t.
-    let mut off = f.offset as libc::off_t;
-    let sent = retry(|| {
-        // SAFETY: both descriptors are open for the duration of the call
-        // (`out` is borrowed, `f.file` is kept alive by the chunk) and `off`
-        // is a live local the kernel updates; no user memory is passed.
-        unsafe { libc::sendfile(out.as_raw_fd(), f.file.as_raw_fd(), &mut off, count) }
-    });
+    let sent = if calls == (Calls::Socket { sendfile: false }) {
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    } else {
+        // add_file checked that offset + len fits off_t.
+        let mut off = f.offset as libc::off_t;
+        retry(|| {
+            // SAFETY: both descriptors are open for the duration of the call
+            // (`out` is borrowed, `f.file` is kept alive by the chunk) and
+            // `off` is a live local the kernel updates; no user memory is
+            // passed.
+            unsafe { libc::sendfile(out.as_raw_fd(), f.file.as_raw_fd(), &mut off, count) }
+        })
+    };
     let n = match sent {
         Ok(n) => n,
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
@@ -332,7 +286,7 @@ fn write_file(out: BorrowedFd<'_>, f: &FileChunk, max: usize) -> io::Result<usiz
             if got == 0 {
                 0
             } else {
-                writev(out, &[IoSlice::new(&data[..got])])?
+                write_from(out, calls, &data[..got])?
             }
         }
         Err(e) => return Err(e),

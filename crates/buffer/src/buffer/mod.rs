@@ -1,6 +1,7 @@
 //! [`Buffer`]: a queue of bytes made of shared chunks plus a growable tail
 //! (libevent's evbuffer).
 
+mod calls;
 mod chunk;
 mod fd;
 mod search;
@@ -17,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use chunk::Chunk;
 use slices::Slices;
 
+pub(crate) use calls::Calls;
 pub use search::Eol;
 
 /// A byte queue made of reference-counted chunks (libevent's evbuffer).
@@ -106,6 +108,12 @@ impl Buffer {
     /// Number of bytes in the buffer.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// True when the next bytes to go out are a file segment not read yet
+    /// (`write_to` sends it with `sendfile`).
+    pub(crate) fn starts_with_unread_file(&self) -> bool {
+        self.chunks.front().is_some_and(Chunk::is_unread_file)
     }
 
     /// True when the buffer holds no bytes.

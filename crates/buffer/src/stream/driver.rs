@@ -1,7 +1,7 @@
 //! What the loop runs for a stream: its io watcher's callback (connect,
 //! write, read) and its timers' callback.
 
-use std::io::{self, ErrorKind, IoSlice};
+use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 
@@ -12,9 +12,7 @@ use super::notify::{call_data, emit, run_taken};
 use super::settle::{apply, settle, settle_after_dispatch};
 use super::state::{DataCb, State, Streams};
 use super::{sys, Direction, StreamEvent, StreamId};
-
-/// How many buffer pieces one `sendmsg` takes.
-const SEND_SLICES: usize = 64;
+use crate::buffer::Calls;
 
 /// The stream's state, if `id` names a stream of this loop that is open.
 #[inline]
@@ -37,7 +35,7 @@ pub(super) fn open<T: 'static>(
     let fd = Rc::new(fd);
     // The watcher's callback names the stream, which gets its key below.
     let io = ctx.new_io(fd.clone(), Events::empty(), |_, _, _, _| {})?;
-    let st = State::<T>::new(fd, io, connecting, !sys::sigpipe_ignored());
+    let st = State::<T>::new(fd, io, connecting);
     let key = ctx.ext_or_default::<Streams<T>>().map.insert(st);
     let id = StreamId {
         key,
@@ -159,7 +157,7 @@ fn read_step<T: 'static>(st: &mut State<T>) -> ReadStep<T> {
         return ReadStep::Nothing;
     }
     let max = st.read_size.min(st.read_room());
-    match st.input.read_from(st.fd.as_fd(), max) {
+    match receive(st, max) {
         Ok(0) => {
             st.read_eof = true;
             ReadStep::Eof {
@@ -295,25 +293,42 @@ fn write_done<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut T, id: StreamId, s: S
     true
 }
 
-/// One send of at most `max` bytes (the `sendmsg` path sends what one
-/// `peek` gives, capped by the kernel anyway). Returns what was sent and
-/// what was offered.
-fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
-    if st.nosignal {
-        let mut slices = [IoSlice::new(&[]); SEND_SLICES];
-        let n = st.output.peek(&mut slices);
-        let offered: usize = slices[..n].iter().map(|s| s.len()).sum();
-        match sys::send_vectored(st.fd.as_fd(), &slices[..n]) {
-            Ok(sent) => {
-                st.output.drain(sent);
-                return Ok((sent, offered));
-            }
-            // Not a socket (a pipe): sendmsg cannot be used.
-            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => st.nosignal = false,
-            Err(e) => return Err(e),
+/// One read of at most `max` bytes: `recv` on a socket, `read` on
+/// anything else (found out by the first `ENOTSOCK`).
+#[inline]
+fn receive<T>(st: &mut State<T>, max: usize) -> io::Result<usize> {
+    if st.socket {
+        match st
+            .input
+            .read_via(st.fd.as_fd(), max, Calls::Socket { sendfile: false })
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => st.socket = false,
+            r => return r,
         }
     }
+    st.input.read_from(st.fd.as_fd(), max)
+}
+
+/// One send of at most `max` bytes. Returns what was sent and what was
+/// offered.
+///
+/// On a socket: `send`/`sendmsg` with `MSG_NOSIGNAL`, so a peer that went
+/// away is an `EPIPE` error value whatever the process's `SIGPIPE`
+/// disposition is now. A file segment goes out with `sendfile` only while
+/// `SIGPIPE` is ignored (asked when one is at the front: rare, and it
+/// follows a change of disposition), otherwise read and sent in pieces.
+fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
     let offered = st.output.len().min(max);
+    if st.socket {
+        let sendfile = st.output.starts_with_unread_file() && sys::sigpipe_ignored();
+        match st
+            .output
+            .write_via(st.fd.as_fd(), max, Calls::Socket { sendfile })
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => st.socket = false,
+            r => return r.map(|sent| (sent, offered)),
+        }
+    }
     let sent = st.output.write_to(st.fd.as_fd(), max)?;
     Ok((sent, offered))
 }

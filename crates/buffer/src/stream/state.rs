@@ -94,8 +94,10 @@ pub(crate) struct State<T: 'static> {
     pub deferred_error: Option<(io::Error, Direction)>,
     /// The last write stopped short: wait for writability before the next.
     pub write_blocked: bool,
-    /// Send with `sendmsg(MSG_NOSIGNAL)`, because SIGPIPE is not ignored.
-    pub nosignal: bool,
+    /// The descriptor is (still believed to be) a socket: bytes move with
+    /// `recv` and `send(MSG_NOSIGNAL)`. The first `ENOTSOCK` (a pipe, a
+    /// terminal) turns this off for good, and `read`/`write` are used.
+    pub socket: bool,
     pub watermarks: Watermarks,
     pub read_size: usize,
     pub write_size: usize,
@@ -126,7 +128,7 @@ pub(crate) struct State<T: 'static> {
 }
 
 impl<T> State<T> {
-    pub fn new(fd: Rc<OwnedFd>, io: IoId<Rc<OwnedFd>>, connecting: bool, nosignal: bool) -> Self {
+    pub fn new(fd: Rc<OwnedFd>, io: IoId<Rc<OwnedFd>>, connecting: bool) -> Self {
         State {
             fd,
             io,
@@ -141,7 +143,7 @@ impl<T> State<T> {
             closing: None,
             deferred_error: None,
             write_blocked: false,
-            nosignal,
+            socket: true,
             watermarks: Watermarks::default(),
             read_size: DEFAULT_READ_SIZE,
             write_size: DEFAULT_WRITE_SIZE,

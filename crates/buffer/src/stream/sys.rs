@@ -1,10 +1,11 @@
 //! The few socket calls std does not offer: a non-blocking `connect` (TCP
 //! and Unix-domain),
 //! `accept4` with both flags, `SO_REUSEPORT` before `bind`, `SO_ERROR`,
-//! `sendmsg` with `MSG_NOSIGNAL`, and `shutdown` on a bare fd. Every
-//! `unsafe` block of the crate's stream and listener code lives here.
+//! the `SIGPIPE` disposition, and `shutdown` on a bare fd. Every `unsafe`
+//! block of the crate's stream and listener code lives here (the reads
+//! and sends are the buffer's, in `buffer/calls.rs`).
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -259,26 +260,6 @@ fn ip_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<Soc
             )))
         }
         _ => None,
-    }
-}
-
-/// `sendmsg` with `MSG_NOSIGNAL`: a peer that went away yields `EPIPE`
-/// as an error value and never raises `SIGPIPE`, whatever the process's
-/// signal disposition (a library cannot rely on std's "ignore SIGPIPE",
-/// which only binaries built by rustc get).
-pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is a valid value (null name, no control).
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    // IoSlice is documented to be ABI-compatible with iovec on Unix.
-    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
-    // SAFETY: msg points at `bufs`, borrowed (so alive and unchanged) for the
-    // call, and the kernel only reads through it; the fd is open.
-    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
 

@@ -5,11 +5,13 @@ use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use evloop_buffer::Buffer;
+
+mod common;
+use common::{temp_file, temp_path};
 
 /// Deterministic, position-dependent bytes, so misordering shows.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
@@ -22,24 +24,6 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("evloop-buffer-{name}-{}", std::process::id()))
-}
-
-/// An unlinked temporary file holding `data`.
-fn temp_file(name: &str, data: &[u8]) -> Arc<File> {
-    let path = temp_path(name);
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    f.write_all(data).unwrap();
-    Arc::new(f)
 }
 
 /// A non-blocking pipe: (read end, write end).

@@ -10,6 +10,8 @@ use bytes::{Buf, Bytes};
 use evloop_buffer::{Buffer, Eol};
 use proptest::prelude::*;
 
+mod common;
+
 /// Few distinct bytes, so that searches and line ends hit often.
 const ALPHABET: &[u8] = b"ab\r\n\0";
 const STYLES: [Eol; 4] = [Eol::CrlfStrict, Eol::CrlfOrLf, Eol::Lf, Eol::Nul];
@@ -26,16 +28,7 @@ fn data_file() -> &'static (Arc<File>, Vec<u8>) {
                 ALPHABET[(x >> 16) as usize % ALPHABET.len()]
             })
             .collect();
-        let path = std::env::temp_dir().join(format!("evloop-buffer-model-{}", std::process::id()));
-        let mut f = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
-        f.write_all(&data).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        (Arc::new(f), data)
+        (common::temp_file("model", &data), data)
     })
 }
 
@@ -484,16 +477,7 @@ fn debug_shows_shape_not_data() {
 
 #[test]
 fn load_files_reports_a_truncated_file() {
-    let path = std::env::temp_dir().join(format!("evloop-buffer-trunc-{}", std::process::id()));
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    f.write_all(&[7; 100]).unwrap();
-    let f = Arc::new(f);
+    let f = common::temp_file("trunc", &[7; 100]);
     let mut buf = Buffer::new();
     buf.add(b"head");
     buf.add_file(Arc::clone(&f), 10, 50).unwrap();
@@ -515,16 +499,7 @@ fn load_files_reports_a_truncated_file() {
 
 #[test]
 fn only_segments_in_range_are_read() {
-    let path = std::env::temp_dir().join(format!("evloop-buffer-range-{}", std::process::id()));
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    f.write_all(&[b'x'; 64]).unwrap();
-    let f = Arc::new(f);
+    let f = common::temp_file("range", &[b'x'; 64]);
     let mut buf = Buffer::new();
     buf.add_bytes(Bytes::from_static(b"ab"));
     buf.add_file(Arc::clone(&f), 0, 50).unwrap();

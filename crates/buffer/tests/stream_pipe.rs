@@ -5,29 +5,12 @@
 
 mod common;
 
-use std::fs::File;
 use std::io::{Read, Write};
-use std::sync::Arc;
 
 use evloop::Loop;
 use evloop_buffer::{StreamEvent, StreamExt, StreamId};
 
-use common::run_to_end;
-
-/// An unlinked temporary file holding `data`.
-fn temp_file(name: &str, data: &[u8]) -> Arc<File> {
-    let path =
-        std::env::temp_dir().join(format!("evloop-buffer-pipe-{name}-{}", std::process::id()));
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    f.write_all(data).unwrap();
-    Arc::new(f)
-}
+use common::{run_to_end, temp_file};
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -75,7 +58,7 @@ fn a_stream_writes_memory_and_a_file_segment_into_a_pipe() {
     let id: StreamId = ctx.new_stream(writer).unwrap();
     let head = pattern(3_000, 1);
     let file_data = pattern(50_000, 2);
-    let file = temp_file("segment", &file_data);
+    let file = temp_file("pipe-segment", &file_data);
     let tail = pattern(2_000, 3);
     let mut s = ctx.stream(id).unwrap();
     s.write(&head);

@@ -7,8 +7,9 @@
 //! here (or used `sendfile`, which has no such flag), the kernel would
 //! kill this process and the test would fail with "signal: 13".
 
-use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+mod common;
+
+use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
@@ -47,7 +48,7 @@ fn main() {
     // in pieces, every byte in order to a live peer, and to a closed one
     // it is an error event too.
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let file = temp_file(&data);
+    let file = common::temp_file("sigpipe", &data);
     let (mut outside, inside) = UnixStream::pair().unwrap();
     let id = lp.ctx().new_stream(inside).unwrap();
     let segment = Arc::clone(&file);
@@ -102,18 +103,4 @@ fn run(lp: &mut Loop<Seen>) -> Seen {
     let mut seen = None;
     lp.run(&mut seen, RunMode::Default).unwrap();
     seen
-}
-
-/// An unlinked temporary file holding `data`.
-fn temp_file(data: &[u8]) -> Arc<File> {
-    let path = std::env::temp_dir().join(format!("evloop-sigpipe-{}", std::process::id()));
-    let mut f = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    f.write_all(data).unwrap();
-    Arc::new(f)
 }

@@ -4,7 +4,11 @@
 #![allow(dead_code)]
 
 use std::cell::Cell;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use evloop::{Break, Loop, RunMode};
@@ -57,4 +61,23 @@ pub fn spin<T>(lp: &mut Loop<T>, data: &mut T, n: usize) {
             return;
         }
     }
+}
+
+/// A path in the temporary directory for this process's `name`.
+pub fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("evloop-buffer-{name}-{}", std::process::id()))
+}
+
+/// An unlinked temporary file holding `data`.
+pub fn temp_file(name: &str, data: &[u8]) -> Arc<File> {
+    let path = temp_path(name);
+    let mut f = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    f.write_all(data).unwrap();
+    Arc::new(f)
 }

@@ -5,8 +5,8 @@
 //! [`server`] is libevent's evhttp done over: routes with a fallback,
 //! answers now or later (from any callback, or another thread), request
 //! bodies buffered or streamed with back-pressure, fixed, file (`sendfile`)
-//! and streamed responses, keep-alive and pipelining with one `writev` per
-//! batch, strict parsing ([`proto`]), deadlines and limits on by default,
+//! and streamed responses, keep-alive and pipelining with one gathered
+//! send per batch, strict parsing ([`proto`]), deadlines and limits on by default,
 //! upgrades, graceful shutdown.
 //!
 //! ```

@@ -4,8 +4,8 @@
 //!
 //! * **Batching.** Each read event runs every complete request in the input
 //!   buffer and appends all the replies to the output buffer; the stream
-//!   then sends them with one `writev` right after the read callback. So a
-//!   pipelined batch costs one read and one write.
+//!   then sends them with one gathered send right after the read
+//!   callback. So a pipelined batch costs one read and one write.
 //! * **Back-pressure.** Once [`OUTPUT_HIGH`] bytes of replies wait for the
 //!   client, the session stops between requests and reading stops (the
 //!   client's further requests wait in the kernel, then in the client).

@@ -34,8 +34,9 @@
 // downcast) costs ~25-30: about 20 downcasts per request remain, 4 of them
 // evloop-buffer's own. Before the perf pass (git 7d2af5f) these were
 // 1.09k, 175, 1.72k and 5.56k (8.55k in all). System calls per request:
-// one read(2) and one write(2) (readv/writev before), and a share of
-// epoll_pwait2; no epoll_ctl while a connection is kept alive.
+// one recv(2) and one send(2) (readv/writev, then read/write before),
+// and a share of epoll_pwait2; no epoll_ctl while a connection is kept
+// alive.
 
 //! The server: listeners, connections, routing, responses (libevent's
 //! evhttp, with hyper's pipelining, upgrades and limits).
@@ -89,8 +90,8 @@
 //! * Connections: keep-alive by default for 1.1 and on request for 1.0;
 //!   pipelined requests are read ahead (up to
 //!   [`ServerOptions::max_pipeline`]) and answered strictly in order, the
-//!   responses of one batch written with one `writev`. `TCP_NODELAY` is
-//!   set on accepted sockets. A malformed request is answered with the
+//!   responses of one batch written with one gathered send.
+//!   `TCP_NODELAY` is set on accepted sockets. A malformed request is answered with the
 //!   parser's status and `Connection: close`; nothing after it is parsed.
 //! * Deadlines on by default (see the table below) and a maximum number
 //!   of connections.

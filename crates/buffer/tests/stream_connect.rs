@@ -193,3 +193,31 @@ fn echo_over_tcp_between_a_listener_and_a_connected_stream() {
     lp.run(&mut log, RunMode::Default).unwrap();
     assert!(log.echoed == sent);
 }
+
+#[test]
+fn a_connected_stream_sets_nodelay_and_knows_its_local_address() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut lp: Loop<Log> = Loop::new().unwrap();
+    let id = lp
+        .ctx()
+        .new_stream_connect(listener.local_addr().unwrap())
+        .unwrap();
+    let (_peer, seen_from) = listener.accept().unwrap();
+    let mut ctx = lp.ctx();
+    let s = ctx.stream(id).unwrap();
+    // The option is the socket's: a duplicate descriptor shows it.
+    let dup = || std::net::TcpStream::from(s.fd().try_clone_to_owned().unwrap());
+    assert!(!dup().nodelay().unwrap(), "off until asked");
+    s.set_nodelay(true).unwrap();
+    assert!(dup().nodelay().unwrap());
+    s.set_nodelay(false).unwrap();
+    assert!(!dup().nodelay().unwrap());
+    assert_eq!(s.local_addr().unwrap(), Some(seen_from));
+    drop(s);
+
+    // A Unix-domain stream has no IP address and no TCP options.
+    let (a, _b) = ctx.new_stream_pair().unwrap();
+    let s = ctx.stream(a).unwrap();
+    assert_eq!(s.local_addr().unwrap(), None);
+    assert!(s.set_nodelay(true).is_err());
+}

@@ -231,6 +231,24 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, Option<SocketAd
     Ok((conn, ip_addr(&storage, len)))
 }
 
+/// The socket's own IP address (`getsockname`); `None` for a socket of
+/// another family (Unix-domain).
+pub(crate) fn local_ip_addr(fd: BorrowedFd<'_>) -> io::Result<Option<SocketAddr>> {
+    // SAFETY: an all-zero sockaddr_storage is a valid value (plain data).
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: the pointers describe `storage` and `len`, alive for the
+    // call; the fd is borrowed, so it is open.
+    cvt(unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(ip_addr(&storage, len))
+}
+
 /// The IP address the kernel wrote into `storage`, if it wrote one.
 fn ip_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     let len = len as usize;

@@ -167,15 +167,12 @@ fn setup<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId) {
     }
 }
 
-/// Sets `TCP_NODELAY` (request heads and body pieces go out at once) on a
-/// duplicate of the socket's descriptor: the option belongs to the socket.
-/// Returns the local address, asked on the duplicate made anyway: once a
-/// connection, not once a request.
+/// Sets `TCP_NODELAY` (request heads and body pieces go out at once) and
+/// returns the local address: once a connection, not once a request.
 fn nodelay<T: 'static>(ctx: &mut Ctx<'_, T>, sid: StreamId) -> Option<SocketAddr> {
     let s = ctx.stream(sid).ok()?;
-    let tcp = std::net::TcpStream::from(s.fd().try_clone_to_owned().ok()?);
-    let _ = tcp.set_nodelay(true);
-    tcp.local_addr().ok()
+    let _ = s.set_nodelay(true);
+    s.local_addr().ok().flatten()
 }
 
 /// A connection is made: it serves the request it was made for, if that

@@ -5,7 +5,7 @@
 //!
 //! The socket calls are what a stream uses on a socket. They skip the
 //! file layer a `read` or `write` goes through (position lock, access
-//! checks, change notification): about 65 ns less a call on Linux 6.1
+//! checks, change notification): about 65 ns less a call on Linux 6.18
 //! over loopback TCP, 3 % of a request/response round trip. And a send
 //! to a peer that went away is an `EPIPE` value, never a `SIGPIPE`,
 //! whatever the process's signal disposition. On anything but a socket

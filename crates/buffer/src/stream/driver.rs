@@ -314,13 +314,14 @@ fn receive<T>(st: &mut State<T>, max: usize) -> io::Result<usize> {
 ///
 /// On a socket: `send`/`sendmsg` with `MSG_NOSIGNAL`, so a peer that went
 /// away is an `EPIPE` error value whatever the process's `SIGPIPE`
-/// disposition is now. A file segment goes out with `sendfile` only while
-/// `SIGPIPE` is ignored (asked when one is at the front: rare, and it
-/// follows a change of disposition), otherwise read and sent in pieces.
+/// disposition is now. A file segment goes out with `sendfile` only if
+/// `SIGPIPE` was ignored when the stream's first file segment came to the
+/// front (see `State::sendfile_ok`), otherwise read and sent in pieces.
 fn send<T>(st: &mut State<T>, max: usize) -> io::Result<(usize, usize)> {
     let offered = st.output.len().min(max);
     if st.socket {
-        let sendfile = st.output.starts_with_unread_file() && sys::sigpipe_ignored();
+        let sendfile = st.output.starts_with_unread_file()
+            && *st.sendfile_ok.get_or_insert_with(sys::sigpipe_ignored);
         match st
             .output
             .write_via(st.fd.as_fd(), max, Calls::Socket { sendfile })

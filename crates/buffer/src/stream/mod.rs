@@ -87,9 +87,10 @@
 //! socket a stream reads with `recv` and sends with `send`/`sendmsg` and
 //! `MSG_NOSIGNAL`: they never raise the signal, and they skip the file
 //! layer a `read` or `write` goes through (about 65 ns less a call). A
-//! file segment goes out with `sendfile` while the process ignores
-//! `SIGPIPE` (asked when a segment reaches the front of the output), and
-//! otherwise is read and sent in pieces of at most 64 KiB. A stream on
+//! file segment goes out with `sendfile` if the process ignores `SIGPIPE`
+//! (asked once, when the stream's first file segment reaches the front
+//! of its output), and otherwise is read and sent in pieces of at most
+//! 64 KiB. A stream on
 //! something else (a pipe, a terminal) learns so from its first
 //! `ENOTSOCK` and uses `read` and `write`, as [`Buffer`] does; a pipe
 //! whose reader is gone raises `SIGPIPE` there unless it is ignored.

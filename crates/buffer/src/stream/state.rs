@@ -98,6 +98,11 @@ pub(crate) struct State<T: 'static> {
     /// `recv` and `send(MSG_NOSIGNAL)`. The first `ENOTSOCK` (a pipe, a
     /// terminal) turns this off for good, and `read`/`write` are used.
     pub socket: bool,
+    /// Whether file segments may go out with `sendfile` (it raises
+    /// `SIGPIPE`, so only while that is ignored): asked when the stream's
+    /// first file segment reaches the front of its output, not for every
+    /// send of it (a large file takes many).
+    pub sendfile_ok: Option<bool>,
     pub watermarks: Watermarks,
     pub read_size: usize,
     pub write_size: usize,
@@ -144,6 +149,7 @@ impl<T> State<T> {
             deferred_error: None,
             write_blocked: false,
             socket: true,
+            sendfile_ok: None,
             watermarks: Watermarks::default(),
             read_size: DEFAULT_READ_SIZE,
             write_size: DEFAULT_WRITE_SIZE,

@@ -9,6 +9,9 @@
 #   bash scripts/cpu_split.sh proxy       # proxy example vs nginx proxy_pass, wrk -c64
 #
 # Environment: ROUNDS (default 5), DURATION (seconds per run, default 2).
+# Besides the times it prints how busy each CPU was: a ratio of
+# requests/s compares the servers only while the server's CPU is the
+# saturated one; when the load generator's is, it compares loads.
 #
 # The peers come from the side-by-side runners, which build them: run
 # `bash ../shared/bench/http/run.sh --quick` once for hyper, and
@@ -62,19 +65,27 @@ serve() {
     wait_port "$port"
 }
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# Busy and idle ticks of CPUs 0 and 1 (idle counts iowait; time stolen by
+# the hypervisor counts as neither).
+cpu_busy_idle() { awk '/^cpu[01] / { printf "%d %d ", $2 + $3 + $4 + $7 + $8, $5 + $6 } END { print "" }' /proc/stat; }
 HZ=$(getconf CLK_TCK)
-
 # measure NAME REQUESTS_CMD...: runs the load (which prints the request
-# count) and prints NAME's user and system µs per request.
+# count) and prints NAME's user and system µs per request, and how busy
+# CPU 0 (the load generator's) and CPU 1 (the server's) were: a ratio of
+# requests/s measures the servers only while CPU 1 is the one at 100 %.
 measure() {
     local name=$1; shift
-    local pid=${PID_OF[$name]} u0 s0 u1 s1 n
+    local pid=${PID_OF[$name]} u0 s0 u1 s1 n b0 i0 b1 i1 c0 j0 c1 j1
+    read -r b0 i0 b1 i1 < <(cpu_busy_idle)
     read -r u0 s0 < <(cpu_ticks "$pid")
     n=$("$@")
     read -r u1 s1 < <(cpu_ticks "$pid")
+    read -r c0 j0 c1 j1 < <(cpu_busy_idle)
     [ "${n:-0}" -gt 0 ] || die "$name: no requests counted"
     awk -v name="$name" -v n="$n" -v u="$((u1 - u0))" -v s="$((s1 - s0))" -v hz="$HZ" -v d="$DURATION" \
-        'BEGIN { printf "%s %d %.3f %.3f\n", name, n / d, u * 1e6 / hz / n, s * 1e6 / hz / n }'
+        -v l="$((c0 - b0)) $((j0 - i0))" -v v="$((c1 - b1)) $((j1 - i1))" \
+        'function busy(x,   a) { split(x, a, " "); return a[1] + a[2] ? 100 * a[1] / (a[1] + a[2]) : 0 }
+        BEGIN { printf "%s %d %.3f %.3f %.1f %.1f\n", name, n / d, u * 1e6 / hz / n, s * 1e6 / hz / n, busy(l), busy(v) }'
 }
 wrk_count() { taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$1/" | awk '/requests in/ {print $1}'; }
 mc_count() {
@@ -135,11 +146,13 @@ proxy)
 esac
 
 echo "$CASE: $ROUNDS interleaved rounds of ${DURATION} s; medians per server"
-printf '%-10s %12s %14s %14s %14s\n' server "req/s" "user us/req" "system us/req" "total us/req"
+printf '%-10s %12s %14s %14s %14s %12s %12s\n' server "req/s" "user us/req" "system us/req" "total us/req" "CPU 0 busy" "CPU 1 busy"
 for name in $(awk '{print $1}' "$OUT" | awk '!seen[$0]++'); do
-    awk -v name="$name" '$1 == name { r[++n] = $2; u[n] = $3; s[n] = $4; t[n] = $3 + $4 }
+    awk -v name="$name" '$1 == name { r[++n] = $2; u[n] = $3; s[n] = $4; t[n] = $3 + $4; l[n] = $5; v[n] = $6 }
         function med(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
             return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-        END { printf "%-10s %12d %14.3f %14.3f %14.3f\n", name, med(r, n), med(u, n), med(s, n), med(t, n) }' "$OUT"
+        END { printf "%-10s %12d %14.3f %14.3f %14.3f %11.1f%% %11.1f%%\n", name, med(r, n), med(u, n), med(s, n), med(t, n), med(l, n), med(v, n) }' "$OUT"
 done
+echo "CPU 0 runs the load generator (and the proxy's upstream), CPU 1 the server:"
+echo "whichever is at 100 % sets the requests/s."
 rm -f "$OUT"

@@ -10,12 +10,9 @@
 //! of its reply, a hit against the upper bound as of its send, so neither
 //! fails for a slow request; upper bounds get [`SLACK`] on top.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,282 +26,9 @@ const SLACK: Duration = Duration::from_secs(5);
 /// gives up on it: generous, for the reason of [`SLACK`].
 const EXIT_LIMIT: Duration = Duration::from_secs(30);
 
-/// The server binary, built by cargo for this test.
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_evloop-memcached"))
-}
+mod support;
 
-/// A running server; killed when dropped, also when a test fails.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// Starts the server with `args` on a port the kernel picks and waits
-    /// for its `memcached: listening on ADDR` line, which it prints once it
-    /// listens and handles its signals.
-    ///
-    /// Not a port found beforehand (bind port 0, release it, hand it to the
-    /// server) with a connection as the sign of life: under parallel tests
-    /// another server could be given the same port between the release and
-    /// the bind, and the probe then reached that one, so a test talked to
-    /// another test's server (with other options, killed when its test
-    /// ended). Nor did a connection prove this server ready: the kernel
-    /// accepts it as soon as the socket listens, before the signal handlers
-    /// are in place.
-    fn start(args: &[&str]) -> Server {
-        // Port 0 fails only when the kernel has no ephemeral port left
-        // (every test's connections in TIME_WAIT at once): that passes.
-        let mut exits = Vec::new();
-        while exits.len() < 3 {
-            match Server::try_start(args) {
-                Ok(server) => return server,
-                Err(status) => exits.push(status),
-            }
-        }
-        panic!("the server exited before it listened, 3 times: {exits:?}");
-    }
-
-    /// One attempt of [`start`](Server::start): the server, or how it
-    /// exited before it listened.
-    fn try_start(args: &[&str]) -> Result<Server, ExitStatus> {
-        let mut child = Command::new(bin())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot start the memcached example");
-        let stdout = child.stdout.take().expect("piped stdout");
-        // Killed when dropped, also if the line never comes.
-        let mut server = Server {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let (tx, rx) = mpsc::channel();
-        // Reads on to EOF: the server's stdout is never left full.
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        // Generous: a debug build on a loaded machine starts slowly.
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(server.child.wait().expect("wait for the server"));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("the server printed no listening line within 60 s")
-            }
-        };
-        let addr = line
-            .strip_prefix("memcached: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        server.addr = addr.parse().expect("an address");
-        Ok(server)
-    }
-
-    fn connect(&self) -> Client {
-        Client::new(TcpStream::connect(self.addr).expect("connect to the server"))
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// A `kB` field of `/proc/<pid>/status` (VmRSS, VmHWM), in bytes.
-    fn status_kb(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/<pid>/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .unwrap_or_else(|| panic!("no {field} in /proc/<pid>/status"))
-    }
-
-    /// Sends `sig` to the server.
-    fn signal(&mut self, sig: i32) {
-        // Our own child, not waited for yet: its pid cannot have been reused.
-        let signal = nix::sys::signal::Signal::try_from(sig).expect("a signal number");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal)
-            .expect("kill failed");
-    }
-
-    /// Sends `sig` and waits (at most `limit`) for the server to exit.
-    fn signal_and_wait(&mut self, sig: i32, limit: Duration) -> (ExitStatus, Duration) {
-        let start = Instant::now();
-        self.signal(sig);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return (status, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "the server did not exit within {limit:?} of signal {sig}"
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One client connection, with a buffered reader on its receiving side.
-struct Client {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Client {
-    fn new(s: TcpStream) -> Client {
-        // Only ends a test that would hang: generous, for a loaded machine.
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        s.set_nodelay(true).unwrap();
-        Client {
-            r: BufReader::with_capacity(256 << 10, s.try_clone().unwrap()),
-            w: s,
-        }
-    }
-
-    fn send(&mut self, req: &[u8]) {
-        self.w.write_all(req).expect("send a request");
-    }
-
-    /// Reads exactly `want.len()` bytes and checks them.
-    fn expect(&mut self, want: &[u8]) {
-        let mut got = vec![0; want.len()];
-        if let Err(e) = self.r.read_exact(&mut got) {
-            panic!("reading {:?}: {e}", show(want));
-        }
-        assert!(got == want, "got {:?}, want {:?}", show(&got), show(want));
-    }
-
-    /// Sends `req` and checks that the reply is `reply`.
-    fn call(&mut self, req: &[u8], reply: &[u8]) {
-        self.send(req);
-        self.expect(reply);
-    }
-
-    /// One reply line, without its `\r\n`.
-    fn line(&mut self) -> String {
-        let mut l = Vec::new();
-        self.r.read_until(b'\n', &mut l).expect("read a line");
-        assert!(l.ends_with(b"\r\n"), "not a full line: {:?}", show(&l));
-        l.truncate(l.len() - 2);
-        String::from_utf8(l).expect("a text line")
-    }
-
-    /// `get key`: the value, or `None` for a miss.
-    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
-        self.send(format!("get {key}\r\n").as_bytes());
-        let first = self.line();
-        if first == "END" {
-            return None;
-        }
-        let len: usize = first
-            .strip_prefix(&format!("VALUE {key} "))
-            .and_then(|rest| rest.split(' ').nth(1)?.parse().ok())
-            .unwrap_or_else(|| panic!("bad VALUE line {first:?}"));
-        let mut v = vec![0; len + 2];
-        self.r.read_exact(&mut v).expect("read a value");
-        assert!(v.ends_with(b"\r\n"));
-        v.truncate(len);
-        self.expect(b"END\r\n");
-        Some(v)
-    }
-
-    /// `gets key`: the CAS unique.
-    fn cas_unique(&mut self, key: &str) -> u64 {
-        self.send(format!("gets {key}\r\n").as_bytes());
-        let l = self.line();
-        let unique = l
-            .rsplit(' ')
-            .next()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("bad gets line {l:?}"));
-        let _ = self.line();
-        self.expect(b"END\r\n");
-        unique
-    }
-
-    fn set(&mut self, key: &str, exptime: i64, value: &[u8]) {
-        let mut req = format!("set {key} 0 {exptime} {}\r\n", value.len()).into_bytes();
-        req.extend_from_slice(value);
-        req.extend_from_slice(b"\r\n");
-        self.call(&req, b"STORED\r\n");
-    }
-
-    /// The general `stats`, by name.
-    fn stats(&mut self) -> HashMap<String, u64> {
-        self.send(b"stats\r\n");
-        let mut stats = HashMap::new();
-        loop {
-            let l = self.line();
-            if l == "END" {
-                return stats;
-            }
-            let mut parts = l.splitn(3, ' ');
-            assert_eq!(parts.next(), Some("STAT"), "{l:?}");
-            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
-                panic!("bad stats line {l:?}");
-            };
-            if let Ok(v) = value.parse() {
-                stats.insert(name.to_string(), v);
-            }
-        }
-    }
-
-    /// Polls `stats` until `name` is `want` (a connection's close is seen
-    /// by the server a moment after the client's).
-    fn wait_stat(&mut self, name: &str, want: u64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let got = self.stats()[name];
-            if got == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stat {name} stays {got}, want {want}"
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Whether the server closed the connection: EOF (or a reset) after
-    /// any bytes in `rest`.
-    fn closed_after(&mut self, rest: &[u8]) -> bool {
-        self.expect(rest);
-        let mut buf = [0; 64];
-        match self.r.read(&mut buf) {
-            Ok(0) => true,
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => true,
-            Ok(n) => panic!("unexpected bytes before EOF: {:?}", show(&buf[..n])),
-            Err(e) => panic!("the connection stays open: {e}"),
-        }
-    }
-}
-
-/// Bytes for assertion messages, shortened.
-fn show(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned();
-    if b.len() > 200 {
-        format!("{s}... ({} bytes)", b.len())
-    } else {
-        s
-    }
-}
+use support::{bin, Server};
 
 /// Bytes that differ from their neighbours, so a lost or reordered piece
 /// shows.
@@ -355,8 +79,8 @@ fn gets_cas_and_conflicts() {
     let server = Server::start(&[]);
     let mut a = server.connect();
     let mut b = server.connect();
-    a.set("k", 0, b"one");
-    a.set("j", 0, b"x");
+    a.set("k", b"one");
+    a.set("j", b"x");
     let ka = a.cas_unique("k");
     let kj = a.cas_unique("j");
     assert_ne!(ka, kj);
@@ -386,7 +110,7 @@ fn gets_cas_and_conflicts() {
     a.call(b"cas nope 0 0 1 1\r\nx\r\n", b"NOT_FOUND\r\n");
     // A set renews the unique too.
     let before = a.cas_unique("j");
-    a.set("j", 0, b"y");
+    a.set("j", b"y");
     a.call(
         format!("cas j 0 0 1 {before}\r\nz\r\n").as_bytes(),
         b"EXISTS\r\n",
@@ -401,7 +125,7 @@ fn gets_cas_and_conflicts() {
 fn incr_decr() {
     let server = Server::start(&[]);
     let mut c = server.connect();
-    c.set("n", 0, b"10");
+    c.set("n", b"10");
     c.call(b"incr n 5\r\n", b"15\r\n");
     c.call(b"decr n 3\r\n", b"12\r\n");
     c.call(b"decr n 100\r\n", b"0\r\n");
@@ -412,7 +136,7 @@ fn incr_decr() {
     c.call(b"incr n 1\r\n", b"0\r\n");
     c.call(b"incr nope 1\r\n", b"NOT_FOUND\r\n");
     c.call(b"decr nope 1\r\n", b"NOT_FOUND\r\n");
-    c.set("s", 0, b"abc");
+    c.set("s", b"abc");
     c.call(
         b"incr s 1\r\n",
         b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
@@ -458,13 +182,13 @@ fn expiry_touch_and_gat() {
     let server = Server::start(&[]);
     let mut c = server.connect();
     let start = Instant::now();
-    c.set("e", 0, b"expires"); // replaced at once, with exptime 2:
-    c.set("e", 2, b"expires");
-    c.set("t", 0, b"touched");
+    c.set("e", b"expires"); // replaced at once, with exptime 2:
+    c.set_exp("e", 2, b"expires");
+    c.set("t", b"touched");
     c.call(b"touch t 2\r\n", b"TOUCHED\r\n");
-    c.set("g", 0, b"gat");
+    c.set("g", b"gat");
     c.call(b"gat 2 g nope\r\n", b"VALUE g 0 3\r\ngat\r\nEND\r\n");
-    c.set("s", 0, b"gats");
+    c.set("s", b"gats");
     let unique = c.cas_unique("s");
     c.call(
         b"gats 2 s\r\n",
@@ -472,8 +196,8 @@ fn expiry_touch_and_gat() {
     );
     // All four got their 2 s lifetime by now.
     let stored = Instant::now();
-    c.set("forever", 0, b"stays");
-    c.set("past", -1, b"gone");
+    c.set("forever", b"stays");
+    c.set_exp("past", -1, b"gone");
     assert_eq!(c.get("past"), None, "a negative exptime expires at once");
 
     // Poll until all four have expired; each must last more than 1 s (the
@@ -515,10 +239,10 @@ fn expiry_touch_and_gat() {
 fn flush_all_now_and_delayed() {
     let server = Server::start(&[]);
     let mut c = server.connect();
-    c.set("a", 0, b"1");
+    c.set("a", b"1");
     c.call(b"flush_all\r\n", b"OK\r\n");
     assert_eq!(c.get("a"), None);
-    c.set("b", 0, b"2");
+    c.set("b", b"2");
     let start = Instant::now();
     // As memcached: what was stored up to the second before the time named
     // goes, so from the second tick on (at least one second away).
@@ -544,7 +268,7 @@ fn flush_all_now_and_delayed() {
         thread::sleep(Duration::from_millis(50));
     }
     // Items stored after the flush took effect stay.
-    c.set("c", 0, b"3");
+    c.set("c", b"3");
     assert_eq!(c.get("c").as_deref(), Some(&b"3"[..]));
     assert_eq!(c.stats()["cmd_flush"], 2);
 }
@@ -571,8 +295,8 @@ fn stats_counters_and_connections() {
     ] {
         assert_eq!(s[name], 0, "{name}");
     }
-    c.set("a", 0, b"x");
-    c.set("b", 0, b"y");
+    c.set("a", b"x");
+    c.set("b", b"y");
     c.call(
         b"get a b c\r\n",
         b"VALUE a 0 1\r\nx\r\nVALUE b 0 1\r\ny\r\nEND\r\n",
@@ -616,7 +340,7 @@ fn eviction_under_a_small_memory_limit() {
     let mut c = server.connect();
     let value = vec![b'v'; 20_000];
     for i in 0..200 {
-        c.set(&format!("key{i}"), 0, &value);
+        c.set(&format!("key{i}"), &value);
     }
     let s = c.stats();
     assert_eq!(s["limit_maxbytes"], 1 << 20);
@@ -700,12 +424,12 @@ fn bad_input() {
     c.call(b"\r\n", b"ERROR\r\n");
     // A malformed storage command: as memcached, its data block is read
     // as the next command.
-    c.set("d", 0, b"kept");
+    c.set("d", b"kept");
     c.call(
         b"set k abc 0 8\r\ndelete d\r\nget d k\r\n",
         b"CLIENT_ERROR bad command line format\r\nDELETED\r\nEND\r\n",
     );
-    c.set("d", 0, b"kept");
+    c.set("d", b"kept");
     // A data block longer than announced: bad data chunk, nothing stored;
     // the rest of the line is read as the next request.
     c.call(
@@ -746,10 +470,10 @@ fn unread_replies_hold_the_client_back() {
     let mut c = server.connect();
     let values: Vec<Vec<u8>> = (0..KEYS).map(|k| pattern(10_000, k as u8)).collect();
     for (k, v) in values.iter().enumerate() {
-        c.set(&format!("key{k}"), 0, v);
+        c.set(&format!("key{k}"), v);
     }
     let mut watcher = server.connect();
-    let base_rss = server.status_kb("VmRSS");
+    let base_rss = server.status_bytes("VmRSS");
 
     let mut req = Vec::new();
     for i in 0..GETS {
@@ -770,7 +494,7 @@ fn unread_replies_hold_the_client_back() {
         last = now;
         assert!(Instant::now() < deadline, "cmd_get keeps moving: {now}");
     }
-    let rss = server.status_kb("VmRSS");
+    let rss = server.status_bytes("VmRSS");
     assert!(
         last < GETS as u64 / 2,
         "the server ran {last} of {GETS} gets for a client that reads nothing"
@@ -788,7 +512,7 @@ fn unread_replies_hold_the_client_back() {
         c.expect(b"\r\nEND\r\n");
     }
     writer.join().unwrap().expect("send the gets");
-    let hwm = server.status_kb("VmHWM");
+    let hwm = server.status_bytes("VmHWM");
     assert!(
         hwm < base_rss + (64 << 20),
         "peak RSS {hwm} bytes, from {base_rss}"
@@ -812,9 +536,9 @@ fn a_client_that_does_not_read_is_not_read_from() {
     let mut c = server.connect();
     // Long keys make requests large and cheap: 256 bytes per get.
     let key = "k".repeat(250);
-    c.set(&key, 0, b"v");
+    c.set(&key, b"v");
     let mut watcher = server.connect();
-    let base_rss = server.status_kb("VmRSS");
+    let base_rss = server.status_bytes("VmRSS");
     let block = format!("get {key}\r\n").repeat(PER_BLOCK);
     assert_eq!(block.len() * BLOCKS, 64 << 20);
     let mut w = c.w.try_clone().unwrap();
@@ -838,7 +562,7 @@ fn a_client_that_does_not_read_is_not_read_from() {
         !writer.is_finished(),
         "all 64 MiB of requests were taken from a client that reads nothing"
     );
-    let rss = server.status_kb("VmRSS");
+    let rss = server.status_bytes("VmRSS");
     assert!(
         rss < base_rss + (32 << 20),
         "RSS grew from {base_rss} to {rss} bytes"
@@ -903,8 +627,8 @@ fn sigterm_and_sigint_exit_cleanly() {
 #[test]
 fn prints_where_it_listens() {
     let mut server = Server::start(&[]);
-    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
-    assert_ne!(server.addr.port(), 0, "the port the kernel chose");
+    assert_eq!(server.addr().ip().to_string(), "127.0.0.1");
+    assert_ne!(server.addr().port(), 0, "the port the kernel chose");
     server
         .connect()
         .call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");

@@ -3,10 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,8 +29,33 @@ pub struct Server {
 impl Server {
     /// Starts the server on a port the kernel picks (`-l 127.0.0.1:0`
     /// unless `args` name addresses themselves), and reads where it
-    /// listens from its `memcached: listening on ADDR` lines.
+    /// listens from its `memcached: listening on ADDR` lines, which it
+    /// prints once it listens and handles its signals.
+    ///
+    /// Not a port found beforehand (bind port 0, release it, hand it to the
+    /// server) with a connection as the sign of life: under parallel tests
+    /// another server could be given the same port between the release and
+    /// the bind, and the probe then reached that one, so a test talked to
+    /// another test's server (with other options, killed when its test
+    /// ended). Nor does a connection prove the server ready: the kernel
+    /// accepts it as soon as the socket listens, before the signal handlers
+    /// are in place.
     pub fn start(args: &[&str]) -> Server {
+        // Port 0 fails only when the kernel has no ephemeral port left
+        // (every test's connections in TIME_WAIT at once): that passes.
+        let mut exits = Vec::new();
+        while exits.len() < 3 {
+            match Server::try_start(args) {
+                Ok(server) => return server,
+                Err(status) => exits.push(status),
+            }
+        }
+        panic!("the server exited before it listened, 3 times: {exits:?}");
+    }
+
+    /// One attempt of [`start`](Server::start): the server, or how it
+    /// exited before it listened.
+    fn try_start(args: &[&str]) -> Result<Server, ExitStatus> {
         let has_addr = args.iter().any(|a| {
             matches!(*a, "-l" | "--listen" | "-p" | "--port")
                 || a.starts_with("--listen=")
@@ -49,14 +75,14 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take();
         let (tx, rx) = mpsc::channel();
+        // Reads on to EOF: the server's stdout is never left full.
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
+        // Killed when dropped, also if no line comes.
         let mut server = Server {
             child,
             addrs: Vec::new(),
@@ -64,8 +90,15 @@ impl Server {
         };
         // Generous: a debug build on a loaded machine starts slowly. The
         // first line comes once every loop listens; the others follow it.
-        let mut wait = Duration::from_secs(30);
-        while let Ok(line) = rx.recv_timeout(wait) {
+        let mut wait = Duration::from_secs(60);
+        loop {
+            let line = match rx.recv_timeout(wait) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Disconnected) if server.addrs.is_empty() => {
+                    return Err(server.child.wait().expect("wait for the server"));
+                }
+                Err(_) => break,
+            };
             let addr = line
                 .strip_prefix("memcached: listening on ")
                 .unwrap_or_else(|| panic!("unexpected line {line:?}"));
@@ -74,9 +107,9 @@ impl Server {
         }
         assert!(
             !server.addrs.is_empty(),
-            "the server printed no listening line within 30 s"
+            "the server printed no listening line within 60 s"
         );
-        server
+        Ok(server)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -131,6 +164,30 @@ impl Server {
         }
     }
 
+    /// Sends `sig` to the server.
+    pub fn signal(&mut self, sig: i32) {
+        // Our own child, not waited for yet: its pid cannot have been reused.
+        let signal = nix::sys::signal::Signal::try_from(sig).expect("a signal number");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal)
+            .expect("kill failed");
+    }
+
+    /// Sends `sig` and waits (at most `limit`) for the server to exit.
+    pub fn signal_and_wait(&mut self, sig: i32, limit: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        self.signal(sig);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the server did not exit within {limit:?} of signal {sig}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Everything the server wrote to stderr, once it has exited.
     pub fn stderr_text(&mut self) -> String {
         let mut s = String::new();
@@ -156,7 +213,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(s: TcpStream) -> Client {
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // Only ends a test that would hang: generous, for a loaded machine.
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         s.set_nodelay(true).unwrap();
         Client {
             r: BufReader::with_capacity(256 << 10, s.try_clone().unwrap()),
@@ -172,14 +230,9 @@ impl Client {
     pub fn expect(&mut self, want: &[u8]) {
         let mut got = vec![0; want.len()];
         if let Err(e) = self.r.read_exact(&mut got) {
-            panic!("reading {:?}: {e}", String::from_utf8_lossy(want));
+            panic!("reading {:?}: {e}", show(want));
         }
-        assert!(
-            got == want,
-            "got {:?}, want {:?}",
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(want)
-        );
+        assert!(got == want, "got {:?}, want {:?}", show(&got), show(want));
     }
 
     /// Sends `req` and checks that the reply is `reply`.
@@ -198,7 +251,7 @@ impl Client {
     /// One reply line, without its `\r\n`.
     pub fn line(&mut self) -> String {
         let mut l = self.raw_line();
-        assert!(l.ends_with(b"\r\n"), "not a full line: {l:?}");
+        assert!(l.ends_with(b"\r\n"), "not a full line: {:?}", show(&l));
         l.truncate(l.len() - 2);
         String::from_utf8(l).expect("a text line")
     }
@@ -215,10 +268,109 @@ impl Client {
         }
     }
 
+    /// `set` with no expiry.
     pub fn set(&mut self, key: &str, value: &[u8]) {
-        let mut req = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
+        self.set_exp(key, 0, value);
+    }
+
+    /// `set` with `exptime`.
+    pub fn set_exp(&mut self, key: &str, exptime: i64, value: &[u8]) {
+        let mut req = format!("set {key} 0 {exptime} {}\r\n", value.len()).into_bytes();
         req.extend_from_slice(value);
         req.extend_from_slice(b"\r\n");
         self.call(&req, b"STORED\r\n");
+    }
+
+    /// `get key`: the value, or `None` for a miss.
+    pub fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.send(format!("get {key}\r\n").as_bytes());
+        let first = self.line();
+        if first == "END" {
+            return None;
+        }
+        let len: usize = first
+            .strip_prefix(&format!("VALUE {key} "))
+            .and_then(|rest| rest.split(' ').nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("bad VALUE line {first:?}"));
+        let mut v = vec![0; len + 2];
+        self.r.read_exact(&mut v).expect("read a value");
+        assert!(v.ends_with(b"\r\n"));
+        v.truncate(len);
+        self.expect(b"END\r\n");
+        Some(v)
+    }
+
+    /// `gets key`: the CAS unique.
+    pub fn cas_unique(&mut self, key: &str) -> u64 {
+        self.send(format!("gets {key}\r\n").as_bytes());
+        let l = self.line();
+        let unique = l
+            .rsplit(' ')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("bad gets line {l:?}"));
+        let _ = self.line();
+        self.expect(b"END\r\n");
+        unique
+    }
+
+    /// The general `stats`, by name (the numeric ones).
+    pub fn stats(&mut self) -> HashMap<String, u64> {
+        self.send(b"stats\r\n");
+        let mut stats = HashMap::new();
+        loop {
+            let l = self.line();
+            if l == "END" {
+                return stats;
+            }
+            let mut parts = l.splitn(3, ' ');
+            assert_eq!(parts.next(), Some("STAT"), "{l:?}");
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                panic!("bad stats line {l:?}");
+            };
+            if let Ok(v) = value.parse() {
+                stats.insert(name.to_string(), v);
+            }
+        }
+    }
+
+    /// Polls `stats` until `name` is `want` (a connection's close is seen
+    /// by the server a moment after the client's).
+    pub fn wait_stat(&mut self, name: &str, want: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.stats()[name];
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stat {name} stays {got}, want {want}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Whether the server closed the connection: EOF (or a reset) after
+    /// any bytes in `rest`.
+    pub fn closed_after(&mut self, rest: &[u8]) -> bool {
+        self.expect(rest);
+        let mut buf = [0; 64];
+        match self.r.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => true,
+            Ok(n) => panic!("unexpected bytes before EOF: {:?}", show(&buf[..n])),
+            Err(e) => panic!("the connection stays open: {e}"),
+        }
+    }
+}
+
+/// Bytes for assertion messages, shortened.
+pub fn show(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned();
+    if b.len() > 200 {
+        format!("{s}... ({} bytes)", b.len())
+    } else {
+        s
     }
 }

@@ -1,9 +1,12 @@
 //! Command line: memcached's flags (`-p`, `-l`, `-U`, `-m`, `-c`, `-I`,
-//! `-t`, `-v`, `-A`, with their long forms) plus `--listen` and `--stdio`,
+//! `-t`, `-v`, `-A`, `-B`, `-b`, `-R`, `-o`, with their long forms) plus
+//! `--listen` and `--stdio`,
 //! with memcached's defaults and limits, and no arithmetic overflow: a
 //! number out of range is an error, never a wrapped value.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+pub use crate::exec::Protocol;
 
 /// The help text.
 pub const USAGE: &str = "\
@@ -28,10 +31,25 @@ options:
   -F, --disable-flush-all   refuse the flush_all command
   -M, --disable-evictions   answer an out-of-memory error instead of evicting
   -C, --disable-cas         hand out no CAS uniques (all 0)
+  -B, --protocol PROTO      ascii, binary or auto (default: auto, decided
+                            by each connection's first byte)
+  -b, --listen-backlog N    the listen queue's length (default 1024)
+  -R, --max-reqs-per-event N  requests one connection runs before the loop
+                            serves the others (default 20)
   -o, --extended OPT[,OPT]  memcached's extended options this server has:
                             lru_crawler, no_lru_crawler (background freeing
-                            of dead items); relaxed_privileges is accepted
-                            (this server drops no privileges)
+                            of dead items), idle_timeout=SECS (close
+                            connections idle that long; 0: never),
+                            slab_automove=N and slab_automove_ratio=F (shown
+                            in stats settings), no_modern (starts the
+                            crawler disabled, as in memcached);
+                            relaxed_privileges is accepted (this server
+                            drops no privileges). memcached's options that
+                            tune its slab classes, LRU segments, hash
+                            table and buffers (modern, slab_chunk_max=N,
+                            lru_maintainer, hashpower=N,
+                            read_buf_mem_limit=N, ...) are accepted with a
+                            warning that they have no effect
   -u, --user USER           when started as root: run as USER once listening
   -P, --pidfile FILE        write the process id to FILE (removed at exit)
   --stdio                   serve one client on stdin/stdout instead of TCP
@@ -46,7 +64,7 @@ pub const DEFAULT_PORT: u16 = 11211;
 pub const MAX_THREADS: usize = 1024;
 
 /// The server's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Where to listen (one listener per address and loop).
     pub listen: Vec<SocketAddr>,
@@ -78,6 +96,142 @@ pub struct Config {
     pub pid_file: Option<std::path::PathBuf>,
     /// Serve stdin/stdout instead of TCP.
     pub stdio: bool,
+    /// The protocols a connection may speak (`-B`).
+    pub protocol: Protocol,
+    /// The listen queue's length (`-b`).
+    pub backlog: i32,
+    /// Requests one connection runs per turn (`-R`).
+    pub reqs_per_event: usize,
+    /// Close connections idle this many seconds; 0: never
+    /// (`-o idle_timeout`).
+    pub idle_timeout: u32,
+    /// `-o slab_automove`, if given.
+    pub slab_automove: Option<u32>,
+    /// `-o slab_automove_ratio`, if given.
+    pub slab_automove_ratio: Option<f64>,
+    /// `-o` options accepted without effect, to be warned about at start.
+    pub no_effect: Vec<String>,
+}
+
+/// memcached's `-o` options that tune what this server does not have
+/// (slab classes and their mover, segmented LRUs, the hash table, per-thread
+/// buffers and logs): accepted so that a memcached command line starts, and
+/// warned about. The value each takes: `None` for a bare flag.
+const NO_EFFECT: &[(&str, Option<Value>)] = &[
+    ("maxconns_fast", None),
+    ("no_maxconns_fast", None),
+    ("hashpower", Some(Value::Int)),
+    ("no_hashexpand", None),
+    ("slab_reassign", None),
+    ("no_slab_reassign", None),
+    ("no_slab_automove", None),
+    ("slab_automove_window", Some(Value::Int)),
+    ("tail_repair_time", Some(Value::Int)),
+    ("hash_algorithm", Some(Value::Word)),
+    ("lru_crawler_sleep", Some(Value::Int)),
+    ("lru_crawler_tocrawl", Some(Value::Int)),
+    ("lru_maintainer", None),
+    ("no_lru_maintainer", None),
+    ("hot_lru_pct", Some(Value::Int)),
+    ("warm_lru_pct", Some(Value::Int)),
+    ("hot_max_factor", Some(Value::Float)),
+    ("warm_max_factor", Some(Value::Float)),
+    ("temporary_ttl", Some(Value::Int)),
+    ("watcher_logbuf_size", Some(Value::Int)),
+    ("worker_logbuf_size", Some(Value::Int)),
+    ("slab_sizes", Some(Value::Sizes)),
+    ("slab_chunk_max", Some(Value::Int)),
+    ("track_sizes", None),
+    ("no_inline_ascii_resp", None),
+    ("inline_ascii_resp", None),
+    ("modern", None),
+    ("no_chunked_items", None),
+    ("resp_obj_mem_limit", Some(Value::Int)),
+    ("read_buf_mem_limit", Some(Value::Int)),
+    ("drop_privileges", None),
+];
+
+/// The kind of value an `-o` option takes.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    /// A whole number.
+    Int,
+    /// A decimal number.
+    Float,
+    /// A name.
+    Word,
+    /// Sizes joined by `-` (`slab_sizes`).
+    Sizes,
+}
+
+impl Value {
+    fn accepts(self, v: &str) -> bool {
+        match self {
+            Value::Int => v.parse::<u64>().is_ok(),
+            Value::Float => v.parse::<f64>().is_ok_and(f64::is_finite),
+            Value::Word => !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()),
+            Value::Sizes => v.split('-').all(|n| n.parse::<u64>().is_ok()),
+        }
+    }
+}
+
+/// One `-o` option into `cfg`.
+fn extended(cfg: &mut Config, opt: &str) -> Result<(), String> {
+    let (name, value) = match opt.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (opt, None),
+    };
+    let number = |what: &str| -> Result<u64, String> {
+        value
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| format!("-o {name}: needs {what}"))
+    };
+    match name {
+        "lru_crawler" if value.is_none() => cfg.no_lru_crawler = false,
+        // memcached's pre-1.5 defaults: among them the crawler off (what
+        // else it turns off, slab page moves and segmented LRUs, this
+        // server does not have).
+        "no_modern" if value.is_none() => cfg.no_lru_crawler = true,
+        "no_lru_crawler" if value.is_none() => cfg.no_lru_crawler = true,
+        // memcached's seccomp privilege dropping; this server drops none,
+        // which is what these ask.
+        "relaxed_privileges" | "no_drop_privileges" if value.is_none() => {}
+        "idle_timeout" => {
+            cfg.idle_timeout = u32::try_from(number("a number of seconds")?).map_err(|_| {
+                format!(
+                    "-o idle_timeout: {} is too many seconds",
+                    value.unwrap_or("")
+                )
+            })?;
+        }
+        "slab_automove" => {
+            let level = number("0, 1 or 2")?;
+            if level > 2 {
+                return Err("-o slab_automove: needs 0, 1 or 2".into());
+            }
+            cfg.slab_automove = Some(level as u32);
+        }
+        "slab_automove_ratio" => {
+            let ratio = value
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|r| r.is_finite() && *r >= 0.0)
+                .ok_or("-o slab_automove_ratio: needs a decimal number")?;
+            cfg.slab_automove_ratio = Some(ratio);
+        }
+        _ => {
+            let Some((_, kind)) = NO_EFFECT.iter().find(|(n, _)| *n == name) else {
+                return Err(format!("-o: unknown or unsupported option {opt:?}"));
+            };
+            match (kind, value) {
+                (None, None) => {}
+                (Some(k), Some(v)) if k.accepts(v) => {}
+                (None, Some(_)) => return Err(format!("-o {name}: takes no value")),
+                (Some(_), _) => return Err(format!("-o {name}: bad or missing value in {opt:?}")),
+            }
+            cfg.no_effect.push(name.to_string());
+        }
+    }
+    Ok(())
 }
 
 impl Default for Config {
@@ -98,12 +252,19 @@ impl Default for Config {
             user: None,
             pid_file: None,
             stdio: false,
+            protocol: Protocol::Auto,
+            backlog: 1024,
+            reqs_per_event: 20,
+            idle_timeout: 0,
+            slab_automove: None,
+            slab_automove_ratio: None,
+            no_effect: Vec::new(),
         }
     }
 }
 
 /// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Args {
     /// Run with this configuration.
     Run(Config),
@@ -124,7 +285,7 @@ fn split_arg(arg: &str) -> (String, Option<String>) {
         };
     }
     let b = arg.as_bytes();
-    if b.len() > 2 && b[0] == b'-' && b"plUmcItuP".contains(&b[1]) {
+    if b.len() > 2 && b[0] == b'-' && b"plUmcItuPBbR".contains(&b[1]) {
         return (arg[..2].to_string(), Some(arg[2..].to_string()));
     }
     (arg.to_string(), None)
@@ -203,15 +364,33 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             }
             "-o" | "--extended" => {
                 for opt in value("options")?.split(',') {
-                    match opt {
-                        "lru_crawler" => cfg.no_lru_crawler = false,
-                        "no_lru_crawler" => cfg.no_lru_crawler = true,
-                        // memcached's seccomp privilege dropping; this
-                        // server drops none, which is what these ask.
-                        "relaxed_privileges" | "no_drop_privileges" => {}
-                        _ => return Err(format!("-o: unknown or unsupported option {opt:?}")),
-                    }
+                    extended(&mut cfg, opt)?;
                 }
+            }
+            "-B" | "--protocol" => {
+                let v = value("a protocol")?;
+                cfg.protocol = match v.as_str() {
+                    "auto" => Protocol::Auto,
+                    "ascii" => Protocol::Ascii,
+                    "binary" => Protocol::Binary,
+                    _ => return Err(format!("-B: {v:?} is not ascii, binary or auto")),
+                };
+            }
+            "-b" | "--listen-backlog" => {
+                let v = value("a queue length")?;
+                cfg.backlog =
+                    v.parse::<i32>().ok().filter(|&b| b > 0).ok_or_else(|| {
+                        format!("-b: {v:?} is not a number from 1 to {}", i32::MAX)
+                    })?;
+            }
+            "-R" | "--max-reqs-per-event" => {
+                let v = value("a number of requests")?;
+                cfg.reqs_per_event = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&r| r > 0 && r <= i32::MAX as u32)
+                    .ok_or_else(|| format!("-R: {v:?} is not a number from 1 to {}", i32::MAX))?
+                    as usize;
             }
             "-u" | "--user" => cfg.user = Some(value("a user name")?),
             "-P" | "--pidfile" => cfg.pid_file = Some(value("a file")?.into()),
@@ -398,6 +577,53 @@ mod tests {
     }
 
     #[test]
+    fn protocol_backlog_turns_and_extended_options() {
+        let c = run(&[]);
+        assert_eq!(
+            (c.protocol, c.backlog, c.reqs_per_event, c.idle_timeout),
+            (Protocol::Auto, 1024, 20, 0)
+        );
+        assert_eq!(run(&["-B", "ascii"]).protocol, Protocol::Ascii);
+        assert_eq!(run(&["-Bbinary"]).protocol, Protocol::Binary);
+        assert_eq!(run(&["--protocol=auto"]).protocol, Protocol::Auto);
+        assert_eq!(run(&["-b", "64"]).backlog, 64);
+        assert_eq!(run(&["-R1"]).reqs_per_event, 1);
+        let c = run(&[
+            "-o",
+            "idle_timeout=3,slab_automove=2,slab_automove_ratio=0.5",
+        ]);
+        assert_eq!(c.idle_timeout, 3);
+        assert_eq!(
+            (c.slab_automove, c.slab_automove_ratio),
+            (Some(2), Some(0.5))
+        );
+        assert!(c.no_effect.is_empty());
+        // memcached's pre-1.5 defaults start the crawler disabled.
+        assert!(run(&["-o", "no_modern"]).no_lru_crawler);
+        assert!(!run(&["-o", "no_modern,lru_crawler"]).no_lru_crawler);
+        // Tuning of what this server does not have: accepted, listed for
+        // the warning at start.
+        let c = run(&[
+            "-o",
+            "modern,slab_chunk_max=16384,lru_maintainer,hash_algorithm=murmur3",
+            "-o",
+            "slab_sizes=96-192-384,hot_max_factor=0.2,read_buf_mem_limit=1",
+        ]);
+        assert_eq!(
+            c.no_effect,
+            [
+                "modern",
+                "slab_chunk_max",
+                "lru_maintainer",
+                "hash_algorithm",
+                "slab_sizes",
+                "hot_max_factor",
+                "read_buf_mem_limit"
+            ]
+        );
+    }
+
+    #[test]
     fn help_and_version() {
         assert_eq!(parse(&["--help"]), Ok(Args::Help));
         assert_eq!(parse(&["-m", "10", "-h"]), Ok(Args::Help));
@@ -432,8 +658,23 @@ mod tests {
             &["-t", "100000"],
             &["-t", "18446744073709551616"],
             &["--bogus"],
-            &["-o", "no_modern"],
             &["-o", "relaxed_privileges,ext_path=/tmp/x"],
+            &["-o", "no_modern=1"],
+            &["-o", "slab_chunk_max"],
+            &["-o", "slab_chunk_max=big"],
+            &["-o", "hot_max_factor=nan"],
+            &["-o", "modern=yes"],
+            &["-o", "idle_timeout"],
+            &["-o", "idle_timeout=-1"],
+            &["-o", "idle_timeout=4294967296"],
+            &["-o", "slab_automove=3"],
+            &["-o", "slab_automove_ratio=x"],
+            &["-B", "http"],
+            &["-B"],
+            &["-b", "0"],
+            &["-b", "2147483648"],
+            &["-R", "0"],
+            &["-R", "-1"],
             &["-d"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");

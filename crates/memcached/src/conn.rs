@@ -17,13 +17,14 @@
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use evloop::Ctx;
 use evloop_buffer::{
     Accepted, BufferedStream, Direction, ListenerId, StreamEvent, StreamExt, StreamId, Watermarks,
 };
 
-use crate::exec::Session;
+use crate::exec::{Protocol, Session};
 use crate::output::{Replies, OUTPUT_HIGH, OUTPUT_LOW};
 use crate::protocol::MAX_LINE;
 use crate::server::{lock, tick_clock, App};
@@ -31,6 +32,20 @@ use crate::stats::{ConnInfo, Waiting};
 
 /// What a connection refused at `-c` is told (memcached's words).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
+
+/// What every new connection is set up with (from the command line).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnOptions {
+    /// `-I`, for its parser.
+    pub item_max: usize,
+    /// `-B`.
+    pub protocol: Protocol,
+    /// `-R`: requests it runs before the other connections get a turn.
+    pub reqs_per_event: usize,
+    /// `-o idle_timeout`: seconds without a request after which it is
+    /// closed (0: never).
+    pub idle_timeout: u32,
+}
 
 /// The server's state for one open connection (the stream keeps its
 /// buffers).
@@ -42,6 +57,9 @@ pub struct Conn {
     counted: usize,
     /// Reading is stopped until the client takes its replies.
     paused: bool,
+    /// The stream reads (off while paused, and while requests already
+    /// read wait for their turn).
+    reading: bool,
     /// The client sent EOF: close once everything is answered.
     eof: bool,
     /// The client's address, for the log.
@@ -52,6 +70,9 @@ pub struct Conn {
     last_cmd: u32,
     /// What it waits for, as `stats conns` last saw it.
     waiting: Waiting,
+    /// It ran its requests per turn (`-R`) with more waiting, and is
+    /// queued for another turn.
+    turn_queued: bool,
 }
 
 /// The listener's callback: opens a stream for the connection, or tells
@@ -94,14 +115,20 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
     app.conns.insert(
         id,
         Conn {
-            session: Session::new(app.item_max),
+            session: Session::with_limits(
+                app.opts.item_max,
+                app.opts.protocol,
+                app.opts.reqs_per_event,
+            ),
             counted: 0,
             paused: false,
+            reading: true,
             eof: false,
             peer,
             fd,
             last_cmd: now,
             waiting: Waiting::Command,
+            turn_queued: false,
         },
     );
     core.stats.curr_connections += 1;
@@ -134,6 +161,7 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     let queued = out.len();
     let mut close = false;
     let mut shutdown = false;
+    let mut yielded = false;
     if input.len() >= conn.session.wanted() && queued < OUTPUT_HIGH {
         // A line arriving in pieces is searched from where the last search
         // stopped, in place: no copy until its newline is in. (Input in
@@ -165,6 +193,10 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
             input.drain(p.consumed);
             close = p.close;
             shutdown = p.shutdown;
+            yielded = p.yielded;
+            if yielded {
+                core.stats.conn_yields += 1;
+            }
         }
         let now = core.store.clock().now();
         let waiting = conn.session.waiting_for();
@@ -182,7 +214,7 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     drop(guard);
     let full = queued_now >= OUTPUT_HIGH;
     conn.counted = input.len();
-    if close || (conn.eof && !full) {
+    if close || (conn.eof && !full && !yielded) {
         // Everything answered that will be: send it, then close.
         s.close_when_flushed();
         forget(app, id);
@@ -191,16 +223,92 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
         }
         return;
     }
-    if full != conn.paused {
-        conn.paused = full;
-        if full {
-            s.disable(Direction::Read);
-            // Resume once output drains (installed on the first pause, kept
-            // after it; a fn item, so no allocation).
-            s.on_write(on_write);
-        } else {
+    if full && !conn.paused {
+        // Resume once output drains (installed on the first pause, kept
+        // after it; a fn item, so no allocation).
+        s.on_write(on_write);
+    }
+    conn.paused = full;
+    // Nothing more is read while the replies wait for the client, nor
+    // while requests already read wait for their turn: what the input
+    // holds stays bounded, and is not pulled up again for every turn.
+    let read = !full && !yielded;
+    if read != conn.reading {
+        conn.reading = read;
+        if read {
             s.enable(Direction::Read);
+        } else {
+            s.disable(Direction::Read);
         }
+    }
+    // A full output resumes through the write callback; otherwise the
+    // rest waits for a turn after the other connections' events.
+    if yielded && !full && !conn.turn_queued {
+        conn.turn_queued = true;
+        drop(s);
+        queue_turn(ctx, app, id);
+    }
+}
+
+/// Queues `id` for another turn, run from a zero-delay timer: it fires
+/// after the poll, so every connection ready meanwhile goes first (as
+/// memcached's yield, which waits for a write event).
+fn queue_turn(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
+    app.turns.push(id);
+    let timer = match app.turn_timer {
+        Some(t) => t,
+        None => {
+            let Ok(t) = ctx.new_timer(Duration::ZERO, Duration::ZERO, |ctx, app, _, _| {
+                for id in std::mem::take(&mut app.turns) {
+                    if let Some(c) = app.conns.get_mut(&id) {
+                        c.turn_queued = false;
+                        drive(ctx, app, id);
+                    }
+                }
+            }) else {
+                return;
+            };
+            app.turn_timer = Some(t);
+            t
+        }
+    };
+    if let Ok(mut t) = ctx.timer(timer) {
+        if !t.is_active() {
+            let _ = t.start();
+        }
+    }
+}
+
+/// Closes the connections that waited for a request longer than
+/// `-o idle_timeout` (not those in the middle of a data block, nor those
+/// whose replies wait for the client), counting them in `idle_kicks`, as
+/// memcached does. Runs once a second.
+pub fn close_idle(ctx: &mut Ctx<'_, App>, app: &mut App) {
+    let limit = app.opts.idle_timeout;
+    if limit == 0 {
+        return;
+    }
+    let mut core = lock(&app.core);
+    tick_clock(ctx, &mut core.store);
+    let now = core.store.clock().now();
+    let idle: Vec<StreamId> = app
+        .conns
+        .iter()
+        .filter(|(_, c)| {
+            !c.paused
+                && !c.turn_queued
+                && c.waiting == Waiting::Command
+                && now.saturating_sub(c.last_cmd) > limit
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    core.stats.idle_kicks += idle.len() as u64;
+    drop(core);
+    for id in idle {
+        if let Ok(s) = ctx.stream(id) {
+            close_now(s);
+        }
+        forget(app, id);
     }
 }
 

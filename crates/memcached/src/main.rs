@@ -84,7 +84,8 @@ fn serve_stdio(cfg: &Config) -> io::Result<()> {
     stats.settings.verbosity = u64::from(cfg.verbosity);
     stats.curr_connections = 1;
     stats.total_connections = 1;
-    let mut session = Session::new(cfg.item_size_max);
+    // One client: nobody to take turns with (`-R`).
+    let mut session = Session::with_limits(cfg.item_size_max, cfg.protocol, usize::MAX);
     let (mut stdin, mut stdout) = (io::stdin().lock(), io::stdout().lock());
     let mut input = Vec::new();
     let mut out = Vec::new();

@@ -22,7 +22,7 @@ use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
 
 use evloop::signum::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-use evloop::{AsyncSender, Break, Ctx, Loop, RunMode};
+use evloop::{AsyncSender, Break, Ctx, Loop, RunMode, TimerId};
 use evloop_buffer::{
     ListenAddr, ListenerEvent, ListenerExt, ListenerId, ListenerOptions, StreamId,
 };
@@ -30,7 +30,7 @@ use hashbrown::HashMap;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::conn::{self, Conn};
+use crate::conn::{self, Conn, ConnOptions};
 use crate::stats::{ConnInfo, Settings, Stats, Waiting};
 use crate::store::Store;
 
@@ -106,8 +106,12 @@ pub struct App {
     pub core: CoreCell,
     /// This loop's open client connections.
     pub conns: HashMap<StreamId, Conn>,
-    /// `-I`, for new connections' parsers.
-    pub item_max: usize,
+    /// How new connections are set up.
+    pub opts: ConnOptions,
+    /// Connections waiting for another turn (`-R`).
+    pub turns: Vec<StreamId>,
+    /// The zero-delay timer that gives them their turn, once made.
+    pub turn_timer: Option<TimerId>,
     /// Wakes every loop to stop (`shutdown`, signals).
     stop: Arc<Mutex<Vec<AsyncSender>>>,
 }
@@ -140,6 +144,18 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             cfg.udp_port
         );
     }
+    for opt in &cfg.no_effect {
+        eprintln!(
+            "memcached: -o {opt} has no effect here (this server has no slab classes, \
+             LRU segments or per-thread buffers to tune)"
+        );
+    }
+    let conn_opts = ConnOptions {
+        item_max: cfg.item_size_max,
+        protocol: cfg.protocol,
+        reqs_per_event: cfg.reqs_per_event,
+        idle_timeout: cfg.idle_timeout,
+    };
     let mut stats = Stats::new(max_connections);
     stats.settings = Settings {
         threads: cfg.threads as u64,
@@ -154,8 +170,18 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         verbosity: u64::from(cfg.verbosity),
         flush_disabled: cfg.disable_flush,
         crawler_disabled: cfg.no_lru_crawler,
+        reqs_per_event: cfg.reqs_per_event as u64,
+        tcp_backlog: cfg.backlog as u64,
+        protocol: cfg.protocol,
+        idle_timeout: u64::from(cfg.idle_timeout),
         ..Settings::default()
     };
+    if let Some(level) = cfg.slab_automove {
+        stats.settings.automove.level = level;
+    }
+    if let Some(ratio) = cfg.slab_automove_ratio {
+        stats.settings.automove.ratio = ratio;
+    }
     let mut store = Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system());
     store.set_no_evict(cfg.no_evict);
     if cfg.disable_cas {
@@ -171,7 +197,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     };
     let stop = Arc::new(Mutex::new(Vec::new()));
     let several = cfg.threads > 1;
-    let opts = ListenerOptions::new().reuse_port(several);
+    let opts = ListenerOptions::new()
+        .reuse_port(several)
+        .backlog(cfg.backlog);
 
     // Loop 0 first: it binds (and learns the ports the kernel picks for
     // port 0), and owns the signal watchers, before any other thread runs.
@@ -198,6 +226,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         ctx.start(clock)?;
     }
     add_stop_watcher(&mut lp, &stop)?;
+    add_idle_timer(&mut lp, cfg.idle_timeout)?;
 
     let mut workers = Vec::new();
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -209,9 +238,8 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             opts.clone(),
             ready_tx.clone(),
         );
-        let item_max = cfg.item_size_max;
         workers.push(thread::spawn(move || {
-            worker(core, stop, &addrs, &opts, item_max, ready)
+            worker(core, stop, &addrs, &opts, conn_opts, ready)
         }));
     }
     drop(ready_tx);
@@ -253,7 +281,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     let mut app = App {
         core,
         conns: HashMap::new(),
-        item_max: cfg.item_size_max,
+        opts: conn_opts,
+        turns: Vec::new(),
+        turn_timer: None,
         stop: stop.clone(),
     };
     let served = lp.run(&mut app, RunMode::Default);
@@ -293,7 +323,7 @@ fn worker(
     stop: Arc<Mutex<Vec<AsyncSender>>>,
     addrs: &[SocketAddr],
     opts: &ListenerOptions,
-    item_max: usize,
+    conn_opts: ConnOptions,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
     let core = CoreCell::Shared(core);
@@ -301,6 +331,7 @@ fn worker(
         let mut lp: Loop<App> = Loop::new().map_err(|e| format!("cannot make a loop: {e}"))?;
         listen_all(&mut lp.ctx(), addrs, opts, &core)?;
         add_stop_watcher(&mut lp, &stop).map_err(|e| e.to_string())?;
+        add_idle_timer(&mut lp, conn_opts.idle_timeout).map_err(|e| e.to_string())?;
         Ok(lp)
     };
     let mut lp = match setup() {
@@ -317,7 +348,9 @@ fn worker(
     let mut app = App {
         core,
         conns: HashMap::new(),
-        item_max,
+        opts: conn_opts,
+        turns: Vec::new(),
+        turn_timer: None,
         stop,
     };
     if let Err(e) = lp.run(&mut app, RunMode::Default) {
@@ -336,6 +369,17 @@ fn add_stop_watcher(
     ctx.start(id)?;
     stop.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
     Ok(())
+}
+
+/// With `-o idle_timeout`, a once-a-second timer on `lp` that closes its
+/// idle connections.
+fn add_idle_timer(lp: &mut Loop<App>, idle_timeout: u32) -> Result<(), evloop::Error> {
+    if idle_timeout == 0 {
+        return Ok(());
+    }
+    let mut ctx = lp.ctx();
+    let id = ctx.new_timer(TICK, TICK, |ctx, app, _, _| conn::close_idle(ctx, app))?;
+    ctx.start(id)
 }
 
 /// Listens on every address; returns the addresses bound (the real ports

@@ -32,6 +32,14 @@ pub struct Settings {
     /// `lru_crawler disable`: dead items are no longer freed in the
     /// background, and crawls and dumps are refused.
     pub crawler_disabled: bool,
+    /// `-R`.
+    pub reqs_per_event: u64,
+    /// `-b`.
+    pub tcp_backlog: u64,
+    /// `-B`.
+    pub protocol: crate::exec::Protocol,
+    /// `-o idle_timeout`, seconds (0: off).
+    pub idle_timeout: u64,
 }
 
 /// memcached's slab page mover settings, kept and shown as set (this
@@ -144,6 +152,11 @@ pub struct Stats {
     pub store_too_large: u64,
     /// Writes refused as larger than `-m`.
     pub store_no_memory: u64,
+    /// Connections that ran their requests per turn (`-R`) with more
+    /// waiting, and let the others go first.
+    pub conn_yields: u64,
+    /// Connections closed for idling past `-o idle_timeout`.
+    pub idle_kicks: u64,
 }
 
 impl Stats {
@@ -318,6 +331,9 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "store_no_memory", s.store_no_memory);
     stat(out, "auth_cmds", 0);
     stat(out, "auth_errors", 0);
+    if s.settings.idle_timeout > 0 {
+        stat(out, "idle_kicks", s.idle_kicks);
+    }
     stat(out, "bytes_read", s.bytes_read);
     stat(out, "bytes_written", s.bytes_written);
     stat(out, "limit_maxbytes", store.limit() as u64);
@@ -326,6 +342,7 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "listen_disabled_num", 0);
     stat(out, "time_in_listen_disabled_us", 0);
     stat(out, "threads", s.settings.threads.max(1));
+    stat(out, "conn_yields", s.conn_yields);
     stat(out, "bytes", store.bytes() as u64);
     stat(out, "curr_items", store.len() as u64);
     stat(out, "total_items", c.total_items);
@@ -356,8 +373,18 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "num_threads", set.threads.max(1));
     stat(out, "stat_key_prefix", ":");
     stat(out, "detail_enabled", yes_no(set.detail_enabled));
+    stat(out, "reqs_per_event", set.reqs_per_event);
     stat(out, "cas_enabled", yes_no(store.uses_cas()));
-    stat(out, "binding_protocol", "auto-negotiate");
+    stat(out, "tcp_backlog", set.tcp_backlog);
+    stat(
+        out,
+        "binding_protocol",
+        match set.protocol {
+            crate::exec::Protocol::Auto => "auto-negotiate",
+            crate::exec::Protocol::Ascii => "ascii",
+            crate::exec::Protocol::Binary => "binary",
+        },
+    );
     stat(out, "auth_enabled_sasl", "no");
     stat(out, "auth_enabled_ascii", "no");
     stat(out, "item_size_max", store.item_max() as u64);
@@ -368,6 +395,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         format!("{:.2}", set.automove.ratio).as_str(),
     );
     stat(out, "lru_crawler", yes_no(!set.crawler_disabled));
+    stat(out, "idle_timeout", set.idle_timeout);
     stat(out, "flush_enabled", yes_no(!set.flush_disabled));
     stat(out, "dump_enabled", "yes");
     out.put(b"END\r\n");

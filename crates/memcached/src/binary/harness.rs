@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use crate::clock::Clock;
-use crate::exec::Session;
+use crate::exec::{Protocol, Session};
 use crate::reply::ReplySink;
 use crate::stats::Stats;
 use crate::store::Store;
@@ -62,7 +62,7 @@ impl ReplySink for Capped {
 pub fn replies<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, limit: usize) -> (Vec<u8>, bool) {
     let mut store = Store::new(1 << 20, ITEM_MAX, Clock::starting_at(T0));
     let mut stats = Stats::new(1024);
-    let mut session = Session::new(ITEM_MAX);
+    let mut session = Session::with_limits(ITEM_MAX, Protocol::Auto, usize::MAX);
     let mut input = Vec::new();
     let mut out = Capped {
         out: Vec::new(),

@@ -83,24 +83,30 @@ impl BinarySession {
 
     /// Runs every complete request at the start of `input` (the
     /// connection's unconsumed bytes), appending the replies to `out`;
-    /// stops when `out` [is full](ReplySink::is_full), at Quit, or at a
-    /// request that closes the connection. Returns the input bytes used
-    /// (drop them before the next call) and whether to close the
-    /// connection once the replies are sent.
+    /// stops when `out` [is full](ReplySink::is_full), at Quit, at a
+    /// request that closes the connection, or after `per_turn` requests
+    /// with more input left. Returns the input bytes used (drop them
+    /// before the next call), whether to close the connection once the
+    /// replies are sent, and whether it stopped for `per_turn`.
     pub fn process(
         &mut self,
         input: &[u8],
         store: &mut Store,
         stats: &mut Stats,
         out: &mut impl ReplySink,
-    ) -> (usize, bool) {
+        per_turn: usize,
+    ) -> (usize, bool, bool) {
         // What earlier batches replied has gone out (or will before any
         // reply of this one).
         store.release_held();
         let mut pos = 0;
+        let mut turn = 0;
         self.wanted = 0;
         while !out.is_full() {
             let rest = &input[pos..];
+            if turn == per_turn && self.swallow == 0 && !rest.is_empty() {
+                return (pos, false, true);
+            }
             if self.swallow > 0 {
                 if rest.is_empty() {
                     self.wanted = 1;
@@ -127,13 +133,14 @@ impl BinarySession {
                 } => {
                     pos += consumed;
                     self.swallow = swallow;
+                    turn += 1;
                     if close {
-                        return (pos, true);
+                        return (pos, true, false);
                     }
                 }
             }
         }
-        (pos, false)
+        (pos, false, false)
     }
 }
 

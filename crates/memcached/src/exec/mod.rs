@@ -11,6 +11,19 @@ use crate::reply::ReplySink;
 use crate::stats::{Stats, Waiting};
 use crate::store::Store;
 
+/// Which protocols connections speak (`-B`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Each connection's first byte decides, as in memcached: 0x80 is
+    /// binary, anything else text.
+    #[default]
+    Auto,
+    /// Text (and meta) only.
+    Ascii,
+    /// Binary only.
+    Binary,
+}
+
 /// What the connection does after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -49,6 +62,9 @@ pub struct Progress {
     pub close: bool,
     /// Stop the server (`shutdown`): `close` is set too.
     pub shutdown: bool,
+    /// It stopped after its requests-per-turn (`-R`) with input left:
+    /// call again once other connections had their turn.
+    pub yielded: bool,
 }
 
 /// A request whose reply is produced in steps, as the output drains: a
@@ -85,16 +101,30 @@ pub struct Session {
     decided: bool,
     /// It was the binary protocol's magic: the binary state.
     binary: Option<BinarySession>,
+    /// The protocols it may speak (`-B`).
+    protocol: Protocol,
+    /// Requests per call of [`process`](Self::process) (`-R`).
+    per_turn: usize,
 }
 
 impl Session {
-    /// A new connection's state; `item_max` is `-I`.
+    /// A new connection's state; `item_max` is `-I`. Speaks either
+    /// protocol and runs every request it has in one turn.
+    #[cfg(test)]
     pub fn new(item_max: usize) -> Self {
+        Session::with_limits(item_max, Protocol::Auto, usize::MAX)
+    }
+
+    /// A new connection's state that speaks `protocol` and runs at most
+    /// `per_turn` requests (at least 1) per [`process`](Self::process).
+    pub fn with_limits(item_max: usize, protocol: Protocol, per_turn: usize) -> Self {
         Session {
             parser: Parser::new(item_max),
             resume: None,
             decided: false,
             binary: None,
+            protocol,
+            per_turn: per_turn.max(1),
         }
     }
 
@@ -152,9 +182,10 @@ impl Session {
     /// Runs every complete request at the start of `input` (the
     /// connection's unconsumed bytes), appending all their replies to
     /// `out`, so a pipelined batch is answered in one write. Stops early at
-    /// `quit` or a fatal protocol error (`close`), and between requests
-    /// once `out` [is full](ReplySink::is_full) (call again when it has
-    /// drained).
+    /// `quit` or a fatal protocol error (`close`), between requests once
+    /// `out` [is full](ReplySink::is_full) (call again when it has
+    /// drained), and after its requests per turn (`yielded`: call again
+    /// after the other connections' turns).
     pub fn process(
         &mut self,
         input: &[u8],
@@ -162,19 +193,26 @@ impl Session {
         stats: &mut Stats,
         out: &mut impl ReplySink,
     ) -> Progress {
-        // As memcached, the first byte decides: 0x80 is a binary request.
+        // As memcached, the first byte decides (0x80 is a binary request),
+        // unless `-B` bound the protocol.
         if !self.decided && !input.is_empty() {
             self.decided = true;
-            if input[0] == binary::REQUEST_MAGIC {
+            let binary = match self.protocol {
+                Protocol::Auto => input[0] == binary::REQUEST_MAGIC,
+                Protocol::Ascii => false,
+                Protocol::Binary => true,
+            };
+            if binary {
                 self.binary = Some(BinarySession::new());
             }
         }
         if let Some(b) = &mut self.binary {
-            let (consumed, close) = b.process(input, store, stats, out);
+            let (consumed, close, yielded) = b.process(input, store, stats, out, self.per_turn);
             return Progress {
                 consumed,
                 close,
                 shutdown: false,
+                yielded,
             };
         }
         let mut pos = 0;
@@ -182,7 +220,9 @@ impl Session {
             consumed: 0,
             close: false,
             shutdown: false,
+            yielded: false,
         };
+        let mut turn = 0;
         if self.resume.is_some() {
             if out.is_full() {
                 return still;
@@ -199,8 +239,23 @@ impl Session {
         let mut stacked = false;
         store.release_held();
         while !out.is_full() {
+            if turn == self.per_turn {
+                if pos < input.len() {
+                    return Progress {
+                        consumed: pos,
+                        close: false,
+                        shutdown: false,
+                        yielded: true,
+                    };
+                }
+                break;
+            }
             let rest = &input[pos..];
-            match self.parser.parse(rest) {
+            let parsed = self.parser.parse(rest);
+            if !matches!(parsed, Parsed::NeedMore | Parsed::Skipped(_)) {
+                turn += 1;
+            }
+            match parsed {
                 Parsed::NeedMore => break,
                 Parsed::Skipped(n) => pos += n,
                 Parsed::Error {
@@ -218,6 +273,7 @@ impl Session {
                             consumed: pos,
                             close: true,
                             shutdown: false,
+                            yielded: false,
                         };
                     }
                 }
@@ -281,6 +337,7 @@ impl Session {
                                 consumed: pos,
                                 close: true,
                                 shutdown: action == Action::Shutdown,
+                                yielded: false,
                             }
                         }
                     }
@@ -291,6 +348,7 @@ impl Session {
             consumed: pos,
             close: false,
             shutdown: false,
+            yielded: false,
         }
     }
 
@@ -341,6 +399,7 @@ impl Session {
             consumed: len,
             close: true,
             shutdown: false,
+            yielded: false,
         })
     }
 }

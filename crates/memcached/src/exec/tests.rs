@@ -431,8 +431,43 @@ fn quit_stops_and_closes() {
             consumed: 22,
             close: true,
             shutdown: false,
+            yielded: false,
         }
     );
+}
+
+#[test]
+fn requests_per_turn_stop_a_batch_and_the_next_turn_goes_on() {
+    let mut s = Server::new();
+    s.session = Session::with_limits(1 << 20, Protocol::Auto, 2);
+    let input = b"set a 0 0 1\r\n1\r\nget a\r\nget b\r\nmn\r\n";
+    let (out, p) = s.feed(input);
+    assert_eq!(out, b"STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n");
+    assert_eq!((p.consumed, p.yielded, p.close), (23, true, false));
+    let (out, p) = s.feed(&input[23..]);
+    assert_eq!(out, b"END\r\nMN\r\n");
+    assert_eq!((p.consumed, p.yielded), (input.len() - 23, false));
+    // Exactly the turn's worth of requests: no yield, nothing is left.
+    let (_, p) = s.feed(b"mn\r\nmn\r\n");
+    assert_eq!((p.consumed, p.yielded), (8, false));
+}
+
+#[test]
+fn a_bound_protocol_ignores_the_first_byte() {
+    // -B ascii: 0x80 starts a text line (an unknown command).
+    let mut s = Server::new();
+    s.session = Session::with_limits(1 << 20, Protocol::Ascii, usize::MAX);
+    let (out, _) = s.feed(b"\x80foo\r\nmn\r\n");
+    assert_eq!(out, b"ERROR\r\nMN\r\n");
+    // -B binary: text waits for a whole binary header, then is a bad
+    // magic byte, and the connection closes.
+    let mut s = Server::new();
+    s.session = Session::with_limits(1 << 20, Protocol::Binary, usize::MAX);
+    let (out, p) = s.feed(b"version\r\n");
+    assert!(out.is_empty() && !p.close && p.consumed == 0);
+    let (out, p) = s.feed(b"version\r\nversion\r\nversion\r\n");
+    assert!(out.is_empty());
+    assert!(p.close);
 }
 
 #[test]

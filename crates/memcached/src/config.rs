@@ -1,8 +1,8 @@
 //! Command line: memcached's flags (`-p`, `-l`, `-U`, `-m`, `-c`, `-I`,
 //! `-t`, `-v`, `-A`, `-B`, `-b`, `-R`, `-o`, with their long forms) plus
-//! `--listen` and `--stdio`,
-//! with memcached's defaults and limits, and no arithmetic overflow: a
-//! number out of range is an error, never a wrapped value.
+//! `--listen` and `--stdio`, with memcached's defaults and limits, and no
+//! arithmetic overflow: a number out of range is an error, never a
+//! wrapped value.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 

@@ -41,8 +41,9 @@ options:
                             of dead items), idle_timeout=SECS (close
                             connections idle that long; 0: never),
                             slab_automove=N and slab_automove_ratio=F (shown
-                            in stats settings), no_modern (starts the
-                            crawler disabled, as in memcached);
+                            in stats settings), no_modern (as memcached:
+                            the crawler starts disabled, and each store
+                            first frees dead items at the LRU's old end);
                             relaxed_privileges is accepted (this server
                             drops no privileges). memcached's options that
                             tune its slab classes, LRU segments, hash
@@ -105,6 +106,10 @@ pub struct Config {
     /// Close connections idle this many seconds; 0: never
     /// (`-o idle_timeout`).
     pub idle_timeout: u32,
+    /// `-o no_modern`: memcached's older defaults (the crawler starts
+    /// disabled, and each store first frees dead items at the LRU's old
+    /// end).
+    pub no_modern: bool,
     /// `-o slab_automove`, if given.
     pub slab_automove: Option<u32>,
     /// `-o slab_automove_ratio`, if given.
@@ -188,10 +193,14 @@ fn extended(cfg: &mut Config, opt: &str) -> Result<(), String> {
     };
     match name {
         "lru_crawler" if value.is_none() => cfg.no_lru_crawler = false,
-        // memcached's pre-1.5 defaults: among them the crawler off (what
-        // else it turns off, slab page moves and segmented LRUs, this
-        // server does not have).
-        "no_modern" if value.is_none() => cfg.no_lru_crawler = true,
+        // memcached's pre-1.5 defaults: among them the crawler off and an
+        // unsegmented LRU, whose dead tail items each store frees (slab
+        // page moves, the rest of what it turns off, this server does not
+        // have).
+        "no_modern" if value.is_none() => {
+            cfg.no_lru_crawler = true;
+            cfg.no_modern = true;
+        }
         "no_lru_crawler" if value.is_none() => cfg.no_lru_crawler = true,
         // memcached's seccomp privilege dropping; this server drops none,
         // which is what these ask.
@@ -256,6 +265,7 @@ impl Default for Config {
             backlog: 1024,
             reqs_per_event: 20,
             idle_timeout: 0,
+            no_modern: false,
             slab_automove: None,
             slab_automove_ratio: None,
             no_effect: Vec::new(),

@@ -184,6 +184,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     }
     let mut store = Store::new(cfg.memory_limit, cfg.item_size_max, Clock::system());
     store.set_no_evict(cfg.no_evict);
+    store.set_pull_tail(cfg.no_modern);
     if cfg.disable_cas {
         store.disable_cas();
     }

@@ -156,6 +156,9 @@ pub struct Store {
     held: Vec<(ItemId, u64)>,
     /// `-M`: a write that needs a live item evicted fails instead.
     no_evict: bool,
+    /// Every store first frees the dead items at the LRU's old end
+    /// (`-o no_modern`).
+    pull_tail: bool,
     /// CAS uniques are handed out (no `-C`).
     use_cas: bool,
     /// Without CAS uniques (`-C`), a `flush_all` marks the items last
@@ -167,6 +170,10 @@ pub struct Store {
 /// Most items [`Store::hold`] remembers per batch (memcached sends its
 /// replies at least every 20 requests).
 const HELD_MAX: usize = 64;
+
+/// Dead items a store frees from the LRU's old end first, under
+/// [`Store::set_pull_tail`] (memcached's `lru_pull_tail` tries 5).
+const PULL_TAIL: usize = 5;
 
 impl Store {
     /// A store holding at most `memory_limit` bytes of items (as memcached
@@ -186,6 +193,7 @@ impl Store {
             counters: StoreCounters::default(),
             held: Vec::new(),
             no_evict: false,
+            pull_tail: false,
             use_cas: true,
             flush_live: None,
         }
@@ -211,6 +219,16 @@ impl Store {
     /// still make room), as memcached's `-M`.
     pub fn set_no_evict(&mut self, on: bool) {
         self.no_evict = on;
+    }
+
+    /// `-o no_modern`: before each store, free the dead (expired or
+    /// flushed) items at the LRU's old end, up to [`PULL_TAIL`] of them
+    /// and up to the first live one, counting them as `reclaimed`, as
+    /// memcached does on every allocation when its LRU is not segmented
+    /// (with segmented LRUs, its background maintainer does that work, as
+    /// this server's crawler does).
+    pub fn set_pull_tail(&mut self, on: bool) {
+        self.pull_tail = on;
     }
 
     /// Notes that a reply not sent yet holds item `id`'s value.
@@ -559,6 +577,16 @@ impl Store {
 
     /// Stores per `w`; also returns the id of the item stored.
     pub fn store_id(&mut self, w: &Write<'_>) -> (StoreOutcome, Option<ItemId>) {
+        if self.pull_tail {
+            for _ in 0..PULL_TAIL {
+                match self.lru.tail() {
+                    Some(tail) if self.is_dead(tail) => {
+                        self.evict_tail();
+                    }
+                    _ => break,
+                }
+            }
+        }
         let hash = self.hash(w.key);
         let old = self.lookup_live(hash, w.key);
         let key_bit = if w.key_binary { KEY_BINARY } else { 0 };

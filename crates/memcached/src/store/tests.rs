@@ -259,6 +259,30 @@ fn flushed_items_reclaimed_without_lookup() {
 }
 
 #[test]
+fn under_no_modern_each_store_frees_dead_tail_items_first() {
+    let mut s = store();
+    s.set_pull_tail(true);
+    for i in 0..7u8 {
+        s.store(&Write::set(&[b'k', i], b"v"));
+    }
+    s.flush_all(0);
+    // Up to 5 dead items from the old end, as memcached's lru_pull_tail.
+    s.store(&Write::set(b"live", b"v"));
+    assert_eq!((s.len(), s.counters().reclaimed), (3, 5));
+    // The rest go with the next store; a live tail item stops the search.
+    s.store(&Write::set(b"k0", b"v"));
+    assert_eq!((s.len(), s.counters().reclaimed), (2, 7));
+    s.store(&Write::set(b"more", b"v"));
+    assert_eq!((s.len(), s.counters().reclaimed), (3, 7));
+    // Off (the default), a store frees nothing it does not need.
+    let mut s = store();
+    s.store(&Write::set(b"a", b"v"));
+    s.flush_all(0);
+    s.store(&Write::set(b"b", b"v"));
+    assert_eq!((s.len(), s.counters().reclaimed), (2, 0));
+}
+
+#[test]
 fn eviction_under_a_small_limit_is_lru() {
     let each = item_total(2, 100, 0);
     let mut s = Store::new(each * 10, each * 2, Clock::starting_at(T0));

@@ -2,10 +2,15 @@
 //! its requests in batches, holding it back while it does not read its
 //! replies, and closing it.
 //!
-//! * **Batching.** Each read event runs every complete request in the input
-//!   buffer and appends all the replies to the output buffer; the stream
-//!   then sends them with one gathered send right after the read
-//!   callback. So a pipelined batch costs one read and one write.
+//! * **Batching.** Each read event runs the complete requests in the input
+//!   buffer (up to `-R` of them) and appends all the replies to the output
+//!   buffer; the stream then sends them with one gathered send right
+//!   after the read callback. So a pipelined batch costs one read and one
+//!   write.
+//! * **Turns.** A connection with more than `-R` requests waiting stops
+//!   reading and queues itself for another turn, which a zero-delay timer
+//!   gives it after the next poll: every other ready connection is served
+//!   in between (memcached's `conn_yields`).
 //! * **Back-pressure.** Once [`OUTPUT_HIGH`] bytes of replies wait for the
 //!   client, the session stops between requests and reading stops (the
 //!   client's further requests wait in the kernel, then in the client).

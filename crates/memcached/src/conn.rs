@@ -22,7 +22,6 @@
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
 
 use evloop::Ctx;
 use evloop_buffer::{
@@ -255,31 +254,25 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     }
 }
 
-/// Queues `id` for another turn, run from a zero-delay timer: it fires
-/// after the poll, so every connection ready meanwhile goes first (as
-/// memcached's yield, which waits for a write event).
+/// Queues `id` for another turn from the loop's turn timer, a
+/// zero-delay timer: it fires after the poll, so every connection ready
+/// meanwhile goes first (as memcached's yield, which waits for a write
+/// event).
 fn queue_turn(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     app.turns.push(id);
-    let timer = match app.turn_timer {
-        Some(t) => t,
-        None => {
-            let Ok(t) = ctx.new_timer(Duration::ZERO, Duration::ZERO, |ctx, app, _, _| {
-                for id in std::mem::take(&mut app.turns) {
-                    if let Some(c) = app.conns.get_mut(&id) {
-                        c.turn_queued = false;
-                        drive(ctx, app, id);
-                    }
-                }
-            }) else {
-                return;
-            };
-            app.turn_timer = Some(t);
-            t
-        }
-    };
-    if let Ok(mut t) = ctx.timer(timer) {
+    if let Ok(mut t) = ctx.timer(app.turn_timer) {
         if !t.is_active() {
             let _ = t.start();
+        }
+    }
+}
+
+/// The turn timer's callback: the queued connections' next turns.
+pub fn take_turns(ctx: &mut Ctx<'_, App>, app: &mut App) {
+    for id in std::mem::take(&mut app.turns) {
+        if let Some(c) = app.conns.get_mut(&id) {
+            c.turn_queued = false;
+            drive(ctx, app, id);
         }
     }
 }

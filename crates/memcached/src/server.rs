@@ -110,10 +110,30 @@ pub struct App {
     pub opts: ConnOptions,
     /// Connections waiting for another turn (`-R`).
     pub turns: Vec<StreamId>,
-    /// The zero-delay timer that gives them their turn, once made.
-    pub turn_timer: Option<TimerId>,
+    /// The zero-delay timer that gives them their turn.
+    pub turn_timer: TimerId,
     /// Wakes every loop to stop (`shutdown`, signals).
     stop: Arc<Mutex<Vec<AsyncSender>>>,
+}
+
+impl App {
+    /// A loop's state, before it has connections; `turn_timer` is the one
+    /// [`loop_timers`] made on that loop.
+    fn new(
+        core: CoreCell,
+        opts: ConnOptions,
+        turn_timer: TimerId,
+        stop: Arc<Mutex<Vec<AsyncSender>>>,
+    ) -> App {
+        App {
+            core,
+            conns: HashMap::new(),
+            opts,
+            turns: Vec::new(),
+            turn_timer,
+            stop,
+        }
+    }
 }
 
 /// Stops every loop: the `shutdown` command.
@@ -227,7 +247,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         ctx.start(clock)?;
     }
     add_stop_watcher(&mut lp, &stop)?;
-    add_idle_timer(&mut lp, cfg.idle_timeout)?;
+    let turn_timer = loop_timers(&mut lp, &conn_opts)?;
 
     let mut workers = Vec::new();
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -279,14 +299,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         let _ = writeln!(io::stdout(), "memcached: listening on {addr}");
     }
     let _ = io::stdout().flush();
-    let mut app = App {
-        core,
-        conns: HashMap::new(),
-        opts: conn_opts,
-        turns: Vec::new(),
-        turn_timer: None,
-        stop: stop.clone(),
-    };
+    let mut app = App::new(core, conn_opts, turn_timer, stop.clone());
     let served = lp.run(&mut app, RunMode::Default);
     stop_all(&stop);
     for w in workers {
@@ -328,17 +341,17 @@ fn worker(
     ready: mpsc::Sender<Result<(), String>>,
 ) {
     let core = CoreCell::Shared(core);
-    let setup = || -> Result<Loop<App>, String> {
+    let setup = || -> Result<(Loop<App>, TimerId), String> {
         let mut lp: Loop<App> = Loop::new().map_err(|e| format!("cannot make a loop: {e}"))?;
         listen_all(&mut lp.ctx(), addrs, opts, &core)?;
         add_stop_watcher(&mut lp, &stop).map_err(|e| e.to_string())?;
-        add_idle_timer(&mut lp, conn_opts.idle_timeout).map_err(|e| e.to_string())?;
-        Ok(lp)
+        let turn_timer = loop_timers(&mut lp, &conn_opts).map_err(|e| e.to_string())?;
+        Ok((lp, turn_timer))
     };
-    let mut lp = match setup() {
-        Ok(lp) => {
+    let (mut lp, turn_timer) = match setup() {
+        Ok(made) => {
             let _ = ready.send(Ok(()));
-            lp
+            made
         }
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -346,14 +359,7 @@ fn worker(
         }
     };
     drop(ready);
-    let mut app = App {
-        core,
-        conns: HashMap::new(),
-        opts: conn_opts,
-        turns: Vec::new(),
-        turn_timer: None,
-        stop,
-    };
+    let mut app = App::new(core, conn_opts, turn_timer, stop);
     if let Err(e) = lp.run(&mut app, RunMode::Default) {
         eprintln!("memcached: a worker loop failed: {e}");
         stop_all(&app.stop);
@@ -372,15 +378,18 @@ fn add_stop_watcher(
     Ok(())
 }
 
-/// With `-o idle_timeout`, a once-a-second timer on `lp` that closes its
-/// idle connections.
-fn add_idle_timer(lp: &mut Loop<App>, idle_timeout: u32) -> Result<(), evloop::Error> {
-    if idle_timeout == 0 {
-        return Ok(());
-    }
+/// The connections' timers on `lp`: with `-o idle_timeout`, one a second
+/// that closes the idle ones (started); and the turn timer of `-R`
+/// (stopped until a connection waits for a turn), returned.
+fn loop_timers(lp: &mut Loop<App>, opts: &ConnOptions) -> Result<TimerId, evloop::Error> {
     let mut ctx = lp.ctx();
-    let id = ctx.new_timer(TICK, TICK, |ctx, app, _, _| conn::close_idle(ctx, app))?;
-    ctx.start(id)
+    if opts.idle_timeout > 0 {
+        let id = ctx.new_timer(TICK, TICK, |ctx, app, _, _| conn::close_idle(ctx, app))?;
+        ctx.start(id)?;
+    }
+    ctx.new_timer(Duration::ZERO, Duration::ZERO, |ctx, app, _, _| {
+        conn::take_turns(ctx, app)
+    })
 }
 
 /// Listens on every address; returns the addresses bound (the real ports

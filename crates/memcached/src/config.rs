@@ -16,11 +16,15 @@ A memcached 1.6 compatible cache server (text, meta and binary protocols)
 on evloop.
 
 options:
-  -p, --port PORT           TCP port for -l addresses without one (default 11211)
+  -p, --port PORT           TCP port for -l addresses without one (default
+                            11211; -1: one the kernel picks; 0: no TCP)
   -l, --listen ADDR[,ADDR]  address(es) to listen on, ADDR or ADDR:PORT;
                             repeatable (default 127.0.0.1)
-  -U, --udp-port PORT       UDP port: only 0 (off) is served; UDP is not
-                            supported, another port is ignored with a warning
+  -U, --udp-port PORT       UDP port on the same addresses (default 0: off;
+                            -1: one the kernel picks); without -p, the TCP
+                            port too
+  -s, --unix-socket PATH    listen on this Unix socket instead of TCP and UDP
+  -a, --unix-mask MODE      the Unix socket's permissions, octal (default 0700)
   -m, --memory-limit MiB    item memory in megabytes (default 64)
   -c, --conn-limit CONNS    max simultaneous connections (default 1024)
   -I, --max-item-size SIZE  max item size, bytes or with a k/m suffix
@@ -61,14 +65,29 @@ options:
 /// Default TCP port, as memcached's.
 pub const DEFAULT_PORT: u16 = 11211;
 
+/// `-s`: a Unix socket to listen on instead of TCP and UDP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnixSocket {
+    /// Its path.
+    pub path: std::path::PathBuf,
+    /// Its permission bits (`-a`).
+    pub mode: u32,
+}
+
 /// Most worker loops `-t` takes.
 pub const MAX_THREADS: usize = 1024;
 
 /// The server's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Where to listen (one listener per address and loop).
+    /// Where to listen for TCP (one listener per address and loop); empty
+    /// with `-p 0` or `-s`.
     pub listen: Vec<SocketAddr>,
+    /// Where to take UDP datagrams (one socket per address and loop); empty
+    /// unless `-U` names a port.
+    pub udp: Vec<SocketAddr>,
+    /// `-s`, `-a`.
+    pub unix: Option<UnixSocket>,
     /// Memory limit for items, in bytes (`-m` is in MiB).
     pub memory_limit: usize,
     /// Most connections open at once.
@@ -89,8 +108,6 @@ pub struct Config {
     pub no_evict: bool,
     /// No CAS uniques (`-C`).
     pub disable_cas: bool,
-    /// A UDP port was asked for; it is not served (warned at start).
-    pub udp_port: u16,
     /// `-u`: the user to become once listening, when started as root.
     pub user: Option<String>,
     /// `-P`: where to write the process id.
@@ -257,7 +274,8 @@ impl Default for Config {
             no_lru_crawler: false,
             no_evict: false,
             disable_cas: false,
-            udp_port: 0,
+            udp: Vec::new(),
+            unix: None,
             user: None,
             pid_file: None,
             stdio: false,
@@ -276,8 +294,9 @@ impl Default for Config {
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Args {
-    /// Run with this configuration.
-    Run(Config),
+    /// Run with this configuration (boxed: it is large, and the other
+    /// variants are nothing).
+    Run(Box<Config>),
     /// Print [`USAGE`] and exit.
     Help,
     /// Print the version and exit.
@@ -295,7 +314,7 @@ fn split_arg(arg: &str) -> (String, Option<String>) {
         };
     }
     let b = arg.as_bytes();
-    if b.len() > 2 && b[0] == b'-' && b"plUmcItuPBbR".contains(&b[1]) {
+    if b.len() > 2 && b[0] == b'-' && b"plUmcItuPBbRsa".contains(&b[1]) {
         return (arg[..2].to_string(), Some(arg[2..].to_string()));
     }
     (arg.to_string(), None)
@@ -306,7 +325,9 @@ fn split_arg(arg: &str) -> (String, Option<String>) {
 /// options, `-p11211`).
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, String> {
     let mut cfg = Config::default();
-    let mut port = DEFAULT_PORT;
+    let mut port: Option<i32> = None;
+    let mut udp_port = 0;
+    let mut unix_mode = 0o700;
     let mut listen: Vec<String> = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -330,17 +351,24 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
                 cfg.verbosity = cfg.verbosity.saturating_add(n);
             }
-            "-p" | "--port" => {
-                let v = value("a port")?;
-                port = v
-                    .parse()
-                    .map_err(|_| format!("-p: {v:?} is not a port (0 to 65535)"))?;
+            "-p" | "--port" => port = Some(port_number("-p", &value("a port")?)?),
+            "-U" | "--udp-port" => udp_port = port_number("-U", &value("a port")?)?,
+            "-s" | "--unix-socket" => {
+                let v = value("a path")?;
+                if v.is_empty() {
+                    return Err("-s: an empty path".into());
+                }
+                cfg.unix = Some(UnixSocket {
+                    path: v.into(),
+                    mode: 0,
+                });
             }
-            "-U" | "--udp-port" => {
-                let v = value("a port")?;
-                cfg.udp_port = v
-                    .parse()
-                    .map_err(|_| format!("-U: {v:?} is not a port (0 to 65535)"))?;
+            "-a" | "--unix-mask" => {
+                let v = value("an octal mode")?;
+                unix_mode = u32::from_str_radix(&v, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777)
+                    .ok_or_else(|| format!("-a: {v:?} is not an octal mode (0 to 777)"))?;
             }
             "-l" | "--listen" => {
                 let v = value("an address")?;
@@ -415,17 +443,24 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             _ => return Err(format!("unknown option {arg:?}")),
         }
     }
-    if !listen.is_empty() {
-        cfg.listen = Vec::new();
-        for a in &listen {
-            for addr in resolve(a, port)? {
-                if !cfg.listen.contains(&addr) {
-                    cfg.listen.push(addr);
-                }
-            }
-        }
+    // As memcached: `-U` alone sets the TCP port too; a port of 0 turns
+    // its protocol off, -1 has the kernel pick one; an address's own port
+    // (ADDR:PORT) wins over either, but not over 0.
+    let port = port.unwrap_or(if udp_port != 0 {
+        udp_port
     } else {
-        cfg.listen[0].set_port(port);
+        i32::from(DEFAULT_PORT)
+    });
+    if listen.is_empty() {
+        listen.push("127.0.0.1".into());
+    }
+    cfg.listen = addresses(&listen, port)?;
+    cfg.udp = addresses(&listen, udp_port)?;
+    if let Some(unix) = &mut cfg.unix {
+        // A Unix socket turns the network off, as in memcached.
+        unix.mode = unix_mode;
+        cfg.listen.clear();
+        cfg.udp.clear();
     }
     if cfg.item_size_max < 1024 {
         return Err("Item max size cannot be less than 1024 bytes.".into());
@@ -436,7 +471,33 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
     if cfg.item_size_max > cfg.memory_limit / 2 {
         return Err("Cannot set item size limit higher than 1/2 of memory max.".into());
     }
-    Ok(Args::Run(cfg))
+    Ok(Args::Run(Box::new(cfg)))
+}
+
+/// A port for `-p` or `-U`: 0 to 65535, or -1 (one the kernel picks).
+fn port_number(flag: &str, v: &str) -> Result<i32, String> {
+    v.parse::<i32>()
+        .ok()
+        .filter(|p| (-1..=65535).contains(p))
+        .ok_or_else(|| format!("{flag}: {v:?} is not a port (-1 to 65535)"))
+}
+
+/// The addresses of the `-l` entries for a protocol on `port` (none for
+/// port 0; -1 is port 0 to the kernel), each once.
+fn addresses(listen: &[String], port: i32) -> Result<Vec<SocketAddr>, String> {
+    let mut out = Vec::new();
+    if port == 0 {
+        return Ok(out);
+    }
+    let port = u16::try_from(port).unwrap_or(0);
+    for a in listen {
+        for addr in resolve(a, port)? {
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The addresses one `-l` entry names: `ADDR:PORT`, `[V6]:PORT`, or an
@@ -488,7 +549,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Config {
         match parse(args) {
-            Ok(Args::Run(c)) => c,
+            Ok(Args::Run(c)) => *c,
             other => panic!("{args:?}: {other:?}"),
         }
     }
@@ -578,12 +639,59 @@ mod tests {
             addrs(&["127.0.0.1:11211"])
         );
         assert_eq!(run(&["-l", "[::1]"]).listen, addrs(&["[::1]:11211"]));
-        assert_eq!(run(&["-U", "0"]).udp_port, 0);
-        assert_eq!(run(&["-U", "11211"]).udp_port, 11211);
+        assert!(run(&["-U", "0"]).udp.is_empty());
+        assert!(run(&[]).udp.is_empty());
         assert_eq!(run(&["-t8"]).threads, 8);
         let c = run(&["-u", "memcache", "-P", "/run/mc.pid"]);
         assert_eq!(c.user.as_deref(), Some("memcache"));
         assert_eq!(c.pid_file, Some("/run/mc.pid".into()));
+    }
+
+    #[test]
+    fn tcp_and_udp_ports_as_memcached_sets_them() {
+        let ports = |args: &[&str]| {
+            let c = run(args);
+            (c.listen, c.udp)
+        };
+        // -U alone: both protocols on its port; -p and -U apart.
+        assert_eq!(
+            ports(&["-U", "5001"]),
+            (addrs(&["127.0.0.1:5001"]), addrs(&["127.0.0.1:5001"]))
+        );
+        assert_eq!(
+            ports(&["-p", "5002", "-U", "5003", "-l", "127.0.0.1,::1"]),
+            (
+                addrs(&["127.0.0.1:5002", "[::1]:5002"]),
+                addrs(&["127.0.0.1:5003", "[::1]:5003"])
+            )
+        );
+        // 0 turns a protocol off, -1 lets the kernel pick.
+        assert_eq!(ports(&["-p", "0"]), (vec![], vec![]));
+        assert_eq!(
+            ports(&["-p", "0", "-U", "5004"]),
+            (vec![], addrs(&["127.0.0.1:5004"]))
+        );
+        assert_eq!(
+            ports(&["-p", "-1", "-U", "-1"]),
+            (addrs(&["127.0.0.1:0"]), addrs(&["127.0.0.1:0"]))
+        );
+        assert_eq!(ports(&["-p", "-1"]), (addrs(&["127.0.0.1:0"]), vec![]));
+        // An address's own port serves both protocols that are on.
+        assert_eq!(
+            ports(&["-l", "127.0.0.1:5005", "-U", "5006"]),
+            (addrs(&["127.0.0.1:5005"]), addrs(&["127.0.0.1:5005"]))
+        );
+        // A Unix socket turns the network off.
+        let c = run(&["-s", "/tmp/mc.sock", "-U", "5007", "-a", "770"]);
+        assert_eq!((c.listen.len(), c.udp.len()), (0, 0));
+        assert_eq!(
+            c.unix,
+            Some(UnixSocket {
+                path: "/tmp/mc.sock".into(),
+                mode: 0o770
+            })
+        );
+        assert_eq!(run(&["-s/tmp/x"]).unix.map(|u| u.mode), Some(0o700));
     }
 
     #[test]
@@ -662,8 +770,14 @@ mod tests {
             &["-I", "2g", "-m", "10000"],
             &["-m", "1"],
             &["-p", "65536"],
-            &["-p", "-1"],
+            &["-p", "-2"],
             &["-U", "99999"],
+            &["-U", "-2"],
+            &["-s", ""],
+            &["-s"],
+            &["-a", "800"],
+            &["-a", "1000"],
+            &["-a", "rw"],
             &["-t", "0"],
             &["-t", "100000"],
             &["-t", "18446744073709551616"],

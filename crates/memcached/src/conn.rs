@@ -82,13 +82,28 @@ pub struct Conn {
 /// The listener's callback: opens a stream for the connection, or tells
 /// the client there are too many and closes it, as memcached does.
 pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Accepted) {
-    let (peer, local, fd) = match &conn {
+    // `stats conns` names both ends as memcached does: a Unix client has
+    // no path of its own (`unix:`), its listener's is the socket file.
+    let (peer, addr, listen_addr, fd) = match &conn {
         Accepted::Tcp { stream, peer } => {
             // Replies are small writes that should leave at once.
             let _ = stream.set_nodelay(true);
-            (Some(*peer), stream.local_addr().ok(), stream.as_raw_fd())
+            let local = stream.local_addr().map(|l| format!("tcp:{l}"));
+            let addr = format!("tcp:{peer}");
+            (Some(*peer), addr, local.ok(), stream.as_raw_fd())
         }
-        Accepted::Unix { stream, .. } => (None, None, stream.as_raw_fd()),
+        Accepted::Unix { stream, .. } => {
+            let local = stream.local_addr().ok();
+            let path = local.as_ref().and_then(|l| l.as_pathname());
+            let path = path.map(|p| p.display().to_string()).unwrap_or_default();
+            let listen_addr = format!("unix:{path}");
+            (
+                None,
+                "unix:".to_string(),
+                Some(listen_addr),
+                stream.as_raw_fd(),
+            )
+        }
     };
     let mut core = lock(&app.core);
     let refuse = core.stats.curr_connections >= core.stats.max_connections;
@@ -138,8 +153,8 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
     core.stats.curr_connections += 1;
     core.stats.total_connections += 1;
     let info = ConnInfo {
-        addr: peer.map_or_else(|| "unix".to_string(), |p| format!("tcp:{p}")),
-        listen_addr: Some(local.map_or_else(|| "unix".to_string(), |l| format!("tcp:{l}"))),
+        addr,
+        listen_addr: Some(listen_addr.unwrap_or_default()),
         last_cmd: now,
         waiting: Waiting::Command,
     };

@@ -32,6 +32,7 @@ mod reply;
 mod server;
 mod stats;
 mod store;
+mod udp;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -45,7 +46,7 @@ use store::Store;
 /// SIGINT, which end it with status 0.
 fn main() -> ExitCode {
     let cfg = match config::parse_args(std::env::args().skip(1)) {
-        Ok(Args::Run(cfg)) => cfg,
+        Ok(Args::Run(cfg)) => *cfg,
         Ok(Args::Help) => {
             print!("{}", config::USAGE);
             return ExitCode::SUCCESS;

@@ -14,7 +14,7 @@
 use std::cell::{RefCell, RefMut};
 use std::error::Error;
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -29,7 +29,7 @@ use evloop_buffer::{
 use hashbrown::HashMap;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, UnixSocket};
 use crate::conn::{self, Conn, ConnOptions};
 use crate::stats::{ConnInfo, Settings, Stats, Waiting};
 use crate::store::Store;
@@ -158,11 +158,8 @@ fn stop_all(stop: &Mutex<Vec<AsyncSender>>) {
 /// If a loop cannot be made or an address cannot be bound.
 pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     let max_connections = fd_limit_for(cfg.max_connections, cfg.threads);
-    if cfg.udp_port != 0 {
-        eprintln!(
-            "memcached: UDP is not supported: -U {} ignored, serving TCP only",
-            cfg.udp_port
-        );
+    if cfg.listen.is_empty() && cfg.udp.is_empty() && cfg.unix.is_none() {
+        eprintln!("memcached: -p 0 without -U or -s: nothing to listen on");
     }
     for opt in &cfg.no_effect {
         eprintln!(
@@ -180,13 +177,22 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     stats.settings = Settings {
         threads: cfg.threads as u64,
         shutdown_enabled: cfg.enable_shutdown,
-        tcp_port: cfg.listen.first().map_or(0, |a| u64::from(a.port())),
-        interfaces: cfg
-            .listen
-            .iter()
-            .map(|a| a.ip().to_string())
-            .collect::<Vec<_>>()
-            .join(","),
+        unix: cfg
+            .unix
+            .as_ref()
+            .map(|u| (u.path.display().to_string(), u.mode)),
+        interfaces: {
+            let mut ips = Vec::new();
+            for a in cfg.listen.iter().chain(&cfg.udp) {
+                if !ips.contains(&a.ip()) {
+                    ips.push(a.ip());
+                }
+            }
+            ips.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
         verbosity: u64::from(cfg.verbosity),
         flush_disabled: cfg.disable_flush,
         crawler_disabled: cfg.no_lru_crawler,
@@ -225,7 +231,20 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     // Loop 0 first: it binds (and learns the ports the kernel picks for
     // port 0), and owns the signal watchers, before any other thread runs.
     let mut lp: Loop<App> = Loop::new()?;
-    let addrs = listen_all(&mut lp.ctx(), &cfg.listen, &opts, &core)?;
+    let bound = Bound {
+        tcp: listen_all(&mut lp.ctx(), &cfg.listen, &opts, &core)?,
+        udp: udp_all(&mut lp.ctx(), &cfg.udp, several, &core)?,
+    };
+    // The ports as bound (the kernel's pick for port 0).
+    {
+        let settings = &mut lock(&core).stats.settings;
+        settings.tcp_port = bound.tcp.first().map_or(0, |a| u64::from(a.port()));
+        settings.udp_port = bound.udp.first().map_or(0, |a| u64::from(a.port()));
+    }
+    // One socket file: loop 0 alone listens on it.
+    if let Some(unix) = &cfg.unix {
+        listen_unix(&mut lp.ctx(), unix, cfg.backlog, &core)?;
+    }
     {
         let mut ctx = lp.ctx();
         // SIGUSR1 is memcached's graceful stop, which here stops as
@@ -252,15 +271,15 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     let mut workers = Vec::new();
     let (ready_tx, ready_rx) = mpsc::channel();
     for shared in std::iter::repeat_n(shared, cfg.threads - 1).flatten() {
-        let (core, stop, addrs, opts, ready) = (
+        let (core, stop, bound, opts, ready) = (
             shared,
             stop.clone(),
-            addrs.clone(),
+            bound.clone(),
             opts.clone(),
             ready_tx.clone(),
         );
         workers.push(thread::spawn(move || {
-            worker(core, stop, &addrs, &opts, conn_opts, ready)
+            worker(core, stop, &bound, &opts, conn_opts, ready)
         }));
     }
     drop(ready_tx);
@@ -294,11 +313,19 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         }
         return Err(e.into());
     }
+    write_port_file(&bound);
     // Not `println!`: a closed stdout must not stop the server.
-    for addr in &addrs {
-        let _ = writeln!(io::stdout(), "memcached: listening on {addr}");
+    let mut out = io::stdout();
+    for addr in &bound.tcp {
+        let _ = writeln!(out, "memcached: listening on {addr}");
     }
-    let _ = io::stdout().flush();
+    for addr in &bound.udp {
+        let _ = writeln!(out, "memcached: listening on udp:{addr}");
+    }
+    if let Some(unix) = &cfg.unix {
+        let _ = writeln!(out, "memcached: listening on unix:{}", unix.path.display());
+    }
+    let _ = out.flush();
     let mut app = App::new(core, conn_opts, turn_timer, stop.clone());
     let served = lp.run(&mut app, RunMode::Default);
     stop_all(&stop);
@@ -307,6 +334,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     }
     if let Some(path) = &cfg.pid_file {
         let _ = std::fs::remove_file(path);
+    }
+    if let Some(unix) = &cfg.unix {
+        let _ = std::fs::remove_file(&unix.path);
     }
     served?;
     Ok(())
@@ -330,12 +360,20 @@ fn become_user(user: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// The addresses loop 0 bound (with the ports the kernel picked), where
+/// the other loops bind too.
+#[derive(Debug, Clone)]
+struct Bound {
+    tcp: Vec<SocketAddr>,
+    udp: Vec<SocketAddr>,
+}
+
 /// A worker loop: listeners on the same addresses, serving until told to
 /// stop. Tells `ready` whether it could listen.
 fn worker(
     core: Arc<Mutex<Core>>,
     stop: Arc<Mutex<Vec<AsyncSender>>>,
-    addrs: &[SocketAddr],
+    bound: &Bound,
     opts: &ListenerOptions,
     conn_opts: ConnOptions,
     ready: mpsc::Sender<Result<(), String>>,
@@ -343,7 +381,8 @@ fn worker(
     let core = CoreCell::Shared(core);
     let setup = || -> Result<(Loop<App>, TimerId), String> {
         let mut lp: Loop<App> = Loop::new().map_err(|e| format!("cannot make a loop: {e}"))?;
-        listen_all(&mut lp.ctx(), addrs, opts, &core)?;
+        listen_all(&mut lp.ctx(), &bound.tcp, opts, &core)?;
+        udp_all(&mut lp.ctx(), &bound.udp, true, &core)?;
         add_stop_watcher(&mut lp, &stop).map_err(|e| e.to_string())?;
         let turn_timer = loop_timers(&mut lp, &conn_opts).map_err(|e| e.to_string())?;
         Ok((lp, turn_timer))
@@ -424,6 +463,126 @@ fn listen_all(
         bound.push(real);
     }
     Ok(bound)
+}
+
+/// Serves UDP on every address (`reuse_port` when several loops bind
+/// each); returns the addresses bound (the real ports for port 0).
+fn udp_all(
+    ctx: &mut Ctx<'_, App>,
+    addrs: &[SocketAddr],
+    reuse_port: bool,
+    core: &CoreCell,
+) -> Result<Vec<SocketAddr>, String> {
+    let mut bound = Vec::new();
+    for &addr in addrs {
+        let sock =
+            bind_udp(addr, reuse_port).map_err(|e| format!("cannot listen on UDP {addr}: {e}"))?;
+        let real = sock.local_addr().unwrap_or(addr);
+        let fd = sock.as_raw_fd();
+        crate::udp::watch(ctx, sock).map_err(|e| e.to_string())?;
+        lock(core).stats.conns.insert(
+            fd,
+            ConnInfo {
+                addr: format!("udp:{real}"),
+                listen_addr: None,
+                last_cmd: 0,
+                waiting: Waiting::Datagram,
+            },
+        );
+        bound.push(real);
+    }
+    Ok(bound)
+}
+
+/// A non-blocking UDP socket bound to `addr`; an IPv6 one takes IPv6 only,
+/// as memcached's, so that IPv4 and IPv6 addresses bind apart.
+fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
+    use nix::sys::socket::{
+        bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+    };
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = socket(family, SockType::Datagram, flags, None)?;
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    if reuse_port {
+        setsockopt(&fd, sockopt::ReusePort, &true)?;
+    }
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    Ok(UdpSocket::from(fd))
+}
+
+/// `-s`: listens on a Unix socket with `-a`'s permissions. A socket file
+/// left by an earlier run is replaced, as memcached does; any other file
+/// is an error.
+fn listen_unix(
+    ctx: &mut Ctx<'_, App>,
+    unix: &UnixSocket,
+    backlog: i32,
+    core: &CoreCell,
+) -> Result<(), String> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let path = &unix.path;
+    let shown = path.display();
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "cannot listen on {shown}: a file that is not a socket is there"
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove the old socket {shown}: {e}"))?;
+    }
+    let opts = ListenerOptions::new().backlog(backlog);
+    let id = ctx
+        .listen(ListenAddr::Unix(path.clone()), &opts, conn::on_accept)
+        .map_err(|e| format!("cannot listen on {shown}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(unix.mode))
+        .map_err(|e| format!("cannot set the mode of {shown}: {e}"))?;
+    let mut l = ctx.listener(id).map_err(|e| e.to_string())?;
+    l.on_event(on_listener_event);
+    let fd = l.fd().as_raw_fd();
+    lock(core).stats.conns.insert(
+        fd,
+        ConnInfo {
+            addr: format!("unix:{shown}"),
+            listen_addr: None,
+            last_cmd: 0,
+            waiting: Waiting::Command,
+        },
+    );
+    Ok(())
+}
+
+/// memcached's `MEMCACHED_PORT_FILENAME`: when the variable names a file,
+/// each bound port is written to it (`TCP INET: 11211`, `UDP INET6: ...`),
+/// through a `.lck` file renamed once complete, so that a reader sees all
+/// of them or none.
+fn write_port_file(bound: &Bound) {
+    let Some(path) = std::env::var_os("MEMCACHED_PORT_FILENAME") else {
+        return;
+    };
+    let mut text = String::new();
+    for (proto, addrs) in [("TCP", &bound.tcp), ("UDP", &bound.udp)] {
+        for a in addrs {
+            let family = if a.is_ipv4() { "INET" } else { "INET6" };
+            text.push_str(&format!("{proto} {family}: {}\n", a.port()));
+        }
+    }
+    let mut lck = path.clone();
+    lck.push(".lck");
+    let written = std::fs::write(&lck, text).and_then(|()| std::fs::rename(&lck, &path));
+    if let Err(e) = written {
+        eprintln!(
+            "memcached: cannot write the port file {}: {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
 }
 
 /// Moves the store's clock to the loop's wall-clock time, which the loop

@@ -17,10 +17,14 @@ pub struct Settings {
     pub threads: u64,
     /// `shutdown` is allowed (`-A`).
     pub shutdown_enabled: bool,
-    /// The TCP port of the first listening address.
+    /// The TCP port of the first listening address, as bound.
     pub tcp_port: u64,
+    /// The UDP port of the first UDP address, as bound (0: off).
+    pub udp_port: u64,
     /// The listening addresses, comma-separated (`-l`).
     pub interfaces: String,
+    /// `-s`: the Unix socket's path, and `-a`: its mode.
+    pub unix: Option<(String, u32)>,
     /// `-v` count, or the last `verbosity` level.
     pub verbosity: u64,
     /// The slab page mover's setting (`slabs automove`).
@@ -85,6 +89,8 @@ pub enum Waiting {
     Data,
     /// The rest of a refused data block to discard (`conn_swallow`).
     Swallow,
+    /// A UDP socket waits for datagrams (`conn_read`).
+    Datagram,
 }
 
 /// Counters for `stats`. The executor counts commands; the server counts
@@ -364,13 +370,24 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "maxbytes", store.limit() as u64);
     stat(out, "maxconns", s.max_connections);
     stat(out, "tcpport", set.tcp_port);
-    stat(out, "udpport", 0);
+    stat(out, "udpport", set.udp_port);
     stat(out, "inter", set.interfaces.as_str());
     stat(out, "verbosity", set.verbosity);
     stat(out, "evictions", if store.evicts() { "on" } else { "off" });
-    stat(out, "domain_socket", "NULL");
+    match &set.unix {
+        Some((path, mode)) => {
+            stat(out, "domain_socket", path.as_str());
+            stat(out, "umask", format!("{mode:o}").as_str());
+        }
+        None => {
+            stat(out, "domain_socket", "NULL");
+            stat(out, "umask", "700");
+        }
+    }
     stat(out, "shutdown_command", yes_no(set.shutdown_enabled));
     stat(out, "num_threads", set.threads.max(1));
+    // Each loop has its own socket on every UDP address.
+    stat(out, "num_threads_per_udp", set.threads.max(1));
     stat(out, "stat_key_prefix", ":");
     stat(out, "detail_enabled", yes_no(set.detail_enabled));
     stat(out, "reqs_per_event", set.reqs_per_event);
@@ -464,11 +481,12 @@ pub fn write_conns(store: &Store, s: &Stats, out: &mut impl ReplySink) {
                 stat(out, &name("listen_addr"), l.as_str());
                 match c.waiting {
                     _ if *fd == s.current_fd => "conn_parse_cmd",
-                    Waiting::Command => "conn_waiting",
+                    Waiting::Command | Waiting::Datagram => "conn_waiting",
                     Waiting::Data => "conn_nread",
                     Waiting::Swallow => "conn_swallow",
                 }
             }
+            None if c.waiting == Waiting::Datagram => "conn_read",
             None => "conn_listening",
         };
         stat(out, &name("state"), state);

@@ -128,6 +128,11 @@ impl Session {
         }
     }
 
+    /// Whether its first byte chose the binary protocol.
+    pub fn speaks_binary(&self) -> bool {
+        self.binary.is_some()
+    }
+
     /// Whether a request is half answered (a long multi-get or a
     /// metadump waiting for the output to drain): call
     /// [`process`](Self::process) again once it has, even without input.

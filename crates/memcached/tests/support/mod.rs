@@ -20,8 +20,12 @@ pub fn bin() -> PathBuf {
 /// A running server; killed when dropped, also when a test fails.
 pub struct Server {
     pub child: Child,
-    /// Where it listens, from its `listening on` lines.
+    /// Where it listens for TCP, from its `listening on` lines.
     pub addrs: Vec<SocketAddr>,
+    /// Its UDP addresses (`listening on udp:ADDR`).
+    pub udp: Vec<SocketAddr>,
+    /// Its Unix socket (`listening on unix:PATH`).
+    pub unix: Option<PathBuf>,
     /// Its stderr, for tests that check warnings.
     pub stderr: Option<ChildStderr>,
 }
@@ -41,11 +45,16 @@ impl Server {
     /// accepts it as soon as the socket listens, before the signal handlers
     /// are in place.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    /// [`start`](Server::start) with environment variables set.
+    pub fn start_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
         // Port 0 fails only when the kernel has no ephemeral port left
         // (every test's connections in TIME_WAIT at once): that passes.
         let mut exits = Vec::new();
         while exits.len() < 3 {
-            match Server::try_start(args) {
+            match Server::try_start(args, envs) {
                 Ok(server) => return server,
                 Err(status) => exits.push(status),
             }
@@ -55,7 +64,7 @@ impl Server {
 
     /// One attempt of [`start`](Server::start): the server, or how it
     /// exited before it listened.
-    fn try_start(args: &[&str]) -> Result<Server, ExitStatus> {
+    fn try_start(args: &[&str], envs: &[(&str, &str)]) -> Result<Server, ExitStatus> {
         let has_addr = args.iter().any(|a| {
             matches!(*a, "-l" | "--listen" | "-p" | "--port")
                 || a.starts_with("--listen=")
@@ -67,6 +76,7 @@ impl Server {
         }
         let mut child = cmd
             .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -86,15 +96,18 @@ impl Server {
         let mut server = Server {
             child,
             addrs: Vec::new(),
+            udp: Vec::new(),
+            unix: None,
             stderr,
         };
+        let mut listening = 0;
         // Generous: a debug build on a loaded machine starts slowly. The
         // first line comes once every loop listens; the others follow it.
         let mut wait = Duration::from_secs(60);
         loop {
             let line = match rx.recv_timeout(wait) {
                 Ok(line) => line,
-                Err(mpsc::RecvTimeoutError::Disconnected) if server.addrs.is_empty() => {
+                Err(mpsc::RecvTimeoutError::Disconnected) if listening == 0 => {
                     return Err(server.child.wait().expect("wait for the server"));
                 }
                 Err(_) => break,
@@ -102,11 +115,18 @@ impl Server {
             let addr = line
                 .strip_prefix("memcached: listening on ")
                 .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-            server.addrs.push(addr.parse().expect("an address"));
+            if let Some(udp) = addr.strip_prefix("udp:") {
+                server.udp.push(udp.parse().expect("an address"));
+            } else if let Some(path) = addr.strip_prefix("unix:") {
+                server.unix = Some(path.into());
+            } else {
+                server.addrs.push(addr.parse().expect("an address"));
+            }
+            listening += 1;
             wait = Duration::from_millis(300);
         }
         assert!(
-            !server.addrs.is_empty(),
+            listening > 0,
             "the server printed no listening line within 60 s"
         );
         Ok(server)

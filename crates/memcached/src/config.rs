@@ -35,6 +35,7 @@ options:
   -F, --disable-flush-all   refuse the flush_all command
   -M, --disable-evictions   answer an out-of-memory error instead of evicting
   -C, --disable-cas         hand out no CAS uniques (all 0)
+  -W, --disable-watch       refuse the watch command
   -B, --protocol PROTO      ascii, binary or auto (default: auto, decided
                             by each connection's first byte)
   -b, --listen-backlog N    the listen queue's length (default 1024)
@@ -44,6 +45,8 @@ options:
                             lru_crawler, no_lru_crawler (background freeing
                             of dead items), idle_timeout=SECS (close
                             connections idle that long; 0: never),
+                            watcher_logbuf_size=KiB (each watch
+                            connection's buffer, default 256),
                             slab_automove=N and slab_automove_ratio=F (shown
                             in stats settings), no_modern (as memcached:
                             the crawler starts disabled, and each store
@@ -133,6 +136,10 @@ pub struct Config {
     pub slab_automove_ratio: Option<f64>,
     /// `-o` options accepted without effect, to be warned about at start.
     pub no_effect: Vec<String>,
+    /// `-W`: the `watch` command is refused.
+    pub disable_watch: bool,
+    /// A `watch` connection's buffer, bytes (`-o watcher_logbuf_size`).
+    pub watcher_logbuf: usize,
 }
 
 /// memcached's `-o` options that tune what this server does not have
@@ -159,7 +166,6 @@ const NO_EFFECT: &[(&str, Option<Value>)] = &[
     ("hot_max_factor", Some(Value::Float)),
     ("warm_max_factor", Some(Value::Float)),
     ("temporary_ttl", Some(Value::Int)),
-    ("watcher_logbuf_size", Some(Value::Int)),
     ("worker_logbuf_size", Some(Value::Int)),
     ("slab_sizes", Some(Value::Sizes)),
     ("slab_chunk_max", Some(Value::Int)),
@@ -237,6 +243,14 @@ fn extended(cfg: &mut Config, opt: &str) -> Result<(), String> {
             }
             cfg.slab_automove = Some(level as u32);
         }
+        "watcher_logbuf_size" => {
+            let kib = number("a size in KiB")?;
+            cfg.watcher_logbuf = usize::try_from(kib)
+                .ok()
+                .and_then(|k| k.checked_mul(1024))
+                .filter(|b| *b > 0)
+                .ok_or("-o watcher_logbuf_size: needs a size in KiB from 1")?;
+        }
         "slab_automove_ratio" => {
             let ratio = value
                 .and_then(|v| v.parse::<f64>().ok())
@@ -287,6 +301,8 @@ impl Default for Config {
             slab_automove: None,
             slab_automove_ratio: None,
             no_effect: Vec::new(),
+            disable_watch: false,
+            watcher_logbuf: crate::watch::DEFAULT_LOGBUF,
         }
     }
 }
@@ -346,6 +362,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "-F" | "--disable-flush-all" => cfg.disable_flush = true,
             "-M" | "--disable-evictions" => cfg.no_evict = true,
             "-C" | "--disable-cas" => cfg.disable_cas = true,
+            "-W" | "--disable-watch" => cfg.disable_watch = true,
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
@@ -725,7 +742,7 @@ mod tests {
             "-o",
             "modern,slab_chunk_max=16384,lru_maintainer,hash_algorithm=murmur3",
             "-o",
-            "slab_sizes=96-192-384,hot_max_factor=0.2,read_buf_mem_limit=1",
+            "slab_sizes=96-192-384,hot_max_factor=0.2,read_buf_mem_limit=1,watcher_logbuf_size=8",
         ]);
         assert_eq!(
             c.no_effect,
@@ -739,6 +756,8 @@ mod tests {
                 "read_buf_mem_limit"
             ]
         );
+        assert_eq!(c.watcher_logbuf, 8 << 10);
+        assert!(run(&["-W"]).disable_watch);
     }
 
     #[test]

@@ -33,6 +33,7 @@ use crate::output::{Replies, OUTPUT_HIGH, OUTPUT_LOW};
 use crate::protocol::MAX_LINE;
 use crate::server::{lock, tick_clock, App};
 use crate::stats::{ConnInfo, Waiting};
+use crate::watch::{self, Event};
 
 /// What a connection refused at `-c` is told (memcached's words).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
@@ -77,6 +78,8 @@ pub struct Conn {
     /// It ran its requests per turn (`-R`) with more waiting, and is
     /// queued for another turn.
     turn_queued: bool,
+    /// It sent `watch`: it gets log lines, and what it sends is ignored.
+    watching: bool,
 }
 
 /// The listener's callback: opens a stream for the connection, or tells
@@ -148,6 +151,7 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
             last_cmd: now,
             waiting: Waiting::Command,
             turn_queued: false,
+            watching: false,
         },
     );
     core.stats.curr_connections += 1;
@@ -159,6 +163,10 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
         waiting: Waiting::Command,
     };
     core.stats.conns.insert(fd, info);
+    if core.store.log.wants(watch::CONNEVENTS) {
+        core.watchers.publish([Event::ConnNew { peer, cfd: fd }]);
+        core.stats.log = core.watchers.counters();
+    }
 }
 
 /// Runs every complete request in the input (up to the output limit),
@@ -176,9 +184,23 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     // input while it appends replies to the output.
     let (input, out) = s.buffers();
     core.stats.bytes_read += (input.len() - conn.counted) as u64;
+    if conn.watching {
+        // A watcher's requests are not read, as in memcached; its EOF
+        // still ends it.
+        input.clear();
+        conn.counted = 0;
+        if conn.eof {
+            drop(guard);
+            s.close_when_flushed();
+            forget(app, id, "normal");
+        }
+        return;
+    }
     core.stats.current_fd = conn.fd;
+    core.store.log.cfd = conn.fd;
     let queued = out.len();
     let mut close = false;
+    let mut error = false;
     let mut shutdown = false;
     let mut yielded = false;
     if input.len() >= conn.session.wanted() && queued < OUTPUT_HIGH {
@@ -211,8 +233,19 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
                 .process(data, &mut core.store, &mut core.stats, &mut Replies(out));
             input.drain(p.consumed);
             close = p.close;
+            error = p.error;
             shutdown = p.shutdown;
             yielded = p.yielded;
+            if let Some(flags) = p.watch {
+                if core.watchers.add(app.loop_ix, id, flags) {
+                    out.add(b"OK\r\n");
+                    conn.watching = true;
+                    core.store.log.mask = core.watchers.mask();
+                } else {
+                    out.add(b"WATCHER_TOO_MANY log watcher limit reached\r\n");
+                }
+                core.stats.log = core.watchers.counters();
+            }
             if yielded {
                 core.stats.conn_yields += 1;
             }
@@ -230,13 +263,18 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     }
     let queued_now = out.len();
     core.stats.bytes_written += (queued_now - queued) as u64;
+    if !core.store.log.events.is_empty() {
+        let events = std::mem::take(&mut core.store.log.events);
+        core.watchers.publish(events);
+        core.stats.log = core.watchers.counters();
+    }
     drop(guard);
     let full = queued_now >= OUTPUT_HIGH;
     conn.counted = input.len();
     if close || (conn.eof && !full && !yielded) {
         // Everything answered that will be: send it, then close.
         s.close_when_flushed();
-        forget(app, id);
+        forget(app, id, if error { "error" } else { "normal" });
         if shutdown {
             crate::server::shutdown(ctx, app);
         }
@@ -321,7 +359,7 @@ pub fn close_idle(ctx: &mut Ctx<'_, App>, app: &mut App) {
         if let Ok(s) = ctx.stream(id) {
             close_now(s);
         }
-        forget(app, id);
+        forget(app, id, "idle_timeout");
     }
 }
 
@@ -371,7 +409,7 @@ fn on_event(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId, ev: StreamEvent
             if let Ok(s) = ctx.stream(id) {
                 close_now(s);
             }
-            forget(app, id);
+            forget(app, id, if hangup { "normal" } else { "error" });
         }
         StreamEvent::Timeout(_) | StreamEvent::Connected => {}
     }
@@ -384,13 +422,50 @@ fn close_now(s: BufferedStream<'_, App>) {
     let _ = s.close();
 }
 
-/// Drops a closed (or closing) connection's state.
-fn forget(app: &mut App, id: StreamId) {
+/// Drops a closed (or closing) connection's state; `reason` is what a
+/// watcher of connection events is told (memcached's words).
+fn forget(app: &mut App, id: StreamId, reason: &'static str) {
     if let Some(conn) = app.conns.remove(&id) {
         let mut core = lock(&app.core);
         core.stats.curr_connections -= 1;
         core.stats.conns.remove(&conn.fd);
+        if conn.watching && core.watchers.remove(app.loop_ix, id) {
+            core.store.log.mask = core.watchers.mask();
+        }
+        if core.store.log.wants(watch::CONNEVENTS) {
+            let ev = Event::ConnClose {
+                peer: conn.peer,
+                reason,
+                cfd: conn.fd,
+            };
+            core.watchers.publish([ev]);
+        }
+        core.stats.log = core.watchers.counters();
     }
+}
+
+/// The loop's log wake-up: writes its `watch` connections' new lines, to
+/// those whose output is not already a buffer's worth behind (the rest
+/// wait in their buffers, and are skipped once those are full).
+pub fn write_logs(ctx: &mut Ctx<'_, App>, app: &mut App) {
+    let mut core = lock(&app.core);
+    let lines = core.watchers.take(app.loop_ix, |sid| {
+        ctx.stream(sid).ok().map(|mut s| s.output().len())
+    });
+    core.stats.log = core.watchers.counters();
+    drop(core);
+    for (sid, text) in lines {
+        if let Ok(mut s) = ctx.stream(sid) {
+            s.write(&text);
+            // Told again once this has drained.
+            s.on_write(write_logs_on_drain);
+        }
+    }
+}
+
+/// A watcher's output drained: more of its lines may wait.
+fn write_logs_on_drain(ctx: &mut Ctx<'_, App>, app: &mut App, _: StreamId) {
+    write_logs(ctx, app);
 }
 
 /// A peer address for the log.

@@ -33,6 +33,7 @@ mod server;
 mod stats;
 mod store;
 mod udp;
+mod watch;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -109,6 +110,10 @@ fn serve_stdio(cfg: &Config) -> io::Result<()> {
         loop {
             let p = session.process(&input, &mut store, &mut stats, &mut out);
             input.drain(..p.consumed);
+            if p.watch.is_some() {
+                // One client, and it is the one that would watch.
+                out.extend_from_slice(b"CLIENT_ERROR watch is not served over stdio\r\n");
+            }
             stats.bytes_written += out.len() as u64;
             stdout.write_all(&out)?;
             stdout.flush()?;

@@ -33,6 +33,7 @@ use crate::config::{Config, UnixSocket};
 use crate::conn::{self, Conn, ConnOptions};
 use crate::stats::{ConnInfo, Settings, Stats, Waiting};
 use crate::store::Store;
+use crate::watch::Watchers;
 
 /// How often the clock timer runs: memcached's clock has whole seconds.
 const TICK: Duration = Duration::from_secs(1);
@@ -51,6 +52,8 @@ pub struct Core {
     pub store: Store,
     /// Server-wide counters.
     pub stats: Stats,
+    /// The `watch` connections of every loop.
+    pub watchers: Watchers<StreamId>,
 }
 
 /// Where a loop finds the core: its own (one loop: no lock to take on the
@@ -114,6 +117,8 @@ pub struct App {
     pub turn_timer: TimerId,
     /// Wakes every loop to stop (`shutdown`, signals).
     stop: Arc<Mutex<Vec<AsyncSender>>>,
+    /// This loop's index among the `-t` loops (0: the first).
+    pub loop_ix: usize,
 }
 
 impl App {
@@ -124,6 +129,7 @@ impl App {
         opts: ConnOptions,
         turn_timer: TimerId,
         stop: Arc<Mutex<Vec<AsyncSender>>>,
+        loop_ix: usize,
     ) -> App {
         App {
             core,
@@ -132,6 +138,7 @@ impl App {
             turns: Vec::new(),
             turn_timer,
             stop,
+            loop_ix,
         }
     }
 }
@@ -200,6 +207,8 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         tcp_backlog: cfg.backlog as u64,
         protocol: cfg.protocol,
         idle_timeout: u64::from(cfg.idle_timeout),
+        watch_disabled: cfg.disable_watch,
+        watcher_logbuf: cfg.watcher_logbuf as u64,
         ..Settings::default()
     };
     if let Some(level) = cfg.slab_automove {
@@ -214,7 +223,11 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     if cfg.disable_cas {
         store.disable_cas();
     }
-    let core = Core { store, stats };
+    let core = Core {
+        store,
+        stats,
+        watchers: Watchers::new(cfg.watcher_logbuf),
+    };
     // One loop keeps the core to itself; several share it.
     let (core, shared) = if cfg.threads > 1 {
         let arc = Arc::new(Mutex::new(core));
@@ -267,10 +280,14 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
     }
     add_stop_watcher(&mut lp, &stop)?;
     let turn_timer = loop_timers(&mut lp, &conn_opts)?;
+    log_waker(&mut lp, &core, 0)?;
 
     let mut workers = Vec::new();
     let (ready_tx, ready_rx) = mpsc::channel();
-    for shared in std::iter::repeat_n(shared, cfg.threads - 1).flatten() {
+    for (ix, shared) in std::iter::repeat_n(shared, cfg.threads - 1)
+        .flatten()
+        .enumerate()
+    {
         let (core, stop, bound, opts, ready) = (
             shared,
             stop.clone(),
@@ -279,7 +296,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             ready_tx.clone(),
         );
         workers.push(thread::spawn(move || {
-            worker(core, stop, &bound, &opts, conn_opts, ready)
+            worker(core, stop, &bound, &opts, conn_opts, ready, ix + 1)
         }));
     }
     drop(ready_tx);
@@ -326,7 +343,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         let _ = writeln!(out, "memcached: listening on unix:{}", unix.path.display());
     }
     let _ = out.flush();
-    let mut app = App::new(core, conn_opts, turn_timer, stop.clone());
+    let mut app = App::new(core, conn_opts, turn_timer, stop.clone(), 0);
     let served = lp.run(&mut app, RunMode::Default);
     stop_all(&stop);
     for w in workers {
@@ -377,6 +394,7 @@ fn worker(
     opts: &ListenerOptions,
     conn_opts: ConnOptions,
     ready: mpsc::Sender<Result<(), String>>,
+    loop_ix: usize,
 ) {
     let core = CoreCell::Shared(core);
     let setup = || -> Result<(Loop<App>, TimerId), String> {
@@ -385,6 +403,7 @@ fn worker(
         udp_all(&mut lp.ctx(), &bound.udp, true, &core)?;
         add_stop_watcher(&mut lp, &stop).map_err(|e| e.to_string())?;
         let turn_timer = loop_timers(&mut lp, &conn_opts).map_err(|e| e.to_string())?;
+        log_waker(&mut lp, &core, loop_ix).map_err(|e| e.to_string())?;
         Ok((lp, turn_timer))
     };
     let (mut lp, turn_timer) = match setup() {
@@ -398,7 +417,7 @@ fn worker(
         }
     };
     drop(ready);
-    let mut app = App::new(core, conn_opts, turn_timer, stop);
+    let mut app = App::new(core, conn_opts, turn_timer, stop, loop_ix);
     if let Err(e) = lp.run(&mut app, RunMode::Default) {
         eprintln!("memcached: a worker loop failed: {e}");
         stop_all(&app.stop);
@@ -429,6 +448,16 @@ fn loop_timers(lp: &mut Loop<App>, opts: &ConnOptions) -> Result<TimerId, evloop
     ctx.new_timer(Duration::ZERO, Duration::ZERO, |ctx, app, _, _| {
         conn::take_turns(ctx, app)
     })
+}
+
+/// The async watcher through which loop `ix` is told that its `watch`
+/// connections have lines to write (they may come from any loop).
+fn log_waker(lp: &mut Loop<App>, core: &CoreCell, ix: usize) -> Result<(), evloop::Error> {
+    let mut ctx = lp.ctx();
+    let (id, sender) = ctx.new_async(|ctx, app, _, _| conn::write_logs(ctx, app))?;
+    ctx.start(id)?;
+    lock(core).watchers.set_waker(ix, sender);
+    Ok(())
 }
 
 /// Listens on every address; returns the addresses bound (the real ports

@@ -44,6 +44,23 @@ pub struct Settings {
     pub protocol: crate::exec::Protocol,
     /// `-o idle_timeout`, seconds (0: off).
     pub idle_timeout: u64,
+    /// `-W`: `watch` is refused.
+    pub watch_disabled: bool,
+    /// A watcher's buffer, bytes (`-o watcher_logbuf_size`, in KiB).
+    pub watcher_logbuf: u64,
+}
+
+/// memcached's counters of its log watchers (see [`crate::watch`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogCounters {
+    /// Lines formatted.
+    pub written: u64,
+    /// Lines dropped for a full watcher buffer.
+    pub skipped: u64,
+    /// Writes of lines to watchers.
+    pub sent: u64,
+    /// Watchers now.
+    pub watchers: u64,
 }
 
 /// memcached's slab page mover settings, kept and shown as set (this
@@ -99,6 +116,8 @@ pub enum Waiting {
 pub struct Stats {
     /// Settings shown by `stats settings`.
     pub settings: Settings,
+    /// The log watchers' counters.
+    pub log: LogCounters,
     /// Per-prefix counts (`stats detail`), cleared by `stats reset`.
     pub detail: Detail,
     /// Open connections and listeners by file descriptor (`stats conns`).
@@ -360,6 +379,13 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "crawler_items_checked", c.crawler_items_checked);
     // Eviction never finds the LRU tail in use (replies share values).
     stat(out, "lrutail_reflocked", 0);
+    // Lines are formatted where they happen: none is dropped before a
+    // watcher's own buffer.
+    stat(out, "log_worker_dropped", 0);
+    stat(out, "log_worker_written", s.log.written);
+    stat(out, "log_watcher_skipped", s.log.skipped);
+    stat(out, "log_watcher_sent", s.log.sent);
+    stat(out, "log_watchers", s.log.watchers);
     out.put(b"END\r\n");
 }
 
@@ -415,6 +441,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "idle_timeout", set.idle_timeout);
     stat(out, "flush_enabled", yes_no(!set.flush_disabled));
     stat(out, "dump_enabled", "yes");
+    stat(out, "watcher_logbuf_size", set.watcher_logbuf);
     out.put(b"END\r\n");
 }
 

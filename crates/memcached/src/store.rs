@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::item::{item_data, item_total, Item, FETCHED, KEY_BINARY, STALE, TOKEN_SENT};
 use crate::lru::{ItemId, Lru};
 use crate::protocol::num::parse_value_u64;
+use crate::watch::{self, Event, Log, Lookup};
 
 /// How a write treats an existing item (the storage commands).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +150,8 @@ pub struct Store {
     flush_at: Option<u32>,
     /// Counters for `stats`.
     counters: StoreCounters,
+    /// Events for `watch`, recorded only while someone watches.
+    pub log: Log,
     /// Items (and the CAS they had) whose values replies of the batch
     /// being run still hold: memcached keeps a reference until a reply is
     /// sent, and an incr/decr of a referenced item makes a new item rather
@@ -191,6 +194,7 @@ impl Store {
             oldest_cas: 0,
             flush_at: None,
             counters: StoreCounters::default(),
+            log: Log::default(),
             held: Vec::new(),
             no_evict: false,
             pull_tail: false,
@@ -341,21 +345,116 @@ impl Store {
     /// Slot of `key`'s live item; a dead one found on the way is removed
     /// (lazy expiry).
     fn lookup_live(&mut self, hash: u64, key: &[u8]) -> Option<ItemId> {
-        let id = self.lookup(hash, key)?;
+        let Some(id) = self.lookup(hash, key) else {
+            if self.log.wants(watch::FETCHERS) {
+                self.log_get(key, Lookup::NotFound, 0);
+            }
+            return None;
+        };
         if !self.is_dead(id) {
+            if self.log.wants(watch::FETCHERS) {
+                let size = self.lru.get(id).value_len();
+                self.log_get(key, Lookup::Found, size);
+            }
             return Some(id);
         }
         let it = self.lru.get(id);
-        if it.cas < self.oldest_cas {
+        let found = if it.cas < self.oldest_cas {
             self.counters.get_flushed += 1;
+            Lookup::Flushed
         } else {
             self.counters.get_expired += 1;
             if !it.has(FETCHED) {
                 self.counters.expired_unfetched += 1;
             }
+            Lookup::Expired
+        };
+        if self.log.wants(watch::FETCHERS) {
+            self.log_get(key, found, 0);
         }
         self.unlink(id);
         None
+    }
+
+    /// Records a lookup for `watch fetchers`.
+    #[cold]
+    fn log_get(&mut self, key: &[u8], found: Lookup, size: usize) {
+        let cfd = self.log.cfd;
+        self.log.events.push(Event::Get {
+            key: key.to_vec(),
+            found,
+            size,
+            cfd,
+        });
+    }
+
+    /// Records a store for `watch mutations`.
+    #[cold]
+    fn log_store(&mut self, w: &Write<'_>, outcome: StoreOutcome) {
+        let status = match outcome {
+            StoreOutcome::Stored(_) => "stored",
+            StoreOutcome::NotStored => "not_stored",
+            StoreOutcome::Exists => "exists",
+            StoreOutcome::NotFound => "not_found",
+            StoreOutcome::TooLarge => "too_large",
+            StoreOutcome::NoMemory => "no_memory",
+        };
+        let cmd = match w.mode {
+            Mode::Set => "set",
+            Mode::Add => "add",
+            Mode::Replace => "replace",
+            Mode::Append => "append",
+            Mode::Prepend => "prepend",
+            Mode::Cas => "cas",
+        };
+        let ttl = if w.exptime == 0 {
+            0
+        } else {
+            w.exptime.saturating_sub(self.clock.now())
+        };
+        let cfd = self.log.cfd;
+        self.log.events.push(Event::Store {
+            key: w.key.to_vec(),
+            status,
+            cmd,
+            ttl,
+            size: w.value.len(),
+            cfd,
+        });
+    }
+
+    /// Records a live item's eviction for `watch evictions`.
+    #[cold]
+    fn log_evict(&mut self, id: ItemId) {
+        let it = self.lru.get(id);
+        let now = self.clock.now();
+        let ev = Event::Evict {
+            key: it.key().to_vec(),
+            fetched: it.has(FETCHED),
+            ttl: if it.exptime == 0 {
+                -1
+            } else {
+                i64::from(it.exptime) - i64::from(now)
+            },
+            last_access: now.saturating_sub(it.atime),
+            size: it.value_len(),
+        };
+        self.log.events.push(ev);
+    }
+
+    /// Removes an item a `delete` (or an `md`, `cmd`) asked to remove,
+    /// recording it for `watch deletions`.
+    pub fn delete(&mut self, id: ItemId, cmd: &'static str) {
+        if self.log.wants(watch::DELETIONS) {
+            let it = self.lru.get(id);
+            let ev = Event::Deleted {
+                key: it.key().to_vec(),
+                cmd,
+                size: it.value_len(),
+            };
+            self.log.events.push(ev);
+        }
+        self.unlink(id);
     }
 
     /// The live item under `key`, without touching its LRU position.
@@ -488,6 +587,9 @@ impl Store {
             if !fetched {
                 self.counters.evicted_unfetched += 1;
             }
+            if self.log.wants(watch::EVICTIONS) {
+                self.log_evict(id);
+            }
         }
         self.unlink(id);
         true
@@ -577,6 +679,15 @@ impl Store {
 
     /// Stores per `w`; also returns the id of the item stored.
     pub fn store_id(&mut self, w: &Write<'_>) -> (StoreOutcome, Option<ItemId>) {
+        let done = self.write(w);
+        if self.log.wants(watch::MUTATIONS) {
+            self.log_store(w, done.0);
+        }
+        done
+    }
+
+    /// [`store_id`](Self::store_id) without the log.
+    fn write(&mut self, w: &Write<'_>) -> (StoreOutcome, Option<ItemId>) {
         if self.pull_tail {
             for _ in 0..PULL_TAIL {
                 match self.lru.tail() {

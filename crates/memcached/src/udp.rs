@@ -197,6 +197,11 @@ pub fn answer(
         if p.shutdown {
             shutdown = true;
         }
+        if p.watch.is_some() {
+            // Log lines go to a connection; a datagram socket has none.
+            out.buf
+                .extend_from_slice(b"CLIENT_ERROR watch is not served over UDP\r\n");
+        }
         if p.close {
             break;
         }

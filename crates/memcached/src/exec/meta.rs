@@ -277,7 +277,7 @@ fn delete(
                 store.clear_bits(id, TOKEN_SENT);
                 store.renew_cas(id);
             } else {
-                store.remove(id);
+                store.delete(id, "md");
                 stats.delete_hits += 1;
             }
             if o.quiet {

@@ -33,6 +33,8 @@ pub enum Action {
     Close,
     /// Close, and stop the server (`shutdown`, enabled by `-A`).
     Shutdown,
+    /// Become a log watcher of these streams (`watch`).
+    Watch(u16),
 }
 
 /// Runs `cmd`, appending its reply (if any) to `out`.
@@ -47,6 +49,7 @@ pub fn execute(
         Command::Shutdown { mode_ok: true } if stats.settings.shutdown_enabled => {
             return Action::Shutdown
         }
+        Command::Watch { flags } if !stats.settings.watch_disabled => return Action::Watch(*flags),
         Command::Meta(m) => meta::execute(m, store, stats, out),
         _ => text::execute(cmd, store, stats, out),
     }
@@ -65,6 +68,13 @@ pub struct Progress {
     /// It stopped after its requests-per-turn (`-R`) with input left:
     /// call again once other connections had their turn.
     pub yielded: bool,
+    /// `watch` made the connection a log watcher of these streams (see
+    /// [`crate::watch`]): its `OK` is the caller's to send, and the rest of
+    /// its input is not requests.
+    pub watch: Option<u16>,
+    /// `close` is for a protocol error, not a `quit` (what a watcher of
+    /// connection events is told).
+    pub error: bool,
 }
 
 /// A request whose reply is produced in steps, as the output drains: a
@@ -218,6 +228,8 @@ impl Session {
                 close,
                 shutdown: false,
                 yielded,
+                watch: None,
+                error: false,
             };
         }
         let mut pos = 0;
@@ -226,6 +238,8 @@ impl Session {
             close: false,
             shutdown: false,
             yielded: false,
+            watch: None,
+            error: false,
         };
         let mut turn = 0;
         if self.resume.is_some() {
@@ -251,6 +265,8 @@ impl Session {
                         close: false,
                         shutdown: false,
                         yielded: true,
+                        watch: None,
+                        error: false,
                     };
                 }
                 break;
@@ -279,6 +295,8 @@ impl Session {
                             close: true,
                             shutdown: false,
                             yielded: false,
+                            watch: None,
+                            error: true,
                         };
                     }
                 }
@@ -324,6 +342,7 @@ impl Session {
                 }
                 Parsed::Command(cmd, n) => {
                     pos += n;
+                    let was_stacked = stacked;
                     let flush = matches!(
                         cmd,
                         Command::Meta(Meta {
@@ -335,14 +354,30 @@ impl Session {
                     if flush {
                         store.release_held();
                     }
+                    if matches!(cmd, Command::Watch { .. }) && was_stacked {
+                        out.put(b"ERROR cannot pipeline other commands before watch\r\n");
+                        continue;
+                    }
                     match execute(&cmd, store, stats, out) {
                         Action::Continue => {}
+                        Action::Watch(flags) => {
+                            return Progress {
+                                consumed: pos,
+                                close: false,
+                                shutdown: false,
+                                yielded: false,
+                                watch: Some(flags),
+                                error: false,
+                            }
+                        }
                         action => {
                             return Progress {
                                 consumed: pos,
                                 close: true,
                                 shutdown: action == Action::Shutdown,
                                 yielded: false,
+                                watch: None,
+                                error: false,
                             }
                         }
                     }
@@ -354,6 +389,8 @@ impl Session {
             close: false,
             shutdown: false,
             yielded: false,
+            watch: None,
+            error: false,
         }
     }
 
@@ -405,6 +442,8 @@ impl Session {
             close: true,
             shutdown: false,
             yielded: false,
+            watch: None,
+            error: true,
         })
     }
 }

@@ -432,6 +432,8 @@ fn quit_stops_and_closes() {
             close: true,
             shutdown: false,
             yielded: false,
+            watch: None,
+            error: false,
         }
     );
 }

@@ -80,6 +80,8 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             _ => out.put(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
         },
         Command::CacheDump { class, limit } => dump::cachedump(store, class, limit, out),
+        // Reached only when `-W` refuses it (see `execute`).
+        Command::Watch { .. } => out.put(b"CLIENT_ERROR watch commands not allowed\r\n"),
         Command::Shutdown { mode_ok } => {
             // Enabled shutdowns are the session's: they close and stop.
             if !stats.settings.shutdown_enabled {
@@ -157,7 +159,7 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             stats.detail_delete(key);
             let reply: &[u8] = match store.find(key) {
                 Some(id) => {
-                    store.remove(id);
+                    store.delete(id, "delete");
                     stats.delete_hits += 1;
                     b"DELETED\r\n"
                 }

@@ -160,6 +160,12 @@ pub enum Command<'a> {
         /// The argument.
         arg: &'a [u8],
     },
+    /// `watch [streams]`: make the connection a log watcher (see
+    /// [`crate::watch`]).
+    Watch {
+        /// The streams asked for, as [`crate::watch`]'s bits.
+        flags: u16,
+    },
     /// `shutdown [graceful]`: stop the server, when enabled (`-A`).
     Shutdown {
         /// The mode was understood (none or `graceful`).

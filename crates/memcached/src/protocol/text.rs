@@ -58,7 +58,14 @@ pub(crate) fn parse_line(line: &[u8], item_max: usize) -> Line<'_> {
         }
         // Names memcached knows whose features this server lacks, and
         // unknown names whose first letter memcached dispatches on.
-        b"watch" | b"lru" | b"extstore" => Line::Error(Some(ERROR), 0),
+        b"watch" => {
+            let t = Tokens::split(line);
+            match crate::watch::parse_flags((1..t.len()).map(|i| t.get(i))) {
+                Some(flags) => Line::Done(Command::Watch { flags }),
+                None => Line::Error(Some(ERROR), 0),
+            }
+        }
+        b"lru" | b"extstore" => Line::Error(Some(ERROR), 0),
         [b'g' | b's' | b'a' | b'c' | b'i' | b'd' | b't', ..] => Line::Error(Some(ERROR), 0),
         _ => {
             // An HTTP request line (`GET / HTTP/1.0`): memcached closes

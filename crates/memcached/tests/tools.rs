@@ -95,6 +95,45 @@ fn memcaslap_verifies_every_value() {
 }
 
 #[test]
+fn memcaslap_over_udp() {
+    tools!(slap = ["memcaslap", "memaslap"]);
+    // memcaslap wants the TCP and UDP ports the same: a port found free,
+    // then both on it (a clash with another test's bind fails the start,
+    // which `Server::start` retries).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+        .to_string();
+    let s = Server::start(&["-l", "127.0.0.1", "-p", &port, "-U", &port]);
+    let o = Command::new(slap)
+        .args([
+            "-s",
+            &s.addr().to_string(),
+            "-U",
+            "-t",
+            "2s",
+            "-c",
+            "4",
+            "-T",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let field = |name: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+    };
+    // Gets went over UDP and came back whole and in order (a datagram
+    // lost on the way would be a drop or a timeout, which UDP allows).
+    assert!(field("cmd_get:") > 100, "{out}");
+    assert_eq!(field("packet_disorder:"), 0, "{out}");
+}
+
+#[test]
 fn memcslap_runs_without_errors() {
     tools!(slap = ["memcslap", "memslap"]);
     let s = Server::start(&[]);

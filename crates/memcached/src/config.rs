@@ -60,6 +60,9 @@ options:
                             warning that they have no effect
   -u, --user USER           when started as root: run as USER once listening
   -P, --pidfile FILE        write the process id to FILE (removed at exit)
+  -d, --daemon              run in the background: detached from the
+                            terminal, in /, its output to /dev/null
+                            (kept with -v)
   --stdio                   serve one client on stdin/stdout instead of TCP
   -V, --version             print the version and exit
   -h, --help                show this help
@@ -138,6 +141,8 @@ pub struct Config {
     pub no_effect: Vec<String>,
     /// `-W`: the `watch` command is refused.
     pub disable_watch: bool,
+    /// `-d`: run in the background, detached from the terminal.
+    pub daemonize: bool,
     /// A `watch` connection's buffer, bytes (`-o watcher_logbuf_size`).
     pub watcher_logbuf: usize,
 }
@@ -302,6 +307,7 @@ impl Default for Config {
             slab_automove_ratio: None,
             no_effect: Vec::new(),
             disable_watch: false,
+            daemonize: false,
             watcher_logbuf: crate::watch::DEFAULT_LOGBUF,
         }
     }
@@ -363,6 +369,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "-M" | "--disable-evictions" => cfg.no_evict = true,
             "-C" | "--disable-cas" => cfg.disable_cas = true,
             "-W" | "--disable-watch" => cfg.disable_watch = true,
+            "-d" | "--daemon" => cfg.daemonize = true,
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
@@ -758,6 +765,7 @@ mod tests {
         );
         assert_eq!(c.watcher_logbuf, 8 << 10);
         assert!(run(&["-W"]).disable_watch);
+        assert!(run(&["-d"]).daemonize);
     }
 
     #[test]
@@ -818,7 +826,6 @@ mod tests {
             &["-b", "2147483648"],
             &["-R", "0"],
             &["-R", "-1"],
-            &["-d"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

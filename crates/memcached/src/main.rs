@@ -61,6 +61,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut cfg = cfg;
+    if cfg.daemonize && !cfg.stdio {
+        if let Err(e) = daemonize(&mut cfg) {
+            eprintln!("memcached: cannot run in the background: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let served = if cfg.stdio {
         serve_stdio(&cfg).map_err(Into::into)
     } else {
@@ -73,6 +80,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `-d`, as memcached does it: daemon(3) before anything else runs (no
+/// thread yet to lose in the fork), into `/`, with the output kept only
+/// with `-v`. Relative paths of the pid file and the Unix socket are made
+/// absolute first, so they still name what the command line meant.
+fn daemonize(cfg: &mut config::Config) -> io::Result<()> {
+    let cwd = std::env::current_dir()?;
+    if let Some(p) = &mut cfg.pid_file {
+        *p = cwd.join(&*p);
+    }
+    if let Some(u) = &mut cfg.unix {
+        u.path = cwd.join(&u.path);
+    }
+    nix::unistd::daemon(false, cfg.verbosity > 0)?;
+    Ok(())
 }
 
 /// Serves one client on stdin/stdout: reads in chunks, answers every

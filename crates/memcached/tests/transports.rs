@@ -250,3 +250,59 @@ fn a_unix_socket_with_its_mode_replacing_a_stale_one() {
     assert_eq!(std::fs::read(&path).unwrap(), b"data");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn daemon_mode_detaches_and_writes_its_pid() {
+    let dir = std::env::temp_dir().join(format!("evloop-mc-daemon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sock, pid_file) = (dir.join("mc.sock"), dir.join("mc.pid"));
+    // The command returns once the server is in the background.
+    let status = std::process::Command::new(support::bin())
+        .args([
+            "-d",
+            "-P",
+            pid_file.to_str().unwrap(),
+            "-s",
+            sock.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (pid, mut s) = loop {
+        let pid = std::fs::read_to_string(&pid_file).ok();
+        let conn = UnixStream::connect(&sock).ok();
+        if let (Some(pid), Some(conn)) = (pid.filter(|p| p.ends_with('\n')), conn) {
+            break (pid.trim().parse::<i32>().unwrap(), conn);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never listened"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    s.write_all(b"stats\r\n").unwrap();
+    let stat_pid = loop {
+        let l = line(&mut r);
+        if let Some(p) = l.strip_prefix("STAT pid ") {
+            break p.trim().parse::<i32>().unwrap();
+        }
+    };
+    // The pid file names the server, not the process that was started.
+    assert_eq!(stat_pid, pid);
+    let target = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // It cleans up after itself on the way out. (Not waiting for the
+    // process to be gone: it is not our child, and whether its zombie is
+    // reaped depends on the container's init.)
+    while pid_file.exists() || sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -32,6 +32,10 @@ options:
   -t, --threads N           event loops, one thread each (default 1)
   -v, --verbose             more log lines (-vv, -vvv: more still)
   -A, --enable-shutdown     allow the shutdown command
+  -Y, --auth-file FILE      text connections first authenticate with a
+                            `set` of `user password` against FILE's
+                            user:password lines (reread on SIGHUP); binds
+                            every connection to the text protocol
   -F, --disable-flush-all   refuse the flush_all command
   -M, --disable-evictions   answer an out-of-memory error instead of evicting
   -C, --disable-cas         hand out no CAS uniques (all 0)
@@ -143,6 +147,10 @@ pub struct Config {
     pub disable_watch: bool,
     /// `-d`: run in the background, detached from the terminal.
     pub daemonize: bool,
+    /// `-Y`: the ASCII authentication file.
+    pub auth_file: Option<String>,
+    /// Its pairs, once read (by `main`, not by the parser).
+    pub auth: Option<crate::auth::AuthFile>,
     /// A `watch` connection's buffer, bytes (`-o watcher_logbuf_size`).
     pub watcher_logbuf: usize,
 }
@@ -308,6 +316,8 @@ impl Default for Config {
             no_effect: Vec::new(),
             disable_watch: false,
             daemonize: false,
+            auth_file: None,
+            auth: None,
             watcher_logbuf: crate::watch::DEFAULT_LOGBUF,
         }
     }
@@ -336,7 +346,7 @@ fn split_arg(arg: &str) -> (String, Option<String>) {
         };
     }
     let b = arg.as_bytes();
-    if b.len() > 2 && b[0] == b'-' && b"plUmcItuPBbRsa".contains(&b[1]) {
+    if b.len() > 2 && b[0] == b'-' && b"plUmcItuPBbRsaY".contains(&b[1]) {
         return (arg[..2].to_string(), Some(arg[2..].to_string()));
     }
     (arg.to_string(), None)
@@ -370,6 +380,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "-C" | "--disable-cas" => cfg.disable_cas = true,
             "-W" | "--disable-watch" => cfg.disable_watch = true,
             "-d" | "--daemon" => cfg.daemonize = true,
+            "-Y" | "--auth-file" => cfg.auth_file = Some(value("a file")?),
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
                 let n = u8::try_from(v.len() - 1).unwrap_or(u8::MAX);
@@ -485,6 +496,20 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
         unix.mode = unix_mode;
         cfg.listen.clear();
         cfg.udp.clear();
+    }
+    if cfg.auth_file.is_some() {
+        // The pair is checked by the text protocol only; memcached's binary
+        // clients authenticate with SASL, which this server (as a default
+        // memcached build) does not have.
+        if !cfg.udp.is_empty() {
+            return Err(
+                "Cannot use UDP with ascii authentication enabled (-U 0 to disable)".into(),
+            );
+        }
+        if cfg.protocol == Protocol::Binary {
+            return Err("Cannot use -B binary with ascii authentication (-Y)".into());
+        }
+        cfg.protocol = Protocol::Ascii;
     }
     if cfg.item_size_max < 1024 {
         return Err("Item max size cannot be less than 1024 bytes.".into());
@@ -766,6 +791,11 @@ mod tests {
         assert_eq!(c.watcher_logbuf, 8 << 10);
         assert!(run(&["-W"]).disable_watch);
         assert!(run(&["-d"]).daemonize);
+        let c = run(&["-Y", "/etc/mc-auth"]);
+        assert_eq!(
+            (c.auth_file.as_deref(), c.protocol),
+            (Some("/etc/mc-auth"), Protocol::Ascii)
+        );
     }
 
     #[test]
@@ -824,6 +854,8 @@ mod tests {
             &["-B"],
             &["-b", "0"],
             &["-b", "2147483648"],
+            &["-Y", "f", "-U", "11211"],
+            &["-Y", "f", "-B", "binary"],
             &["-R", "0"],
             &["-R", "-1"],
         ] {

@@ -18,6 +18,7 @@
 //! loop, listener, clock and signals) and [`conn`] (one connection:
 //! batching and back-pressure) on evloop-buffer's streams.
 
+mod auth;
 mod binary;
 mod clock;
 mod config;
@@ -62,8 +63,26 @@ fn main() -> ExitCode {
         }
     };
     let mut cfg = cfg;
-    if cfg.daemonize && !cfg.stdio {
-        if let Err(e) = daemonize(&mut cfg) {
+    let background = cfg.daemonize && !cfg.stdio;
+    if background {
+        if let Err(e) = absolute_paths(&mut cfg) {
+            eprintln!("memcached: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = &cfg.auth_file {
+        match auth::AuthFile::load(path) {
+            Ok(file) => cfg.auth = Some(file),
+            Err(e) => {
+                eprintln!("memcached: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    // memcached's daemon(3): before anything else runs (no thread yet to
+    // lose in the fork), into `/`, the output kept only with -v.
+    if background {
+        if let Err(e) = nix::unistd::daemon(false, cfg.verbosity > 0) {
             eprintln!("memcached: cannot run in the background: {e}");
             return ExitCode::FAILURE;
         }
@@ -82,11 +101,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-d`, as memcached does it: daemon(3) before anything else runs (no
-/// thread yet to lose in the fork), into `/`, with the output kept only
-/// with `-v`. Relative paths of the pid file and the Unix socket are made
-/// absolute first, so they still name what the command line meant.
-fn daemonize(cfg: &mut config::Config) -> io::Result<()> {
+/// For `-d`, which moves into `/`: the pid file's, the Unix socket's and
+/// the auth file's paths made absolute, so that they still name what the
+/// command line meant.
+fn absolute_paths(cfg: &mut config::Config) -> io::Result<()> {
     let cwd = std::env::current_dir()?;
     if let Some(p) = &mut cfg.pid_file {
         *p = cwd.join(&*p);
@@ -94,7 +112,9 @@ fn daemonize(cfg: &mut config::Config) -> io::Result<()> {
     if let Some(u) = &mut cfg.unix {
         u.path = cwd.join(&u.path);
     }
-    nix::unistd::daemon(false, cfg.verbosity > 0)?;
+    if let Some(a) = &mut cfg.auth_file {
+        *a = cwd.join(&*a).display().to_string();
+    }
     Ok(())
 }
 
@@ -107,6 +127,7 @@ fn serve_stdio(cfg: &Config) -> io::Result<()> {
     stats.settings.threads = 1;
     stats.settings.shutdown_enabled = cfg.enable_shutdown;
     stats.settings.verbosity = u64::from(cfg.verbosity);
+    stats.settings.auth = cfg.auth.clone();
     stats.curr_connections = 1;
     stats.total_connections = 1;
     // One client: nobody to take turns with (`-R`).

@@ -149,6 +149,19 @@ pub fn shutdown(ctx: &mut Ctx<'_, App>, app: &mut App) {
     ctx.break_loop(Break::All);
 }
 
+/// SIGHUP: reads the `-Y` file again; one that no longer reads leaves
+/// the pairs in force, with a line saying why.
+fn reload_auth(app: &mut App) {
+    let mut core = lock(&app.core);
+    let Some(path) = core.stats.settings.auth.as_ref().map(|a| a.path.clone()) else {
+        return;
+    };
+    match crate::auth::AuthFile::load(&path) {
+        Ok(file) => core.stats.settings.auth = Some(file),
+        Err(e) => eprintln!("memcached: {e}; the pairs read before stay in force"),
+    }
+}
+
 /// Wakes every loop's stop watcher.
 fn stop_all(stop: &Mutex<Vec<AsyncSender>>) {
     for s in stop.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -208,6 +221,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         protocol: cfg.protocol,
         idle_timeout: u64::from(cfg.idle_timeout),
         watch_disabled: cfg.disable_watch,
+        auth: cfg.auth.clone(),
         watcher_logbuf: cfg.watcher_logbuf as u64,
         ..Settings::default()
     };
@@ -266,8 +280,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
             let id = ctx.new_signal(signum, |ctx, app: &mut App, _, _| shutdown(ctx, app))?;
             ctx.start(id)?;
         }
-        // memcached keeps running on SIGHUP (its terminal closing, say).
-        let hup = ctx.new_signal(SIGHUP, |_, _: &mut App, _, _| {})?;
+        // memcached keeps running on SIGHUP (its terminal closing, say),
+        // and reads its auth file again.
+        let hup = ctx.new_signal(SIGHUP, |_, app: &mut App, _, _| reload_auth(app))?;
         ctx.start(hup)?;
         let clock = ctx.new_timer(TICK, TICK, |ctx, app, _, _| {
             let mut core = lock(&app.core);

@@ -46,6 +46,8 @@ pub struct Settings {
     pub idle_timeout: u64,
     /// `-W`: `watch` is refused.
     pub watch_disabled: bool,
+    /// `-Y`: text connections authenticate against these pairs first.
+    pub auth: Option<crate::auth::AuthFile>,
     /// A watcher's buffer, bytes (`-o watcher_logbuf_size`, in KiB).
     pub watcher_logbuf: u64,
 }
@@ -155,6 +157,10 @@ pub struct Stats {
     pub delete_misses: u64,
     /// Deletes that removed an item.
     pub delete_hits: u64,
+    /// Authentication attempts (`-Y`).
+    pub auth_cmds: u64,
+    /// Failed ones.
+    pub auth_errors: u64,
     /// incr of absent keys.
     pub incr_misses: u64,
     /// Successful incr.
@@ -354,8 +360,8 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "touch_misses", s.touch_misses);
     stat(out, "store_too_large", s.store_too_large);
     stat(out, "store_no_memory", s.store_no_memory);
-    stat(out, "auth_cmds", 0);
-    stat(out, "auth_errors", 0);
+    stat(out, "auth_cmds", s.auth_cmds);
+    stat(out, "auth_errors", s.auth_errors);
     if s.settings.idle_timeout > 0 {
         stat(out, "idle_kicks", s.idle_kicks);
     }
@@ -429,7 +435,10 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
         },
     );
     stat(out, "auth_enabled_sasl", "no");
-    stat(out, "auth_enabled_ascii", "no");
+    match &set.auth {
+        Some(a) => stat(out, "auth_enabled_ascii", a.path.as_str()),
+        None => stat(out, "auth_enabled_ascii", "no"),
+    }
     stat(out, "item_size_max", store.item_max() as u64);
     stat(out, "slab_automove", u64::from(set.automove.level));
     stat(

@@ -115,6 +115,8 @@ pub struct Session {
     protocol: Protocol,
     /// Requests per call of [`process`](Self::process) (`-R`).
     per_turn: usize,
+    /// It has authenticated (or needs not: no `-Y`).
+    authenticated: bool,
 }
 
 impl Session {
@@ -135,6 +137,7 @@ impl Session {
             binary: None,
             protocol,
             per_turn: per_turn.max(1),
+            authenticated: false,
         }
     }
 
@@ -272,6 +275,39 @@ impl Session {
                 break;
             }
             let rest = &input[pos..];
+            if !self.authenticated {
+                let Some(file) = &stats.settings.auth else {
+                    self.authenticated = true;
+                    continue;
+                };
+                match crate::auth::step(rest, file) {
+                    crate::auth::Step::NeedMore => break,
+                    crate::auth::Step::Reply {
+                        consumed,
+                        reply,
+                        attempt,
+                        authenticated,
+                    } => {
+                        pos += consumed;
+                        turn += 1;
+                        out.put(reply);
+                        stats.auth_cmds += u64::from(attempt);
+                        stats.auth_errors += u64::from(attempt && !authenticated);
+                        self.authenticated = authenticated;
+                        continue;
+                    }
+                    crate::auth::Step::Close => {
+                        return Progress {
+                            consumed: input.len(),
+                            close: true,
+                            shutdown: false,
+                            yielded: false,
+                            watch: None,
+                            error: true,
+                        }
+                    }
+                }
+            }
             let parsed = self.parser.parse(rest);
             if !matches!(parsed, Parsed::NeedMore | Parsed::Skipped(_)) {
                 turn += 1;

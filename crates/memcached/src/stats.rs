@@ -497,11 +497,16 @@ pub fn write_items(store: &Store, out: &mut impl ReplySink) {
 /// `stats slabs`: an honest summary, not slab pages this server does not
 /// have: the items held and the item memory in use (as memcached counts
 /// item sizes; `stats items` shows it as `mem_requested`).
+///
+/// The one item class shows once it has held an item, as a memcached
+/// class shows once it has a page: emptied again (expired, deleted,
+/// crawled), it shows `1:used_chunks 0`.
 pub fn write_slabs(store: &Store, out: &mut impl ReplySink) {
-    if store.len() > 0 {
+    let used = store.has_held_items();
+    if used {
         stat(out, "1:used_chunks", store.len() as u64);
     }
-    stat(out, "active_slabs", u64::from(store.len() > 0));
+    stat(out, "active_slabs", u64::from(used));
     stat(out, "total_malloced", store.bytes() as u64);
     out.put(b"END\r\n");
 }

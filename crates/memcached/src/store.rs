@@ -152,6 +152,9 @@ pub struct Store {
     counters: StoreCounters,
     /// Events for `watch`, recorded only while someone watches.
     pub log: Log,
+    /// An item was ever stored (`stats slabs` shows the item class from
+    /// then on; `stats reset` does not change that).
+    held_items: bool,
     /// Items (and the CAS they had) whose values replies of the batch
     /// being run still hold: memcached keeps a reference until a reply is
     /// sent, and an incr/decr of a referenced item makes a new item rather
@@ -195,6 +198,7 @@ impl Store {
             flush_at: None,
             counters: StoreCounters::default(),
             log: Log::default(),
+            held_items: false,
             held: Vec::new(),
             no_evict: false,
             pull_tail: false,
@@ -300,6 +304,11 @@ impl Store {
     /// Counters for `stats`.
     pub fn counters(&self) -> &StoreCounters {
         &self.counters
+    }
+
+    /// Whether an item was ever stored.
+    pub fn has_held_items(&self) -> bool {
+        self.held_items
     }
 
     /// Zeroes the counters (`stats reset`).
@@ -666,6 +675,7 @@ impl Store {
         };
         self.used += item.total();
         self.counters.total_items += 1;
+        self.held_items = true;
         let id = self.lru.insert(item);
         let lru = &self.lru;
         self.table.insert_unique(hash, id, |&i| lru.get(i).hash);

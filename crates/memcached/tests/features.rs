@@ -81,6 +81,7 @@ fn stats_subcommands() {
         slabs.contains(&format!("STAT total_malloced {bytes}")),
         "{slabs:?}"
     );
+
     // stats conns: the listener and this connection, with addresses, and
     // states as memcached names them: a client in the middle of a data
     // block, the one asking, the idle ones.
@@ -149,6 +150,15 @@ fn stats_subcommands() {
         b"VERSION 1.6.18-evloop\r\n",
     );
     c.call(b"stats nosuch\r\n", b"ERROR\r\n");
+    // Emptied again, the item class stays, with no items (as a memcached
+    // class keeps its page).
+    c.call(b"delete a\r\ndelete b\r\n", b"DELETED\r\nDELETED\r\n");
+    c.send(b"stats slabs\r\n");
+    let slabs = c.lines_to_end();
+    assert!(
+        slabs.contains(&"STAT 1:used_chunks 0".to_string()),
+        "{slabs:?}"
+    );
 }
 
 #[test]

@@ -64,6 +64,17 @@ options:
                             warning that they have no effect
   -u, --user USER           when started as root: run as USER once listening
   -P, --pidfile FILE        write the process id to FILE (removed at exit)
+  -X, --disable-dumping     refuse stats cachedump, lru_crawler metadump and
+                            stats detail
+  -D CHAR                   stats detail's key prefix delimiter (default
+                            ':'); also turns stats detail on
+  -k, --lock-memory         lock all of the process's memory in RAM
+                            (mlockall; a warning if the system refuses)
+  -r, --enable-coredumps    raise the core file size limit to the maximum
+  -f, -n, -L                memcached's slab growth factor, smallest chunk
+                            and large pages: accepted (values checked as
+                            memcached does) with a warning that they have
+                            no effect here
   -d, --daemon              run in the background: detached from the
                             terminal, in /, its output to /dev/null
                             (kept with -v)
@@ -151,6 +162,15 @@ pub struct Config {
     pub auth_file: Option<String>,
     /// Its pairs, once read (by `main`, not by the parser).
     pub auth: Option<crate::auth::AuthFile>,
+    /// `-X`: key dumps and `stats detail` are refused.
+    pub disable_dumping: bool,
+    /// `-D`: the `stats detail` key prefix delimiter (it also turns
+    /// `stats detail` on, as in memcached).
+    pub prefix_delimiter: Option<u8>,
+    /// `-k`: lock the process's memory (mlockall).
+    pub lock_memory: bool,
+    /// `-r`: raise the core file size limit to the hard limit.
+    pub max_core: bool,
     /// A `watch` connection's buffer, bytes (`-o watcher_logbuf_size`).
     pub watcher_logbuf: usize,
 }
@@ -318,6 +338,10 @@ impl Default for Config {
             daemonize: false,
             auth_file: None,
             auth: None,
+            disable_dumping: false,
+            prefix_delimiter: None,
+            lock_memory: false,
+            max_core: false,
             watcher_logbuf: crate::watch::DEFAULT_LOGBUF,
         }
     }
@@ -346,7 +370,7 @@ fn split_arg(arg: &str) -> (String, Option<String>) {
         };
     }
     let b = arg.as_bytes();
-    if b.len() > 2 && b[0] == b'-' && b"plUmcItuPBbRsaY".contains(&b[1]) {
+    if b.len() > 2 && b[0] == b'-' && b"plUmcItuPBbRsaYDfn".contains(&b[1]) {
         return (arg[..2].to_string(), Some(arg[2..].to_string()));
     }
     (arg.to_string(), None)
@@ -380,6 +404,36 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
             "-C" | "--disable-cas" => cfg.disable_cas = true,
             "-W" | "--disable-watch" => cfg.disable_watch = true,
             "-d" | "--daemon" => cfg.daemonize = true,
+            "-X" | "--disable-dumping" => cfg.disable_dumping = true,
+            "-k" | "--lock-memory" => cfg.lock_memory = true,
+            "-r" | "--enable-coredumps" => cfg.max_core = true,
+            "-D" => {
+                let v = value("a delimiter")?;
+                match v.as_bytes() {
+                    [b] if b.is_ascii_graphic() => cfg.prefix_delimiter = Some(*b),
+                    _ => return Err(format!("-D: {v:?} is not one printable character")),
+                }
+            }
+            // Slab class sizing and large pages: what this server does not
+            // have; checked as memcached checks them, then warned about.
+            "-f" | "--slab-growth-factor" => {
+                let v = value("a factor")?;
+                if !v.parse::<f64>().is_ok_and(|f| f.is_finite() && f > 1.0) {
+                    return Err(format!("-f: {v:?}: the factor must be greater than 1"));
+                }
+                cfg.no_effect.push("-f".into());
+            }
+            "-n" | "--slab-min-size" => {
+                let v = value("a size")?;
+                if !v
+                    .parse::<u32>()
+                    .is_ok_and(|n| n > 0 && n <= i32::MAX as u32)
+                {
+                    return Err(format!("-n: {v:?}: the chunk size must be greater than 0"));
+                }
+                cfg.no_effect.push("-n".into());
+            }
+            "-L" | "--enable-largepages" => cfg.no_effect.push("-L".into()),
             "-Y" | "--auth-file" => cfg.auth_file = Some(value("a file")?),
             "-v" | "--verbose" => cfg.verbosity = cfg.verbosity.saturating_add(1),
             v if v.len() > 2 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
@@ -791,6 +845,11 @@ mod tests {
         assert_eq!(c.watcher_logbuf, 8 << 10);
         assert!(run(&["-W"]).disable_watch);
         assert!(run(&["-d"]).daemonize);
+        let c = run(&["-X", "-k", "-r", "-D", "/", "-f", "1.25", "-n", "48", "-L"]);
+        assert!(c.disable_dumping && c.lock_memory && c.max_core);
+        assert_eq!(c.prefix_delimiter, Some(b'/'));
+        assert_eq!(c.no_effect, ["-f", "-n", "-L"]);
+        assert_eq!(run(&["-D#"]).prefix_delimiter, Some(b'#'));
         let c = run(&["-Y", "/etc/mc-auth"]);
         assert_eq!(
             (c.auth_file.as_deref(), c.protocol),
@@ -856,6 +915,12 @@ mod tests {
             &["-b", "2147483648"],
             &["-Y", "f", "-U", "11211"],
             &["-Y", "f", "-B", "binary"],
+            &["-D", ""],
+            &["-D", "ab"],
+            &["-D", " "],
+            &["-f", "1"],
+            &["-f", "x"],
+            &["-n", "0"],
             &["-R", "0"],
             &["-R", "-1"],
         ] {

@@ -1,8 +1,8 @@
 //! `stats detail`: per key prefix counts of gets, hits, sets and deletes,
 //! collected while `stats detail on` is in force, as memcached keeps them.
 //!
-//! A key's prefix is what comes before its first `:`; keys without one are
-//! not counted. `stats detail dump` lists the prefixes in memcached's
+//! A key's prefix is what comes before its first delimiter (`:`, or `-D`'s
+//! character); keys without one are not counted. `stats detail dump` lists the prefixes in memcached's
 //! order: by their slot in its 256-slot table (MurmurHash3 of the prefix),
 //! newest first within a slot, so the same history dumps the same bytes.
 
@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use crate::reply::{Line, ReplySink};
 
-/// memcached's default prefix delimiter (`-D`).
-const DELIMITER: u8 = b':';
+/// memcached's default prefix delimiter (`-D` sets another).
+pub const DELIMITER: u8 = b':';
 
 /// Slots of memcached's prefix table: the dump's major order.
 const SLOTS: u32 = 256;
@@ -41,33 +41,33 @@ pub struct Detail {
 }
 
 impl Detail {
-    /// Counts a lookup of `key`.
-    pub fn get(&mut self, key: &[u8], hit: bool) {
-        if let Some(c) = self.counts(key) {
+    /// Counts a lookup of `key`, whose prefix ends at `delim`.
+    pub fn get(&mut self, key: &[u8], hit: bool, delim: u8) {
+        if let Some(c) = self.counts(key, delim) {
             c.gets += 1;
             c.hits += u64::from(hit);
         }
     }
 
     /// Counts a storage request for `key`.
-    pub fn set(&mut self, key: &[u8]) {
-        if let Some(c) = self.counts(key) {
+    pub fn set(&mut self, key: &[u8], delim: u8) {
+        if let Some(c) = self.counts(key, delim) {
             c.sets += 1;
         }
     }
 
     /// Counts a delete request for `key`.
-    pub fn delete(&mut self, key: &[u8]) {
-        if let Some(c) = self.counts(key) {
+    pub fn delete(&mut self, key: &[u8], delim: u8) {
+        if let Some(c) = self.counts(key, delim) {
             c.deletes += 1;
         }
     }
 
     /// The counts of `key`'s prefix, created on first use; `None` for a
     /// key without a delimiter (memcached also stops at a NUL byte).
-    fn counts(&mut self, key: &[u8]) -> Option<&mut Counts> {
-        let end = key.iter().position(|&b| b == DELIMITER || b == 0)?;
-        if key[end] != DELIMITER {
+    fn counts(&mut self, key: &[u8], delim: u8) -> Option<&mut Counts> {
+        let end = key.iter().position(|&b| b == delim || b == 0)?;
+        if key[end] != delim {
             return None;
         }
         let prefix = &key[..end];
@@ -153,14 +153,21 @@ mod tests {
     #[test]
     fn counts_by_prefix() {
         let mut d = Detail::default();
-        d.set(b"foo:1");
-        d.get(b"foo:1", true);
-        d.get(b"foo:2", false);
-        d.delete(b"foo:3");
-        d.get(b"nodelimiter", true);
-        d.set(b"a\0b:c");
+        d.set(b"foo:1", DELIMITER);
+        d.get(b"foo:1", true, DELIMITER);
+        d.get(b"foo:2", false, DELIMITER);
+        d.delete(b"foo:3", DELIMITER);
+        d.get(b"nodelimiter", true, DELIMITER);
+        d.set(b"a\0b:c", DELIMITER);
         let mut out = Vec::new();
         d.dump(&mut out);
         assert_eq!(out, b"PREFIX foo get 2 hit 1 set 1 del 1\r\nEND\r\n");
+        // Another delimiter (`-D`).
+        let mut d = Detail::default();
+        d.set(b"foo:1", b'/');
+        d.set(b"user/1", b'/');
+        let mut out = Vec::new();
+        d.dump(&mut out);
+        assert_eq!(out, b"PREFIX user get 0 hit 0 set 1 del 0\r\nEND\r\n");
     }
 }

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    process_limits(&cfg);
     let served = if cfg.stdio {
         serve_stdio(&cfg).map_err(Into::into)
     } else {
@@ -97,6 +98,26 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("memcached: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `-r` and `-k`, as memcached applies them: a core file limit that cannot
+/// be raised stops the start, memory that cannot be locked is a warning.
+fn process_limits(cfg: &config::Config) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if cfg.max_core {
+        let raised = getrlimit(Resource::RLIMIT_CORE)
+            .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_CORE, hard, hard));
+        if let Err(e) = raised {
+            eprintln!("memcached: failed to ensure corefile creation: {e}");
+            std::process::exit(1);
+        }
+    }
+    if cfg.lock_memory {
+        use nix::sys::mman::{mlockall, MlockAllFlags};
+        if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
+            eprintln!("memcached: warning: -k invalid, mlockall() failed: {e}");
         }
     }
 }
@@ -128,6 +149,9 @@ fn serve_stdio(cfg: &Config) -> io::Result<()> {
     stats.settings.shutdown_enabled = cfg.enable_shutdown;
     stats.settings.verbosity = u64::from(cfg.verbosity);
     stats.settings.auth = cfg.auth.clone();
+    stats.settings.dump_disabled = cfg.disable_dumping;
+    stats.settings.prefix_delimiter = cfg.prefix_delimiter;
+    stats.settings.detail_enabled = cfg.prefix_delimiter.is_some();
     stats.curr_connections = 1;
     stats.total_connections = 1;
     // One client: nobody to take turns with (`-R`).

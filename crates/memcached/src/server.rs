@@ -182,8 +182,14 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         eprintln!("memcached: -p 0 without -U or -s: nothing to listen on");
     }
     for opt in &cfg.no_effect {
+        // The flags come as `-f`; the `-o` options by name.
+        let opt = if opt.starts_with('-') {
+            opt.clone()
+        } else {
+            format!("-o {opt}")
+        };
         eprintln!(
-            "memcached: -o {opt} has no effect here (this server has no slab classes, \
+            "memcached: {opt} has no effect here (this server has no slab classes, \
              LRU segments or per-thread buffers to tune)"
         );
     }
@@ -222,6 +228,9 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         idle_timeout: u64::from(cfg.idle_timeout),
         watch_disabled: cfg.disable_watch,
         auth: cfg.auth.clone(),
+        dump_disabled: cfg.disable_dumping,
+        prefix_delimiter: cfg.prefix_delimiter,
+        detail_enabled: cfg.prefix_delimiter.is_some(),
         watcher_logbuf: cfg.watcher_logbuf as u64,
         ..Settings::default()
     };

@@ -48,6 +48,11 @@ pub struct Settings {
     pub watch_disabled: bool,
     /// `-Y`: text connections authenticate against these pairs first.
     pub auth: Option<crate::auth::AuthFile>,
+    /// `-X`: key dumps (`stats cachedump`, `lru_crawler metadump`) and
+    /// `stats detail` are refused.
+    pub dump_disabled: bool,
+    /// `-D`: the key prefix delimiter of `stats detail` (`None`: `:`).
+    pub prefix_delimiter: Option<u8>,
     /// A watcher's buffer, bytes (`-o watcher_logbuf_size`, in KiB).
     pub watcher_logbuf: u64,
 }
@@ -63,6 +68,13 @@ pub struct LogCounters {
     pub sent: u64,
     /// Watchers now.
     pub watchers: u64,
+}
+
+impl Settings {
+    /// The key prefix delimiter of `stats detail`.
+    pub fn delimiter(&self) -> u8 {
+        self.prefix_delimiter.unwrap_or(crate::detail::DELIMITER)
+    }
 }
 
 /// memcached's slab page mover settings, kept and shown as set (this
@@ -241,21 +253,24 @@ impl Stats {
     /// Counts a lookup for `stats detail`, when it is on.
     pub fn detail_get(&mut self, key: &[u8], hit: bool) {
         if self.settings.detail_enabled {
-            self.detail.get(key, hit);
+            let delim = self.settings.delimiter();
+            self.detail.get(key, hit, delim);
         }
     }
 
     /// Counts a storage request for `stats detail`, when it is on.
     pub fn detail_set(&mut self, key: &[u8]) {
         if self.settings.detail_enabled {
-            self.detail.set(key);
+            let delim = self.settings.delimiter();
+            self.detail.set(key, delim);
         }
     }
 
     /// Counts a delete for `stats detail`, when it is on.
     pub fn detail_delete(&mut self, key: &[u8]) {
         if self.settings.detail_enabled {
-            self.detail.delete(key);
+            let delim = self.settings.delimiter();
+            self.detail.delete(key, delim);
         }
     }
 
@@ -420,7 +435,11 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "num_threads", set.threads.max(1));
     // Each loop has its own socket on every UDP address.
     stat(out, "num_threads_per_udp", set.threads.max(1));
-    stat(out, "stat_key_prefix", ":");
+    stat(
+        out,
+        "stat_key_prefix",
+        std::str::from_utf8(&[set.delimiter()]).unwrap_or(":"),
+    );
     stat(out, "detail_enabled", yes_no(set.detail_enabled));
     stat(out, "reqs_per_event", set.reqs_per_event);
     stat(out, "cas_enabled", yes_no(store.uses_cas()));
@@ -449,7 +468,7 @@ pub fn write_settings(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "lru_crawler", yes_no(!set.crawler_disabled));
     stat(out, "idle_timeout", set.idle_timeout);
     stat(out, "flush_enabled", yes_no(!set.flush_disabled));
-    stat(out, "dump_enabled", "yes");
+    stat(out, "dump_enabled", yes_no(!set.dump_disabled));
     stat(out, "watcher_logbuf_size", set.watcher_logbuf);
     out.put(b"END\r\n");
 }

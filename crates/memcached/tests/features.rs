@@ -588,6 +588,10 @@ fn memcached_tuning_options_start_with_a_warning() {
         "modern,slab_chunk_max=16384,lru_maintainer,hashpower=20",
         "-o",
         "slab_automove=2,slab_automove_ratio=0.5",
+        "-f",
+        "1.25",
+        "-n",
+        "48",
     ]);
     let mut c = s.connect();
     c.send(b"stats settings\r\n");
@@ -600,7 +604,62 @@ fn memcached_tuning_options_start_with_a_warning() {
     for opt in ["modern", "slab_chunk_max", "lru_maintainer", "hashpower"] {
         assert!(err.contains(&format!("-o {opt} has no effect")), "{err}");
     }
+    for flag in ["-f", "-n"] {
+        assert!(
+            err.contains(&format!("memcached: {flag} has no effect")),
+            "{err}"
+        );
+    }
     // memcached's pre-1.5 defaults: the crawler starts disabled.
     let s = Server::start(&["-o", "no_modern"]);
     s.connect().call(b"lru_crawler enable\r\n", b"OK\r\n");
+}
+
+#[test]
+fn dumps_refused_with_x_and_the_detail_delimiter() {
+    let s = Server::start(&["-X"]);
+    let mut c = s.connect();
+    c.set("k", b"v");
+    c.call(
+        b"stats cachedump 1 0\r\n",
+        b"CLIENT_ERROR stats cachedump not allowed\r\n",
+    );
+    // Refused before its arguments are looked at, as memcached does.
+    c.call(
+        b"stats cachedump\r\n",
+        b"CLIENT_ERROR stats cachedump not allowed\r\n",
+    );
+    c.call(
+        b"lru_crawler metadump all\r\n",
+        b"ERROR metadump not allowed\r\n",
+    );
+    c.call(
+        b"stats detail dump\r\n",
+        b"CLIENT_ERROR stats detail not allowed\r\n",
+    );
+    c.send(b"stats settings\r\n");
+    assert!(c
+        .lines_to_end()
+        .contains(&"STAT dump_enabled no".to_string()));
+    drop(s);
+
+    // -D: another delimiter, and stats detail on from the start.
+    let s = Server::start(&["-D", "/"]);
+    let mut c = s.connect();
+    c.set("user/1", b"a");
+    c.set("other:1", b"b");
+    c.call(
+        b"stats detail dump\r\n",
+        b"PREFIX user get 0 hit 0 set 1 del 0\r\nEND\r\n",
+    );
+    c.send(b"stats settings\r\n");
+    let settings = c.lines_to_end();
+    assert!(
+        settings.contains(&"STAT stat_key_prefix /".to_string()),
+        "{settings:?}"
+    );
+    assert!(
+        settings.contains(&"STAT detail_enabled yes".to_string()),
+        "{settings:?}"
+    );
 }

@@ -356,11 +356,16 @@ impl Session {
                     break;
                 }
                 Parsed::Command(Command::LruCrawler(Crawler::MetaDump(_)), n)
-                    if stacked || stats.settings.crawler_disabled =>
+                    if stacked
+                        || stats.settings.crawler_disabled
+                        || stats.settings.dump_disabled =>
                 {
                     pos += n;
+                    // memcached's order of the checks.
                     out.put(if stats.settings.crawler_disabled {
                         text::CRAWLER_DISABLED
+                    } else if stats.settings.dump_disabled {
+                        text::METADUMP_NOT_ALLOWED
                     } else {
                         b"ERROR cannot pipeline other commands before metadump\r\n"
                     });

@@ -14,6 +14,9 @@ pub const TOO_LARGE: &[u8] = b"SERVER_ERROR object too large for cache\r\n";
 pub const NO_MEMORY: &[u8] = b"SERVER_ERROR out of memory storing object\r\n";
 /// Reply to a crawl or metadump while the crawler is disabled.
 pub const CRAWLER_DISABLED: &[u8] = b"CLIENT_ERROR lru crawler disabled\r\n";
+
+/// A metadump under `-X`.
+pub const METADUMP_NOT_ALLOWED: &[u8] = b"ERROR metadump not allowed\r\n";
 /// Reply to incr/decr of a value that is not a number.
 pub const NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
 
@@ -32,6 +35,9 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             if stats.settings.crawler_disabled =>
         {
             out.put(CRAWLER_DISABLED)
+        }
+        Command::LruCrawler(Crawler::MetaDump(_)) if stats.settings.dump_disabled => {
+            out.put(METADUMP_NOT_ALLOWED)
         }
         Command::LruCrawler(Crawler::MetaDump(ids)) => {
             if let Some(mut at) = metadump_start(ids, out) {
@@ -71,6 +77,9 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             stats.settings.crawler_disabled = true;
             out.put(b"OK\r\n");
         }
+        Command::StatsDetail { .. } if stats.settings.dump_disabled => {
+            out.put(b"CLIENT_ERROR stats detail not allowed\r\n")
+        }
         Command::StatsDetail { arg } => match arg {
             b"on" | b"off" => {
                 stats.settings.detail_enabled = arg == b"on";
@@ -79,7 +88,13 @@ pub fn execute(cmd: &Command<'_>, store: &mut Store, stats: &mut Stats, out: &mu
             b"dump" => stats.detail.dump(out),
             _ => out.put(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
         },
-        Command::CacheDump { class, limit } => dump::cachedump(store, class, limit, out),
+        Command::CacheDump { .. } if stats.settings.dump_disabled => {
+            out.put(b"CLIENT_ERROR stats cachedump not allowed\r\n")
+        }
+        Command::CacheDump { args } => match args {
+            Ok((class, limit)) => dump::cachedump(store, class, limit, out),
+            Err(reply) => out.put(reply.as_bytes()),
+        },
         // Reached only when `-W` refuses it (see `execute`).
         Command::Watch { .. } => out.put(b"CLIENT_ERROR watch commands not allowed\r\n"),
         Command::Shutdown { mode_ok } => {

@@ -148,10 +148,11 @@ pub enum Command<'a> {
     Meta(Meta<'a>),
     /// `stats cachedump <class> <limit>`: keys of a class (0: no limit).
     CacheDump {
-        /// The class id (this server has one: 1).
-        class: u32,
-        /// Most keys to list; 0 for all (within memcached's 2 MB cap).
-        limit: u32,
+        /// The class id (this server has one: 1) and the most keys to
+        /// list (0: all, within memcached's 2 MB cap); or the error reply
+        /// for bad ones, which memcached gives only once dumps are allowed
+        /// (`-X`).
+        args: Result<(u32, u32), &'static str>,
     },
     /// `lru_crawler ...`.
     LruCrawler(Crawler<'a>),

@@ -214,18 +214,6 @@ fn errors_with_memcached_replies() {
         ),
         (b"delete\r\n", "ERROR\r\n"),
         (b"cache_memlimit x\r\n", "ERROR\r\n"),
-        (
-            b"stats cachedump 1\r\n",
-            "CLIENT_ERROR bad command line\r\n",
-        ),
-        (
-            b"stats cachedump x 1\r\n",
-            "CLIENT_ERROR bad command line format\r\n",
-        ),
-        (
-            b"stats cachedump 64 1\r\n",
-            "CLIENT_ERROR Illegal slab id\r\n",
-        ),
         (b"lru_crawler\r\n", "ERROR\r\n"),
         (b"lru_crawler bogus 1\r\n", "ERROR\r\n"),
         (
@@ -241,6 +229,31 @@ fn errors_with_memcached_replies() {
             String::from_utf8_lossy(line)
         );
     }
+    // cachedump's bad arguments are the executor's to answer: under `-X`
+    // memcached refuses the command before it looks at them.
+    for (line, reply) in [
+        (
+            &b"stats cachedump 1\r\n"[..],
+            "CLIENT_ERROR bad command line\r\n",
+        ),
+        (
+            b"stats cachedump x 1\r\n",
+            "CLIENT_ERROR bad command line format\r\n",
+        ),
+        (
+            b"stats cachedump 64 1\r\n",
+            "CLIENT_ERROR Illegal slab id\r\n",
+        ),
+    ] {
+        assert_eq!(
+            one(line),
+            Parsed::Command(Command::CacheDump { args: Err(reply) }, line.len())
+        );
+    }
+    assert_eq!(
+        one(b"stats cachedump 1 5\r\n"),
+        Parsed::Command(Command::CacheDump { args: Ok((1, 5)) }, 21)
+    );
     // noreply silences errors after the token count was checked
     assert_eq!(
         one(b"delete a 5 noreply\r\n"),

@@ -248,17 +248,19 @@ fn other<'a>(name: &[u8], line: &'a [u8]) -> Line<'a> {
             done(Command::Verbosity { level, noreply })
         }
         b"stats" if t.get(1) == b"cachedump" => {
-            if n < 4 {
-                return Line::Error(Some("CLIENT_ERROR bad command line\r\n"), 0);
-            }
-            let (Some(class), Some(limit)) = (parse_u32(t.get(2)), parse_u32(t.get(3))) else {
-                return Line::Error(Some(BAD_FORMAT), 0);
+            let args = if n < 4 {
+                Err("CLIENT_ERROR bad command line\r\n")
+            } else {
+                match (parse_u32(t.get(2)), parse_u32(t.get(3))) {
+                    // memcached's MAX_NUMBER_OF_SLAB_CLASSES.
+                    (Some(class), Some(_)) if class >= 64 => {
+                        Err("CLIENT_ERROR Illegal slab id\r\n")
+                    }
+                    (Some(class), Some(limit)) => Ok((class, limit)),
+                    _ => Err(BAD_FORMAT),
+                }
             };
-            // memcached's MAX_NUMBER_OF_SLAB_CLASSES.
-            if class >= 64 {
-                return Line::Error(Some("CLIENT_ERROR Illegal slab id\r\n"), 0);
-            }
-            done(Command::CacheDump { class, limit })
+            done(Command::CacheDump { args })
         }
         b"stats" if t.get(1) == b"detail" => done(Command::StatsDetail { arg: t.get(2) }),
         b"stats" => done(Command::Stats {

@@ -263,11 +263,7 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
     }
     let queued_now = out.len();
     core.stats.bytes_written += (queued_now - queued) as u64;
-    if !core.store.log.events.is_empty() {
-        let events = std::mem::take(&mut core.store.log.events);
-        core.watchers.publish(events);
-        core.stats.log = core.watchers.counters();
-    }
+    core.publish_events();
     drop(guard);
     let full = queued_now >= OUTPUT_HIGH;
     conn.counted = input.len();

@@ -56,6 +56,18 @@ pub struct Core {
     pub watchers: Watchers<StreamId>,
 }
 
+impl Core {
+    /// Hands the events the store recorded during a batch to the `watch`
+    /// connections (see [`crate::watch`]).
+    pub fn publish_events(&mut self) {
+        if !self.store.log.events.is_empty() {
+            let events = std::mem::take(&mut self.store.log.events);
+            self.watchers.publish(events);
+            self.stats.log = self.watchers.counters();
+        }
+    }
+}
+
 /// Where a loop finds the core: its own (one loop: no lock to take on the
 /// hot path) or shared with the other loops behind a mutex.
 pub enum CoreCell {

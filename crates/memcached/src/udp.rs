@@ -22,6 +22,7 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 
 use bytes::Bytes;
 use evloop::{Ctx, Events, IoId};
@@ -226,6 +227,8 @@ pub fn watch(ctx: &mut Ctx<'_, App>, sock: UdpSocket) -> Result<IoId<UdpSocket>,
     // The largest datagram there is; kept by the watcher's closure.
     let mut buf = vec![0u8; 65536];
     let mut pending: Option<Message> = None;
+    // `watch` lines name the socket's descriptor, as memcached's do.
+    let fd = sock.as_raw_fd();
     let id = ctx.new_io(sock, Events::READ, move |ctx, app, io, ev| {
         if ev.contains(Events::WRITE) {
             let Some(msg) = &mut pending else { return };
@@ -262,7 +265,9 @@ pub fn watch(ctx: &mut Ctx<'_, App>, sock: UdpSocket) -> Result<IoId<UdpSocket>,
             tick_clock(ctx, &mut core.store);
             let session = Session::with_limits(app.opts.item_max, app.opts.protocol, usize::MAX);
             let max = reply_max(app.opts.item_max);
+            core.store.log.cfd = fd;
             let a = answer(payload, session, &mut core.store, &mut core.stats, max);
+            core.publish_events();
             drop(guard);
             if a.shutdown {
                 shutdown(ctx, app);

@@ -169,3 +169,26 @@ fn watch_refused_when_disabled_or_misnamed_or_after_other_requests() {
     // Still an ordinary connection.
     c.call(b"version\r\n", b"VERSION 1.6.18-evloop\r\n");
 }
+
+#[test]
+fn udp_requests_are_watched_too() {
+    let server = Server::start(&["-l", "127.0.0.1:0", "-U", "-1"]);
+    let mut w = server.connect();
+    w.call(b"watch fetchers\r\n", b"OK\r\n");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(server.udp[0]).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    // memcached's frame: request id, sequence 0, one datagram, reserved.
+    let mut d = vec![0, 1, 0, 0, 0, 1, 0, 0];
+    d.extend_from_slice(b"get viaudp\r\n");
+    sock.send(&d).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[8..n], b"END\r\n");
+    let line = fields(&log_line(&mut w));
+    assert!(
+        line.starts_with("type=item_get key=viaudp status=not_found clsid=1 cfd="),
+        "{line}"
+    );
+}

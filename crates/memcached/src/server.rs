@@ -366,7 +366,10 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         }
         return Err(e.into());
     }
-    write_port_file(&bound);
+    // As memcached: a Unix socket has no port to write.
+    if cfg.unix.is_none() {
+        write_port_file(&bound);
+    }
     // Not `println!`: a closed stdout must not stop the server.
     let mut out = io::stdout();
     for addr in &bound.tcp {

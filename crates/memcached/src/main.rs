@@ -35,6 +35,7 @@ mod stats;
 mod store;
 mod udp;
 mod watch;
+mod watchers;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;

@@ -33,7 +33,7 @@ use crate::config::{Config, UnixSocket};
 use crate::conn::{self, Conn, ConnOptions};
 use crate::stats::{ConnInfo, Settings, Stats, Waiting};
 use crate::store::Store;
-use crate::watch::Watchers;
+use crate::watchers::Watchers;
 
 /// How often the clock timer runs: memcached's clock has whole seconds.
 const TICK: Duration = Duration::from_secs(1);

@@ -10,6 +10,8 @@
 // The server uses parts of the core that the fuzz targets do not.
 #![allow(dead_code, unused_imports)]
 
+#[path = "../../src/auth.rs"]
+mod auth;
 #[path = "../../src/binary/mod.rs"]
 mod binary;
 #[path = "../../src/clock.rs"]
@@ -32,6 +34,8 @@ mod reply;
 mod stats;
 #[path = "../../src/store.rs"]
 mod store;
+#[path = "../../src/watch.rs"]
+mod watch;
 
 /// Feeds `prefix ++ stream` to a fresh server whole, cut where `data`'s
 /// first bytes say, one byte at a time, and cut with an output that fills

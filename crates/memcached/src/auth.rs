@@ -253,4 +253,31 @@ mod tests {
         assert_eq!(answer(b"hi\r\n"), Step::Close);
         assert_eq!(answer(&[0x80, 0]), Step::Close);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Any input: no panic, never more consumed than there is, and a
+        /// pair authenticates only when it is one of the file's.
+        #[test]
+        fn any_input_is_answered_within_itself(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            prefix in proptest::sample::select(vec![&b""[..], b"set k 0 0 7\r\n", b"set k 0 0 3\r\n"]),
+        ) {
+            let mut all = prefix.to_vec();
+            all.extend_from_slice(&input);
+            match answer(&all) {
+                Step::Reply { consumed, authenticated, .. } => {
+                    proptest::prop_assert!(consumed > 0 && consumed <= all.len());
+                    if authenticated {
+                        let data = &all[..consumed];
+                        proptest::prop_assert!(
+                            data.ends_with(b"foo bar\r\n") || data.ends_with(b"baaaz quux\r\n")
+                        );
+                    }
+                }
+                Step::NeedMore | Step::Close => {}
+            }
+        }
+    }
 }

@@ -394,4 +394,27 @@ mod tests {
         assert!(reply_max(1 << 20) >= 4 << 20);
         assert!(reply_max(1 << 30) <= usize::from(u16::MAX) * DATA_MAX);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Any datagram: no panic, and a reply that fits its message (the
+        /// bound, or the one error line that replaces what went past it).
+        #[test]
+        fn any_datagram_gets_a_bounded_reply(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            text in proptest::sample::select(vec![
+                &b""[..], b"get a b c\r\n", b"set a 0 0 5\r\n", b"\x80\x01\x00\x01",
+            ]),
+        ) {
+            let mut store = Store::new(64 << 20, 1 << 20, Clock::starting_at(1000));
+            let mut datagram = frame(1, 0, 1, text);
+            datagram.extend_from_slice(&body);
+            if let Some((id, payload)) = parse(&datagram) {
+                proptest::prop_assert_eq!(id, 1);
+                let a = run(payload, &mut store, 4096);
+                proptest::prop_assert!(a.reply.len() <= 4096 + 64);
+            }
+        }
+    }
 }

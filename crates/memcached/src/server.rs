@@ -212,6 +212,7 @@ pub fn run(cfg: &Config) -> Result<(), Box<dyn Error>> {
         idle_timeout: cfg.idle_timeout,
     };
     let mut stats = Stats::new(max_connections);
+    stats.reserved_fds = spare_fds(cfg.threads);
     stats.settings = Settings {
         threads: cfg.threads as u64,
         shutdown_enabled: cfg.enable_shutdown,
@@ -676,12 +677,17 @@ fn on_listener_event(_: &mut Ctx<'_, App>, _: &mut App, _: ListenerId, ev: Liste
     }
 }
 
+/// Descriptors kept beyond `-c` for `threads` loops.
+fn spare_fds(threads: usize) -> u64 {
+    SPARE_FDS.saturating_add(8u64.saturating_mul(threads as u64))
+}
+
 /// Raises the soft open-files limit so that `-c` connections fit (up to the
 /// hard limit), as memcached does for `-c`; returns the connection limit
 /// that fits, lower than asked (with a warning) if the hard limit is.
 fn fd_limit_for(max_connections: usize, threads: usize) -> usize {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let spare = SPARE_FDS.saturating_add(8u64.saturating_mul(threads as u64));
+    let spare = spare_fds(threads);
     let want = (max_connections as u64).saturating_add(spare);
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return max_connections;

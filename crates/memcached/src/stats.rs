@@ -169,6 +169,9 @@ pub struct Stats {
     pub delete_misses: u64,
     /// Deletes that removed an item.
     pub delete_hits: u64,
+    /// File descriptors kept beyond `-c` (listeners, the loops' own, and
+    /// connections refused at the limit), as memcached's `reserved_fds`.
+    pub reserved_fds: u64,
     /// Authentication attempts (`-Y`).
     pub auth_cmds: u64,
     /// Failed ones.
@@ -289,6 +292,7 @@ impl Stats {
             conns: std::mem::take(&mut self.conns),
             max_connections: self.max_connections,
             curr_connections: self.curr_connections,
+            reserved_fds: self.reserved_fds,
             ..Stats::default()
         };
     }
@@ -353,6 +357,7 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "total_connections", s.total_connections);
     stat(out, "rejected_connections", s.rejected_connections);
     stat(out, "connection_structures", s.curr_connections);
+    stat(out, "reserved_fds", s.reserved_fds);
     stat(out, "cmd_get", s.cmd_get);
     stat(out, "cmd_set", s.cmd_set);
     stat(out, "cmd_flush", s.cmd_flush);
@@ -389,6 +394,30 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "time_in_listen_disabled_us", 0);
     stat(out, "threads", s.settings.threads.max(1));
     stat(out, "conn_yields", s.conn_yields);
+    let buckets = store.hash_buckets();
+    stat(
+        out,
+        "hash_power_level",
+        u64::from(buckets.max(1).trailing_zeros()),
+    );
+    stat(out, "hash_bytes", store.hash_bytes() as u64);
+    // The table grows in place, within one request: never mid-expansion
+    // between requests.
+    stat(out, "hash_is_expanding", 0);
+    // Dead items are freed in bounded steps inside the loop's clock tick,
+    // never running between requests.
+    stat(out, "lru_crawler_running", 0);
+    stat(out, "lru_crawler_starts", store.crawler_starts());
+    // An allocation that fails ends the process (Rust's allocator), so
+    // none is ever counted.
+    stat(out, "malloc_fails", 0);
+    // Lines are formatted where they happen: none is dropped before a
+    // watcher's own buffer.
+    stat(out, "log_worker_dropped", 0);
+    stat(out, "log_worker_written", s.log.written);
+    stat(out, "log_watcher_skipped", s.log.skipped);
+    stat(out, "log_watcher_sent", s.log.sent);
+    stat(out, "log_watchers", s.log.watchers);
     stat(out, "bytes", store.bytes() as u64);
     stat(out, "curr_items", store.len() as u64);
     stat(out, "total_items", c.total_items);
@@ -400,13 +429,6 @@ pub fn write_general(store: &Store, s: &Stats, out: &mut impl ReplySink) {
     stat(out, "crawler_items_checked", c.crawler_items_checked);
     // Eviction never finds the LRU tail in use (replies share values).
     stat(out, "lrutail_reflocked", 0);
-    // Lines are formatted where they happen: none is dropped before a
-    // watcher's own buffer.
-    stat(out, "log_worker_dropped", 0);
-    stat(out, "log_worker_written", s.log.written);
-    stat(out, "log_watcher_skipped", s.log.skipped);
-    stat(out, "log_watcher_sent", s.log.sent);
-    stat(out, "log_watchers", s.log.watchers);
     out.put(b"END\r\n");
 }
 

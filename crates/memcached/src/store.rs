@@ -155,6 +155,9 @@ pub struct Store {
     /// An item was ever stored (`stats slabs` shows the item class from
     /// then on; `stats reset` does not change that).
     held_items: bool,
+    /// Crawls of the LRU's old end (`reclaim` calls), as memcached's
+    /// `lru_crawler_starts` (not reset by `stats reset` either).
+    crawler_starts: u64,
     /// Items (and the CAS they had) whose values replies of the batch
     /// being run still hold: memcached keeps a reference until a reply is
     /// sent, and an incr/decr of a referenced item makes a new item rather
@@ -199,6 +202,7 @@ impl Store {
             counters: StoreCounters::default(),
             log: Log::default(),
             held_items: false,
+            crawler_starts: 0,
             held: Vec::new(),
             no_evict: false,
             pull_tail: false,
@@ -304,6 +308,27 @@ impl Store {
     /// Counters for `stats`.
     pub fn counters(&self) -> &StoreCounters {
         &self.counters
+    }
+
+    /// Buckets of the key table (a power of two, or 0 before the first
+    /// item).
+    pub fn hash_buckets(&self) -> usize {
+        // hashbrown keeps 7/8 of its buckets usable once it has 8.
+        match self.table.capacity() {
+            0 => 0,
+            c if c < 8 => (c + 1).next_power_of_two(),
+            c => (c * 8 / 7).next_power_of_two(),
+        }
+    }
+
+    /// The key table's memory: an item id and a control byte per bucket.
+    pub fn hash_bytes(&self) -> usize {
+        self.hash_buckets() * (std::mem::size_of::<ItemId>() + 1)
+    }
+
+    /// Crawls started so far.
+    pub fn crawler_starts(&self) -> u64 {
+        self.crawler_starts
     }
 
     /// Whether an item was ever stored.
@@ -609,6 +634,7 @@ impl Store {
     /// call from a timer so flushed and expired items free their memory
     /// without being looked up.
     pub fn reclaim(&mut self, budget: usize) -> usize {
+        self.crawler_starts += 1;
         let mut freed = 0;
         let mut at = self.lru.tail();
         for _ in 0..budget {

@@ -505,3 +505,23 @@ fn without_evictions_a_full_cache_refuses_writes() {
     assert!(s.find(b"k1").is_none());
     assert!(!s.evicts());
 }
+
+#[test]
+fn the_key_table_is_reported_as_it_grows() {
+    let mut s = store();
+    assert_eq!((s.hash_buckets(), s.hash_bytes()), (0, 0));
+    for i in 0..1000 {
+        let key = format!("k{i}");
+        s.store(&Write::set(key.as_bytes(), b"v"));
+    }
+    let buckets = s.hash_buckets();
+    // A power of two, with room for every key at hashbrown's 7/8 load.
+    assert!(
+        buckets.is_power_of_two() && buckets * 7 / 8 >= 1000,
+        "{buckets}"
+    );
+    assert!(s.hash_bytes() > buckets);
+    let starts = s.crawler_starts();
+    s.reclaim(10);
+    assert_eq!(s.crawler_starts(), starts + 1);
+}

@@ -67,7 +67,7 @@ impl<K: Copy + PartialEq> Watchers<K> {
         }
     }
 
-    /// The union of what they watch: the store's [`Log::mask`].
+    /// The union of what they watch: the store's [`crate::watch::Log::mask`].
     pub fn mask(&self) -> u16 {
         self.list.iter().fold(0, |m, w| m | w.flags)
     }

@@ -519,15 +519,11 @@ fn listen_all(
             Ok(ListenAddr::Tcp(a)) => a,
             _ => addr,
         };
-        let fd = l.fd().as_raw_fd();
-        lock(core).stats.conns.insert(
-            fd,
-            ConnInfo {
-                addr: format!("tcp:{real}"),
-                listen_addr: None,
-                last_cmd: 0,
-                waiting: Waiting::Command,
-            },
+        show_socket(
+            core,
+            l.fd().as_raw_fd(),
+            format!("tcp:{real}"),
+            Waiting::Command,
         );
         bound.push(real);
     }
@@ -549,18 +545,22 @@ fn udp_all(
         let real = sock.local_addr().unwrap_or(addr);
         let fd = sock.as_raw_fd();
         crate::udp::watch(ctx, sock).map_err(|e| e.to_string())?;
-        lock(core).stats.conns.insert(
-            fd,
-            ConnInfo {
-                addr: format!("udp:{real}"),
-                listen_addr: None,
-                last_cmd: 0,
-                waiting: Waiting::Datagram,
-            },
-        );
+        show_socket(core, fd, format!("udp:{real}"), Waiting::Datagram);
         bound.push(real);
     }
     Ok(bound)
+}
+
+/// Lists a listening or UDP socket in `stats conns` (`Waiting::Datagram`
+/// for a UDP one).
+fn show_socket(core: &CoreCell, fd: i32, addr: String, waiting: Waiting) {
+    let info = ConnInfo {
+        addr,
+        listen_addr: None,
+        last_cmd: 0,
+        waiting,
+    };
+    lock(core).stats.conns.insert(fd, info);
 }
 
 /// A non-blocking UDP socket bound to `addr`; an IPv6 one takes IPv6 only,
@@ -615,15 +615,11 @@ fn listen_unix(
         .map_err(|e| format!("cannot set the mode of {shown}: {e}"))?;
     let mut l = ctx.listener(id).map_err(|e| e.to_string())?;
     l.on_event(on_listener_event);
-    let fd = l.fd().as_raw_fd();
-    lock(core).stats.conns.insert(
-        fd,
-        ConnInfo {
-            addr: format!("unix:{shown}"),
-            listen_addr: None,
-            last_cmd: 0,
-            waiting: Waiting::Command,
-        },
+    show_socket(
+        core,
+        l.fd().as_raw_fd(),
+        format!("unix:{shown}"),
+        Waiting::Command,
     );
     Ok(())
 }

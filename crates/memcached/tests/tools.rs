@@ -53,31 +53,32 @@ macro_rules! tools {
     };
 }
 
-#[test]
-fn memcaslap_verifies_every_value() {
-    tools!(slap = ["memcaslap", "memaslap"]);
-    let s = Server::start(&[]);
+/// Runs memcaslap against `s` for 2 s on one thread with `args`; checks
+/// that it succeeded, and returns its output with a reader of its numeric
+/// `name: value` lines.
+fn memcaslap(slap: &Path, s: &Server, args: &[&str]) -> (String, impl Fn(&str) -> u64) {
     let o = Command::new(slap)
-        .args([
-            "-s",
-            &s.addr().to_string(),
-            "-t",
-            "2s",
-            "-c",
-            "8",
-            "-T",
-            "1",
-        ])
-        .args(["--verify=1.0"])
+        .args(["-s", &s.addr().to_string(), "-t", "2s", "-T", "1"])
+        .args(args)
         .output()
         .unwrap();
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    let field = |name: &str| -> u64 {
-        out.lines()
+    let lines = out.clone();
+    let field = move |name: &str| -> u64 {
+        lines
+            .lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .unwrap_or_else(|| panic!("no {name} in {lines}"))
     };
+    (out, field)
+}
+
+#[test]
+fn memcaslap_verifies_every_value() {
+    tools!(slap = ["memcaslap", "memaslap"]);
+    let s = Server::start(&[]);
+    let (out, field) = memcaslap(&slap, &s, &["-c", "8", "--verify=1.0"]);
     assert!(field("cmd_get:") > 1000, "{out}");
     assert!(field("cmd_set:") > 100, "{out}");
     assert_eq!(field("verify_misses:"), 0, "{out}");
@@ -106,27 +107,7 @@ fn memcaslap_over_udp() {
         .port()
         .to_string();
     let s = Server::start(&["-l", "127.0.0.1", "-p", &port, "-U", &port]);
-    let o = Command::new(slap)
-        .args([
-            "-s",
-            &s.addr().to_string(),
-            "-U",
-            "-t",
-            "2s",
-            "-c",
-            "4",
-            "-T",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let out = text(&o);
-    assert!(o.status.success(), "{out}");
-    let field = |name: &str| -> u64 {
-        out.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {out}"))
-    };
+    let (out, field) = memcaslap(&slap, &s, &["-c", "4", "-U"]);
     // Gets went over UDP and came back whole and in order (a datagram
     // lost on the way would be a drop or a timeout, which UDP allows).
     assert!(field("cmd_get:") > 100, "{out}");

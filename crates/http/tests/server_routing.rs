@@ -102,6 +102,44 @@ fn a_known_method_a_route_does_not_take_gets_405_with_allow() {
 }
 
 #[test]
+fn options_star_is_answered_for_the_server() {
+    // RFC 9110 9.3.7: about the server in general, not a path.
+    let srv = server();
+    let r = roundtrip(&srv, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+    // Every method a route takes: `/exact` takes any, so all of HTTP's,
+    // and PURGE, which a route names.
+    assert_eq!(
+        r.header("allow"),
+        Some("GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, PURGE")
+    );
+    assert_eq!(r.header("content-length"), Some("0"));
+    assert_eq!(r.text(), "");
+    // The asterisk is for OPTIONS only.
+    let r = roundtrip(&srv, b"GET * HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 400);
+    // A path still goes to its route: `/` takes GET and POST.
+    let r = roundtrip(&srv, b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST, HEAD"));
+
+    // A server with narrower routes lists just theirs; one with a fallback
+    // leaves `OPTIONS *` to it (a proxy forwards it there).
+    let srv = spawn(ServerOptions::new(), (), |r| {
+        r.exact("/", &[Method::GET], |_, _, _| text("root"));
+        r.prefix("/up/", &[Method::PUT], |_, _, _| text("up"));
+    });
+    let r = roundtrip(&srv, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.header("allow"), Some("GET, HEAD, PUT, OPTIONS"));
+    let srv = spawn(ServerOptions::new(), (), |r| {
+        r.exact("/", &[Method::GET], |_, _, _| text("root"));
+        r.fallback(|_, _, req| Response::new(Body::from(format!("fallback {}", req.path()))));
+    });
+    let r = roundtrip(&srv, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.text(), "fallback *");
+}
+
+#[test]
 fn an_unknown_method_gets_501_and_a_method_a_route_names_is_known() {
     let srv = server();
     let r = roundtrip(&srv, b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n");

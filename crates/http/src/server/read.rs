@@ -158,8 +158,12 @@ pub(crate) fn start_request<T: 'static>(
             (HandlerRef::Route(i), r.streaming, limit)
         }
         Routed::Fallback => (HandlerRef::Fallback, false, Some(max_body)),
-        Routed::NotFound | Routed::NotAllowed(_) | Routed::NotImplemented => {
+        Routed::NotFound
+        | Routed::NotAllowed(_)
+        | Routed::NotImplemented
+        | Routed::ServerOptions => {
             let (status, allow) = match routed {
+                Routed::ServerOptions => (StatusCode::OK, Some(server.router.allow_all())),
                 Routed::NotFound => (StatusCode::NOT_FOUND, None),
                 Routed::NotAllowed(i) => {
                     (StatusCode::METHOD_NOT_ALLOWED, Some(server.router.allow(i)))
@@ -175,7 +179,18 @@ pub(crate) fn start_request<T: 'static>(
                 max_body,
                 next,
             );
-            return Act::Answer(responder, error_response(status, allow));
+            let answer = if status == StatusCode::OK {
+                // The server's options: no content, as RFC 9110 9.3.7
+                // expects (Content-Length: 0).
+                let mut r = http::Response::new(super::Body::empty());
+                if let Some(a) = allow {
+                    r.headers_mut().insert(http::header::ALLOW, a);
+                }
+                r
+            } else {
+                error_response(status, allow)
+            };
+            return Act::Answer(responder, answer);
         }
     };
     if let (Some(limit), BodyKind::Length(n)) = (limit, head.body) {

@@ -112,6 +112,12 @@ impl<T: 'static> Route<T> {
 /// does not define gets `501 Not Implemented`, unless the route its path
 /// leads to takes any method ([`Route::any_method`]).
 ///
+/// `OPTIONS *` asks about the server in general (RFC 9110 9.3.7), not
+/// about a path. It goes to a route registered for the path `*`, else to
+/// the fallback (a proxy forwards it there); without either, the router
+/// answers it with `200 OK` and an `Allow` header listing every method its
+/// routes take (and `OPTIONS`), where a path would get `404`.
+///
 /// ```
 /// use evloop_http::server::{Body, Reply, Router};
 /// use http::{Method, Response};
@@ -161,6 +167,8 @@ pub(crate) enum Routed {
     /// The route at this index does not take the method.
     NotAllowed(usize),
     NotImplemented,
+    /// `OPTIONS *` with no route for `*`: the server's own answer.
+    ServerOptions,
 }
 
 impl<T: 'static> Router<T> {
@@ -241,6 +249,9 @@ impl<T: 'static> Router<T> {
     pub(crate) fn route(&self, method: &Method, path: &str) -> Routed {
         let known = is_standard(method) || self.extra_methods.contains(method);
         let found = self.find(path);
+        if found.is_none() && self.fallback.is_none() && path == "*" && *method == Method::OPTIONS {
+            return Routed::ServerOptions;
+        }
         if !known {
             return match found {
                 Some(i) if self.routes[i].any_method => Routed::Route(i),
@@ -270,6 +281,29 @@ impl<T: 'static> Router<T> {
                     .max_by_key(|(_, r)| r.path.len())
                     .map(|(i, _)| i)
             })
+    }
+
+    /// The `Allow` header of `OPTIONS *`: every method a route takes (all
+    /// of HTTP's if a route takes any), `HEAD` with `GET`, and `OPTIONS`.
+    pub(crate) fn allow_all(&self) -> HeaderValue {
+        let any = self
+            .routes
+            .iter()
+            .any(|r| r.any_method || r.methods.is_empty());
+        let mut bits = OPTIONS_BIT;
+        for r in &self.routes {
+            bits |= r.standard;
+            if r.standard & GET_BIT != 0 {
+                bits |= HEAD_BIT;
+            }
+        }
+        let mut names: Vec<&str> = STANDARD
+            .iter()
+            .filter(|m| any || standard_bit(m).is_some_and(|b| bits & b != 0))
+            .map(Method::as_str)
+            .collect();
+        names.extend(self.extra_methods.iter().map(Method::as_str));
+        HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"))
     }
 
     /// The `Allow` header of route `i`.
@@ -318,6 +352,22 @@ const HEAD_BIT: u16 = 2;
 
 /// A bit for each method RFC 9110 (and RFC 5789, PATCH) define; `None`
 /// for any other.
+/// HTTP's methods, in the order `Allow` lists them.
+const STANDARD: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+
+/// `OPTIONS`'s bit.
+const OPTIONS_BIT: u16 = 64;
+
 fn standard_bit(m: &Method) -> Option<u16> {
     Some(match *m {
         Method::GET => GET_BIT,
@@ -326,7 +376,7 @@ fn standard_bit(m: &Method) -> Option<u16> {
         Method::PUT => 8,
         Method::DELETE => 16,
         Method::CONNECT => 32,
-        Method::OPTIONS => 64,
+        Method::OPTIONS => OPTIONS_BIT,
         Method::TRACE => 128,
         Method::PATCH => 256,
         _ => return None,

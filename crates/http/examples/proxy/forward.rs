@@ -15,6 +15,7 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 
 use crate::headers;
+use crate::hops;
 use crate::tunnel;
 use crate::Proxy;
 
@@ -59,6 +60,16 @@ pub fn handle(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut req: Request, streami
         // A reverse proxy names its upstreams itself.
         return Reply::Now(error_response(StatusCode::METHOD_NOT_ALLOWED));
     }
+    // Looked at only for the two methods it concerns: the field map of
+    // other requests is not built for it.
+    let hops = if hops::applies(req.method()) {
+        match hops::limit(req.headers()) {
+            Some(0) => return Reply::Now(hops::final_answer(&req)),
+            n => n,
+        }
+    } else {
+        None
+    };
     let has_body = req.has_body();
     let body = if !streaming {
         RequestBody::Bytes(req.take_body())
@@ -71,6 +82,9 @@ pub fn handle(ctx: &mut Ctx<'_, Proxy>, p: &mut Proxy, mut req: Request, streami
     let version = req.version();
     let (parts, _) = req.into_http().into_parts();
     let mut headers = parts.headers;
+    if let Some(n) = hops {
+        hops::decrement(&mut headers, n);
+    }
     let upgrade = headers::to_upstream(&mut headers, version, peer, &mut p.peer_text);
     if let Some(protocols) = upgrade {
         // The one hop-by-hop field that is passed on, when asked for

@@ -36,6 +36,8 @@
 //! Methods: every method is passed on, those HTTP does not define too
 //! (WebDAV's `PROPFIND`, `MKCOL`, ..., caches' `PURGE`); a HEAD answer
 //! keeps the upstream's `Content-Length`, or has none if it had none.
+//! OPTIONS and TRACE count `Max-Forwards` down (RFC 9110 7.6.2): at 0 the
+//! proxy answers them itself, as their final recipient (see `hops.rs`).
 //!
 //! Upgrades (WebSocket): a request asking for one keeps its `Upgrade`
 //! field on the way to the upstream; if the upstream answers `101
@@ -60,6 +62,7 @@
 mod args;
 mod forward;
 mod headers;
+mod hops;
 mod tunnel;
 mod upstreams;
 

@@ -33,7 +33,7 @@ use crate::output::{Replies, OUTPUT_HIGH, OUTPUT_LOW};
 use crate::protocol::MAX_LINE;
 use crate::server::{lock, tick_clock, App};
 use crate::stats::{ConnInfo, Waiting};
-use crate::watch::{self, Event};
+use crate::watch::Event;
 
 /// What a connection refused at `-c` is told (memcached's words).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
@@ -163,10 +163,8 @@ pub fn on_accept(ctx: &mut Ctx<'_, App>, app: &mut App, _: ListenerId, conn: Acc
         waiting: Waiting::Command,
     };
     core.stats.conns.insert(fd, info);
-    if core.store.log.wants(watch::CONNEVENTS) {
-        core.watchers.publish([Event::ConnNew { peer, cfd: fd }]);
-        core.stats.log = core.watchers.counters();
-    }
+    core.log(Event::ConnNew { peer, cfd: fd });
+    core.publish_events();
 }
 
 /// Runs every complete request in the input (up to the output limit),
@@ -237,14 +235,12 @@ fn drive(ctx: &mut Ctx<'_, App>, app: &mut App, id: StreamId) {
             shutdown = p.shutdown;
             yielded = p.yielded;
             if let Some(flags) = p.watch {
-                if core.watchers.add(app.loop_ix, id, flags) {
+                if core.add_watcher(app.loop_ix, id, flags) {
                     out.add(b"OK\r\n");
                     conn.watching = true;
-                    core.store.log.mask = core.watchers.mask();
                 } else {
                     out.add(b"WATCHER_TOO_MANY log watcher limit reached\r\n");
                 }
-                core.stats.log = core.watchers.counters();
             }
             if yielded {
                 core.stats.conn_yields += 1;
@@ -425,18 +421,15 @@ fn forget(app: &mut App, id: StreamId, reason: &'static str) {
         let mut core = lock(&app.core);
         core.stats.curr_connections -= 1;
         core.stats.conns.remove(&conn.fd);
-        if conn.watching && core.watchers.remove(app.loop_ix, id) {
-            core.store.log.mask = core.watchers.mask();
+        if conn.watching {
+            core.remove_watcher(app.loop_ix, id);
         }
-        if core.store.log.wants(watch::CONNEVENTS) {
-            let ev = Event::ConnClose {
-                peer: conn.peer,
-                reason,
-                cfd: conn.fd,
-            };
-            core.watchers.publish([ev]);
-        }
-        core.stats.log = core.watchers.counters();
+        core.log(Event::ConnClose {
+            peer: conn.peer,
+            reason,
+            cfd: conn.fd,
+        });
+        core.publish_events();
     }
 }
 
@@ -448,7 +441,7 @@ pub fn write_logs(ctx: &mut Ctx<'_, App>, app: &mut App) {
     let lines = core.watchers.take(app.loop_ix, |sid| {
         ctx.stream(sid).ok().map(|mut s| s.output().len())
     });
-    core.stats.log = core.watchers.counters();
+    core.sync_watchers();
     drop(core);
     for (sid, text) in lines {
         if let Ok(mut s) = ctx.stream(sid) {

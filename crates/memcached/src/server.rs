@@ -33,6 +33,7 @@ use crate::config::{Config, UnixSocket};
 use crate::conn::{self, Conn, ConnOptions};
 use crate::stats::{ConnInfo, Settings, Stats, Waiting};
 use crate::store::Store;
+use crate::watch::Event;
 use crate::watchers::Watchers;
 
 /// How often the clock timer runs: memcached's clock has whole seconds.
@@ -56,15 +57,47 @@ pub struct Core {
     pub watchers: Watchers<StreamId>,
 }
 
+/// The `watch` side of the core: the watchers, the store's mask of the
+/// kinds they want and the `log_*` counters change only here, together.
 impl Core {
-    /// Hands the events the store recorded during a batch to the `watch`
+    /// Records an event of the server's own (a connection opened or
+    /// closed) with the store's, if some watcher wants its kind.
+    pub fn log(&mut self, ev: Event) {
+        if self.store.log.wants(ev.flag()) {
+            self.store.log.events.push(ev);
+        }
+    }
+
+    /// Hands the events recorded since the last call to the `watch`
     /// connections (see [`crate::watch`]).
     pub fn publish_events(&mut self) {
         if !self.store.log.events.is_empty() {
             let events = std::mem::take(&mut self.store.log.events);
             self.watchers.publish(events);
-            self.stats.log = self.watchers.counters();
+            self.sync_watchers();
         }
+    }
+
+    /// Makes stream `id` of loop `loop_ix` a watcher of `flags`; `false`
+    /// at the limit.
+    pub fn add_watcher(&mut self, loop_ix: usize, id: StreamId, flags: u16) -> bool {
+        let added = self.watchers.add(loop_ix, id, flags);
+        self.sync_watchers();
+        added
+    }
+
+    /// Forgets a watcher whose connection closed.
+    pub fn remove_watcher(&mut self, loop_ix: usize, id: StreamId) {
+        if self.watchers.remove(loop_ix, id) {
+            self.sync_watchers();
+        }
+    }
+
+    /// The store's mask and the counters `stats` shows, after a change of
+    /// the watchers.
+    pub fn sync_watchers(&mut self) {
+        self.store.log.mask = self.watchers.mask();
+        self.stats.log = self.watchers.counters();
     }
 }
 

@@ -88,7 +88,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    process_limits(&cfg);
+    if let Err(e) = process_limits(&cfg) {
+        eprintln!("memcached: {e}");
+        return ExitCode::FAILURE;
+    }
     let served = if cfg.stdio {
         serve_stdio(&cfg).map_err(Into::into)
     } else {
@@ -105,15 +108,12 @@ fn main() -> ExitCode {
 
 /// `-r` and `-k`, as memcached applies them: a core file limit that cannot
 /// be raised stops the start, memory that cannot be locked is a warning.
-fn process_limits(cfg: &config::Config) {
+fn process_limits(cfg: &config::Config) -> Result<(), String> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if cfg.max_core {
-        let raised = getrlimit(Resource::RLIMIT_CORE)
-            .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_CORE, hard, hard));
-        if let Err(e) = raised {
-            eprintln!("memcached: failed to ensure corefile creation: {e}");
-            std::process::exit(1);
-        }
+        getrlimit(Resource::RLIMIT_CORE)
+            .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_CORE, hard, hard))
+            .map_err(|e| format!("failed to ensure corefile creation: {e}"))?;
     }
     if cfg.lock_memory {
         use nix::sys::mman::{mlockall, MlockAllFlags};
@@ -121,6 +121,7 @@ fn process_limits(cfg: &config::Config) {
             eprintln!("memcached: warning: -k invalid, mlockall() failed: {e}");
         }
     }
+    Ok(())
 }
 
 /// For `-d`, which moves into `/`: the pid file's, the Unix socket's and

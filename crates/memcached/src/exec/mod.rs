@@ -56,8 +56,8 @@ pub fn execute(
     Action::Continue
 }
 
-/// Result of [`Session::process`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Result of [`Session::process`] (the default: nothing done, go on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
     /// Input bytes used; drop them before the next call.
     pub consumed: usize,
@@ -229,21 +229,12 @@ impl Session {
             return Progress {
                 consumed,
                 close,
-                shutdown: false,
                 yielded,
-                watch: None,
-                error: false,
+                ..Progress::default()
             };
         }
         let mut pos = 0;
-        let still = Progress {
-            consumed: 0,
-            close: false,
-            shutdown: false,
-            yielded: false,
-            watch: None,
-            error: false,
-        };
+        let still = Progress::default();
         let mut turn = 0;
         if self.resume.is_some() {
             if out.is_full() {
@@ -265,11 +256,8 @@ impl Session {
                 if pos < input.len() {
                     return Progress {
                         consumed: pos,
-                        close: false,
-                        shutdown: false,
                         yielded: true,
-                        watch: None,
-                        error: false,
+                        ..Progress::default()
                     };
                 }
                 break;
@@ -300,10 +288,8 @@ impl Session {
                         return Progress {
                             consumed: input.len(),
                             close: true,
-                            shutdown: false,
-                            yielded: false,
-                            watch: None,
                             error: true,
+                            ..Progress::default()
                         }
                     }
                 }
@@ -329,10 +315,8 @@ impl Session {
                         return Progress {
                             consumed: pos,
                             close: true,
-                            shutdown: false,
-                            yielded: false,
-                            watch: None,
                             error: true,
+                            ..Progress::default()
                         };
                     }
                 }
@@ -404,11 +388,8 @@ impl Session {
                         Action::Watch(flags) => {
                             return Progress {
                                 consumed: pos,
-                                close: false,
-                                shutdown: false,
-                                yielded: false,
                                 watch: Some(flags),
-                                error: false,
+                                ..Progress::default()
                             }
                         }
                         action => {
@@ -416,9 +397,7 @@ impl Session {
                                 consumed: pos,
                                 close: true,
                                 shutdown: action == Action::Shutdown,
-                                yielded: false,
-                                watch: None,
-                                error: false,
+                                ..Progress::default()
                             }
                         }
                     }
@@ -427,11 +406,7 @@ impl Session {
         }
         Progress {
             consumed: pos,
-            close: false,
-            shutdown: false,
-            yielded: false,
-            watch: None,
-            error: false,
+            ..Progress::default()
         }
     }
 
@@ -481,10 +456,8 @@ impl Session {
         self.parser.no_line_yet(len, head).then_some(Progress {
             consumed: len,
             close: true,
-            shutdown: false,
-            yielded: false,
-            watch: None,
             error: true,
+            ..Progress::default()
         })
     }
 }

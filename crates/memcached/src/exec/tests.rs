@@ -430,10 +430,7 @@ fn quit_stops_and_closes() {
         Progress {
             consumed: 22,
             close: true,
-            shutdown: false,
-            yielded: false,
-            watch: None,
-            error: false,
+            ..Progress::default()
         }
     );
 }

@@ -262,7 +262,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 512 }))]
         /// The heap agrees with a BTreeSet model on every operation sequence.
         #[test]
         fn matches_model(ops in proptest::collection::vec(op(), 1..200)) {

@@ -156,7 +156,10 @@ fn read_step<T: 'static>(st: &mut State<T>) -> ReadStep<T> {
     if !st.wants_read() {
         return ReadStep::Nothing;
     }
-    let max = st.read_size.min(st.read_room());
+    let mut max = st.read_size.min(st.read_room());
+    if let Some(r) = st.rate.as_deref() {
+        max = max.min(r.allowance(Direction::Read));
+    }
     match receive(st, max) {
         Ok(0) => {
             st.read_eof = true;
@@ -164,7 +167,10 @@ fn read_step<T: 'static>(st: &mut State<T>) -> ReadStep<T> {
                 rest: !st.input.is_empty(),
             }
         }
-        Ok(_) => {
+        Ok(n) => {
+            if let Some(r) = st.rate.as_deref_mut() {
+                r.spend(Direction::Read, n);
+            }
             let timer = st.read_timer.filter(|_| st.read_timer_on);
             // A low mark above the high one could never be reached (reading
             // stops at the high one): the high one counts then.
@@ -241,10 +247,21 @@ fn send_out<T: 'static>(st: &mut State<T>) -> Sent<T> {
             st.write_blocked = true;
             break None;
         }
-        let budget = st.write_size - sent;
+        let mut budget = st.write_size - sent;
+        if let Some(r) = st.rate.as_deref() {
+            budget = budget.min(r.allowance(Direction::Write));
+            if budget == 0 {
+                // Held back until the next tick (the stream no longer
+                // wants to write, so it does not wait on the socket).
+                break None;
+            }
+        }
         match send(st, budget) {
             Ok((n, tried)) => {
                 sent += n;
+                if let Some(r) = st.rate.as_deref_mut() {
+                    r.spend(Direction::Write, n);
+                }
                 if n < tried {
                     // The socket is full; it says when it has room again.
                     st.write_blocked = true;

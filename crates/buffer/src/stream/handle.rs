@@ -12,7 +12,7 @@ use evloop::{Ctx, Priority};
 use super::driver::state;
 use super::settle;
 use super::state::{Closing, State, Streams};
-use super::{sys, Direction, StreamEvent, StreamId, Watermarks};
+use super::{sys, Direction, RateLimit, StreamEvent, StreamId, Watermarks};
 use crate::{Buffer, Eol};
 
 /// One buffered stream, borrowed from the loop by
@@ -345,6 +345,77 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
         settle::set_timeout(&mut self.ctx, self.id, Direction::Write, write)
     }
 
+    /// The stream's rate limit, if it has one.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.st_ref().rate.as_deref().map(|r| r.limit)
+    }
+
+    /// Limits how fast the stream reads and sends (libevent's
+    /// `bufferevent_set_rate_limit`; see [`RateLimit`]), or, with `None`,
+    /// lifts the limit. A direction whose bucket is empty waits for the
+    /// next tick as it waits below the read high watermark: it stops
+    /// asking the socket, and its timeout does not run meanwhile.
+    /// Replacing a limit keeps what the buckets hold, cut down to the new
+    /// bursts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::{Loop, RunMode};
+    /// use evloop_buffer::{RateLimit, StreamExt};
+    ///
+    /// let mut lp: Loop<usize> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// let (a, b) = ctx.new_stream_pair()?;
+    /// // 1,000 bytes every 10 ms: 3,000 bytes need at least two refills.
+    /// let limit = RateLimit::new(Duration::from_millis(10)).write(1_000, 1_000);
+    /// let mut s = ctx.stream(a)?;
+    /// s.set_rate_limit(Some(limit))?;
+    /// s.write(&[7; 3_000]);
+    /// assert_eq!(s.close_when_flushed(), 0);
+    /// ctx.stream(b)?.on_read(|ctx, got, id| {
+    ///     let mut s = ctx.stream(id).unwrap();
+    ///     *got += s.input().len();
+    ///     s.input().clear();
+    ///     if *got == 3_000 {
+    ///         s.close();
+    ///     }
+    /// });
+    /// let start = std::time::Instant::now();
+    /// let mut got = 0;
+    /// lp.run(&mut got, RunMode::Default)?;
+    /// assert_eq!(got, 3_000);
+    /// assert!(start.elapsed() >= Duration::from_millis(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::InvalidArgument`] for a limit that cannot work (a
+    /// zero tick or rate, a burst below the rate); nothing changes then.
+    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) -> Result<(), evloop::Error> {
+        settle::set_rate_limit(&mut self.ctx, self.id, limit)
+    }
+
+    /// The bytes `dir` may move before its bucket is empty (libevent's
+    /// `bufferevent_get_read_limit`/`_write_limit`): negative after a
+    /// large [`charge`](Self::charge_rate_limit), `None` if the direction
+    /// is not limited.
+    pub fn rate_allowance(&self, dir: Direction) -> Option<i64> {
+        self.st_ref().rate.as_deref().and_then(|r| r.tokens(dir))
+    }
+
+    /// Takes `n` bytes from `dir`'s bucket, for bytes the application
+    /// moved some other way (libevent's
+    /// `bufferevent_decrement_read_limit`/`_write_limit`); a negative `n`
+    /// gives tokens back, up to the burst. A bucket can go below zero: the
+    /// direction then waits for as many ticks as pay the debt. Nothing
+    /// happens to an unlimited direction.
+    pub fn charge_rate_limit(&mut self, dir: Direction, n: i64) {
+        if let Some(r) = self.st().rate.as_deref_mut() {
+            r.charge(dir, n);
+        }
+    }
+
     /// How many bytes one read asks for at most (clamped to 1 up to
     /// [`Buffer::MAX_READ_LIMIT`]; default
     /// [`DEFAULT_READ_SIZE`](super::DEFAULT_READ_SIZE)).
@@ -388,13 +459,16 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
 
     /// Whether the stream waits on its socket now: for reading (enabled,
     /// no EOF, below the read high watermark), or for writing (output
-    /// queued, or a connect in progress). Only then does it keep
+    /// queued, or a connect in progress); or on its
+    /// [rate limit](Self::set_rate_limit)'s next tick, while a bucket is
+    /// below its burst. Only then does it keep
     /// [`run`](evloop::Loop::run) going (see
     /// [`set_keepalive`](Self::set_keepalive)); a stream that waits for
     /// nothing stays open but idle until the application enables a
     /// direction, queues output or closes it.
     pub fn is_active(&self) -> bool {
-        !self.st_ref().interest().is_empty()
+        let st = self.st_ref();
+        !st.interest().is_empty() || st.rate.as_deref().is_some_and(|r| r.timer_on)
     }
 
     /// The priority of the stream's watchers.
@@ -414,7 +488,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
             return;
         }
         st.priority = priority;
-        let (io, timers) = (st.io, [st.read_timer, st.write_timer]);
+        let (io, timers) = (st.io, st.timers());
         settle::set_watchers_priority(&mut self.ctx, io, timers, priority);
     }
 
@@ -438,7 +512,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
             return;
         }
         st.keepalive = keepalive;
-        let (io, timers) = (st.io, [st.read_timer, st.write_timer]);
+        let (io, timers) = (st.io, st.timers());
         settle::set_watchers_keepalive(&mut self.ctx, io, timers, keepalive);
     }
 

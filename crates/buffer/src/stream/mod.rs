@@ -78,6 +78,19 @@
 //! timeout afresh. On expiry that direction is disabled and the event
 //! callback gets `Timeout(direction)`; `enable` restarts it.
 //!
+//! # Rate limits
+//!
+//! [`BufferedStream::set_rate_limit`] bounds how fast a stream reads and
+//! sends, with a token bucket per direction ([`RateLimit`], libevent's
+//! `ev_token_bucket_cfg`): each tick adds `rate` bytes' worth, up to
+//! `burst`; each read or send takes at most what the bucket holds. A
+//! direction whose bucket is empty is held back like a reader above its
+//! high watermark (it stops waiting on the socket, and its timeout
+//! pauses) until the next tick. The refill is a timer of the stream's
+//! own that runs only while a bucket is below its burst: a stream that
+//! stays under its rate is never held back, and one without a limit pays
+//! nothing for the feature.
+//!
 //! # SIGPIPE, and the system calls a stream makes
 //!
 //! Writing to a socket whose peer is gone fails with `EPIPE`, reported as
@@ -104,6 +117,7 @@ mod handle;
 mod notify;
 mod options;
 mod pair;
+mod rate;
 mod settle;
 mod state;
 pub(crate) mod sys;
@@ -117,6 +131,7 @@ use evloop::{Ctx, LoopId};
 
 pub use handle::BufferedStream;
 pub use options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
+pub use rate::RateLimit;
 use state::StreamKey;
 
 /// Names a buffered stream: a small `Copy` handle. It goes stale (every

@@ -18,7 +18,7 @@ use super::{sys, Direction, StreamId};
 /// both buffers. Returns how many output bytes were never sent.
 pub(super) fn close<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) -> usize {
     let Some(st) = state(ctx, id) else { return 0 };
-    let timers = [st.read_timer, st.write_timer];
+    let timers = st.timers();
     let (io, unsent) = (st.io, st.output.len());
     for t in timers.into_iter().flatten() {
         let _ = ctx.remove(t);
@@ -120,14 +120,124 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
     // instead of asking the poller (see `State::writes_by_feed`).
     let feed = !st.dispatching && wants.write && wants.by_feed && st.deferred_error.is_none();
     let io = st.io;
+    let refill = st.rate.is_some().then(|| refill_change(st)).flatten();
     if let Some(changes) = changes(st, wants, feed) {
         changes.apply(ctx);
+    }
+    if let Some(start) = refill {
+        apply_refill(ctx, id, start);
     }
     if feed {
         if let Ok(mut w) = ctx.io(io) {
             let _ = w.feed(Events::WRITE);
         }
     }
+}
+
+/// Whether the refill timer of a limited stream must start (`true`) or
+/// stop: it runs while a bucket is below its burst, on a stream that can
+/// still move bytes. The state records the change.
+fn refill_change<T: 'static>(st: &mut State<T>) -> Option<bool> {
+    let live = !st.failed;
+    let r = st.rate.as_deref_mut()?;
+    let wanted = live && r.refilling();
+    if wanted == r.timer_on {
+        return None;
+    }
+    r.timer_on = wanted;
+    Some(wanted)
+}
+
+/// Starts the refill timer on the next tick boundary, then every tick
+/// (making it the first time), or stops it.
+fn apply_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, start: bool) {
+    let now = ctx.now();
+    let Some(st) = state(ctx, id) else { return };
+    let (priority, keepalive) = (st.priority, st.keepalive);
+    let Some(r) = st.rate.as_deref_mut() else {
+        return;
+    };
+    if start {
+        r.restart(now);
+    }
+    let (timer, after, tick) = (r.timer, r.until_next_tick(now), r.limit.tick());
+    if !start {
+        if let Some(mut t) = timer.and_then(|t| ctx.timer(t).ok()) {
+            t.stop();
+        }
+        return;
+    }
+    let timer = match timer {
+        Some(t) => t,
+        None => {
+            let made = ctx.new_timer(after, tick, move |ctx, _, _, _| on_refill(ctx, id));
+            let Ok(t) = made else {
+                // Durations were checked when the limit was set; a timer
+                // that cannot be made leaves the stream held back, so say
+                // so rather than stall.
+                let e = io::Error::other("cannot start the rate limit's refill timer");
+                defer_error(ctx, id, e, Direction::Read);
+                return;
+            };
+            if let Some(r) = state(ctx, id).and_then(|st| st.rate.as_deref_mut()) {
+                r.timer = Some(t);
+            }
+            t
+        }
+    };
+    if let Ok(mut t) = ctx.timer(timer) {
+        t.stop();
+        let _ = t.set(after, tick);
+        t.set_priority(priority);
+        t.set_keepalive(keepalive);
+        let _ = t.start();
+    }
+}
+
+/// A tick: the buckets get their tokens, and a direction held back by an
+/// empty one goes on.
+fn on_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    let now = ctx.now();
+    let Some(st) = state(ctx, id) else { return };
+    if let Some(r) = st.rate.as_deref_mut() {
+        r.refill(now);
+    }
+    settle(ctx, id);
+}
+
+/// Sets, replaces or removes a stream's rate limit.
+pub(super) fn set_rate_limit<T: 'static>(
+    ctx: &mut Ctx<'_, T>,
+    id: StreamId,
+    limit: Option<super::RateLimit>,
+) -> Result<(), evloop::Error> {
+    if let Some(l) = &limit {
+        l.check()?;
+    }
+    let now = ctx.now();
+    let st = state(ctx, id).ok_or(evloop::Error::StaleHandle)?;
+    let old_timer = match (st.rate.as_deref_mut(), limit) {
+        (Some(r), Some(l)) => {
+            let tick_changed = r.limit.tick() != l.tick();
+            r.replace(l, now);
+            if tick_changed && r.timer_on {
+                // Started again below, on the new tick's boundaries.
+                r.timer_on = false;
+            }
+            None
+        }
+        (None, Some(l)) => {
+            st.rate = Some(Box::new(super::rate::Buckets::new(l, now, None)));
+            None
+        }
+        (Some(_), None) => st.rate.take().and_then(|r| r.timer),
+        (None, None) => None,
+    };
+    if let Some(t) = old_timer {
+        ctx.remove(t)?;
+    }
+    settle(ctx, id);
+    Ok(())
 }
 
 /// The io interest and the timers only, without closing: for the moment
@@ -225,7 +335,7 @@ impl Changes {
 pub(super) fn set_watchers_priority<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     io: IoId<Rc<OwnedFd>>,
-    timers: [Option<TimerId>; 2],
+    timers: [Option<TimerId>; 3],
     priority: evloop::Priority,
 ) {
     if let Ok(mut w) = ctx.io(io) {
@@ -242,7 +352,7 @@ pub(super) fn set_watchers_priority<T: 'static>(
 pub(super) fn set_watchers_keepalive<T: 'static>(
     ctx: &mut Ctx<'_, T>,
     io: IoId<Rc<OwnedFd>>,
-    timers: [Option<TimerId>; 2],
+    timers: [Option<TimerId>; 3],
     keepalive: bool,
 ) {
     if let Ok(mut w) = ctx.io(io) {
@@ -256,7 +366,7 @@ pub(super) fn set_watchers_keepalive<T: 'static>(
 }
 
 /// The longest timeout the loop's timers take (about 292 years).
-const MAX_TIMEOUT: Duration = Duration::from_nanos(i64::MAX as u64);
+pub(super) const MAX_TIMEOUT: Duration = Duration::from_nanos(i64::MAX as u64);
 
 /// Refuses a timeout the loop could not arm, before anything is changed.
 pub(super) fn check_timeout(timeout: Option<Duration>) -> Result<(), evloop::Error> {

@@ -11,6 +11,7 @@ use slotmap::SlotMap;
 
 use super::callback::CallbackSlot;
 use super::options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
+use super::rate::Buckets;
 use super::{Direction, StreamEvent, StreamId};
 use crate::Buffer;
 
@@ -130,6 +131,8 @@ pub(crate) struct State<T: 'static> {
     pub on_read: CallbackSlot<DataCb<T>>,
     pub on_write: CallbackSlot<DataCb<T>>,
     pub on_event: CallbackSlot<EventCb<T>>,
+    /// Boxed: most streams have none, and the state stays small.
+    pub rate: Option<Box<Buckets>>,
 }
 
 impl<T> State<T> {
@@ -167,10 +170,18 @@ impl<T> State<T> {
             on_read: CallbackSlot::empty(),
             on_write: CallbackSlot::empty(),
             on_event: CallbackSlot::empty(),
+            rate: None,
         }
     }
 
     /// Room left below the read high watermark (unbounded without one).
+    /// Every timer of the stream's own: read and write timeouts, rate
+    /// limit refill.
+    pub fn timers(&self) -> [Option<TimerId>; 3] {
+        let refill = self.rate.as_deref().and_then(|r| r.timer);
+        [self.read_timer, self.write_timer, refill]
+    }
+
     pub fn read_room(&self) -> usize {
         match self.watermarks.high() {
             Some(h) => h.saturating_sub(self.input.len()),
@@ -194,6 +205,7 @@ impl<T> State<T> {
             && !self.connecting
             && self.closing != Some(Closing::Close)
             && self.read_room() > 0
+            && self.rate.as_deref().is_none_or(|r| r.open(Direction::Read))
     }
 
     pub fn wants_write(&self) -> bool {
@@ -202,7 +214,12 @@ impl<T> State<T> {
         !self.failed
             && !self.write_shut
             && self.write_enabled
-            && (self.connecting || !self.output.is_empty())
+            && (self.connecting
+                || (!self.output.is_empty()
+                    && self
+                        .rate
+                        .as_deref()
+                        .is_none_or(|r| r.open(Direction::Write))))
     }
 
     /// The io interest that serves what the stream wants now.

@@ -1,0 +1,359 @@
+//! Rate limits on a stream (libevent's `bufferevent_set_rate_limit`): a
+//! token bucket per direction, refilled once per tick.
+//!
+//! A limited direction reads or sends at most what its bucket holds;
+//! an empty bucket holds the direction back (it stops waiting on the
+//! socket, as with the read high watermark) until the next tick refills
+//! it. The refill is a timer of the stream's own that runs only while a
+//! bucket is below its burst, so an unlimited stream pays nothing and a
+//! limited one that keeps under its rate is never held back.
+
+use std::time::{Duration, Instant};
+
+use evloop::TimerId;
+
+use super::Direction;
+
+/// How fast a stream may read and write: libevent's
+/// `ev_token_bucket_cfg`.
+///
+/// Each limited direction has a bucket of tokens (bytes). A tick adds
+/// `rate` tokens, up to `burst`; each byte read or sent takes one. When a
+/// bucket is empty that direction waits for the next tick. A bucket
+/// starts with one tick's worth (`rate`), as libevent's does. So over any
+/// stretch of `n` whole ticks a direction moves at most `burst + n *
+/// rate` bytes, and about `rate` per tick while the peer keeps up.
+///
+/// ```
+/// use std::time::Duration;
+/// use evloop_buffer::RateLimit;
+///
+/// // At most 64 KiB a second in, bursts up to 128 KiB; writes unlimited.
+/// let limit = RateLimit::new(Duration::from_secs(1)).read(64 * 1024, 128 * 1024);
+/// assert_eq!(limit.read_rate(), Some((64 * 1024, 128 * 1024)));
+/// assert_eq!(limit.write_rate(), None);
+/// ```
+///
+/// A shorter tick gives a smoother flow for the same rate per second (a
+/// tenth of a second and a tenth of the rate), at the cost of a timer
+/// event per tick while the stream is limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    tick: Duration,
+    read: Option<(u64, u64)>,
+    write: Option<(u64, u64)>,
+}
+
+impl RateLimit {
+    /// No limit yet in either direction, refilled every `tick`: add one
+    /// with [`read`](Self::read) or [`write`](Self::write).
+    pub fn new(tick: Duration) -> RateLimit {
+        RateLimit {
+            tick,
+            read: None,
+            write: None,
+        }
+    }
+
+    /// Limits reading to `rate` bytes a tick, with up to `burst` saved up.
+    pub fn read(mut self, rate: u64, burst: u64) -> RateLimit {
+        self.read = Some((rate, burst));
+        self
+    }
+
+    /// Limits sending to `rate` bytes a tick, with up to `burst` saved up.
+    pub fn write(mut self, rate: u64, burst: u64) -> RateLimit {
+        self.write = Some((rate, burst));
+        self
+    }
+
+    /// The tick.
+    pub fn tick(&self) -> Duration {
+        self.tick
+    }
+
+    /// The read limit as `(rate, burst)`, `None` for unlimited.
+    pub fn read_rate(&self) -> Option<(u64, u64)> {
+        self.read
+    }
+
+    /// The write limit as `(rate, burst)`, `None` for unlimited.
+    pub fn write_rate(&self) -> Option<(u64, u64)> {
+        self.write
+    }
+
+    /// Refuses what could not work: a zero tick (or one past what the
+    /// loop's timers take), a zero rate, a burst below the rate (a tick's
+    /// refill would not fit), or counts past `i64::MAX`.
+    pub(super) fn check(&self) -> Result<(), evloop::Error> {
+        if self.tick.is_zero() || self.tick > super::settle::MAX_TIMEOUT {
+            return Err(evloop::Error::InvalidArgument(
+                "rate limit tick must be above zero and at most about 292 years",
+            ));
+        }
+        for (rate, burst) in [self.read, self.write].into_iter().flatten() {
+            if rate == 0 {
+                return Err(evloop::Error::InvalidArgument(
+                    "rate limit rate must be above zero",
+                ));
+            }
+            if burst < rate {
+                return Err(evloop::Error::InvalidArgument(
+                    "rate limit burst must be at least the rate",
+                ));
+            }
+            if burst > i64::MAX as u64 {
+                return Err(evloop::Error::InvalidArgument(
+                    "rate limit burst must be at most i64::MAX",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One direction's bucket.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    rate: i64,
+    burst: i64,
+    /// Can go below zero through [`Buckets::charge`].
+    tokens: i64,
+}
+
+impl Bucket {
+    fn new((rate, burst): (u64, u64)) -> Bucket {
+        // `check` bounded both by i64::MAX.
+        let (rate, burst) = (rate as i64, burst as i64);
+        Bucket {
+            rate,
+            burst,
+            tokens: rate,
+        }
+    }
+
+    fn refill(&mut self, ticks: u64) {
+        let add = self.rate.saturating_mul(ticks.min(i64::MAX as u64) as i64);
+        self.tokens = self.tokens.saturating_add(add).min(self.burst);
+    }
+}
+
+/// A limited stream's buckets and their refill timer.
+#[derive(Debug)]
+pub(crate) struct Buckets {
+    pub limit: RateLimit,
+    read: Option<Bucket>,
+    write: Option<Bucket>,
+    /// Ticks are counted from here, so refills fall on the same
+    /// boundaries whenever the timer happens to start.
+    epoch: Instant,
+    /// The tick the buckets were last refilled for.
+    seen: u64,
+    pub timer: Option<TimerId>,
+    pub timer_on: bool,
+}
+
+impl Buckets {
+    pub fn new(limit: RateLimit, now: Instant, timer: Option<TimerId>) -> Buckets {
+        Buckets {
+            limit,
+            read: limit.read.map(Bucket::new),
+            write: limit.write.map(Bucket::new),
+            epoch: now,
+            seen: 0,
+            timer,
+            timer_on: false,
+        }
+    }
+
+    /// A new limit on the same stream: the buckets keep what they hold,
+    /// cut down to the new bursts (libevent does the same).
+    pub fn replace(&mut self, limit: RateLimit, now: Instant) {
+        let keep = |old: Option<Bucket>, new: Option<(u64, u64)>| {
+            new.map(|cfg| {
+                let mut b = Bucket::new(cfg);
+                if let Some(old) = old {
+                    b.tokens = old.tokens.min(b.burst);
+                }
+                b
+            })
+        };
+        self.read = keep(self.read, limit.read);
+        self.write = keep(self.write, limit.write);
+        if limit.tick != self.limit.tick {
+            // The old tick count means nothing with the new tick, which
+            // counts from now.
+            self.epoch = now;
+            self.seen = 0;
+        }
+        self.limit = limit;
+    }
+
+    fn bucket(&self, dir: Direction) -> Option<&Bucket> {
+        match dir {
+            Direction::Read => self.read.as_ref(),
+            Direction::Write => self.write.as_ref(),
+        }
+    }
+
+    fn bucket_mut(&mut self, dir: Direction) -> Option<&mut Bucket> {
+        match dir {
+            Direction::Read => self.read.as_mut(),
+            Direction::Write => self.write.as_mut(),
+        }
+    }
+
+    /// The direction may move bytes now.
+    #[inline]
+    pub fn open(&self, dir: Direction) -> bool {
+        self.bucket(dir).is_none_or(|b| b.tokens > 0)
+    }
+
+    /// How many bytes the direction may move now (`usize::MAX`:
+    /// unlimited).
+    #[inline]
+    pub fn allowance(&self, dir: Direction) -> usize {
+        match self.bucket(dir) {
+            Some(b) => usize::try_from(b.tokens.max(0)).unwrap_or(usize::MAX),
+            None => usize::MAX,
+        }
+    }
+
+    /// The tokens left in a direction's bucket (negative after a large
+    /// [`charge`](Self::charge)), `None` if it is unlimited.
+    pub fn tokens(&self, dir: Direction) -> Option<i64> {
+        self.bucket(dir).map(|b| b.tokens)
+    }
+
+    /// Takes `n` bytes' worth out of the direction's bucket.
+    #[inline]
+    pub fn spend(&mut self, dir: Direction, n: usize) {
+        if let Some(b) = self.bucket_mut(dir) {
+            b.tokens = b
+                .tokens
+                .saturating_sub(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Takes `n` tokens (gives them back if negative): libevent's
+    /// `bufferevent_decrement_read_limit`.
+    pub fn charge(&mut self, dir: Direction, n: i64) {
+        if let Some(b) = self.bucket_mut(dir) {
+            b.tokens = b.tokens.saturating_sub(n).min(b.burst);
+        }
+    }
+
+    /// Some bucket is below its burst: the refill timer has work to do.
+    pub fn refilling(&self) -> bool {
+        [self.read, self.write]
+            .into_iter()
+            .flatten()
+            .any(|b| b.tokens < b.burst)
+    }
+
+    fn tick_at(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.epoch).as_nanos();
+        let tick = self.limit.tick.as_nanos().max(1);
+        u64::try_from(since / tick).unwrap_or(u64::MAX)
+    }
+
+    /// Adds what the ticks since the last refill bring.
+    pub fn refill(&mut self, now: Instant) {
+        let tick = self.tick_at(now);
+        if tick <= self.seen {
+            return;
+        }
+        let ticks = tick - self.seen;
+        self.seen = tick;
+        for b in [self.read.as_mut(), self.write.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            b.refill(ticks);
+        }
+    }
+
+    /// The refill timer starts again: the buckets were full until now,
+    /// so the ticks since they last were refilled bring nothing.
+    pub fn restart(&mut self, now: Instant) {
+        self.seen = self.seen.max(self.tick_at(now));
+    }
+
+    /// How long from `now` to the next tick boundary.
+    pub fn until_next_tick(&self, now: Instant) -> Duration {
+        let tick = self.limit.tick;
+        let since = now.saturating_duration_since(self.epoch);
+        let into = Duration::from_nanos((since.as_nanos() % tick.as_nanos().max(1)) as u64);
+        tick.saturating_sub(into).max(Duration::from_nanos(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn buckets_start_with_one_tick_and_refill_up_to_the_burst() {
+        let t0 = Instant::now();
+        let limit = RateLimit::new(10 * MS).read(100, 250);
+        let mut b = Buckets::new(limit, t0, None);
+        assert_eq!(b.allowance(Direction::Read), 100);
+        assert_eq!(b.allowance(Direction::Write), usize::MAX);
+        b.spend(Direction::Read, 100);
+        assert!(!b.open(Direction::Read));
+        assert!(b.open(Direction::Write));
+        // Within the same tick nothing comes back.
+        b.refill(t0 + 9 * MS);
+        assert_eq!(b.allowance(Direction::Read), 0);
+        b.refill(t0 + 10 * MS);
+        assert_eq!(b.allowance(Direction::Read), 100);
+        // Ten idle ticks: capped at the burst.
+        b.refill(t0 + 200 * MS);
+        assert_eq!(b.allowance(Direction::Read), 250);
+        assert!(!b.refilling());
+    }
+
+    #[test]
+    fn a_charge_can_overdraw_and_is_paid_back_by_ticks() {
+        let t0 = Instant::now();
+        let mut b = Buckets::new(RateLimit::new(MS).write(10, 10), t0, None);
+        b.charge(Direction::Write, 35);
+        assert_eq!(b.tokens(Direction::Write), Some(-25));
+        assert!(!b.open(Direction::Write));
+        b.refill(t0 + 3 * MS);
+        assert_eq!(b.tokens(Direction::Write), Some(5));
+        b.charge(Direction::Write, -100);
+        assert_eq!(
+            b.tokens(Direction::Write),
+            Some(10),
+            "never above the burst"
+        );
+    }
+
+    #[test]
+    fn the_next_tick_is_on_the_epochs_boundaries() {
+        let t0 = Instant::now();
+        let b = Buckets::new(RateLimit::new(10 * MS).read(1, 1), t0, None);
+        assert_eq!(b.until_next_tick(t0), 10 * MS);
+        assert_eq!(b.until_next_tick(t0 + 13 * MS), 7 * MS);
+    }
+
+    #[test]
+    fn bad_limits_are_refused() {
+        let ok = RateLimit::new(MS).read(1, 1).write(5, 9);
+        assert!(ok.check().is_ok());
+        for bad in [
+            RateLimit::new(Duration::ZERO).read(1, 1),
+            RateLimit::new(MS).read(0, 1),
+            RateLimit::new(MS).write(2, 1),
+            RateLimit::new(MS).read(1, u64::MAX),
+        ] {
+            assert!(
+                matches!(bad.check(), Err(evloop::Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

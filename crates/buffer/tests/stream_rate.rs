@@ -1,0 +1,373 @@
+//! Rate limits (libevent's `bufferevent_set_rate_limit`): on a manual
+//! clock, a limited direction moves exactly one bucket per tick; on real
+//! TCP and the real clock, a limited transfer takes at least its ticks
+//! and loses nothing.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant, SystemTime};
+
+use evloop::{Loop, ManualClock, RunMode};
+use evloop_buffer::{Direction, RateLimit, StreamEvent, StreamExt, StreamId, Watermarks};
+
+const T: Duration = Duration::from_millis(100);
+/// A refill timer fires once its time has passed, never at it.
+const PAST: Duration = Duration::from_millis(1);
+
+#[derive(Default)]
+struct App {
+    got: Vec<u8>,
+    events: Vec<String>,
+}
+
+fn manual_loop() -> (Loop<App>, ManualClock) {
+    let clock = ManualClock::new(SystemTime::now());
+    let lp = Loop::builder().clock(clock.clone()).build().unwrap();
+    (lp, clock)
+}
+
+/// A few non-blocking iterations: io settles, the clock stays.
+fn settle(lp: &mut Loop<App>, app: &mut App) {
+    for _ in 0..8 {
+        lp.run(app, RunMode::NoWait).unwrap();
+    }
+}
+
+/// `b` collects what it reads into `app.got` and logs its events.
+fn collect(lp: &mut Loop<App>, b: StreamId) {
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(b).unwrap();
+    s.on_read(|ctx, app, id| {
+        let mut s = ctx.stream(id).unwrap();
+        let input = s.input();
+        let n = input.len();
+        app.got.extend_from_slice(&input.split_to(n));
+    });
+    s.on_event(|_, app, _, ev| app.events.push(format!("{ev:?}")));
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_read_limit_reads_one_bucket_a_tick() {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let limit = RateLimit::new(T).read(1_000, 1_000);
+    lp.ctx()
+        .stream(b)
+        .unwrap()
+        .set_rate_limit(Some(limit))
+        .unwrap();
+    assert_eq!(lp.ctx().stream(b).unwrap().rate_limit(), Some(limit));
+    let sent = data(4_500);
+    lp.ctx().stream(a).unwrap().write(&sent);
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    // The bucket starts with one tick's worth.
+    assert_eq!(app.got.len(), 1_000);
+    let mut ctx = lp.ctx();
+    let s = ctx.stream(b).unwrap();
+    assert_eq!(s.rate_allowance(Direction::Read), Some(0));
+    assert_eq!(s.rate_allowance(Direction::Write), None);
+    drop(s);
+    clock.advance(T - PAST);
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 1_000, "not before the tick");
+    for want in [2_000, 3_000, 4_000, 4_500] {
+        clock.advance(T);
+        settle(&mut lp, &mut app);
+        assert_eq!(app.got.len(), want);
+    }
+    assert_eq!(app.got, sent);
+    assert!(app.events.is_empty(), "{:?}", app.events);
+}
+
+#[test]
+fn a_write_limit_sends_one_bucket_a_tick() {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
+    s.set_rate_limit(Some(RateLimit::new(T).write(2_000, 2_000)))
+        .unwrap();
+    let sent = data(7_000);
+    s.write(&sent);
+    drop(s);
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 2_000);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
+    assert_eq!(s.output().len(), 5_000, "the rest waits in the output");
+    assert_eq!(s.rate_allowance(Direction::Write), Some(0));
+    drop(s);
+    clock.advance(PAST);
+    for want in [4_000, 6_000, 7_000] {
+        clock.advance(T);
+        settle(&mut lp, &mut app);
+        assert_eq!(app.got.len(), want);
+    }
+    assert_eq!(app.got, sent);
+}
+
+#[test]
+fn idle_ticks_save_up_to_the_burst() {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let limit = RateLimit::new(T).read(1_000, 2_500);
+    lp.ctx()
+        .stream(b)
+        .unwrap()
+        .set_rate_limit(Some(limit))
+        .unwrap();
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    clock.advance(PAST);
+    for _ in 0..5 {
+        clock.advance(T);
+        settle(&mut lp, &mut app);
+    }
+    assert_eq!(
+        lp.ctx().stream(b).unwrap().rate_allowance(Direction::Read),
+        Some(2_500),
+        "capped at the burst"
+    );
+    lp.ctx().stream(a).unwrap().write(&data(6_000));
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 2_500);
+    clock.advance(T);
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 3_500);
+}
+
+#[test]
+fn lifting_the_limit_lets_the_rest_through_at_once() {
+    let (mut lp, _clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let limit = RateLimit::new(T).read(1_000, 1_000);
+    lp.ctx()
+        .stream(b)
+        .unwrap()
+        .set_rate_limit(Some(limit))
+        .unwrap();
+    let sent = data(10_000);
+    lp.ctx().stream(a).unwrap().write(&sent);
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 1_000);
+    let before = common::watchers(&mut lp);
+    lp.ctx().stream(b).unwrap().set_rate_limit(None).unwrap();
+    assert_eq!(
+        common::watchers(&mut lp),
+        before - 1,
+        "the refill timer is gone"
+    );
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got, sent);
+    assert_eq!(lp.ctx().stream(b).unwrap().rate_limit(), None);
+}
+
+#[test]
+fn a_new_limit_keeps_the_tokens_cut_to_its_burst() {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(b).unwrap();
+    s.set_rate_limit(Some(RateLimit::new(T).read(5_000, 5_000)))
+        .unwrap();
+    s.set_rate_limit(Some(RateLimit::new(T).read(1_000, 3_000)))
+        .unwrap();
+    assert_eq!(s.rate_allowance(Direction::Read), Some(3_000));
+    drop(s);
+    lp.ctx().stream(a).unwrap().write(&data(5_000));
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 3_000);
+    clock.advance(T + PAST);
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 4_000);
+}
+
+#[test]
+fn a_charge_holds_the_direction_until_the_ticks_pay_it() {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(b).unwrap();
+    s.set_rate_limit(Some(RateLimit::new(T).read(1_000, 1_000)))
+        .unwrap();
+    // Bytes the application moved some other way.
+    s.charge_rate_limit(Direction::Read, 2_500);
+    assert_eq!(s.rate_allowance(Direction::Read), Some(-1_500));
+    // An unlimited direction is not charged.
+    s.charge_rate_limit(Direction::Write, 10);
+    assert_eq!(s.rate_allowance(Direction::Write), None);
+    drop(s);
+    lp.ctx().stream(a).unwrap().write(b"hello");
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    clock.advance(T + PAST);
+    settle(&mut lp, &mut app);
+    assert!(app.got.is_empty(), "still in debt");
+    clock.advance(T);
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got, b"hello");
+}
+
+#[test]
+fn the_read_timeout_does_not_run_while_the_bucket_is_empty() {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(b).unwrap();
+    // A tick longer than the read timeout: only the limit holds reading
+    // back between ticks, so the timeout must not count that time.
+    s.set_rate_limit(Some(RateLimit::new(T * 3).read(100, 100)))
+        .unwrap();
+    s.set_timeouts(Some(T), None).unwrap();
+    drop(s);
+    lp.ctx().stream(a).unwrap().write(&data(300));
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    for _ in 0..6 {
+        clock.advance(T * 3 / 2);
+        settle(&mut lp, &mut app);
+    }
+    assert_eq!(app.got.len(), 300);
+    assert!(app.events.is_empty(), "{:?}", app.events);
+    // The next tick fills the bucket; with nothing more to read, the
+    // timeout runs again, from then.
+    clock.advance(T * 3 / 2);
+    settle(&mut lp, &mut app);
+    assert!(app.events.is_empty(), "{:?}", app.events);
+    clock.advance(T + PAST);
+    settle(&mut lp, &mut app);
+    assert_eq!(app.events, ["Timeout(Read)"]);
+}
+
+#[test]
+fn limits_that_cannot_work_are_refused_and_change_nothing() {
+    let mut lp: Loop<App> = Loop::new().unwrap();
+    let (a, _b) = lp.ctx().new_stream_pair().unwrap();
+    let good = RateLimit::new(T).write(10, 20);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
+    s.set_rate_limit(Some(good)).unwrap();
+    for bad in [
+        RateLimit::new(Duration::ZERO).write(10, 10),
+        RateLimit::new(T).read(0, 10),
+        RateLimit::new(T).write(10, 9),
+        RateLimit::new(T).read(1, u64::MAX),
+    ] {
+        let err = s.set_rate_limit(Some(bad)).unwrap_err();
+        assert!(matches!(err, evloop::Error::InvalidArgument(_)), "{err:?}");
+        assert_eq!(s.rate_limit(), Some(good));
+    }
+}
+
+#[test]
+fn closing_a_limited_stream_removes_its_refill_timer() {
+    let mut lp: Loop<App> = Loop::new().unwrap();
+    let start = common::watchers(&mut lp);
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    let limit = RateLimit::new(Duration::from_secs(3600)).write(10, 10);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(a).unwrap();
+    s.set_rate_limit(Some(limit)).unwrap();
+    s.write(&[1; 100]);
+    drop(s);
+    let mut app = App::default();
+    common::spin(&mut lp, &mut app, 5);
+    lp.ctx().stream(a).unwrap().close();
+    lp.ctx().stream(b).unwrap().close();
+    assert_eq!(common::watchers(&mut lp), start);
+    // Nothing is left to keep the run going (an hour's tick would).
+    common::run_to_end(&mut lp, &mut app);
+}
+
+/// Over real TCP and the real clock, both ways at once: 48 KiB sent with
+/// a write limit of 8 KiB a 20 ms tick, echoed back by a plain thread,
+/// and read back with a read limit of 12 KiB a tick. Every byte arrives
+/// in order, no read ever takes more than a bucket, and the transfer
+/// takes at least the ticks it needs (a lower bound only: the machine may
+/// be slow, never fast).
+#[test]
+fn limited_tcp_both_ways_loses_nothing_and_takes_its_ticks() {
+    const TOTAL: usize = 48 << 10;
+    const TICK: Duration = Duration::from_millis(20);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0; 64 << 10];
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            conn.write_all(&buf[..n]).unwrap();
+        }
+    });
+    let sock = TcpStream::connect(addr).unwrap();
+
+    #[derive(Default)]
+    struct Tcp {
+        got: Vec<u8>,
+        largest_read: usize,
+    }
+    let mut lp: Loop<Tcp> = Loop::new().unwrap();
+    let id = lp.ctx().new_stream(sock).unwrap();
+    let sent = data(TOTAL);
+    let limit = RateLimit::new(TICK)
+        .write(8 << 10, 8 << 10)
+        .read(12 << 10, 12 << 10);
+    let mut ctx = lp.ctx();
+    let mut s = ctx.stream(id).unwrap();
+    s.set_rate_limit(Some(limit)).unwrap();
+    // Reads in pieces no larger than a bucket: what one read takes is
+    // what arrived since the callback last ran, at most one bucket.
+    s.set_watermarks(Watermarks::default());
+    s.write(&sent);
+    s.on_read(|ctx, app, id| {
+        let mut s = ctx.stream(id).unwrap();
+        let input = s.input();
+        let n = input.len();
+        app.largest_read = app.largest_read.max(n);
+        app.got.extend_from_slice(&input.split_to(n));
+        if app.got.len() == TOTAL {
+            s.close();
+        }
+    });
+    s.on_event(|_, _, _, ev| {
+        if !matches!(ev, StreamEvent::Eof) {
+            panic!("unexpected {ev:?}");
+        }
+    });
+    drop(s);
+    let started = Instant::now();
+    let mut app = Tcp::default();
+    common::run_to_end(&mut lp, &mut app);
+    let took = started.elapsed();
+    assert_eq!(app.got.len(), TOTAL);
+    assert!(app.got == sent, "bytes changed on the way");
+    assert!(
+        app.largest_read <= 12 << 10,
+        "a read took {} bytes",
+        app.largest_read
+    );
+    // 48 KiB at 8 KiB a tick: the first bucket at once, five more ticks.
+    assert!(took >= TICK * 4, "took {took:?}");
+    drop(lp);
+    echo.join().unwrap();
+}

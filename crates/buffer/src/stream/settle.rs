@@ -79,6 +79,30 @@ enum Settle {
     EndDispatch,
 }
 
+/// The io interest, timers and fed write of a stream that is not
+/// closing, from its state `$st` (a macro: the state borrows `$ctx`
+/// until its fields are copied out).
+macro_rules! apply_wants {
+    ($ctx:expr, $st:expr) => {{
+        let st = $st;
+        let wants = Wants::of(st);
+        // Output queued outside the stream's io callback, while the
+        // socket is not known to be full: try it in this iteration's
+        // pending phase instead of asking the poller (see
+        // `State::writes_by_feed`).
+        let feed = !st.dispatching && wants.write && wants.by_feed && st.deferred_error.is_none();
+        let io = st.io;
+        if let Some(changes) = changes(st, wants, feed) {
+            changes.apply($ctx);
+        }
+        if feed {
+            if let Ok(mut w) = $ctx.io(io) {
+                let _ = w.feed(Events::WRITE);
+            }
+        }
+    }};
+}
+
 #[inline]
 fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
     let Some(st) = state(ctx, id) else { return };
@@ -114,38 +138,38 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
             return;
         }
     }
-    let wants = Wants::of(st);
-    // Output queued outside the stream's io callback, while the socket is
-    // not known to be full: try it in this iteration's pending phase
-    // instead of asking the poller (see `State::writes_by_feed`).
-    let feed = !st.dispatching && wants.write && wants.by_feed && st.deferred_error.is_none();
-    let io = st.io;
-    let refill = st.rate.is_some().then(|| refill_change(st)).flatten();
-    if let Some(changes) = changes(st, wants, feed) {
-        changes.apply(ctx);
+    if st.rate.is_some() {
+        settle_limited(ctx, id);
+        return;
     }
-    if let Some(start) = refill {
-        apply_refill(ctx, id, start);
-    }
-    if feed {
-        if let Ok(mut w) = ctx.io(io) {
-            let _ = w.feed(Events::WRITE);
-        }
-    }
+    apply_wants!(ctx, st);
 }
 
-/// Whether the refill timer of a limited stream must start (`true`) or
-/// stop: it runs while a bucket is below its burst, on a stream that can
-/// still move bytes. The state records the change.
-fn refill_change<T: 'static>(st: &mut State<T>) -> Option<bool> {
+/// `settle_if`'s end for a rate-limited stream: the same, then its refill
+/// timer. Out of line, so that the path every other stream takes after
+/// every event stays as it was.
+#[inline(never)]
+fn settle_limited<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    let Some(st) = state(ctx, id) else { return };
+    apply_wants!(ctx, st);
+    settle_refill(ctx, id);
+}
+
+/// Starts or stops the refill timer of a limited stream: it runs while a
+/// bucket is below its burst, on a stream that can still move bytes.
+/// Kept out of `settle_if`, which every stream runs after every event.
+#[inline(never)]
+fn settle_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
+    let Some(st) = state(ctx, id) else { return };
     let live = !st.failed;
-    let r = st.rate.as_deref_mut()?;
+    let Some(r) = st.rate.as_deref_mut() else {
+        return;
+    };
     let wanted = live && r.refilling();
-    if wanted == r.timer_on {
-        return None;
+    if wanted != r.timer_on {
+        r.timer_on = wanted;
+        apply_refill(ctx, id, wanted);
     }
-    r.timer_on = wanted;
-    Some(wanted)
 }
 
 /// Starts the refill timer on the next tick boundary, then every tick

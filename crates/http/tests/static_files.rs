@@ -434,3 +434,38 @@ fn head_has_no_body_and_the_connection_goes_on() {
     assert_eq!(body, b"<h1>page</h1>", "the HEAD response carried no body");
     assert!(ex.stop_with("TERM").success());
 }
+
+#[test]
+fn limit_rate_paces_a_download_and_refuses_bad_rates() {
+    let tree = Tree::new("rate");
+    let root = tree.root();
+    // nums.txt is 3,890 bytes; at 10,000 bytes a second, in tenths of a
+    // second of 1,000 bytes, it takes at least three refills.
+    let mut ex = Example::start(
+        "static_files",
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--limit-rate",
+            "10000",
+        ],
+    );
+    let addr = ex.addr.parse().unwrap();
+    let started = std::time::Instant::now();
+    let (head, body) = get(addr, "/nums.txt");
+    let took = started.elapsed();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, tree.nums);
+    assert!(took >= Duration::from_millis(250), "took {took:?}");
+    assert!(ex.stop_with("TERM").success());
+    let bin = runner::example_bin("static_files");
+    for bad in ["0", "12q", "k", "99999999999999999999"] {
+        let out = Command::new(&bin)
+            .args(["--root", root.to_str().unwrap(), "--limit-rate", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--limit-rate {bad}");
+    }
+}

@@ -82,10 +82,16 @@ impl RateLimit {
         self.write
     }
 
-    /// Refuses what could not work: a zero tick (or one past what the
-    /// loop's timers take), a zero rate, a burst below the rate (a tick's
-    /// refill would not fit), or counts past `i64::MAX`.
-    pub(super) fn check(&self) -> Result<(), evloop::Error> {
+    /// Checks the limit as [`set_rate_limit`](super::BufferedStream::set_rate_limit)
+    /// does, for code that keeps a limit to apply later (a server's
+    /// options): a zero tick (or one past what the loop's timers take), a
+    /// zero rate, a burst below the rate (a tick's refill would not fit)
+    /// or a burst past `i64::MAX` is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::InvalidArgument`], saying which.
+    pub fn validate(&self) -> Result<(), evloop::Error> {
         if self.tick.is_zero() || self.tick > super::settle::MAX_TIMEOUT {
             return Err(evloop::Error::InvalidArgument(
                 "rate limit tick must be above zero and at most about 292 years",
@@ -343,7 +349,7 @@ mod tests {
     #[test]
     fn bad_limits_are_refused() {
         let ok = RateLimit::new(MS).read(1, 1).write(5, 9);
-        assert!(ok.check().is_ok());
+        assert!(ok.validate().is_ok());
         for bad in [
             RateLimit::new(Duration::ZERO).read(1, 1),
             RateLimit::new(MS).read(0, 1),
@@ -351,7 +357,7 @@ mod tests {
             RateLimit::new(MS).read(1, u64::MAX),
         ] {
             assert!(
-                matches!(bad.check(), Err(evloop::Error::InvalidArgument(_))),
+                matches!(bad.validate(), Err(evloop::Error::InvalidArgument(_))),
                 "{bad:?}"
             );
         }

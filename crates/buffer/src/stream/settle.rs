@@ -236,7 +236,7 @@ pub(super) fn set_rate_limit<T: 'static>(
     limit: Option<super::RateLimit>,
 ) -> Result<(), evloop::Error> {
     if let Some(l) = &limit {
-        l.check()?;
+        l.validate()?;
     }
     let now = ctx.now();
     let st = state(ctx, id).ok_or(evloop::Error::StaleHandle)?;

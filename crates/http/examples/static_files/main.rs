@@ -1,8 +1,12 @@
 //! A static file server:
 //!
 //! ```text
-//! static_files --root DIR [--addr IP:PORT|unix:PATH]     (default 127.0.0.1:8080)
+//! static_files --root DIR [--addr IP:PORT|unix:PATH] [--limit-rate BYTES]
 //! ```
+//!
+//! `--addr` defaults to 127.0.0.1:8080. `--limit-rate` caps each
+//! connection's responses at BYTES a second (a `k` or `m` suffix for
+//! KiB and MiB), as nginx's `limit_rate` and curl's `--limit-rate`.
 //!
 //! * `GET` and `HEAD` of the files under `DIR`; other methods get 405.
 //!   Bodies are sent with `sendfile` (the server's file bodies).
@@ -38,6 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use evloop::{signum, Break, Loop, RunMode};
+use evloop_buffer::RateLimit;
 use evloop_http::server::{Body, Request, Router, ServerExt, ServerOptions};
 use http::header::{
     ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
@@ -48,14 +53,25 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use path::Refusal;
 use range::Ranged;
 
-const USAGE: &str = "usage: static_files --root DIR [--addr IP:PORT|unix:PATH]";
+const USAGE: &str =
+    "usage: static_files --root DIR [--addr IP:PORT|unix:PATH] [--limit-rate BYTES[k|m]]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut root = None;
     let mut addr = "127.0.0.1:8080".to_string();
+    let mut limit = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--limit-rate" => {
+                let Some(v) = args.next() else {
+                    return usage("--limit-rate needs a value");
+                };
+                match rate_limit(&v) {
+                    Some(l) => limit = Some(l),
+                    None => return usage(&format!("bad --limit-rate {v:?}")),
+                }
+            }
             "--root" | "--addr" => {
                 let Some(v) = args.next() else {
                     return usage(&format!("{arg} needs a value"));
@@ -81,7 +97,7 @@ fn main() -> ExitCode {
         Ok(r) => return usage(&format!("{} is not a directory", r.display())),
         Err(e) => return usage(&format!("{}: {e}", root.display())),
     };
-    match serve(root, &addr) {
+    match serve(root, &addr, limit) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("static_files: {e}");
@@ -95,14 +111,36 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn serve(root: PathBuf, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// `BYTES[k|m]` a second as a rate limit on responses: a tenth of it
+/// every 100 ms, so that a download flows rather than comes in bursts a
+/// second apart (whole seconds for rates under 10 bytes a second).
+fn rate_limit(text: &str) -> Option<RateLimit> {
+    let (digits, unit) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], 1024),
+        (i, 'm' | 'M') => (&text[..i], 1024 * 1024),
+        _ => (text, 1),
+    };
+    let per_second = digits.parse::<u64>().ok()?.checked_mul(unit)?;
+    let limit = match per_second {
+        0 => return None,
+        1..=9 => RateLimit::new(Duration::from_secs(1)).write(per_second, per_second),
+        _ => RateLimit::new(Duration::from_millis(100)).write(per_second / 10, per_second / 10),
+    };
+    limit.validate().ok().map(|()| limit)
+}
+
+fn serve(
+    root: PathBuf,
+    addr: &str,
+    limit: Option<RateLimit>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut router: Router<()> = Router::new();
     router.prefix("/", &[Method::GET, Method::HEAD], move |_, _, req| {
         answer(&root, &req)
     });
     let mut lp: Loop<()> = Loop::new()?;
     let mut ctx = lp.ctx();
-    let server = ctx.new_server(router, ServerOptions::new())?;
+    let server = ctx.new_server(router, ServerOptions::new().rate_limit(limit))?;
     let local = ctx
         .server(server)?
         .listen(addr)

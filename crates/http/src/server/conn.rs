@@ -28,9 +28,10 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         }
         Accepted::Unix { .. } => None,
     };
-    let Some((low, write_timeout)) =
-        server(ctx, skey).map(|s| (s.opts.stream_low_water, s.opts.write_timeout))
-    else {
+    let Some((low, write_timeout, rate_limit)) = server(ctx, skey).map(|s| {
+        let o = &s.opts;
+        (o.stream_low_water, o.write_timeout, o.rate_limit)
+    }) else {
         return;
     };
     let Ok(sid) = ctx.new_stream(accepted) else {
@@ -97,6 +98,10 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         // restarts on every byte sent: exactly a write stall. Zero is none.
         // It cannot fail: the option is clamped below the timers' limit.
         let _ = s.set_timeouts(None, Some(write_timeout));
+        if rate_limit.is_some() {
+            // Checked by `new_server`.
+            let _ = s.set_rate_limit(rate_limit);
+        }
         s.on_read(move |ctx, data, _| on_read(ctx, data, key));
         // No write callback until a streamed response sets a producer
         // (Responder::on_drain installs it): calling one after every

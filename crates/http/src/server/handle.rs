@@ -31,7 +31,8 @@ pub trait ServerExt<T: 'static> {
     ///
     /// # Errors
     ///
-    /// If the loop refuses a watcher.
+    /// If the loop refuses a watcher; [`Error::InvalidArgument`] if the
+    /// options' [`rate_limit`](ServerOptions::rate_limit) cannot work.
     fn new_server(&mut self, router: Router<T>, opts: ServerOptions) -> Result<ServerId, Error>;
 
     /// The server `id`.
@@ -45,6 +46,9 @@ pub trait ServerExt<T: 'static> {
 
 impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
     fn new_server(&mut self, router: Router<T>, opts: ServerOptions) -> Result<ServerId, Error> {
+        if let Some(limit) = &opts.rate_limit {
+            limit.validate()?;
+        }
         let kick = self.new_check(|_, _, _, _| {})?;
         let st = ServerState {
             router,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use evloop_buffer::RateLimit;
 use http::HeaderValue;
 
 use crate::proto::Limits;
@@ -34,6 +35,7 @@ pub struct ServerOptions {
     pub(crate) default_content_type: Option<HeaderValue>,
     pub(crate) log_errors: bool,
     pub(crate) client_eof_aborts: bool,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl Default for ServerOptions {
@@ -64,6 +66,7 @@ impl ServerOptions {
             default_content_type: Some(HeaderValue::from_static("text/plain; charset=utf-8")),
             log_errors: false,
             client_eof_aborts: false,
+            rate_limit: None,
         }
     }
 
@@ -116,6 +119,18 @@ impl ServerOptions {
     pub fn write_timeout(mut self, d: Duration) -> Self {
         // The stream refuses timeouts its timers cannot arm (~292 years).
         self.write_timeout = d.min(Duration::from_secs(1 << 32));
+        self
+    }
+
+    /// A rate limit for every connection (evloop-buffer's [`RateLimit`] on
+    /// its stream): the write side bounds how fast responses go out
+    /// (nginx's `limit_rate`), the read side how fast requests and
+    /// uploads come in. Each connection has buckets of its own. A
+    /// response held back by the limit is not a stall: the write timeout
+    /// does not count that time. Default none; a limit that cannot work
+    /// makes [`new_server`](super::ServerExt::new_server) fail.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
         self
     }
 

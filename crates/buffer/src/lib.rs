@@ -149,6 +149,6 @@ pub use listener::{
     ListenerOptions, ToListenAddr,
 };
 pub use stream::{
-    BufferedStream, Direction, RateLimit, StreamEvent, StreamExt, StreamId, Watermarks,
-    DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE,
+    BufferedStream, Direction, RateGroup, RateGroupId, RateLimit, StreamEvent, StreamExt, StreamId,
+    Watermarks, DEFAULT_MIN_SHARE, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE,
 };

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::watchers;
 use evloop::{Loop, ManualClock, RunMode};
 use evloop_buffer::{Direction, RateLimit, StreamEvent, StreamExt, StreamId, Watermarks};
 
@@ -370,4 +371,162 @@ fn limited_tcp_both_ways_loses_nothing_and_takes_its_ticks() {
     assert!(took >= TICK * 4, "took {took:?}");
     drop(lp);
     echo.join().unwrap();
+}
+
+/// Two readers `b1`, `b2` fed by `a1`, `a2`, both in one group.
+fn grouped(
+    lp: &mut Loop<App>,
+    limit: RateLimit,
+) -> ([StreamId; 2], [StreamId; 2], evloop_buffer::RateGroupId) {
+    let mut ctx = lp.ctx();
+    let g = ctx.new_rate_group(limit).unwrap();
+    let (a1, b1) = ctx.new_stream_pair().unwrap();
+    let (a2, b2) = ctx.new_stream_pair().unwrap();
+    for b in [b1, b2] {
+        ctx.stream(b).unwrap().set_rate_group(Some(g)).unwrap();
+        ctx.stream(b).unwrap().on_read(|ctx, app, id| {
+            let mut s = ctx.stream(id).unwrap();
+            let input = s.input();
+            let n = input.len();
+            app.got.extend_from_slice(&input.split_to(n));
+        });
+    }
+    assert_eq!(ctx.rate_group(g).unwrap().member_count(), 2);
+    ([a1, a2], [b1, b2], g)
+}
+
+#[test]
+fn a_group_caps_what_its_members_read_together() {
+    let (mut lp, clock) = manual_loop();
+    let ([a1, a2], _, g) = grouped(&mut lp, RateLimit::new(T).read(1_000, 1_000));
+    lp.ctx().stream(a1).unwrap().write(&[1; 3_000]);
+    lp.ctx().stream(a2).unwrap().write(&[2; 3_000]);
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    // A tick's worth, and at most one minimum share past it (a read may
+    // overdraw by that much; the ticks pay it back).
+    let first = app.got.len();
+    assert!(
+        (1_000..1_000 + evloop_buffer::DEFAULT_MIN_SHARE).contains(&first),
+        "{first}"
+    );
+    assert!(
+        app.got.contains(&1) && app.got.contains(&2),
+        "both were served"
+    );
+    let allowance = lp.ctx().rate_group(g).unwrap().allowance(Direction::Read);
+    assert_eq!(allowance, Some(1_000 - first as i64));
+    clock.advance(T - PAST);
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), first, "held until the tick");
+    let mut ticks = 0;
+    while app.got.len() < 6_000 {
+        let before = app.got.len();
+        clock.advance(T);
+        settle(&mut lp, &mut app);
+        assert!(app.got.len() - before <= 1_000 + 64, "one tick's worth");
+        ticks += 1;
+        assert!(ticks <= 6, "stuck at {} bytes", app.got.len());
+    }
+    assert!(ticks >= 5, "6,000 bytes at 1,000 a tick took {ticks} ticks");
+    let mut grp = lp.ctx();
+    let mut grp = grp.rate_group(g).unwrap();
+    assert_eq!(grp.totals(), (6_000, 0));
+    grp.reset_totals();
+    assert_eq!(grp.totals(), (0, 0));
+}
+
+#[test]
+fn a_member_is_held_by_the_tighter_of_its_own_limit_and_its_group() {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let mut ctx = lp.ctx();
+    let g = ctx
+        .new_rate_group(RateLimit::new(T).read(10_000, 10_000))
+        .unwrap();
+    let mut s = ctx.stream(b).unwrap();
+    s.set_rate_group(Some(g)).unwrap();
+    s.set_rate_limit(Some(RateLimit::new(T).read(700, 700)))
+        .unwrap();
+    assert_eq!(s.rate_group(), Some(g));
+    drop(s);
+    lp.ctx().stream(a).unwrap().write(&[0; 2_000]);
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 700, "its own limit is the tighter");
+    // Out of the group, its own limit still holds.
+    lp.ctx().stream(b).unwrap().set_rate_group(None).unwrap();
+    assert_eq!(lp.ctx().rate_group(g).unwrap().member_count(), 0);
+    clock.advance(T + PAST);
+    settle(&mut lp, &mut app);
+    assert_eq!(app.got.len(), 1_400);
+    // The group's tighter limit, its own lifted.
+    let mut ctx = lp.ctx();
+    ctx.rate_group(g)
+        .unwrap()
+        .set_limit(RateLimit::new(T).read(100, 100))
+        .unwrap();
+    let mut s = ctx.stream(b).unwrap();
+    s.set_rate_limit(None).unwrap();
+    s.set_rate_group(Some(g)).unwrap();
+    drop(s);
+    settle(&mut lp, &mut app);
+    assert!(app.got.len() <= 1_400 + 100, "{}", app.got.len());
+}
+
+#[test]
+fn removing_a_group_or_closing_a_member_lets_go() {
+    let (mut lp, _clock) = manual_loop();
+    let ([a1, a2], [_, b2], g) = grouped(&mut lp, RateLimit::new(T).read(500, 500));
+    lp.ctx().stream(a1).unwrap().write(&[1; 3_000]);
+    lp.ctx().stream(a2).unwrap().write(&[2; 3_000]);
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    assert!(app.got.len() < 1_000);
+    // A member that closes leaves.
+    lp.ctx().stream(b2).unwrap().close();
+    settle(&mut lp, &mut app);
+    assert_eq!(lp.ctx().rate_group(g).unwrap().member_count(), 1);
+    let before = watchers(&mut lp);
+    lp.ctx().rate_group(g).unwrap().remove();
+    assert_eq!(watchers(&mut lp), before - 1, "its refill timer is gone");
+    assert!(matches!(
+        lp.ctx().rate_group(g).map(|_| ()),
+        Err(evloop::Error::StaleHandle)
+    ));
+    settle(&mut lp, &mut app);
+    // Unlimited now: the rest of a1's bytes are read.
+    let ones = app.got.iter().filter(|&&b| b == 1).count();
+    assert_eq!(ones, 3_000);
+    let mut ctx = lp.ctx();
+    let (_, b) = ctx.new_stream_pair().unwrap();
+    let err = ctx.stream(b).unwrap().set_rate_group(Some(g)).unwrap_err();
+    assert!(matches!(err, evloop::Error::StaleHandle), "{err:?}");
+}
+
+#[test]
+fn a_group_with_a_bad_limit_or_of_another_loop_is_refused() {
+    let mut lp: Loop<App> = Loop::new().unwrap();
+    let err = lp
+        .ctx()
+        .new_rate_group(RateLimit::new(T).write(0, 1))
+        .unwrap_err();
+    assert!(matches!(err, evloop::Error::InvalidArgument(_)), "{err:?}");
+    let g = lp
+        .ctx()
+        .new_rate_group(RateLimit::new(T).write(5, 5))
+        .unwrap();
+    let mut ctx = lp.ctx();
+    let mut grp = ctx.rate_group(g).unwrap();
+    assert!(grp.set_limit(RateLimit::new(T).write(5, 4)).is_err());
+    assert_eq!(grp.limit(), RateLimit::new(T).write(5, 5));
+    let mut other: Loop<App> = Loop::new().unwrap();
+    assert!(matches!(
+        other.ctx().rate_group(g).map(|_| ()),
+        Err(evloop::Error::ForeignHandle)
+    ));
+    // An idle group does not keep the run going.
+    let mut app = App::default();
+    common::run_to_end(&mut lp, &mut app);
 }

@@ -12,7 +12,7 @@ use evloop::{Ctx, Priority};
 use super::driver::state;
 use super::settle;
 use super::state::{Closing, State, Streams};
-use super::{sys, Direction, RateLimit, StreamEvent, StreamId, Watermarks};
+use super::{sys, Direction, RateGroupId, RateLimit, StreamEvent, StreamId, Watermarks};
 use crate::{Buffer, Eol};
 
 /// One buffered stream, borrowed from the loop by
@@ -347,7 +347,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
 
     /// The stream's rate limit, if it has one.
     pub fn rate_limit(&self) -> Option<RateLimit> {
-        self.st_ref().rate.as_deref().map(|r| r.limit)
+        self.st_ref().rate.as_deref()?.own.as_ref().map(|r| r.limit)
     }
 
     /// Limits how fast the stream reads and sends (libevent's
@@ -401,7 +401,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// large [`charge`](Self::charge_rate_limit), `None` if the direction
     /// is not limited.
     pub fn rate_allowance(&self, dir: Direction) -> Option<i64> {
-        self.st_ref().rate.as_deref().and_then(|r| r.tokens(dir))
+        self.st_ref().rate.as_deref()?.own.as_ref()?.tokens(dir)
     }
 
     /// Takes `n` bytes from `dir`'s bucket, for bytes the application
@@ -411,9 +411,32 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// direction then waits for as many ticks as pay the debt. Nothing
     /// happens to an unlimited direction.
     pub fn charge_rate_limit(&mut self, dir: Direction, n: i64) {
-        if let Some(r) = self.st().rate.as_deref_mut() {
+        if let Some(r) = self.st().rate.as_deref_mut().and_then(|l| l.own.as_mut()) {
             r.charge(dir, n);
         }
+    }
+
+    /// The rate group the stream is in, if any.
+    pub fn rate_group(&mut self) -> Option<RateGroupId> {
+        let id = self.id;
+        super::group::group_of(&mut self.ctx, id)
+    }
+
+    /// Puts the stream in a rate group (libevent's
+    /// `bufferevent_add_to_rate_limit_group`), out of the one it was in;
+    /// `None` takes it out (`bufferevent_remove_from_rate_limit_group`).
+    /// The group's limit applies on top of the stream's own
+    /// [`set_rate_limit`](Self::set_rate_limit), if it has one: a read or
+    /// send takes at most what both allow.
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::StaleHandle`] if the group was removed,
+    /// [`evloop::Error::ForeignHandle`] if it is another loop's; nothing
+    /// changes then.
+    pub fn set_rate_group(&mut self, group: Option<RateGroupId>) -> Result<(), evloop::Error> {
+        let id = self.id;
+        super::group::set_stream_group(&mut self.ctx, id, group)
     }
 
     /// How many bytes one read asks for at most (clamped to 1 up to
@@ -468,7 +491,15 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// direction, queues output or closes it.
     pub fn is_active(&self) -> bool {
         let st = self.st_ref();
-        !st.interest().is_empty() || st.rate.as_deref().is_some_and(|r| r.timer_on)
+        !st.interest().is_empty()
+            || st.rate.as_deref().is_some_and(|l| {
+                l.own.as_ref().is_some_and(|r| r.timer_on)
+                    || l.group.as_ref().is_some_and(|g| {
+                        [Direction::Read, Direction::Write]
+                            .into_iter()
+                            .any(|d| g.cell.held(d))
+                    })
+            })
     }
 
     /// The priority of the stream's watchers.

@@ -91,6 +91,16 @@
 //! stays under its rate is never held back, and one without a limit pays
 //! nothing for the feature.
 //!
+//! A **rate group** ([`StreamExt::new_rate_group`], libevent's
+//! `bufferevent_rate_limit_group`) limits the sum of its members (every
+//! download of a server, say), on top of each member's own limit. Each
+//! read or send of a member takes at most an equal share of the group's
+//! tokens, and at least [`DEFAULT_MIN_SHARE`] bytes
+//! ([`RateGroup::set_min_share`]), so the bucket may go a little below
+//! zero; the ticks pay that back. When the bucket is empty every member is
+//! held back in that direction until the group's next tick lets them all
+//! go. [`RateGroup::totals`] counts what the members moved.
+//!
 //! # SIGPIPE, and the system calls a stream makes
 //!
 //! Writing to a socket whose peer is gone fails with `EPIPE`, reported as
@@ -113,6 +123,7 @@
 pub(crate) mod callback;
 mod connect;
 mod driver;
+mod group;
 mod handle;
 mod notify;
 mod options;
@@ -129,6 +140,7 @@ use std::path::Path;
 
 use evloop::{Ctx, LoopId};
 
+pub use group::{RateGroup, RateGroupId, DEFAULT_MIN_SHARE};
 pub use handle::BufferedStream;
 pub use options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
 pub use rate::RateLimit;
@@ -237,6 +249,25 @@ pub trait StreamExt<T: 'static> {
     /// [`evloop::Error::StaleHandle`] if it was closed,
     /// [`evloop::Error::ForeignHandle`] if it is another loop's.
     fn stream(&mut self, id: StreamId) -> Result<BufferedStream<'_, T>, evloop::Error>;
+
+    /// A rate group with `limit` and no members yet (libevent's
+    /// `bufferevent_rate_limit_group_new`): streams join it with
+    /// [`BufferedStream::set_rate_group`] and then share its buckets (see
+    /// the [module docs](crate::stream#rate-limits)).
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::InvalidArgument`] for a limit that cannot work
+    /// (see [`RateLimit::validate`]).
+    fn new_rate_group(&mut self, limit: RateLimit) -> Result<RateGroupId, evloop::Error>;
+
+    /// Borrows the rate group `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`evloop::Error::StaleHandle`] if it was removed,
+    /// [`evloop::Error::ForeignHandle`] if it is another loop's.
+    fn rate_group(&mut self, id: RateGroupId) -> Result<RateGroup<'_, T>, evloop::Error>;
 }
 
 impl<T: 'static> StreamExt<T> for Ctx<'_, T> {
@@ -256,6 +287,14 @@ impl<T: 'static> StreamExt<T> for Ctx<'_, T> {
 
     fn new_stream_pair(&mut self) -> io::Result<(StreamId, StreamId)> {
         pair::pair(self)
+    }
+
+    fn new_rate_group(&mut self, limit: RateLimit) -> Result<RateGroupId, evloop::Error> {
+        group::new_group(self, limit)
+    }
+
+    fn rate_group(&mut self, id: RateGroupId) -> Result<RateGroup<'_, T>, evloop::Error> {
+        RateGroup::new(self.reborrow(), id)
     }
 
     fn stream(&mut self, id: StreamId) -> Result<BufferedStream<'_, T>, evloop::Error> {

@@ -8,10 +8,13 @@
 //! bucket is below its burst, so an unlimited stream pays nothing and a
 //! limited one that keeps under its rate is never held back.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use evloop::TimerId;
 
+use super::group::GroupKey;
 use super::Direction;
 
 /// How fast a stream may read and write: libevent's
@@ -144,8 +147,8 @@ impl Bucket {
     }
 }
 
-/// A limited stream's buckets and their refill timer.
-#[derive(Debug)]
+/// A limited stream's (or a group's) buckets and their refill timer.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Buckets {
     pub limit: RateLimit,
     read: Option<Bucket>,
@@ -294,6 +297,145 @@ impl Buckets {
     }
 }
 
+/// What limits one stream: buckets of its own, a group's, or both.
+#[derive(Debug, Default)]
+pub(crate) struct Limits {
+    pub own: Option<Buckets>,
+    pub group: Option<Member>,
+}
+
+/// A stream's membership of a rate group.
+#[derive(Debug)]
+pub(crate) struct Member {
+    pub key: GroupKey,
+    pub cell: Rc<GroupCell>,
+}
+
+impl Limits {
+    /// The direction may move bytes now.
+    #[inline]
+    pub fn open(&self, dir: Direction) -> bool {
+        self.own.as_ref().is_none_or(|b| b.open(dir))
+            && self.group.as_ref().is_none_or(|g| !g.cell.held(dir))
+    }
+
+    /// How many bytes the direction may move now.
+    #[inline]
+    pub fn allowance(&self, dir: Direction) -> usize {
+        let own = self.own.as_ref().map_or(usize::MAX, |b| b.allowance(dir));
+        let group = self
+            .group
+            .as_ref()
+            .map_or(usize::MAX, |g| g.cell.share(dir));
+        own.min(group)
+    }
+
+    /// Takes `n` moved bytes out of the buckets.
+    #[inline]
+    pub fn spend(&mut self, dir: Direction, n: usize) {
+        if let Some(b) = self.own.as_mut() {
+            b.spend(dir, n);
+        }
+        if let Some(g) = &self.group {
+            g.cell.spend(dir, n);
+        }
+    }
+
+    /// Nothing limits the stream any more.
+    pub fn is_empty(&self) -> bool {
+        self.own.is_none() && self.group.is_none()
+    }
+}
+
+/// What a rate group's members read on every read and send: its buckets
+/// and whether it holds them back. Shared (`Rc`) by the group's table
+/// entry and every member, so a member needs no lookup of the group; in
+/// `Cell`s, as nothing borrows them across a call.
+#[derive(Debug)]
+pub(crate) struct GroupCell {
+    pub buckets: Cell<Buckets>,
+    pub members: Cell<usize>,
+    pub min_share: Cell<usize>,
+    held: [Cell<bool>; 2],
+    totals: [Cell<u64>; 2],
+}
+
+fn index(dir: Direction) -> usize {
+    match dir {
+        Direction::Read => 0,
+        Direction::Write => 1,
+    }
+}
+
+impl GroupCell {
+    pub fn new(buckets: Buckets, min_share: usize) -> GroupCell {
+        GroupCell {
+            buckets: Cell::new(buckets),
+            members: Cell::new(0),
+            min_share: Cell::new(min_share),
+            held: [Cell::new(false), Cell::new(false)],
+            totals: [Cell::new(0), Cell::new(0)],
+        }
+    }
+
+    /// The group holds its members back in `dir` until a tick refills it.
+    #[inline]
+    pub fn held(&self, dir: Direction) -> bool {
+        self.held[index(dir)].get()
+    }
+
+    pub fn set_held(&self, dir: Direction, on: bool) {
+        self.held[index(dir)].set(on);
+    }
+
+    /// What one read or send of a member may move: an equal share of the
+    /// tokens among the members, at least the minimum share (libevent's
+    /// rule, so that a large group still moves useful pieces; the bucket
+    /// may go below zero by it, and the ticks pay that back).
+    #[inline]
+    pub fn share(&self, dir: Direction) -> usize {
+        let tokens = self.buckets.get().allowance(dir);
+        if tokens == usize::MAX {
+            return tokens;
+        }
+        (tokens / self.members.get().max(1)).max(self.min_share.get())
+    }
+
+    /// Takes `n` bytes a member moved.
+    #[inline]
+    pub fn spend(&self, dir: Direction, n: usize) {
+        let mut b = self.buckets.get();
+        if b.tokens(dir).is_none() {
+            return;
+        }
+        b.spend(dir, n);
+        self.buckets.set(b);
+        let t = &self.totals[index(dir)];
+        t.set(t.get().saturating_add(n as u64));
+    }
+
+    /// The group must act: a bucket ran dry (hold the members) or is below
+    /// its burst with the refill timer stopped (start it).
+    pub fn needs_attention(&self) -> bool {
+        let b = self.buckets.get();
+        let dry = [Direction::Read, Direction::Write]
+            .into_iter()
+            .any(|d| !b.open(d) && !self.held(d));
+        dry || (!b.timer_on && b.refilling())
+    }
+
+    /// Bytes read and sent by the members since the group was made or
+    /// its totals were reset.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.totals[0].get(), self.totals[1].get())
+    }
+
+    pub fn reset_totals(&self) {
+        self.totals[0].set(0);
+        self.totals[1].set(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +486,31 @@ mod tests {
         let b = Buckets::new(RateLimit::new(10 * MS).read(1, 1), t0, None);
         assert_eq!(b.until_next_tick(t0), 10 * MS);
         assert_eq!(b.until_next_tick(t0 + 13 * MS), 7 * MS);
+    }
+
+    #[test]
+    fn a_group_shares_its_tokens_with_a_minimum_and_says_when_to_act() {
+        let t0 = Instant::now();
+        let mut b = Buckets::new(RateLimit::new(MS).read(1_000, 1_000), t0, None);
+        b.timer_on = true;
+        let g = GroupCell::new(b, 64);
+        g.members.set(4);
+        assert_eq!(g.share(Direction::Read), 250);
+        assert_eq!(g.share(Direction::Write), usize::MAX);
+        g.spend(Direction::Read, 900);
+        assert!(!g.needs_attention(), "tokens left, timer on");
+        assert_eq!(g.share(Direction::Read), 64, "the minimum share");
+        g.spend(Direction::Read, 100);
+        assert!(g.needs_attention(), "dry: hold the members");
+        g.set_held(Direction::Read, true);
+        g.spend(Direction::Read, 64);
+        assert!(!g.needs_attention(), "held already");
+        g.spend(Direction::Write, 10);
+        assert_eq!(g.totals(), (1_064, 0), "writes are not limited");
+        let mut b = g.buckets.get();
+        b.timer_on = false;
+        g.buckets.set(b);
+        assert!(g.needs_attention(), "timer stopped below the burst");
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(super) fn close<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) -> usize {
     let Some(st) = state(ctx, id) else { return 0 };
     let timers = st.timers();
     let (io, unsent) = (st.io, st.output.len());
+    let member = st.rate.as_deref_mut().and_then(|l| l.group.take());
+    if let Some(m) = member {
+        super::group::forget(ctx, id, m);
+    }
     for t in timers.into_iter().flatten() {
         let _ = ctx.remove(t);
     }
@@ -151,6 +155,18 @@ fn settle_if<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, how: Settle) {
 #[inline(never)]
 fn settle_limited<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
+    // What the stream moved since it last settled may have emptied its
+    // group's bucket, or started it refilling: the group acts for all its
+    // members (first, so that this one settles with it).
+    let group = st.rate.as_deref().and_then(|l| l.group.as_ref());
+    if let Some(key) = group.filter(|g| g.cell.needs_attention()).map(|g| g.key) {
+        let gid = super::group::RateGroupId {
+            key,
+            lp: ctx.loop_id(),
+        };
+        super::group::after_spend(ctx, gid);
+    }
+    let Some(st) = state(ctx, id) else { return };
     apply_wants!(ctx, st);
     settle_refill(ctx, id);
 }
@@ -162,7 +178,7 @@ fn settle_limited<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
 fn settle_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let Some(st) = state(ctx, id) else { return };
     let live = !st.failed;
-    let Some(r) = st.rate.as_deref_mut() else {
+    let Some(r) = st.rate.as_deref_mut().and_then(|l| l.own.as_mut()) else {
         return;
     };
     let wanted = live && r.refilling();
@@ -178,7 +194,7 @@ fn apply_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, start: bool) {
     let now = ctx.now();
     let Some(st) = state(ctx, id) else { return };
     let (priority, keepalive) = (st.priority, st.keepalive);
-    let Some(r) = st.rate.as_deref_mut() else {
+    let Some(r) = st.rate.as_deref_mut().and_then(|l| l.own.as_mut()) else {
         return;
     };
     if start {
@@ -203,7 +219,8 @@ fn apply_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, start: bool) {
                 defer_error(ctx, id, e, Direction::Read);
                 return;
             };
-            if let Some(r) = state(ctx, id).and_then(|st| st.rate.as_deref_mut()) {
+            let own = state(ctx, id).and_then(|st| st.rate.as_deref_mut()?.own.as_mut());
+            if let Some(r) = own {
                 r.timer = Some(t);
             }
             t
@@ -223,7 +240,7 @@ fn apply_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId, start: bool) {
 fn on_refill<T: 'static>(ctx: &mut Ctx<'_, T>, id: StreamId) {
     let now = ctx.now();
     let Some(st) = state(ctx, id) else { return };
-    if let Some(r) = st.rate.as_deref_mut() {
+    if let Some(r) = st.rate.as_deref_mut().and_then(|l| l.own.as_mut()) {
         r.refill(now);
     }
     settle(ctx, id);
@@ -240,7 +257,8 @@ pub(super) fn set_rate_limit<T: 'static>(
     }
     let now = ctx.now();
     let st = state(ctx, id).ok_or(evloop::Error::StaleHandle)?;
-    let old_timer = match (st.rate.as_deref_mut(), limit) {
+    let limits = st.rate.get_or_insert_with(Default::default);
+    let old_timer = match (limits.own.as_mut(), limit) {
         (Some(r), Some(l)) => {
             let tick_changed = r.limit.tick() != l.tick();
             r.replace(l, now);
@@ -251,12 +269,15 @@ pub(super) fn set_rate_limit<T: 'static>(
             None
         }
         (None, Some(l)) => {
-            st.rate = Some(Box::new(super::rate::Buckets::new(l, now, None)));
+            limits.own = Some(super::rate::Buckets::new(l, now, None));
             None
         }
-        (Some(_), None) => st.rate.take().and_then(|r| r.timer),
+        (Some(_), None) => limits.own.take().and_then(|r| r.timer),
         (None, None) => None,
     };
+    if limits.is_empty() {
+        st.rate = None;
+    }
     if let Some(t) = old_timer {
         ctx.remove(t)?;
     }

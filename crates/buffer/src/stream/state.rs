@@ -11,7 +11,7 @@ use slotmap::SlotMap;
 
 use super::callback::CallbackSlot;
 use super::options::{Watermarks, DEFAULT_READ_SIZE, DEFAULT_WRITE_SIZE};
-use super::rate::Buckets;
+use super::rate::Limits;
 use super::{Direction, StreamEvent, StreamId};
 use crate::Buffer;
 
@@ -132,7 +132,7 @@ pub(crate) struct State<T: 'static> {
     pub on_write: CallbackSlot<DataCb<T>>,
     pub on_event: CallbackSlot<EventCb<T>>,
     /// Boxed: most streams have none, and the state stays small.
-    pub rate: Option<Box<Buckets>>,
+    pub rate: Option<Box<Limits>>,
 }
 
 impl<T> State<T> {
@@ -178,7 +178,7 @@ impl<T> State<T> {
     /// Every timer of the stream's own: read and write timeouts, rate
     /// limit refill.
     pub fn timers(&self) -> [Option<TimerId>; 3] {
-        let refill = self.rate.as_deref().and_then(|r| r.timer);
+        let refill = self.rate.as_deref().and_then(|r| r.own.as_ref()?.timer);
         [self.read_timer, self.write_timer, refill]
     }
 

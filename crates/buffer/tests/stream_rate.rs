@@ -530,3 +530,41 @@ fn a_group_with_a_bad_limit_or_of_another_loop_is_refused() {
     let mut app = App::default();
     common::run_to_end(&mut lp, &mut app);
 }
+
+#[test]
+fn a_group_caps_what_its_members_send_together() {
+    let (mut lp, clock) = manual_loop();
+    let mut ctx = lp.ctx();
+    let g = ctx
+        .new_rate_group(RateLimit::new(T).write(3_000, 3_000))
+        .unwrap();
+    let mut readers = Vec::new();
+    for i in 0..3u8 {
+        let (a, b) = ctx.new_stream_pair().unwrap();
+        let mut s = ctx.stream(a).unwrap();
+        s.set_rate_group(Some(g)).unwrap();
+        // One send may take the whole output: only the group stops it.
+        s.write(&[i; 4_000]);
+        readers.push(b);
+    }
+    for b in readers {
+        collect(&mut lp, b);
+    }
+    let mut app = App::default();
+    settle(&mut lp, &mut app);
+    let first = app.got.len();
+    assert!(
+        (3_000..3_000 + evloop_buffer::DEFAULT_MIN_SHARE).contains(&first),
+        "{first}"
+    );
+    clock.advance(PAST);
+    for _ in 0..3 {
+        clock.advance(T);
+        settle(&mut lp, &mut app);
+    }
+    assert_eq!(app.got.len(), 12_000);
+    for i in 0..3u8 {
+        assert_eq!(app.got.iter().filter(|&&b| b == i).count(), 4_000);
+    }
+    assert_eq!(lp.ctx().rate_group(g).unwrap().totals(), (0, 12_000));
+}

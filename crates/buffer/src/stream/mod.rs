@@ -255,6 +255,36 @@ pub trait StreamExt<T: 'static> {
     /// [`BufferedStream::set_rate_group`] and then share its buckets (see
     /// the [module docs](crate::stream#rate-limits)).
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::{Loop, RunMode};
+    /// use evloop_buffer::{Direction, RateLimit, StreamExt};
+    ///
+    /// let mut lp: Loop<usize> = Loop::new()?;
+    /// let mut ctx = lp.ctx();
+    /// // Three senders, 2,000 bytes each, 3,000 bytes every 10 ms together.
+    /// let group = ctx.new_rate_group(RateLimit::new(Duration::from_millis(10)).write(3_000, 3_000))?;
+    /// for _ in 0..3 {
+    ///     let (a, b) = ctx.new_stream_pair()?;
+    ///     let mut s = ctx.stream(a)?;
+    ///     s.set_rate_group(Some(group))?;
+    ///     s.write(&[0; 2_000]);
+    ///     s.close_when_flushed();
+    ///     ctx.stream(b)?.on_read(|ctx, got, id| {
+    ///         let mut s = ctx.stream(id).unwrap();
+    ///         *got += s.input().len();
+    ///         s.input().clear();
+    ///     });
+    /// }
+    /// let start = std::time::Instant::now();
+    /// let mut got = 0;
+    /// lp.run(&mut got, RunMode::Default)?;
+    /// assert_eq!(got, 6_000);
+    /// assert!(start.elapsed() >= Duration::from_millis(10), "at least one refill");
+    /// assert_eq!(lp.ctx().rate_group(group)?.totals(), (0, 6_000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`evloop::Error::InvalidArgument`] for a limit that cannot work

@@ -388,17 +388,18 @@ impl GroupCell {
         self.held[index(dir)].set(on);
     }
 
-    /// What one read or send of a member may move: an equal share of the
-    /// tokens among the members, at least the minimum share (libevent's
-    /// rule, so that a large group still moves useful pieces; the bucket
-    /// may go below zero by it, and the ticks pay that back).
+    /// What one read or send of a member may move: nothing once the
+    /// bucket is empty, else an equal share of the tokens among the
+    /// members, at least the minimum share (libevent's rule, so that a
+    /// large group still moves useful pieces; the bucket may go below zero
+    /// by less than one share, and the ticks pay that back).
     #[inline]
     pub fn share(&self, dir: Direction) -> usize {
-        let tokens = self.buckets.get().allowance(dir);
-        if tokens == usize::MAX {
-            return tokens;
+        match self.buckets.get().allowance(dir) {
+            0 => 0,
+            usize::MAX => usize::MAX,
+            tokens => (tokens / self.members.get().max(1)).max(self.min_share.get()),
         }
-        (tokens / self.members.get().max(1)).max(self.min_share.get())
     }
 
     /// Takes `n` bytes a member moved.
@@ -501,6 +502,7 @@ mod tests {
         assert!(!g.needs_attention(), "tokens left, timer on");
         assert_eq!(g.share(Direction::Read), 64, "the minimum share");
         g.spend(Direction::Read, 100);
+        assert_eq!(g.share(Direction::Read), 0, "nothing once empty");
         assert!(g.needs_attention(), "dry: hold the members");
         g.set_held(Direction::Read, true);
         g.spend(Direction::Read, 64);

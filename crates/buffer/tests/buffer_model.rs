@@ -407,7 +407,7 @@ fn run(ops: &[Op], start: &[Piece]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 384 }, ..ProptestConfig::default() })]
 
     #[test]
     fn buffer_matches_vec_model(

@@ -393,7 +393,7 @@ impl<'a, T: 'static> BufferedStream<'a, T> {
     /// [`evloop::Error::InvalidArgument`] for a limit that cannot work (a
     /// zero tick or rate, a burst below the rate); nothing changes then.
     pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) -> Result<(), evloop::Error> {
-        settle::set_rate_limit(&mut self.ctx, self.id, limit)
+        super::refill::set_rate_limit(&mut self.ctx, self.id, limit)
     }
 
     /// The bytes `dir` may move before its bucket is empty (libevent's

@@ -129,6 +129,7 @@ mod notify;
 mod options;
 mod pair;
 mod rate;
+mod refill;
 mod settle;
 mod state;
 pub(crate) mod sys;

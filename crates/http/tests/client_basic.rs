@@ -160,3 +160,12 @@ fn options_asterisk_form() {
     let body = st.done[0].as_ref().unwrap().body().clone();
     assert_eq!(body, format!("OPTIONS * {addr}").as_str());
 }
+
+#[test]
+fn a_rate_limit_that_cannot_work_is_refused_by_new_client() {
+    let mut lp: evloop::Loop<()> = evloop::Loop::new().unwrap();
+    let bad = evloop_buffer::RateLimit::new(std::time::Duration::from_millis(10)).read(10, 9);
+    let opts = evloop_http::client::ClientOptions::new().rate_limit(Some(bad));
+    let err = lp.ctx().new_client(opts).unwrap_err();
+    assert!(matches!(err, evloop::Error::InvalidArgument(_)), "{err:?}");
+}

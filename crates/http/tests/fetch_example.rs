@@ -553,3 +553,28 @@ fn location_follows_redirects_only_when_asked() {
     assert!(!err.contains("* Connected to"), "{err}");
     assert!(err.contains("* time: connect -, response head "), "{err}");
 }
+
+#[test]
+fn limit_rate_paces_the_download_as_curls() {
+    // 40,000 bytes at 100,000 a second, in tenths: the first 10,000 at
+    // once, then at least three more tenths of a second.
+    let body: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = body.clone();
+    let (addr, s) = serve_one(move |mut c| {
+        read_request(&mut c);
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", sent.len());
+        c.write_all(head.as_bytes()).unwrap();
+        let _ = c.write_all(&sent);
+    });
+    let t0 = Instant::now();
+    let out = fetch(&["--limit-rate", "100000", &format!("http://{addr}/")]);
+    let took = t0.elapsed();
+    s.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout == body, "the body changed on the way");
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    for bad in ["0", "1x", "k", "99999999999g"] {
+        let out = fetch(&["--limit-rate", bad, "http://127.0.0.1:9/"]);
+        assert_eq!(out.status.code(), Some(2), "--limit-rate {bad}");
+    }
+}

@@ -58,6 +58,39 @@ impl RateLimit {
         }
     }
 
+    /// At most `read` and `write` bytes a second (`None`: that direction
+    /// unlimited; zero counts as the least possible, one byte a second),
+    /// as curl's `--limit-rate` and nginx's `limit_rate` take it: a tenth
+    /// every 100 ms, so that a transfer flows rather than comes in bursts
+    /// a second apart, with no more saved up than that tenth (whole
+    /// seconds when a rate is under 10 bytes a second, as a tenth of it
+    /// would be no byte).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop_buffer::RateLimit;
+    ///
+    /// let l = RateLimit::per_second(Some(100 * 1024), None);
+    /// assert_eq!(l.tick(), Duration::from_millis(100));
+    /// assert_eq!(l.read_rate(), Some((10 * 1024, 10 * 1024)));
+    /// assert_eq!(RateLimit::per_second(None, Some(5)).tick(), Duration::from_secs(1));
+    /// ```
+    pub fn per_second(read: Option<u64>, write: Option<u64>) -> RateLimit {
+        let (read, write) = (read.map(|r| r.max(1)), write.map(|w| w.max(1)));
+        let slow = [read, write].into_iter().flatten().any(|r| r < 10);
+        let (tick, parts) = if slow {
+            (Duration::from_secs(1), 1)
+        } else {
+            (Duration::from_millis(100), 10)
+        };
+        let share = |r: u64| (r / parts, r / parts);
+        RateLimit {
+            tick,
+            read: read.map(share),
+            write: write.map(share),
+        }
+    }
+
     /// Limits reading to `rate` bytes a tick, with up to `burst` saved up.
     pub fn read(mut self, rate: u64, burst: u64) -> RateLimit {
         self.read = Some((rate, burst));

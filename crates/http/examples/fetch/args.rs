@@ -8,7 +8,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 pub const USAGE: &str = "\
 usage: fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
              [-v] [-i] [-I] [-f] [-s] [-L] [--max-time SECONDS] [--max-redirs N]
-             [--unix-socket PATH]
+             [--limit-rate SPEED] [--unix-socket PATH]
 
   -X, --request METHOD   the method (default GET; POST with -d, PUT with -T)
   -H, --header 'K: V'    an extra header field (repeatable)
@@ -26,6 +26,8 @@ usage: fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
   -s, --silent           no error messages (the exit status still tells)
   -L, --location         follow redirects (up to --max-redirs, default 50)
   -m, --max-time S       give up after S seconds (fractions allowed)
+      --limit-rate SPEED at most SPEED bytes a second each way (a k, m or
+                         g suffix for KiB, MiB, GiB)
       --unix-socket PATH connect to this Unix socket instead of the URL's
                          host and port (which still name the Host field)
   -h, --help             this text
@@ -57,6 +59,7 @@ pub struct Args {
     pub silent: bool,
     pub follow: Option<u32>,
     pub max_time: Option<Duration>,
+    pub limit_rate: Option<u64>,
     pub unix_socket: Option<PathBuf>,
 }
 
@@ -83,6 +86,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
     let mut location = false;
     let mut max_redirs = 50;
     let mut max_time = None;
+    let mut limit_rate = None;
     let mut unix_socket = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -148,6 +152,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
                     .parse()
                     .map_err(|_| usage(format!("invalid --max-redirs {v:?}")))?;
             }
+            "--limit-rate" => {
+                let v = value()?;
+                limit_rate =
+                    Some(speed(&v).ok_or_else(|| usage(format!("invalid --limit-rate {v:?}")))?);
+            }
             "-m" | "--max-time" => {
                 let v = value()?;
                 let secs: f64 = v
@@ -187,11 +196,25 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Arg
         silent,
         follow: location.then_some(max_redirs),
         max_time,
+        limit_rate,
         unix_socket,
     }))
 }
 
 /// `Name: value` (curl's form; the value may be empty).
+/// curl's SPEED: bytes a second, with a k, m or g suffix (powers of 1024),
+/// above zero.
+fn speed(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], 10),
+        (i, 'm' | 'M') => (&text[..i], 20),
+        (i, 'g' | 'G') => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(1 << shift).filter(|&n| n > 0)
+}
+
 fn header(h: &str) -> Result<(HeaderName, HeaderValue), ArgError> {
     let bad = || ArgError::Usage(format!("invalid header {h:?} (want 'Name: value')"));
     let (name, value) = h.split_once(':').ok_or_else(bad)?;

@@ -3,7 +3,7 @@
 //! ```text
 //! fetch URL [-X METHOD] [-H 'Name: value']... [-d DATA | -T FILE] [-o FILE]
 //!           [-v] [-i] [-I] [-f] [-s] [-L] [--max-time SECONDS] [--max-redirs N]
-//!           [--unix-socket PATH]
+//!           [--limit-rate SPEED] [--unix-socket PATH]
 //! ```
 //!
 //! The response body is written to stdout (or `-o FILE`) as it arrives: the
@@ -15,7 +15,8 @@
 //! (from disk, with `sendfile`), never reading it whole; `-T -` sends
 //! stdin as a [`RequestBody::Stream`], chunked, a read each time the
 //! client asks for more ([`RequestId::on_drain`]), so a slow server holds
-//! the reading back. With `-v` the
+//! the reading back. `--limit-rate` gives the client's connections a
+//! [`RateLimit`] both ways (`ClientOptions::rate_limit`). With `-v` the
 //! request and response heads and the timings go to stderr, curl's way
 //! (`> ` sent, `< ` received, `* ` notes), with the connection the
 //! response came on (`* Connected to HOST (IP) port N`, or `* Re-using
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evloop::{Ctx, Loop, RunMode};
+use evloop_buffer::RateLimit;
 use evloop_http::client::{
     ClientError, ClientExt, ClientOptions, RequestBody, RequestId, RequestOptions, Response,
     ResponseChunk,
@@ -133,7 +135,10 @@ fn fetch(args: Args) -> Result<(), Failure> {
 fn run(args: &Args, request: Request<RequestBody>, st: &mut Fetch) -> Result<(), Failure> {
     let mut lp: Loop<Fetch> = Loop::new().map_err(|e| Failure::Setup(e.to_string()))?;
     // The request carries its own User-Agent (so that -v shows it).
-    let opts = ClientOptions::new().user_agent(None);
+    let limit = args
+        .limit_rate
+        .map(|n| RateLimit::per_second(Some(n), Some(n)));
+    let opts = ClientOptions::new().user_agent(None).rate_limit(limit);
     let client = lp
         .ctx()
         .new_client(opts)

@@ -111,9 +111,7 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// `BYTES[k|m]` a second as a rate limit on responses: a tenth of it
-/// every 100 ms, so that a download flows rather than comes in bursts a
-/// second apart (whole seconds for rates under 10 bytes a second).
+/// `BYTES[k|m]` a second as a rate limit on responses.
 fn rate_limit(text: &str) -> Option<RateLimit> {
     let (digits, unit) = match text.char_indices().last()? {
         (i, 'k' | 'K') => (&text[..i], 1024),
@@ -121,12 +119,10 @@ fn rate_limit(text: &str) -> Option<RateLimit> {
         _ => (text, 1),
     };
     let per_second = digits.parse::<u64>().ok()?.checked_mul(unit)?;
-    let limit = match per_second {
-        0 => return None,
-        1..=9 => RateLimit::new(Duration::from_secs(1)).write(per_second, per_second),
-        _ => RateLimit::new(Duration::from_millis(100)).write(per_second / 10, per_second / 10),
-    };
-    limit.validate().ok().map(|()| limit)
+    if per_second == 0 {
+        return None;
+    }
+    Some(RateLimit::per_second(None, Some(per_second)))
 }
 
 fn serve(

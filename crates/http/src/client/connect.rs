@@ -153,10 +153,16 @@ fn connecting<T: 'static>(
 
 /// Gives a new connection's stream its callbacks and settings.
 fn setup<T: 'static>(ctx: &mut Ctx<'_, T>, id: u64, sid: StreamId) {
-    if let Some(c) = conn::<T>(ctx, id) {
+    let owner = conn::<T>(ctx, id).map(|c| {
         c.stream = Some(sid);
-    }
+        c.client
+    });
+    let limit = owner.and_then(|k| super::state::client::<T>(ctx, k)?.opts.rate_limit);
     if let Ok(mut s) = ctx.stream(sid) {
+        if limit.is_some() {
+            // Checked by `new_client`.
+            let _ = s.set_rate_limit(limit);
+        }
         s.set_watermarks(Watermarks {
             write_low: DRAIN_LOW,
             ..Watermarks::default()

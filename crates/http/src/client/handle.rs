@@ -46,8 +46,8 @@ pub trait ClientExt<T: 'static> {
     ///
     /// # Errors
     ///
-    /// None today; the `Result` leaves room for a loop that refuses
-    /// watchers.
+    /// [`Error::InvalidArgument`] if the options'
+    /// [`rate_limit`](ClientOptions::rate_limit) cannot work.
     fn new_client(&mut self, opts: ClientOptions) -> Result<ClientId, Error>;
 
     /// The client `id`.
@@ -61,6 +61,9 @@ pub trait ClientExt<T: 'static> {
 
 impl<T: 'static> ClientExt<T> for Ctx<'_, T> {
     fn new_client(&mut self, opts: ClientOptions) -> Result<ClientId, Error> {
+        if let Some(limit) = &opts.rate_limit {
+            limit.validate()?;
+        }
         let cs = self.ext_or_default::<Clients<T>>();
         let id = cs.id();
         cs.clients.insert(

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use evloop_buffer::RateLimit;
 use evloop_dns::resolver::ResolverId;
 
 use crate::proto::{Lenient, Limits};
@@ -23,6 +24,7 @@ use crate::proto::{Lenient, Limits};
 /// | [`follow_redirects`](Self::follow_redirects) | 0 (off) |
 /// | [`expect_continue_timeout`](Self::expect_continue_timeout) | 1 s |
 /// | [`user_agent`](Self::user_agent) | `evloop-http/0.1` |
+/// | [`rate_limit`](Self::rate_limit) (each connection) | none |
 /// | [`resolver`](Self::resolver) | one made on first use from `/etc/resolv.conf` |
 ///
 /// ```
@@ -50,6 +52,7 @@ pub struct ClientOptions {
     pub(crate) follow_redirects: u32,
     pub(crate) expect_continue_timeout: Duration,
     pub(crate) user_agent: Option<String>,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl Default for ClientOptions {
@@ -68,6 +71,7 @@ impl Default for ClientOptions {
             follow_redirects: 0,
             expect_continue_timeout: Duration::from_secs(1),
             user_agent: Some("evloop-http/0.1".to_string()),
+            rate_limit: None,
         }
     }
 }
@@ -168,6 +172,19 @@ impl ClientOptions {
     /// The `User-Agent` added to requests without one (`None`: none).
     pub fn user_agent(mut self, ua: Option<String>) -> Self {
         self.user_agent = ua;
+        self
+    }
+
+    /// A rate limit for every connection the client makes (evloop-buffer's
+    /// [`RateLimit`] on its stream): the read side bounds how fast
+    /// responses come in (curl's `--limit-rate`), the write side how fast
+    /// request bodies go out. A response held back by the limit waits in
+    /// the kernel and then in the server, as with a slow reader; the body
+    /// timeout counts that time, so a tick must bring some of the body
+    /// within it. Default none; a limit that cannot work makes
+    /// [`new_client`](super::ClientExt::new_client) fail.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
         self
     }
 }

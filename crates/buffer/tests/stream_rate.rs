@@ -49,21 +49,25 @@ fn collect(lp: &mut Loop<App>, b: StreamId) {
     s.on_event(|_, app, _, ev| app.events.push(format!("{ev:?}")));
 }
 
+/// A pair on a manual clock whose `b` collects what it reads, under
+/// `limit`.
+fn limited_reader(limit: RateLimit) -> (Loop<App>, ManualClock, StreamId, StreamId) {
+    let (mut lp, clock) = manual_loop();
+    let (a, b) = lp.ctx().new_stream_pair().unwrap();
+    collect(&mut lp, b);
+    let mut ctx = lp.ctx();
+    ctx.stream(b).unwrap().set_rate_limit(Some(limit)).unwrap();
+    (lp, clock, a, b)
+}
+
 fn data(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
 #[test]
 fn a_read_limit_reads_one_bucket_a_tick() {
-    let (mut lp, clock) = manual_loop();
-    let (a, b) = lp.ctx().new_stream_pair().unwrap();
-    collect(&mut lp, b);
     let limit = RateLimit::new(T).read(1_000, 1_000);
-    lp.ctx()
-        .stream(b)
-        .unwrap()
-        .set_rate_limit(Some(limit))
-        .unwrap();
+    let (mut lp, clock, a, b) = limited_reader(limit);
     assert_eq!(lp.ctx().stream(b).unwrap().rate_limit(), Some(limit));
     let sent = data(4_500);
     lp.ctx().stream(a).unwrap().write(&sent);
@@ -119,15 +123,8 @@ fn a_write_limit_sends_one_bucket_a_tick() {
 
 #[test]
 fn idle_ticks_save_up_to_the_burst() {
-    let (mut lp, clock) = manual_loop();
-    let (a, b) = lp.ctx().new_stream_pair().unwrap();
-    collect(&mut lp, b);
     let limit = RateLimit::new(T).read(1_000, 2_500);
-    lp.ctx()
-        .stream(b)
-        .unwrap()
-        .set_rate_limit(Some(limit))
-        .unwrap();
+    let (mut lp, clock, a, b) = limited_reader(limit);
     let mut app = App::default();
     settle(&mut lp, &mut app);
     clock.advance(PAST);
@@ -150,15 +147,8 @@ fn idle_ticks_save_up_to_the_burst() {
 
 #[test]
 fn lifting_the_limit_lets_the_rest_through_at_once() {
-    let (mut lp, _clock) = manual_loop();
-    let (a, b) = lp.ctx().new_stream_pair().unwrap();
-    collect(&mut lp, b);
     let limit = RateLimit::new(T).read(1_000, 1_000);
-    lp.ctx()
-        .stream(b)
-        .unwrap()
-        .set_rate_limit(Some(limit))
-        .unwrap();
+    let (mut lp, _clock, a, b) = limited_reader(limit);
     let sent = data(10_000);
     lp.ctx().stream(a).unwrap().write(&sent);
     let mut app = App::default();

@@ -1,5 +1,6 @@
 //! `ServerOptions::rate_limit`: every connection's responses go out at
-//! most one bucket a tick (nginx's `limit_rate`), whole and in order; a
+//! most one bucket a tick (nginx's `limit_rate`), whole and in order;
+//! `total_rate_limit` holds all connections together to one bucket; a
 //! limit that cannot work is refused when the server is made.
 
 mod server_util;
@@ -57,10 +58,66 @@ fn responses_go_out_one_bucket_a_tick_whole_and_in_order() {
 }
 
 #[test]
+fn a_total_limit_is_shared_by_all_connections() {
+    let limit = RateLimit::new(TICK).write(RATE, RATE);
+    let opts = ServerOptions::new().total_rate_limit(Some(limit));
+    let srv = spawn(opts, (), |r| {
+        r.exact("/big", &[Method::GET], |_, _, _| {
+            Reply::Now(Response::new(Body::from(body())))
+        });
+    });
+    let started = Instant::now();
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = srv.connect();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                c.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                Reader::new(&mut c).response(false).unwrap().body
+            })
+        })
+        .collect();
+    for c in clients {
+        assert!(c.join().unwrap() == body(), "the body changed on the way");
+    }
+    let took = started.elapsed();
+    // Both bodies, 192 KiB, through one 16 KiB bucket a tick: at least
+    // ten refills (one connection alone would need five).
+    assert!(took >= TICK * 10, "took {took:?}");
+    srv.stop();
+}
+
+#[test]
 fn a_limit_that_cannot_work_is_refused_by_new_server() {
     let mut lp: Loop<()> = Loop::new().unwrap();
     let bad = RateLimit::new(TICK).write(RATE, RATE - 1);
     let opts = ServerOptions::new().rate_limit(Some(bad));
     let err = lp.ctx().new_server(Router::new(), opts).unwrap_err();
     assert!(matches!(err, evloop::Error::InvalidArgument(_)), "{err:?}");
+    let opts = ServerOptions::new().total_rate_limit(Some(bad));
+    let err = lp.ctx().new_server(Router::new(), opts).unwrap_err();
+    assert!(matches!(err, evloop::Error::InvalidArgument(_)), "{err:?}");
+}
+
+#[test]
+fn the_total_limits_group_goes_with_the_server() {
+    let mut lp: Loop<bool> = Loop::new().unwrap();
+    let before = lp.ctx().watcher_count().total;
+    let opts = ServerOptions::new().total_rate_limit(Some(RateLimit::new(TICK).write(RATE, RATE)));
+    let mut ctx = lp.ctx();
+    let id = ctx.new_server(Router::new(), opts).unwrap();
+    ctx.server(id).unwrap().listen("127.0.0.1:0").unwrap();
+    assert!(ctx.watcher_count().total > before);
+    ctx.server(id)
+        .unwrap()
+        .shutdown(|_, done: &mut bool| *done = true);
+    let mut done = false;
+    lp.run(&mut done, evloop::RunMode::Default).unwrap();
+    assert!(done);
+    assert_eq!(
+        lp.ctx().watcher_count().total,
+        before,
+        "nothing left behind"
+    );
 }

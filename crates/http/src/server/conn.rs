@@ -28,9 +28,14 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         }
         Accepted::Unix { .. } => None,
     };
-    let Some((low, write_timeout, rate_limit)) = server(ctx, skey).map(|s| {
+    let Some((low, write_timeout, rate_limit, group)) = server(ctx, skey).map(|s| {
         let o = &s.opts;
-        (o.stream_low_water, o.write_timeout, o.rate_limit)
+        (
+            o.stream_low_water,
+            o.write_timeout,
+            o.rate_limit,
+            s.rate_group,
+        )
     }) else {
         return;
     };
@@ -101,6 +106,10 @@ pub(crate) fn accept<T: 'static>(ctx: &mut Ctx<'_, T>, skey: Key, accepted: Acce
         if rate_limit.is_some() {
             // Checked by `new_server`.
             let _ = s.set_rate_limit(rate_limit);
+        }
+        if group.is_some() {
+            // The server's own group, there until the server is gone.
+            let _ = s.set_rate_group(group);
         }
         s.on_read(move |ctx, data, _| on_read(ctx, data, key));
         // No write callback until a streamed response sets a producer

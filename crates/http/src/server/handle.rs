@@ -4,7 +4,7 @@
 use std::fmt;
 
 use evloop::{Ctx, Error, LoopId};
-use evloop_buffer::ListenerExt;
+use evloop_buffer::{ListenerExt, StreamExt};
 
 use super::close::{forget, Close};
 use super::date::DateCache;
@@ -32,7 +32,8 @@ pub trait ServerExt<T: 'static> {
     /// # Errors
     ///
     /// If the loop refuses a watcher; [`Error::InvalidArgument`] if the
-    /// options' [`rate_limit`](ServerOptions::rate_limit) cannot work.
+    /// options' [`rate_limit`](ServerOptions::rate_limit) or
+    /// [`total_rate_limit`](ServerOptions::total_rate_limit) cannot work.
     fn new_server(&mut self, router: Router<T>, opts: ServerOptions) -> Result<ServerId, Error>;
 
     /// The server `id`.
@@ -49,6 +50,10 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
         if let Some(limit) = &opts.rate_limit {
             limit.validate()?;
         }
+        let rate_group = match opts.total_rate_limit {
+            Some(limit) => Some(self.new_rate_group(limit)?),
+            None => None,
+        };
         let kick = self.new_check(|_, _, _, _| {})?;
         let st = ServerState {
             router,
@@ -62,6 +67,7 @@ impl<T: 'static> ServerExt<T> for Ctx<'_, T> {
             remote: None,
             date: DateCache::default(),
             shutting_down: false,
+            rate_group,
             on_done: None,
             scratch: Vec::new(),
             ok_prefix: Vec::new(),
@@ -221,6 +227,9 @@ pub(crate) fn maybe_finish_shutdown<T: 'static>(ctx: &mut Ctx<'_, T>, data: &mut
     let _ = ctx.remove(st.kick);
     if let Some(r) = st.remote {
         let _ = ctx.remove(r.watcher);
+    }
+    if let Some(g) = st.rate_group.and_then(|g| ctx.rate_group(g).ok()) {
+        g.remove();
     }
     if let Some(done) = st.on_done {
         done(ctx, data);

@@ -36,6 +36,7 @@ pub struct ServerOptions {
     pub(crate) log_errors: bool,
     pub(crate) client_eof_aborts: bool,
     pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) total_rate_limit: Option<RateLimit>,
 }
 
 impl Default for ServerOptions {
@@ -67,6 +68,7 @@ impl ServerOptions {
             log_errors: false,
             client_eof_aborts: false,
             rate_limit: None,
+            total_rate_limit: None,
         }
     }
 
@@ -131,6 +133,21 @@ impl ServerOptions {
     /// makes [`new_server`](super::ServerExt::new_server) fail.
     pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
         self.rate_limit = limit;
+        self
+    }
+
+    /// A rate limit on all the server's connections together: the server
+    /// makes an evloop-buffer rate group with it and puts every
+    /// connection in, so that, say, all downloads share 10 MB/s however
+    /// many there are (each read or send of a connection takes an equal
+    /// share of what is left in a tick; see evloop-buffer's
+    /// `StreamExt::new_rate_group`). Works with
+    /// [`rate_limit`](Self::rate_limit), which bounds each connection on
+    /// its own. The group goes when the server has shut down. Default
+    /// none; a limit that cannot work makes
+    /// [`new_server`](super::ServerExt::new_server) fail.
+    pub fn total_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.total_rate_limit = limit;
         self
     }
 

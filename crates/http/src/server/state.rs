@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use evloop::{AsyncId, AsyncSender, CheckId, Ctx, TimerId};
-use evloop_buffer::{Buffer, ListenAddr, ListenerId, StreamId};
+use evloop_buffer::{Buffer, ListenAddr, ListenerId, RateGroupId, StreamId};
 use http::{Response, Version};
 
 use super::date::DateCache;
@@ -52,6 +52,8 @@ pub(crate) struct ServerState<T: 'static> {
     pub(crate) remote: Option<Remote>,
     pub(crate) date: DateCache,
     pub(crate) shutting_down: bool,
+    /// The group of `ServerOptions::total_rate_limit`.
+    pub(crate) rate_group: Option<RateGroupId>,
     pub(crate) on_done: Option<Box<DoneCb<T>>>,
     /// Where a response head is put together before one copy into the
     /// output.

@@ -558,3 +558,49 @@ fn a_group_caps_what_its_members_send_together() {
     }
     assert_eq!(lp.ctx().rate_group(g).unwrap().totals(), (0, 12_000));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever is written when, and however the clock moves, a stream
+    /// with a write limit never sends more than its first bucket plus one
+    /// rate a tick boundary passed, and sends everything in the end, in
+    /// order. The clock moves in steps shorter and longer than a tick.
+    #[test]
+    fn a_write_limit_is_never_exceeded_and_everything_arrives(
+        rate in 1u64..3_000,
+        extra in 0u64..3_000,
+        steps in proptest::collection::vec((0usize..5_000, 0u64..250), 1..12),
+    ) {
+        let (mut lp, clock) = manual_loop();
+        let (a, b) = lp.ctx().new_stream_pair().unwrap();
+        collect(&mut lp, b);
+        let limit = RateLimit::new(T).write(rate, rate + extra);
+        lp.ctx().stream(a).unwrap().set_rate_limit(Some(limit)).unwrap();
+        let mut app = App::default();
+        let mut sent = Vec::new();
+        let mut elapsed = Duration::ZERO;
+        for (n, ms) in steps {
+            let piece = data(sent.len() + n);
+            sent.extend_from_slice(&piece[sent.len()..]);
+            lp.ctx().stream(a).unwrap().write(&piece[piece.len() - n..]);
+            settle(&mut lp, &mut app);
+            clock.advance(Duration::from_millis(ms));
+            elapsed += Duration::from_millis(ms);
+            settle(&mut lp, &mut app);
+            let boundaries = (elapsed.as_millis() / T.as_millis()) as u64;
+            proptest::prop_assert!(
+                app.got.len() as u64 <= rate * (1 + boundaries),
+                "{} bytes after {} tick boundaries at {} a tick",
+                app.got.len(), boundaries, rate
+            );
+        }
+        // Enough ticks for the rest.
+        let left = (sent.len() - app.got.len()) as u64;
+        for _ in 0..left.div_ceil(rate) + 1 {
+            clock.advance(T);
+            settle(&mut lp, &mut app);
+        }
+        proptest::prop_assert!(app.got == sent, "lost or reordered bytes");
+    }
+}

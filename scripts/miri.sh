@@ -7,7 +7,7 @@
 # Tests that need what Miri does not emulate (epoll, socket ioctls,
 # sendfile, getrlimit) are left out by name.
 #
-#   bash scripts/miri.sh           (about 5 minutes)
+#   bash scripts/miri.sh           (about 10 minutes)
 #
 # Needs the nightly toolchain with the miri and rust-src components:
 #   rustup component add --toolchain nightly miri rust-src
@@ -20,5 +20,10 @@ run -p evloop --lib -- --skip sys::
 run -p evloop-buffer --lib
 run -p evloop-buffer --test buffer_model
 run -p evloop-buffer --test buffer_fd -- writev_takes write_to_honours
-run -p evloop-buffer --test lines -- over_a_pipe a_lone_cr
+# Miri's leak check reports, at exit, a 128 KiB "stack variable" allocated
+# at the readv call of Buffer::read_from, as large as the two spaces the
+# iovecs describe; the program's only local there is the 32-byte iovec
+# array, so that allocation is the scratch of Miri's readv emulation, and
+# leaks are not checked for this run (its undefined-behaviour checks stay).
+MIRIFLAGS="$MIRIFLAGS -Zmiri-ignore-leaks" run -p evloop-buffer --test lines -- over_a_pipe a_lone_cr
 echo "miri: no undefined behaviour found"

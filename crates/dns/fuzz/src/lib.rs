@@ -4,15 +4,14 @@
 
 #![allow(dead_code)]
 
-mod resolver {
-    #[path = "../../../src/resolver/rng.rs"]
-    pub(crate) mod rng;
-    #[path = "../../../src/resolver/wire.rs"]
-    pub(crate) mod wire;
-}
+// Siblings at the root, as in the resolver (`wire` uses `super::rng`).
+#[path = "../../src/resolver/rng.rs"]
+mod rng;
+#[path = "../../src/resolver/wire.rs"]
+mod wire;
 
 use hickory_proto::rr::{Name, RecordType};
-use resolver::wire::{self, Match};
+use wire::Match;
 
 const TYPES: [RecordType; 8] = [
     RecordType::A,

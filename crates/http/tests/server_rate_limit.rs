@@ -21,16 +21,14 @@ fn body() -> Vec<u8> {
     (0..SIZE).map(|i| (i % 253) as u8).collect()
 }
 
-#[test]
-fn responses_go_out_one_bucket_a_tick_whole_and_in_order() {
-    let limit = RateLimit::new(TICK).write(RATE, RATE);
-    let opts = ServerOptions::new().rate_limit(Some(limit));
+/// Two downloads of `/big` at once from a server with `opts`: both
+/// bodies arrive whole with 200; returns how long they took together.
+fn two_downloads(opts: ServerOptions) -> std::time::Duration {
     let srv = spawn(opts, (), |r| {
         r.exact("/big", &[Method::GET], |_, _, _| {
             Reply::Now(Response::new(Body::from(body())))
         });
     });
-    // Two connections at once, each held to the limit.
     let started = Instant::now();
     let clients: Vec<_> = (0..2)
         .map(|_| {
@@ -50,42 +48,28 @@ fn responses_go_out_one_bucket_a_tick_whole_and_in_order() {
         assert!(got == body(), "the body changed on the way");
     }
     let took = started.elapsed();
+    srv.stop();
+    took
+}
+
+#[test]
+fn responses_go_out_one_bucket_a_tick_whole_and_in_order() {
+    let limit = RateLimit::new(TICK).write(RATE, RATE);
+    // Two connections at once, each held to the limit.
+    let took = two_downloads(ServerOptions::new().rate_limit(Some(limit)));
     // 96 KiB (plus the head) at 16 KiB a tick: the first bucket at once,
     // then at least five refills. Only a lower bound: a slow machine may
     // take longer, never less.
     assert!(took >= TICK * 5, "took {took:?}");
-    srv.stop();
 }
 
 #[test]
 fn a_total_limit_is_shared_by_all_connections() {
     let limit = RateLimit::new(TICK).write(RATE, RATE);
-    let opts = ServerOptions::new().total_rate_limit(Some(limit));
-    let srv = spawn(opts, (), |r| {
-        r.exact("/big", &[Method::GET], |_, _, _| {
-            Reply::Now(Response::new(Body::from(body())))
-        });
-    });
-    let started = Instant::now();
-    let clients: Vec<_> = (0..2)
-        .map(|_| {
-            let mut c = srv.connect();
-            std::thread::spawn(move || {
-                use std::io::Write;
-                c.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-                    .unwrap();
-                Reader::new(&mut c).response(false).unwrap().body
-            })
-        })
-        .collect();
-    for c in clients {
-        assert!(c.join().unwrap() == body(), "the body changed on the way");
-    }
-    let took = started.elapsed();
+    let took = two_downloads(ServerOptions::new().total_rate_limit(Some(limit)));
     // Both bodies, 192 KiB, through one 16 KiB bucket a tick: at least
     // ten refills (one connection alone would need five).
     assert!(took >= TICK * 10, "took {took:?}");
-    srv.stop();
 }
 
 #[test]

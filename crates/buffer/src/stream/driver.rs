@@ -158,14 +158,8 @@ fn read_step<T: 'static>(st: &mut State<T>) -> ReadStep<T> {
     }
     let mut max = st.read_size.min(st.read_room());
     if let Some(r) = st.rate.as_deref() {
+        // Above zero: `wants_read` found the limits open.
         max = max.min(r.allowance(Direction::Read));
-        if max == 0 {
-            // Only a group's bucket, emptied by a member that has not
-            // settled yet, could get here (that member holds the others
-            // back before any of them reads again): never ask for nothing,
-            // a read of nothing looks like EOF.
-            return ReadStep::Nothing;
-        }
     }
     match receive(st, max) {
         Ok(0) => {

@@ -66,7 +66,8 @@ pub(super) fn new_group<T: 'static>(
     let timer = ctx.new_timer(limit.tick(), limit.tick(), |_, _, _, _| {})?;
     // See `after_spend`: only held members keep the run going.
     ctx.timer(timer)?.set_keepalive(false);
-    let buckets = Buckets::new(limit, ctx.now(), Some(timer));
+    // The timer is the group's (`Group::timer`), not the buckets'.
+    let buckets = Buckets::new(limit, ctx.now(), None);
     let cell = Rc::new(GroupCell::new(buckets, DEFAULT_MIN_SHARE));
     let key = ctx.ext_or_default::<Groups>().map.insert(Group {
         cell,

@@ -348,8 +348,12 @@ impl Limits {
     /// The direction may move bytes now.
     #[inline]
     pub fn open(&self, dir: Direction) -> bool {
+        // The group by its share, the quantity a read or send asks for (not
+        // by its held flag, which is set only once the member that emptied
+        // the bucket settles): a direction that is open has something to
+        // move.
         self.own.as_ref().is_none_or(|b| b.open(dir))
-            && self.group.as_ref().is_none_or(|g| !g.cell.held(dir))
+            && self.group.as_ref().is_none_or(|g| g.cell.share(dir) > 0)
     }
 
     /// How many bytes the direction may move now.
